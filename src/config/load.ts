@@ -1,0 +1,128 @@
+// Loads config: schema defaults <- JSON file <- environment overrides; validates and freezes once.
+// A bad value becomes one SipedgeError line that names the key; never a stack trace.
+import { readFileSync } from 'node:fs';
+import { configSchema, type Config } from './schema.ts';
+import { SipedgeError } from './errors.ts';
+
+/** Env names fixed by the issues (outside checks use them), mapped to key paths. */
+export const ENV_ALIASES: Record<string, string> = {
+  SIPEDGE_SIP_UDP: 'sip.udp',
+  SIPEDGE_SIP_TCP: 'sip.tcp',
+  SIPEDGE_SIP_WS: 'sip.ws',
+  SIPEDGE_HTTP: 'http.listen',
+  SIPEDGE_DATA_DIR: 'dataDir',
+  SIPEDGE_STORE: 'store',
+  SIPEDGE_REDIS_URL: 'redis.url',
+  SIPEDGE_LOG_LEVEL: 'log.level',
+};
+
+export type DeepPartial<T> = T extends unknown[] ? T : T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T;
+
+export interface LoadOptions {
+  /** JSON file; when absent, SIPEDGE_CONFIG, else no file. */
+  file?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Applied last (tests). */
+  overrides?: DeepPartial<Config>;
+}
+
+export function loadConfig(opts: LoadOptions = {}): Readonly<Config> {
+  const env = opts.env ?? process.env;
+  let raw: Record<string, unknown> = {};
+  const file = opts.file ?? env.SIPEDGE_CONFIG;
+  if (file) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (e) {
+      throw new SipedgeError('SIPEDGE_ERR_CONFIG_FILE', `config: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? e}`);
+    }
+    try {
+      raw = JSON.parse(text) as Record<string, unknown>;
+    } catch (e) {
+      throw new SipedgeError('SIPEDGE_ERR_CONFIG_FILE', `config: ${file} is not valid JSON: ${(e as Error).message}`);
+    }
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+      throw new SipedgeError('SIPEDGE_ERR_CONFIG_FILE', `config: ${file} must hold a JSON object`);
+    }
+  }
+  for (const [name, value] of Object.entries(env)) {
+    if (value === undefined || !name.startsWith('SIPEDGE_') || name === 'SIPEDGE_CONFIG') continue;
+    const path = ENV_ALIASES[name] ?? envNameToPath(name);
+    if (!path) continue;
+    setPath(raw, path, coerceEnv(value, ENV_ALIASES[name] !== undefined));
+  }
+  if (opts.overrides) merge(raw, opts.overrides as Record<string, unknown>);
+  const result = configSchema.safeParse(raw);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    const key = issue.path.join('.') || '(root)';
+    const value = getPath(raw, issue.path as (string | number)[]);
+    const shown = value === undefined ? '' : ` ${JSON.stringify(value)}`;
+    let rule = issue.message;
+    if (issue.code === 'unrecognized_keys') rule = `unknown key(s): ${(issue as { keys: string[] }).keys.join(', ')}`;
+    throw new SipedgeError('SIPEDGE_ERR_CONFIG_INVALID', `config: ${key}${shown}: ${rule}`);
+  }
+  return deepFreeze(result.data);
+}
+
+/** SIPEDGE_AUTH__LOCKOUT__MAX_FAILURES -> auth.lockout.maxFailures */
+export function envNameToPath(name: string): string | undefined {
+  const rest = name.slice('SIPEDGE_'.length);
+  if (!rest) return undefined;
+  return rest
+    .split('__')
+    .map((part) => part.toLowerCase().replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase()))
+    .join('.');
+}
+
+function coerceEnv(value: string, isAddress: boolean): unknown {
+  if (isAddress) return value;
+  const t = value.trim();
+  if (t === 'true' || t === 'false' || /^-?\d+(\.\d+)?$/.test(t) || t.startsWith('[') || t.startsWith('{')) {
+    try {
+      return JSON.parse(t);
+    } catch {
+      return value;
+    }
+  }
+  return value;
+}
+
+function setPath(obj: Record<string, unknown>, path: string, value: unknown): void {
+  const parts = path.split('.');
+  let cur = obj;
+  for (let i = 0; i < parts.length - 1; i++) {
+    const next = cur[parts[i]!];
+    if (typeof next !== 'object' || next === null || Array.isArray(next)) cur[parts[i]!] = {};
+    cur = cur[parts[i]!] as Record<string, unknown>;
+  }
+  cur[parts[parts.length - 1]!] = value;
+}
+
+function getPath(obj: unknown, path: (string | number)[]): unknown {
+  let cur = obj;
+  for (const p of path) {
+    if (typeof cur !== 'object' || cur === null) return undefined;
+    cur = (cur as Record<string | number, unknown>)[p];
+  }
+  return cur;
+}
+
+function merge(into: Record<string, unknown>, from: Record<string, unknown>): void {
+  for (const [k, v] of Object.entries(from)) {
+    if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
+      const cur = into[k];
+      if (typeof cur !== 'object' || cur === null || Array.isArray(cur)) into[k] = {};
+      merge(into[k] as Record<string, unknown>, v as Record<string, unknown>);
+    } else if (v !== undefined) into[k] = v;
+  }
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object') {
+    for (const v of Object.values(o)) deepFreeze(v);
+    Object.freeze(o);
+  }
+  return o;
+}

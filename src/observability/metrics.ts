@@ -1,0 +1,105 @@
+// prom-client registry and every sipedge metric; label values come from closed sets only.
+// Services receive a Metrics object and bind label sets once (see bound handles below).
+import { Registry, Counter, Gauge, collectDefaultMetrics } from 'prom-client';
+
+export class Metrics {
+  readonly registry = new Registry();
+
+  readonly sipMessages = new Counter({
+    name: 'sipedge_sip_messages_total',
+    help: 'SIP messages received, by transport and kind (request/response)',
+    labelNames: ['transport', 'kind'] as const,
+    registers: [this.registry],
+  });
+  readonly sipRequests = new Counter({
+    name: 'sipedge_sip_requests_total',
+    help: 'SIP requests received, by method (closed set; others are "other")',
+    labelNames: ['method'] as const,
+    registers: [this.registry],
+  });
+  readonly parseErrors = new Counter({
+    name: 'sipedge_sip_parse_errors_total',
+    help: 'Malformed SIP messages, by outcome: answered (400 sent) or dropped (no response addressable)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly drops = new Counter({
+    name: 'sipedge_sip_dropped_total',
+    help: 'Messages dropped without a response, by reason',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly retransmissions = new Counter({
+    name: 'sipedge_sip_retransmissions_absorbed_total',
+    help: 'Retransmitted requests absorbed by a server transaction',
+    registers: [this.registry],
+  });
+  readonly registerResponses = new Counter({
+    name: 'sipedge_register_responses_total',
+    help: 'Responses sent to REGISTER, by status code',
+    labelNames: ['status'] as const,
+    registers: [this.registry],
+  });
+  readonly authFailures = new Counter({
+    name: 'sipedge_auth_failures_total',
+    help: 'Failed or refused authentications, by reason',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly authSuccesses = new Counter({
+    name: 'sipedge_auth_successes_total',
+    help: 'Successful digest authentications, by algorithm and whether the grace (previous) credential was used',
+    labelNames: ['algorithm', 'credential'] as const,
+    registers: [this.registry],
+  });
+  readonly lockouts = new Counter({
+    name: 'sipedge_auth_lockouts_total',
+    help: 'Extensions locked after repeated failures',
+    registers: [this.registry],
+  });
+  readonly bans = new Counter({
+    name: 'sipedge_auth_bans_total',
+    help: 'Source addresses banned for failing on many extensions',
+    registers: [this.registry],
+  });
+  readonly registrationsActive = new Gauge({
+    name: 'sipedge_registrations_active',
+    help: 'Unexpired registration bindings',
+    registers: [this.registry],
+  });
+  readonly connections = new Gauge({
+    name: 'sipedge_connections',
+    help: 'Open connections by transport',
+    labelNames: ['transport'] as const,
+    registers: [this.registry],
+  });
+  readonly connectionsTotal = new Counter({
+    name: 'sipedge_connections_total',
+    help: 'Connections accepted by transport',
+    labelNames: ['transport'] as const,
+    registers: [this.registry],
+  });
+  readonly transactions = new Gauge({
+    name: 'sipedge_transactions',
+    help: 'Live server transactions',
+    registers: [this.registry],
+  });
+
+  constructor(opts: { defaultMetrics?: boolean } = {}) {
+    if (opts.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'sipedge_' });
+  }
+}
+
+/** The auth failure reasons used as metric labels and log fields (closed set). */
+export const AUTH_FAILURE_REASONS = [
+  'bad-password',
+  'stale-nonce',
+  'replay',
+  'stale-credential',
+  'locked',
+  'banned',
+  'unknown-user',
+  'scanner',
+  'malformed',
+] as const;
+export type AuthFailureReason = (typeof AUTH_FAILURE_REASONS)[number];

@@ -1,0 +1,32 @@
+// The contract between the transaction layer and the services above it (registrar, proxy, media).
+// transaction-layer.ts implements it; app.ts picks which TransactionUser gets a request.
+import type { SipMessage, ResponseOptions } from '../sip/types.ts';
+import type { Flow } from '../transport/flow.ts';
+
+export interface ServerTransaction {
+  readonly request: SipMessage;
+  /** The flow the request arrived on; responses go back on it (UDP: to received/rport). */
+  readonly flow: Flow;
+  /**
+   * Sends a response. 1xx may be sent several times; the first final response completes the transaction
+   * and is kept to answer retransmissions (RFC 3261 §17.2.2 / §17.2.1). Calls after the final one are ignored.
+   */
+  respond(status: number, reason: string, opts?: ResponseOptions): void;
+  /** Ends the transaction without a response (a silent drop, e.g. a banned source); retransmissions are dropped too. */
+  drop(): void;
+  readonly isCompleted: boolean;
+}
+
+export interface TransactionUser {
+  /**
+   * A new request (never a retransmission) whose Via, From, To, Call-ID, CSeq and Max-Forwards are well-formed.
+   * May respond synchronously or later (after a store round trip).
+   */
+  onRequest(tx: ServerTransaction): void;
+  /** An ACK that matches no server transaction (ACK for a 2xx, §17.2.1): dialog level, for the proxy. */
+  onStrayAck?(ack: SipMessage, flow: Flow): void;
+  /** A response that matches no client transaction. */
+  onStrayResponse?(res: SipMessage, flow: Flow): void;
+  /** A connection-oriented flow closed. */
+  onFlowClosed?(flow: Flow): void;
+}

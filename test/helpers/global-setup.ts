@@ -1,0 +1,70 @@
+// Test-run setup: checks the real tools exist (no skipping), starts one real redis-server on a free port
+// for the whole run, and hands its port to tests via inject('redisPort').
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, readFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import net from 'node:net';
+import type { TestProject } from 'vitest/node';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    redisPort: number;
+  }
+}
+
+function requireTool(name: string): void {
+  try {
+    execFileSync('sh', ['-c', `command -v ${name}`], { stdio: 'pipe' });
+  } catch {
+    throw new Error(`${name} is not installed: run "bash scripts/test.sh" (it installs sip-tester and redis-server), or apt-get install it`);
+  }
+}
+
+export async function freePort(): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+let dir = '';
+let pidFile = '';
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  requireTool('redis-server');
+  requireTool('sipp');
+  dir = mkdtempSync(join(tmpdir(), 'sipedge-redis-'));
+  pidFile = join(dir, 'redis.pid');
+  const port = await freePort();
+  execFileSync('redis-server', [
+    '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
+    '--daemonize', 'yes', '--pidfile', pidFile, '--dir', dir, '--logfile', join(dir, 'redis.log'),
+  ]);
+  // Wait until it answers PING.
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const c = net.connect(port, '127.0.0.1');
+      c.once('connect', () => c.write('PING\r\n'));
+      c.once('data', (d) => { c.destroy(); resolve(d.toString().startsWith('+PONG')); });
+      c.once('error', () => resolve(false));
+    });
+    if (ok) break;
+    if (Date.now() > deadline) throw new Error(`redis-server did not answer on port ${port}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  project.provide('redisPort', port);
+  return async () => {
+    if (existsSync(pidFile)) {
+      const pid = Number(readFileSync(pidFile, 'utf8').trim());
+      try { process.kill(pid, 'SIGTERM'); } catch { /* already gone */ }
+    }
+    await new Promise((r) => setTimeout(r, 100));
+    rmSync(dir, { recursive: true, force: true });
+  };
+}
