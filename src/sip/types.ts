@@ -109,6 +109,17 @@ export interface SipMessage {
   /** Authorization (or Proxy-Authorization) credentials, in order. */
   credentials(proxy?: boolean): DigestCredentials[];
   readonly userAgent: string | undefined;
+
+  /** The Request-URI parsed on first access (requests only); throws SipError 400, or 416 for a scheme other than sip/sips/tel. */
+  readonly ruri: SipUri;
+  /** Every header field in order: name as written, value unfolded and trimmed. */
+  fields(): HeaderField[];
+}
+
+/** One header field as it appeared: name as written (any case, compact or full), value unfolded. */
+export interface HeaderField {
+  name: string;
+  value: string;
 }
 
 /** Options for building a response to a request. */

@@ -1,0 +1,80 @@
+// `npm run bench`: runs every load-tests/micro/*.bench.ts in its own process, then a quick run-register.ts.
+// It prints figures and asserts nothing about speed; it fails only when a benchmark or the load run crashes.
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const REPO_ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
+const MICRO_DIR = join(REPO_ROOT, 'load-tests', 'micro');
+const RUN_REGISTER = join(REPO_ROOT, 'load-tests', 'run-register.ts');
+
+const USAGE = `usage: npm run bench -- [--micro] [--register] [--full] [run-register options...]
+
+  --micro       only the micro benchmarks (load-tests/micro/*.bench.ts)
+  --register    only the SIPp REGISTER load run (load-tests/run-register.ts)
+  (neither)     both
+  --full        the full register profile (20 000 users, 2k..16k tx/s, 10 s steps) instead of --quick
+  Other options go to run-register.ts unchanged, e.g. --rates 4000,8000 --cpu-prof (see its --help).`;
+
+/** Runs a TypeScript file with tsx in a child process, its output going straight to ours; resolves its exit code. */
+async function runTs(file: string, args: string[]): Promise<number> {
+  return await new Promise((resolveCode) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', file, ...args], { cwd: REPO_ROOT, stdio: 'inherit' });
+    child.once('error', (e) => {
+      console.error(`bench: cannot start ${file}: ${e.message}`);
+      resolveCode(1);
+    });
+    child.once('exit', (code, signal) => resolveCode(code ?? (signal ? 128 : 1)));
+  });
+}
+
+async function runMicro(): Promise<string[]> {
+  const files = existsSync(MICRO_DIR)
+    ? readdirSync(MICRO_DIR)
+        .filter((f) => f.endsWith('.bench.ts'))
+        .sort()
+    : [];
+  console.log(`== micro benchmarks (${files.length} in ${relative(REPO_ROOT, MICRO_DIR)}/)`);
+  const crashed: string[] = [];
+  for (const f of files) {
+    console.log(`\n-- ${f}`);
+    const started = Date.now();
+    const code = await runTs(join(MICRO_DIR, f), []);
+    console.log(`-- ${f}: exit ${code} after ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    if (code !== 0) crashed.push(`${f} (exit ${code})`);
+  }
+  return crashed;
+}
+
+async function main(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log(USAGE);
+    return 0;
+  }
+  const onlyMicro = argv.includes('--micro');
+  const onlyRegister = argv.includes('--register');
+  const full = argv.includes('--full');
+  const forwarded = argv.filter((a) => a !== '--micro' && a !== '--register' && a !== '--full');
+  const doMicro = onlyMicro || !onlyRegister;
+  const doRegister = onlyRegister || !onlyMicro;
+  if (forwarded.length > 0 && !doRegister) {
+    console.error(`bench: ${forwarded.join(' ')} only apply to the register run, which --micro leaves out\n${USAGE}`);
+    return 2;
+  }
+
+  const failures: string[] = [];
+  if (doMicro) failures.push(...(await runMicro()));
+  if (doRegister) {
+    console.log(`\n== REGISTER load run (${full ? 'full' : 'quick'} profile)`);
+    const code = await runTs(RUN_REGISTER, [...(full ? [] : ['--quick']), ...forwarded]);
+    if (code !== 0) failures.push(`run-register.ts (exit ${code})`);
+  }
+  if (failures.length > 0) {
+    console.error(`\nbench: ${failures.length} part(s) failed to run: ${failures.join(', ')}`);
+    return 1;
+  }
+  return 0;
+}
+
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,269 @@
+// A real `sipedge` process for e2e tests and load runs: free loopback ports, provisioning through the CLI,
+// `sipedge start` in the foreground (optionally pinned with taskset), readiness via /healthz, and SIGTERM to stop.
+// The edge itself (config, stores, listeners) is src/'s; this file only drives its command line.
+import { execFile, spawn } from 'node:child_process';
+import dgram from 'node:dgram';
+import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO_ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+const CLI = join(REPO_ROOT, 'bin', 'sipedge.js');
+const HOST = '127.0.0.1';
+/** Lines of edge output kept for error messages. */
+const KEEP_LINES = 200;
+
+export interface TenantSpec {
+  code: string;
+  /** SIP domain and digest realm. */
+  domain: string;
+}
+
+export interface EdgeOptions {
+  tenants: TenantSpec[];
+  /** CSV for `sipedge import` (tenant,extension,voip_password[,email]). */
+  importCsv?: string;
+  /** Extra SIPEDGE_* variables, e.g. { SIPEDGE_AUTH__ALGORITHMS: '["MD5"]' }. */
+  env?: Record<string, string>;
+  /** Default 'warn'. */
+  logLevel?: string;
+  /** Listen on TCP as well as UDP (same port number); default true. */
+  tcp?: boolean;
+  /** Listen on WebSocket (a free port); default false. */
+  ws?: boolean;
+  /** Run `start` under `taskset -c <cpus>`. */
+  cpus?: string;
+  /** Node flags before bin/sipedge.js, e.g. ['--cpu-prof', '--cpu-prof-dir=/tmp/p']. */
+  nodeArgs?: string[];
+  /** Use this data dir (kept); default: a fresh temp dir, removed by stop(). */
+  dataDir?: string;
+  /** How long `start` may take to answer /healthz; default 20 s. */
+  startTimeoutMs?: number;
+  /** How long each CLI provisioning command may take; default 120 s (an import of 20 000 users). */
+  cliTimeoutMs?: number;
+}
+
+export interface EdgeExit {
+  exitCode: number | null;
+  signal: NodeJS.Signals | null;
+  /** True when SIGTERM did not end it within the grace period and it was killed. */
+  killed: boolean;
+}
+
+export interface RunningEdge {
+  pid: number;
+  dataDir: string;
+  /** UDP and TCP listen on the same port number. */
+  sipPort: number;
+  httpPort: number;
+  wsPort: number | undefined;
+  /** '127.0.0.1:<sipPort>', the SIPp target for both u1 and t1. */
+  sipTarget: string;
+  httpBase: string;
+  /** GET /metrics (Prometheus text). */
+  metrics(): Promise<string>;
+  /** True until the process has exited. */
+  isRunning(): boolean;
+  /** The last lines the edge wrote to stdout/stderr. */
+  output(): string;
+  /** SIGTERM, wait for exit (grace 10 s, then SIGKILL), remove a temp data dir. Idempotent. */
+  stop(): Promise<EdgeExit>;
+}
+
+/** A port number free for both TCP and UDP on 127.0.0.1 (the edge's SIP port), found by binding port 0 first. */
+export async function freeSipPort(): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = await freeTcpPort();
+    if (await isUdpPortFree(port)) return port;
+  }
+  throw new Error('freeSipPort: found no port free for both TCP and UDP on 127.0.0.1 in 50 attempts');
+}
+
+/** A free TCP port on 127.0.0.1 (bind port 0, read it, close). */
+export async function freeTcpPort(): Promise<number> {
+  return await new Promise((resolvePort, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, HOST, () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+async function isUdpPortFree(port: number): Promise<boolean> {
+  return await new Promise((resolveFree) => {
+    const socket = dgram.createSocket('udp4');
+    socket.once('error', () => {
+      socket.close();
+      resolveFree(false);
+    });
+    socket.bind(port, HOST, () => socket.close(() => resolveFree(true)));
+  });
+}
+
+/** The environment every sipedge child gets: ours minus any inherited SIPEDGE_* (so runs are reproducible), plus these. */
+function childEnv(vars: Record<string, string>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('SIPEDGE_')) env[k] = v;
+  return { ...env, ...vars };
+}
+
+/** Runs one `sipedge` CLI command to completion; throws with its output when it fails. */
+export async function runCli(args: string[], env: Record<string, string>, timeoutMs = 120_000): Promise<string> {
+  return await new Promise((resolveOut, reject) => {
+    execFile(
+      process.execPath,
+      [CLI, ...args],
+      { cwd: REPO_ROOT, env: childEnv(env), timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        if (error) {
+          const why = error.killed ? `killed after ${timeoutMs} ms` : `exit ${error.code ?? error.signal}`;
+          reject(new Error(`sipedge ${args.join(' ')}: ${why}\n${stdout}${stderr}`.trim()));
+        } else resolveOut(stdout);
+      },
+    );
+  });
+}
+
+/** Provisions tenants and users through the CLI, starts `sipedge start`, and resolves once /healthz answers 200. */
+export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
+  const ownsDataDir = opts.dataDir === undefined;
+  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'sipedge-edge-'));
+  const sipPort = await freeSipPort();
+  let httpPort = await freeTcpPort();
+  while (httpPort === sipPort) httpPort = await freeTcpPort();
+  let wsPort: number | undefined;
+  if (opts.ws) {
+    wsPort = await freeTcpPort();
+    while (wsPort === sipPort || wsPort === httpPort) wsPort = await freeTcpPort();
+  }
+  const env: Record<string, string> = {
+    SIPEDGE_DATA_DIR: dataDir,
+    SIPEDGE_SIP_UDP: `${HOST}:${sipPort}`,
+    SIPEDGE_SIP_TCP: opts.tcp === false ? 'off' : `${HOST}:${sipPort}`,
+    SIPEDGE_SIP_WS: wsPort === undefined ? 'off' : `${HOST}:${wsPort}`,
+    SIPEDGE_HTTP: `${HOST}:${httpPort}`,
+    SIPEDGE_LOG_LEVEL: opts.logLevel ?? 'warn',
+    ...opts.env,
+  };
+
+  try {
+    for (const t of opts.tenants) await runCli(['tenant', 'add', t.code, '--domain', t.domain], env, opts.cliTimeoutMs);
+    if (opts.importCsv) await runCli(['import', opts.importCsv], env, opts.cliTimeoutMs);
+  } catch (e) {
+    if (ownsDataDir) rmSync(dataDir, { recursive: true, force: true });
+    throw e;
+  }
+
+  const nodeArgv = [...(opts.nodeArgs ?? []), CLI, 'start'];
+  const [file, argv] =
+    opts.cpus !== undefined ? ['taskset', ['-c', opts.cpus, process.execPath, ...nodeArgv]] : [process.execPath, nodeArgv];
+  // taskset execs the command, so the child's pid is node's and SIGTERM reaches the edge directly.
+  const child = spawn(file, argv, { cwd: REPO_ROOT, env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines: string[] = [];
+  const keep = (chunk: Buffer) => {
+    for (const line of chunk.toString('utf8').split('\n')) if (line) lines.push(line);
+    if (lines.length > KEEP_LINES) lines.splice(0, lines.length - KEEP_LINES);
+  };
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  const exited = new Promise<{ exitCode: number | null; signal: NodeJS.Signals | null }>((resolveExit) => {
+    child.once('exit', (code, signal) => resolveExit({ exitCode: code, signal }));
+  });
+  let running = true;
+  void exited.then(() => {
+    running = false;
+  });
+  const spawnError = new Promise<Error>((resolveError) => child.once('error', resolveError));
+  // A test runner that dies must not leave an edge behind holding its ports.
+  const killOnExit = () => child.kill('SIGKILL');
+  process.once('exit', killOnExit);
+
+  const httpBase = `http://${HOST}:${httpPort}`;
+  const output = () => lines.join('\n');
+  let stopped: Promise<EdgeExit> | undefined;
+  const edge: RunningEdge = {
+    pid: child.pid ?? -1,
+    dataDir,
+    sipPort,
+    httpPort,
+    wsPort,
+    sipTarget: `${HOST}:${sipPort}`,
+    httpBase,
+    metrics: async () => {
+      const res = await fetch(`${httpBase}/metrics`);
+      if (!res.ok) throw new Error(`GET ${httpBase}/metrics answered ${res.status}`);
+      return await res.text();
+    },
+    isRunning: () => running,
+    output,
+    stop: () => {
+      stopped ??= (async () => {
+        let killed = false;
+        if (running) {
+          child.kill('SIGTERM');
+          const grace = setTimeout(() => {
+            killed = true;
+            child.kill('SIGKILL');
+          }, 10_000);
+          await exited;
+          clearTimeout(grace);
+        }
+        process.removeListener('exit', killOnExit);
+        const { exitCode, signal } = await exited;
+        if (ownsDataDir) rmSync(dataDir, { recursive: true, force: true });
+        return { exitCode, signal, killed };
+      })();
+      return stopped;
+    },
+  };
+
+  const failStart = async (why: string): Promise<never> => {
+    await edge.stop();
+    throw new Error(`sipedge start ${why}\ncommand: ${[file, ...argv].join(' ')}\noutput:\n${output()}`);
+  };
+  const deadline = Date.now() + (opts.startTimeoutMs ?? 20_000);
+  for (;;) {
+    const state = await Promise.race([
+      exited.then(() => 'exited' as const),
+      spawnError.then((e) => e),
+      isHealthy(httpBase).then((ok) => (ok ? ('healthy' as const) : ('waiting' as const))),
+    ]);
+    if (state === 'healthy') break;
+    if (state === 'exited') {
+      const { exitCode, signal } = await exited;
+      return await failStart(`exited before answering /healthz (exit ${exitCode ?? signal})`);
+    }
+    if (state instanceof Error) return await failStart(`could not be spawned: ${state.message}`);
+    if (Date.now() > deadline) return await failStart(`did not answer ${httpBase}/healthz within ${opts.startTimeoutMs ?? 20_000} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  if (opts.tcp !== false && !(await canConnect(sipPort))) {
+    return await failStart(`answers /healthz but does not accept SIP over TCP on ${HOST}:${sipPort}`);
+  }
+  return edge;
+}
+
+async function isHealthy(base: string): Promise<boolean> {
+  try {
+    const res = await fetch(`${base}/healthz`, { signal: AbortSignal.timeout(1000) });
+    await res.arrayBuffer();
+    return res.status === 200;
+  } catch {
+    return false;
+  }
+}
+
+async function canConnect(port: number): Promise<boolean> {
+  return await new Promise((resolveOk) => {
+    const socket = net.connect(port, HOST);
+    socket.once('connect', () => {
+      socket.destroy();
+      resolveOk(true);
+    });
+    socket.once('error', () => resolveOk(false));
+  });
+}

@@ -1,0 +1,400 @@
+// Stepped-rate REGISTER load: provisions N users, starts the edge pinned to one core and SIPp to the other, raises the
+// rate step by step and reports the highest rate held with < 0.5 % failures. Optional --cpu-prof profiles the edge.
+// Unit: REGISTER transactions per second (tx/s). One SIPp call = REGISTER -> 401 -> REGISTER -> 200 = 2 transactions,
+// so SIPp's call rate (-r) is tx/s / 2, which is also the rate of completed registrations.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { describeSipp, requireSipp, runSipp, type SippResult } from '../test/helpers/sipp.ts';
+import { summariseProfileFile } from './lib/cpu-profile-summary.ts';
+import { startEdge, type RunningEdge } from './lib/edge-process.ts';
+import { formatSamples } from './lib/metrics-text.ts';
+import { cpuSeconds } from './lib/proc-cpu.ts';
+import { writeUserFiles } from './lib/users.ts';
+
+const USAGE = `usage: tsx load-tests/run-register.ts [options]
+
+  --users N             users provisioned (default 20000)
+  --rates LIST          REGISTER transactions/s per step, comma-separated
+                        (default 2000,4000,6000,8000,10000,12000,14000,16000)
+  --step-seconds S      traffic per step, in seconds (default 10)
+  --transport u1|t1     SIPp transport: one UDP socket or one TCP connection (default u1)
+  --scenario auth|badpass
+                        register-auth.xml (default) or register-badpass.xml; badpass raises the edge's
+                        lockout and ban limits so that every call still gets its second 401
+  --edge-cpus LIST      taskset CPU list for the edge (default 0; "" = not pinned)
+  --sipp-cpus LIST      taskset CPU list for SIPp (default 1; "" = not pinned)
+  --all-steps           run every step (default: stop after two steps in a row are not held)
+  --cpu-prof            run the edge under node --cpu-prof and print the top functions at the end
+  --prof-dir DIR        where --cpu-prof writes (default: a new temp dir, kept)
+  --json FILE           also write the step results as JSON
+  --quick               2000 users, rates 2000,4000,6000,8000, 5 s steps (npm run bench's default)
+  -h, --help
+
+A step is "held" when fewer than 0.5 % of its calls failed, every call was placed, SIPp was not killed, and the
+achieved rate (successful calls / elapsed) reached 95 % of the target.`;
+
+/** Failure ratio below which a step counts as held. */
+const MAX_FAILURE_RATIO = 0.005;
+/** Share of the target rate a step must achieve to count as held. */
+const MIN_ACHIEVED_RATIO = 0.95;
+const TENANT = { code: 'load', domain: 'load.sipedge.test' };
+
+interface Options {
+  users: number;
+  ratesTx: number[];
+  stepSeconds: number;
+  transport: 'u1' | 't1';
+  scenario: 'auth' | 'badpass';
+  edgeCpus: string;
+  sippCpus: string;
+  allSteps: boolean;
+  cpuProf: boolean;
+  profDir: string | undefined;
+  json: string | undefined;
+}
+
+interface StepResult {
+  targetTx: number;
+  targetCalls: number;
+  calls: number;
+  successful: number;
+  failed: number;
+  failurePct: number;
+  elapsedSeconds: number;
+  achievedCalls: number;
+  achievedTx: number;
+  meanResponseMs: number | undefined;
+  retransmissions: number;
+  /** CPU used during the step as % of one core: edge (all its threads) and SIPp. */
+  edgeCpuPct: number | undefined;
+  sippCpuPct: number | undefined;
+  timedOut: boolean;
+  held: boolean;
+}
+
+function parseOptions(argv: string[]): Options | undefined {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      users: { type: 'string' },
+      rates: { type: 'string' },
+      'step-seconds': { type: 'string' },
+      transport: { type: 'string', default: 'u1' },
+      scenario: { type: 'string', default: 'auth' },
+      'edge-cpus': { type: 'string', default: '0' },
+      'sipp-cpus': { type: 'string', default: '1' },
+      'all-steps': { type: 'boolean', default: false },
+      'cpu-prof': { type: 'boolean', default: false },
+      'prof-dir': { type: 'string' },
+      json: { type: 'string' },
+      quick: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return undefined;
+  }
+  const quick = values.quick;
+  const users = Number(values.users ?? (quick ? 2000 : 20_000));
+  const ratesText = values.rates ?? (quick ? '2000,4000,6000,8000' : '2000,4000,6000,8000,10000,12000,14000,16000');
+  const ratesTx = ratesText.split(',').map((r) => Number(r.trim()));
+  const stepSeconds = Number(values['step-seconds'] ?? (quick ? 5 : 10));
+  if (!Number.isInteger(users) || users < 1) throw new Error(`--users ${values.users} must be a positive integer`);
+  if (ratesTx.some((r) => !Number.isInteger(r) || r < 2 || r % 2 !== 0)) {
+    throw new Error(`--rates ${ratesText}: each rate is REGISTER transactions/s, an even integer >= 2 (2 per SIPp call)`);
+  }
+  if (!(stepSeconds >= 1)) throw new Error(`--step-seconds ${values['step-seconds']} must be at least 1`);
+  if (values.transport !== 'u1' && values.transport !== 't1') throw new Error(`--transport ${values.transport} must be u1 or t1`);
+  if (values.scenario !== 'auth' && values.scenario !== 'badpass') throw new Error(`--scenario ${values.scenario} must be auth or badpass`);
+  return {
+    users,
+    ratesTx,
+    stepSeconds,
+    transport: values.transport,
+    scenario: values.scenario,
+    edgeCpus: values['edge-cpus'],
+    sippCpus: values['sipp-cpus'],
+    allSteps: values['all-steps'],
+    cpuProf: values['cpu-prof'],
+    profDir: values['prof-dir'],
+    json: values.json,
+  };
+}
+
+function toolVersion(cmd: string, args: string[], pattern: RegExp): string {
+  try {
+    const out = execFileSync(cmd, args, { encoding: 'latin1', stdio: ['ignore', 'pipe', 'pipe'] });
+    return pattern.exec(out)?.[0] ?? 'unknown';
+  } catch (e) {
+    const out = `${(e as { stdout?: string }).stdout ?? ''}`;
+    return pattern.exec(out)?.[0] ?? 'unknown';
+  }
+}
+
+function stepResult(targetTx: number, calls: number, r: SippResult, edgeCpu: number | undefined): StepResult {
+  const targetCalls = targetTx / 2;
+  const achievedCalls = r.elapsedSeconds > 0 ? r.successful / r.elapsedSeconds : 0;
+  const failurePct = calls > 0 ? (100 * (calls - r.successful)) / calls : 100;
+  const held =
+    !r.timedOut &&
+    r.created >= calls &&
+    r.failed / calls < MAX_FAILURE_RATIO &&
+    (calls - r.successful) / calls < MAX_FAILURE_RATIO &&
+    achievedCalls >= MIN_ACHIEVED_RATIO * targetCalls;
+  return {
+    targetTx,
+    targetCalls,
+    calls,
+    successful: r.successful,
+    failed: r.failed,
+    failurePct,
+    elapsedSeconds: r.elapsedSeconds,
+    achievedCalls,
+    achievedTx: 2 * achievedCalls,
+    meanResponseMs: r.meanResponseMs,
+    retransmissions: r.retransmissions,
+    edgeCpuPct: edgeCpu === undefined ? undefined : (100 * edgeCpu) / r.wallSeconds,
+    sippCpuPct: r.cpuSeconds === undefined ? undefined : (100 * r.cpuSeconds) / r.wallSeconds,
+    timedOut: r.timedOut,
+    held,
+  };
+}
+
+const COLUMNS = [
+  ['target tx/s', 11],
+  ['calls/s', 8],
+  ['calls', 7],
+  ['ok', 7],
+  ['failed', 7],
+  ['fail %', 7],
+  ['secs', 6],
+  ['got calls/s', 11],
+  ['got tx/s', 9],
+  ['mean ms', 8],
+  ['retrans', 7],
+  ['edge cpu%', 9],
+  ['sipp cpu%', 9],
+  ['held', 4],
+] as const;
+
+function formatRow(s: StepResult): string {
+  const cells = [
+    String(s.targetTx),
+    String(s.targetCalls),
+    String(s.calls),
+    String(s.successful),
+    String(s.failed),
+    s.failurePct.toFixed(2),
+    s.elapsedSeconds.toFixed(1),
+    s.achievedCalls.toFixed(0),
+    s.achievedTx.toFixed(0),
+    s.meanResponseMs === undefined ? '-' : s.meanResponseMs.toFixed(1),
+    String(s.retransmissions),
+    s.edgeCpuPct === undefined ? '-' : s.edgeCpuPct.toFixed(0),
+    s.sippCpuPct === undefined ? '-' : s.sippCpuPct.toFixed(0),
+    s.timedOut ? 'KILL' : s.held ? 'yes' : 'no',
+  ];
+  return cells.map((c, i) => c.padStart(COLUMNS[i]![1])).join('  ');
+}
+
+function formatHeader(): string {
+  return COLUMNS.map(([name, width]) => name.padStart(width)).join('  ');
+}
+
+async function runSteps(opts: Options, edge: RunningEdge, sippCsv: string): Promise<StepResult[]> {
+  const scenario = `load-tests/sipp/register-${opts.scenario}.xml`;
+  const cpus = opts.sippCpus === '' ? undefined : opts.sippCpus;
+  const place = async (
+    targetTx: number,
+    seconds: number,
+  ): Promise<{ calls: number; result: SippResult; edgeCpu: number | undefined }> => {
+    const rate = targetTx / 2;
+    const calls = Math.max(1, Math.round(rate * seconds));
+    const edgeCpuBefore = cpuSeconds(edge.pid);
+    const result = await runSipp({
+      scenario,
+      target: edge.sipTarget,
+      inf: sippCsv,
+      calls,
+      rate,
+      transport: opts.transport,
+      authUri: TENANT.domain,
+      // One second's worth of calls in flight: an edge that falls behind throttles SIPp instead of piling up work.
+      maxConcurrent: Math.max(200, rate),
+      recvTimeoutMs: 5000,
+      timeoutMs: Math.ceil(seconds * 3 * 1000) + 20_000,
+      cpus,
+      // Bigger socket buffers so SIPp's own receive queue is not what drops (net.core.rmem_max caps it).
+      extraArgs: ['-buff_size', String(4 * 1024 * 1024)],
+    });
+    const edgeCpuAfter = cpuSeconds(edge.pid);
+    const edgeCpu = edgeCpuBefore === undefined || edgeCpuAfter === undefined ? undefined : edgeCpuAfter - edgeCpuBefore;
+    return { calls, result, edgeCpu };
+  };
+
+  const warmTx = opts.ratesTx[0]!;
+  console.log(`\nwarm-up: ${warmTx} tx/s for 3 s (not counted)`);
+  const warm = await place(warmTx, 3);
+  console.log(`  ${warm.result.successful} ok, ${warm.result.failed} failed`);
+  if (warm.result.successful === 0) {
+    throw new Error(`warm-up placed no successful call; the edge or the scenario is broken:\n${describeSipp(warm.result)}\nedge output:\n${edge.output()}`);
+  }
+
+  console.log(`\n${formatHeader()}`);
+  const results: StepResult[] = [];
+  let notHeldInARow = 0;
+  for (const targetTx of opts.ratesTx) {
+    if (!edge.isRunning()) throw new Error(`the edge exited during the run; its output:\n${edge.output()}`);
+    await new Promise((r) => setTimeout(r, 1000)); // let the previous step drain
+    const { calls, result, edgeCpu } = await place(targetTx, opts.stepSeconds);
+    const step = stepResult(targetTx, calls, result, edgeCpu);
+    results.push(step);
+    console.log(formatRow(step));
+    if (result.exitCode === 255 || (result.successful === 0 && result.failed === 0)) {
+      console.log(`  SIPp did not run the step:\n${indent(describeSipp(result))}`);
+      break;
+    }
+    if (!step.held && result.errors) console.log(indent(lastLines(result.errors, 3)));
+    notHeldInARow = step.held ? 0 : notHeldInARow + 1;
+    if (notHeldInARow >= 2 && !opts.allSteps) {
+      console.log('  (two steps in a row not held: stopping; --all-steps runs them all)');
+      break;
+    }
+  }
+  return results;
+}
+
+function indent(text: string): string {
+  return text
+    .split('\n')
+    .map((l) => `    ${l}`)
+    .join('\n');
+}
+
+function lastLines(text: string, n: number): string {
+  return text
+    .trim()
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .slice(-n)
+    .map((l) => l.slice(0, 200))
+    .join('\n');
+}
+
+function newestProfiles(dir: string): string[] {
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.cpuprofile'))
+    .map((f) => join(dir, f))
+    .sort((a, b) => statSync(b).size - statSync(a).size);
+}
+
+async function main(argv: string[]): Promise<number> {
+  let opts: Options | undefined;
+  try {
+    opts = parseOptions(argv);
+  } catch (e) {
+    console.error(`run-register: ${(e as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (!opts) return 0;
+  requireSipp();
+  const pinned = opts.edgeCpus !== '' || opts.sippCpus !== '';
+  if (pinned) {
+    try {
+      execFileSync('taskset', ['-V'], { stdio: 'ignore' });
+    } catch {
+      console.error('run-register: taskset is not available (util-linux); pass --edge-cpus "" --sipp-cpus "" to run unpinned');
+      return 2;
+    }
+  }
+
+  const work = mkdtempSync(join(tmpdir(), 'sipedge-load-'));
+  const profDir = opts.cpuProf ? resolve(opts.profDir ?? mkdtempSync(join(tmpdir(), 'sipedge-prof-'))) : undefined;
+  if (profDir) mkdirSync(profDir, { recursive: true });
+  let edge: RunningEdge | undefined;
+  try {
+    console.log(
+      [
+        'sipedge REGISTER load run',
+        `  nproc ${availableParallelism()}, node ${process.version}, ${toolVersion('sipp', ['-v'], /SIPp v[\w.-]+/)}`,
+        `  edge on cpu ${opts.edgeCpus || '(any)'}, sipp on cpu ${opts.sippCpus || '(any)'}, transport ${opts.transport}, ` +
+          `scenario register-${opts.scenario}.xml`,
+        `  ${opts.users} users, ${opts.stepSeconds} s per step; unit: REGISTER transactions/s (tx/s), 2 per SIPp call`,
+      ].join('\n'),
+    );
+    const t0 = Date.now();
+    const files = writeUserFiles({ count: opts.users, tenant: TENANT.code, domain: TENANT.domain, outDir: work });
+    const env: Record<string, string> = {
+      // SIPp 3.6.1 answers only the first challenge and only MD5 (see load-tests/sipp/register-auth.xml).
+      SIPEDGE_AUTH__ALGORITHMS: '["MD5"]',
+    };
+    if (opts.scenario === 'badpass') {
+      env.SIPEDGE_AUTH__LOCKOUT__MAX_FAILURES = '1000000000';
+      env.SIPEDGE_AUTH__BAN__MAX_EXTENSIONS = '1000000000';
+    }
+    edge = await startEdge({
+      tenants: [TENANT],
+      importCsv: files.importCsv,
+      env,
+      logLevel: 'warn',
+      tcp: true,
+      cpus: opts.edgeCpus === '' ? undefined : opts.edgeCpus,
+      nodeArgs: profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [],
+      startTimeoutMs: 60_000,
+    });
+    console.log(`  provisioned and started in ${((Date.now() - t0) / 1000).toFixed(1)} s (pid ${edge.pid}, sip ${edge.sipTarget})`);
+
+    const results = await runSteps(opts, edge, files.sippCsv);
+
+    const metrics = await edge.metrics().catch((e: Error) => `# metrics unavailable: ${e.message}`);
+    const exit = await edge.stop();
+    const held = results.filter((s) => s.held);
+    const best = held.reduce<StepResult | undefined>((a, s) => (!a || s.targetTx > a.targetTx ? s : a), undefined);
+
+    console.log('\nedge counters after the run:');
+    for (const line of formatSamples(metrics, [
+      'sipedge_register_responses_total',
+      'sipedge_auth_failures_total',
+      'sipedge_sip_dropped_total',
+      'sipedge_sip_parse_errors_total',
+      'sipedge_sip_retransmissions_absorbed_total',
+      'sipedge_registrations_active',
+    ])) {
+      console.log(`  ${line}`);
+    }
+    console.log(`edge exit on SIGTERM: ${exit.exitCode ?? exit.signal}${exit.killed ? ' (killed after the 10 s grace)' : ''}`);
+    console.log(
+      best
+        ? `\nhighest rate held (< ${MAX_FAILURE_RATIO * 100} % failures, >= ${MIN_ACHIEVED_RATIO * 100} % of target): ` +
+            `${best.targetTx} REGISTER tx/s = ${best.targetCalls} registrations/s ` +
+            `(achieved ${best.achievedTx.toFixed(0)} tx/s, ${best.achievedCalls.toFixed(0)} calls/s, ${best.failurePct.toFixed(2)} % failed)`
+        : '\nno step was held',
+    );
+
+    if (opts.json) {
+      writeFileSync(opts.json, JSON.stringify({ options: opts, nproc: availableParallelism(), results, best: best ?? null }, null, 2));
+      console.log(`results written to ${opts.json}`);
+    }
+    if (profDir) {
+      const profiles = newestProfiles(profDir);
+      if (profiles.length === 0) console.log(`\nno .cpuprofile was written in ${profDir} (the edge must exit normally)`);
+      else {
+        console.log(`\nCPU profiles in ${profDir}: ${profiles.map((p) => p.slice(profDir.length + 1)).join(', ')}`);
+        console.log(`\n${summariseProfileFile(profiles[0]!, 25)}`);
+      }
+    }
+    return exit.exitCode === 0 ? 0 : 1;
+  } catch (e) {
+    console.error(`run-register: ${(e as Error).message}`);
+    if (edge) await edge.stop();
+    return 1;
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what sipedge needs on Debian: npm packages (always), and with --test the tools the test suite runs
+# for real (SIPp = sip-tester, redis-server, sox, lame). Idempotent; fails loudly when an install fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+if [ "${1:-}" = "--test" ]; then
+  command -v sipp >/dev/null 2>&1 || need_apt+=(sip-tester)
+  command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+  command -v sox >/dev/null 2>&1 || need_apt+=(sox)
+  command -v lame >/dev/null 2>&1 || need_apt+=(lame)
+fi
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "installing Debian packages: ${need_apt[*]}" >&2
+  if [ "$(id -u)" != 0 ]; then echo "sipedge: installing ${need_apt[*]} needs root (apt-get)" >&2; exit 1; fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+# npm packages: install when node_modules is missing or older than the lockfile.
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "installing npm packages" >&2
+  npm ci --no-audit --no-fund --loglevel=error
+fi

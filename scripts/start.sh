@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Starts sipedge on the embedded store with the demo tenant, installing npm packages first when needed.
+# Extra arguments go to `sipedge start` (e.g. --config FILE); listen addresses follow config/env (README).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+node bin/sipedge.js demo "$@"
+exec node bin/sipedge.js start "$@"

@@ -1,0 +1,197 @@
+// Wiring: config -> stores -> services -> listeners, and the request dispatch table (which service gets a request).
+// `sipedge start` and every integration test start the edge through createApp(); nothing else wires layers.
+import { randomUUID } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { systemClock, type Clock } from './clock.ts';
+import type { Config } from './config/schema.ts';
+import { SipedgeError } from './config/errors.ts';
+import { createLogger, type Logger } from './observability/logger.ts';
+import { Metrics } from './observability/metrics.ts';
+import { openStores } from './store/open.ts';
+import type { Stores } from './store/types.ts';
+import { DigestAuthenticator } from './auth/authenticator.ts';
+import { resolveNonceSecret } from './auth/nonce.ts';
+import { Registrar } from './registrar/registrar.ts';
+import { TransportLayer } from './transport/transport-layer.ts';
+import { TransactionLayer } from './transaction/transaction-layer.ts';
+import type { ServerTransaction, TransactionUser } from './transaction/types.ts';
+import type { Flow } from './transport/flow.ts';
+import { HttpServer } from './gateway/server.ts';
+
+export interface AppOptions {
+  logger?: Logger;
+  clock?: Clock;
+  metrics?: Metrics;
+  nodeId?: string;
+}
+
+export interface AppAddresses {
+  udp?: AddressInfo;
+  tcp?: AddressInfo;
+  ws?: AddressInfo;
+  http?: AddressInfo;
+}
+
+/** Methods this edge answers itself today; the proxy (issue 3) will take the rest. */
+const ALLOW = 'REGISTER, OPTIONS, ACK, CANCEL, BYE';
+/** How long stop() waits for in-flight requests to finish before closing the store; ms. */
+const DRAIN_MS = 5000;
+
+/** The request dispatch table: one TransactionUser in front of the services. */
+class Dispatcher implements TransactionUser {
+  inflight = 0;
+  private drained: (() => void) | undefined;
+
+  constructor(
+    private readonly auth: DigestAuthenticator,
+    private readonly registrar: Registrar,
+    private readonly serverHeader: string,
+    private readonly logger: Logger,
+  ) {}
+
+  onRequest(tx: ServerTransaction): void {
+    this.inflight++;
+    this.route(tx)
+      .catch((e: unknown) => {
+        this.logger.error({ event: 'dispatch.error', err: (e as Error)?.stack ?? String(e) });
+        if (!tx.isCompleted) tx.respond(500, 'Server Internal Error');
+      })
+      .finally(() => {
+        if (--this.inflight === 0 && this.drained) this.drained();
+      });
+  }
+
+  private async route(tx: ServerTransaction): Promise<void> {
+    const req = tx.request;
+    // Scanners and banned sources are dropped before any work (DESIGN.md §5).
+    const verdict = await this.auth.precheck(req.source!.address, req.userAgent);
+    if (verdict !== 'ok') {
+      tx.drop();
+      return;
+    }
+    switch (req.method) {
+      case 'REGISTER':
+        await this.registrar.process(tx);
+        return;
+      case 'OPTIONS':
+        tx.respond(200, 'OK', {
+          headers: [`Allow: ${ALLOW}`, 'Accept: application/sdp', 'Supported: path, outbound', `Server: ${this.serverHeader}`],
+        });
+        return;
+      case 'CANCEL':
+      case 'BYE':
+        // No dialogs or pending INVITEs live here yet (the proxy is issue 3).
+        tx.respond(481, 'Call/Transaction Does Not Exist', { headers: [`Server: ${this.serverHeader}`] });
+        return;
+      default:
+        tx.respond(405, 'Method Not Allowed', { headers: [`Allow: ${ALLOW}`, `Server: ${this.serverHeader}`] });
+    }
+  }
+
+  onFlowClosed(flow: Flow): void {
+    this.registrar.onFlowClosed(flow);
+  }
+
+  /** Resolves when no request is in flight (or after `ms`). */
+  drain(ms: number): Promise<void> {
+    if (this.inflight === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const t = setTimeout(resolve, ms);
+      this.drained = () => {
+        clearTimeout(t);
+        resolve();
+      };
+    });
+  }
+}
+
+export interface App {
+  readonly config: Readonly<Config>;
+  readonly stores: Stores;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  /** Bound addresses; filled by start(). */
+  readonly addresses: AppAddresses;
+  start(): Promise<AppAddresses>;
+  /** Stops accepting, lets in-flight requests finish, closes the store. */
+  stop(): Promise<void>;
+}
+
+export async function createApp(config: Readonly<Config>, opts: AppOptions = {}): Promise<App> {
+  const logger = opts.logger ?? createLogger(config.log.level);
+  const clock = opts.clock ?? systemClock;
+  const metrics = opts.metrics ?? new Metrics({ defaultMetrics: true });
+  const nodeId = opts.nodeId ?? randomUUID();
+  const stores = await openStores(config, { role: 'edge', clock });
+  const nonceSecret = await resolveNonceSecret(config.auth.nonceSecret, stores.meta);
+  const auth = new DigestAuthenticator({
+    config: config.auth,
+    stores: { accounts: stores.accounts, lockouts: stores.lockouts, nonces: stores.nonces },
+    clock,
+    metrics,
+    logger,
+    nonceSecret,
+  });
+  const registrar = new Registrar({
+    config: config.registrar,
+    sharedDomain: config.auth.sharedDomain,
+    serverHeader: config.sip.serverName,
+    accounts: stores.accounts,
+    bindings: stores.bindings,
+    auth,
+    clock,
+    metrics,
+    logger,
+    nodeId,
+  });
+  const dispatcher = new Dispatcher(auth, registrar, config.sip.serverName, logger);
+  const transactions = new TransactionLayer({ tu: dispatcher, metrics, logger, clock });
+  const transport = new TransportLayer({ sip: config.sip, handler: transactions, metrics, logger });
+  transactions.attach(transport);
+  let listening = false;
+  const http = new HttpServer({
+    listen: config.http.listen,
+    metrics,
+    logger,
+    beforeScrape: async () => metrics.registrationsActive.set(await stores.bindings.countActive(clock.now())),
+    isReady: async () => listening,
+  });
+  const addresses: AppAddresses = {};
+  let stopped = false;
+
+  return {
+    config,
+    stores,
+    metrics,
+    logger,
+    addresses,
+    async start() {
+      try {
+        Object.assign(addresses, await transport.listen());
+        const h = await http.listen();
+        if (h) addresses.http = h;
+      } catch (e) {
+        await transport.close().catch(() => undefined);
+        await http.close().catch(() => undefined);
+        await stores.close().catch(() => undefined);
+        const err = e as NodeJS.ErrnoException;
+        throw new SipedgeError('SIPEDGE_ERR_LISTEN', `cannot listen: ${err.code ?? ''} ${err.message}`.trim());
+      }
+      listening = true;
+      logger.info({ event: 'edge.started', nodeId, store: config.store });
+      return addresses;
+    },
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      listening = false;
+      logger.info({ event: 'edge.stopping' });
+      await transport.close();
+      await dispatcher.drain(DRAIN_MS);
+      transactions.close();
+      await http.close();
+      await stores.close();
+      logger.info({ event: 'edge.stopped' });
+    },
+  };
+}

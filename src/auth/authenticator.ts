@@ -1,0 +1,356 @@
+// Digest authentication of one request: challenge, precheck (scanners, bans), and verify, ending in a DigestOutcome.
+// The caller (registrar, proxy) parses headers, resolves the tenant and turns the outcome into a response via DIGEST_FAILURES.
+import type { Clock } from '../clock.ts';
+import type { Config } from '../config/schema.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { AuthFailureReason, Metrics } from '../observability/metrics.ts';
+import type { DigestCredentials } from '../sip/types.ts';
+import type { AccountStore, CredentialSet, Extension, LockoutStore, NonceCountStore, Tenant } from '../store/types.ts';
+import { ha2, parseDigestAlgorithm, verifyResponse, type DigestAlgorithm, type ResponseInput } from './digest.ts';
+import { createScannerMatcher, LockoutGuard, type FailureSubject } from './lockout.ts';
+import { NonceIssuer, type NonceCheck } from './nonce.ts';
+
+/** Why a request was not authenticated; each is a metric label source and a row in DIGEST_FAILURES. */
+export type DigestFailure =
+  | 'no-credentials'
+  | 'unknown-user'
+  | 'bad-password'
+  | 'stale-nonce'
+  | 'replay'
+  | 'stale-credential'
+  | 'locked'
+  | 'malformed';
+
+/** The result of authenticate(); STYLE.md §4b. */
+export type DigestOutcome =
+  | { ok: true; ext: Extension; algorithm: DigestAlgorithm; viaGrace: boolean }
+  | { ok: false; reason: Exclude<DigestFailure, 'locked'> }
+  | { ok: false; reason: 'locked'; lockedUntil: number };
+
+/** What the caller answers and what is counted, per failure. status 401 means: send challenge(realm, stale). */
+export interface FailureRule {
+  status: 401 | 403 | 400;
+  /** Put stale=true in the fresh challenge (RFC 7616 §3.3: the client may retry without asking the user). */
+  stale?: boolean;
+  /** Counts on the extension-wide key (untrusted source) or on the source's own key (trusted source). */
+  countsTowardLockout: boolean;
+  /** Counts toward banning the source IP for failing on many extensions. */
+  countsTowardBan: boolean;
+  /** sipedge_auth_failures_total{reason}; null = not a failure worth counting (the normal first request). */
+  metric: AuthFailureReason | null;
+}
+
+/** The single place where each failure's response and counting are decided. */
+export const DIGEST_FAILURES = {
+  // The normal first request of every dialog: challenge it.
+  'no-credentials': { status: 401, countsTowardLockout: false, countsTowardBan: false, metric: null },
+  // Same answer as bad-password (no enumeration). It also counts toward lockout of the (non-existent) extension key,
+  // so "5 failures then 403" does not reveal which extensions exist; the ban bounds how many such keys one IP makes.
+  'unknown-user': { status: 401, countsTowardLockout: true, countsTowardBan: true, metric: 'unknown-user' },
+  'bad-password': { status: 401, countsTowardLockout: true, countsTowardBan: true, metric: 'bad-password' },
+  // Expired or foreign nonce: the response was never evaluated, so nothing was guessed.
+  'stale-nonce': { status: 401, stale: true, countsTowardLockout: false, countsTowardBan: false, metric: 'stale-nonce' },
+  // nc not above the highest seen for this nonce, with a correct response: a captured request replayed (or a client
+  // reusing nc). Not a guess, and counting it would let anyone who sniffed one REGISTER lock the extension by replaying
+  // it; stale=true because the digest was valid, so an honest client retries silently with a fresh nonce.
+  replay: { status: 401, stale: true, countsTowardLockout: false, countsTowardBan: false, metric: 'replay' },
+  // The previous password after its grace: a device not yet updated, not an attacker (who would have to know it).
+  'stale-credential': { status: 401, countsTowardLockout: false, countsTowardBan: false, metric: 'stale-credential' },
+  // Credentials are not evaluated while locked (DESIGN.md "Lockout": every attempt gets 403).
+  locked: { status: 403, countsTowardLockout: false, countsTowardBan: false, metric: 'locked' },
+  // Missing username/nonce/uri/response/cnonce, bad nc, or qop other than auth (we offer qop="auth" only).
+  malformed: { status: 400, countsTowardLockout: false, countsTowardBan: false, metric: 'malformed' },
+} as const satisfies Record<DigestFailure, FailureRule>;
+
+/** Input of authenticate(): everything already extracted from the request by the caller. */
+export interface AuthenticateInput {
+  /** Request method (the A2 of the digest). */
+  method: string;
+  /** Authorization (or Proxy-Authorization) credentials in order; those for other realms are ignored. */
+  credentials: DigestCredentials[];
+  /** The realm that was challenged: tenant.domain, or auth.sharedDomain for `ext-tenant` usernames. */
+  realm: string;
+  /** The tenant owning the realm, or resolved from the `ext-tenant` username; undefined when none could be. */
+  tenant: Tenant | undefined;
+  sourceIp: string;
+}
+
+export interface AuthenticatorDeps {
+  config: Config['auth'];
+  stores: { accounts: AccountStore; lockouts: LockoutStore; nonces: NonceCountStore };
+  clock: Clock;
+  metrics: Metrics;
+  logger: Logger;
+  /** config.nonceSecret, or the generated one (resolveNonceSecret); must be non-empty. */
+  nonceSecret: string;
+}
+
+/**
+ * Splits a credential username into extension and tenant code: in the shared domain it is `ext-tenantcode`, split at
+ * the first '-' (tenant codes may contain '-', extensions may not); in a tenant's own realm it is the extension.
+ * In the shared realm, tenantCode is absent when the username has no '-'; treat that as an unknown user.
+ */
+export function resolveIdentity(username: string, realm: string, sharedDomain: string): { ext: string; tenantCode?: string } {
+  if (sharedDomain === '' || realm !== sharedDomain) return { ext: username };
+  const dash = username.indexOf('-');
+  if (dash <= 0 || dash === username.length - 1) return { ext: username };
+  return { ext: username.slice(0, dash), tenantCode: username.slice(dash + 1) };
+}
+
+type Counter = { inc(): void };
+
+/** What a failure is logged and counted against; `subject` absent = count nothing (metric and log only). */
+interface FailureContext {
+  ip: string;
+  /** Username or extension, for the debug log only (never a secret). */
+  user: string | undefined;
+  tenant?: string;
+  subject?: FailureSubject;
+  nonce?: NonceCheck;
+}
+
+/** Digest challenge and verification for SIP requests (RFC 3261 §22, RFC 7616, RFC 8760). */
+export class DigestAuthenticator {
+  private readonly config: Config['auth'];
+  private readonly accounts: AccountStore;
+  private readonly nonceCounts: NonceCountStore;
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private readonly issuer: NonceIssuer;
+  private readonly guard: LockoutGuard;
+  private readonly isScanner: (userAgent: string | undefined) => boolean;
+  private readonly nonceTtlMs: number;
+  /** Offered algorithms, as configured (strongest first). */
+  private readonly algorithms: readonly DigestAlgorithm[];
+  /** Per realm, per algorithm: [text before the nonce, text after it, text after it with stale=true]. */
+  private readonly prefixes = new Map<string, Array<[string, string, string]>>();
+  private readonly failureCounters: Record<AuthFailureReason, Counter>;
+  private readonly successCounters: Record<DigestAlgorithm, { current: Counter; grace: Counter }>;
+  private readonly lockoutCounter: Counter;
+  private readonly banCounter: Counter;
+
+  constructor(deps: AuthenticatorDeps) {
+    this.config = deps.config;
+    this.accounts = deps.stores.accounts;
+    this.nonceCounts = deps.stores.nonces;
+    this.clock = deps.clock;
+    this.log = deps.logger;
+    this.issuer = new NonceIssuer(deps.nonceSecret, deps.config.nonceTtlSeconds);
+    this.guard = new LockoutGuard(deps.stores.lockouts, deps.config);
+    this.isScanner = createScannerMatcher(deps.config.scannerUserAgents);
+    this.nonceTtlMs = deps.config.nonceTtlSeconds * 1000;
+    this.algorithms = [...deps.config.algorithms];
+    // Label sets bound once (STYLE.md §5), not on every increment.
+    const m = deps.metrics;
+    const fail = (r: AuthFailureReason): Counter => m.authFailures.labels(r);
+    this.failureCounters = {
+      'bad-password': fail('bad-password'),
+      'stale-nonce': fail('stale-nonce'),
+      replay: fail('replay'),
+      'stale-credential': fail('stale-credential'),
+      locked: fail('locked'),
+      banned: fail('banned'),
+      'unknown-user': fail('unknown-user'),
+      scanner: fail('scanner'),
+      malformed: fail('malformed'),
+    };
+    const ok = (a: DigestAlgorithm) => ({ current: m.authSuccesses.labels(a, 'current'), grace: m.authSuccesses.labels(a, 'grace') });
+    this.successCounters = { MD5: ok('MD5'), 'SHA-256': ok('SHA-256') };
+    this.lockoutCounter = m.lockouts;
+    this.banCounter = m.bans;
+  }
+
+  /** The LockoutGuard, for operator unlock/unban (CLI and API share the store's keys through it). */
+  get lockouts(): LockoutGuard {
+    return this.guard;
+  }
+
+  /**
+   * Before anything else is done with a request: 'scanner' (User-Agent matches auth.scannerUserAgents) or 'banned'
+   * (source banned) mean drop silently. One store read for the ban; scanners cost no I/O.
+   */
+  async precheck(sourceIp: string, userAgent: string | undefined): Promise<'ok' | 'scanner' | 'banned'> {
+    if (this.isScanner(userAgent)) {
+      this.failureCounters.scanner.inc();
+      this.log.debug({ event: 'auth.drop', reason: 'scanner', ip: sourceIp });
+      return 'scanner';
+    }
+    if ((await this.guard.bannedUntil(sourceIp, this.clock.now())) > 0) {
+      this.failureCounters.banned.inc();
+      this.log.debug({ event: 'auth.drop', reason: 'banned', ip: sourceIp });
+      return 'banned';
+    }
+    return 'ok';
+  }
+
+  /**
+   * WWW-Authenticate (or Proxy-Authenticate) values for `realm`: one per configured algorithm in order, sharing one
+   * fresh nonce, each `Digest realm="…", nonce="…", algorithm=…, qop="auth"` plus `, stale=true` when `stale`.
+   */
+  challenge(realm: string, stale: boolean): string[] {
+    const parts = this.prefixesFor(realm);
+    const nonce = this.issuer.mintNonce(this.clock.now());
+    const out = new Array<string>(parts.length);
+    for (let i = 0; i < parts.length; i++) out[i] = parts[i][0] + nonce + (stale ? parts[i][2] : parts[i][1]);
+    return out;
+  }
+
+  /**
+   * Verifies the request's digest. Order: pick the credential for `realm` (SHA-256 preferred) -> syntax -> lock for
+   * this source -> nonce MAC/age -> account -> response (current, previous in grace, previous after grace) -> nc
+   * replay -> success (trust the source, reset its own counter). Rejects with StoreUnavailable if a store is down.
+   */
+  async authenticate(input: AuthenticateInput): Promise<DigestOutcome> {
+    const now = this.clock.now();
+    const ip = input.sourceIp;
+    const picked = this.pickCredential(input.credentials, input.realm);
+    if (picked === undefined) return { ok: false, reason: 'no-credentials' };
+    const { algorithm, params } = picked;
+    const username = params.get('username');
+    const nonce = params.get('nonce');
+    const uri = params.get('uri');
+    const response = params.get('response');
+    const cnonce = params.get('cnonce');
+    const ncText = params.get('nc');
+    const nc = ncText === undefined ? -1 : parseNonceCount(ncText);
+    // RFC 2617 §3.2.2: qop MUST be sent when the challenge offered it, and ours always does; without qop there is no
+    // nc, so accepting the RFC 2069 form would drop replay protection.
+    if (!username || !nonce || !uri || !response || !cnonce || nc < 0 || params.get('qop')?.toLowerCase() !== 'auth') {
+      return this.fail('malformed', { ip, user: username });
+    }
+
+    const isShared = this.config.sharedDomain !== '' && input.realm === this.config.sharedDomain;
+    const identity = resolveIdentity(username, input.realm, this.config.sharedDomain);
+    const tenant = input.tenant;
+    if (tenant === undefined || (isShared && identity.tenantCode !== tenant.code) || (!isShared && input.realm !== tenant.domain)) {
+      // No tenant owns this identity: nothing to lock, but the attempt counts toward the source's ban.
+      return this.fail('unknown-user', { ip, user: username, subject: { unowned: `${input.realm}:${username}` } });
+    }
+    const ext = identity.ext;
+    const nonceState: NonceCheck = this.issuer.checkNonce(nonce, now);
+    // The lock state and the account are read together (one round trip); the account is ignored while locked.
+    const [lock, account] = await Promise.all([
+      this.guard.check(tenant.code, ext, ip, now),
+      this.accounts.getExtension(tenant.code, ext),
+    ]);
+    const ctx: FailureContext = { ip, user: ext, tenant: tenant.code, subject: { tenant: tenant.code, ext, trusted: lock.trusted } };
+    if (lock.lockedUntil > 0) {
+      this.failureCounters.locked.inc();
+      this.log.debug({ event: 'auth.failure', reason: 'locked', tenant: tenant.code, ext, ip, trusted: lock.trusted });
+      return { ok: false, reason: 'locked', lockedUntil: lock.lockedUntil };
+    }
+    if (nonceState !== 'ok') {
+      // A nonce we cannot verify (tampered, another deployment's, a rotated secret) is answered like an old one:
+      // a fresh challenge; the response was not evaluated. The log tells the two apart.
+      return this.fail('stale-nonce', { ...ctx, nonce: nonceState });
+    }
+    const currentHa1 = account === undefined ? undefined : pickHa1(account.cred, algorithm, isShared);
+    if (account === undefined || currentHa1 === undefined) return this.fail('unknown-user', ctx);
+
+    const digest: ResponseInput = { algorithm, ha1: currentHa1, method: input.method, uri, nonce, nc: ncText, cnonce, qop: 'auth' };
+    digest.ha2 = ha2(algorithm, input.method, uri);
+    let viaGrace = false;
+    if (!verifyResponse(digest, response)) {
+      const prevHa1 = account.prevCred === undefined ? undefined : pickHa1(account.prevCred, algorithm, isShared);
+      if (prevHa1 === undefined || !verifyResponse({ ...digest, ha1: prevHa1 }, response)) return this.fail('bad-password', ctx);
+      if (account.graceUntil === undefined || now >= account.graceUntil) {
+        this.log.info({ event: 'auth.stale_credential', tenant: tenant.code, ext, ip, algorithm });
+        return this.fail('stale-credential', ctx);
+      }
+      viaGrace = true;
+    }
+    // Only a correct response may consume an nc: otherwise anyone who saw the nonce could burn the phone's counts.
+    if (!(await this.nonceCounts.checkAndSet(nonce, nc, now, this.nonceTtlMs))) return this.fail('replay', ctx);
+
+    await this.guard.recordSuccess(tenant.code, ext, ip, now);
+    const counters = this.successCounters[algorithm];
+    if (viaGrace) {
+      counters.grace.inc();
+      this.log.debug({ event: 'auth.grace_credential_used', tenant: tenant.code, ext, ip, graceUntil: account.graceUntil });
+    } else {
+      counters.current.inc();
+    }
+    return { ok: true, ext: account, algorithm, viaGrace };
+  }
+
+  /** Counts, logs and records one failure as DIGEST_FAILURES says. */
+  private async fail(reason: Exclude<DigestFailure, 'locked' | 'no-credentials'>, ctx: FailureContext): Promise<DigestOutcome> {
+    const rule: FailureRule = DIGEST_FAILURES[reason];
+    if (rule.metric !== null) this.failureCounters[rule.metric].inc();
+    this.log.debug({ event: 'auth.failure', reason, tenant: ctx.tenant, user: ctx.user, ip: ctx.ip, nonce: ctx.nonce });
+    if (ctx.subject === undefined || !(rule.countsTowardLockout || rule.countsTowardBan)) return { ok: false, reason };
+    const now = this.clock.now();
+    const effect = await this.guard.recordFailure(ctx.ip, ctx.subject, now, rule);
+    if (effect.lockStartedUntil > 0 && !('unowned' in ctx.subject)) {
+      this.lockoutCounter.inc();
+      this.log.warn({
+        event: 'auth.lockout.start',
+        tenant: ctx.subject.tenant,
+        ext: ctx.subject.ext,
+        ip: ctx.ip,
+        scope: ctx.subject.trusted ? 'source' : 'extension',
+        until: new Date(effect.lockStartedUntil).toISOString(),
+      });
+    }
+    if (effect.banStartedUntil > 0) {
+      this.banCounter.inc();
+      this.log.warn({ event: 'auth.ban.start', ip: ctx.ip, until: new Date(effect.banStartedUntil).toISOString() });
+    }
+    return { ok: false, reason };
+  }
+
+  /** The credential for `realm` with an offered algorithm, the strongest by configured order; undefined if none. */
+  private pickCredential(
+    credentials: DigestCredentials[],
+    realm: string,
+  ): { algorithm: DigestAlgorithm; params: Map<string, string> } | undefined {
+    let best: { algorithm: DigestAlgorithm; params: Map<string, string> } | undefined;
+    let bestRank = Infinity;
+    for (const c of credentials) {
+      if (c.scheme.length !== 6 || c.scheme.toLowerCase() !== 'digest') continue;
+      if (c.params.get('realm') !== realm) continue;
+      const algorithm = parseDigestAlgorithm(c.params.get('algorithm'));
+      if (algorithm === undefined) continue;
+      const rank = this.algorithms.indexOf(algorithm);
+      if (rank >= 0 && rank < bestRank) {
+        best = { algorithm, params: c.params };
+        bestRank = rank;
+      }
+    }
+    return best;
+  }
+
+  private prefixesFor(realm: string): Array<[string, string, string]> {
+    let parts = this.prefixes.get(realm);
+    if (parts === undefined) {
+      // Realms come from tenants and config, so the map stays small; the cap only guards against a caller bug.
+      if (this.prefixes.size >= 10_000) this.prefixes.clear();
+      const quoted = realm.replace(/["\\]/g, '\\$&');
+      parts = this.algorithms.map((a): [string, string, string] => {
+        const after = `", algorithm=${a}, qop="auth"`;
+        return [`Digest realm="${quoted}", nonce="`, after, `${after}, stale=true`];
+      });
+      this.prefixes.set(realm, parts);
+    }
+    return parts;
+  }
+}
+
+/** The HA1 for an algorithm and identity (tenant realm or shared domain); undefined when not provisioned. */
+function pickHa1(set: CredentialSet, algorithm: DigestAlgorithm, isShared: boolean): string | undefined {
+  if (isShared) return algorithm === 'MD5' ? set.sharedMd5 : set.sharedSha256;
+  return algorithm === 'MD5' ? set.md5 : set.sha256;
+}
+
+/** nc is exactly 8 hex digits (RFC 7616 §3.4); returns its value, or -1 when malformed. No regex on the hot path. */
+function parseNonceCount(text: string): number {
+  if (text.length !== 8) return -1;
+  let n = 0;
+  for (let i = 0; i < 8; i++) {
+    const c = text.charCodeAt(i);
+    const d = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : c >= 65 && c <= 70 ? c - 55 : -1;
+    if (d < 0) return -1;
+    n = n * 16 + d;
+  }
+  return n;
+}

@@ -1,0 +1,156 @@
+// Lockout and ban policy over the LockoutStore: which key a failure counts on, who is locked, who is banned, scanners.
+// Counting, expiry and atomicity are the store's (memory or Redis); deciding what a failure is belongs to authenticator.ts.
+import type { Config } from '../config/schema.ts';
+import type { BanPolicy, LockoutPolicy, LockoutStore } from '../store/types.ts';
+
+// The anti-weaponisation rule (DESIGN.md "Lockout"):
+//
+//   A source IP that proved the password of an extension within auth.lockout.trustSeconds is TRUSTED for that
+//   extension. Failures from untrusted sources count on, and are locked by, the extension-wide key
+//   `ext:<tenant>:<ext>`. A trusted source ignores that key: it counts on, and is locked by, its own key
+//   `ext:<tenant>:<ext>|src:<ip>`.
+//
+// So a stranger hammering 1001 from 127.0.0.2 locks 1001 for every untrusted source, while the phone at 127.0.0.1
+// that registered before keeps registering; and that phone, if it starts failing itself (a changed password typed
+// wrong), locks only itself. A success resets only the succeeding source's own key: the phone's next refresh must not
+// hand a stranger a new set of guesses. Trust is per address, so a stranger behind the same NAT as the phone shares its
+// trust; that is the price of working without client certificates.
+//
+// Every counted failure is also recorded against the source IP (recordSourceFailure, one entry per distinct
+// extension key). A source that failed on auth.ban.maxExtensions distinct extensions within the window is banned.
+
+/** The extension-wide lockout key. */
+export function extensionKey(tenant: string, ext: string): string {
+  return `ext:${tenant}:${ext}`;
+}
+
+/** The per-(extension, source) lockout key used for trusted sources. */
+export function sourceKey(tenant: string, ext: string, ip: string): string {
+  return `ext:${tenant}:${ext}|src:${ip}`;
+}
+
+/** How an extension's lock applies to one source right now. */
+export interface LockState {
+  /** The source proved the password within trustSeconds. */
+  trusted: boolean;
+  /** ms epoch until which this source may not authenticate for the extension; 0 = not locked. */
+  lockedUntil: number;
+}
+
+/** What a failure is about: an extension of a tenant (with the source's trust), or an identity no tenant owns. */
+export type FailureSubject = { tenant: string; ext: string; trusted: boolean } | { unowned: string };
+
+/** What recording one failure changed; 0 = nothing started. */
+export interface FailureEffect {
+  /** The failure started a lock (ms epoch end); on the extension key, or on the source key when trusted. */
+  lockStartedUntil: number;
+  /** The failure started a ban of the source (ms epoch end). */
+  banStartedUntil: number;
+}
+
+/** The lockout/ban policy for one edge; constructed once with the store and the config slice. */
+export class LockoutGuard {
+  private readonly lockout: LockoutPolicy;
+  private readonly ban: BanPolicy;
+  private readonly trustMs: number;
+
+  constructor(
+    private readonly store: LockoutStore,
+    config: Pick<Config['auth'], 'lockout' | 'ban'>,
+  ) {
+    this.lockout = {
+      maxFailures: config.lockout.maxFailures,
+      windowMs: config.lockout.windowSeconds * 1000,
+      lockMs: config.lockout.lockSeconds * 1000,
+    };
+    this.ban = {
+      maxExtensions: config.ban.maxExtensions,
+      windowMs: config.ban.windowSeconds * 1000,
+      banMs: config.ban.banSeconds * 1000,
+    };
+    this.trustMs = config.lockout.trustSeconds * 1000;
+  }
+
+  /** Whether `ip` may attempt `tenant`/`ext` now. Three reads issued together (one Redis round trip when pipelined). */
+  async check(tenant: string, ext: string, ip: string, now: number): Promise<LockState> {
+    const extKey = extensionKey(tenant, ext);
+    const [trusted, extLock, srcLock] = await Promise.all([
+      this.store.isTrusted(extKey, ip, now),
+      this.store.lockedUntil(extKey, now),
+      this.store.lockedUntil(sourceKey(tenant, ext, ip), now),
+    ]);
+    const until = trusted ? srcLock : extLock;
+    return { trusted, lockedUntil: until > now ? until : 0 };
+  }
+
+  /**
+   * Records one failure of `ip`: for a tenant's extension, on the extension key (untrusted source) or the source key
+   * (trusted) when `countsTowardLockout`; and against the source for bans when `countsTowardBan`, keyed by the
+   * extension key (or `unowned:<identity>` for identities no tenant owns). Both writes are issued together.
+   * Assumes the caller saw the key unlocked just before (check()), so any lock reported now is one this failure started.
+   */
+  async recordFailure(
+    ip: string,
+    subject: FailureSubject,
+    now: number,
+    counts: { countsTowardLockout: boolean; countsTowardBan: boolean },
+  ): Promise<FailureEffect> {
+    let lockKey: string | undefined;
+    let banKey: string;
+    if ('unowned' in subject) {
+      banKey = `unowned:${subject.unowned}`;
+    } else {
+      banKey = extensionKey(subject.tenant, subject.ext);
+      lockKey = subject.trusted ? sourceKey(subject.tenant, subject.ext, ip) : banKey;
+    }
+    const [lock, ban] = await Promise.all([
+      counts.countsTowardLockout && lockKey !== undefined ? this.store.recordFailure(lockKey, now, this.lockout) : undefined,
+      counts.countsTowardBan ? this.store.recordSourceFailure(ip, banKey, now, this.ban) : undefined,
+    ]);
+    return {
+      lockStartedUntil: lock !== undefined && lock.lockedUntil > now ? lock.lockedUntil : 0,
+      banStartedUntil: ban !== undefined && ban.bannedUntil > now ? ban.bannedUntil : 0,
+    };
+  }
+
+  /** `ip` proved the password: trust it for trustSeconds and clear its own counter and lock (not the extension's). */
+  async recordSuccess(tenant: string, ext: string, ip: string, now: number): Promise<void> {
+    await Promise.all([
+      this.store.trust(extensionKey(tenant, ext), ip, now, this.trustMs),
+      this.store.unlock(sourceKey(tenant, ext, ip)),
+    ]);
+  }
+
+  /** ms epoch until which `ip` is banned; 0 when it is not. */
+  async bannedUntil(ip: string, now: number): Promise<number> {
+    const until = await this.store.bannedUntil(ip, now);
+    return until > now ? until : 0;
+  }
+
+  /** Operator unlock (CLI/API): clears the extension-wide lock, and the per-source one of `ip` when given. */
+  async unlock(tenant: string, ext: string, ip?: string): Promise<void> {
+    await Promise.all([
+      this.store.unlock(extensionKey(tenant, ext)),
+      ip !== undefined ? this.store.unlock(sourceKey(tenant, ext, ip)) : undefined,
+    ]);
+  }
+
+  /** Operator unban (CLI/API). */
+  async unban(ip: string): Promise<void> {
+    await this.store.unban(ip);
+  }
+}
+
+/**
+ * A matcher for scanner User-Agents: true when `userAgent` contains any of `patterns`, case-insensitively
+ * (config auth.scannerUserAgents). The patterns are lower-cased once here; the UA once per call.
+ */
+export function createScannerMatcher(patterns: readonly string[]): (userAgent: string | undefined) => boolean {
+  const lowered = patterns.map((p) => p.toLowerCase());
+  return (userAgent) => {
+    if (userAgent === undefined || userAgent === '' || lowered.length === 0) return false;
+    const ua = userAgent.toLowerCase();
+    for (const p of lowered) if (ua.includes(p)) return true;
+    return false;
+  };
+}

@@ -1,0 +1,29 @@
+// `sipedge start`: runs the edge in the foreground until SIGTERM/SIGINT, then stops cleanly and returns 0.
+// The wiring itself is app.ts's.
+import type { Config } from '../config/schema.ts';
+import { createApp } from '../app.ts';
+
+export async function runStart(config: Readonly<Config>, out: (s: string) => void, err: (s: string) => void): Promise<number> {
+  const app = await createApp(config);
+  const a = await app.start();
+  const show = (x?: { address: string; port: number }) => (x ? `${x.address}:${x.port}` : 'off');
+  out(`sipedge listening: udp ${show(a.udp)}, tcp ${show(a.tcp)}, ws ${show(a.ws)}, http ${show(a.http)} (store: ${config.store})`);
+  return await new Promise<number>((resolve) => {
+    const stop = (signal: string) => {
+      process.off('SIGTERM', onTerm);
+      process.off('SIGINT', onInt);
+      app.logger.info({ event: 'edge.signal', signal });
+      app.stop().then(
+        () => resolve(0),
+        (e: unknown) => {
+          err(`sipedge: error while stopping: ${(e as Error).message}`);
+          resolve(1);
+        },
+      );
+    };
+    const onTerm = () => stop('SIGTERM');
+    const onInt = () => stop('SIGINT');
+    process.on('SIGTERM', onTerm);
+    process.on('SIGINT', onInt);
+  });
+}

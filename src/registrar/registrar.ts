@@ -1,0 +1,279 @@
+// REGISTER processing (RFC 3261 §10.3): authenticate, then add/refresh/remove bindings with Call-ID/CSeq ordering,
+// min/max expiry, Path and RFC 5626 outbound. Bindings live in store/ (the location service); digest lives in auth/.
+import type { Clock } from '../clock.ts';
+import type { Config } from '../config/schema.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { Metrics } from '../observability/metrics.ts';
+import { DIGEST_FAILURES, resolveIdentity, type DigestAuthenticator, type FailureRule } from '../auth/authenticator.ts';
+import { parseUri } from '../sip/uri.ts';
+import { SipError, type Contact, type SipMessage } from '../sip/types.ts';
+import type { ServerTransaction } from '../transaction/types.ts';
+import type { Flow } from '../transport/flow.ts';
+import { StoreUnavailable, type AccountStore, type Binding, type BindingStore, type Tenant } from '../store/types.ts';
+import { bindingKey, contactLine, instanceOf, regIdOf } from './contact-binding.ts';
+
+/** Option tags the registrar understands in Require (RFC 3327 path, RFC 5626 outbound). */
+const SUPPORTED = new Set(['path', 'outbound']);
+/** Compare-and-set attempts before answering 500 (concurrent REGISTERs for one AOR on several nodes). */
+const MAX_CAS_ATTEMPTS = 8;
+
+export interface RegistrarDeps {
+  config: Config['registrar'];
+  sharedDomain: string;
+  serverHeader: string;
+  accounts: AccountStore;
+  bindings: BindingStore;
+  auth: DigestAuthenticator;
+  clock: Clock;
+  metrics: Metrics;
+  logger: Logger;
+  /** This node's id, stored with bindings whose flow it holds. */
+  nodeId: string;
+}
+
+/** A §10.3 refusal found while applying the contacts; becomes the response. */
+interface Refusal {
+  status: number;
+  reason: string;
+  headers?: string[];
+}
+
+export class Registrar {
+  /** Flow id -> AORs with a binding that dies with that flow (outbound over TCP/WS, and every WS binding). */
+  private readonly flowAors = new Map<string, Set<string>>();
+  private readonly responses = new Map<number, { inc(): void }>();
+
+  constructor(private readonly d: RegistrarDeps) {}
+
+  /** Handles one REGISTER server transaction; never rejects (errors become responses). */
+  async process(tx: ServerTransaction): Promise<void> {
+    try {
+      await this.register(tx);
+    } catch (e) {
+      this.fail(tx, e);
+    }
+  }
+
+  private async register(tx: ServerTransaction): Promise<void> {
+    const req = tx.request;
+    const unsupported = req.headerValues('require').filter((t) => !SUPPORTED.has(t.toLowerCase()));
+    if (unsupported.length > 0) {
+      // RFC 3261 §8.2.2.3: 420 listing what we do not support.
+      this.respond(tx, 420, 'Bad Extension', { headers: [`Unsupported: ${unsupported.join(', ')}`] });
+      return;
+    }
+    // §10.3 step 1-3: the To header names the address-of-record; its domain picks the tenant (and realm).
+    const toUri = parseUri(req.to.uri, 'To');
+    if (toUri.scheme !== 'sip' && toUri.scheme !== 'sips') {
+      this.respond(tx, 416, 'Unsupported URI Scheme');
+      return;
+    }
+    const shared = this.d.sharedDomain;
+    const isShared = shared !== '' && toUri.host === shared.toLowerCase();
+    let tenant: Tenant | undefined;
+    let ext = toUri.user;
+    let realm: string;
+    if (isShared) {
+      const id = resolveIdentity(toUri.user, shared, shared);
+      ext = id.ext;
+      tenant = id.tenantCode ? await this.d.accounts.getTenant(id.tenantCode) : undefined;
+      realm = shared;
+    } else {
+      tenant = await this.d.accounts.findTenantByDomain(toUri.host);
+      if (!tenant) {
+        this.respond(tx, 404, 'Domain Not Served');
+        return;
+      }
+      realm = tenant.domain;
+    }
+    const source = req.source!;
+    const outcome = await this.d.auth.authenticate({
+      method: 'REGISTER',
+      credentials: req.credentials(false),
+      realm,
+      tenant,
+      sourceIp: source.address,
+    });
+    if (!outcome.ok) {
+      const rule: FailureRule = DIGEST_FAILURES[outcome.reason];
+      if (rule.status === 401) {
+        const challenges = this.d.auth.challenge(realm, rule.stale === true);
+        this.respond(tx, 401, 'Unauthorized', { headers: challenges.map((c) => `WWW-Authenticate: ${c}`) });
+      } else if (rule.status === 403) this.respond(tx, 403, outcome.reason === 'locked' ? 'Forbidden (locked)' : 'Forbidden');
+      else this.respond(tx, 400, 'Bad Authorization');
+      return;
+    }
+    // §10.3 step 3: the authenticated user may only register its own AOR.
+    if (!tenant || outcome.ext.ext !== ext || outcome.ext.tenant !== tenant.code) {
+      this.respond(tx, 403, 'Not Your Address-of-Record');
+      return;
+    }
+    const aor = `${ext}@${tenant.code}`;
+    await this.updateBindings(tx, aor);
+  }
+
+  /** §10.3 steps 6-8 under compare-and-set, then the 200 listing every current binding. */
+  private async updateBindings(tx: ServerTransaction, aor: string): Promise<void> {
+    const req = tx.request;
+    const contacts = req.contacts();
+    const headerExpires = req.expires;
+    for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
+      const now = this.d.clock.now();
+      const current = await this.d.bindings.get(aor, now);
+      const result = this.apply(req, tx.flow, contacts, headerExpires, current.bindings, now);
+      if ('status' in result) {
+        this.respond(tx, result.status, result.reason, { headers: result.headers });
+        return;
+      }
+      if (result.changed && !(await this.d.bindings.replace(aor, result.bindings, current.version, now))) continue;
+      this.trackFlows(aor, result.bindings);
+      const headers = result.bindings.map((b) => contactLine(b, now));
+      const supported = req.headerValues('supported').map((t) => t.toLowerCase());
+      // RFC 3327 §5.3: echo Path in the 200 when the UA supports path.
+      if (supported.includes('path')) for (const p of req.headerLines('path')) headers.push(`Path: ${p}`);
+      // RFC 5626 §6: a registrar that applied outbound says so with Require: outbound.
+      if (result.outbound) headers.push('Require: outbound');
+      headers.push('Supported: path, outbound');
+      this.respond(tx, 200, 'OK', { headers });
+      this.d.logger.debug({ event: 'registrar.update', aor, bindings: result.bindings.length });
+      return;
+    }
+    this.respond(tx, 500, 'Concurrent Update', { headers: ['Retry-After: 1'] });
+  }
+
+  /** Pure §10.3 step 6-8 over one snapshot: the new binding list, or a refusal. */
+  private apply(
+    req: SipMessage,
+    flow: Flow,
+    contacts: Contact[],
+    headerExpires: number | undefined,
+    existing: Binding[],
+    now: number,
+  ): Refusal | { bindings: Binding[]; changed: boolean; outbound: boolean } {
+    const cfg = this.d.config;
+    const callId = req.callId;
+    const cseq = req.cseq.seq;
+    if (contacts.length === 0) return { bindings: existing, changed: false, outbound: false };
+    const byKey = new Map<string, Binding>();
+    for (const b of existing) byKey.set(bindingKey(b), b);
+    if (contacts.some((c) => c.isStar)) {
+      // §10.3 step 6: "*" is valid only alone and with Expires: 0, otherwise 400.
+      if (contacts.length !== 1 || headerExpires !== 0) return { status: 400, reason: 'Invalid Wildcard Contact' };
+      for (const b of existing) {
+        if (b.callId === callId && cseq <= b.cseq) return { status: 400, reason: 'Invalid CSeq Number' };
+      }
+      return { bindings: [], changed: existing.length > 0, outbound: false };
+    }
+    const source = req.source!;
+    const path = req.headerValues('path');
+    const userAgent = req.userAgent;
+    const supportsOutbound = req.headerValues('supported').some((t) => t.toLowerCase() === 'outbound');
+    let outbound = false;
+    for (const c of contacts) {
+      const raw = c.expires ?? headerExpires ?? cfg.defaultExpires;
+      if (!Number.isInteger(raw) || raw < 0) return { status: 400, reason: 'Invalid Expires' };
+      // §10.3 step 7: too brief -> 423 with Min-Expires; too long -> clamp (the 200 tells the UA).
+      if (raw > 0 && raw < cfg.minExpires) {
+        return { status: 423, reason: 'Interval Too Brief', headers: [`Min-Expires: ${cfg.minExpires}`] };
+      }
+      const expires = Math.min(raw, cfg.maxExpires);
+      const instanceId = instanceOf(c);
+      let regId = regIdOf(c);
+      if (Number.isNaN(regId)) return { status: 400, reason: 'Invalid reg-id' };
+      // RFC 5626 §6: reg-id without +sip.instance is ignored.
+      if (instanceId === undefined) regId = undefined;
+      const isOutbound = regId !== undefined && supportsOutbound;
+      if (isOutbound) outbound = true;
+      const key = bindingKey({ contact: c.uri, instanceId, regId });
+      const old = byKey.get(key);
+      // §10.3 step 8: same Call-ID with a CSeq not above the stored one is out of order.
+      if (old && old.callId === callId && cseq <= old.cseq) return { status: 400, reason: 'Invalid CSeq Number' };
+      if (expires === 0) {
+        byKey.delete(key);
+        continue;
+      }
+      const q = c.params.get('q');
+      byKey.set(key, {
+        contact: c.uri,
+        instanceId,
+        regId,
+        callId,
+        cseq,
+        expiresAt: now + expires * 1000,
+        registeredAt: old?.registeredAt ?? now,
+        q: q !== undefined && q !== '' && Number.isFinite(Number(q)) ? Number(q) : undefined,
+        path,
+        flowId: source.flowId,
+        // A WebSocket contact (…​.invalid host) is reachable only on its connection; outbound flows die with theirs.
+        isFlowBound: flow.isReliable && (isOutbound || flow.transport === 'ws' || flow.transport === 'wss'),
+        transport: source.transport,
+        sourceAddress: source.address,
+        sourcePort: source.port,
+        userAgent,
+        nodeId: this.d.nodeId,
+      });
+    }
+    let bindings = [...byKey.values()];
+    if (bindings.length > cfg.maxContacts) {
+      // Keep the newest registrations; the oldest are dropped (a phone hopping NAT ports leaves stale ones behind).
+      bindings.sort((a, b) => b.registeredAt - a.registeredAt);
+      bindings = bindings.slice(0, cfg.maxContacts);
+    }
+    return { bindings, changed: true, outbound };
+  }
+
+  private trackFlows(aor: string, bindings: Binding[]): void {
+    for (const b of bindings) {
+      if (!b.isFlowBound || !b.flowId) continue;
+      let set = this.flowAors.get(b.flowId);
+      if (!set) this.flowAors.set(b.flowId, (set = new Set()));
+      set.add(aor);
+    }
+  }
+
+  /** A connection closed: the bindings that live on it go at once (RFC 5626 §5.2 flow failure). */
+  onFlowClosed(flow: Flow): void {
+    const aors = this.flowAors.get(flow.id);
+    if (!aors) return;
+    this.flowAors.delete(flow.id);
+    for (const aor of aors) {
+      this.removeFlowBindings(aor, flow.id).catch((e: unknown) =>
+        this.d.logger.warn({ event: 'registrar.flow_cleanup_failed', aor, err: (e as Error).message }),
+      );
+    }
+  }
+
+  private async removeFlowBindings(aor: string, flowId: string): Promise<void> {
+    for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
+      const now = this.d.clock.now();
+      const cur = await this.d.bindings.get(aor, now);
+      const kept = cur.bindings.filter((b) => !(b.isFlowBound && b.flowId === flowId));
+      if (kept.length === cur.bindings.length) return;
+      if (await this.d.bindings.replace(aor, kept, cur.version, now)) {
+        this.d.logger.debug({ event: 'registrar.flow_closed', aor, removed: cur.bindings.length - kept.length });
+        return;
+      }
+    }
+  }
+
+  private respond(tx: ServerTransaction, status: number, reason: string, opts?: { headers?: string[] }): void {
+    const headers = opts?.headers ?? [];
+    headers.push(`Server: ${this.d.serverHeader}`);
+    tx.respond(status, reason, { headers });
+    let c = this.responses.get(status);
+    if (!c) this.responses.set(status, (c = this.d.metrics.registerResponses.labels(String(status))));
+    c.inc();
+  }
+
+  private fail(tx: ServerTransaction, e: unknown): void {
+    if (tx.isCompleted) return;
+    if (e instanceof SipError) this.respond(tx, e.status, e.reason);
+    else if (e instanceof StoreUnavailable) {
+      this.d.logger.warn({ event: 'store.unavailable', during: 'register', err: e.message });
+      this.respond(tx, 503, 'Service Unavailable', { headers: ['Retry-After: 5'] });
+    } else {
+      this.d.logger.error({ event: 'registrar.error', err: (e as Error)?.stack ?? String(e) });
+      this.respond(tx, 500, 'Server Internal Error');
+    }
+  }
+}

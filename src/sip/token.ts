@@ -1,0 +1,148 @@
+// Character classes of RFC 3261 §25.1 as lookup tables, plus the small cursor helpers every sip/ parser shares.
+// Grammar of whole headers lives in uri.ts, via.ts, name-addr.ts and digest-header.ts; this file knows only chars.
+
+function table(chars: string, ranges: Array<[number, number]> = []): Uint8Array {
+  const t = new Uint8Array(256);
+  for (let i = 0; i < chars.length; i++) t[chars.charCodeAt(i)] = 1;
+  for (const [a, b] of ranges) for (let c = a; c <= b; c++) t[c] = 1;
+  return t;
+}
+
+const ALNUM: Array<[number, number]> = [
+  [0x30, 0x39],
+  [0x41, 0x5a],
+  [0x61, 0x7a],
+];
+
+/** token = 1*(alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~") (RFC 3261 §25.1). */
+export const TOKEN = table("-.!%*_+`'~", ALNUM);
+/** unreserved = alphanum / mark. */
+export const UNRESERVED = table("-_.!~*'()", ALNUM);
+/** user = 1*( unreserved / escaped / user-unreserved ); '%' is checked separately as an escape. */
+export const USER = table("-_.!~*'()&=+$,;?/", ALNUM);
+/** password = *( unreserved / escaped / "&" / "=" / "+" / "$" / "," ). */
+export const PASSWORD = table("-_.!~*'()&=+$,", ALNUM);
+/** paramchar = param-unreserved / unreserved / escaped ('%' checked separately). */
+export const PARAMCHAR = table("-_.!~*'()[]/:&+$", ALNUM);
+/** hvalue / hname characters of URI headers. */
+export const HCHAR = table("-_.!~*'()[]/?:+$=&", ALNUM);
+/** Hostname and IPv4 characters; IPv6 references are handled apart. */
+export const HOSTCHAR = table('-.', ALNUM);
+/** Characters allowed in a header parameter value that is not quoted: token plus host (IPv6) chars. */
+export const GENVALUE = table("-.!%*_+`'~:[]", ALNUM);
+export const HEX = table('', [
+  [0x30, 0x39],
+  [0x41, 0x46],
+  [0x61, 0x66],
+]);
+export const DIGIT = table('', [[0x30, 0x39]]);
+
+/** True for SP and HTAB. */
+export function isWs(c: number): boolean {
+  return c === 32 || c === 9;
+}
+
+/** Index of the first non-SP/HT char at or after i. */
+export function skipWs(s: string, i: number): number {
+  let c = s.charCodeAt(i);
+  while (c === 32 || c === 9) c = s.charCodeAt(++i);
+  return i;
+}
+
+/** End index of a run of chars in tbl starting at i (i itself when none). */
+export function scan(s: string, i: number, tbl: Uint8Array): number {
+  const n = s.length;
+  while (i < n) {
+    const c = s.charCodeAt(i);
+    if (c > 255 || tbl[c] !== 1) break;
+    i++;
+  }
+  return i;
+}
+
+/** True when s is a non-empty token. */
+export function isToken(s: string): boolean {
+  return s.length > 0 && scan(s, 0, TOKEN) === s.length;
+}
+
+/**
+ * End index (just past the closing quote) of the quoted-string starting at s[i] === '"', or -1 when unterminated.
+ * quoted-pair = "\" (%x00-09 / %x0B-0C / %x0E-7F) per RFC 3261 §25.1; a bare CR or LF inside ends it badly.
+ */
+export function quotedEnd(s: string, i: number): number {
+  const n = s.length;
+  for (i++; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 34) return i + 1;
+    if (c === 92) {
+      i++;
+      if (i >= n) return -1;
+      const q = s.charCodeAt(i);
+      if (q === 10 || q === 13) return -1;
+    } else if (c === 10 || c === 13) return -1;
+  }
+  return -1;
+}
+
+/** Contents of a quoted-string (quotes removed, quoted-pairs resolved); text without quotes is returned as is. */
+export function unquote(s: string): string {
+  if (s.length < 2 || s.charCodeAt(0) !== 34 || s.charCodeAt(s.length - 1) !== 34) return s;
+  const inner = s.slice(1, -1);
+  if (inner.indexOf('\\') < 0) return inner;
+  let out = '';
+  for (let i = 0; i < inner.length; i++) {
+    const c = inner[i];
+    if (c === '\\' && i + 1 < inner.length) out += inner[++i];
+    else out += c;
+  }
+  return out;
+}
+
+/** Wraps text as a quoted-string, escaping '"' and '\'. */
+export function quote(s: string): string {
+  if (s.indexOf('"') < 0 && s.indexOf('\\') < 0) return '"' + s + '"';
+  let out = '"';
+  for (let i = 0; i < s.length; i++) {
+    const c = s[i];
+    if (c === '"' || c === '\\') out += '\\';
+    out += c;
+  }
+  return out + '"';
+}
+
+/** ASCII lower-case without allocating when the text has no upper-case letters (sipgo's ASCIIToLower). */
+export function lowerAscii(s: string): string {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 65 && c <= 90) return s.toLowerCase();
+  }
+  return s;
+}
+
+/** ASCII upper-case without allocating when already upper-case. */
+export function upperAscii(s: string): string {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 97 && c <= 122) return s.toUpperCase();
+  }
+  return s;
+}
+
+/**
+ * Parses 1*DIGIT in s[i..end) as an integer no larger than max; returns -1 when empty, non-digit or too large.
+ * Leading zeros are fine ("0068" is 68, RFC 4475 §3.1.1.1).
+ */
+export function parseDigits(s: string, i: number, end: number, max: number): number {
+  if (i >= end) return -1;
+  let v = 0;
+  for (; i < end; i++) {
+    const c = s.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) return -1;
+    v = v * 10 + c;
+    if (v > max) return -1;
+  }
+  return v;
+}
+
+/** Largest 32-bit unsigned value: the limit of CSeq numbers and delta-seconds (RFC 3261 §20.16, §20.19). */
+export const UINT32_MAX = 4294967295;

@@ -1,0 +1,89 @@
+// AccountStore and MetaStore on Redis: tenants and domains in two hashes, extensions in one hash per tenant.
+// Connection and error mapping are connection.ts's; the Lua sources are scripts.ts's.
+import type { Redis } from 'ioredis';
+import { SipedgeError } from '../../config/errors.ts';
+import type { AccountStore, Extension, MetaStore, Tenant } from '../types.ts';
+import { guarded } from './connection.ts';
+
+const TENANTS = 'tenants';
+const DOMAINS = 'tenant-domains';
+const META = 'meta';
+const extKey = (tenant: string): string => `ext:${tenant}`;
+
+/** Accounts as JSON values in hashes; tenant uniqueness in one script, batch upserts in one MULTI. */
+export class RedisAccountStore implements AccountStore {
+  constructor(private readonly redis: Redis) {}
+
+  async addTenant(t: Tenant): Promise<void> {
+    const tenant: Tenant = { code: t.code, domain: t.domain, createdAt: t.createdAt };
+    const verdict = await guarded(
+      this.redis.sipedgeAddTenant(TENANTS, DOMAINS, tenant.code, tenant.domain.toLowerCase(), JSON.stringify(tenant)),
+    );
+    if (verdict === 'code') throw new SipedgeError('SIPEDGE_ERR_TENANT_EXISTS', `tenant: tenant code "${t.code}" is already taken`);
+    if (verdict.startsWith('domain:')) {
+      throw new SipedgeError('SIPEDGE_ERR_TENANT_EXISTS', `tenant: domain "${t.domain}" already belongs to tenant "${verdict.slice(7)}"`);
+    }
+  }
+
+  async getTenant(code: string): Promise<Tenant | undefined> {
+    const json = await guarded(this.redis.hget(TENANTS, code));
+    return json === null ? undefined : (JSON.parse(json) as Tenant);
+  }
+
+  async findTenantByDomain(domain: string): Promise<Tenant | undefined> {
+    const json = await guarded(this.redis.sipedgeTenantByDomain(TENANTS, DOMAINS, domain.toLowerCase()));
+    return json === null ? undefined : (JSON.parse(json) as Tenant);
+  }
+
+  async listTenants(): Promise<Tenant[]> {
+    const all = await guarded(this.redis.hvals(TENANTS));
+    return all.map((j) => JSON.parse(j) as Tenant).sort((a, b) => (a.code < b.code ? -1 : a.code > b.code ? 1 : 0));
+  }
+
+  async getExtension(tenant: string, ext: string): Promise<Extension | undefined> {
+    const json = await guarded(this.redis.hget(extKey(tenant), ext));
+    return json === null ? undefined : (JSON.parse(json) as Extension);
+  }
+
+  async listExtensions(tenant: string): Promise<Extension[]> {
+    const all = await guarded(this.redis.hvals(extKey(tenant)));
+    return all.map((j) => JSON.parse(j) as Extension).sort((a, b) => (a.ext < b.ext ? -1 : a.ext > b.ext ? 1 : 0));
+  }
+
+  /** Checks every tenant exists, then writes all in one MULTI (tenants are never deleted, so the check stays true). */
+  async putExtensions(exts: Extension[]): Promise<void> {
+    if (exts.length === 0) return;
+    const byTenant = new Map<string, string[]>();
+    for (const e of exts) {
+      let fields = byTenant.get(e.tenant);
+      if (fields === undefined) {
+        fields = [];
+        byTenant.set(e.tenant, fields);
+      }
+      fields.push(e.ext, JSON.stringify(e));
+    }
+    const codes = [...byTenant.keys()];
+    const found = await guarded(this.redis.hmget(TENANTS, ...codes));
+    const missing = codes.find((_, i) => found[i] === null);
+    if (missing !== undefined) {
+      throw new SipedgeError('SIPEDGE_ERR_TENANT_UNKNOWN', `extensions: tenant "${missing}" does not exist; nothing was written`);
+    }
+    const multi = this.redis.multi();
+    for (const [tenant, fields] of byTenant) multi.hset(extKey(tenant), ...fields);
+    const results = await guarded(multi.exec());
+    if (results === null) throw new Error('extensions: MULTI was aborted');
+    for (const [err] of results) if (err !== null) throw err;
+  }
+}
+
+/** MetaStore on Redis: HSETNX then HGET in one MULTI, so the first value written wins across nodes. */
+export class RedisMetaStore implements MetaStore {
+  constructor(private readonly redis: Redis) {}
+
+  async getOrSet(name: string, candidate: string): Promise<string> {
+    const results = await guarded(this.redis.multi().hsetnx(META, name, candidate).hget(META, name).exec());
+    const value = results?.[1]?.[1];
+    if (typeof value !== 'string') throw new Error(`meta ${name}: no value after HSETNX`);
+    return value;
+  }
+}

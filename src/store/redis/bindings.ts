@@ -1,0 +1,42 @@
+// BindingStore on Redis: each AOR's bindings as one JSON value with a version in a hash, plus a ZSET index of
+// binding expiries for countActive. The compare-and-set is one Lua script (scripts.ts).
+import type { Redis } from 'ioredis';
+import type { Binding, BindingSet, BindingStore } from '../types.ts';
+import { guarded } from './connection.ts';
+
+const INDEX = 'bindings:index';
+const VERSION = 'bindings:version';
+const aorKey = (aor: string): string => `aor:${aor}`;
+
+/**
+ * Shared location service. Versions come from one INCR counter, so they never repeat for an AOR even after its
+ * key expired or was removed (no ABA). The hash expires (PEXPIRE) at its latest binding's expiry; reads also
+ * filter by the caller's `now`.
+ */
+export class RedisBindingStore implements BindingStore {
+  constructor(private readonly redis: Redis) {}
+
+  async get(aor: string, now: number): Promise<BindingSet> {
+    const [v, b] = await guarded(this.redis.hmget(aorKey(aor), 'v', 'b'));
+    if (v === null || v === undefined || b === null || b === undefined) return { bindings: [], version: 0 };
+    const all = JSON.parse(b) as Binding[];
+    return { bindings: all.filter((x) => x.expiresAt > now), version: Number(v) };
+  }
+
+  async replace(aor: string, bindings: Binding[], expectedVersion: number, now: number): Promise<boolean> {
+    const live = bindings.filter((x) => x.expiresAt > now);
+    const args: (string | number)[] = [
+      aorKey(aor), INDEX, VERSION, expectedVersion, now, aor, JSON.stringify(live), live.length,
+    ];
+    for (const x of live) args.push(x.expiresAt);
+    return (await guarded(this.redis.sipedgeBindingsReplace(...args))) === 1;
+  }
+
+  async removeAll(aor: string): Promise<void> {
+    await guarded(this.redis.sipedgeBindingsRemove(aorKey(aor), INDEX, aor));
+  }
+
+  async countActive(now: number): Promise<number> {
+    return await guarded(this.redis.zcount(INDEX, `(${now}`, '+inf'));
+  }
+}

@@ -1,0 +1,67 @@
+// LockoutStore on Redis: failure windows, locks, trust and source bans, each state change one Lua script.
+// Values hold their own "until" so the caller's clock decides expiry; PX only frees memory. Lua is in scripts.ts.
+import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { BanPolicy, LockoutPolicy, LockoutStore } from '../types.ts';
+import { guarded } from './connection.ts';
+
+const failKey = (key: string): string => `fail:${key}`;
+const lockKey = (key: string): string => `lock:${key}`;
+const sourceKey = (source: string): string => `srcfail:${source}`;
+const banKey = (source: string): string => `ban:${source}`;
+/** Length-prefixed so no (key, source) pair can collide with another. */
+const trustKey = (key: string, source: string): string => `trust:${key.length}:${key}:${source}`;
+
+/** Shared lockout state for all edge nodes. */
+export class RedisLockoutStore implements LockoutStore {
+  /** Unique per process, so failure members from different nodes at the same ms never collide. */
+  private readonly memberPrefix = randomBytes(6).toString('base64url');
+  private seq = 0;
+
+  constructor(private readonly redis: Redis) {}
+
+  async recordFailure(key: string, now: number, policy: LockoutPolicy): Promise<{ failures: number; lockedUntil: number }> {
+    const member = `${now}:${this.memberPrefix}:${++this.seq}`;
+    const [failures, lockedUntil] = await guarded(
+      this.redis.sipedgeRecordFailure(failKey(key), lockKey(key), now, policy.maxFailures, policy.windowMs, policy.lockMs, member),
+    );
+    return { failures: Number(failures), lockedUntil: Number(lockedUntil) };
+  }
+
+  async lockedUntil(key: string, now: number): Promise<number> {
+    return untilOrZero(await guarded(this.redis.get(lockKey(key))), now);
+  }
+
+  async unlock(key: string): Promise<void> {
+    await guarded(this.redis.del(lockKey(key), failKey(key)));
+  }
+
+  async trust(key: string, source: string, now: number, ttlMs: number): Promise<void> {
+    await guarded(this.redis.set(trustKey(key, source), String(now + ttlMs), 'PX', ttlMs));
+  }
+
+  async isTrusted(key: string, source: string, now: number): Promise<boolean> {
+    return untilOrZero(await guarded(this.redis.get(trustKey(key, source))), now) > 0;
+  }
+
+  async recordSourceFailure(source: string, key: string, now: number, policy: BanPolicy): Promise<{ distinct: number; bannedUntil: number }> {
+    const [distinct, bannedUntil] = await guarded(
+      this.redis.sipedgeRecordSourceFailure(sourceKey(source), banKey(source), now, policy.maxExtensions, policy.windowMs, policy.banMs, key),
+    );
+    return { distinct: Number(distinct), bannedUntil: Number(bannedUntil) };
+  }
+
+  async bannedUntil(source: string, now: number): Promise<number> {
+    return untilOrZero(await guarded(this.redis.get(banKey(source))), now);
+  }
+
+  async unban(source: string): Promise<void> {
+    await guarded(this.redis.del(banKey(source), sourceKey(source)));
+  }
+}
+
+function untilOrZero(value: string | null, now: number): number {
+  if (value === null) return 0;
+  const until = Number(value);
+  return until > now ? until : 0;
+}

@@ -1,0 +1,139 @@
+// Lua scripts of the Redis store (one atomic script per state change) and their typing on ioredis's Redis.
+// Which keys and arguments each store passes is decided in the store files; connection handling in connection.ts.
+import type { Redis, Result, ClientContext } from 'ioredis';
+
+type Arg = string | number;
+
+declare module 'ioredis' {
+  interface RedisCommander<Context extends ClientContext> {
+    /** KEYS aor hash, index zset, version counter; ARGV expected, now, aor, json, n, expiresAt×n. 1 = replaced. */
+    sipedgeBindingsReplace(...args: Arg[]): Result<number, Context>;
+    /** KEYS aor hash, index zset; ARGV aor. */
+    sipedgeBindingsRemove(aorKey: string, indexKey: string, aor: string): Result<number, Context>;
+    /** KEYS failures zset, lock; ARGV now, maxFailures, windowMs, lockMs, member. -> [failures, lockedUntil]. */
+    sipedgeRecordFailure(
+      failKey: string, lockKey: string, now: number, max: number, windowMs: number, lockMs: number, member: string,
+    ): Result<[number, number], Context>;
+    /** KEYS keys zset, ban; ARGV now, maxExtensions, windowMs, banMs, key. -> [distinct, bannedUntil]. */
+    sipedgeRecordSourceFailure(
+      keysKey: string, banKey: string, now: number, max: number, windowMs: number, banMs: number, key: string,
+    ): Result<[number, number], Context>;
+    /** KEYS nc; ARGV nc, now, ttlMs, expiresAt. 1 = accepted. */
+    sipedgeNonceCheck(ncKey: string, nc: number, now: number, ttlMs: number, expiresAt: number): Result<number, Context>;
+    /** KEYS tenants, domains; ARGV code, lower-cased domain, json. '' = added, 'code', or 'domain:<owner>'. */
+    sipedgeAddTenant(tenantsKey: string, domainsKey: string, code: string, domain: string, json: string): Result<string, Context>;
+    /** KEYS tenants, domains; ARGV lower-cased domain. -> tenant json or null. */
+    sipedgeTenantByDomain(tenantsKey: string, domainsKey: string, domain: string): Result<string | null, Context>;
+  }
+}
+
+// Numbers go back to Redis through string.format('%d'): tostring() would switch to exponent form for big values.
+const BINDINGS_REPLACE = `
+local cur = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
+if cur ~= tonumber(ARGV[1]) then return 0 end
+local old = tonumber(redis.call('HGET', KEYS[1], 'n') or '0')
+for i = 1, old do redis.call('ZREM', KEYS[2], ARGV[3] .. '#' .. i) end
+local now = tonumber(ARGV[2])
+local n = tonumber(ARGV[5])
+local latest = 0
+for i = 1, n do
+  local e = tonumber(ARGV[5 + i])
+  if e > latest then latest = e end
+end
+if n == 0 or latest <= now then
+  redis.call('DEL', KEYS[1])
+else
+  local v = redis.call('INCR', KEYS[3])
+  redis.call('HSET', KEYS[1], 'v', v, 'n', n, 'b', ARGV[4])
+  redis.call('PEXPIRE', KEYS[1], string.format('%d', latest - now))
+  for i = 1, n do redis.call('ZADD', KEYS[2], ARGV[5 + i], ARGV[3] .. '#' .. i) end
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[2])
+return 1
+`;
+
+const BINDINGS_REMOVE = `
+local old = tonumber(redis.call('HGET', KEYS[1], 'n') or '0')
+for i = 1, old do redis.call('ZREM', KEYS[2], ARGV[1] .. '#' .. i) end
+redis.call('DEL', KEYS[1])
+return 1
+`;
+
+/** Sliding window: a ZSET of failure times; reaching max sets the lock (value = until) and restarts the count. */
+const RECORD_FAILURE = `
+local now = tonumber(ARGV[1])
+local window = tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%d', now - window))
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[5])
+local n = redis.call('ZCARD', KEYS[1])
+local untilMs = tonumber(redis.call('GET', KEYS[2]) or '0')
+if n >= tonumber(ARGV[2]) then
+  local candidate = now + tonumber(ARGV[4])
+  if candidate > untilMs then untilMs = candidate end
+  redis.call('SET', KEYS[2], string.format('%d', untilMs), 'PX', string.format('%d', untilMs - now))
+  redis.call('DEL', KEYS[1])
+else
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+end
+if untilMs <= now then untilMs = 0 end
+return {n, untilMs}
+`;
+
+/** Distinct keys per source in a ZSET scored by last failure; reaching max bans the source. */
+const RECORD_SOURCE_FAILURE = `
+local now = tonumber(ARGV[1])
+local window = tonumber(ARGV[3])
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[5])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%d', now - window))
+local n = redis.call('ZCARD', KEYS[1])
+local untilMs = tonumber(redis.call('GET', KEYS[2]) or '0')
+if n >= tonumber(ARGV[2]) then
+  local candidate = now + tonumber(ARGV[4])
+  if candidate > untilMs then untilMs = candidate end
+  redis.call('SET', KEYS[2], string.format('%d', untilMs), 'PX', string.format('%d', untilMs - now))
+  redis.call('DEL', KEYS[1])
+else
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+end
+if untilMs <= now then untilMs = 0 end
+return {n, untilMs}
+`;
+
+/** Value "nc:expiresAt": expiry is judged by the caller's clock, PX only frees the memory. */
+const NONCE_CHECK = `
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local sep = string.find(cur, ':', 1, true)
+  local seen = tonumber(string.sub(cur, 1, sep - 1))
+  local expiresAt = tonumber(string.sub(cur, sep + 1))
+  if expiresAt > tonumber(ARGV[2]) and tonumber(ARGV[1]) <= seen then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[1] .. ':' .. ARGV[4], 'PX', ARGV[3])
+return 1
+`;
+
+const ADD_TENANT = `
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 'code' end
+local owner = redis.call('HGET', KEYS[2], ARGV[2])
+if owner then return 'domain:' .. owner end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[1])
+return ''
+`;
+
+const TENANT_BY_DOMAIN = `
+local code = redis.call('HGET', KEYS[2], ARGV[1])
+if not code then return false end
+return redis.call('HGET', KEYS[1], code)
+`;
+
+/** Registers every script on `redis` (ioredis sends EVALSHA and falls back to EVAL on NOSCRIPT). */
+export function defineScripts(redis: Redis): void {
+  redis.defineCommand('sipedgeBindingsReplace', { numberOfKeys: 3, lua: BINDINGS_REPLACE });
+  redis.defineCommand('sipedgeBindingsRemove', { numberOfKeys: 2, lua: BINDINGS_REMOVE });
+  redis.defineCommand('sipedgeRecordFailure', { numberOfKeys: 2, lua: RECORD_FAILURE });
+  redis.defineCommand('sipedgeRecordSourceFailure', { numberOfKeys: 2, lua: RECORD_SOURCE_FAILURE });
+  redis.defineCommand('sipedgeNonceCheck', { numberOfKeys: 1, lua: NONCE_CHECK });
+  redis.defineCommand('sipedgeAddTenant', { numberOfKeys: 2, lua: ADD_TENANT });
+  redis.defineCommand('sipedgeTenantByDomain', { numberOfKeys: 2, lua: TENANT_BY_DOMAIN, readOnly: true });
+}

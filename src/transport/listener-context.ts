@@ -1,0 +1,46 @@
+// What the UDP, TCP and WS listeners share: the handler, limits, metrics, and the registry of open connections.
+// transport-layer.ts implements ListenerContext; the listeners never see each other.
+import type { Logger } from '../observability/logger.ts';
+import type { Metrics } from '../observability/metrics.ts';
+import type { SipError } from '../sip/types.ts';
+import type { Flow, TransportHandler, TransportKind } from './flow.ts';
+
+/**
+ * Optional extension of TransportHandler: a stream message whose header section is complete but whose framing is
+ * broken (missing, malformed or too large Content-Length). The handler may answer it (status from `error`).
+ * When the handler lacks it, such frames are dropped and counted.
+ */
+export interface FramingErrorHandler {
+  onMalformedFrame(head: Buffer, flow: Flow, error: SipError): void;
+}
+
+/** A connection-oriented flow the transport layer can close. */
+export interface Connection extends Flow {
+  /** Closes gracefully (pending writes flushed); onFlowClosed follows once. */
+  close(): void;
+  /** Tears down at once without flushing (shutdown); onFlowClosed follows once. */
+  destroy(): void;
+}
+
+/** Closed set of `reason` labels for metrics.drops that the transport layer uses. */
+export type TransportDropReason = 'oversize' | 'framing' | 'slow-sender' | 'slow-reader' | 'handler-error';
+
+export interface ListenerContext {
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly maxMessageBytes: number;
+  /** 0 disables the idle timeout. */
+  readonly idleTimeoutMs: number;
+  /** Hands one message to the handler; never throws. */
+  deliver(data: Buffer, flow: Flow): void;
+  /** Hands a mis-framed stream message to the handler (or counts a drop); never throws. */
+  deliverMalformed(head: Buffer, flow: Flow, error: SipError): void;
+  /** Counts a dropped message or connection. */
+  drop(reason: TransportDropReason): void;
+  /** A unique connection id: 'tcp:<n>', 'ws:<n>'. */
+  nextId(kind: TransportKind): string;
+  /** Registers an open connection (getFlow, close on shutdown) and counts it; inbound ones count in connectionsTotal. */
+  opened(conn: Connection, inbound: boolean): void;
+  /** Unregisters a connection and tells the handler; the connection calls it exactly once. */
+  closed(conn: Connection): void;
+}

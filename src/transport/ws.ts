@@ -1,0 +1,191 @@
+// SIP over WebSocket (RFC 7118): subprotocol `sip`, one SIP message per WS message, pings to find dead peers.
+// The HTTP upgrade and WS framing are the `ws` package's; ids, registry and metrics are the context's.
+import type { AddressInfo } from 'node:net';
+import type { IncomingMessage } from 'node:http';
+import { WebSocketServer, WebSocket, type RawData } from 'ws';
+import type { TransportKind } from './flow.ts';
+import type { Connection, ListenerContext } from './listener-context.ts';
+import { isKeepAlive } from './udp.ts';
+
+const SUBPROTOCOL = 'sip';
+/** RFC 6455 §7.4.1: 1002 protocol error; used when the client did not offer `sip` (RFC 7118 §4.1). */
+const CLOSE_PROTOCOL_ERROR = 1002;
+const MAX_WRITE_BACKLOG_BYTES = 4 * 1024 * 1024;
+const SEND_TEXT = { binary: false } as const;
+const SEND_BINARY = { binary: true } as const;
+const PONG = '\r\n';
+
+function isPing(buf: Buffer): boolean {
+  return buf.length === 4 && buf[0] === 13 && buf[1] === 10 && buf[2] === 13 && buf[3] === 10;
+}
+
+function toBuffer(data: RawData): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  if (Array.isArray(data)) return Buffer.concat(data);
+  return Buffer.from(data);
+}
+
+/** One WebSocket peer. Replies use the frame type (text or binary) the client last used. */
+export class WsConnection implements Connection {
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly localAddress: string;
+  readonly localPort: number;
+  private open = true;
+  private binary = false;
+  /** Set by each pong or message; the ping sweep terminates peers that stayed silent for a whole interval. */
+  isAlive = true;
+  /** Date.now() of the last SIP message (or keep-alive) from the peer. */
+  lastActivity = Date.now();
+
+  constructor(
+    private readonly ctx: ListenerContext,
+    private readonly ws: WebSocket,
+    req: IncomingMessage,
+    readonly id: string,
+  ) {
+    this.remoteAddress = req.socket.remoteAddress ?? '';
+    this.remotePort = req.socket.remotePort ?? 0;
+    this.localAddress = req.socket.localAddress ?? '';
+    this.localPort = req.socket.localPort ?? 0;
+    ws.on('message', (data: RawData, isBinary: boolean) => this.onWsMessage(data, isBinary));
+    ws.on('pong', () => {
+      this.isAlive = true;
+    });
+    ws.on('error', (err: Error & { code?: string }) => {
+      if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') ctx.drop('oversize');
+      ctx.logger.debug({ event: 'transport.ws.error', flow: id, code: err.code });
+    });
+    ws.on('close', () => this.onClose());
+  }
+
+  get transport(): TransportKind {
+    return 'ws';
+  }
+  get isReliable(): boolean {
+    return true;
+  }
+  get isOpen(): boolean {
+    return this.open;
+  }
+
+  send(data: Buffer | string): boolean {
+    if (!this.open || this.ws.readyState !== WebSocket.OPEN) return false;
+    try {
+      this.ws.send(data, this.binary ? SEND_BINARY : SEND_TEXT);
+    } catch {
+      return false;
+    }
+    if (this.ws.bufferedAmount > MAX_WRITE_BACKLOG_BYTES) {
+      this.ctx.drop('slow-reader');
+      this.ws.terminate();
+    }
+    return true;
+  }
+
+  close(): void {
+    if (this.open) this.ws.close(1000);
+  }
+
+  destroy(): void {
+    this.ws.terminate();
+  }
+
+  /** Called by the ping sweep: returns false when the peer is dead or idle and was terminated. */
+  sweep(now: number, idleTimeoutMs: number): boolean {
+    if (!this.isAlive || (idleTimeoutMs > 0 && now - this.lastActivity > idleTimeoutMs)) {
+      this.ws.terminate();
+      return false;
+    }
+    this.isAlive = false;
+    try {
+      this.ws.ping();
+    } catch {
+      this.ws.terminate();
+    }
+    return true;
+  }
+
+  private onWsMessage(data: RawData, isBinary: boolean): void {
+    this.isAlive = true;
+    this.lastActivity = Date.now();
+    this.binary = isBinary;
+    const buf = toBuffer(data);
+    if (isKeepAlive(buf)) {
+      // RFC 5626 §4.4.1 style keep-alive inside a WS message: CRLFCRLF gets a CRLF pong; other whitespace is ignored.
+      if (isPing(buf)) this.send(PONG);
+      return;
+    }
+    this.ctx.deliver(buf, this);
+  }
+
+  private onClose(): void {
+    if (!this.open) return;
+    this.open = false;
+    this.ctx.closed(this);
+  }
+}
+
+/** The WebSocket listener: negotiates `sip`, refuses others with 1002, pings every interval. */
+export class WsListener {
+  private wss: WebSocketServer | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly conns = new Set<WsConnection>();
+
+  constructor(
+    private readonly ctx: ListenerContext,
+    private readonly pingIntervalMs: number,
+  ) {}
+
+  listen(host: string, port: number): Promise<AddressInfo> {
+    const wss = new WebSocketServer({
+      host,
+      port,
+      perMessageDeflate: false,
+      clientTracking: false,
+      maxPayload: this.ctx.maxMessageBytes,
+      // ws 8 passes a Set; returning false omits the header but the handshake still succeeds, hence the check below.
+      handleProtocols: (protocols: Set<string>) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
+    });
+    this.wss = wss;
+    wss.on('connection', (ws: WebSocket, req: IncomingMessage) => this.accept(ws, req));
+    return new Promise((resolve, reject) => {
+      wss.once('error', reject);
+      wss.once('listening', () => {
+        wss.off('error', reject);
+        wss.on('error', (err: NodeJS.ErrnoException) => this.ctx.logger.warn({ event: 'transport.ws.error', code: err.code }));
+        this.timer = setInterval(() => this.sweep(), this.pingIntervalMs);
+        this.timer.unref();
+        resolve(wss.address() as AddressInfo);
+      });
+    });
+  }
+
+  /** Stops accepting and pinging; open connections are closed by the transport layer. */
+  close(): Promise<void> {
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.timer = undefined;
+    const wss = this.wss;
+    this.wss = undefined;
+    if (wss === undefined) return Promise.resolve();
+    return new Promise((resolve) => wss.close(() => resolve()));
+  }
+
+  private accept(ws: WebSocket, req: IncomingMessage): void {
+    if (ws.protocol !== SUBPROTOCOL) {
+      // RFC 7118 §4.1: the client MUST offer `sip`; without it this is not a SIP peer.
+      ws.on('error', () => undefined);
+      ws.close(CLOSE_PROTOCOL_ERROR, 'sip subprotocol required');
+      return;
+    }
+    const conn = new WsConnection(this.ctx, ws, req, this.ctx.nextId('ws'));
+    this.conns.add(conn);
+    ws.once('close', () => this.conns.delete(conn));
+    this.ctx.opened(conn, true);
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    for (const conn of this.conns) conn.sweep(now, this.ctx.idleTimeoutMs);
+  }
+}

@@ -1,0 +1,120 @@
+// Nonces: minted and checked by the same secret, stale after the ttl, tolerant of a little clock drift, tamper-proof.
+// All time comes from a FakeClock; nothing sleeps.
+import { describe, expect, it } from 'vitest';
+import { createHmac } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FakeClock } from '../../src/clock.ts';
+import { openStores } from '../../src/store/open.ts';
+import { NONCE_SECRET_META_KEY, NonceIssuer, resolveNonceSecret } from '../../src/auth/nonce.ts';
+
+const secret = 'test-secret-0123456789abcdef';
+
+describe('nonce', () => {
+  it('accepts its own fresh nonce', () => {
+    const clock = new FakeClock();
+    const issuer = new NonceIssuer(secret, 300);
+    const nonce = issuer.mintNonce(clock.now());
+    expect(nonce).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(issuer.checkNonce(nonce, clock.now())).toBe('ok');
+  });
+
+  it('mints a different nonce every time, even in the same millisecond', () => {
+    const issuer = new NonceIssuer(secret, 300);
+    const seen = new Set<string>();
+    for (let i = 0; i < 5000; i++) seen.add(issuer.mintNonce(1_700_000_000_000));
+    expect(seen.size).toBe(5000);
+  });
+
+  it('lets another node with the same secret verify the nonce', () => {
+    const clock = new FakeClock();
+    const nonce = new NonceIssuer(secret, 300).mintNonce(clock.now());
+    expect(new NonceIssuer(secret, 300).checkNonce(nonce, clock.now())).toBe('ok');
+    expect(new NonceIssuer('another-secret-xxxxxxxxxx', 300).checkNonce(nonce, clock.now())).toBe('invalid');
+  });
+
+  it('turns stale after nonceTtlSeconds, not before', () => {
+    const clock = new FakeClock();
+    const issuer = new NonceIssuer(secret, 300);
+    const nonce = issuer.mintNonce(clock.now());
+    clock.advance(300_000);
+    expect(issuer.checkNonce(nonce, clock.now())).toBe('ok');
+    clock.advance(1);
+    expect(issuer.checkNonce(nonce, clock.now())).toBe('stale');
+  });
+
+  it('accepts a nonce issued up to 5 s in the future by a node whose clock runs ahead', () => {
+    const clock = new FakeClock();
+    const ahead = new NonceIssuer(secret, 300);
+    const issuer = new NonceIssuer(secret, 300);
+    expect(issuer.checkNonce(ahead.mintNonce(clock.now() + 5_000), clock.now())).toBe('ok');
+    expect(issuer.checkNonce(ahead.mintNonce(clock.now() + 5_001), clock.now())).toBe('invalid');
+  });
+
+  it('refuses a nonce with any character changed', () => {
+    const clock = new FakeClock();
+    const issuer = new NonceIssuer(secret, 300);
+    const nonce = issuer.mintNonce(clock.now());
+    for (let i = 0; i < nonce.length - 1; i++) {
+      const swapped = nonce[i] === 'A' ? 'B' : 'A';
+      const tampered = nonce.slice(0, i) + swapped + nonce.slice(i + 1);
+      expect(issuer.checkNonce(tampered, clock.now()), `position ${i}`).toBe('invalid');
+    }
+  });
+
+  it('refuses a forged timestamp that would make an old nonce look fresh', () => {
+    const clock = new FakeClock();
+    const issuer = new NonceIssuer(secret, 300);
+    const old = Buffer.from(issuer.mintNonce(clock.now()), 'base64url');
+    clock.advance(3_600_000);
+    old.writeUInt32BE(Math.floor(clock.now() / 2 ** 32), 0);
+    old.writeUInt32BE(clock.now() >>> 0, 4);
+    expect(issuer.checkNonce(old.toString('base64url'), clock.now())).toBe('invalid');
+  });
+
+  it('refuses junk of every shape', () => {
+    const issuer = new NonceIssuer(secret, 300);
+    const now = Date.now();
+    for (const junk of ['', 'abc', 'dcd98b7102dd2f0e8b11d0f600bfb0c093', '!'.repeat(43), 'A'.repeat(43), 'A'.repeat(44)]) {
+      expect(issuer.checkNonce(junk, now), junk).toBe('invalid');
+    }
+  });
+
+  it('refuses to run without a secret', () => {
+    expect(() => new NonceIssuer('', 300)).toThrow(RangeError);
+  });
+});
+
+describe('nonce secret', () => {
+  it('uses the configured secret, else generates one that survives a restart of the store', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'sipedge-nonce-'));
+    const open = () => openStores({ store: 'memory', dataDir, redis: { url: '', keyPrefix: '' } }, { role: 'edge', clock: new FakeClock() });
+    try {
+      let stores = await open();
+      expect(await resolveNonceSecret('configured', stores.meta)).toBe('configured');
+      const first = await resolveNonceSecret('', stores.meta);
+      expect(first.length).toBeGreaterThanOrEqual(43);
+      expect(await resolveNonceSecret('', stores.meta)).toBe(first);
+      await stores.close();
+      stores = await open();
+      expect(await stores.meta.getOrSet(NONCE_SECRET_META_KEY, 'other')).toBe(first);
+      await stores.close();
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('nonce format', () => {
+  it('is base64url(issuedAt ms | 8 random bytes | first 16 bytes of HMAC-SHA256(secret, issuedAt|random))', () => {
+    for (const key of [secret, 'k', 'a-secret-longer-than-one-sha256-block-'.repeat(3)]) {
+      const now = 1_767_225_600_123;
+      const raw = Buffer.from(new NonceIssuer(key, 300).mintNonce(now), 'base64url');
+      expect(raw).toHaveLength(32);
+      expect(raw.readUInt32BE(0) * 2 ** 32 + raw.readUInt32BE(4)).toBe(now);
+      const mac = createHmac('sha256', key).update(raw.subarray(0, 16)).digest().subarray(0, 16);
+      expect(raw.subarray(16).equals(mac)).toBe(true);
+    }
+  });
+});

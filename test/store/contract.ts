@@ -1,0 +1,352 @@
+// The one behaviour contract every store implementation must pass (memory.test.ts and redis.test.ts run it).
+// Implementation-specific stories (journal crashes, processes, Redis outages) live in those files.
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { FakeClock } from '../../src/clock.ts';
+import { SipedgeError } from '../../src/config/errors.ts';
+import type { Binding, Extension, Stores, Tenant } from '../../src/store/types.ts';
+
+/** Opens a fresh, empty store for one test, in the 'edge' role, reading time from `clock`. */
+export type StoresFactory = (clock: FakeClock) => Promise<Stores>;
+
+const MIN = 60_000;
+
+/** A tenant as the CLI would add it. */
+export function tenant(code: string, domain = `${code}.example.com`, createdAt = Date.UTC(2026, 0, 1)): Tenant {
+  return { code, domain, createdAt };
+}
+
+/** An extension with recognisable fake HA1s. */
+export function extension(tenantCode: string, ext: string, marker = 'a'): Extension {
+  const at = Date.UTC(2026, 0, 1);
+  return {
+    tenant: tenantCode,
+    ext,
+    email: `${ext}@${tenantCode}.example.com`,
+    cred: { md5: marker.repeat(32), sha256: marker.repeat(64) },
+    credUpdatedAt: at,
+    createdAt: at,
+    updatedAt: at,
+  };
+}
+
+/** A UDP binding from a desk phone, expiring `ttlMs` after `now`. */
+export function binding(contact: string, now: number, ttlMs: number, extra: Partial<Binding> = {}): Binding {
+  return {
+    contact,
+    callId: `call-${contact}`,
+    cseq: 1,
+    expiresAt: now + ttlMs,
+    registeredAt: now,
+    path: [],
+    transport: 'udp',
+    sourceAddress: '192.0.2.10',
+    sourcePort: 5062,
+    nodeId: 'node-a',
+    ...extra,
+  };
+}
+
+async function rejection(p: Promise<unknown>): Promise<unknown> {
+  try {
+    await p;
+  } catch (err) {
+    return err;
+  }
+  throw new Error('expected the promise to reject');
+}
+
+function expectCode(err: unknown, code: string): void {
+  expect(err).toBeInstanceOf(SipedgeError);
+  expect((err as SipedgeError).code).toBe(code);
+}
+
+/** Registers the contract suite for one implementation. */
+export function storeContract(name: string, open: StoresFactory): void {
+  describe(`${name} store contract`, () => {
+    let clock: FakeClock;
+    let stores: Stores;
+
+    beforeEach(async () => {
+      clock = new FakeClock();
+      stores = await open(clock);
+    });
+    afterEach(async () => {
+      await stores.close();
+    });
+
+    describe('tenants', () => {
+      it('finds an added tenant by code and by its domain in any letter case', async () => {
+        await stores.accounts.addTenant(tenant('acme', 'acme.example.com'));
+        expect(await stores.accounts.getTenant('acme')).toEqual(tenant('acme', 'acme.example.com'));
+        expect((await stores.accounts.findTenantByDomain('ACME.Example.COM'))?.code).toBe('acme');
+        expect(await stores.accounts.findTenantByDomain('other.example.com')).toBeUndefined();
+        expect(await stores.accounts.getTenant('nobody')).toBeUndefined();
+      });
+
+      it('refuses a second tenant with a taken code and keeps the first one unchanged', async () => {
+        await stores.accounts.addTenant(tenant('acme', 'acme.example.com'));
+        expectCode(await rejection(stores.accounts.addTenant(tenant('acme', 'elsewhere.example.com'))), 'SIPEDGE_ERR_TENANT_EXISTS');
+        expect((await stores.accounts.getTenant('acme'))?.domain).toBe('acme.example.com');
+        expect(await stores.accounts.findTenantByDomain('elsewhere.example.com')).toBeUndefined();
+      });
+
+      it('refuses a tenant whose domain differs from a taken one only in case', async () => {
+        await stores.accounts.addTenant(tenant('acme', 'acme.example.com'));
+        expectCode(await rejection(stores.accounts.addTenant(tenant('copycat', 'ACME.example.com'))), 'SIPEDGE_ERR_TENANT_EXISTS');
+        expect(await stores.accounts.getTenant('copycat')).toBeUndefined();
+        expect(await stores.accounts.listTenants()).toHaveLength(1);
+      });
+
+      it('lists every tenant ordered by code', async () => {
+        await stores.accounts.addTenant(tenant('zeta'));
+        await stores.accounts.addTenant(tenant('alpha'));
+        expect((await stores.accounts.listTenants()).map((t) => t.code)).toEqual(['alpha', 'zeta']);
+      });
+    });
+
+    describe('extensions', () => {
+      beforeEach(async () => {
+        await stores.accounts.addTenant(tenant('acme'));
+        await stores.accounts.addTenant(tenant('globex'));
+      });
+
+      it('stores a batch and returns each extension as written', async () => {
+        const e = { ...extension('acme', '1001'), prevCred: { md5: 'b'.repeat(32), sha256: 'b'.repeat(64) }, graceUntil: 123 };
+        await stores.accounts.putExtensions([e, extension('acme', '1002'), extension('globex', '1001')]);
+        expect(await stores.accounts.getExtension('acme', '1001')).toEqual(e);
+        expect((await stores.accounts.listExtensions('acme')).map((x) => x.ext)).toEqual(['1001', '1002']);
+        expect((await stores.accounts.listExtensions('globex')).map((x) => x.ext)).toEqual(['1001']);
+        expect(await stores.accounts.getExtension('acme', '9999')).toBeUndefined();
+        expect(await stores.accounts.listExtensions('nobody')).toEqual([]);
+      });
+
+      it('replaces an existing extension on upsert (password rotation)', async () => {
+        await stores.accounts.putExtensions([extension('acme', '1001', 'a')]);
+        await stores.accounts.putExtensions([extension('acme', '1001', 'c')]);
+        expect((await stores.accounts.getExtension('acme', '1001'))?.cred.md5).toBe('c'.repeat(32));
+        expect(await stores.accounts.listExtensions('acme')).toHaveLength(1);
+      });
+
+      it('writes nothing of a batch that names an unknown tenant', async () => {
+        const batch = [extension('acme', '2001'), extension('ghost', '2002'), extension('acme', '2003')];
+        expectCode(await rejection(stores.accounts.putExtensions(batch)), 'SIPEDGE_ERR_TENANT_UNKNOWN');
+        expect(await stores.accounts.getExtension('acme', '2001')).toBeUndefined();
+        expect(await stores.accounts.listExtensions('acme')).toEqual([]);
+      });
+
+      it('imports a batch of 2,000 extensions in one call', async () => {
+        const batch = Array.from({ length: 2_000 }, (_, i) => extension('acme', String(10_000 + i)));
+        await stores.accounts.putExtensions(batch);
+        expect(await stores.accounts.listExtensions('acme')).toHaveLength(2_000);
+        expect((await stores.accounts.getExtension('acme', '11999'))?.ext).toBe('11999');
+      });
+    });
+
+    describe('bindings', () => {
+      const aor = '1001@acme';
+
+      it('has no bindings and version 0 for an AOR never registered', async () => {
+        expect(await stores.bindings.get(aor, clock.now())).toEqual({ bindings: [], version: 0 });
+      });
+
+      it('returns the bindings a replace stored, under a new version', async () => {
+        const now = clock.now();
+        const b = [binding('sip:1001@192.0.2.10:5062', now, 3_600_000), binding('sip:1001@198.51.100.7:5060', now, 600_000, { q: 0.5, path: ['<sip:p1>'] })];
+        expect(await stores.bindings.replace(aor, b, 0, now)).toBe(true);
+        const set = await stores.bindings.get(aor, now);
+        expect(set.bindings).toEqual(b);
+        expect(set.version).not.toBe(0);
+      });
+
+      it('lets only the first of two registrars that read the same version write (the stale one retries)', async () => {
+        const now = clock.now();
+        const alice = await stores.bindings.get(aor, now);
+        const bob = await stores.bindings.get(aor, now);
+        expect(await stores.bindings.replace(aor, [binding('sip:alice@192.0.2.1', now, MIN)], alice.version, now)).toBe(true);
+        expect(await stores.bindings.replace(aor, [binding('sip:bob@192.0.2.2', now, MIN)], bob.version, now)).toBe(false);
+        const retry = await stores.bindings.get(aor, now);
+        expect(retry.bindings.map((x) => x.contact)).toEqual(['sip:alice@192.0.2.1']);
+        const both = [...retry.bindings, binding('sip:bob@192.0.2.2', now, MIN)];
+        expect(await stores.bindings.replace(aor, both, retry.version, now)).toBe(true);
+        expect((await stores.bindings.get(aor, now)).bindings).toHaveLength(2);
+      });
+
+      it('never reuses a version after the bindings were removed and added again', async () => {
+        const now = clock.now();
+        await stores.bindings.replace(aor, [binding('sip:old@192.0.2.1', now, MIN)], 0, now);
+        const stale = await stores.bindings.get(aor, now);
+        await stores.bindings.replace(aor, [], stale.version, now);
+        await stores.bindings.replace(aor, [binding('sip:new@192.0.2.2', now, MIN)], 0, now);
+        expect(await stores.bindings.replace(aor, [], stale.version, now)).toBe(false);
+        expect((await stores.bindings.get(aor, now)).bindings.map((x) => x.contact)).toEqual(['sip:new@192.0.2.2']);
+      });
+
+      it('hides a binding once its expiry passes while keeping the longer one', async () => {
+        const now = clock.now();
+        await stores.bindings.replace(aor, [binding('sip:short@192.0.2.1', now, MIN), binding('sip:long@192.0.2.2', now, 10 * MIN)], 0, now);
+        clock.advance(MIN);
+        expect((await stores.bindings.get(aor, clock.now())).bindings.map((x) => x.contact)).toEqual(['sip:long@192.0.2.2']);
+        clock.advance(9 * MIN);
+        expect((await stores.bindings.get(aor, clock.now())).bindings).toEqual([]);
+      });
+
+      it('removes every binding when replaced with an empty list', async () => {
+        const now = clock.now();
+        await stores.bindings.replace(aor, [binding('sip:a@192.0.2.1', now, MIN)], 0, now);
+        const set = await stores.bindings.get(aor, now);
+        expect(await stores.bindings.replace(aor, [], set.version, now)).toBe(true);
+        expect((await stores.bindings.get(aor, now)).bindings).toEqual([]);
+        expect(await stores.bindings.countActive(now)).toBe(0);
+      });
+
+      it('drops all bindings of one AOR on removeAll and leaves the others', async () => {
+        const now = clock.now();
+        await stores.bindings.replace(aor, [binding('sip:a@192.0.2.1', now, MIN), binding('sip:b@192.0.2.1', now, MIN)], 0, now);
+        await stores.bindings.replace('1002@acme', [binding('sip:c@192.0.2.3', now, MIN)], 0, now);
+        await stores.bindings.removeAll(aor);
+        expect((await stores.bindings.get(aor, now)).bindings).toEqual([]);
+        expect((await stores.bindings.get('1002@acme', now)).bindings).toHaveLength(1);
+        expect(await stores.bindings.countActive(now)).toBe(1);
+      });
+
+      it('counts unexpired bindings across all AORs', async () => {
+        const now = clock.now();
+        await stores.bindings.replace(aor, [binding('sip:a@192.0.2.1', now, MIN), binding('sip:b@192.0.2.1', now, 5 * MIN)], 0, now);
+        await stores.bindings.replace('1002@acme', [binding('sip:c@192.0.2.3', now, 5 * MIN)], 0, now);
+        await stores.bindings.replace('1003@acme', [binding('sip:d@192.0.2.4', now, 5 * MIN)], 0, now);
+        expect(await stores.bindings.countActive(now)).toBe(4);
+        clock.advance(2 * MIN);
+        expect(await stores.bindings.countActive(clock.now())).toBe(3);
+        const set = await stores.bindings.get('1003@acme', clock.now());
+        await stores.bindings.replace('1003@acme', [], set.version, clock.now());
+        expect(await stores.bindings.countActive(clock.now())).toBe(2);
+        clock.advance(5 * MIN);
+        expect(await stores.bindings.countActive(clock.now())).toBe(0);
+      });
+    });
+
+    describe('lockouts', () => {
+      const policy = { maxFailures: 5, windowMs: 5 * MIN, lockMs: 15 * MIN };
+      const key = '1001@acme';
+
+      it('locks a key for lockMs on the fifth failure inside the window', async () => {
+        for (let i = 1; i <= 4; i++) {
+          expect(await stores.lockouts.recordFailure(key, clock.now(), policy)).toEqual({ failures: i, lockedUntil: 0 });
+          clock.advance(10_000);
+        }
+        const until = clock.now() + policy.lockMs;
+        expect(await stores.lockouts.recordFailure(key, clock.now(), policy)).toEqual({ failures: 5, lockedUntil: until });
+        expect(await stores.lockouts.lockedUntil(key, clock.now())).toBe(until);
+        expect(await stores.lockouts.lockedUntil('1002@acme', clock.now())).toBe(0);
+      });
+
+      it('forgets failures older than the window', async () => {
+        for (let i = 0; i < 4; i++) await stores.lockouts.recordFailure(key, clock.now(), policy);
+        clock.advance(policy.windowMs + 1);
+        expect(await stores.lockouts.recordFailure(key, clock.now(), policy)).toEqual({ failures: 1, lockedUntil: 0 });
+      });
+
+      it('slides the window: only failures inside the last windowMs count', async () => {
+        await stores.lockouts.recordFailure(key, clock.now(), policy);
+        clock.advance(3 * MIN);
+        await stores.lockouts.recordFailure(key, clock.now(), policy);
+        await stores.lockouts.recordFailure(key, clock.now(), policy);
+        clock.advance(2 * MIN + 1);
+        expect((await stores.lockouts.recordFailure(key, clock.now(), policy)).failures).toBe(3);
+      });
+
+      it('ends the lock after lockMs and starts counting afresh', async () => {
+        for (let i = 0; i < 5; i++) await stores.lockouts.recordFailure(key, clock.now(), policy);
+        clock.advance(policy.lockMs - 1);
+        expect(await stores.lockouts.lockedUntil(key, clock.now())).toBeGreaterThan(0);
+        clock.advance(1);
+        expect(await stores.lockouts.lockedUntil(key, clock.now())).toBe(0);
+        expect(await stores.lockouts.recordFailure(key, clock.now(), policy)).toEqual({ failures: 1, lockedUntil: 0 });
+      });
+
+      it('clears the lock and the failure count on unlock', async () => {
+        for (let i = 0; i < 5; i++) await stores.lockouts.recordFailure(key, clock.now(), policy);
+        await stores.lockouts.unlock(key);
+        expect(await stores.lockouts.lockedUntil(key, clock.now())).toBe(0);
+        expect(await stores.lockouts.recordFailure(key, clock.now(), policy)).toEqual({ failures: 1, lockedUntil: 0 });
+      });
+
+      it('trusts a (key, source) pair for ttlMs and no other pair', async () => {
+        await stores.lockouts.trust(key, '192.0.2.10', clock.now(), 10 * MIN);
+        expect(await stores.lockouts.isTrusted(key, '192.0.2.10', clock.now())).toBe(true);
+        expect(await stores.lockouts.isTrusted(key, '203.0.113.66', clock.now())).toBe(false);
+        expect(await stores.lockouts.isTrusted('1002@acme', '192.0.2.10', clock.now())).toBe(false);
+        clock.advance(10 * MIN);
+        expect(await stores.lockouts.isTrusted(key, '192.0.2.10', clock.now())).toBe(false);
+      });
+    });
+
+    describe('source bans', () => {
+      const policy = { maxExtensions: 3, windowMs: 10 * MIN, banMs: 60 * MIN };
+      const scanner = '203.0.113.66';
+
+      it('does not count the same key twice for a source', async () => {
+        for (let i = 0; i < 5; i++) {
+          expect(await stores.lockouts.recordSourceFailure(scanner, '1001@acme', clock.now(), policy)).toEqual({ distinct: 1, bannedUntil: 0 });
+        }
+        expect(await stores.lockouts.bannedUntil(scanner, clock.now())).toBe(0);
+      });
+
+      it('bans a source that failed on maxExtensions distinct keys, for banMs', async () => {
+        await stores.lockouts.recordSourceFailure(scanner, '1001@acme', clock.now(), policy);
+        expect(await stores.lockouts.recordSourceFailure(scanner, '1002@acme', clock.now(), policy)).toEqual({ distinct: 2, bannedUntil: 0 });
+        const until = clock.now() + policy.banMs;
+        expect(await stores.lockouts.recordSourceFailure(scanner, '1003@acme', clock.now(), policy)).toEqual({ distinct: 3, bannedUntil: until });
+        expect(await stores.lockouts.bannedUntil(scanner, clock.now())).toBe(until);
+        expect(await stores.lockouts.bannedUntil('192.0.2.10', clock.now())).toBe(0);
+        clock.advance(policy.banMs);
+        expect(await stores.lockouts.bannedUntil(scanner, clock.now())).toBe(0);
+      });
+
+      it('does not ban for distinct keys spread wider than the window', async () => {
+        await stores.lockouts.recordSourceFailure(scanner, '1001@acme', clock.now(), policy);
+        await stores.lockouts.recordSourceFailure(scanner, '1002@acme', clock.now(), policy);
+        clock.advance(policy.windowMs + 1);
+        expect(await stores.lockouts.recordSourceFailure(scanner, '1003@acme', clock.now(), policy)).toEqual({ distinct: 1, bannedUntil: 0 });
+      });
+
+      it('lifts a ban on unban', async () => {
+        for (const k of ['1001@acme', '1002@acme', '1003@acme']) await stores.lockouts.recordSourceFailure(scanner, k, clock.now(), policy);
+        expect(await stores.lockouts.bannedUntil(scanner, clock.now())).toBeGreaterThan(0);
+        await stores.lockouts.unban(scanner);
+        expect(await stores.lockouts.bannedUntil(scanner, clock.now())).toBe(0);
+      });
+    });
+
+    describe('nonce counts', () => {
+      const ttl = 5 * MIN;
+
+      it('accepts a growing nc and refuses a replayed or lower one', async () => {
+        const now = clock.now();
+        expect(await stores.nonces.checkAndSet('n1', 1, now, ttl)).toBe(true);
+        expect(await stores.nonces.checkAndSet('n1', 1, now, ttl)).toBe(false);
+        expect(await stores.nonces.checkAndSet('n1', 2, now, ttl)).toBe(true);
+        expect(await stores.nonces.checkAndSet('n1', 7, now, ttl)).toBe(true);
+        expect(await stores.nonces.checkAndSet('n1', 3, now, ttl)).toBe(false);
+        expect(await stores.nonces.checkAndSet('n1', 7, now, ttl)).toBe(false);
+        expect(await stores.nonces.checkAndSet('n2', 1, now, ttl)).toBe(true);
+      });
+
+      it('forgets a nonce ttlMs after its last accepted nc', async () => {
+        await stores.nonces.checkAndSet('n1', 4, clock.now(), ttl);
+        clock.advance(ttl - 1);
+        expect(await stores.nonces.checkAndSet('n1', 4, clock.now(), ttl)).toBe(false);
+        clock.advance(1);
+        expect(await stores.nonces.checkAndSet('n1', 1, clock.now(), ttl)).toBe(true);
+      });
+    });
+
+    describe('meta', () => {
+      it('keeps the first value stored under a name', async () => {
+        expect(await stores.meta.getOrSet('nonceSecret', 'first')).toBe('first');
+        expect(await stores.meta.getOrSet('nonceSecret', 'second')).toBe('first');
+        expect(await stores.meta.getOrSet('other', 'x')).toBe('x');
+      });
+    });
+  });
+}

@@ -1,0 +1,76 @@
+// UDP transport stories: a phone's datagram reaches the handler with a flow that leads back to the phone.
+// Real sockets on 127.0.0.1, port 0; the handler records what it gets.
+import { afterEach, describe, expect, it } from 'vitest';
+import { metricValue, register, startTransport, until, UdpPeer, type StartedTransport } from './peers.ts';
+
+let edge: StartedTransport | undefined;
+const peers: UdpPeer[] = [];
+
+afterEach(async () => {
+  for (const p of peers.splice(0)) p.close();
+  await edge?.layer.close();
+  edge = undefined;
+});
+
+async function phone(): Promise<UdpPeer> {
+  const p = await UdpPeer.open();
+  peers.push(p);
+  return p;
+}
+
+describe('UDP transport', () => {
+  it('reports the real port when configured with port 0, and skips listeners set to "off"', async () => {
+    edge = await startTransport({ tcp: 'off', ws: 'off' });
+    expect(edge.addrs.udp?.port).toBeGreaterThan(0);
+    expect(edge.addrs.tcp).toBeUndefined();
+    expect(edge.addrs.ws).toBeUndefined();
+  });
+
+  it('delivers a datagram with a flow that answers the sender', async () => {
+    edge = await startTransport();
+    edge.handler.echo = 'SIP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n';
+    const alice = await phone();
+    const msg = register('z9hG4bKudp1');
+    await alice.send(msg, edge.addrs.udp!.port);
+    await until(() => alice.received.length === 1);
+    expect(edge.handler.messages.map((m) => m.text)).toEqual([msg]);
+    const flow = edge.handler.messages[0].flow;
+    expect(flow).toMatchObject({ transport: 'udp', isReliable: false, isOpen: true, remoteAddress: '127.0.0.1', remotePort: alice.port });
+    expect(flow.id).toBe(`udp:${edge.addrs.udp!.port}:127.0.0.1:${alice.port}`);
+    expect(alice.received[0]).toBe('SIP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n');
+  });
+
+  it('finds a UDP flow again by its id and sends from the listening socket', async () => {
+    edge = await startTransport();
+    const bob = await phone();
+    const flow = edge.layer.getFlow(`udp:${edge.addrs.udp!.port}:127.0.0.1:${bob.port}`);
+    expect(flow?.send('OPTIONS sip:bob SIP/2.0\r\n\r\n')).toBe(true);
+    expect(edge.layer.udpFlow('127.0.0.1', bob.port).send('second')).toBe(true);
+    await until(() => bob.received.length === 2);
+    expect(edge.layer.getFlow(`udp:1:127.0.0.1:${bob.port}`)).toBeUndefined();
+  });
+
+  it('ignores CRLF and whitespace keep-alive datagrams', async () => {
+    edge = await startTransport();
+    const alice = await phone();
+    for (const ka of ['\r\n\r\n', '\r\n', ' \t\r\n']) await alice.send(ka, edge.addrs.udp!.port);
+    await alice.send(register('z9hG4bKafter'), edge.addrs.udp!.port);
+    await until(() => edge!.handler.messages.length === 1);
+    expect(edge.handler.messages[0].text).toContain('z9hG4bKafter');
+  });
+
+  it('drops a datagram larger than maxMessageBytes and counts it', async () => {
+    edge = await startTransport({ maxMessageBytes: 1024 });
+    const alice = await phone();
+    await alice.send(register('z9hG4bKbig', 'x'.repeat(2000)), edge.addrs.udp!.port);
+    await alice.send(register('z9hG4bKsmall'), edge.addrs.udp!.port);
+    await until(() => edge!.handler.messages.length === 1);
+    expect(edge.handler.messages[0].text).toContain('z9hG4bKsmall');
+    expect(await metricValue(edge.metrics.drops, { reason: 'oversize' })).toBe(1);
+  });
+
+  it('rejects listen() when the port is taken', async () => {
+    edge = await startTransport({ tcp: 'off', ws: 'off' });
+    await expect(startTransport({ udp: `127.0.0.1:${edge.addrs.udp!.port}`, tcp: 'off', ws: 'off' })).rejects.toThrow(/EADDRINUSE/);
+  });
+});
