@@ -45,7 +45,6 @@ class Dispatcher implements TransactionUser {
   constructor(
     private readonly auth: DigestAuthenticator,
     private readonly registrar: Registrar,
-    private readonly serverHeader: string,
     private readonly logger: Logger,
   ) {}
 
@@ -75,16 +74,16 @@ class Dispatcher implements TransactionUser {
         return;
       case 'OPTIONS':
         tx.respond(200, 'OK', {
-          headers: [`Allow: ${ALLOW}`, 'Accept: application/sdp', 'Supported: path, outbound', `Server: ${this.serverHeader}`],
+          headers: [`Allow: ${ALLOW}`, 'Accept: application/sdp', 'Supported: path, outbound'],
         });
         return;
       case 'CANCEL':
       case 'BYE':
         // No dialogs or pending INVITEs live here yet (the proxy is issue 3).
-        tx.respond(481, 'Call/Transaction Does Not Exist', { headers: [`Server: ${this.serverHeader}`] });
+        tx.respond(481, 'Call/Transaction Does Not Exist');
         return;
       default:
-        tx.respond(405, 'Method Not Allowed', { headers: [`Allow: ${ALLOW}`, `Server: ${this.serverHeader}`] });
+        tx.respond(405, 'Method Not Allowed', { headers: [`Allow: ${ALLOW}`] });
     }
   }
 
@@ -135,7 +134,6 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
   const registrar = new Registrar({
     config: config.registrar,
     sharedDomain: config.auth.sharedDomain,
-    serverHeader: config.sip.serverName,
     accounts: stores.accounts,
     bindings: stores.bindings,
     auth,
@@ -144,10 +142,9 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
     logger,
     nodeId,
   });
-  const dispatcher = new Dispatcher(auth, registrar, config.sip.serverName, logger);
-  const transactions = new TransactionLayer({ tu: dispatcher, metrics, logger, clock });
+  const dispatcher = new Dispatcher(auth, registrar, logger);
+  const transactions = new TransactionLayer({ tu: dispatcher, metrics, logger, clock, serverHeader: config.sip.serverName });
   const transport = new TransportLayer({ sip: config.sip, handler: transactions, metrics, logger });
-  transactions.attach(transport);
   let listening = false;
   const http = new HttpServer({
     listen: config.http.listen,

@@ -20,7 +20,6 @@ const MAX_CAS_ATTEMPTS = 8;
 export interface RegistrarDeps {
   config: Config['registrar'];
   sharedDomain: string;
-  serverHeader: string;
   accounts: AccountStore;
   bindings: BindingStore;
   auth: DigestAuthenticator;
@@ -258,7 +257,6 @@ export class Registrar {
 
   private respond(tx: ServerTransaction, status: number, reason: string, opts?: { headers?: string[] }): void {
     const headers = opts?.headers ?? [];
-    headers.push(`Server: ${this.d.serverHeader}`);
     tx.respond(status, reason, { headers });
     let c = this.responses.get(status);
     if (!c) this.responses.set(status, (c = this.d.metrics.registerResponses.labels(String(status))));

@@ -296,6 +296,10 @@ export class TransactionLayer implements TransportHandler, FramingErrorHandler, 
       this.unexpected(err);
       return;
     }
+    // §18.2.2 / RFC 3581: responses go back where the request came from (source address and port, as if rport were
+    // always asked for: an edge's phones sit behind NAT). TODO(§18.2.2): when a TCP connection closed before the
+    // response, open a new one to received/sent-by; today the response is lost and the phone's retransmission or
+    // re-registration recovers, which is acceptable for an edge whose stream clients keep their connection (RFC 5626).
     tx.flow.send(buf);
     // A response after the entry expired unanswered is still sent, but nothing is kept for it.
     if (entry.state >= TxState.Completed) return;

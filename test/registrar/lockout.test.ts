@@ -2,7 +2,7 @@
 // against a registered phone, source bans, scanner drops, and the operator's unlock.
 import { afterEach, describe, expect, it } from 'vitest';
 import { Phone, SipClient } from '../helpers/sip-client.ts';
-import { startEdge, type TestEdge } from '../helpers/edge.ts';
+import { eventually, startEdge, type TestEdge } from '../helpers/edge.ts';
 
 const DOMAIN = 'acme.example.com';
 const PW = 'Correct-Horse-Battery-9';
@@ -18,6 +18,8 @@ for (const store of ['memory', 'redis'] as const) {
         await p.addTenant('acme', DOMAIN);
         for (const ext of exts) await p.addExtension({ ext, tenant: 'acme' }, { password: PW });
       });
+      // The CLI wrote through its own store; wait until the running edge sees it (tailing, < 1 s).
+      expect(await eventually(async () => !!(await edge.app.stores.accounts.getExtension('acme', exts[exts.length - 1]!)))).toBe(true);
     }
 
     async function phoneAt(ip: string, ext: string, password: string, userAgent?: string): Promise<Phone> {

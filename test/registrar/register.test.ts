@@ -19,6 +19,8 @@ for (const store of ['memory', 'redis'] as const) {
         await p.addTenant('acme', DOMAIN);
         for (const ext of ['1001', '1002', '1003']) await p.addExtension({ ext, tenant: 'acme' }, { password: PW });
       });
+      // The CLI wrote through its own store; wait until the running edge sees it (tailing, < 1 s).
+      expect(await eventually(async () => !!(await edge.app.stores.accounts.getExtension('acme', '1003')))).toBe(true);
     }
 
     async function phone(transport: ClientTransport, ext = '1001', extra: Partial<ConstructorParameters<typeof Phone>[1]> = {}, localAddress?: string): Promise<Phone> {

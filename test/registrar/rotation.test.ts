@@ -21,6 +21,8 @@ for (const store of ['memory', 'redis'] as const) {
         await p.addTenant('acme', DOMAIN);
         await p.addExtension({ ext: '1001', tenant: 'acme' }, { password: PW });
       });
+      // The CLI wrote through its own store; wait until the running edge sees it (tailing, < 1 s).
+      expect(await eventually(async () => !!(await edge.app.stores.accounts.getExtension('acme', '1001')))).toBe(true);
     }
 
     async function phone(password: string): Promise<Phone> {
