@@ -51,7 +51,10 @@ export interface AccountStore {
   listTenants(): Promise<Tenant[]>;
   getExtension(tenant: string, ext: string): Promise<Extension | undefined>;
   listExtensions(tenant: string): Promise<Extension[]>;
-  /** All-or-nothing upsert; durable (fsync'd / acknowledged) when the promise resolves. */
+  /**
+   * All-or-nothing upsert; durable (fsync'd / acknowledged) when the promise resolves. Rejects with SipedgeError
+   * SIPEDGE_ERR_TENANT_UNKNOWN, writing nothing, if any extension names a tenant that does not exist.
+   */
   putExtensions(exts: Extension[]): Promise<void>;
 }
 

@@ -308,13 +308,17 @@ describe('memory store journal', () => {
     expectCleanJournal(dir);
   });
 
-  it('breaks a lock left by a dead process and waits out, then refuses, a lock held by a live one', async () => {
+  it('breaks a lock left by a dead process (or an earlier one with our pid) and refuses, after waiting, a live one', async () => {
     const dir = tempStoreDir();
     const stores = await openStore(dir, cli(), { lockWaitMs: 300 });
     const lockFile = join(dir, 'lock');
     const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
     fs.writeFileSync(lockFile, `${dead.stdout}\n`);
     await stores.accounts.addTenant(tenant('acme'));
+    expect(fs.existsSync(lockFile)).toBe(false);
+    // Our own pid, while we hold nothing: left by an earlier process that had this pid (a container restart).
+    fs.writeFileSync(lockFile, `${process.pid}\n`);
+    await stores.accounts.addTenant(tenant('initech'));
     expect(fs.existsSync(lockFile)).toBe(false);
 
     fs.writeFileSync(lockFile, `${process.ppid}\n`);

@@ -23,6 +23,15 @@ export async function until(check: () => boolean, ms = 3000): Promise<void> {
   }
 }
 
+/** Like until, for checks that must await (metrics). */
+export async function eventually(check: () => Promise<boolean>, ms = 3000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
 /** A TransportHandler that records what arrives; answers mis-framed messages with a fixed line when asked. */
 export class RecordingHandler implements TransportHandler, FramingErrorHandler {
   readonly messages: { text: string; flow: Flow }[] = [];

@@ -86,21 +86,11 @@ export class FileLock {
   }
 
   private isStale(): boolean {
-    let st: fs.Stats;
-    let text: string;
     try {
-      st = fs.statSync(this.path);
-      text = fs.readFileSync(this.path, 'latin1').trim();
+      return judgeStale(this.path);
     } catch {
       return false; // gone already: the next attempt will just take it
     }
-    const age = Date.now() - st.mtimeMs;
-    if (age > LOCK_MAX_AGE_MS) return true;
-    const pid = Number(text);
-    // Created but pid not written yet (the owner is between open and write), or garbage: stale only once old.
-    if (text === '' || !Number.isInteger(pid) || pid <= 0) return age > 2_000;
-    if (pid === process.pid) return true;
-    return !isAlive(pid);
   }
 
   /**
@@ -117,10 +107,7 @@ export class FileLock {
     }
     let stillStale = true;
     try {
-      const text = fs.readFileSync(aside, 'latin1').trim();
-      const pid = Number(text);
-      const age = Date.now() - fs.statSync(aside).mtimeMs;
-      stillStale = age > LOCK_MAX_AGE_MS || text === '' || pid === process.pid || !isAlive(pid);
+      stillStale = judgeStale(aside);
     } catch {
       stillStale = true;
     }
@@ -137,6 +124,19 @@ export class FileLock {
       // Already removed.
     }
   }
+}
+
+/** Whether the lock file at `file` belongs to nobody alive. Throws if the file cannot be read. */
+function judgeStale(file: string): boolean {
+  const age = Date.now() - fs.statSync(file).mtimeMs;
+  const text = fs.readFileSync(file, 'latin1').trim();
+  if (age > LOCK_MAX_AGE_MS) return true;
+  const pid = Number(text);
+  // Created but pid not written yet (the owner is between open and write), or garbage: stale only once old.
+  if (text === '' || !Number.isInteger(pid) || pid <= 0) return age > 2_000;
+  // Our own pid while this process is not inside a critical section: left by an earlier process with our pid.
+  if (pid === process.pid) return !heldHere.has(file);
+  return !isAlive(pid);
 }
 
 function isAlive(pid: number): boolean {

@@ -3,7 +3,7 @@
 import type { Redis } from 'ioredis';
 import { SipedgeError } from '../../config/errors.ts';
 import type { AccountStore, Extension, MetaStore, Tenant } from '../types.ts';
-import { guarded } from './connection.ts';
+import { guarded, toStoreError } from './connection.ts';
 
 const TENANTS = 'tenants';
 const DOMAINS = 'tenant-domains';
@@ -72,7 +72,7 @@ export class RedisAccountStore implements AccountStore {
     for (const [tenant, fields] of byTenant) multi.hset(extKey(tenant), ...fields);
     const results = await guarded(multi.exec());
     if (results === null) throw new Error('extensions: MULTI was aborted');
-    for (const [err] of results) if (err !== null) throw err;
+    for (const [err] of results) if (err !== null) throw toStoreError(err);
   }
 }
 

@@ -1,0 +1,157 @@
+// The operator's `sipedge` command, run as a real child process: help, provisioning, CSV import that is all or
+// nothing, config errors that name the key, and `start` stopping cleanly on SIGTERM.
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { execFile, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+let dir: string;
+
+function sipedge(args: string[], env: Record<string, string> = {}): Promise<Result> {
+  return new Promise((resolve) => {
+    execFile(
+      'node',
+      ['bin/sipedge.js', ...args],
+      { env: { ...process.env, SIPEDGE_DATA_DIR: dir, ...env }, timeout: 60_000 },
+      (err, stdout, stderr) => {
+        const code = err ? ((err as { code?: number }).code ?? 1) : 0;
+        resolve({ code: typeof code === 'number' ? code : 1, stdout, stderr });
+      },
+    );
+  });
+}
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'sipedge-cli-'));
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('sipedge CLI', () => {
+  it('prints help for every command', async () => {
+    const main = await sipedge(['--help']);
+    expect(main.code).toBe(0);
+    const commands = ['start', 'tenant add', 'import', 'ext add', 'ext rotate', 'ext unlock', 'ext show'];
+    for (const c of commands) expect(main.stdout).toContain(`sipedge ${c}`);
+    for (const c of commands) {
+      const r = await sipedge([...c.split(' '), '--help']);
+      expect(r.code, c).toBe(0);
+      expect(r.stdout).toContain(`usage: sipedge ${c}`);
+    }
+  });
+
+  it('names the problem for an unknown command, a missing option and a bad extension reference', async () => {
+    const unknown = await sipedge(['frobnicate']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('unknown command "frobnicate"');
+    const noDomain = await sipedge(['tenant', 'add', 'acme']);
+    expect(noDomain.code).toBe(2);
+    expect(noDomain.stderr).toContain('--domain');
+    const badRef = await sipedge(['ext', 'show', '1001']);
+    expect(badRef.code).toBe(2);
+    expect(badRef.stderr).toContain('EXTENSION@TENANT');
+  });
+
+  it('adds a tenant once and refuses the same code again', async () => {
+    expect((await sipedge(['tenant', 'add', 'acme', '--domain', 'acme.example.com'])).code).toBe(0);
+    const again = await sipedge(['tenant', 'add', 'acme', '--domain', 'other.example.com']);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain('SIPEDGE_ERR_TENANT_EXISTS');
+    const badDomain = await sipedge(['tenant', 'add', 'beta', '--domain', 'not a domain']);
+    expect(badDomain.code).toBe(2);
+    expect(badDomain.stderr).toContain('not a valid domain');
+  });
+
+  it('reports every bad CSV row by line number and imports nothing from that file', async () => {
+    await sipedge(['tenant', 'add', 'acme', '--domain', 'acme.example.com']);
+    const csv = [
+      'tenant,extension,voip_password,email',
+      'acme,1001,Good-Password-1,alice@example.com',
+      'nosuch,1002,Good-Password-2,',
+      'acme,1001,Good-Password-3,',
+      'acme,1004,,',
+      'acme,1005,Good-Password-5,not-an-email',
+    ].join('\n');
+    writeFileSync(join(dir, 'bad.csv'), csv);
+    const r = await sipedge(['import', join(dir, 'bad.csv')]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('line 3: unknown tenant "nosuch"');
+    expect(r.stderr).toContain('line 4: duplicate of line 2');
+    expect(r.stderr).toContain('line 5: voip_password is empty');
+    expect(r.stderr).toContain('line 6: email "not-an-email"');
+    const show = await sipedge(['ext', 'show', '1001@acme']);
+    expect(show.code).toBe(1);
+    expect(show.stderr).toContain('unknown extension 1001@acme');
+  });
+
+  it('imports 10,000 extensions in one run and shows them without any password', async () => {
+    await sipedge(['tenant', 'add', 'acme', '--domain', 'acme.example.com']);
+    const lines = ['tenant,extension,voip_password'];
+    for (let i = 0; i < 10_000; i++) lines.push(`acme,${10000 + i},Secret-Pass-${i}-xyz`);
+    writeFileSync(join(dir, 'big.csv'), lines.join('\r\n') + '\r\n');
+    const r = await sipedge(['import', join(dir, 'big.csv')]);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toContain('imported 10000 extensions (10000 created, 0 updated)');
+    const show = await sipedge(['ext', 'show', '19999@acme']);
+    expect(show.code).toBe(0);
+    expect(show.stdout).toMatch(/extension\s+19999/);
+    expect(show.stdout).not.toContain('Secret-Pass-9999-xyz');
+    const update = await sipedge(['import', join(dir, 'big.csv')]);
+    expect(update.stdout).toContain('(0 created, 10000 updated)');
+  });
+
+  it('prints a rotated password once, at least 20 characters, different each time', async () => {
+    await sipedge(['tenant', 'add', 'acme', '--domain', 'acme.example.com']);
+    const add = await sipedge(['ext', 'add', '1001@acme']);
+    expect(add.code).toBe(0);
+    const a = await sipedge(['ext', 'rotate', '1001@acme', '--grace', '10m']);
+    const b = await sipedge(['ext', 'rotate', '1001@acme']);
+    expect(a.stdout.trim()).toMatch(/^\S{20,}$/);
+    expect(b.stdout.trim()).not.toBe(a.stdout.trim());
+    const badGrace = await sipedge(['ext', 'rotate', '1001@acme', '--grace', 'soon']);
+    expect(badGrace.code).toBe(2);
+    expect(badGrace.stderr).toContain('--grace "soon" is not a duration');
+  });
+
+  it('refuses a bad config value with one line naming the key', async () => {
+    const r = await sipedge(['start'], { SIPEDGE_SIP_UDP: '0.0.0.0:5o60' });
+    expect(r.code).toBe(1);
+    const lines = r.stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain('sip.udp');
+    expect(lines[0]).toContain('SIPEDGE_ERR_CONFIG_INVALID');
+    const file = join(dir, 'bad.json');
+    writeFileSync(file, JSON.stringify({ registrar: { minExpires: 'soon' } }));
+    const f = await sipedge(['--config', file, 'tenant', 'list']);
+    expect(f.stderr.trim()).toMatch(/^sipedge: config: registrar\.minExpires "soon": .*SIPEDGE_ERR_CONFIG_INVALID\)$/);
+  });
+
+  it('starts in the foreground and exits 0 on SIGTERM', async () => {
+    const child = spawn('node', ['bin/sipedge.js', 'start'], {
+      env: {
+        ...process.env,
+        SIPEDGE_DATA_DIR: dir,
+        SIPEDGE_SIP_UDP: '127.0.0.1:0',
+        SIPEDGE_SIP_TCP: '127.0.0.1:0',
+        SIPEDGE_SIP_WS: '127.0.0.1:0',
+        SIPEDGE_HTTP: '127.0.0.1:0',
+        SIPEDGE_LOG_LEVEL: 'warn',
+      },
+    });
+    let out = '';
+    child.stdout.on('data', (d) => (out += String(d)));
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    for (let i = 0; i < 200 && !out.includes('sipedge listening'); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(out).toContain('sipedge listening');
+    const http = /http 127\.0\.0\.1:(\d+)/.exec(out)![1];
+    expect((await fetch(`http://127.0.0.1:${http}/healthz`)).status).toBe(200);
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+  });
+});
