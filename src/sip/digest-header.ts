@@ -2,7 +2,9 @@
 // Nonces, HA1s, response checking and lockout live in auth/; this file only reads and writes the header text.
 
 import { SipError, type DigestCredentials } from './types.ts';
-import { TOKEN, lowerAscii, quote, quotedEnd, scan, skipWs, unquote } from './token.ts';
+import { TOKEN, internName, quote, quotedEnd, scan, skipWs, unquote } from './token.ts';
+
+const KNOWN = ['username', 'realm', 'nonce', 'uri', 'response', 'cnonce', 'nc', 'qop', 'algorithm', 'opaque', 'stale', 'domain'];
 
 function fail(label: string): never {
   throw new SipError(400, `${label} is malformed`);
@@ -26,7 +28,7 @@ export function parseDigest(value: string, label = 'Authorization'): DigestCrede
   for (;;) {
     const ne = scan(value, i, TOKEN);
     if (ne === i) fail(label);
-    const name = lowerAscii(value.slice(i, ne));
+    const name = internName(value, i, ne, KNOWN);
     i = skipWs(value, ne);
     if (value.charCodeAt(i) !== 61) fail(label);
     i = skipWs(value, i + 1);

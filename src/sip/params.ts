@@ -2,13 +2,18 @@
 // URI parameters differ (paramchar, escapes, no LWS) and live in uri.ts; what a parameter means is the caller's.
 
 import { SipError } from './types.ts';
-import { GENVALUE, TOKEN, lowerAscii, quotedEnd, scan, skipWs } from './token.ts';
+import { GENVALUE, TOKEN, internName, quotedEnd, scan, skipWs } from './token.ts';
+
+const KNOWN = ['tag', 'branch', 'rport', 'received', 'maddr', 'ttl', 'expires', 'q', 'transport', 'lr', 'ob', '+sip.instance', 'reg-id'];
+
+function internParam(s: string, a: number, b: number): string {
+  return internName(s, a, b, KNOWN);
+}
 
 /**
  * Reads SEMI generic-param repeatedly from s[i..], allowing LWS around ';' and '=' (SEMI, EQUAL of §25.1).
  * Names are lower-cased; flag params get ''; quoted values keep their quotes (unquote() them when needed).
  * Stops at the end of s, or at a top-level ',' when stopAtComma; anything else throws SipError(400, '<label> is malformed').
- * onParam, when given, sees each name's start index (used by via.ts to find a bare rport).
  */
 export function parseGenericParams(
   s: string,
@@ -16,7 +21,6 @@ export function parseGenericParams(
   map: Map<string, string>,
   label: string,
   stopAtComma: boolean,
-  onParam?: (name: string, nameEnd: number, hasValue: boolean) => void,
 ): number {
   const n = s.length;
   for (;;) {
@@ -28,7 +32,7 @@ export function parseGenericParams(
     i = skipWs(s, i + 1);
     const ne = scan(s, i, TOKEN);
     if (ne === i) throw new SipError(400, `${label} is malformed`);
-    const name = lowerAscii(s.slice(i, ne));
+    const name = internParam(s, i, ne);
     let j = skipWs(s, ne);
     if (s.charCodeAt(j) === 61) {
       j = skipWs(s, j + 1);
@@ -41,11 +45,9 @@ export function parseGenericParams(
         if (ve === j) throw new SipError(400, `${label} is malformed`);
       }
       map.set(name, s.slice(j, ve));
-      if (onParam !== undefined) onParam(name, ne, true);
       i = ve;
     } else {
       map.set(name, '');
-      if (onParam !== undefined) onParam(name, ne, false);
       i = ne;
     }
   }

@@ -75,14 +75,28 @@ function amendTopVia(value: string, req: SipMessage): string {
     return value;
   }
   const top = vias[0];
+  const rportEnd = top.params.get('rport') === '' ? bareRportEnd(value, top.start, top.end) : -1;
   const needsReceived = !top.params.has('received') && (top.hasRport || top.host !== src.address.toLowerCase());
-  if (top.rportEnd < 0 && !needsReceived) return value;
+  if (rportEnd < 0 && !needsReceived) return value;
   let head =
-    top.rportEnd < 0
+    rportEnd < 0
       ? value.slice(0, top.end)
-      : value.slice(0, top.rportEnd) + '=' + src.port + value.slice(top.rportEnd, top.end);
+      : value.slice(0, rportEnd) + '=' + src.port + value.slice(rportEnd, top.end);
   if (needsReceived) head += ';received=' + src.address;
   return head + value.slice(top.end);
+}
+
+/** Offset just past the name of a valueless ';rport' inside value[a..b), or -1. */
+function bareRportEnd(value: string, a: number, b: number): number {
+  const lower = value.slice(a, b).toLowerCase();
+  for (let k = lower.indexOf('rport'); k >= 0; k = lower.indexOf('rport', k + 1)) {
+    let p = k - 1;
+    while (p >= 0 && (lower[p] === ' ' || lower[p] === '\t')) p--;
+    let q = k + 5;
+    while (q < lower.length && (lower[q] === ' ' || lower[q] === '\t')) q++;
+    if (p >= 0 && lower[p] === ';' && (q === lower.length || lower[q] === ';' || lower[q] === ',')) return a + k + 5;
+  }
+  return -1;
 }
 
 function toHasTag(req: SipMessage): boolean {

@@ -70,6 +70,11 @@ export function isToken(s: string): boolean {
  * quoted-pair = "\" (%x00-09 / %x0B-0C / %x0E-7F) per RFC 3261 §25.1; a bare CR or LF inside ends it badly.
  */
 export function quotedEnd(s: string, i: number): number {
+  // Fast path: native indexOf finds the closing quote when no quoted-pair comes first.
+  const close = s.indexOf('"', i + 1);
+  if (close < 0) return -1;
+  const bs = s.indexOf('\\', i + 1);
+  if (bs < 0 || bs > close) return close + 1;
   const n = s.length;
   for (i++; i < n; i++) {
     const c = s.charCodeAt(i);
@@ -146,3 +151,22 @@ export function parseDigits(s: string, i: number, end: number, max: number): num
 
 /** Largest 32-bit unsigned value: the limit of CSeq numbers and delta-seconds (RFC 3261 §20.16, §20.19). */
 export const UINT32_MAX = 4294967295;
+
+/**
+ * Lower-case name of s[a..b): one of the known lower-case names (a constant, so Map keys hash once) when it matches
+ * case-insensitively, else a fresh lower-cased slice.
+ */
+export function internName(s: string, a: number, b: number, known: readonly string[]): string {
+  const len = b - a;
+  outer: for (let k = 0; k < known.length; k++) {
+    const name = known[k];
+    if (name.length !== len) continue;
+    for (let j = 0; j < len; j++) {
+      const c = s.charCodeAt(a + j);
+      const n = name.charCodeAt(j);
+      if (c !== n && !(n >= 97 && n <= 122 && (c | 0x20) === n)) continue outer;
+    }
+    return name;
+  }
+  return lowerAscii(s.slice(a, b));
+}

@@ -11,8 +11,6 @@ export interface ParsedVia extends Via {
   /** Offsets of this via-parm within the (unfolded) header value. */
   start: number;
   end: number;
-  /** Offset just past a bare ';rport' name (RFC 3581), -1 when there is none. */
-  rportEnd: number;
 }
 
 function fail(): never {
@@ -30,10 +28,6 @@ function slash(s: string, i: number): number {
 export function parseVias(value: string, out: ParsedVia[]): void {
   const n = value.length;
   let i = skipWs(value, 0);
-  let rportEnd = -1;
-  const onParam = (name: string, nameEnd: number, hasValue: boolean): void => {
-    if (!hasValue && name === 'rport') rportEnd = nameEnd;
-  };
   for (;;) {
     const start = i;
     let e = scan(value, i, TOKEN);
@@ -73,8 +67,7 @@ export function parseVias(value: string, out: ParsedVia[]): void {
     }
 
     const params = new Map<string, string>();
-    rportEnd = -1;
-    i = parseGenericParams(value, i, params, 'Via', true, onParam);
+    i = parseGenericParams(value, i, params, 'Via', true);
     let end = i;
     while (end > start && (value.charCodeAt(end - 1) === 32 || value.charCodeAt(end - 1) === 9)) end--;
     out.push({
@@ -86,7 +79,6 @@ export function parseVias(value: string, out: ParsedVia[]): void {
       hasRport: params.has('rport'),
       start,
       end,
-      rportEnd,
     });
     if (i >= n) return;
     i = skipWs(value, i + 1); // past the comma
