@@ -119,6 +119,7 @@ export class DigestAuthenticator {
   private readonly issuer: NonceIssuer;
   private readonly guard: LockoutGuard;
   private readonly isScanner: (userAgent: string | undefined) => boolean;
+  private readonly isMd5First: (userAgent: string | undefined) => boolean;
   private readonly nonceTtlMs: number;
   /** Offered algorithms, as configured (strongest first). */
   private readonly algorithms: readonly DigestAlgorithm[];
@@ -138,6 +139,7 @@ export class DigestAuthenticator {
     this.issuer = new NonceIssuer(deps.nonceSecret, deps.config.nonceTtlSeconds);
     this.guard = new LockoutGuard(deps.stores.lockouts, deps.config);
     this.isScanner = createScannerMatcher(deps.config.scannerUserAgents);
+    this.isMd5First = createScannerMatcher(deps.config.md5FirstUserAgents);
     this.nonceTtlMs = deps.config.nonceTtlSeconds * 1000;
     this.algorithms = [...deps.config.algorithms];
     // Label sets bound once (STYLE.md §5), not on every increment.
@@ -187,11 +189,16 @@ export class DigestAuthenticator {
    * WWW-Authenticate (or Proxy-Authenticate) values for `realm`: one per configured algorithm in order, sharing one
    * fresh nonce, each `Digest realm="…", nonce="…", algorithm=…, qop="auth"` plus `, stale=true` when `stale`.
    */
-  challenge(realm: string, stale: boolean): string[] {
+  challenge(realm: string, stale: boolean, userAgent?: string): string[] {
     const parts = this.prefixesFor(realm);
     const nonce = this.issuer.mintNonce(this.clock.now());
     const out = new Array<string>(parts.length);
     for (let i = 0; i < parts.length; i++) out[i] = parts[i][0] + nonce + (stale ? parts[i][2] : parts[i][1]);
+    // Clients that answer only the first challenge and only MD5 (auth.md5FirstUserAgents) get MD5 first.
+    if (userAgent !== undefined && out.length > 1 && this.isMd5First(userAgent)) {
+      const md5 = this.algorithms.indexOf('MD5');
+      if (md5 > 0) out.unshift(...out.splice(md5, 1));
+    }
     return out;
   }
 
@@ -326,8 +333,10 @@ export class DigestAuthenticator {
       // Realms come from tenants and config, so the map stays small; the cap only guards against a caller bug.
       if (this.prefixes.size >= 10_000) this.prefixes.clear();
       const quoted = realm.replace(/["\\]/g, '\\$&');
+      const hint = this.config.md5OpaqueHint && this.algorithms.includes('MD5');
       parts = this.algorithms.map((a): [string, string, string] => {
-        const after = `", algorithm=${a}, qop="auth"`;
+        // The opaque hint: SIPp 3.6 reads the first "algorithm=" anywhere in the text; see config auth.md5OpaqueHint.
+        const after = `"${hint && a !== 'MD5' ? ', opaque="algorithm=MD5"' : ''}, algorithm=${a}, qop="auth"`;
         return [`Digest realm="${quoted}", nonce="`, after, `${after}, stale=true`];
       });
       this.prefixes.set(realm, parts);

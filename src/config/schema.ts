@@ -88,6 +88,16 @@ export const configSchema = z
         nonceTtlSeconds: z.number().int().min(10).default(300),
         /** Digest algorithms offered, strongest first. */
         algorithms: z.array(z.enum(['SHA-256', 'MD5'])).min(1).default(['SHA-256', 'MD5']),
+        /**
+         * User-Agent substrings (case-insensitive) of clients that read only the first challenge and only do MD5
+         * (JsSIP 3.x, SIP.js 0.21): they get the MD5 challenge first. Everyone else gets the configured order.
+         */
+        md5FirstUserAgents: z.array(z.string().min(1)).default(['JsSIP', 'SIP.js', 'sipML5']),
+        /**
+         * Adds opaque="algorithm=MD5" to a non-MD5 challenge when MD5 is offered too, so that clients that take the
+         * first "algorithm=" in the challenge text (SIPp 3.6) answer the MD5 challenge; conformant clients echo opaque.
+         */
+        md5OpaqueHint: z.boolean().default(true),
         /** Realm and domain for usernames of the form extension-tenant. Empty: disabled. */
         sharedDomain: z.string().default(''),
         /** Length of generated VoIP passwords (characters, >= 20). */

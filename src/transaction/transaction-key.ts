@@ -15,14 +15,24 @@ export function transactionKey(msg: SipMessage, method: string): string {
   const branch = via.branch;
   if (branch.startsWith(BRANCH_COOKIE)) {
     // §17.2.3 rule 1: branch, sent-by (host and port) and method. Branch is compared as written.
-    return branch + ' ' + via.host + ':' + via.port + ' ' + method;
+    return flat(branch + ' ' + via.host + ':' + via.port + ' ' + method);
   }
   // §17.2.3 RFC 2543 fallback: Request-URI, From tag, Call-ID, CSeq number and the top Via must all match.
   // The To tag is left out so that the ACK (which carries the tag of our response) finds its INVITE; two requests
   // that differ only in To tag but share Call-ID, CSeq, From tag and Via are not expected from an RFC 2543 peer.
   const fromTag = msg.from.tag ?? '';
-  return (
+  return flat(
     '2543 ' + msg.requestUri + ' ' + fromTag + ' ' + msg.callId + ' ' + msg.cseq.seq + ' ' +
-    via.transport + ' ' + via.host + ':' + via.port + ' ' + branch + ' ' + method
+      via.transport + ' ' + via.host + ':' + via.port + ' ' + branch + ' ' + method,
   );
+}
+
+/**
+ * A copy of s that shares no memory with the message. The pieces are slices of the parser's whole-message string, and
+ * a concatenation keeps them (and so the whole message) alive for as long as the key lives in the table (32 s).
+ * Slicing a concatenation makes V8 flatten it into a fresh string first. Measured with 400 k keys: 668 -> 125 bytes
+ * per entry (see load-tests/micro/transaction.bench.ts for the per-transaction figure).
+ */
+function flat(s: string): string {
+  return (' ' + s).slice(1);
 }

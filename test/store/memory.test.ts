@@ -232,13 +232,14 @@ describe('memory store journal', () => {
     await first.accounts.putExtensions([extension('acme', '1001')]);
     await first.close();
     const [file] = journalFiles(dir);
-    const whole = encodeRecords([{ t: 'extensions', extensions: [extension('acme', '1002')] }]);
+    const batch = Array.from({ length: 50 }, (_, i) => extension('acme', String(5000 + i)));
+    const whole = encodeRecords([{ t: 'extensions', extensions: batch }]);
     fs.appendFileSync(file!, whole.subarray(0, whole.length - 30)); // what kill -9 mid-write leaves
 
     const second = await openStore(dir, edge());
     expect(await second.accounts.getExtension('acme', '1001')).toBeDefined();
-    expect(await second.accounts.getExtension('acme', '1002')).toBeUndefined();
-    await second.accounts.putExtensions([extension('acme', '1003')]);
+    expect(await second.accounts.getExtension('acme', '5000')).toBeUndefined();
+    await second.accounts.putExtensions([extension('acme', '1003')]); // shorter than the torn bytes it replaces
     await second.close();
 
     const third = await openStore(dir, edge());

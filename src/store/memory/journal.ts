@@ -179,7 +179,7 @@ export class Journal {
       // nlink 0 means a compaction already deleted our file (maybe several generations ago).
       const nextExists = fs.existsSync(this.file(this.gen + 1));
       const st = fs.fstatSync(this.fd);
-      const hasNewer = nextExists;
+      const hasNewer = nextExists || st.nlink === 0;
       const size = st.size;
       if (size > this.offset) {
         const scan = scanLines(readAt(this.fd, this.offset, size - this.offset));
