@@ -4,14 +4,14 @@
 // so SIPp's call rate (-r) is tx/s / 2, which is also the rate of completed registrations.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { describeSipp, requireSipp, runSipp, type SippResult } from '../test/helpers/sipp.ts';
 import { summariseProfileFile } from './lib/cpu-profile-summary.ts';
 import { startEdge, type RunningEdge } from './lib/edge-process.ts';
 import { formatSamples } from './lib/metrics-text.ts';
-import { cpuSeconds } from './lib/proc-cpu.ts';
+import { coreBusyPct, cpuSeconds, parseCpuList, readCoreTimes } from './lib/proc-cpu.ts';
 import { writeUserFiles } from './lib/users.ts';
 
 const USAGE = `usage: tsx load-tests/run-register.ts [options]
@@ -71,6 +71,8 @@ interface StepResult {
   /** CPU used during the step as % of one core: edge (all its threads) and SIPp. */
   edgeCpuPct: number | undefined;
   sippCpuPct: number | undefined;
+  /** How busy the edge's core(s) were in total (edge + anything else scheduled there), % averaged over them. */
+  edgeCoreBusyPct: number | undefined;
   timedOut: boolean;
   held: boolean;
 }
@@ -135,7 +137,13 @@ function toolVersion(cmd: string, args: string[], pattern: RegExp): string {
   }
 }
 
-function stepResult(targetTx: number, calls: number, r: SippResult, edgeCpu: number | undefined): StepResult {
+function stepResult(
+  targetTx: number,
+  calls: number,
+  r: SippResult,
+  edgeCpu: number | undefined,
+  edgeCoreBusyPct: number | undefined,
+): StepResult {
   const targetCalls = targetTx / 2;
   const achievedCalls = r.elapsedSeconds > 0 ? r.successful / r.elapsedSeconds : 0;
   const failurePct = calls > 0 ? (100 * (calls - r.successful)) / calls : 100;
@@ -159,6 +167,7 @@ function stepResult(targetTx: number, calls: number, r: SippResult, edgeCpu: num
     retransmissions: r.retransmissions,
     edgeCpuPct: edgeCpu === undefined ? undefined : (100 * edgeCpu) / r.wallSeconds,
     sippCpuPct: r.cpuSeconds === undefined ? undefined : (100 * r.cpuSeconds) / r.wallSeconds,
+    edgeCoreBusyPct,
     timedOut: r.timedOut,
     held,
   };
@@ -177,6 +186,7 @@ const COLUMNS = [
   ['mean ms', 8],
   ['retrans', 7],
   ['edge cpu%', 9],
+  ['core busy%', 10],
   ['sipp cpu%', 9],
   ['held', 4],
 ] as const;
@@ -195,6 +205,7 @@ function formatRow(s: StepResult): string {
     s.meanResponseMs === undefined ? '-' : s.meanResponseMs.toFixed(1),
     String(s.retransmissions),
     s.edgeCpuPct === undefined ? '-' : s.edgeCpuPct.toFixed(0),
+    s.edgeCoreBusyPct === undefined ? '-' : s.edgeCoreBusyPct.toFixed(0),
     s.sippCpuPct === undefined ? '-' : s.sippCpuPct.toFixed(0),
     s.timedOut ? 'KILL' : s.held ? 'yes' : 'no',
   ];
@@ -208,13 +219,15 @@ function formatHeader(): string {
 async function runSteps(opts: Options, edge: RunningEdge, sippCsv: string): Promise<StepResult[]> {
   const scenario = `load-tests/sipp/register-${opts.scenario}.xml`;
   const cpus = opts.sippCpus === '' ? undefined : opts.sippCpus;
+  const edgeCores = opts.edgeCpus === '' ? [...Array(availableParallelism()).keys()] : parseCpuList(opts.edgeCpus);
   const place = async (
     targetTx: number,
     seconds: number,
-  ): Promise<{ calls: number; result: SippResult; edgeCpu: number | undefined }> => {
+  ): Promise<{ calls: number; result: SippResult; edgeCpu: number | undefined; coreBusy: number | undefined }> => {
     const rate = targetTx / 2;
     const calls = Math.max(1, Math.round(rate * seconds));
     const edgeCpuBefore = cpuSeconds(edge.pid);
+    const coresBefore = readCoreTimes();
     const result = await runSipp({
       scenario,
       target: edge.sipTarget,
@@ -232,8 +245,9 @@ async function runSteps(opts: Options, edge: RunningEdge, sippCsv: string): Prom
       extraArgs: ['-buff_size', String(4 * 1024 * 1024)],
     });
     const edgeCpuAfter = cpuSeconds(edge.pid);
+    const coreBusy = coreBusyPct(coresBefore, readCoreTimes(), edgeCores);
     const edgeCpu = edgeCpuBefore === undefined || edgeCpuAfter === undefined ? undefined : edgeCpuAfter - edgeCpuBefore;
-    return { calls, result, edgeCpu };
+    return { calls, result, edgeCpu, coreBusy };
   };
 
   const warmTx = opts.ratesTx[0]!;
@@ -250,8 +264,8 @@ async function runSteps(opts: Options, edge: RunningEdge, sippCsv: string): Prom
   for (const targetTx of opts.ratesTx) {
     if (!edge.isRunning()) throw new Error(`the edge exited during the run; its output:\n${edge.output()}`);
     await new Promise((r) => setTimeout(r, 1000)); // let the previous step drain
-    const { calls, result, edgeCpu } = await place(targetTx, opts.stepSeconds);
-    const step = stepResult(targetTx, calls, result, edgeCpu);
+    const { calls, result, edgeCpu, coreBusy } = await place(targetTx, opts.stepSeconds);
+    const step = stepResult(targetTx, calls, result, edgeCpu, coreBusy);
     results.push(step);
     console.log(formatRow(step));
     if (result.exitCode === 255 || (result.successful === 0 && result.failed === 0)) {
@@ -326,6 +340,13 @@ async function main(argv: string[]): Promise<number> {
         `  ${opts.users} users, ${opts.stepSeconds} s per step; unit: REGISTER transactions/s (tx/s), 2 per SIPp call`,
       ].join('\n'),
     );
+    const [load1] = loadavg();
+    if (load1! > 0.5) {
+      console.log(
+        `  WARNING: load average ${load1!.toFixed(2)} before the run: other processes share these cores, so the rates ` +
+          'below are understated and noisy (see "core busy%" against "edge cpu%")',
+      );
+    }
     const t0 = Date.now();
     const files = writeUserFiles({ count: opts.users, tenant: TENANT.code, domain: TENANT.domain, outDir: work });
     const env: Record<string, string> = {
@@ -365,6 +386,16 @@ async function main(argv: string[]): Promise<number> {
       'sipedge_registrations_active',
     ])) {
       console.log(`  ${line}`);
+    }
+    const edgeCoreCount = opts.edgeCpus === '' ? availableParallelism() : parseCpuList(opts.edgeCpus).length;
+    const crowded = results.filter(
+      (r) => r.edgeCoreBusyPct !== undefined && r.edgeCpuPct !== undefined && r.edgeCoreBusyPct - r.edgeCpuPct / edgeCoreCount > 15,
+    );
+    if (crowded.length > 0) {
+      console.log(
+        `\nWARNING: in ${crowded.length} step(s) other processes used more than 15 % of the edge's core(s) ` +
+          `(${crowded.map((r) => r.targetTx).join(', ')} tx/s): those figures understate the edge; rerun on an idle machine`,
+      );
     }
     console.log(`edge exit on SIGTERM: ${exit.exitCode ?? exit.signal}${exit.killed ? ' (killed after the 10 s grace)' : ''}`);
     console.log(

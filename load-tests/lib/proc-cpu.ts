@@ -45,3 +45,57 @@ export class CpuSampler {
     return this.last;
   }
 }
+
+/** Jiffies per core from /proc/stat: busy (everything but idle and iowait) and total. */
+export interface CoreTimes {
+  busy: number;
+  total: number;
+}
+
+/** Per-core times keyed by core number; an empty map off Linux. */
+export function readCoreTimes(): Map<number, CoreTimes> {
+  const cores = new Map<number, CoreTimes>();
+  let text: string;
+  try {
+    text = readFileSync('/proc/stat', 'latin1');
+  } catch {
+    return cores;
+  }
+  for (const line of text.split('\n')) {
+    const m = /^cpu(\d+)\s+(.*)$/.exec(line);
+    if (!m) continue;
+    const v = m[2]!.trim().split(/\s+/).map(Number);
+    // user nice system idle iowait irq softirq steal (guest time is already inside user)
+    const total = v.slice(0, 8).reduce((a, b) => a + b, 0);
+    const idle = (v[3] ?? 0) + (v[4] ?? 0);
+    cores.set(Number(m[1]), { busy: total - idle, total });
+  }
+  return cores;
+}
+
+/** Busy share (0-100) of the given cores between two readings, averaged over the cores; undefined without data. */
+export function coreBusyPct(before: Map<number, CoreTimes>, after: Map<number, CoreTimes>, cores: number[]): number | undefined {
+  let busy = 0;
+  let total = 0;
+  for (const c of cores) {
+    const a = before.get(c);
+    const b = after.get(c);
+    if (!a || !b) return undefined;
+    busy += b.busy - a.busy;
+    total += b.total - a.total;
+  }
+  return total > 0 ? (100 * busy) / total : undefined;
+}
+
+/** Core numbers of a taskset-style list ("0", "0,1", "0-3"); an empty list for "". */
+export function parseCpuList(list: string): number[] {
+  const cores: number[] = [];
+  for (const part of list.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const [lo, hi] = part.split('-').map(Number);
+    if (lo === undefined || !Number.isInteger(lo) || (hi !== undefined && !Number.isInteger(hi))) {
+      throw new Error(`CPU list "${list}" is not like 0, 0,1 or 0-3`);
+    }
+    for (let c = lo; c <= (hi ?? lo); c++) cores.push(c);
+  }
+  return cores;
+}

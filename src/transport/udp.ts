@@ -4,6 +4,7 @@ import dgram from 'node:dgram';
 import { isIPv6, type AddressInfo } from 'node:net';
 import type { Flow, TransportKind } from './flow.ts';
 import type { ListenerContext } from './listener-context.ts';
+import { isStun, stunBindingResponse } from './stun.ts';
 
 const CR = 13;
 const LF = 10;
@@ -12,7 +13,7 @@ const HT = 9;
 /** Asked of the kernel so a burst (12 k REGISTER/s) survives a slow event-loop turn; capped by net.core.rmem_max. */
 const RECV_BUFFER_BYTES = 4 * 1024 * 1024;
 
-/** True for a CRLF keep-alive or any all-whitespace datagram (RFC 5626 peers send CRLFCRLF over UDP too). */
+/** True for a CRLF keep-alive or any all-whitespace datagram (some phones send CRLFCRLF over UDP too). */
 export function isKeepAlive(buf: Buffer): boolean {
   for (let i = 0; i < buf.length; i++) {
     const b = buf[i];
@@ -119,6 +120,12 @@ export class UdpListener {
       return;
     }
     if (isKeepAlive(msg)) return;
+    if (msg[0] < 0x20 && isStun(msg)) {
+      // RFC 5626 §4.4.2: outbound clients keep UDP flows alive with STUN Binding requests to the SIP port.
+      const res = stunBindingResponse(msg, address, port);
+      if (res !== undefined) this.send(res, port, address);
+      return;
+    }
     this.ctx.deliver(msg, new UdpFlow(this, address, port));
   }
 }

@@ -7,7 +7,7 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import { inject } from 'vitest';
 import { createApp, type App } from '../../src/app.ts';
-import { systemClock } from '../../src/clock.ts';
+import { systemClock, type Clock } from '../../src/clock.ts';
 import { loadConfig, type DeepPartial } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/schema.ts';
 import { REDACT_PATHS } from '../../src/observability/logger.ts';
@@ -31,7 +31,9 @@ export interface TestEdge {
 
 let prefixCounter = 0;
 
-export async function startEdge(opts: { store?: 'memory' | 'redis'; overrides?: DeepPartial<Config>; dataDir?: string } = {}): Promise<TestEdge> {
+export async function startEdge(
+  opts: { store?: 'memory' | 'redis'; overrides?: DeepPartial<Config>; dataDir?: string; clock?: Clock } = {},
+): Promise<TestEdge> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'sipedge-edge-'));
   const store = opts.store ?? 'memory';
   const base: DeepPartial<Config> = {
@@ -51,7 +53,7 @@ export async function startEdge(opts: { store?: 'memory' | 'redis'; overrides?: 
     },
   });
   const logger = pino({ level: 'debug', redact: { paths: REDACT_PATHS, censor: '[REDACTED]' } }, sink);
-  const app = await createApp(config, { logger, metrics: new Metrics() });
+  const app = await createApp(config, { logger, metrics: new Metrics(), clock: opts.clock });
   const a = await app.start();
   const httpPort = a.http!.port;
   return {

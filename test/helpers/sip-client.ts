@@ -237,7 +237,7 @@ export class Phone {
     return this.o.contact ?? `sip:${this.o.ext}@${c.localHost}${c.localPort ? `:${c.localPort}` : ''};transport=${t}`;
   }
 
-  buildRegister(opts: { expires?: number; authorization?: string; contact?: string; extra?: string[] } = {}): { text: string; cseq: number } {
+  buildRegister(opts: { expires?: number; authorization?: string; contact?: string | null; extra?: string[] } = {}): { text: string; cseq: number } {
     const c = this.client;
     const cseq = this.cseq++;
     const branch = `z9hG4bK${randomBytes(6).toString('hex')}`;
@@ -251,7 +251,7 @@ export class Phone {
       `To: <sip:${this.o.username ?? this.o.ext}@${this.o.domain}>`,
       `Call-ID: ${this.callId}`,
       `CSeq: ${cseq} REGISTER`,
-      opts.contact !== undefined ? `Contact: ${opts.contact}` : `Contact: <${this.contactUri()}>${this.o.contactParams ?? ''}`,
+      ...(opts.contact === null ? [] : [opts.contact !== undefined ? `Contact: ${opts.contact}` : `Contact: <${this.contactUri()}>${this.o.contactParams ?? ''}`]),
       ...(expires !== undefined ? [`Expires: ${expires}`] : []),
       ...(opts.authorization ? [`Authorization: ${opts.authorization}`] : []),
       `User-Agent: ${this.o.userAgent ?? 'sipedge-test-phone/1.0'}`,
@@ -265,7 +265,7 @@ export class Phone {
   }
 
   /** REGISTER -> 401 -> REGISTER with digest; returns the final response (200, 401, 403, ...). */
-  async register(opts: { expires?: number; password?: string; contact?: string; extra?: string[] } = {}): Promise<SipResponse> {
+  async register(opts: { expires?: number; password?: string; contact?: string | null; extra?: string[] } = {}): Promise<SipResponse> {
     const first = this.buildRegister(opts);
     const r1 = await this.client.request(first.text, this.callId, first.cseq);
     if (r1.status !== 401) return r1;
@@ -273,7 +273,7 @@ export class Phone {
   }
 
   /** Answers a 401 with credentials. */
-  async answer(challengeResponse: SipResponse, opts: { expires?: number; password?: string; contact?: string; extra?: string[] } = {}): Promise<SipResponse> {
+  async answer(challengeResponse: SipResponse, opts: { expires?: number; password?: string; contact?: string | null; extra?: string[] } = {}): Promise<SipResponse> {
     const challenges = challengeResponse.headers('www-authenticate');
     const ch = this.o.algorithm === 'MD5' ? challenges.find((c) => /algorithm=MD5/i.test(c))! : challenges[0]!;
     const auth = digestAuthorization(ch, {

@@ -91,6 +91,19 @@ describe('TCP transport', () => {
     expect(await metricValue(edge.metrics.connections, { transport: 'tcp' })).toBe(0);
   });
 
+  it('closes a connection that drips a message slower than the deadline, even though it is never idle', async () => {
+    edge = await startTransport({ idleTimeoutSeconds: 1 });
+    const slowloris = await phone();
+    const msg = register('z9hG4bKslow');
+    for (let i = 0; i < 8 && !slowloris.isClosed; i++) {
+      await slowloris.write(msg[i]);
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    await until(() => slowloris.isClosed);
+    expect(await metricValue(edge.metrics.drops, { reason: 'slow-sender' })).toBe(1);
+    expect(edge.handler.messages).toHaveLength(0);
+  });
+
   it('counts connections in the open gauge and the accepted total', async () => {
     edge = await startTransport();
     await phone();

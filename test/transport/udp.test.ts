@@ -74,3 +74,24 @@ describe('UDP transport', () => {
     await expect(startTransport({ udp: `127.0.0.1:${edge.addrs.udp!.port}`, tcp: 'off', ws: 'off' })).rejects.toThrow(/EADDRINUSE/);
   });
 });
+
+describe('STUN keep-alives on the SIP UDP port (RFC 5626 §4.4.2)', () => {
+  it('answers a Binding request with the XOR-mapped address and port of the phone', async () => {
+    edge = await startTransport();
+    const alice = await phone();
+    const txId = Buffer.from('0102030405060708090a0b0c', 'hex');
+    const req = Buffer.concat([Buffer.from([0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42]), txId]);
+    const replies: Buffer[] = [];
+    alice.socket.on('message', (m) => replies.push(m));
+    await alice.send(req, edge.addrs.udp!.port);
+    await until(() => replies.length === 1);
+    const res = replies[0];
+    expect(res.readUInt16BE(0)).toBe(0x0101);
+    expect(res.subarray(8, 20)).toEqual(txId);
+    expect(res.readUInt16BE(20)).toBe(0x0020);
+    expect(res.readUInt16BE(26) ^ 0x2112).toBe(alice.port);
+    const ip = [0, 1, 2, 3].map((i) => res[28 + i] ^ res[4 + i]).join('.');
+    expect(ip).toBe('127.0.0.1');
+    expect(edge.handler.messages).toHaveLength(0);
+  });
+});
