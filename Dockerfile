@@ -1,0 +1,19 @@
+# sipedge container: Node 20 on Debian bookworm, embedded store under /data (mount a volume there).
+FROM node:20-bookworm-slim
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+COPY bin ./bin
+COPY src ./src
+COPY config ./config
+ENV SIPEDGE_DATA_DIR=/data \
+    SIPEDGE_SIP_UDP=0.0.0.0:5060 \
+    SIPEDGE_SIP_TCP=0.0.0.0:5060 \
+    SIPEDGE_SIP_WS=0.0.0.0:5066 \
+    SIPEDGE_HTTP=0.0.0.0:8080
+VOLUME /data
+EXPOSE 5060/udp 5060/tcp 5066/tcp 8080/tcp
+HEALTHCHECK --interval=15s --timeout=3s CMD node -e "fetch('http://127.0.0.1:8080/healthz').then(r=>process.exit(r.ok?0:1)).catch(()=>process.exit(1))"
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["node", "bin/sipedge.js"]
+CMD ["start"]
