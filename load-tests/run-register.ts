@@ -7,7 +7,7 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } 
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { describeSipp, requireSipp, runSipp, type SippResult } from '../test/helpers/sipp.ts';
+import { describeSipp, formatErrorKinds, requireSipp, runSipp, type SippResult } from '../test/helpers/sipp.ts';
 import { summariseProfileFile } from './lib/cpu-profile-summary.ts';
 import { startEdge, type RunningEdge } from './lib/edge-process.ts';
 import { formatSamples } from './lib/metrics-text.ts';
@@ -258,7 +258,16 @@ async function runSteps(opts: Options, edge: RunningEdge, sippCsv: string): Prom
     throw new Error(`warm-up placed no successful call; the edge or the scenario is broken:\n${describeSipp(warm.result)}\nedge output:\n${edge.output()}`);
   }
 
-  console.log(`\n${formatHeader()}`);
+  console.log(
+    [
+      '',
+      'got = successful calls / SIPp elapsed; mean ms = SIPp mean per call from the first REGISTER to the final',
+      'response (includes SIPp scheduling, a few ms even when idle); edge/sipp cpu% = process CPU as % of one core;',
+      "core busy% = everything on the edge's core(s), other processes included.",
+      '',
+      formatHeader(),
+    ].join('\n'),
+  );
   const results: StepResult[] = [];
   let notHeldInARow = 0;
   for (const targetTx of opts.ratesTx) {
@@ -272,7 +281,7 @@ async function runSteps(opts: Options, edge: RunningEdge, sippCsv: string): Prom
       console.log(`  SIPp did not run the step:\n${indent(describeSipp(result))}`);
       break;
     }
-    if (!step.held && result.errors) console.log(indent(lastLines(result.errors, 3)));
+    if (result.errorKinds.size > 0) console.log(indent(formatErrorKinds(result.errorKinds, 4)));
     notHeldInARow = step.held ? 0 : notHeldInARow + 1;
     if (notHeldInARow >= 2 && !opts.allSteps) {
       console.log('  (two steps in a row not held: stopping; --all-steps runs them all)');
@@ -286,16 +295,6 @@ function indent(text: string): string {
   return text
     .split('\n')
     .map((l) => `    ${l}`)
-    .join('\n');
-}
-
-function lastLines(text: string, n: number): string {
-  return text
-    .trim()
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .slice(-n)
-    .map((l) => l.slice(0, 200))
     .join('\n');
 }
 

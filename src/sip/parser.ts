@@ -210,7 +210,12 @@ class ParsedMessage implements SipMessage {
       const out: Contact[] = [];
       for (let o = 0; o < this.h.length; o += HS) {
         if (this.h[o] !== H_CONTACT) continue;
-        for (const el of splitTopLevel(this.valueAt(o))) {
+        const value = this.valueAt(o);
+        if (value.indexOf(',') < 0) {
+          out.push(parseContact(value)); // one contact: skip the split scan
+          continue;
+        }
+        for (const el of splitTopLevel(value)) {
           if (el === '') throw new SipError(400, 'Contact is malformed');
           out.push(parseContact(el));
         }

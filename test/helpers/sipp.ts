@@ -65,6 +65,8 @@ export interface SippResult {
   stderr: string;
   /** Tail of SIPp's -trace_err log: why calls failed. */
   errors: string;
+  /** Every event in SIPp's error log, by kind (call ids and numbers blanked), with counts. */
+  errorKinds: Map<string, number>;
 }
 
 let sippPath: string | undefined;
@@ -166,12 +168,54 @@ export async function runSipp(opts: SippOptions): Promise<SippResult> {
 
     const stats = readFinalStats(join(workDir, 'stat.csv')) ?? statsFromScreen(out.stdout);
     const errorsPath = join(workDir, 'errors.log');
-    const errors = existsSync(errorsPath) ? readFileSync(errorsPath, 'latin1').slice(-KEEP_CHARS) : '';
+    const errorLog = existsSync(errorsPath) ? readFileSync(errorsPath, 'latin1') : '';
     const wallSeconds = (performance.now() - started) / 1000;
-    return { exitCode, signal, timedOut, ...stats, cpuSeconds: cpu, wallSeconds, command, stdout: out.stdout, stderr: out.stderr, errors };
+    return {
+      exitCode,
+      signal,
+      timedOut,
+      ...stats,
+      cpuSeconds: cpu,
+      wallSeconds,
+      command,
+      stdout: out.stdout,
+      stderr: out.stderr,
+      errors: errorLog.slice(-KEEP_CHARS),
+      errorKinds: classifySippErrors(errorLog),
+    };
   } finally {
     rmSync(workDir, { recursive: true, force: true });
   }
+}
+
+/** SIPp error-log entries start with "<date>\t<time>\t<epoch>: ". */
+const ENTRY = /\d{4}-\d\d-\d\d\t[\d:.]+\t[\d.]+: /;
+
+/**
+ * Counts error-log events by kind: the text before any quoted message plus that message's first line, with call ids
+ * and numbers blanked ("Dead call <call> (successful), received 'SIP/2.0 200 OK").
+ */
+export function classifySippErrors(log: string): Map<string, number> {
+  const kinds = new Map<string, number>();
+  for (const entry of log.split(ENTRY).slice(1)) {
+    const quote = entry.indexOf("'");
+    const head = quote < 0 ? entry.split('\n')[0]! : entry.slice(0, quote + 1) + entry.slice(quote + 1).split('\n')[0]!;
+    const kind = head
+      .replace(/[\w.-]+@[\w.:-]+/g, '<call>')
+      .replace(/\d+/g, 'N')
+      .trim();
+    kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
+  }
+  return kinds;
+}
+
+/** The error kinds as "count x kind" lines, most frequent first. */
+export function formatErrorKinds(kinds: Map<string, number>, max = 5): string {
+  return [...kinds.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, max)
+    .map(([kind, n]) => `${String(n).padStart(7)} x ${kind.slice(0, 160)}`)
+    .join('\n');
 }
 
 /** A one-paragraph account of a run, for assertion messages and load reports. */
@@ -181,7 +225,8 @@ export function describeSipp(r: SippResult): string {
   return [
     `sipp ${verdict}: ${r.successful} successful, ${r.failed} failed of ${r.created} created`,
     `command: ${r.command.join(' ')}`,
-    r.errors ? `error log (tail):\n${tail(r.errors, 25)}` : '',
+    r.errorKinds.size > 0 ? `error log events by kind:\n${formatErrorKinds(r.errorKinds)}` : '',
+    r.errors ? `error log (tail):\n${tail(r.errors, 15)}` : '',
     r.stderr ? `stderr (tail):\n${tail(r.stderr, 10)}` : '',
   ]
     .filter(Boolean)
