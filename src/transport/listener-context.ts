@@ -44,3 +44,17 @@ export interface ListenerContext {
   /** Unregisters a connection and tells the handler; the connection calls it exactly once. */
   closed(conn: Connection): void;
 }
+
+const CR = 13;
+const LF = 10;
+const SP = 32;
+const HT = 9;
+
+/** True for a CRLF keep-alive or any all-whitespace message (phones send CRLFCRLF over UDP and WS too); also for empty. */
+export function isKeepAlive(buf: Buffer): boolean {
+  for (let i = 0; i < buf.length; i++) {
+    const b = buf[i];
+    if (b !== CR && b !== LF && b !== SP && b !== HT) return false;
+  }
+  return true;
+}

@@ -119,7 +119,11 @@ export class StreamFramer {
           break;
         }
         const headEnd = idx + 4;
-        if (headEnd - pos > max) return this.fail('header-too-large');
+        if (headEnd - pos > max) {
+          // Complete but over the limit (it arrived in one large chunk): answer 513, then stop.
+          sink.onMalformedFrame(slice(buf, pos, headEnd, isView), new SipError(513, 'Message Too Large'));
+          return this.fail('header-too-large');
+        }
         this.scanned = 0;
         const length = contentLength(buf, pos, idx);
         if (length === MISSING) {

@@ -3,24 +3,11 @@
 import dgram from 'node:dgram';
 import { isIPv6, type AddressInfo } from 'node:net';
 import type { Flow, TransportKind } from './flow.ts';
-import type { ListenerContext } from './listener-context.ts';
+import { isKeepAlive, type ListenerContext } from './listener-context.ts';
 import { isStun, stunBindingResponse } from './stun.ts';
 
-const CR = 13;
-const LF = 10;
-const SP = 32;
-const HT = 9;
 /** Asked of the kernel so a burst (12 k REGISTER/s) survives a slow event-loop turn; capped by net.core.rmem_max. */
 const RECV_BUFFER_BYTES = 4 * 1024 * 1024;
-
-/** True for a CRLF keep-alive or any all-whitespace datagram (some phones send CRLFCRLF over UDP too). */
-export function isKeepAlive(buf: Buffer): boolean {
-  for (let i = 0; i < buf.length; i++) {
-    const b = buf[i];
-    if (b !== CR && b !== LF && b !== SP && b !== HT) return false;
-  }
-  return true;
-}
 
 /**
  * The way back to one UDP peer. Not stored anywhere by the listener: one small object per datagram, with the id

@@ -4,8 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { IncomingMessage } from 'node:http';
 import { WebSocketServer, WebSocket, type RawData } from 'ws';
 import type { TransportKind } from './flow.ts';
-import type { Connection, ListenerContext } from './listener-context.ts';
-import { isKeepAlive } from './udp.ts';
+import { isKeepAlive, type Connection, type ListenerContext } from './listener-context.ts';
 
 const SUBPROTOCOL = 'sip';
 /** RFC 6455 §7.4.1: 1002 protocol error; used when the client did not offer `sip` (RFC 7118 §4.1). */

@@ -1,17 +1,17 @@
 // The two browser SIP stacks our users run, driven in Node against a started edge: JsSIP 3.13 and SIP.js 0.21.
-// They are edges we do not own, so they run unmodified with their default User-Agent strings; the only stand-in is
-// the browser's WebSocket, which is the `ws` package's, tapped so a test can read the phone's side of the wire and
-// drop its connection the way a closed laptop lid does.
+// They are edges we do not own, so they run unmodified, with their default User-Agent strings. The one stand-in is the
+// browser's WebSocket: the `ws` package's, tapped so that a test can read the phone's side of the wire and drop the
+// connection the way a lost network does.
 import JsSIP from 'jssip';
-import { Registerer, RegistererState, UserAgent, type UserAgentOptions } from 'sip.js';
+import { Registerer, RegistererState, UserAgent, type RegistererOptions } from 'sip.js';
 import { WebSocket } from 'ws';
 
-/** How long a softphone may take for one step (connect, register, unregister) on loopback before the test fails. */
+/** How long one softphone step (connect, register, unregister, stop) may take on loopback before the test fails. */
 const STEP_MS = 5_000;
 
 /** The browser WebSocket, as the `ws` package's, recording every message each way on the phone's side. */
 export class TappedWebSocket extends WebSocket {
-  /** Every socket opened while the tap is installed, in order; a phone claims the ones it opens. */
+  /** Every socket opened while the tap is installed, in order; phones find theirs by URL. */
   static opened: TappedWebSocket[] = [];
   readonly sent: string[] = [];
   readonly received: string[] = [];
@@ -19,7 +19,7 @@ export class TappedWebSocket extends WebSocket {
   constructor(address: string | URL, protocols?: string | string[]) {
     super(address, protocols);
     TappedWebSocket.opened.push(this);
-    this.on('message', (data, isBinary) => this.received.push(isBinary ? `<binary ${String(data).length} bytes>` : String(data)));
+    this.on('message', (data, isBinary) => this.received.push(isBinary ? `<binary message>` : String(data)));
     const send = this.send;
     // ws overloads send(); both libraries call send(text), which is all the tap needs to see.
     this.send = ((data: unknown, ...rest: unknown[]) => {
@@ -28,7 +28,7 @@ export class TappedWebSocket extends WebSocket {
     }) as WebSocket['send'];
   }
 
-  /** The local port the edge sees as the phone's source port (undefined before connect). */
+  /** The phone's local port: the source port the edge records for the binding (undefined before connecting). */
   get localPort(): number | undefined {
     return (this as unknown as { _socket?: { localPort?: number } })._socket?.localPort;
   }
@@ -48,21 +48,56 @@ export function uninstallBrowserWebSocket(): void {
   TappedWebSocket.opened = [];
 }
 
-/** The SIP messages of a phone's sockets, first lines only, for failure messages. */
+export interface SoftphoneAccount {
+  /** Names the phone in failure messages and in its WebSocket URL's path. */
+  name: string;
+  wsPort: number;
+  ext: string;
+  domain: string;
+  password: string;
+}
+
+/**
+ * The phone's WebSocket URL: the edge's port, with the phone's name as the path (browsers connect to a path too, as in
+ * wss://edge.example.com/ws, and the edge serves any). The path tells which sockets, reconnects included, are whose.
+ */
+function urlOf(account: SoftphoneAccount): string {
+  return `ws://127.0.0.1:${account.wsPort}/${encodeURIComponent(account.name)}`;
+}
+
+function socketsOf(url: string): TappedWebSocket[] {
+  const href = new URL(url).href;
+  return TappedWebSocket.opened.filter((s) => s.url === href);
+}
+
+/** Header lines worth showing in a failure message, besides the start line. */
+const SHOWN = /^(cseq|contact|expires|www-authenticate|authorization|require|supported|user-agent):/i;
+
+/** The SIP messages on a phone's sockets (start lines and the registration headers), for failure messages. */
 function transcript(sockets: TappedWebSocket[]): string {
   const lines: string[] = [];
   for (const s of sockets) {
     lines.push(`socket :${s.localPort ?? '?'} readyState=${s.readyState}`);
-    for (const m of s.sent) lines.push(`  > ${m.split('\r\n', 1)[0]}`);
-    for (const m of s.received) lines.push(`  < ${m.split('\r\n', 1)[0]}`);
+    // Each direction in order; the two directions are not interleaved.
+    for (const [dir, list] of [['>', s.sent], ['<', s.received]] as const) {
+      for (const m of list) {
+        const [start, ...headers] = m.split('\r\n\r\n', 1)[0]!.split('\r\n');
+        lines.push(`  ${dir} ${start}`, ...headers.filter((h) => SHOWN.test(h)).map((h) => `      ${h}`));
+      }
+    }
   }
   return lines.join('\n');
 }
 
-/** Resolves with what `subscribe` resolves, or fails with `what` and the phone's wire after STEP_MS. */
-function within<T>(what: string, wire: () => string, subscribe: (resolve: (v: T) => void, reject: (e: Error) => void) => void): Promise<T> {
+/** The REGISTERs with expiry 0 (un-REGISTERs) among `messages`. */
+export function unregisters(messages: string[]): string[] {
+  return messages.filter((m) => m.startsWith('REGISTER ') && (/\r\nExpires: *0\r\n/i.test(m) || /;expires=0(?![0-9])/i.test(m)));
+}
+
+/** Resolves as `subscribe` does, or fails naming `what` and showing the phone's wire after STEP_MS. */
+function within<T>(what: string, wire: () => string, subscribe: (resolve: (v: T) => void, reject: (e: unknown) => void) => void): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${what}: nothing within ${STEP_MS} ms\n${wire()}`)), STEP_MS);
+    const timer = setTimeout(() => reject(new Error(`${what}: not within ${STEP_MS} ms\n${wire()}`)), STEP_MS);
     subscribe(
       (v) => {
         clearTimeout(timer);
@@ -76,49 +111,36 @@ function within<T>(what: string, wire: () => string, subscribe: (resolve: (v: T)
   });
 }
 
-export interface SoftphoneAccount {
-  wsPort: number;
-  ext: string;
-  domain: string;
-  password: string;
-}
-
-/** What a failed registration looked like to the phone. */
-export interface RegistrationRefusal {
-  status: number | undefined;
-  /** JsSIP's cause (JsSIP.C.causes), or 'rejected' for SIP.js. */
-  cause: string;
-}
+/** How a registration ended for JsSIP: `registered`, or `registrationFailed` with its cause and status. */
+export type JsSipRegistration = { registered: true } | { registered: false; cause: string; status: number | undefined };
 
 /** A JsSIP softphone: `new JsSIP.UA({ sockets: [new WebSocketInterface(url)], uri, password, register: true })`. */
 export class JsSipPhone {
   readonly ua: JsSIP.UA;
-  private readonly firstSocket: number;
-  private stopped = false;
+  readonly url: string;
+  private stopping = false;
 
-  constructor(readonly account: SoftphoneAccount, opts: { reconnectAfterSeconds?: number } = {}) {
+  constructor(readonly account: SoftphoneAccount) {
     JsSIP.debug.disable();
-    const socket = new JsSIP.WebSocketInterface(`ws://127.0.0.1:${account.wsPort}`);
+    this.url = urlOf(account);
+    // JsSIP's defaults otherwise: register_expires 600, and a reconnect 2 s after a dropped connection.
     this.ua = new JsSIP.UA({
-      sockets: [socket],
+      sockets: [new JsSIP.WebSocketInterface(this.url)],
       uri: `sip:${account.ext}@${account.domain}`,
       password: account.password,
       register: true,
-      // JsSIP reconnects 2 s or more after a dropped connection; a story that drops it decides when.
-      connection_recovery_min_interval: opts.reconnectAfterSeconds ?? 2,
-      connection_recovery_max_interval: Math.max(opts.reconnectAfterSeconds ?? 30, 30),
     });
-    this.firstSocket = TappedWebSocket.opened.length;
   }
 
-  /** The sockets this phone opened (a reconnect opens another). */
+  /** The sockets this phone opened, oldest first (a reconnect opens another). */
   get sockets(): TappedWebSocket[] {
-    return TappedWebSocket.opened.slice(this.firstSocket);
+    return socketsOf(this.url);
   }
 
+  /** The phone's current (latest) socket. */
   get socket(): TappedWebSocket {
     const s = this.sockets.at(-1);
-    if (!s) throw new Error('the JsSIP phone has not opened a WebSocket');
+    if (!s) throw new Error(`JsSIP ${this.account.name} has not opened a WebSocket`);
     return s;
   }
 
@@ -126,106 +148,94 @@ export class JsSipPhone {
     return transcript(this.sockets);
   }
 
-  /** Starts the UA and resolves on `registered`; rejects with the refusal on `registrationFailed`. */
-  register(): Promise<void> {
+  /** The user starts the phone: ua.start() connects and registers. Resolves with how the registration ended. */
+  start(): Promise<JsSipRegistration> {
     const done = this.nextRegistration();
     this.ua.start();
-    return done.then((r) => {
-      if (r !== 'registered') throw Object.assign(new Error(`JsSIP registration failed: ${r.cause} (${r.status})\n${this.wire()}`), { refusal: r });
-    });
+    return done;
   }
 
-  /** Starts the UA and resolves with the refusal; fails if the phone registers. */
-  async refused(): Promise<RegistrationRefusal> {
-    const done = this.nextRegistration();
-    this.ua.start();
-    const r = await done;
-    if (r === 'registered') throw new Error(`JsSIP registered, but a refusal was expected\n${this.wire()}`);
-    return r;
-  }
-
-  /** The next `registered` or `registrationFailed`. */
-  nextRegistration(): Promise<'registered' | RegistrationRefusal> {
-    return within(`JsSIP ${this.account.ext} registered or registrationFailed`, () => this.wire(), (resolve) => {
+  /** The next `registered` or `registrationFailed` (JsSIP registers again by itself after a reconnect). */
+  nextRegistration(): Promise<JsSipRegistration> {
+    return within<JsSipRegistration>(`JsSIP ${this.account.name}: registered or registrationFailed`, () => this.wire(), (resolve) => {
       const ok = (): void => {
         this.ua.off('registrationFailed', failed);
-        resolve('registered');
+        resolve({ registered: true });
       };
-      const failed = (e: JsSIP.UnRegisteredEvent): void => {
+      const failed = (e: { cause?: unknown; response?: { status_code: number } | null }): void => {
         this.ua.off('registered', ok);
-        resolve({ status: e.response?.status_code, cause: String(e.cause) });
+        resolve({ registered: false, cause: String(e.cause), status: e.response?.status_code });
       };
       this.ua.once('registered', ok);
       this.ua.once('registrationFailed', failed);
     });
   }
 
-  /** The next `disconnected` (the transport's socket closed, by either side). */
-  disconnected(): Promise<void> {
-    return within(`JsSIP ${this.account.ext} disconnected`, () => this.wire(), (resolve) => this.ua.once('disconnected', () => resolve()));
+  /** The next `disconnected`; `error` is true when the phone did not close the socket itself. */
+  disconnected(): Promise<{ error: boolean }> {
+    return within(`JsSIP ${this.account.name}: disconnected`, () => this.wire(), (resolve) =>
+      this.ua.once('disconnected', (e: { error: boolean }) => resolve({ error: e.error })),
+    );
   }
 
   /**
-   * The user switches the phone off: ua.stop() sends REGISTER with Expires: 0 when registered, then closes the
-   * socket (JsSIP waits up to 2 s for open transactions first). Resolves on `unregistered` (or at once when not
-   * registered), before the socket is closed.
+   * The user switches the phone off: ua.stop() sends an un-REGISTER when registered, and closes the socket once its
+   * transactions are done (JsSIP waits 2 s for them). Resolves on `unregistered`, or at once when not registered.
    */
   switchOff(): Promise<void> {
-    this.stopped = true;
+    this.stopping = true;
     if (!this.ua.isRegistered()) {
       this.ua.stop();
       return Promise.resolve();
     }
-    const done = within(`JsSIP ${this.account.ext} unregistered`, () => this.wire(), (resolve) => this.ua.once('unregistered', () => resolve()));
+    const done = within<void>(`JsSIP ${this.account.name}: unregistered`, () => this.wire(), (resolve) => this.ua.once('unregistered', () => resolve()));
     this.ua.stop();
     return done;
   }
 
-  /** Cleanup: stops the UA and waits until its socket is closed, so no reconnect outlives the edge. */
+  /** Cleanup: stops the UA and waits until its socket is closed, so that no reconnect outlives the edge. */
   async close(): Promise<void> {
     const open = this.sockets.some((s) => s.readyState !== WebSocket.CLOSED);
-    const closed = open ? this.disconnected() : Promise.resolve();
-    if (!this.stopped) await this.switchOff();
-    else this.ua.stop();
+    const closed = open ? this.disconnected() : undefined;
+    if (this.stopping) this.ua.stop();
+    else await this.switchOff();
     await closed;
   }
 }
 
-/** A SIP.js softphone: a UserAgent on the Web transport and one Registerer, as the SIP.js docs show. */
+/** A SIP.js softphone: a UserAgent on SIP.js's WebSocket transport and one Registerer, as the SIP.js guide shows. */
 export class SipJsPhone {
   readonly ua: UserAgent;
   readonly registerer: Registerer;
-  /** SIP.js's own log lines (warnings and errors), kept for failure messages. */
+  readonly url: string;
+  /** SIP.js's warnings and errors, for failure messages. */
   readonly log: string[] = [];
-  private readonly firstSocket: number;
 
-  constructor(
-    readonly account: SoftphoneAccount,
-    opts: { registerer?: ConstructorParameters<typeof Registerer>[1]; ua?: Partial<UserAgentOptions> } = {},
-  ) {
+  constructor(readonly account: SoftphoneAccount, registererOptions: RegistererOptions = {}) {
+    this.url = urlOf(account);
     const uri = UserAgent.makeURI(`sip:${account.ext}@${account.domain}`);
-    if (!uri) throw new Error(`bad AOR for SIP.js: ${account.ext}@${account.domain}`);
+    if (!uri) throw new Error(`SIP.js cannot make a URI of ${account.ext}@${account.domain}`);
     this.ua = new UserAgent({
       uri,
-      transportOptions: { server: `ws://127.0.0.1:${account.wsPort}` },
+      transportOptions: { server: this.url },
       authorizationUsername: account.ext,
       authorizationPassword: account.password,
       logBuiltinEnabled: false,
-      logLevel: 'warn',
-      logConnector: (level, category, _label, content) => this.log.push(`${level} ${category}: ${content}`),
-      ...opts.ua,
+      logConfiguration: false,
+      logConnector: (level, category, _label, content) => {
+        if (level === 'warn' || level === 'error') this.log.push(`${level} ${category}: ${content}`);
+      },
     });
-    this.registerer = new Registerer(this.ua, { logConfiguration: false, ...opts.registerer });
-    this.firstSocket = TappedWebSocket.opened.length;
+    this.registerer = new Registerer(this.ua, { logConfiguration: false, ...registererOptions });
   }
 
   get sockets(): TappedWebSocket[] {
-    return TappedWebSocket.opened.slice(this.firstSocket);
+    return socketsOf(this.url);
   }
 
   get socket(): TappedWebSocket {
     const s = this.sockets.at(-1);
-    if (!s) throw new Error('the SIP.js phone has not opened a WebSocket');
+    if (!s) throw new Error(`SIP.js ${this.account.name} has not opened a WebSocket`);
     return s;
   }
 
@@ -233,30 +243,26 @@ export class SipJsPhone {
     return [transcript(this.sockets), ...this.log.map((l) => `  sip.js ${l}`)].join('\n');
   }
 
-  /** Connects, sends REGISTER, and resolves with the final response's status and the registerer's state after it. */
-  async register(): Promise<{ status: number; state: RegistererState }> {
-    await within(`SIP.js ${this.account.ext} connected`, () => this.wire(), (resolve, reject) => {
+  /**
+   * The user starts the phone: userAgent.start() connects, registerer.register() sends REGISTER (answering a challenge
+   * by itself). Resolves with the final response's status and the registerer's state after it.
+   */
+  async start(): Promise<{ status: number | undefined; state: RegistererState }> {
+    await within<void>(`SIP.js ${this.account.name}: connected`, () => this.wire(), (resolve, reject) => {
       this.ua.start().then(resolve, reject);
     });
-    return await within(`SIP.js ${this.account.ext} final response to REGISTER`, () => this.wire(), (resolve, reject) => {
-      const settle = (status: number): void => {
-        // The state changes before the delegate is called (Registerer.register's onAccept/onReject).
-        resolve({ status, state: this.registerer.state });
-      };
+    return await within(`SIP.js ${this.account.name}: final response to REGISTER`, () => this.wire(), (resolve, reject) => {
+      // The registerer changes state before it calls the delegate.
+      const settle = (status: number | undefined): void => resolve({ status, state: this.registerer.state });
       this.registerer
-        .register({
-          requestDelegate: {
-            onAccept: (r) => settle(r.message.statusCode),
-            onReject: (r) => settle(r.message.statusCode),
-          },
-        })
+        .register({ requestDelegate: { onAccept: (r) => settle(r.message.statusCode), onReject: (r) => settle(r.message.statusCode) } })
         .catch(reject);
     });
   }
 
-  /** Cleanup: a graceful stop (un-REGISTER when registered, then disconnect). */
+  /** Cleanup: SIP.js's graceful stop (un-REGISTER when registered, then disconnect). */
   async close(): Promise<void> {
-    await within(`SIP.js ${this.account.ext} stopped`, () => this.wire(), (resolve, reject) => {
+    await within<void>(`SIP.js ${this.account.name}: stopped`, () => this.wire(), (resolve, reject) => {
       this.ua.stop().then(resolve, reject);
     });
   }

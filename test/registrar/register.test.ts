@@ -80,6 +80,16 @@ for (const store of ['memory', 'redis'] as const) {
       expect((await bob.register({ expires: 300 })).status).toBe(200);
     });
 
+    it('registers username extension-tenant against the shared domain', async () => {
+      await setup({ auth: { sharedDomain: 'sip.example.net' } });
+      const shared = await phone('udp', '1001-acme', { domain: 'sip.example.net', password: PW });
+      const r = await shared.register({ expires: 600 });
+      expect(r.status).toBe(200);
+      expect((await edge.app.stores.bindings.get('1001@acme', Date.now())).bindings).toHaveLength(1);
+      const stranger = await phone('udp', '1001-nosuch', { domain: 'sip.example.net', password: PW });
+      expect((await stranger.register({ expires: 600 })).status).toBe(401);
+    });
+
     it('answers a wrong password with a new 401 and counts it as bad-password', async () => {
       await setup();
       const mallory = await phone('udp', '1001', { password: 'wrong-password-123' });

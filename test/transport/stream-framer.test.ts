@@ -119,6 +119,14 @@ describe('stream framing by Content-Length (RFC 3261 §18.3)', () => {
     expect(sink.malformed).toEqual([]);
   });
 
+  it('answers 513 for a complete header section over the limit that arrived in one chunk, then stops', () => {
+    const sink = new Sink();
+    const big = 'REGISTER sip:a SIP/2.0\r\n' + 'X-Pad: 0123456789\r\n'.repeat(80) + 'Content-Length: 0\r\n\r\n';
+    expect(feed(new StreamFramer(1024), sink, big)).toEqual(['header-too-large']);
+    expect(sink.malformed.map((m) => m.status)).toEqual([513]);
+    expect(sink.frames).toEqual([]);
+  });
+
   it('hands up a view of the chunk when a message arrives whole, and a private copy when it was assembled', () => {
     const a = register('z9hG4bKa');
     const framer = new StreamFramer(65535);
