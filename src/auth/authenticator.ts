@@ -119,7 +119,6 @@ export class DigestAuthenticator {
   private readonly issuer: NonceIssuer;
   private readonly guard: LockoutGuard;
   private readonly isScanner: (userAgent: string | undefined) => boolean;
-  private readonly isMd5First: (userAgent: string | undefined) => boolean;
   private readonly nonceTtlMs: number;
   /** Offered algorithms, as configured (strongest first). */
   private readonly algorithms: readonly DigestAlgorithm[];
@@ -139,7 +138,6 @@ export class DigestAuthenticator {
     this.issuer = new NonceIssuer(deps.nonceSecret, deps.config.nonceTtlSeconds);
     this.guard = new LockoutGuard(deps.stores.lockouts, deps.config);
     this.isScanner = createScannerMatcher(deps.config.scannerUserAgents);
-    this.isMd5First = createScannerMatcher(deps.config.md5FirstUserAgents);
     this.nonceTtlMs = deps.config.nonceTtlSeconds * 1000;
     this.algorithms = [...deps.config.algorithms];
     // Label sets bound once (STYLE.md §5), not on every increment.
@@ -189,16 +187,11 @@ export class DigestAuthenticator {
    * WWW-Authenticate (or Proxy-Authenticate) values for `realm`: one per configured algorithm in order, sharing one
    * fresh nonce, each `Digest realm="…", nonce="…", algorithm=…, qop="auth"` plus `, stale=true` when `stale`.
    */
-  challenge(realm: string, stale: boolean, userAgent?: string): string[] {
+  challenge(realm: string, stale: boolean): string[] {
     const parts = this.prefixesFor(realm);
     const nonce = this.issuer.mintNonce(this.clock.now());
     const out = new Array<string>(parts.length);
     for (let i = 0; i < parts.length; i++) out[i] = parts[i][0] + nonce + (stale ? parts[i][2] : parts[i][1]);
-    // Clients that answer only the first challenge and only MD5 (auth.md5FirstUserAgents) get MD5 first.
-    if (userAgent !== undefined && out.length > 1 && this.isMd5First(userAgent)) {
-      const md5 = this.algorithms.indexOf('MD5');
-      if (md5 > 0) out.unshift(...out.splice(md5, 1));
-    }
     return out;
   }
 

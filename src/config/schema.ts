@@ -89,11 +89,6 @@ export const configSchema = z
         /** Digest algorithms offered, strongest first. */
         algorithms: z.array(z.enum(['SHA-256', 'MD5'])).min(1).default(['SHA-256', 'MD5']),
         /**
-         * User-Agent substrings (case-insensitive) of clients that read only the first challenge and only do MD5
-         * (JsSIP 3.x, SIP.js 0.21): they get the MD5 challenge first. Everyone else gets the configured order.
-         */
-        md5FirstUserAgents: z.array(z.string().min(1)).default(['JsSIP', 'SIP.js', 'sipML5']),
-        /**
          * Adds opaque="algorithm=MD5" to a non-MD5 challenge when MD5 is offered too, so that clients that take the
          * first "algorithm=" in the challenge text (SIPp 3.6) answer the MD5 challenge; conformant clients echo opaque.
          */

@@ -96,7 +96,7 @@ export class Registrar {
     if (!outcome.ok) {
       const rule: FailureRule = DIGEST_FAILURES[outcome.reason];
       if (rule.status === 401) {
-        const challenges = this.d.auth.challenge(realm, rule.stale === true, req.userAgent);
+        const challenges = this.d.auth.challenge(realm, rule.stale === true);
         this.respond(tx, 401, 'Unauthorized', { headers: challenges.map((c) => `WWW-Authenticate: ${c}`) });
       } else if (rule.status === 403) this.respond(tx, 403, outcome.reason === 'locked' ? 'Forbidden (locked)' : 'Forbidden');
       else this.respond(tx, 400, 'Bad Authorization');

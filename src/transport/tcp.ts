@@ -10,6 +10,8 @@ import { StreamFramer, type FrameSink } from './stream-framer.ts';
 const MAX_WRITE_BACKLOG_BYTES = 4 * 1024 * 1024;
 /** A message that started arriving must be complete within this long (bounds a slow drip); capped by the idle timeout. */
 const MESSAGE_DEADLINE_MS = 30_000;
+/** How long close() waits for queued writes (e.g. a 513 answer) to flush before it destroys the socket. */
+const CLOSE_FLUSH_MS = 2000;
 const PONG = Buffer.from('\r\n', 'latin1');
 
 /** One TCP connection: framing in, writes out, idle timeout, exactly one close notification. */
@@ -73,8 +75,11 @@ export class TcpConnection implements Connection, FrameSink {
 
   close(): void {
     if (!this.open) return;
-    this.socket.pause();
-    this.socket.end(() => this.socket.destroy());
+    const socket = this.socket;
+    socket.pause();
+    socket.end(() => socket.destroy());
+    // A peer that never reads would keep the flush (and the socket) pending forever.
+    setTimeout(() => socket.destroy(), CLOSE_FLUSH_MS).unref();
   }
 
   /** Tears down at once, without flushing (shutdown). */

@@ -94,7 +94,7 @@ export class TransportLayer implements ListenerContext {
     return out;
   }
 
-  /** Stops accepting, closes every connection (each one's onFlowClosed runs), then closes the UDP socket. */
+  /** Stops accepting, destroys every connection (each one's onFlowClosed runs) and closes the UDP socket. */
   async close(): Promise<void> {
     const closing = [this.tcp.close(), this.ws.close(), this.udp.close()];
     if (this.conns.size > 0) {

@@ -15,10 +15,13 @@ export class TappedWebSocket extends WebSocket {
   static opened: TappedWebSocket[] = [];
   readonly sent: string[] = [];
   readonly received: string[] = [];
+  private port: number | undefined;
 
   constructor(address: string | URL, protocols?: string | string[]) {
     super(address, protocols);
     TappedWebSocket.opened.push(this);
+    // Kept past the close, when ws has let go of its socket.
+    this.once('open', () => (this.port = (this as unknown as { _socket: { localPort: number } })._socket.localPort));
     this.on('message', (data, isBinary) => this.received.push(isBinary ? `<binary message>` : String(data)));
     const send = this.send;
     // ws overloads send(); both libraries call send(text), which is all the tap needs to see.
@@ -28,9 +31,9 @@ export class TappedWebSocket extends WebSocket {
     }) as WebSocket['send'];
   }
 
-  /** The phone's local port: the source port the edge records for the binding (undefined before connecting). */
+  /** The phone's local port: the source port the edge records for the binding (undefined until open). */
   get localPort(): number | undefined {
-    return (this as unknown as { _socket?: { localPort?: number } })._socket?.localPort;
+    return this.port;
   }
 }
 
@@ -180,15 +183,18 @@ export class JsSipPhone {
 
   /**
    * The user switches the phone off: ua.stop() sends an un-REGISTER when registered, and closes the socket once its
-   * transactions are done (JsSIP waits 2 s for them). Resolves on `unregistered`, or at once when not registered.
+   * transactions are done (JsSIP waits 2 s for them). Resolves on `unregistered` with the final status of the
+   * un-REGISTER, or at once (undefined) when the phone was not registered.
    */
-  switchOff(): Promise<void> {
+  switchOff(): Promise<number | undefined> {
     this.stopping = true;
     if (!this.ua.isRegistered()) {
       this.ua.stop();
-      return Promise.resolve();
+      return Promise.resolve(undefined);
     }
-    const done = within<void>(`JsSIP ${this.account.name}: unregistered`, () => this.wire(), (resolve) => this.ua.once('unregistered', () => resolve()));
+    const done = within<number | undefined>(`JsSIP ${this.account.name}: unregistered`, () => this.wire(), (resolve) =>
+      this.ua.once('unregistered', (e: { response?: { status_code: number } | null }) => resolve(e.response?.status_code)),
+    );
     this.ua.stop();
     return done;
   }
