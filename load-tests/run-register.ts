@@ -4,7 +4,7 @@
 // so SIPp's call rate (-r) is tx/s / 2, which is also the rate of completed registrations.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { describeSipp, formatErrorKinds, requireSipp, runSipp, type SippResult } from '../test/helpers/sipp.ts';
@@ -27,6 +27,8 @@ const USAGE = `usage: tsx load-tests/run-register.ts [options]
   --edge-cpus LIST      taskset CPU list for the edge (default 0; "" = not pinned)
   --sipp-cpus LIST      taskset CPU list for SIPp (default 1; "" = not pinned)
   --all-steps           run every step (default: stop after two steps in a row are not held)
+  --md5-only            offer only the MD5 challenge (SIPEDGE_AUTH__ALGORITHMS='["MD5"]'); default: the
+                        edge's default dual challenge, SHA-256 then MD5
   --cpu-prof            run the edge under node --cpu-prof and print the top functions at the end
   --prof-dir DIR        where --cpu-prof writes (default: a new temp dir, kept)
   --json FILE           also write the step results as JSON
@@ -52,6 +54,7 @@ interface Options {
   sippCpus: string;
   allSteps: boolean;
   cpuProf: boolean;
+  md5Only: boolean;
   profDir: string | undefined;
   json: string | undefined;
 }
@@ -90,6 +93,7 @@ function parseOptions(argv: string[]): Options | undefined {
       'sipp-cpus': { type: 'string', default: '1' },
       'all-steps': { type: 'boolean', default: false },
       'cpu-prof': { type: 'boolean', default: false },
+      'md5-only': { type: 'boolean', default: false },
       'prof-dir': { type: 'string' },
       json: { type: 'string' },
       quick: { type: 'boolean', default: false },
@@ -122,6 +126,7 @@ function parseOptions(argv: string[]): Options | undefined {
     sippCpus: values['sipp-cpus'],
     allSteps: values['all-steps'],
     cpuProf: values['cpu-prof'],
+    md5Only: values['md5-only'],
     profDir: values['prof-dir'],
     json: values.json,
   };
@@ -335,23 +340,25 @@ async function main(argv: string[]): Promise<number> {
         'sipedge REGISTER load run',
         `  nproc ${availableParallelism()}, node ${process.version}, ${toolVersion('sipp', ['-v'], /SIPp v[\w.-]+/)}`,
         `  edge on cpu ${opts.edgeCpus || '(any)'}, sipp on cpu ${opts.sippCpus || '(any)'}, transport ${opts.transport}, ` +
-          `scenario register-${opts.scenario}.xml`,
+          `scenario register-${opts.scenario}.xml, challenge ${opts.md5Only ? 'MD5 only' : 'edge default (SHA-256, MD5)'}`,
         `  ${opts.users} users, ${opts.stepSeconds} s per step; unit: REGISTER transactions/s (tx/s), 2 per SIPp call`,
       ].join('\n'),
     );
-    const [load1] = loadavg();
-    if (load1! > 0.5) {
+    // How busy the machine is before we add anything: other processes on these cores make every figure low.
+    const idleBefore = readCoreTimes();
+    await new Promise((r) => setTimeout(r, 1000));
+    const busyBefore = coreBusyPct(idleBefore, readCoreTimes(), [...Array(availableParallelism()).keys()]);
+    if (busyBefore !== undefined && busyBefore > 10) {
       console.log(
-        `  WARNING: load average ${load1!.toFixed(2)} before the run: other processes share these cores, so the rates ` +
-          'below are understated and noisy (see "core busy%" against "edge cpu%")',
+        `  WARNING: the cores were ${busyBefore.toFixed(0)} % busy before the run: other processes share them, so the ` +
+          'rates below are understated and noisy (compare "core busy%" with "edge cpu%")',
       );
     }
     const t0 = Date.now();
     const files = writeUserFiles({ count: opts.users, tenant: TENANT.code, domain: TENANT.domain, outDir: work });
-    const env: Record<string, string> = {
-      // SIPp 3.6.1 answers only the first challenge and only MD5 (see load-tests/sipp/register-auth.xml).
-      SIPEDGE_AUTH__ALGORITHMS: '["MD5"]',
-    };
+    const env: Record<string, string> = {};
+    // Default: the dual challenge (SIPp 3.6.1 answers MD5 through auth.md5OpaqueHint; see register-auth.xml).
+    if (opts.md5Only) env.SIPEDGE_AUTH__ALGORITHMS = '["MD5"]';
     if (opts.scenario === 'badpass') {
       env.SIPEDGE_AUTH__LOCKOUT__MAX_FAILURES = '1000000000';
       env.SIPEDGE_AUTH__BAN__MAX_EXTENSIONS = '1000000000';
