@@ -15,7 +15,7 @@ import { Registrar } from './registrar/registrar.ts';
 import { TransportLayer } from './transport/transport-layer.ts';
 import { TransactionLayer } from './transaction/transaction-layer.ts';
 import type { ServerTransaction, TransactionUser } from './transaction/types.ts';
-import type { Flow } from './transport/flow.ts';
+import type { Flow, TransportHandler } from './transport/flow.ts';
 import { HttpServer } from './gateway/server.ts';
 
 export interface AppOptions {
@@ -109,6 +109,8 @@ export interface App {
   readonly stores: Stores;
   readonly metrics: Metrics;
   readonly logger: Logger;
+  /** The transaction layer's entry point, for feeding bytes without sockets (benchmarks). */
+  readonly transactions: TransportHandler;
   /** Bound addresses; filled by start(). */
   readonly addresses: AppAddresses;
   start(): Promise<AppAddresses>;
@@ -161,6 +163,7 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
     stores,
     metrics,
     logger,
+    transactions,
     addresses,
     async start() {
       try {

@@ -1,63 +1,64 @@
 // prom-client registry and every sipedge metric; label values come from closed sets only.
-// Services receive a Metrics object and bind label sets once (see bound handles below).
-import { Registry, Counter, Gauge, collectDefaultMetrics } from 'prom-client';
+// Counters are FastCounters (plain adds on the hot path, copied into prom-client at scrape); bind label sets once.
+import { Registry, Gauge, collectDefaultMetrics } from 'prom-client';
+import { FastCounter } from './fast-counter.ts';
 
 export class Metrics {
   readonly registry = new Registry();
 
-  readonly sipMessages = new Counter({
+  readonly sipMessages = new FastCounter({
     name: 'sipedge_sip_messages_total',
     help: 'SIP messages received, by transport and kind (request/response)',
     labelNames: ['transport', 'kind'] as const,
     registers: [this.registry],
   });
-  readonly sipRequests = new Counter({
+  readonly sipRequests = new FastCounter({
     name: 'sipedge_sip_requests_total',
     help: 'SIP requests received, by method (closed set; others are "other")',
     labelNames: ['method'] as const,
     registers: [this.registry],
   });
-  readonly parseErrors = new Counter({
+  readonly parseErrors = new FastCounter({
     name: 'sipedge_sip_parse_errors_total',
     help: 'Malformed SIP messages, by outcome: answered (400 sent) or dropped (no response addressable)',
     labelNames: ['outcome'] as const,
     registers: [this.registry],
   });
-  readonly drops = new Counter({
+  readonly drops = new FastCounter({
     name: 'sipedge_sip_dropped_total',
     help: 'Messages dropped without a response, by reason',
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
-  readonly retransmissions = new Counter({
+  readonly retransmissions = new FastCounter({
     name: 'sipedge_sip_retransmissions_absorbed_total',
     help: 'Retransmitted requests absorbed by a server transaction',
     registers: [this.registry],
   });
-  readonly registerResponses = new Counter({
+  readonly registerResponses = new FastCounter({
     name: 'sipedge_register_responses_total',
     help: 'Responses sent to REGISTER, by status code',
     labelNames: ['status'] as const,
     registers: [this.registry],
   });
-  readonly authFailures = new Counter({
+  readonly authFailures = new FastCounter({
     name: 'sipedge_auth_failures_total',
     help: 'Failed or refused authentications, by reason',
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
-  readonly authSuccesses = new Counter({
+  readonly authSuccesses = new FastCounter({
     name: 'sipedge_auth_successes_total',
     help: 'Successful digest authentications, by algorithm and whether the grace (previous) credential was used',
     labelNames: ['algorithm', 'credential'] as const,
     registers: [this.registry],
   });
-  readonly lockouts = new Counter({
+  readonly lockouts = new FastCounter({
     name: 'sipedge_auth_lockouts_total',
     help: 'Extensions locked after repeated failures',
     registers: [this.registry],
   });
-  readonly bans = new Counter({
+  readonly bans = new FastCounter({
     name: 'sipedge_auth_bans_total',
     help: 'Source addresses banned for failing on many extensions',
     registers: [this.registry],
@@ -73,7 +74,7 @@ export class Metrics {
     labelNames: ['transport'] as const,
     registers: [this.registry],
   });
-  readonly connectionsTotal = new Counter({
+  readonly connectionsTotal = new FastCounter({
     name: 'sipedge_connections_total',
     help: 'Connections accepted by transport',
     labelNames: ['transport'] as const,

@@ -1,0 +1,67 @@
+// The whole REGISTER path in one process without sockets: transaction layer -> dispatcher -> auth -> registrar ->
+// memory store -> response bytes, for REGISTER/401/REGISTER/200 pairs. Prints registrations/s per CPU-second.
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createApp } from '../../src/app.ts';
+import { loadConfig } from '../../src/config/load.ts';
+import { silentLogger } from '../../src/observability/logger.ts';
+import { Metrics } from '../../src/observability/metrics.ts';
+import { Provisioning } from '../../src/auth/provisioning.ts';
+import { systemClock } from '../../src/clock.ts';
+import type { Flow } from '../../src/transport/flow.ts';
+
+const USERS = 2000;
+const dir = mkdtempSync(join(tmpdir(), 'sipedge-bench-'));
+const config = loadConfig({ env: {}, overrides: { dataDir: dir, sip: { udp: 'off', tcp: 'off', ws: 'off' }, http: { listen: 'off' }, log: { level: 'silent' } } });
+const app = await createApp(config, { logger: silentLogger(), metrics: new Metrics() });
+const p = new Provisioning(app.stores, config.auth, systemClock);
+await p.addTenant('acme', 'acme.example.com');
+const lines = ['tenant,extension,voip_password'];
+for (let i = 0; i < USERS; i++) lines.push(`acme,${1000 + i},pw-${i}-abcdefghijkl`);
+await p.importCsv(lines.join('\n'));
+// Reach the transaction layer the way the transport does.
+const handler = app.transactions;
+
+let last = '';
+const flow: Flow = {
+  id: 'udp:5060:127.0.0.1:40000', transport: 'udp', isReliable: false, remoteAddress: '127.0.0.1', remotePort: 40000,
+  localAddress: '127.0.0.1', localPort: 5060, isOpen: true,
+  send(d) { last = typeof d === 'string' ? d : d.toString('latin1'); return true; },
+};
+const md5 = (s: string) => createHash('md5').update(s).digest('hex');
+function reg(ext: number, cseq: number, callId: string, auth?: string): Buffer {
+  return Buffer.from(
+    `REGISTER sip:acme.example.com SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:40000;branch=z9hG4bK${randomBytes(6).toString('hex')};rport\r\n` +
+      `Max-Forwards: 70\r\nFrom: <sip:${ext}@acme.example.com>;tag=abc${cseq}\r\nTo: <sip:${ext}@acme.example.com>\r\nCall-ID: ${callId}\r\n` +
+      `CSeq: ${cseq} REGISTER\r\nContact: <sip:${ext}@127.0.0.1:40000;transport=udp>\r\nExpires: 3600\r\nUser-Agent: bench\r\n` +
+      (auth ? `Authorization: ${auth}\r\n` : '') + 'Content-Length: 0\r\n\r\n', 'latin1');
+}
+const tick = () => new Promise((r) => setImmediate(r));
+async function one(i: number): Promise<boolean> {
+  const ext = 1000 + (i % USERS);
+  const callId = `${i}-${randomBytes(4).toString('hex')}@bench`;
+  handler.onMessage(reg(ext, 1, callId), flow);
+  for (let k = 0; k < 20 && !last.includes(callId); k++) await tick();
+  const nonce = /nonce="([^"]+)"/.exec(last.slice(last.indexOf('algorithm=MD5') - 120))?.[1] ?? /nonce="([^"]+)"/.exec(last)![1]!;
+  const ha1 = md5(`${ext}:acme.example.com:pw-${ext - 1000}-abcdefghijkl`);
+  const ha2 = md5('REGISTER:sip:acme.example.com');
+  const resp = md5(`${ha1}:${nonce}:00000001:c0ffee:auth:${ha2}`);
+  last = '';
+  handler.onMessage(reg(ext, 2, callId, `Digest username="${ext}", realm="acme.example.com", nonce="${nonce}", uri="sip:acme.example.com", response="${resp}", algorithm=MD5, qop=auth, nc=00000001, cnonce="c0ffee"`), flow);
+  for (let k = 0; k < 20 && !last.startsWith('SIP/2.0 200'); k++) await tick();
+  return last.startsWith('SIP/2.0 200');
+}
+for (let i = 0; i < 3000; i++) if (!(await one(i))) throw new Error(`registration ${i} failed: ${last.slice(0, 80)}`);
+const N = 20000;
+const c0 = process.cpuUsage();
+const t0 = performance.now();
+for (let i = 0; i < N; i++) await one(i);
+const cpu = process.cpuUsage(c0);
+const ms = performance.now() - t0;
+const cpuS = (cpu.user + cpu.system) / 1e6;
+console.log(`register path: ${N} registrations (2 REGISTERs each) in ${ms.toFixed(0)} ms wall, ${cpuS.toFixed(2)} s CPU`);
+console.log(`  ${(N / cpuS).toFixed(0)} registrations per CPU-second (${((cpuS * 1e6) / N / 2).toFixed(1)} us CPU per REGISTER, incl. this client's own work)`);
+await app.stop();
+rmSync(dir, { recursive: true, force: true });
