@@ -116,10 +116,11 @@ export class Registrar {
     const req = tx.request;
     const contacts = req.contacts();
     const headerExpires = req.expires;
+    const supported = req.headerValues('supported').map((t) => t.toLowerCase());
     for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
       const now = this.d.clock.now();
       const current = await this.d.bindings.get(aor, now);
-      const result = this.apply(req, tx.flow, contacts, headerExpires, current.bindings, now);
+      const result = this.apply(req, tx.flow, contacts, headerExpires, supported.includes('outbound'), current.bindings, now);
       if ('status' in result) {
         this.respond(tx, result.status, result.reason, { headers: result.headers });
         return;
@@ -127,7 +128,6 @@ export class Registrar {
       if (result.changed && !(await this.d.bindings.replace(aor, result.bindings, current.version, now))) continue;
       this.trackFlows(aor, result.bindings);
       const headers = result.bindings.map((b) => contactLine(b, now));
-      const supported = req.headerValues('supported').map((t) => t.toLowerCase());
       // RFC 3327 §5.3: echo Path in the 200 when the UA supports path.
       if (supported.includes('path')) for (const p of req.headerLines('path')) headers.push(`Path: ${p}`);
       // RFC 5626 §6: a registrar that applied outbound says so with Require: outbound.
@@ -146,6 +146,7 @@ export class Registrar {
     flow: Flow,
     contacts: Contact[],
     headerExpires: number | undefined,
+    supportsOutbound: boolean,
     existing: Binding[],
     now: number,
   ): Refusal | { bindings: Binding[]; changed: boolean; outbound: boolean } {
@@ -166,7 +167,6 @@ export class Registrar {
     const source = req.source!;
     const path = req.headerValues('path');
     const userAgent = req.userAgent;
-    const supportsOutbound = req.headerValues('supported').some((t) => t.toLowerCase() === 'outbound');
     let outbound = false;
     for (const c of contacts) {
       const raw = c.expires ?? headerExpires ?? cfg.defaultExpires;

@@ -94,15 +94,24 @@ for (const [letter, canonical] of Object.entries(COMPACT_FORMS)) {
   COMPACT[letter.toUpperCase().charCodeAt(0)] = id;
 }
 
-/** Known lower-case names bucketed by first letter, for the allocation-free lookup in headerIdAt. */
-const BUCKETS: Array<Array<[number, string]>> = Array.from({ length: 128 }, () => []);
+/** Longest known name. */
+const MAX_LEN = CANONICAL.reduce((m, n) => Math.max(m, n.length), 0);
+
+/**
+ * Known lower-case names keyed by length and first letter ((len << 5) | (first & 31)): almost always one candidate,
+ * for the allocation-free lookup in headerIdAt. Ids and names are kept in parallel flat arrays per key.
+ */
+const KEY_IDS: number[][] = Array.from({ length: (MAX_LEN + 1) << 5 }, () => []);
+const KEY_NAMES: string[][] = Array.from({ length: (MAX_LEN + 1) << 5 }, () => []);
 for (let id = 1; id < CANONICAL.length; id++) {
   const lower = CANONICAL[id].toLowerCase();
-  BUCKETS[lower.charCodeAt(0)].push([id, lower]);
+  const key = (lower.length << 5) | (lower.charCodeAt(0) & 31);
+  KEY_IDS[key].push(id);
+  KEY_NAMES[key].push(lower);
 }
 
 /**
- * Id of the header name s[a..b) without slicing or hashing it: bucket by first letter, then compare
+ * Id of the header name s[a..b) without slicing or hashing it: bucket by length and first letter, then compare
  * case-insensitively (undici-style lookup; load-tests/micro/parser.bench.ts measures the parse loop).
  */
 export function headerIdAt(s: string, a: number, b: number): number {
@@ -110,20 +119,23 @@ export function headerIdAt(s: string, a: number, b: number): number {
   const c0 = s.charCodeAt(a);
   if (len === 1) return c0 < 128 ? COMPACT[c0] : H_UNKNOWN;
   const l0 = c0 | 0x20;
-  if (l0 < 97 || l0 > 122) return H_UNKNOWN;
-  const bucket = BUCKETS[l0];
-  outer: for (let k = 0; k < bucket.length; k++) {
-    const name = bucket[k][1];
-    if (name.length !== len) continue;
+  if (l0 < 97 || l0 > 122 || len > MAX_LEN) return H_UNKNOWN;
+  const key = (len << 5) | (l0 & 31);
+  const names = KEY_NAMES[key];
+  outer: for (let k = 0; k < names.length; k++) {
+    const name = names[k];
     for (let j = 1; j < len; j++) {
       const c = s.charCodeAt(a + j);
       const n = name.charCodeAt(j);
       if (c !== n && !(n >= 97 && n <= 122 && (c | 0x20) === n)) continue outer;
     }
-    return bucket[k][0];
+    return KEY_IDS[key][k];
   }
   return H_UNKNOWN;
 }
+
+/** Number of ids (known headers plus H_UNKNOWN): the size of per-id tables. */
+export const HEADER_ID_COUNT = CANONICAL.length;
 
 /** Id of a header name in any case, full or compact; H_UNKNOWN (0) for headers outside the table. */
 export function headerId(name: string): number {

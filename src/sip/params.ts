@@ -2,13 +2,11 @@
 // URI parameters differ (paramchar, escapes, no LWS) and live in uri.ts; what a parameter means is the caller's.
 
 import { SipError } from './types.ts';
-import { GENVALUE, TOKEN, internName, quotedEnd, scan, skipWs } from './token.ts';
+import { GENVALUE, TOKEN, firstCharTable, internAt, interner, knownAt, quotedEndTo, scanTo, skipWsTo } from './token.ts';
 
-const KNOWN = ['tag', 'branch', 'rport', 'received', 'maddr', 'ttl', 'expires', 'q', 'transport', 'lr', 'ob', '+sip.instance', 'reg-id'];
-
-function internParam(s: string, a: number, b: number): string {
-  return internName(s, a, b, KNOWN);
-}
+const NAMES = ['tag', 'branch', 'rport', 'received', 'maddr', 'ttl', 'expires', 'q', 'transport', 'lr', 'ob', '+sip.instance', 'reg-id'];
+const KNOWN = interner(NAMES);
+const KNOWN_FIRST = firstCharTable(NAMES);
 
 /**
  * Reads SEMI generic-param repeatedly from s[i..], allowing LWS around ';' and '=' (SEMI, EQUAL of §25.1).
@@ -22,26 +20,42 @@ export function parseGenericParams(
   label: string,
   stopAtComma: boolean,
 ): number {
-  const n = s.length;
+  return parseGenericParamsTo(s, i, s.length, map, label, stopAtComma);
+}
+
+/** parseGenericParams over s[i..end) of a larger string (a raw message): end stands for the end of the value. */
+export function parseGenericParamsTo(
+  s: string,
+  i: number,
+  end: number,
+  map: Map<string, string>,
+  label: string,
+  stopAtComma: boolean,
+): number {
   for (;;) {
-    i = skipWs(s, i);
-    if (i >= n) return i;
+    i = skipWsTo(s, i, end);
+    if (i >= end) return i;
     const c = s.charCodeAt(i);
     if (c === 44 && stopAtComma) return i;
     if (c !== 59) throw new SipError(400, `${label} is malformed`);
-    i = skipWs(s, i + 1);
-    const ne = scan(s, i, TOKEN);
-    if (ne === i) throw new SipError(400, `${label} is malformed`);
-    const name = internParam(s, i, ne);
-    let j = skipWs(s, ne);
-    if (s.charCodeAt(j) === 61) {
-      j = skipWs(s, j + 1);
+    i = skipWsTo(s, i + 1, end);
+    let name = i < end ? knownAt(s, i, end, KNOWN_FIRST) : undefined;
+    let ne: number;
+    if (name !== undefined) ne = i + name.length;
+    else {
+      ne = scanTo(s, i, end, TOKEN);
+      if (ne === i) throw new SipError(400, `${label} is malformed`);
+      name = internAt(s, i, ne, KNOWN);
+    }
+    let j = skipWsTo(s, ne, end);
+    if (j < end && s.charCodeAt(j) === 61) {
+      j = skipWsTo(s, j + 1, end);
       let ve: number;
-      if (s.charCodeAt(j) === 34) {
-        ve = quotedEnd(s, j);
+      if (j < end && s.charCodeAt(j) === 34) {
+        ve = quotedEndTo(s, j, end);
         if (ve < 0) throw new SipError(400, `${label} is malformed`);
       } else {
-        ve = scan(s, j, GENVALUE);
+        ve = scanTo(s, j, end, GENVALUE);
         if (ve === j) throw new SipError(400, `${label} is malformed`);
       }
       map.set(name, s.slice(j, ve));

@@ -20,11 +20,11 @@ import {
   headerId,
   headerIdAt,
 } from './header-names.ts';
-import { TOKEN, UINT32_MAX, lowerAscii, parseDigits, scan, skipWs } from './token.ts';
-import { splitTopLevel, trimWs } from './split.ts';
-import { parseVias, type ParsedVia } from './via.ts';
-import { parseContact, parseNameAddr } from './name-addr.ts';
-import { parseDigest } from './digest-header.ts';
+import { TOKEN, UINT32_MAX, lowerAscii, parseDigits, scan, scanTo, skipWs, skipWsTo } from './token.ts';
+import { trimWs } from './split.ts';
+import { parseVias, parseViasTo, type ParsedVia } from './via.ts';
+import { parseNameAddrTo, pushContact } from './name-addr.ts';
+import { parseDigestTo } from './digest-header.ts';
 import { hasScheme, parseUri } from './uri.ts';
 
 /** Most physical header lines (continuations included) a message may carry; more is a flood and gets 400. */
@@ -32,9 +32,14 @@ export const MAX_HEADER_LINES = 256;
 
 const EMPTY = Buffer.alloc(0);
 /** Numbers per header field in ParsedMessage.h. */
-const HS = 6;
+export const HEADER_STRIDE = 6;
+const HS = HEADER_STRIDE;
 
-class ParsedMessage implements SipMessage {
+/**
+ * The SipMessage parseMessage returns. Exported so that response.ts can read the header index directly (raw, h,
+ * the cached Vias); other layers use the SipMessage interface only.
+ */
+export class ParsedMessage implements SipMessage {
   isRequest = false;
   method = '';
   requestUri = '';
@@ -49,17 +54,20 @@ class ParsedMessage implements SipMessage {
    */
   readonly h: number[] = [];
 
-  private _vias: ParsedVia[] | undefined;
-  private _from: NameAddr | undefined;
-  private _to: NameAddr | undefined;
-  private _callId: string | undefined;
-  private _cseq: CSeq | undefined;
+  /** Parsed Vias once vias() has succeeded (response.ts amends the top one without parsing it again). */
+  _vias: ParsedVia[] | undefined = undefined;
+  private _from: NameAddr | undefined = undefined;
+  private _to: NameAddr | undefined = undefined;
+  private _callId: string | undefined = undefined;
+  private _cseq: CSeq | undefined = undefined;
   private _maxForwards: number | undefined | null = null;
   private _expires: number | undefined | null = null;
-  private _contacts: Contact[] | undefined;
-  private _creds: DigestCredentials[] | undefined;
-  private _proxyCreds: DigestCredentials[] | undefined;
-  private _ruri: SipUri | undefined;
+  private _contacts: Contact[] | undefined = undefined;
+  private _creds: DigestCredentials[] | undefined = undefined;
+  private _proxyCreds: DigestCredentials[] | undefined = undefined;
+  private _ruri: SipUri | undefined = undefined;
+  /** headerValues results of known headers, by id (allocated on the first call). */
+  private _values: Array<string[] | undefined> | undefined = undefined;
 
   constructor(readonly raw: string) {}
 
@@ -73,22 +81,40 @@ class ParsedMessage implements SipMessage {
     return this.raw.slice(this.h[o + 1], this.h[o + 2]);
   }
 
+  /** True when the header at o has this id, and for H_UNKNOWN this lower-case name (compared without slicing). */
   private matches(o: number, id: number, lower: string): boolean {
-    return this.h[o] === id && (id !== H_UNKNOWN || lowerAscii(this.nameAt(o)) === lower);
+    const h = this.h;
+    if (h[o] !== id) return false;
+    if (id !== H_UNKNOWN) return true;
+    const a = h[o + 1];
+    const len = h[o + 2] - a;
+    if (len !== lower.length) return false;
+    // Unknown names in raw are ASCII tokens (checked by parseMessage), so ASCII folding is lowerAscii's answer.
+    const raw = this.raw;
+    for (let j = 0; j < len; j++) {
+      let c = raw.charCodeAt(a + j);
+      if (c >= 65 && c <= 90) c |= 0x20;
+      if (c !== lower.charCodeAt(j)) return false;
+    }
+    return true;
   }
 
   /** Offset in h of the first header with this id (and lower-case name when unknown), or -1. */
   private find(id: number, lower: string): number {
-    for (let o = 0; o < this.h.length; o += HS) if (this.matches(o, id, lower)) return o;
+    const h = this.h;
+    if (id !== H_UNKNOWN) {
+      for (let o = 0; o < h.length; o += HS) if (h[o] === id) return o;
+      return -1;
+    }
+    for (let o = 0; o < h.length; o += HS) if (this.matches(o, id, lower)) return o;
     return -1;
   }
 
-  private indexesOf(name: string): number[] {
-    const id = headerId(name);
-    const lower = id === H_UNKNOWN ? lowerAscii(name) : '';
-    const out: number[] = [];
-    for (let o = 0; o < this.h.length; o += HS) if (this.matches(o, id, lower)) out.push(o);
-    return out;
+  /** First offset in h of a known header id, or -1 (response.ts). */
+  firstOf(id: number): number {
+    const h = this.h;
+    for (let o = 0; o < h.length; o += HS) if (h[o] === id) return o;
+    return -1;
   }
 
   header(name: string): string | undefined {
@@ -98,12 +124,40 @@ class ParsedMessage implements SipMessage {
   }
 
   headerLines(name: string): string[] {
-    return this.indexesOf(name).map((i) => this.valueAt(i));
+    const id = headerId(name);
+    const lower = id === H_UNKNOWN ? lowerAscii(name) : '';
+    const out: string[] = [];
+    for (let o = 0; o < this.h.length; o += HS) if (this.matches(o, id, lower)) out.push(this.valueAt(o));
+    return out;
   }
 
+  /** The array is cached per known header name: callers read it and must not change it. */
   headerValues(name: string): string[] {
+    const id = headerId(name);
+    if (id === H_UNKNOWN) return this.splitValues(id, lowerAscii(name));
+    let cache = this._values;
+    if (cache === undefined) {
+      cache = [];
+      this._values = cache;
+    }
+    let v = cache[id];
+    if (v === undefined) {
+      v = this.splitValues(id, '');
+      cache[id] = v;
+    }
+    return v;
+  }
+
+  private splitValues(id: number, lower: string): string[] {
     const out: string[] = [];
-    for (const i of this.indexesOf(name)) for (const v of splitTopLevel(this.valueAt(i))) if (v !== '') out.push(v);
+    const h = this.h;
+    for (let o = 0; o < h.length; o += HS) {
+      if (!this.matches(o, id, lower)) continue;
+      if (h[o + 5] === 1) {
+        const v = this.valueAt(o);
+        splitValuesTo(v, 0, v.length, out);
+      } else splitValuesTo(this.raw, h[o + 3], h[o + 4], out);
+    }
     return out;
   }
 
@@ -118,8 +172,8 @@ class ParsedMessage implements SipMessage {
     return out;
   }
 
-  /** Value of a header that must appear once (RFC 4475 §3.3.9 multi01: duplicates get 400). */
-  private single(id: number, label: string, required: boolean): string | undefined {
+  /** Offset in h of a header that must appear once (RFC 4475 §3.3.9 multi01: duplicates get 400); -1 when absent. */
+  private single(id: number, label: string, required: boolean): number {
     let found = -1;
     const h = this.h;
     for (let o = 0; o < h.length; o += HS) {
@@ -127,17 +181,19 @@ class ParsedMessage implements SipMessage {
       if (found >= 0) throw new SipError(400, `${label} is malformed`);
       found = o;
     }
-    if (found < 0) {
-      if (required) throw new SipError(400, `${label} is missing`);
-      return undefined;
-    }
-    return this.valueAt(found);
+    if (found < 0 && required) throw new SipError(400, `${label} is missing`);
+    return found;
   }
 
   vias(): Via[] {
     if (this._vias === undefined) {
       const out: ParsedVia[] = [];
-      for (let o = 0; o < this.h.length; o += HS) if (this.h[o] === H_VIA) parseVias(this.valueAt(o), out);
+      const h = this.h;
+      for (let o = 0; o < h.length; o += HS) {
+        if (h[o] !== H_VIA) continue;
+        if (h[o + 5] === 1) parseVias(this.valueAt(o), out);
+        else parseViasTo(this.raw, h[o + 3], h[o + 4], out);
+      }
       this._vias = out;
     }
     return this._vias;
@@ -151,9 +207,22 @@ class ParsedMessage implements SipMessage {
 
   get callId(): string {
     if (this._callId === undefined) {
-      const v = this.single(H_CALL_ID, 'Call-ID', true) as string;
-      // callid = word [ "@" word ]: no LWS inside (RFC 3261 §25.1).
-      if (v === '' || v.indexOf(' ') >= 0 || v.indexOf('\t') >= 0) throw new SipError(400, 'Call-ID is malformed');
+      const o = this.single(H_CALL_ID, 'Call-ID', true);
+      const h = this.h;
+      let v: string;
+      if (h[o + 5] === 1) {
+        v = this.valueAt(o);
+        if (v.indexOf(' ') >= 0 || v.indexOf('\t') >= 0) v = '';
+      } else {
+        // callid = word [ "@" word ]: no LWS inside (RFC 3261 §25.1).
+        const a = h[o + 3];
+        const b = h[o + 4];
+        const raw = this.raw;
+        const sp = raw.indexOf(' ', a);
+        const ht = raw.indexOf('\t', a);
+        v = (sp >= 0 && sp < b) || (ht >= 0 && ht < b) ? '' : raw.slice(a, b);
+      }
+      if (v === '') throw new SipError(400, 'Call-ID is malformed');
       this._callId = v;
     }
     return this._callId;
@@ -161,34 +230,64 @@ class ParsedMessage implements SipMessage {
 
   get cseq(): CSeq {
     if (this._cseq === undefined) {
-      const v = this.single(H_CSEQ, 'CSeq', true) as string;
-      let e = 0;
-      while (e < v.length && v.charCodeAt(e) >= 48 && v.charCodeAt(e) <= 57) e++;
+      const o = this.single(H_CSEQ, 'CSeq', true);
+      const folded = this.h[o + 5] === 1;
+      const v = folded ? this.valueAt(o) : this.raw;
+      const a = folded ? 0 : this.h[o + 3];
+      const b = folded ? v.length : this.h[o + 4];
+      let e = a;
+      while (e < b && v.charCodeAt(e) >= 48 && v.charCodeAt(e) <= 57) e++;
       // §8.1.1.5 / §20.16: the number is a 32-bit unsigned integer; RFC 4475 scalar02 carries 2**65.
-      const seq = parseDigits(v, 0, e, UINT32_MAX);
-      const ms = skipWs(v, e);
-      const me = scan(v, ms, TOKEN);
-      if (seq < 0 || ms === e || me === ms || me !== v.length) throw new SipError(400, 'CSeq is malformed');
-      this._cseq = { seq, method: v.slice(ms, me) };
+      const seq = parseDigits(v, a, e, UINT32_MAX);
+      const ms = skipWsTo(v, e, b);
+      const me = scanTo(v, ms, b, TOKEN);
+      if (seq < 0 || ms === e || me === ms || me !== b) throw new SipError(400, 'CSeq is malformed');
+      const m = this.method;
+      // Share the request's method string when it is the same text (it nearly always is).
+      let k = 0;
+      if (m.length === me - ms) while (k < m.length && v.charCodeAt(ms + k) === m.charCodeAt(k)) k++;
+      const method = k === me - ms && k > 0 ? m : v.slice(ms, me);
+      this._cseq = { seq, method };
     }
     return this._cseq;
   }
 
+  /** parseNameAddr of the single header id at its place in raw (or its unfolded value). */
+  private nameAddr(id: number, label: string): NameAddr {
+    const o = this.single(id, label, true);
+    const h = this.h;
+    if (h[o + 5] === 1) {
+      const v = this.valueAt(o);
+      return parseNameAddrTo(v, 0, v.length, label);
+    }
+    return parseNameAddrTo(this.raw, h[o + 3], h[o + 4], label);
+  }
+
   get from(): NameAddr {
-    if (this._from === undefined) this._from = parseNameAddr(this.single(H_FROM, 'From', true) as string, 'From');
+    if (this._from === undefined) this._from = this.nameAddr(H_FROM, 'From');
     return this._from;
   }
 
   get to(): NameAddr {
-    if (this._to === undefined) this._to = parseNameAddr(this.single(H_TO, 'To', true) as string, 'To');
+    if (this._to === undefined) this._to = this.nameAddr(H_TO, 'To');
     return this._to;
+  }
+
+  /** An optional single header read as 1*DIGIT up to max: undefined when absent, -1 when malformed. */
+  private number(id: number, label: string, max: number): number | undefined {
+    const o = this.single(id, label, false);
+    if (o < 0) return undefined;
+    if (this.h[o + 5] === 1) {
+      const v = this.valueAt(o);
+      return parseDigits(v, 0, v.length, max);
+    }
+    return parseDigits(this.raw, this.h[o + 3], this.h[o + 4], max);
   }
 
   get maxForwards(): number | undefined {
     if (this._maxForwards === null) {
-      const v = this.single(H_MAX_FORWARDS, 'Max-Forwards', false);
       // §20.22: 0-255.
-      const n = v === undefined ? undefined : parseDigits(v, 0, v.length, 255);
+      const n = this.number(H_MAX_FORWARDS, 'Max-Forwards', 255);
       if (n === -1) throw new SipError(400, 'Max-Forwards is malformed');
       this._maxForwards = n;
     }
@@ -197,8 +296,7 @@ class ParsedMessage implements SipMessage {
 
   get expires(): number | undefined {
     if (this._expires === null) {
-      const v = this.single(H_EXPIRES, 'Expires', false);
-      const n = v === undefined ? undefined : parseDigits(v, 0, v.length, UINT32_MAX);
+      const n = this.number(H_EXPIRES, 'Expires', UINT32_MAX);
       if (n === -1) throw new SipError(400, 'Expires is malformed');
       this._expires = n;
     }
@@ -208,16 +306,23 @@ class ParsedMessage implements SipMessage {
   contacts(): Contact[] {
     if (this._contacts === undefined) {
       const out: Contact[] = [];
-      for (let o = 0; o < this.h.length; o += HS) {
-        if (this.h[o] !== H_CONTACT) continue;
-        const value = this.valueAt(o);
-        if (value.indexOf(',') < 0) {
-          out.push(parseContact(value)); // one contact: skip the split scan
+      const h = this.h;
+      for (let o = 0; o < h.length; o += HS) {
+        if (h[o] !== H_CONTACT) continue;
+        const folded = h[o + 5] === 1;
+        const v = folded ? this.valueAt(o) : this.raw;
+        const a = folded ? 0 : h[o + 3];
+        const b = folded ? v.length : h[o + 4];
+        const comma = v.indexOf(',', a);
+        if (comma < 0 || comma >= b) {
+          pushContact(v, a, b, out); // one contact: skip the split scan
           continue;
         }
-        for (const el of splitTopLevel(value)) {
-          if (el === '') throw new SipError(400, 'Contact is malformed');
-          out.push(parseContact(el));
+        const ranges: number[] = [];
+        splitRangesTo(v, a, b, ranges);
+        for (let k = 0; k < ranges.length; k += 2) {
+          if (ranges[k] === ranges[k + 1]) throw new SipError(400, 'Contact is malformed');
+          pushContact(v, ranges[k], ranges[k + 1], out);
         }
       }
       this._contacts = out;
@@ -230,7 +335,14 @@ class ParsedMessage implements SipMessage {
       const id = proxy ? H_PROXY_AUTHORIZATION : H_AUTHORIZATION;
       const label = proxy ? 'Proxy-Authorization' : 'Authorization';
       const out: DigestCredentials[] = [];
-      for (let o = 0; o < this.h.length; o += HS) if (this.h[o] === id) out.push(parseDigest(this.valueAt(o), label));
+      const h = this.h;
+      for (let o = 0; o < h.length; o += HS) {
+        if (h[o] !== id) continue;
+        if (h[o + 5] === 1) {
+          const v = this.valueAt(o);
+          out.push(parseDigestTo(v, 0, v.length, label));
+        } else out.push(parseDigestTo(this.raw, h[o + 3], h[o + 4], label));
+      }
       if (proxy) this._proxyCreds = out;
       else this._creds = out;
     }
@@ -238,7 +350,7 @@ class ParsedMessage implements SipMessage {
   }
 
   get userAgent(): string | undefined {
-    const o = this.find(H_USER_AGENT, '');
+    const o = this.firstOf(H_USER_AGENT);
     return o < 0 ? undefined : this.valueAt(o);
   }
 
@@ -249,6 +361,63 @@ class ParsedMessage implements SipMessage {
     }
     return this._ruri;
   }
+}
+
+/**
+ * The top-level comma-separated elements of s[a..b) as [start, end) pairs pushed onto out, each trimmed of SP/HT;
+ * empty elements are kept (start === end). Same rules as splitTopLevel (quotes, quoted-pairs, <>).
+ */
+function splitRangesTo(s: string, a: number, b: number, out: number[]): void {
+  let start = a;
+  let inQuote = false;
+  let inAngle = false;
+  for (let i = a; i < b; i++) {
+    const c = s.charCodeAt(i);
+    if (inQuote) {
+      if (c === 92) i++;
+      else if (c === 34) inQuote = false;
+    } else if (c === 34) inQuote = true;
+    else if (c === 60) inAngle = true;
+    else if (c === 62) inAngle = false;
+    else if (c === 44 && !inAngle) {
+      pushTrimmed(s, start, i, out);
+      start = i + 1;
+    }
+  }
+  pushTrimmed(s, start, b, out);
+}
+
+function pushTrimmed(s: string, a: number, b: number, out: number[]): void {
+  while (a < b && (s.charCodeAt(a) === 32 || s.charCodeAt(a) === 9)) a++;
+  while (b > a && (s.charCodeAt(b - 1) === 32 || s.charCodeAt(b - 1) === 9)) b--;
+  out.push(a, b);
+}
+
+/** The non-empty top-level elements of s[a..b), trimmed, appended to out (headerValues). */
+function splitValuesTo(s: string, a: number, b: number, out: string[]): void {
+  let start = a;
+  let inQuote = false;
+  let inAngle = false;
+  for (let i = a; i < b; i++) {
+    const c = s.charCodeAt(i);
+    if (inQuote) {
+      if (c === 92) i++;
+      else if (c === 34) inQuote = false;
+    } else if (c === 34) inQuote = true;
+    else if (c === 60) inAngle = true;
+    else if (c === 62) inAngle = false;
+    else if (c === 44 && !inAngle) {
+      pushValue(s, start, i, out);
+      start = i + 1;
+    }
+  }
+  pushValue(s, start, b, out);
+}
+
+function pushValue(s: string, a: number, b: number, out: string[]): void {
+  while (a < b && (s.charCodeAt(a) === 32 || s.charCodeAt(a) === 9)) a++;
+  while (b > a && (s.charCodeAt(b - 1) === 32 || s.charCodeAt(b - 1) === 9)) b--;
+  if (a < b) out.push(s.slice(a, b));
 }
 
 /** Value s[a..b) with each line fold (optional WSP, CRLF or LF, WSP) replaced by one SP (RFC 3261 §7.3.1), trimmed. */
@@ -373,8 +542,11 @@ export function parseMessage(buf: Buffer): SipMessage {
   let length = -1;
   for (let o = 0; o < h.length; o += HS) {
     if (h[o] !== H_CONTENT_LENGTH) continue;
-    const v = m.valueAt(o);
-    const cl = parseDigits(v, 0, v.length, 0x7fffffff);
+    let cl: number;
+    if (h[o + 5] === 1) {
+      const v = m.valueAt(o);
+      cl = parseDigits(v, 0, v.length, 0x7fffffff);
+    } else cl = parseDigits(s, h[o + 3], h[o + 4], 0x7fffffff);
     if (cl < 0) throw new SipError(400, 'Content-Length is malformed'); // RFC 4475 ncl: -999
     if (length >= 0 && cl !== length) throw new SipError(400, 'Content-Length appears with different values');
     length = cl;

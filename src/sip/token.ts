@@ -60,6 +60,32 @@ export function scan(s: string, i: number, tbl: Uint8Array): number {
   return i;
 }
 
+/** End index of a run of chars in tbl in s[i..end) (i itself when none): the bounded scan over a raw message. */
+export function scanTo(s: string, i: number, end: number, tbl: Uint8Array): number {
+  while (i < end) {
+    const c = s.charCodeAt(i);
+    if (c > 255 || tbl[c] !== 1) break;
+    i++;
+  }
+  return i;
+}
+
+/** Index of the first non-SP/HT char in s[i..end), or end. */
+export function skipWsTo(s: string, i: number, end: number): number {
+  while (i < end) {
+    const c = s.charCodeAt(i);
+    if (c !== 32 && c !== 9) break;
+    i++;
+  }
+  return i;
+}
+
+/** Index of ch in s[i..end), or -1 (native indexOf; a hit past end counts as none). */
+export function indexIn(s: string, ch: string, i: number, end: number): number {
+  const k = s.indexOf(ch, i);
+  return k < end ? k : -1;
+}
+
 /** True when s is a non-empty token. */
 export function isToken(s: string): boolean {
   return s.length > 0 && scan(s, 0, TOKEN) === s.length;
@@ -87,6 +113,35 @@ export function quotedEnd(s: string, i: number): number {
     } else if (c === 10 || c === 13) return -1;
   }
   return -1;
+}
+
+/**
+ * quotedEnd bounded to s[i..end): end index just past the closing quote of the quoted-string at s[i] === '"', or -1
+ * when it does not close before end. Same grammar as quotedEnd.
+ */
+export function quotedEndTo(s: string, i: number, end: number): number {
+  const close = s.indexOf('"', i + 1);
+  if (close < 0 || close >= end) return -1; // no '"' at all before end
+  const bs = s.indexOf('\\', i + 1);
+  if (bs < 0 || bs > close) return close + 1;
+  for (i++; i < end; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 34) return i + 1;
+    if (c === 92) {
+      i++;
+      if (i >= end) return -1;
+      const q = s.charCodeAt(i);
+      if (q === 10 || q === 13) return -1;
+    } else if (c === 10 || c === 13) return -1;
+  }
+  return -1;
+}
+
+/** unquote(s.slice(a, b)) where s[a..b) is a whole quoted-string (as quotedEnd/quotedEndTo delimit it). */
+export function unquoteAt(s: string, a: number, b: number): string {
+  const bs = s.indexOf('\\', a + 1);
+  if (bs < 0 || bs >= b - 1) return s.slice(a + 1, b - 1);
+  return unquote(s.slice(a, b));
 }
 
 /** Contents of a quoted-string (quotes removed, quoted-pairs resolved); text without quotes is returned as is. */
@@ -151,6 +206,88 @@ export function parseDigits(s: string, i: number, end: number, max: number): num
 
 /** Largest 32-bit unsigned value: the limit of CSeq numbers and delta-seconds (RFC 3261 §20.16, §20.19). */
 export const UINT32_MAX = 4294967295;
+
+/** Known lower-case names bucketed by length, for internAt. */
+export type Interner = ReadonlyArray<readonly string[] | undefined>;
+
+/** Builds the by-length table internAt looks names up in. */
+export function interner(known: readonly string[]): Interner {
+  const t: string[][] = [];
+  for (const name of known) (t[name.length] ??= []).push(name);
+  for (let i = 0; i < t.length; i++) t[i] ??= [];
+  return t;
+}
+
+const NO_NAMES: readonly string[] = [];
+
+/**
+ * internName with a by-length table: one of the known lower-case names when s[a..b) matches it case-insensitively,
+ * else a fresh lower-cased slice.
+ */
+export function internAt(s: string, a: number, b: number, table: Interner): string {
+  const len = b - a;
+  const known = len < table.length ? (table[len] as readonly string[]) : NO_NAMES;
+  outer: for (let k = 0; k < known.length; k++) {
+    const name = known[k];
+    for (let j = 0; j < len; j++) {
+      const c = s.charCodeAt(a + j);
+      const n = name.charCodeAt(j);
+      if (c !== n && !(n >= 97 && n <= 122 && (c | 0x20) === n)) continue outer;
+    }
+    return name;
+  }
+  return lowerAscii(s.slice(a, b));
+}
+
+/** Known lower-case names bucketed by first character, for knownAt. */
+export type FirstCharTable = ReadonlyArray<readonly string[]>;
+
+/** Builds the by-first-character table knownAt looks names up in. */
+export function firstCharTable(known: readonly string[]): FirstCharTable {
+  const t: string[][] = Array.from({ length: 128 }, () => []);
+  for (const name of known) t[name.charCodeAt(0)].push(name);
+  return t;
+}
+
+/**
+ * The known name written exactly (lower case, as nearly every UA writes parameter names) at s[i..) and ending there:
+ * the next char before end is not a token char. One compare instead of a scan plus a compare (and no startsWith:
+ * TurboFan does not inline it); undefined when none matches, and the caller falls back to scanTo + internAt.
+ */
+export function knownAt(s: string, i: number, end: number, table: FirstCharTable): string | undefined {
+  const c = s.charCodeAt(i);
+  if (c >= 128) return undefined;
+  const names = table[c];
+  for (let k = 0; k < names.length; k++) {
+    const name = names[k];
+    const len = name.length;
+    const e = i + len;
+    if (e > end) continue;
+    let j = 1;
+    while (j < len && s.charCodeAt(i + j) === name.charCodeAt(j)) j++;
+    if (j < len) continue;
+    if (e === end) return name;
+    const n = s.charCodeAt(e);
+    if (n > 255 || TOKEN[n] !== 1) return name;
+  }
+  return undefined;
+}
+
+/** Start of s[a..b) without leading String.prototype.trim white space (latin1 text: TAB, LF, VT, FF, CR, SP, NBSP). */
+export function trimStartJs(s: string, a: number, b: number): number {
+  while (a < b && isJsSpace(s.charCodeAt(a))) a++;
+  return a;
+}
+
+/** End of s[a..b) without trailing String.prototype.trim white space (latin1 text). */
+export function trimEndJs(s: string, a: number, b: number): number {
+  while (b > a && isJsSpace(s.charCodeAt(b - 1))) b--;
+  return b;
+}
+
+function isJsSpace(c: number): boolean {
+  return (c >= 9 && c <= 13) || c === 32 || c === 160;
+}
 
 /**
  * Lower-case name of s[a..b): one of the known lower-case names (a constant, so Map keys hash once) when it matches

@@ -63,7 +63,11 @@ function parseUriParams(s: string, i: number, end: number, map: Map<string, stri
 export function parseUri(text: string, label = 'Request-URI'): SipUri {
   const colon = text.indexOf(':');
   if (colon <= 0 || !hasScheme(text)) fail(label);
-  const scheme = lowerAscii(text.slice(0, colon));
+  // 'sip' (any case) without a slice: nearly every URI the edge reads.
+  const scheme =
+    colon === 3 && (text.charCodeAt(0) | 0x20) === 115 && (text.charCodeAt(1) | 0x20) === 105 && (text.charCodeAt(2) | 0x20) === 112
+      ? 'sip'
+      : lowerAscii(text.slice(0, colon));
   const params = new Map<string, string>();
   const n = text.length;
   if (scheme === 'tel') return parseTel(text, colon + 1, params, label);
