@@ -4,6 +4,7 @@ import type { Clock } from '../clock.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { ResponseOptions, SipMessage } from '../sip/types.ts';
 import type { Flow } from '../transport/flow.ts';
+import { KeptResponses } from './kept-responses.ts';
 import type { ResponseBuilder } from './response-builder.ts';
 import {
   INVITE_UNANSWERED_MS,
@@ -39,8 +40,9 @@ export interface ServerTransactionTableOptions {
 }
 
 /**
- * Memory per transaction is one TxEntry (key, kept response, slots) plus a Map and a wheel slot: no closure and no
- * setTimeout per transaction. load-tests/micro/transaction.bench.ts measures it at ~800 k live entries.
+ * Memory per transaction is one TxEntry (key, slots, where its kept response is) plus a Map and a wheel slot, and the
+ * kept response's bytes in a shared slab (kept-responses.ts): no closure, no Buffer and no setTimeout per transaction.
+ * load-tests/micro/transaction.bench.ts measures it at ~800 k live entries.
  */
 export class ServerTransactionTable implements TxOwner {
   private readonly tu: TransactionUser;
@@ -49,6 +51,7 @@ export class ServerTransactionTable implements TxOwner {
   private readonly retransmissions: { inc(): void };
   private readonly onError: (err: unknown) => void;
   private readonly table = new Map<string, TxEntry>();
+  private readonly kept = new KeptResponses();
   private readonly long: TimerWheel<TxEntry>;
   private readonly short: TimerWheel<TxEntry>;
 
@@ -87,6 +90,7 @@ export class ServerTransactionTable implements TxOwner {
     this.long.close();
     this.short.close();
     this.table.clear();
+    this.kept.clear();
   }
 
   /** The INVITE server transaction a CANCEL refers to (§9.2: same §17.2.3 matching, method INVITE), while unanswered. */
@@ -135,7 +139,7 @@ export class ServerTransactionTable implements TxOwner {
         // §17.2.1: ACK in Completed -> Confirmed; Timer G stops; Timer I = T4 on unreliable, zero on reliable.
         entry.state = TxState.Confirmed;
         entry.shortSlot = -1;
-        entry.response = undefined;
+        this.kept.release(entry);
         entry.flow = undefined;
         if (entry.isReliable) this.terminate(entry);
         else entry.longSlot = this.long.reschedule(entry, entry.longSlot, T4);
@@ -160,10 +164,12 @@ export class ServerTransactionTable implements TxOwner {
     switch (entry.state) {
       case TxState.Proceeding:
       // §17.2.1 / §17.2.2 Proceeding: a retransmission gets the most recent provisional response again.
-      case TxState.Completed:
+      case TxState.Completed: {
         // §17.2.1 / §17.2.2 Completed: a retransmission gets the final response again.
-        if (entry.response !== undefined) flow.send(entry.response);
+        const bytes = this.kept.copy(entry);
+        if (bytes !== undefined) flow.send(bytes);
         return;
+      }
       default:
         // §17.2.2 Trying: discarded. §17.2.1 Confirmed: absorbed. RFC 6026 §7.1 Accepted: not passed to the TU.
         // Dropped: silent, like the original.
@@ -191,27 +197,29 @@ export class ServerTransactionTable implements TxOwner {
     if (status < 200) {
       // §17.2.1 / §17.2.2: a provisional response moves to (or stays in) Proceeding and is kept for retransmissions.
       entry.state = TxState.Proceeding;
-      entry.response = buf;
+      this.keep(entry, buf);
       return;
     }
     entry.tx = undefined;
     if (!entry.isInvite) {
       // §17.2.2: final -> Completed; Timer J = 64*T1 on unreliable transports, zero on reliable ones.
       entry.state = TxState.Completed;
-      entry.response = buf;
       if (entry.isReliable) this.terminate(entry);
-      else entry.longSlot = this.long.reschedule(entry, entry.longSlot, TIMER_64T1);
+      else {
+        this.keep(entry, buf);
+        entry.longSlot = this.long.reschedule(entry, entry.longSlot, TIMER_64T1);
+      }
     } else if (status < 300) {
       // §17.2.1 as updated by RFC 6026 §7.1: 2xx -> Accepted for Timer L = 64*T1; the TU retransmits the 2xx itself,
       // INVITE retransmissions are absorbed, ACKs go to the TU.
       entry.state = TxState.Accepted;
-      entry.response = undefined;
+      this.kept.release(entry);
       entry.flow = undefined;
       entry.longSlot = this.long.reschedule(entry, entry.longSlot, TIMER_64T1);
     } else {
       // §17.2.1: 300-699 -> Completed; Timer H = 64*T1 always; Timer G = T1 on unreliable transports.
       entry.state = TxState.Completed;
-      entry.response = buf;
+      this.keep(entry, buf);
       entry.longSlot = this.long.reschedule(entry, entry.longSlot, TIMER_64T1);
       if (!entry.isReliable) {
         entry.timerG = T1;
@@ -225,7 +233,7 @@ export class ServerTransactionTable implements TxOwner {
   drop(entry: TxEntry): void {
     if (entry.state === TxState.Terminated) return;
     entry.state = TxState.Dropped;
-    entry.response = undefined;
+    this.kept.release(entry);
     entry.flow = undefined;
     entry.tx = undefined;
     entry.shortSlot = -1;
@@ -247,17 +255,25 @@ export class ServerTransactionTable implements TxOwner {
   }
 
   private onTimerG(entry: TxEntry, slot: number): void {
-    if (slot !== entry.shortSlot || entry.state !== TxState.Completed || entry.response === undefined) return;
+    if (slot !== entry.shortSlot || entry.state !== TxState.Completed) return;
+    const bytes = this.kept.copy(entry);
+    if (bytes === undefined) return;
     // §17.2.1 Timer G: retransmit the final response; the interval doubles up to T2.
-    entry.flow?.send(entry.response);
+    entry.flow?.send(bytes);
     entry.timerG = Math.min(entry.timerG * 2, T2);
     entry.shortSlot = this.short.schedule(entry, entry.timerG);
+  }
+
+  /** Keeps buf as the entry's last response, in place of any kept before (a provisional, §17.2.1 / §17.2.2). */
+  private keep(entry: TxEntry, buf: Buffer): void {
+    this.kept.release(entry);
+    this.kept.keep(entry, buf);
   }
 
   private terminate(entry: TxEntry): void {
     if (this.table.get(entry.key) === entry) this.table.delete(entry.key);
     entry.state = TxState.Terminated;
-    entry.response = undefined;
+    this.kept.release(entry);
     entry.flow = undefined;
     entry.tx = undefined;
     entry.longSlot = -1;

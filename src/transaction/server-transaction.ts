@@ -2,6 +2,7 @@
 // The transitions on arrivals and timers are in transaction-layer.ts; matching keys in transaction-key.ts.
 import type { ResponseOptions, SipMessage } from '../sip/types.ts';
 import type { Flow } from '../transport/flow.ts';
+import type { KeptRef, Slab } from './kept-responses.ts';
 import type { ServerTransaction } from './types.ts';
 
 /** RFC 3261 §17.1.1.1 / table 4: RTT estimate, ms. */
@@ -35,12 +36,18 @@ export type TxStateValue = (typeof TxState)[keyof typeof TxState];
 
 /**
  * One row of the transaction table. Kept small because ~800 k of them live at 12 k REGISTER/s with a 32 s Timer J:
- * no request, no closure, no timer handle; the flow and TU handle only for INVITEs (Timer G, CANCEL lookup).
+ * no request, no closure, no timer handle, no Buffer object (the kept response's bytes are in a shared slab, see
+ * kept-responses.ts); the flow and TU handle only for INVITEs (Timer G, CANCEL lookup).
  */
-export class TxEntry {
+export class TxEntry implements KeptRef {
   state: TxStateValue = TxState.Trying;
-  /** The last response sent: resent on a retransmitted request (§17.2.1, §17.2.2) and by Timer G. */
-  response: Buffer | undefined = undefined;
+  /**
+   * Where the last response sent is kept: resent on a retransmitted request (§17.2.1, §17.2.2) and by Timer G.
+   * keptSlab is undefined when nothing is kept.
+   */
+  keptSlab: Slab | undefined = undefined;
+  keptOffset = 0;
+  keptLength = 0;
   /** INVITE only: where Timer G retransmissions go. */
   flow: Flow | undefined = undefined;
   /** INVITE only, until its final response: the TU's handle, for CANCEL matching (§9.2). */

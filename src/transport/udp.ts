@@ -1,6 +1,7 @@
 // SIP over UDP (RFC 3261 §18): one socket, one datagram = one message; flows are cheap per-datagram objects.
 // Parsing, retransmission and response routing are the transaction layer's; this file only moves datagrams.
 import dgram from 'node:dgram';
+import { lookup as dnsLookup, type LookupOneOptions } from 'node:dns';
 import { isIPv6, type AddressInfo } from 'node:net';
 import type { Flow, TransportKind } from './flow.ts';
 import { isKeepAlive, type ListenerContext } from './listener-context.ts';
@@ -20,7 +21,7 @@ export class UdpFlow implements Flow {
     readonly remotePort: number,
   ) {}
   get id(): string {
-    return `udp:${this.listener.localPort}:${this.remoteAddress}:${this.remotePort}`;
+    return this.listener.idPrefix + this.remoteAddress + ':' + this.remotePort;
   }
   get transport(): TransportKind {
     return 'udp';
@@ -47,7 +48,9 @@ export class UdpListener {
   private socket: dgram.Socket | undefined;
   localAddress = '';
   localPort = 0;
-  /** One shared callback for async send errors (no closure per send). */
+  /** 'udp:<localPort>:', the start of every flow id of this listener. */
+  idPrefix = 'udp:0:';
+  /** Send errors for addresses that need resolving (the rare slow path): logged at debug, one shared callback. */
   private readonly onSent = (err: Error | null): void => {
     if (err) this.ctx.logger.debug({ event: 'transport.udp.send-error', code: (err as NodeJS.ErrnoException).code });
   };
@@ -55,7 +58,7 @@ export class UdpListener {
   constructor(private readonly ctx: ListenerContext) {}
 
   listen(host: string, port: number): Promise<AddressInfo> {
-    const socket = dgram.createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4' });
+    const socket = dgram.createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4', lookup: lookupLiteral });
     this.socket = socket;
     return new Promise((resolve, reject) => {
       socket.once('error', reject);
@@ -71,17 +74,24 @@ export class UdpListener {
         const addr = socket.address();
         this.localAddress = addr.address;
         this.localPort = addr.port;
+        this.idPrefix = `udp:${addr.port}:`;
         resolve(addr);
       });
     });
   }
 
-  /** Sends one datagram; false when the socket is not open. Errors arrive asynchronously and are only logged. */
+  /**
+   * Sends one datagram; false when the socket is not open. Hot path (every response, to an IP literal): no callback,
+   * because given one, dgram defers a completion callback per send (process.nextTick) even when the kernel took the
+   * datagram at once; a datagram the kernel refuses is lost like one lost on the wire (the peer retransmits,
+   * §17.1.2.2). Other addresses are resolved first, and their errors (lookup or send) are logged at debug.
+   */
   send(data: Buffer | string, port: number, address: string): boolean {
     const socket = this.socket;
     if (socket === undefined) return false;
     try {
-      socket.send(data, port, address, this.onSent);
+      if (isIPLiteral(address)) socket.send(data, port, address);
+      else socket.send(data, port, address, this.onSent);
       return true;
     } catch {
       return false; // closed socket or bad address: Flow.send never throws
@@ -115,4 +125,48 @@ export class UdpListener {
     }
     this.ctx.deliver(msg, new UdpFlow(this, address, port));
   }
+}
+
+type LookupCallback = (err: NodeJS.ErrnoException | null, address: string, family: number) => void;
+
+/**
+ * dgram's address lookup for every send. Node's default (dns.lookup) answers even an IP literal on the next tick,
+ * after a regex test, with a closure per send; every address the edge sends to is a literal from a datagram's source,
+ * so those are answered synchronously (dgram then sends within socket.send). Anything else goes to dns.lookup as before.
+ */
+function lookupLiteral(address: string, family: number | LookupOneOptions, callback: LookupCallback): void {
+  if (isIPLiteral(address)) {
+    callback(null, address, typeof family === 'number' ? family : 0);
+    return;
+  }
+  dnsLookup(address, family as LookupOneOptions, callback);
+}
+
+function isIPLiteral(address: string): boolean {
+  return isIPv4Literal(address) || (address.includes(':') && isIPv6(address));
+}
+
+/** Dotted-quad IPv4 as net.isIPv4 accepts it (four 0-255 parts, no leading zeros), with char codes, no regex. */
+export function isIPv4Literal(s: string): boolean {
+  const n = s.length;
+  if (n < 7 || n > 15) return false;
+  let parts = 0;
+  let i = 0;
+  while (i <= n) {
+    const start = i;
+    let value = 0;
+    while (i < n) {
+      const c = s.charCodeAt(i);
+      if (c < 0x30 || c > 0x39) break;
+      value = value * 10 + (c - 0x30);
+      i++;
+    }
+    const len = i - start;
+    if (len === 0 || len > 3 || value > 255 || (len > 1 && s.charCodeAt(start) === 0x30)) return false;
+    parts++;
+    if (i === n) return parts === 4;
+    if (parts === 4 || s.charCodeAt(i) !== 0x2e) return false;
+    i++;
+  }
+  return false;
 }
