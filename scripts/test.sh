@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
 # The whole test suite: installs SIPp, redis-server (Debian) and npm packages when missing, typechecks, runs vitest.
-# .ci/run calls exactly this.
+# .ci/run calls exactly this. The last line is the plain "N passed, N failed" summary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh --test
 npx tsc --noEmit -p tsconfig.json
-npx vitest run "$@"
+report="$(mktemp -d)/vitest.json"
+status=0
+npx vitest run --reporter=default --reporter=json --outputFile.json="$report" "$@" || status=$?
+if [ -f "$report" ]; then
+  node -e 'const r = require(process.argv[1]); console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed`);' "$report"
+fi
+exit "$status"

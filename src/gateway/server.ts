@@ -20,7 +20,7 @@ export class HttpServer {
   private readonly app: FastifyInstance;
 
   constructor(private readonly d: HttpServerDeps) {
-    this.app = Fastify({ logger: false, disableRequestLogging: true });
+    this.app = Fastify({ logger: false });
     this.app.get('/healthz', async () => ({ status: 'ok' }));
     this.app.get('/readyz', async (_req, reply) => {
       const ready = await d.isReady().catch(() => false);
