@@ -5,6 +5,7 @@ import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { parseMessage, validateRequest } from '../sip/parser.ts';
 import { SipError, type SipMessage } from '../sip/types.ts';
+import { salvageResponse } from '../sip/salvage.ts';
 import type { Flow, TransportHandler, TransportKind } from '../transport/flow.ts';
 import type { FramingErrorHandler } from '../transport/transport-layer.ts';
 import { ResponseBuilder } from './response-builder.ts';
@@ -122,7 +123,7 @@ export class TransactionLayer implements TransportHandler, FramingErrorHandler {
         msg = parseMessage(head);
       } catch (err) {
         if (!(err instanceof SipError)) throw err;
-        this.dropped.inc();
+        this.salvage(head, flow, error);
         return;
       }
       this.setSource(msg, flow);
@@ -142,8 +143,8 @@ export class TransactionLayer implements TransportHandler, FramingErrorHandler {
       msg = parseMessage(data);
     } catch (err) {
       if (!(err instanceof SipError)) throw err;
-      // No message model to build a response from (start line or header structure broken): a counted drop.
-      this.dropped.inc();
+      // No message model: answer from the raw lines when they still name a way back, else a counted drop.
+      this.salvage(data, flow, err);
       return;
     }
     this.setSource(msg, flow);
@@ -169,6 +170,22 @@ export class TransactionLayer implements TransportHandler, FramingErrorHandler {
 
   private setSource(msg: SipMessage, flow: Flow): void {
     msg.source = { address: flow.remoteAddress, port: flow.remotePort, transport: flow.transport, flowId: flow.id };
+  }
+
+  /** A request parseMessage refused: answered with the error's status when Via/From/To/Call-ID/CSeq can be found. */
+  private salvage(data: Buffer, flow: Flow, err: SipError): void {
+    const buf = salvageResponse(data, err.status, err.reason, {
+      address: flow.remoteAddress,
+      port: flow.remotePort,
+      transport: flow.transport,
+      flowId: flow.id,
+    });
+    if (buf === undefined) {
+      this.dropped.inc();
+      return;
+    }
+    flow.send(buf);
+    this.answered.inc();
   }
 
   /** Answers a malformed request statelessly with the error's status and reason; ACKs and Via-less ones are counted only. */

@@ -1,0 +1,76 @@
+// RFC 4475 torture messages sent over a real UDP socket to a running edge: what each sender receives, and that the
+// edge keeps serving afterwards. The parser-level outcomes of the same fixtures are in test/sip/rfc4475.test.ts.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import dgram from 'node:dgram';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Phone, SipClient, parseResponse } from '../helpers/sip-client.ts';
+import { eventually, startEdge, type TestEdge } from '../helpers/edge.ts';
+
+const DIR = 'test/fixtures/sip/rfc4475';
+
+/** What a sender of each torture message gets back: a status, or nothing (a counted drop). */
+const EXPECTED: Record<string, number | 'nothing'> = {
+  badvers: 505, // §3.3.15 a request with SIP/7.0
+  clerr: 400, // §3.1.2.4 Content-Length larger than the body
+  ncl: 400, // §3.1.2.6 negative Content-Length
+  mcl01: 400, // §3.1.2.3 several different Content-Length values
+  scalar02: 400, // §3.1.2.7 Max-Forwards out of range
+  scalarlg: 'nothing', // §3.1.2.8 a 503 response with out-of-range values: responses are never answered
+  quotbal: 400, // §3.1.2.9 unbalanced quotes
+  insuf: 400, // §3.1.2.13 missing Call-ID/From/To/...: answered from what is there, or dropped
+  mismatch01: 400, // §3.1.2.15 CSeq method differs from the request method
+  unkscm: 416, // §3.3.5 unknown Request-URI scheme
+  bigcode: 'nothing', // §3.1.2.18 a response with a 4-digit code: never answered
+  zeromf: 200, // §3.1.1.11 OPTIONS with Max-Forwards 0: the edge answers it as the UAS (RFC 3261 §16.3 item 2)
+};
+
+describe('RFC 4475 torture messages over UDP', () => {
+  let edge: TestEdge;
+  let sock: dgram.Socket;
+  const replies: string[] = [];
+
+  beforeAll(async () => {
+    edge = await startEdge({ store: 'memory' });
+    await edge.cli(async (p) => {
+      await p.addTenant('acme', 'acme.example.com');
+      await p.addExtension({ ext: '1001', tenant: 'acme' }, { password: 'Correct-Horse-Battery-9' });
+    });
+    sock = dgram.createSocket('udp4');
+    sock.on('message', (m) => replies.push(m.toString('latin1')));
+    await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
+  });
+  afterAll(async () => {
+    sock.close();
+    await edge.stop();
+  });
+
+  async function send(name: string): Promise<string[]> {
+    const before = replies.length;
+    const bytes = readFileSync(join(DIR, `${name}.sip`));
+    sock.send(bytes, edge.udpPort, '127.0.0.1');
+    await new Promise((r) => setTimeout(r, 150));
+    return replies.slice(before);
+  }
+
+  for (const [name, expected] of Object.entries(EXPECTED)) {
+    it(`${expected === 'nothing' ? 'drops' : `answers ${expected} to`} ${name}`, async () => {
+      const got = await send(name);
+      if (expected === 'nothing') expect(got).toEqual([]);
+      else {
+        expect(got.length, `no response to ${name}`).toBeGreaterThanOrEqual(1);
+        expect(parseResponse(got[0]!).status).toBe(expected);
+      }
+    });
+  }
+
+  it('survives every torture message and still registers a phone afterwards', async () => {
+    for (const f of readdirSync(DIR)) await send(f.replace(/\.sip$/, ''));
+    expect(await eventually(async () => !!(await edge.app.stores.accounts.getExtension('acme', '1001')))).toBe(true);
+    const client = await SipClient.open({ transport: 'udp', port: edge.udpPort });
+    const phone = new Phone(client, { ext: '1001', domain: 'acme.example.com', password: 'Correct-Horse-Battery-9' });
+    expect((await phone.register({ expires: 600 })).status).toBe(200);
+    await client.close();
+    expect(await edge.metric('sipedge_sip_parse_errors_total')).toBeGreaterThan(0);
+  });
+});
