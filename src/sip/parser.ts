@@ -395,29 +395,9 @@ function pushTrimmed(s: string, a: number, b: number, out: number[]): void {
 
 /** The non-empty top-level elements of s[a..b), trimmed, appended to out (headerValues). */
 function splitValuesTo(s: string, a: number, b: number, out: string[]): void {
-  let start = a;
-  let inQuote = false;
-  let inAngle = false;
-  for (let i = a; i < b; i++) {
-    const c = s.charCodeAt(i);
-    if (inQuote) {
-      if (c === 92) i++;
-      else if (c === 34) inQuote = false;
-    } else if (c === 34) inQuote = true;
-    else if (c === 60) inAngle = true;
-    else if (c === 62) inAngle = false;
-    else if (c === 44 && !inAngle) {
-      pushValue(s, start, i, out);
-      start = i + 1;
-    }
-  }
-  pushValue(s, start, b, out);
-}
-
-function pushValue(s: string, a: number, b: number, out: string[]): void {
-  while (a < b && (s.charCodeAt(a) === 32 || s.charCodeAt(a) === 9)) a++;
-  while (b > a && (s.charCodeAt(b - 1) === 32 || s.charCodeAt(b - 1) === 9)) b--;
-  if (a < b) out.push(s.slice(a, b));
+  const ranges: number[] = [];
+  splitRangesTo(s, a, b, ranges);
+  for (let i = 0; i < ranges.length; i += 2) if (ranges[i]! < ranges[i + 1]!) out.push(s.slice(ranges[i], ranges[i + 1]));
 }
 
 /** Value s[a..b) with each line fold (optional WSP, CRLF or LF, WSP) replaced by one SP (RFC 3261 §7.3.1), trimmed. */

@@ -96,23 +96,7 @@ export function isToken(s: string): boolean {
  * quoted-pair = "\" (%x00-09 / %x0B-0C / %x0E-7F) per RFC 3261 §25.1; a bare CR or LF inside ends it badly.
  */
 export function quotedEnd(s: string, i: number): number {
-  // Fast path: native indexOf finds the closing quote when no quoted-pair comes first.
-  const close = s.indexOf('"', i + 1);
-  if (close < 0) return -1;
-  const bs = s.indexOf('\\', i + 1);
-  if (bs < 0 || bs > close) return close + 1;
-  const n = s.length;
-  for (i++; i < n; i++) {
-    const c = s.charCodeAt(i);
-    if (c === 34) return i + 1;
-    if (c === 92) {
-      i++;
-      if (i >= n) return -1;
-      const q = s.charCodeAt(i);
-      if (q === 10 || q === 13) return -1;
-    } else if (c === 10 || c === 13) return -1;
-  }
-  return -1;
+  return quotedEndTo(s, i, s.length);
 }
 
 /**
