@@ -79,25 +79,12 @@ if untilMs <= now then untilMs = 0 end
 return {n, untilMs}
 `;
 
-/** Distinct keys per source in a ZSET scored by last failure; reaching max bans the source. */
-const RECORD_SOURCE_FAILURE = `
-local now = tonumber(ARGV[1])
-local window = tonumber(ARGV[3])
-redis.call('ZADD', KEYS[1], ARGV[1], ARGV[5])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%d', now - window))
-local n = redis.call('ZCARD', KEYS[1])
-local untilMs = tonumber(redis.call('GET', KEYS[2]) or '0')
-if n >= tonumber(ARGV[2]) then
-  local candidate = now + tonumber(ARGV[4])
-  if candidate > untilMs then untilMs = candidate end
-  redis.call('SET', KEYS[2], string.format('%d', untilMs), 'PX', string.format('%d', untilMs - now))
-  redis.call('DEL', KEYS[1])
-else
-  redis.call('PEXPIRE', KEYS[1], ARGV[3])
-end
-if untilMs <= now then untilMs = 0 end
-return {n, untilMs}
-`;
+/**
+ * Distinct keys per source in a ZSET scored by last failure; reaching max bans the source. The same window-count-
+ * and-lock script as RECORD_FAILURE: there each failure is its own member, here each extension key (so a repeat only
+ * refreshes its score).
+ */
+const RECORD_SOURCE_FAILURE = RECORD_FAILURE;
 
 /** Value "nc:expiresAt": expiry is judged by the caller's clock, PX only frees the memory. */
 const NONCE_CHECK = `
