@@ -1,5 +1,5 @@
 // The entry point for every SIP message: parse, answer or count malformed ones, hand requests to the transaction table.
-// State machines are in server-transaction-table.ts; sockets and framing are transport/'s; the message model is sip/'s.
+// State machines are in server-transaction-table.ts and client-transaction.ts; sockets and framing are transport/'s; the message model is sip/'s.
 import type { Clock } from '../clock.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
@@ -8,6 +8,7 @@ import { SipError, type SipMessage } from '../sip/types.ts';
 import { salvageResponse } from '../sip/salvage.ts';
 import type { Flow, TransportHandler, TransportKind } from '../transport/flow.ts';
 import type { FramingErrorHandler } from '../transport/transport-layer.ts';
+import { ClientTransactions } from './client-transaction.ts';
 import { ResponseBuilder } from './response-builder.ts';
 import { ServerTransactionTable } from './server-transaction-table.ts';
 import { transactionKey } from './transaction-key.ts';
@@ -40,6 +41,8 @@ export class TransactionLayer implements TransportHandler, FramingErrorHandler {
   private readonly clock: Clock;
   private readonly responses: ResponseBuilder;
   private readonly transactions: ServerTransactionTable;
+  /** Client transactions (§17.1) for requests the edge sends; responses are matched to them before the TU sees strays. */
+  readonly clients: ClientTransactions;
   // Label sets bound once (STYLE §5).
   private readonly messageCounters: Record<TransportKind, { request: Inc; response: Inc }>;
   private readonly methodCounters = new Map<string, Inc>();
@@ -74,6 +77,12 @@ export class TransactionLayer implements TransportHandler, FramingErrorHandler {
       onSize: (size) => this.liveGauge.set(size),
       onError: (err) => this.unexpected(err),
     });
+    this.clients = new ClientTransactions({
+      clock: this.clock,
+      logger: this.logger,
+      retransmissions: m.retransmissions,
+      onError: (err) => this.unexpected(err),
+    });
   }
 
   /** Live server transactions. */
@@ -84,11 +93,13 @@ export class TransactionLayer implements TransportHandler, FramingErrorHandler {
   /** Runs due timers now (the wheels also tick on their own unref'd intervals); tests call it after advancing a FakeClock. */
   tick(): void {
     this.transactions.tick();
+    this.clients.tick();
   }
 
   /** Stops the timers and forgets every transaction. */
   close(): void {
     this.transactions.close();
+    this.clients.close();
     this.liveGauge.set(0);
   }
 
@@ -149,6 +160,8 @@ export class TransactionLayer implements TransportHandler, FramingErrorHandler {
     }
     this.setSource(msg, flow);
     if (!msg.isRequest) {
+      // §17.1.3: a response goes to its client transaction; one that matches none is the TU's (e.g. a 2xx retransmission).
+      if (this.clients.matchResponse(msg, flow)) return;
       this.tu.onStrayResponse?.(msg, flow);
       return;
     }
