@@ -1,5 +1,6 @@
 // Client transactions (RFC 3261 §17.1): retransmit a request we send, time it out, match its responses, ACK non-2xx
 // finals to INVITE. Choosing the destination, the branch and what a response means are the TU's (proxy/); bytes are transport/'s.
+import { buildAck as buildHopAck } from '../sip/forward.ts';
 import type { Clock } from '../clock.ts';
 import type { Logger } from '../observability/logger.ts';
 import { parseMessage } from '../sip/parser.ts';
@@ -331,17 +332,5 @@ function clientKey(branch: string, method: string): string {
  * response's To (with its tag), only the INVITE's top Via, and the INVITE's Route headers.
  */
 export function buildAck(invite: Buffer, res: SipMessage): Buffer {
-  const to = res.header('to');
-  if (to === undefined) throw new SipError(400, 'To is missing');
-  const req = parseMessage(invite);
-  const headers = ['Via: ' + req.headerValues('via')[0]];
-  for (const route of req.headerLines('route')) headers.push('Route: ' + route);
-  headers.push(
-    'Max-Forwards: ' + (req.maxForwards ?? 70),
-    'From: ' + req.header('from')!,
-    'To: ' + to,
-    'Call-ID: ' + req.callId,
-    'CSeq: ' + req.cseq.seq + ' ACK',
-  );
-  return buildRequest({ method: 'ACK', uri: req.requestUri, headers });
+  return buildHopAck(parseMessage(invite), res);
 }

@@ -273,9 +273,9 @@ describe('INVITE client transactions (§17.1.1)', () => {
     expect(ack).toBe(
       'ACK sip:bob@127.0.0.1 SIP/2.0\r\n' +
         `Via: SIP/2.0/UDP 127.0.0.1:${s.addrs.udp!.port};branch=z9hG4bKbusy;rport\r\n` +
+        'Max-Forwards: 70\r\n' +
         'Route: <sip:p1.example.com;lr>\r\n' +
         'Route: <sip:p2.example.com;lr>\r\n' +
-        'Max-Forwards: 69\r\n' +
         'From: <sip:alice@example.com>;tag=alicetag\r\n' +
         'To: <sip:bob@example.com>;tag=bob486\r\n' +
         'Call-ID: call-ct@example.com\r\n' +
