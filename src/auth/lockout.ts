@@ -127,12 +127,13 @@ export class LockoutGuard {
     return until > now ? until : 0;
   }
 
-  /** Operator unlock (CLI/API): clears the extension-wide lock, and the per-source one of `ip` when given. */
+  /**
+   * Operator unlock (CLI/API): clears the per-source lock of `ip` when given, else the extension-wide lock and every
+   * per-source lock of the extension (a trusted phone that locked itself is freed too).
+   */
   async unlock(tenant: string, ext: string, ip?: string): Promise<void> {
-    await Promise.all([
-      this.store.unlock(extensionKey(tenant, ext)),
-      ip !== undefined ? this.store.unlock(sourceKey(tenant, ext, ip)) : undefined,
-    ]);
+    if (ip !== undefined) await this.store.unlock(sourceKey(tenant, ext, ip));
+    else await this.store.unlockAll(extensionKey(tenant, ext));
   }
 
   /** Operator unban (CLI/API). */

@@ -123,6 +123,11 @@ export interface LockoutStore {
   lockedUntil(key: string, now: number): Promise<number>;
   /** Clears the lock and failure count of `key`. In a CLI process this reaches the running edge. */
   unlock(key: string): Promise<void>;
+  /**
+   * Operator unlock: clears `key` and every key beneath it (`key|...`, e.g. the per-source keys auth/ derives from an
+   * extension key). In a CLI process this reaches the running edge.
+   */
+  unlockAll(key: string): Promise<void>;
   /** Remembers that `source` proved the password of `key` (until now + ttlMs). */
   trust(key: string, source: string, now: number, ttlMs: number): Promise<void>;
   isTrusted(key: string, source: string, now: number): Promise<boolean>;

@@ -70,6 +70,20 @@ for (const store of ['memory', 'redis'] as const) {
       expect((await stranger.register({ expires: 300 })).status).toBe(403);
     });
 
+    it('locks only a trusted phone that keeps failing itself, and the operator unlock frees it', async () => {
+      await setup();
+      const phone = await phoneAt('127.0.0.9', '1001', PW);
+      expect((await phone.register({ expires: 300 })).status).toBe(200);
+      // The user retypes the password wrongly on the phone that used to work.
+      for (let i = 0; i < 5; i++) expect((await phone.register({ expires: 300, password: 'typo-password' })).status).toBe(401);
+      expect((await phone.register({ expires: 300 })).status).toBe(403);
+      // Other sources are not locked by the phone's own failures.
+      const other = await phoneAt('127.0.0.10', '1001', PW);
+      expect((await other.register({ expires: 300 })).status).toBe(200);
+      await edge.cli((p) => p.unlock({ ext: '1001', tenant: 'acme' }));
+      expect(await eventually(async () => (await phone.register({ expires: 300 })).status === 200)).toBe(true);
+    });
+
     it('bans (drops silently) a source that fails on 10 different extensions', async () => {
       const exts = Array.from({ length: 11 }, (_, i) => String(2001 + i));
       await setup(exts);

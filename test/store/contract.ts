@@ -271,6 +271,16 @@ export function storeContract(name: string, open: StoresFactory): void {
         expect(await stores.lockouts.recordFailure(key, clock.now(), policy)).toEqual({ failures: 1, lockedUntil: 0 });
       });
 
+      it('clears a key and every key beneath it on unlockAll, and no other key', async () => {
+        const below = `${key}|src:192.0.2.10`;
+        const other = `${key}x|src:192.0.2.10`;
+        for (const k of [key, below, other]) for (let i = 0; i < 5; i++) await stores.lockouts.recordFailure(k, clock.now(), policy);
+        await stores.lockouts.unlockAll(key);
+        expect(await stores.lockouts.lockedUntil(key, clock.now())).toBe(0);
+        expect(await stores.lockouts.lockedUntil(below, clock.now())).toBe(0);
+        expect(await stores.lockouts.lockedUntil(other, clock.now())).toBeGreaterThan(0);
+      });
+
       it('trusts a (key, source) pair for ttlMs and no other pair', async () => {
         await stores.lockouts.trust(key, '192.0.2.10', clock.now(), 10 * MIN);
         expect(await stores.lockouts.isTrusted(key, '192.0.2.10', clock.now())).toBe(true);

@@ -49,7 +49,10 @@ export async function openMemoryStores(dir: string, opts: StoreOptions, tuning: 
         state.apply(r);
         // Commands act only in a running edge and only when they arrive live: history is not replayed at start.
         if (!isEdge || source !== 'tail') return;
-        if (r.t === 'unlock') lockouts?.unlockNow(r.key);
+        if (r.t === 'unlock') {
+          if (r.all) lockouts?.unlockAllNow(r.key);
+          else lockouts?.unlockNow(r.key);
+        }
         else if (r.t === 'unban') lockouts?.unbanNow(r.source);
         else if (r.t === 'remove-bindings') bindings?.removeNow(r.aor);
       },
@@ -64,6 +67,7 @@ export async function openMemoryStores(dir: string, opts: StoreOptions, tuning: 
       ? undefined
       : {
           unlock: (key) => journal.append(() => [{ t: 'unlock', key }]),
+          unlockAll: (key) => journal.append(() => [{ t: 'unlock', key, all: true }]),
           unban: (source) => journal.append(() => [{ t: 'unban', source }]),
         },
   );

@@ -21,7 +21,7 @@ export type JournalRecord =
   | { t: 'tenant'; tenant: Tenant }
   | { t: 'extensions'; extensions: Extension[] }
   | { t: 'meta'; name: string; value: string }
-  | { t: 'unlock'; key: string }
+  | { t: 'unlock'; key: string; all?: boolean }
   | { t: 'unban'; source: string }
   | { t: 'remove-bindings'; aor: string };
 

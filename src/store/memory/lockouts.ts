@@ -21,6 +21,7 @@ interface SourceState {
 /** Sends a command to the running edge (CLI role). */
 export interface LockoutForwarder {
   unlock(key: string): Promise<void>;
+  unlockAll(key: string): Promise<void>;
   unban(source: string): Promise<void>;
 }
 
@@ -78,6 +79,18 @@ export class MemoryLockoutStore implements LockoutStore {
   /** Clears a key's lock and failures in this process (the edge applying a CLI's unlock). */
   unlockNow(key: string): void {
     this.byKey.delete(key);
+  }
+
+  async unlockAll(key: string): Promise<void> {
+    if (this.forward !== undefined) return this.forward.unlockAll(key);
+    this.unlockAllNow(key);
+  }
+
+  /** unlockNow for `key` and every `key|...` (operator action: one pass over the live lock entries). */
+  unlockAllNow(key: string): void {
+    this.byKey.delete(key);
+    const below = key + '|';
+    for (const k of this.byKey.keys()) if (k.startsWith(below)) this.byKey.delete(k);
   }
 
   async trust(key: string, source: string, now: number, ttlMs: number): Promise<void> {

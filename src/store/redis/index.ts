@@ -19,7 +19,7 @@ export async function openRedisStores(cfg: RedisStoreConfig, _opts: StoreOptions
   return {
     accounts: new RedisAccountStore(redis),
     bindings: new RedisBindingStore(redis),
-    lockouts: new RedisLockoutStore(redis),
+    lockouts: new RedisLockoutStore(redis, cfg.keyPrefix),
     nonces: new RedisNonceCountStore(redis),
     meta: new RedisMetaStore(redis),
     close: () => closeRedis(redis),

@@ -18,7 +18,11 @@ export class RedisLockoutStore implements LockoutStore {
   private readonly memberPrefix = randomBytes(6).toString('base64url');
   private seq = 0;
 
-  constructor(private readonly redis: Redis) {}
+  /** keyPrefix: the connection's key prefix (SCAN patterns and results carry it; commands add it themselves). */
+  constructor(
+    private readonly redis: Redis,
+    private readonly keyPrefix = '',
+  ) {}
 
   async recordFailure(key: string, now: number, policy: LockoutPolicy): Promise<{ failures: number; lockedUntil: number }> {
     const member = `${now}:${this.memberPrefix}:${++this.seq}`;
@@ -34,6 +38,19 @@ export class RedisLockoutStore implements LockoutStore {
 
   async unlock(key: string): Promise<void> {
     await guarded(this.redis.del(lockKey(key), failKey(key)));
+  }
+
+  async unlockAll(key: string): Promise<void> {
+    await this.unlock(key);
+    const below = `${key}|`.replace(/[*?[\]\\]/g, '\\$&');
+    for (const pattern of [lockKey(below), failKey(below)]) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await guarded(this.redis.scan(cursor, 'MATCH', `${this.keyPrefix}${pattern}*`, 'COUNT', 1000));
+        if (keys.length > 0) await guarded(this.redis.del(...keys.map((k) => k.slice(this.keyPrefix.length))));
+        cursor = next;
+      } while (cursor !== '0');
+    }
   }
 
   async trust(key: string, source: string, now: number, ttlMs: number): Promise<void> {
