@@ -48,6 +48,10 @@ export function loadConfig(opts: LoadOptions = {}): Readonly<Config> {
   }
   for (const [name, value] of Object.entries(env)) {
     if (value === undefined || !name.startsWith('SIPEDGE_') || name === 'SIPEDGE_CONFIG') continue;
+    if (name === 'SIPEDGE_UPSTREAMS') {
+      raw.upstreams = parseUpstreamsEnv(value);
+      continue;
+    }
     const path = ENV_ALIASES[name] ?? envNameToPath(name);
     if (!path) continue;
     setPath(raw, path, coerceEnv(value, ENV_ALIASES[name] !== undefined));
@@ -56,7 +60,7 @@ export function loadConfig(opts: LoadOptions = {}): Readonly<Config> {
   const result = configSchema.safeParse(raw);
   if (!result.success) {
     const issue = result.error.issues[0]!;
-    const key = issue.path.join('.') || '(root)';
+    const key = keyOf(issue.path as (string | number)[]);
     const value = getPath(raw, issue.path as (string | number)[]);
     const shown = value === undefined ? '' : ` ${JSON.stringify(value)}`;
     let rule = issue.message;
@@ -64,6 +68,37 @@ export function loadConfig(opts: LoadOptions = {}): Readonly<Config> {
     throw new SipedgeError('SIPEDGE_ERR_CONFIG_INVALID', `config: ${key}${shown}: ${rule}`);
   }
   return deepFreeze(result.data);
+}
+
+/** ['upstreams', 1, 'uri'] -> upstreams[1].uri */
+function keyOf(path: (string | number)[]): string {
+  let key = '';
+  for (const p of path) key += typeof p === 'number' ? `[${p}]` : key === '' ? p : `.${p}`;
+  return key || '(root)';
+}
+
+/**
+ * SIPEDGE_UPSTREAMS (name fixed by issue 3; outside checks use it): comma-separated SIP URIs, each with optional
+ * `;priority=N;weight=N`, e.g. `sip:pbx1.example.com:5060;priority=1;weight=10,sip:10.0.0.2;transport=tcp`.
+ * priority and weight are the edge's, so they leave the uri; `;transport=` is the URI's own and stays (the schema
+ * derives the transport from it). Values are not checked here: the schema names the bad one, e.g. upstreams[1].uri.
+ * An empty value means no upstreams.
+ */
+export function parseUpstreamsEnv(value: string): Record<string, unknown>[] {
+  if (value.trim() === '') return [];
+  return value.split(',').map((item) => {
+    const parts = item.trim().split(';');
+    const entry: Record<string, unknown> = {};
+    const kept = [parts[0]!];
+    for (const param of parts.slice(1)) {
+      const eq = param.indexOf('=');
+      const name = (eq < 0 ? param : param.slice(0, eq)).toLowerCase();
+      const text = eq < 0 ? '' : param.slice(eq + 1);
+      if (name === 'priority' || name === 'weight') entry[name] = /^\d+$/.test(text) ? Number(text) : text;
+      else kept.push(param);
+    }
+    return { uri: kept.join(';'), ...entry };
+  });
 }
 
 /** SIPEDGE_AUTH__LOCKOUT__MAX_FAILURES -> auth.lockout.maxFailures */

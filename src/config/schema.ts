@@ -32,6 +32,57 @@ export function parseHostPort(s: string): { host: string; port: number } | undef
 
 const seconds = (def: number) => z.number().int().min(0).default(def);
 
+/**
+ * The parts of an upstream `sip:` URI the edge needs: host, port (default 5060) and the `;transport=` parameter.
+ * Config-time only (a regex is fine here; the SIP path parses with sip/uri.ts). config/ imports nothing of ours.
+ */
+export function parseUpstreamUri(uri: string): { host: string; port: number; transport: string | undefined } | undefined {
+  const m = /^sip:(?:[^@;?\s]+@)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)(?::(\d{1,5}))?((?:;[^;=\s]+(?:=[^;\s]*)?)*)$/.exec(uri);
+  if (m === null) return undefined;
+  const port = m[2] === undefined ? 5060 : Number(m[2]);
+  if (port < 1 || port > 65535) return undefined;
+  const host = m[1]!.startsWith('[') ? m[1]!.slice(1, -1) : m[1]!;
+  const param = /;transport=([^;]*)/i.exec(m[3] ?? '');
+  return { host, port, transport: param === null ? undefined : param[1]!.toLowerCase() };
+}
+
+/** Transports an upstream can be probed and reached on. */
+export const UPSTREAM_TRANSPORTS = ['udp', 'tcp'] as const;
+
+const upstreamSchema = z
+  .object({
+    /** The upstream PBX, e.g. sip:pbx1.example.com:5060 (port default 5060). Also its `upstream` metric label. */
+    uri: z
+      .string()
+      .refine((s) => parseUpstreamUri(s) !== undefined, { message: 'is not a sip: URI with a host (e.g. sip:pbx1.example.com:5060)' })
+      .refine((s) => {
+        const t = parseUpstreamUri(s)?.transport;
+        return t === undefined || (UPSTREAM_TRANSPORTS as readonly string[]).includes(t);
+      }, { message: 'names a transport other than udp or tcp' }),
+    /** Lower is preferred (as in DNS SRV); default 1. */
+    priority: z.number().int().min(0).max(65535).default(1),
+    /** Relative share among healthy upstreams of the same priority (as in DNS SRV); default 1. */
+    weight: z.number().int().min(0).max(65535).default(1),
+    /** Default: the uri's ;transport= parameter, else udp. */
+    transport: z.enum(UPSTREAM_TRANSPORTS).optional(),
+  })
+  .strict()
+  .superRefine((u, ctx) => {
+    const fromUri = parseUpstreamUri(u.uri)?.transport;
+    if (u.transport !== undefined && fromUri !== undefined && fromUri !== u.transport) {
+      ctx.addIssue({ code: 'custom', path: ['transport'], message: `contradicts the uri's ;transport=${fromUri}` });
+    }
+  })
+  .transform((u) => ({
+    uri: u.uri,
+    priority: u.priority,
+    weight: u.weight,
+    transport: u.transport ?? (parseUpstreamUri(u.uri)?.transport as (typeof UPSTREAM_TRANSPORTS)[number] | undefined) ?? 'udp',
+  }));
+
+/** One configured upstream PBX, as the proxy receives it. */
+export type UpstreamConfig = z.infer<typeof upstreamSchema>;
+
 export const configSchema = z
   .object({
     /** Directory for the embedded store's journal, keys and outbox. */
@@ -123,6 +174,40 @@ export const configSchema = z
         scannerUserAgents: z
           .array(z.string().min(1))
           .default(['friendly-scanner', 'sipvicious', 'sipcli', 'VaxSIPUserAgent', 'pplsip']),
+      })
+      .strict()
+      .prefault({}),
+    /** Upstream PBXs the proxy forwards to; env SIPEDGE_UPSTREAMS (see load.ts). Default: none. */
+    upstreams: z
+      .array(upstreamSchema)
+      .default([])
+      .superRefine((list, ctx) => {
+        const seen = new Set<string>();
+        list.forEach((u, i) => {
+          if (seen.has(u.uri)) ctx.addIssue({ code: 'custom', path: [i, 'uri'], message: 'is listed twice (each uri is one upstream and one metric label)' });
+          seen.add(u.uri);
+        });
+      }),
+    proxy: z
+      .object({
+        /** OPTIONS health probes of every upstream. */
+        probe: z
+          .object({
+            /** Time between probe rounds; seconds. */
+            intervalSeconds: z.number().min(1).default(10),
+            /** A probe without a final response within this counts as a failure; seconds (< intervalSeconds, <= 32). */
+            timeoutSeconds: z.number().positive().max(32).default(2),
+            /** Consecutive failed probes that mark an up upstream down. */
+            failuresToDown: z.number().int().min(1).default(3),
+            /** Consecutive answered probes that mark a down upstream up. */
+            successesToUp: z.number().int().min(1).default(2),
+          })
+          .strict()
+          .refine((p) => p.timeoutSeconds < p.intervalSeconds, {
+            path: ['timeoutSeconds'],
+            message: 'must be less than proxy.probe.intervalSeconds',
+          })
+          .prefault({}),
       })
       .strict()
       .prefault({}),

@@ -1,6 +1,6 @@
 // prom-client registry and every sipedge metric; label values come from closed sets only.
 // Counters are FastCounters (plain adds on the hot path, copied into prom-client at scrape); bind label sets once.
-import { Registry, Gauge, collectDefaultMetrics } from 'prom-client';
+import { Registry, Gauge, Histogram, collectDefaultMetrics } from 'prom-client';
 import { FastCounter } from './fast-counter.ts';
 
 export class Metrics {
@@ -83,6 +83,19 @@ export class Metrics {
   readonly transactions = new Gauge({
     name: 'sipedge_transactions',
     help: 'Live server transactions',
+    registers: [this.registry],
+  });
+  readonly upstreamUp = new Gauge({
+    name: 'sipedge_upstream_up',
+    help: 'Upstream health from OPTIONS probes: 1 up, 0 down or not yet proven; label = configured uri (closed set)',
+    labelNames: ['upstream'] as const,
+    registers: [this.registry],
+  });
+  readonly upstreamProbeSeconds = new Histogram({
+    name: 'sipedge_upstream_probe_seconds',
+    help: 'Round-trip time of answered OPTIONS probes, by upstream (configured uri)',
+    labelNames: ['upstream'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5],
     registers: [this.registry],
   });
 

@@ -76,4 +76,37 @@ describe('config', () => {
     expect(loadConfig({ file: 'config/sipedge.example.json', env: {} })).toEqual(example);
     expect(example).toEqual(loadConfig({ env: {} }));
   });
+
+  it('reads the upstream set from SIPEDGE_UPSTREAMS with priority, weight and transport', () => {
+    const c = loadConfig({ env: { SIPEDGE_UPSTREAMS: 'sip:pbx1.example.com:5060;priority=1;weight=10,sip:10.0.0.2;transport=tcp' } });
+    expect(c.upstreams).toEqual([
+      { uri: 'sip:pbx1.example.com:5060', priority: 1, weight: 10, transport: 'udp' },
+      { uri: 'sip:10.0.0.2;transport=tcp', priority: 1, weight: 1, transport: 'tcp' },
+    ]);
+    expect(loadConfig({ env: { SIPEDGE_UPSTREAMS: '' } }).upstreams).toEqual([]);
+    expect(loadConfig({ env: {} }).proxy.probe).toEqual({ intervalSeconds: 10, timeoutSeconds: 2, failuresToDown: 3, successesToUp: 2 });
+  });
+
+  it('names the bad upstream by its index in one line', () => {
+    const bad = errorOf(() => loadConfig({ env: { SIPEDGE_UPSTREAMS: 'sip:pbx1.example.com,sip:' } }));
+    expect(bad.code).toBe('SIPEDGE_ERR_CONFIG_INVALID');
+    expect(bad.message).toBe('config: upstreams[1].uri "sip:": is not a sip: URI with a host (e.g. sip:pbx1.example.com:5060)');
+    expect(errorOf(() => loadConfig({ env: { SIPEDGE_UPSTREAMS: 'http://pbx' } })).message).toContain('upstreams[0].uri "http://pbx"');
+    expect(errorOf(() => loadConfig({ env: { SIPEDGE_UPSTREAMS: 'sip:pbx:70000' } })).message).toContain('upstreams[0].uri');
+    expect(errorOf(() => loadConfig({ env: { SIPEDGE_UPSTREAMS: 'sip:pbx;priority=high' } })).message).toContain('upstreams[0].priority "high"');
+    expect(errorOf(() => loadConfig({ env: { SIPEDGE_UPSTREAMS: 'sip:pbx;transport=tls' } })).message).toContain('names a transport other than udp or tcp');
+    expect(errorOf(() => loadConfig({ env: { SIPEDGE_UPSTREAMS: 'sip:a,sip:b,sip:a' } })).message).toContain('upstreams[2].uri "sip:a": is listed twice');
+    expect(errorOf(() => loadConfig({ env: { SIPEDGE_PROXY__PROBE__TIMEOUT_SECONDS: '10' } })).message).toBe(
+      'config: proxy.probe.timeoutSeconds 10: must be less than proxy.probe.intervalSeconds',
+    );
+  });
+
+  it('takes upstreams from a config file too, refusing a transport the uri contradicts', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sipedge-cfg-'));
+    const file = join(dir, 'c.json');
+    writeFileSync(file, JSON.stringify({ upstreams: [{ uri: 'sip:[2001:db8::1]:5080', priority: 0, transport: 'tcp' }] }));
+    expect(loadConfig({ file, env: {} }).upstreams).toEqual([{ uri: 'sip:[2001:db8::1]:5080', priority: 0, weight: 1, transport: 'tcp' }]);
+    writeFileSync(file, JSON.stringify({ upstreams: [{ uri: 'sip:pbx;transport=udp', transport: 'tcp' }] }));
+    expect(errorOf(() => loadConfig({ file, env: {} })).message).toBe(`config: upstreams[0].transport "tcp": contradicts the uri's ;transport=udp`);
+  });
 });
