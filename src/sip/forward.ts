@@ -6,6 +6,7 @@ import type { SipMessage } from './types.ts';
 import { HEADER_ID_COUNT, H_CONTENT_LENGTH, H_MAX_FORWARDS, H_UNKNOWN, H_VIA, headerId } from './header-names.ts';
 import { HEADER_STRIDE, ParsedMessage, parseMessage } from './parser.ts';
 import { serializeMessage } from './request.ts';
+import { topLevelComma } from './split.ts';
 
 const HS = HEADER_STRIDE;
 const H_ROUTE = headerId('route');
@@ -295,23 +296,6 @@ function replaceValue(p: ParsedMessage, o: number, ours: string, replacement: st
     start = end + 1;
   }
   return undefined;
-}
-
-/** Offset of the first comma in s[a..b) outside quoted strings and <>, or -1 (same rules as headerValues). */
-function topLevelComma(s: string, a: number, b: number): number {
-  let inQuote = false;
-  let inAngle = false;
-  for (let i = a; i < b; i++) {
-    const c = s.charCodeAt(i);
-    if (inQuote) {
-      if (c === 92) i++;
-      else if (c === 34) inQuote = false;
-    } else if (c === 34) inQuote = true;
-    else if (c === 60) inAngle = true;
-    else if (c === 62) inAngle = false;
-    else if (c === 44 && !inAngle) return i;
-  }
-  return -1;
 }
 
 /** Header lines 'prefix + value' for each value. */

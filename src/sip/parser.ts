@@ -21,7 +21,7 @@ import {
   headerIdAt,
 } from './header-names.ts';
 import { TOKEN, UINT32_MAX, lowerAscii, parseDigits, scan, scanTo, skipWs, skipWsTo } from './token.ts';
-import { trimWs } from './split.ts';
+import { topLevelComma, trimWs } from './split.ts';
 import { parseVias, parseViasTo, type ParsedVia } from './via.ts';
 import { parseNameAddrTo, pushContact } from './name-addr.ts';
 import { parseDigestTo } from './digest-header.ts';
@@ -369,20 +369,9 @@ export class ParsedMessage implements SipMessage {
  */
 function splitRangesTo(s: string, a: number, b: number, out: number[]): void {
   let start = a;
-  let inQuote = false;
-  let inAngle = false;
-  for (let i = a; i < b; i++) {
-    const c = s.charCodeAt(i);
-    if (inQuote) {
-      if (c === 92) i++;
-      else if (c === 34) inQuote = false;
-    } else if (c === 34) inQuote = true;
-    else if (c === 60) inAngle = true;
-    else if (c === 62) inAngle = false;
-    else if (c === 44 && !inAngle) {
-      pushTrimmed(s, start, i, out);
-      start = i + 1;
-    }
+  for (let comma = topLevelComma(s, a, b); comma >= 0; comma = topLevelComma(s, start, b)) {
+    pushTrimmed(s, start, comma, out);
+    start = comma + 1;
   }
   pushTrimmed(s, start, b, out);
 }

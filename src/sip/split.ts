@@ -2,6 +2,26 @@
 // Which headers are lists, and what each element means, is decided by the callers (parser.ts, name-addr.ts).
 
 /**
+ * Offset of the first comma in s[a..b) outside quoted-strings (with quoted-pairs) and <...>, or -1. Both states are
+ * closed at a top-level comma, so callers split a list by calling this again from the offset after it.
+ */
+export function topLevelComma(s: string, a: number, b: number): number {
+  let inQuote = false;
+  let inAngle = false;
+  for (let i = a; i < b; i++) {
+    const c = s.charCodeAt(i);
+    if (inQuote) {
+      if (c === 92) i++;
+      else if (c === 34) inQuote = false;
+    } else if (c === 34) inQuote = true;
+    else if (c === 60) inAngle = true;
+    else if (c === 62) inAngle = false;
+    else if (c === 44 && !inAngle) return i;
+  }
+  return -1;
+}
+
+/**
  * Splits a header value at commas outside quotes and angle brackets; each element is trimmed of SP/HT.
  * Empty elements are kept as '' so that strict callers (Contact) can reject them.
  */
@@ -9,20 +29,9 @@ export function splitTopLevel(value: string): string[] {
   const out: string[] = [];
   const n = value.length;
   let start = 0;
-  let inQuote = false;
-  let inAngle = false;
-  for (let i = 0; i < n; i++) {
-    const c = value.charCodeAt(i);
-    if (inQuote) {
-      if (c === 92) i++;
-      else if (c === 34) inQuote = false;
-    } else if (c === 34) inQuote = true;
-    else if (c === 60) inAngle = true;
-    else if (c === 62) inAngle = false;
-    else if (c === 44 && !inAngle) {
-      out.push(trimWs(value, start, i));
-      start = i + 1;
-    }
+  for (let comma = topLevelComma(value, 0, n); comma >= 0; comma = topLevelComma(value, start, n)) {
+    out.push(trimWs(value, start, comma));
+    start = comma + 1;
   }
   out.push(trimWs(value, start, n));
   return out;
