@@ -1,11 +1,11 @@
 // A last-resort response to a request the parser refused (RFC 4475 badvers, a header line without a colon, ...):
 // when the Via, From, To, Call-ID and CSeq lines can still be found, the sender still gets its 400/505.
 // Cold path only (malformed input): plain string scans; the normal path is parser.ts + response.ts.
+import { H_CALL_ID, H_CSEQ, H_FROM, H_TO, H_VIA, headerId } from './header-names.ts';
 import { newTag } from './random.ts';
 import { statusLine } from './response.ts';
 import type { MessageSource } from './types.ts';
 
-const COMPACT: Record<string, string> = { v: 'via', f: 'from', t: 'to', i: 'call-id' };
 
 /**
  * The bytes of a `status reason` response to the request in `buf`, built from its raw Via/From/To/Call-ID/CSeq
@@ -21,18 +21,17 @@ export function salvageResponse(buf: Buffer, status: number, reason: string, sou
   const method = start.split(' ')[0] ?? '';
   if (!/^[A-Za-z]+$/.test(method) || method.toUpperCase() === 'ACK') return undefined;
   const vias: string[] = [];
-  const one = new Map<string, string>();
+  const one = new Map<number, string>();
   for (const line of lines.slice(1)) {
     const colon = line.indexOf(':');
     if (colon <= 0 || line[0] === ' ' || line[0] === '\t') continue;
-    let name = line.slice(0, colon).trim().toLowerCase();
-    name = COMPACT[name] ?? name;
+    const id = headerId(line.slice(0, colon).trim());
     const value = line.slice(colon + 1).trim();
     if (value === '' || /[\x00-\x08\x0a-\x1f\x7f]/.test(value)) continue;
-    if (name === 'via') vias.push(...value.split(/,(?=\s*SIP\s*\/)/i).map((v) => v.trim()));
-    else if ((name === 'from' || name === 'to' || name === 'call-id' || name === 'cseq') && !one.has(name)) one.set(name, value);
+    if (id === H_VIA) vias.push(...value.split(/,(?=\s*SIP\s*\/)/i).map((v) => v.trim()));
+    else if ((id === H_FROM || id === H_TO || id === H_CALL_ID || id === H_CSEQ) && !one.has(id)) one.set(id, value);
   }
-  const [from, to, callId, cseq] = [one.get('from'), one.get('to'), one.get('call-id'), one.get('cseq')];
+  const [from, to, callId, cseq] = [one.get(H_FROM), one.get(H_TO), one.get(H_CALL_ID), one.get(H_CSEQ)];
   if (vias.length === 0 || !from || !to || !callId || !cseq) return undefined;
   // RFC 3261 §18.2.1 received, RFC 3581 rport on the top Via.
   let top = vias[0]!.replace(/;\s*rport(?=\s*(;|$))/i, `;rport=${source.port}`);
