@@ -121,6 +121,12 @@ export class LockoutGuard {
     ]);
   }
 
+  /** ms epoch until which the extension-wide lock (the one strangers meet) holds; 0 when unlocked. */
+  async extensionLockedUntil(tenant: string, ext: string, now: number): Promise<number> {
+    const until = await this.store.lockedUntil(extensionKey(tenant, ext), now);
+    return until > now ? until : 0;
+  }
+
   /** ms epoch until which `ip` is banned; 0 when it is not. */
   async bannedUntil(ip: string, now: number): Promise<number> {
     const until = await this.store.bannedUntil(ip, now);
