@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { forwardRequest, forwardResponse } from '../../src/sip/forward.ts';
 import { parseMessage, validateRequest } from '../../src/sip/parser.ts';
 import { newBranch } from '../../src/sip/random.ts';
+import { benchCpu } from '../lib/cpu-bench.ts';
 
 // test/fixtures/sip/valid/invite-proxied.sip without its Proxy-Authorization line: a 1.2 kB INVITE with SDP.
 const fixture = readFileSync(fileURLToPath(new URL('../../test/fixtures/sip/valid/invite-proxied.sip', import.meta.url))).toString('latin1');
@@ -19,29 +20,7 @@ const ringing = Buffer.from(
   'latin1',
 );
 
-/** CPU microseconds (user + system) this process has used; the VM is shared, so wall time would measure neighbours. */
-function cpuMicros(): number {
-  const u = process.cpuUsage();
-  return u.user + u.system;
-}
-
-/** Best of 5 rounds of about ms CPU each, after a warm-up; prints µs CPU per op and ops per CPU-second. */
-function bench(name: string, fn: () => unknown, ms = 400): void {
-  for (let i = 0; i < 50_000; i++) fn();
-  let best = 0;
-  for (let round = 0; round < 5; round++) {
-    let ops = 0;
-    const start = cpuMicros();
-    let used = 0;
-    while (used < ms * 1000) {
-      for (let i = 0; i < 2000; i++) fn();
-      ops += 2000;
-      used = cpuMicros() - start;
-    }
-    best = Math.max(best, ops / (used / 1e6));
-  }
-  console.log(`${name.padEnd(62)} ${(1e6 / best).toFixed(2).padStart(7)} µs/op ${Math.round(best).toLocaleString('en-US').padStart(11)} ops/s`);
-}
+const bench = (name: string, fn: () => unknown): void => void benchCpu(name, fn);
 
 let sink = 0;
 const edit = (branch: string) => ({

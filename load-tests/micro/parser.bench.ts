@@ -10,40 +10,13 @@ import { createResponse } from '../../src/sip/response.ts';
 import { parseUri } from '../../src/sip/uri.ts';
 import { parseVias, type ParsedVia } from '../../src/sip/via.ts';
 import type { SipMessage } from '../../src/sip/types.ts';
+import { benchCpu } from '../lib/cpu-bench.ts';
 
 const register = readFileSync(fileURLToPath(new URL('../../test/fixtures/sip/valid/register-digest.sip', import.meta.url)));
 const source = { address: '203.0.113.5', port: 40123, transport: 'udp', flowId: 'udp:1' };
 
-/** CPU microseconds (user + system) this process has used; the VM is shared, so wall time would measure neighbours. */
-function cpuMicros(): number {
-  const u = process.cpuUsage();
-  return u.user + u.system;
-}
-
-/**
- * Runs fn for about ms of CPU time per round after a warm-up (at least minOps calls in all); prints the best of 5
- * rounds as µs CPU per op and ops per CPU-second, and returns ops per CPU-second.
- */
-function bench(name: string, fn: () => unknown, ms = 400, minOps = 200_000): number {
-  for (let i = 0; i < 50_000; i++) fn();
-  let best = 0;
-  let total = 0;
-  for (let round = 0; round < 5 || total < minOps; round++) {
-    let ops = 0;
-    const start = cpuMicros();
-    let used = 0;
-    while (used < ms * 1000) {
-      for (let i = 0; i < 2000; i++) fn();
-      ops += 2000;
-      used = cpuMicros() - start;
-    }
-    total += ops;
-    best = Math.max(best, ops / (used / 1e6));
-  }
-  const us = (1e6 / best).toFixed(2);
-  console.log(`${name.padEnd(62)} ${us.padStart(7)} µs/op ${Math.round(best).toLocaleString('en-US').padStart(11)} ops/s`);
-  return best;
-}
+/** parse-path benchmarks need many calls per round: at least 200k in all. */
+const bench = (name: string, fn: () => unknown): number => benchCpu(name, fn, 400, 200_000);
 
 let sink = 0;
 

@@ -21,6 +21,7 @@ import { TransactionLayer } from '../../src/transaction/transaction-layer.ts';
 import type { ServerTransaction, TransactionUser } from '../../src/transaction/types.ts';
 import type { Flow, TransportKind } from '../../src/transport/flow.ts';
 import type { UdpListener } from '../../src/transport/udp.ts';
+import { cpuMicros } from '../lib/cpu-bench.ts';
 
 const { values } = parseArgs({
   options: {
@@ -40,11 +41,6 @@ const ONLY = values.only;
 v8.setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
 
-/** CPU microseconds (user + system); the VM is shared, so wall time would measure neighbours. */
-function cpuMicros(): number {
-  const u = process.cpuUsage();
-  return u.user + u.system;
-}
 
 /** Best of 3 rounds of about ROUND_MS CPU each, in ops per CPU-second. */
 function bench(name: string, fn: () => unknown): number {
