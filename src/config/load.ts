@@ -22,8 +22,8 @@ export interface LoadOptions {
   /** JSON file; when absent, SIPEDGE_CONFIG, else no file. */
   file?: string;
   env?: NodeJS.ProcessEnv;
-  /** Applied last (tests). */
-  overrides?: DeepPartial<Config>;
+  /** Applied last, in order (tests: a base layer, then the test's own). */
+  overrides?: DeepPartial<Config> | DeepPartial<Config>[];
 }
 
 export function loadConfig(opts: LoadOptions = {}): Readonly<Config> {
@@ -56,7 +56,8 @@ export function loadConfig(opts: LoadOptions = {}): Readonly<Config> {
     if (!path) continue;
     setPath(raw, path, coerceEnv(value, ENV_ALIASES[name] !== undefined));
   }
-  if (opts.overrides) merge(raw, opts.overrides as Record<string, unknown>);
+  const layers = opts.overrides === undefined ? [] : Array.isArray(opts.overrides) ? opts.overrides : [opts.overrides];
+  for (const layer of layers) merge(raw, layer as Record<string, unknown>);
   const result = configSchema.safeParse(raw);
   if (!result.success) {
     const issue = result.error.issues[0]!;

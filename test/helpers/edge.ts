@@ -44,7 +44,7 @@ export async function startEdge(
     http: { listen: '127.0.0.1:0' },
     log: { level: 'debug' },
   };
-  const config = loadConfig({ env: {}, overrides: mergeDeep(base, opts.overrides ?? {}) });
+  const config = loadConfig({ env: {}, overrides: [base, opts.overrides ?? {}] });
   const logs: string[] = [];
   const sink = new Writable({
     write(chunk, _enc, cb) {
@@ -88,14 +88,6 @@ export async function startEdge(
       if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
     },
   };
-}
-
-function mergeDeep<T>(a: T, b: DeepPartial<T>): T {
-  const out = { ...(a as Record<string, unknown>) };
-  for (const [k, v] of Object.entries(b as Record<string, unknown>)) {
-    out[k] = v && typeof v === 'object' && !Array.isArray(v) ? mergeDeep((out[k] ?? {}) as Record<string, unknown>, v as Record<string, unknown>) : v;
-  }
-  return out as T;
 }
 
 /** Polls `fn` until it returns true or the deadline passes (for effects that cross processes). */
