@@ -55,7 +55,8 @@ export class Registrar {
 
   private async register(tx: ServerTransaction): Promise<void> {
     const req = tx.request;
-    const unsupported = req.headerValues('require').filter((t) => !SUPPORTED.has(t.toLowerCase()));
+    const required = req.headerValues('require');
+    const unsupported = required.length === 0 ? required : required.filter((t) => !SUPPORTED.has(t.toLowerCase()));
     if (unsupported.length > 0) {
       // RFC 3261 §8.2.2.3: 420 listing what we do not support.
       this.respond(tx, 420, 'Bad Extension', { headers: [`Unsupported: ${unsupported.join(', ')}`] });
