@@ -30,3 +30,19 @@ export interface TransactionUser {
   /** A connection-oriented flow closed. */
   onFlowClosed?(flow: Flow): void;
 }
+
+/**
+ * A service on the edge that answers requests itself as a UAS (hold music, issue 5). app.ts's dispatcher asks each
+ * local service before routing a request to the proxy: an out-of-dialog request it owns goes through the proxy's
+ * admission (request from a configured upstream address, or an authenticated user) and then to onRequest; an
+ * in-dialog request of one of its dialogs goes straight to onRequest.
+ */
+export interface LocalService {
+  /** Sync and cheap: an out-of-dialog request addressed to this service, or an in-dialog request of one of its dialogs. */
+  owns(req: SipMessage): boolean;
+  /** Whether `req` (which owns() accepted) is in one of this service's dialogs (then no admission check). */
+  inDialog(req: SipMessage): boolean;
+  onRequest(tx: ServerTransaction): void;
+  /** An ACK that matched no server transaction (ACK for a 2xx). True when it belonged to this service. */
+  onAck?(ack: SipMessage, flow: Flow): boolean;
+}
