@@ -56,6 +56,15 @@ export interface AccountStore {
    * SIPEDGE_ERR_TENANT_UNKNOWN, writing nothing, if any extension names a tenant that does not exist.
    */
   putExtensions(exts: Extension[]): Promise<void>;
+  /** Removes one extension (durable); false when it did not exist. Its login record is the LoginStore's. */
+  removeExtension(tenant: string, ext: string): Promise<boolean>;
+  /**
+   * Removes a tenant that has no extensions left (durable). Rejects with SIPEDGE_ERR_TENANT_NOT_EMPTY while it has
+   * extensions; false when it did not exist.
+   */
+  removeTenant(code: string): Promise<boolean>;
+  /** Extensions whose email equals `email` (case-insensitive), in any tenant. */
+  findExtensionsByEmail(email: string): Promise<Extension[]>;
 }
 
 /** One registered contact of an address-of-record (RFC 3261 §10.3). */
@@ -149,8 +158,72 @@ export interface MetaStore {
   getOrSet(name: string, candidate: string): Promise<string>;
 }
 
+/** What a gateway login may do: its own extension, its tenant's admin API, or every tenant's. */
+export type LoginRole = 'user' | 'tenant-admin' | 'operator';
+
+/** The gateway login of one extension (issue 4): separate from its VoIP credentials. Durable. */
+export interface LoginRecord {
+  tenant: string;
+  ext: string;
+  /** argon2id PHC string of the login password; absent = no login password set (login impossible). */
+  passwordHash?: string;
+  role: LoginRole;
+  /** The TOTP secret sealed with the gateway key (auth/secret-box.ts); absent = no 2FA set up. */
+  totpSecret?: string;
+  /** True once a code proved the secret (2FA required at login); false while a setup awaits activation. */
+  totpActive: boolean;
+  /** Grows on password change or reset: sessions and reset tokens from an earlier epoch are void. */
+  sessionEpoch: number;
+  updatedAt: number;
+}
+
+/** Login records plus the TOTP replay guard. Every write is durable when its promise resolves. */
+export interface LoginStore {
+  get(tenant: string, ext: string): Promise<LoginRecord | undefined>;
+  /** Upsert (whole record). */
+  put(rec: LoginRecord): Promise<void>;
+  remove(tenant: string, ext: string): Promise<void>;
+  /** The last TOTP time step accepted for the extension; 0 when none. */
+  lastTotpStep(tenant: string, ext: string): Promise<number>;
+  /** Atomically records `step` as used if it is above the last one; false = that step (or a later one) was used. */
+  useTotpStep(tenant: string, ext: string, step: number): Promise<boolean>;
+}
+
+/** A gateway session as stored under the SHA-256 of its cookie value. */
+export interface SessionRecord {
+  tenant: string;
+  ext: string;
+  /** Per-session CSRF token (sent back by the client in x-csrf-token). */
+  csrf: string;
+  /** True while only the password was proven and the TOTP code is still due. */
+  pending: boolean;
+  /** LoginRecord.sessionEpoch at creation; an older epoch means the password changed since. */
+  epoch: number;
+  createdAt: number;
+  /** ms epoch. */
+  expiresAt: number;
+}
+
+/** Gateway sessions, shared by all nodes with Redis; volatile in the embedded store (a restart logs users out). */
+export interface SessionStore {
+  create(id: string, s: SessionRecord): Promise<void>;
+  /** The unexpired session `id`; when slideMs > 0 its expiry moves to now + slideMs (atomically). */
+  touch(id: string, now: number, slideMs: number): Promise<SessionRecord | undefined>;
+  delete(id: string): Promise<void>;
+}
+
+/** Single-use secrets with an expiry (password-reset and provisioning tokens, stored by hash). Durable. */
+export interface TokenStore {
+  put(id: string, value: string, expiresAt: number): Promise<void>;
+  /** Returns the value and deletes it, atomically (at most one caller gets it); undefined when unknown or expired. */
+  take(id: string, now: number): Promise<string | undefined>;
+}
+
 export interface Stores {
   accounts: AccountStore;
+  logins: LoginStore;
+  sessions: SessionStore;
+  tokens: TokenStore;
   bindings: BindingStore;
   lockouts: LockoutStore;
   nonces: NonceCountStore;

@@ -3,7 +3,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FakeClock } from '../../src/clock.ts';
 import { SipedgeError } from '../../src/config/errors.ts';
-import type { Binding, Extension, Stores, Tenant } from '../../src/store/types.ts';
+import type { Binding, Extension, LoginRecord, SessionRecord, Stores, Tenant } from '../../src/store/types.ts';
 
 /** Opens a fresh, empty store for one test, in the 'edge' role, reading time from `clock`. */
 export type StoresFactory = (clock: FakeClock) => Promise<Stores>;
@@ -348,6 +348,115 @@ export function storeContract(name: string, open: StoresFactory): void {
         expect(await stores.nonces.checkAndSet('n1', 4, clock.now(), ttl)).toBe(false);
         clock.advance(1);
         expect(await stores.nonces.checkAndSet('n1', 1, clock.now(), ttl)).toBe(true);
+      });
+    });
+
+    describe('removal and email lookup (gateway admin)', () => {
+      beforeEach(async () => {
+        await stores.accounts.addTenant(tenant('acme'));
+        await stores.accounts.addTenant(tenant('globex'));
+      });
+
+      it('removes one extension and reports whether it existed', async () => {
+        await stores.accounts.putExtensions([extension('acme', '1001'), extension('acme', '1002')]);
+        expect(await stores.accounts.removeExtension('acme', '1001')).toBe(true);
+        expect(await stores.accounts.removeExtension('acme', '1001')).toBe(false);
+        expect(await stores.accounts.getExtension('acme', '1001')).toBeUndefined();
+        expect((await stores.accounts.listExtensions('acme')).map((e) => e.ext)).toEqual(['1002']);
+      });
+
+      it('refuses to remove a tenant with extensions, then removes it and frees its domain', async () => {
+        await stores.accounts.putExtensions([extension('acme', '1001')]);
+        expectCode(await rejection(stores.accounts.removeTenant('acme')), 'SIPEDGE_ERR_TENANT_NOT_EMPTY');
+        await stores.accounts.removeExtension('acme', '1001');
+        expect(await stores.accounts.removeTenant('acme')).toBe(true);
+        expect(await stores.accounts.removeTenant('acme')).toBe(false);
+        expect(await stores.accounts.getTenant('acme')).toBeUndefined();
+        expect(await stores.accounts.findTenantByDomain('acme.example.com')).toBeUndefined();
+        await stores.accounts.addTenant(tenant('acme2', 'acme.example.com'));
+        expect((await stores.accounts.findTenantByDomain('acme.example.com'))?.code).toBe('acme2');
+      });
+
+      it('finds extensions by email in any case, and forgets an email that was changed', async () => {
+        const a = { ...extension('acme', '1001'), email: 'Alice@Example.com' };
+        await stores.accounts.putExtensions([a, extension('globex', '2001')]);
+        expect((await stores.accounts.findExtensionsByEmail('alice@example.COM')).map((e) => `${e.ext}@${e.tenant}`)).toEqual(['1001@acme']);
+        await stores.accounts.putExtensions([{ ...a, email: 'new@example.com' }]);
+        expect(await stores.accounts.findExtensionsByEmail('alice@example.com')).toEqual([]);
+        expect((await stores.accounts.findExtensionsByEmail('new@example.com')).map((e) => e.ext)).toEqual(['1001']);
+        await stores.accounts.removeExtension('acme', '1001');
+        expect(await stores.accounts.findExtensionsByEmail('new@example.com')).toEqual([]);
+      });
+    });
+
+    describe('logins', () => {
+      const login = (ext: string, extra: Partial<LoginRecord> = {}): LoginRecord => ({
+        tenant: 'acme', ext, passwordHash: '$argon2id$fake', role: 'user', totpActive: false, sessionEpoch: 1, updatedAt: 1, ...extra,
+      });
+
+      it('stores, replaces and removes a login record', async () => {
+        expect(await stores.logins.get('acme', '1001')).toBeUndefined();
+        await stores.logins.put(login('1001'));
+        expect(await stores.logins.get('acme', '1001')).toEqual(login('1001'));
+        await stores.logins.put(login('1001', { role: 'tenant-admin', totpSecret: 'sealed', totpActive: true, sessionEpoch: 2 }));
+        expect(await stores.logins.get('acme', '1001')).toEqual(login('1001', { role: 'tenant-admin', totpSecret: 'sealed', totpActive: true, sessionEpoch: 2 }));
+        expect(await stores.logins.get('acme', '1002')).toBeUndefined();
+        await stores.logins.remove('acme', '1001');
+        expect(await stores.logins.get('acme', '1001')).toBeUndefined();
+      });
+
+      it('accepts each TOTP step once and never an older one', async () => {
+        expect(await stores.logins.lastTotpStep('acme', '1001')).toBe(0);
+        expect(await stores.logins.useTotpStep('acme', '1001', 100)).toBe(true);
+        expect(await stores.logins.useTotpStep('acme', '1001', 100)).toBe(false);
+        expect(await stores.logins.useTotpStep('acme', '1001', 99)).toBe(false);
+        expect(await stores.logins.lastTotpStep('acme', '1001')).toBe(100);
+        expect(await stores.logins.useTotpStep('acme', '1002', 100)).toBe(true);
+        expect(await stores.logins.useTotpStep('acme', '1001', 101)).toBe(true);
+      });
+
+      it('lets only one of many concurrent uses of the same step through', async () => {
+        const results = await Promise.all(Array.from({ length: 8 }, () => stores.logins.useTotpStep('acme', '1001', 500)));
+        expect(results.filter(Boolean)).toHaveLength(1);
+      });
+    });
+
+    describe('sessions', () => {
+      const H4 = 4 * 60 * MIN;
+      const session = (now: number): SessionRecord => ({
+        tenant: 'acme', ext: '1001', csrf: 'c', pending: false, epoch: 1, createdAt: now, expiresAt: now + H4,
+      });
+
+      it('slides the expiry on touch and ends the session after a full idle period', async () => {
+        await stores.sessions.create('s1', session(clock.now()));
+        clock.advance(H4 - MIN);
+        expect((await stores.sessions.touch('s1', clock.now(), H4))?.expiresAt).toBe(clock.now() + H4);
+        clock.advance(H4 - MIN);
+        expect(await stores.sessions.touch('s1', clock.now(), 0)).toMatchObject({ tenant: 'acme', ext: '1001', csrf: 'c', epoch: 1 });
+        clock.advance(MIN);
+        expect(await stores.sessions.touch('s1', clock.now(), H4)).toBeUndefined();
+        expect(await stores.sessions.touch('nope', clock.now(), H4)).toBeUndefined();
+      });
+
+      it('forgets a deleted session', async () => {
+        await stores.sessions.create('s1', session(clock.now()));
+        await stores.sessions.delete('s1');
+        expect(await stores.sessions.touch('s1', clock.now(), H4)).toBeUndefined();
+      });
+    });
+
+    describe('single-use tokens', () => {
+      it('gives a token to exactly one taker before it expires', async () => {
+        await stores.tokens.put('reset:abc', '{"x":1}', clock.now() + 60 * MIN);
+        const takes = await Promise.all([1, 2, 3].map(() => stores.tokens.take('reset:abc', clock.now())));
+        expect(takes.filter((t) => t !== undefined)).toEqual(['{"x":1}']);
+        expect(await stores.tokens.take('reset:abc', clock.now())).toBeUndefined();
+      });
+
+      it('refuses an expired token', async () => {
+        await stores.tokens.put('reset:old', 'v', clock.now() + 60 * MIN);
+        clock.advance(60 * MIN);
+        expect(await stores.tokens.take('reset:old', clock.now())).toBeUndefined();
       });
     });
 

@@ -36,6 +36,17 @@ export class AccountState {
       case 'extensions':
         for (const e of r.extensions) this.putExtension(e);
         return;
+      case 'extension-remove':
+        this.extensions.get(r.tenant)?.delete(r.ext);
+        return;
+      case 'tenant-remove': {
+        const t = this.tenants.get(r.code);
+        if (t === undefined) return;
+        this.tenants.delete(r.code);
+        this.domains.delete(t.domain.toLowerCase());
+        this.extensions.delete(r.code);
+        return;
+      }
       case 'meta':
         // First writer wins, as getOrSet promises; a later record for the same name cannot be written.
         if (!this.meta.has(r.name)) this.meta.set(r.name, r.value);
@@ -49,6 +60,14 @@ export class AccountState {
     const extensions: Extension[] = [];
     for (const byExt of this.extensions.values()) for (const e of byExt.values()) extensions.push(e);
     return { tenants: [...this.tenants.values()], extensions, meta: Object.fromEntries(this.meta) };
+  }
+
+  /** Extensions whose email matches, case-insensitively (a scan: the embedded store serves small deployments). */
+  findByEmail(email: string): Extension[] {
+    const want = email.toLowerCase();
+    const out: Extension[] = [];
+    for (const byExt of this.extensions.values()) for (const e of byExt.values()) if (e.email?.toLowerCase() === want) out.push(e);
+    return out;
   }
 
   /** Why `t` cannot be added, or undefined if it can. */

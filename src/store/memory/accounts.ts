@@ -66,6 +66,32 @@ export class MemoryAccountStore implements AccountStore {
       return [{ t: 'extensions', extensions: exts }];
     });
   }
+
+  async removeExtension(tenant: string, ext: string): Promise<boolean> {
+    let existed = false;
+    await this.journal.append(() => {
+      existed = this.state.extensions.get(tenant)?.has(ext) ?? false;
+      return existed ? [{ t: 'extension-remove', tenant, ext }] : [];
+    });
+    return existed;
+  }
+
+  async removeTenant(code: string): Promise<boolean> {
+    let existed = false;
+    await this.journal.append(() => {
+      existed = this.state.tenants.has(code);
+      if ((this.state.extensions.get(code)?.size ?? 0) > 0) {
+        throw new SipedgeError('SIPEDGE_ERR_TENANT_NOT_EMPTY', `tenant "${code}" still has extensions; remove them first`);
+      }
+      return existed ? [{ t: 'tenant-remove', code }] : [];
+    });
+    return existed;
+  }
+
+  async findExtensionsByEmail(email: string): Promise<Extension[]> {
+    this.freshen();
+    return this.state.findByEmail(email);
+  }
 }
 
 /** MetaStore of the embedded store: first value written for a name wins, across processes. */

@@ -9,6 +9,8 @@ import { Journal, type JournalTuning, type RecordSource } from './journal.ts';
 import type { JournalRecord } from './journal-record.ts';
 import { MemoryLockoutStore } from './lockouts.ts';
 import { MemoryNonceCountStore } from './nonce-counts.ts';
+import { GatewayState } from './gateway-state.ts';
+import { MemoryLoginStore, MemorySessionStore, MemoryTokenStore } from './logins.ts';
 
 /** Timing knobs of the embedded store; defaults suit production, tests shorten them. */
 export interface MemoryStoreTuning extends JournalTuning {
@@ -36,6 +38,7 @@ export interface MemoryStores extends Stores {
 export async function openMemoryStores(dir: string, opts: StoreOptions, tuning: MemoryStoreTuning = {}): Promise<MemoryStores> {
   const isEdge = opts.role === 'edge';
   const state = new AccountState();
+  const gateway = new GatewayState(opts.clock);
   // Assigned below; the journal's handler needs them and they need the journal (to forward CLI commands).
   let bindings: MemoryBindingStore | undefined;
   let lockouts: MemoryLockoutStore | undefined;
@@ -43,10 +46,14 @@ export async function openMemoryStores(dir: string, opts: StoreOptions, tuning: 
   const journal = new Journal(
     dir,
     {
-      load: (s) => state.load(s),
-      dump: () => state.dump(),
+      load: (s) => {
+        state.load(s);
+        gateway.load(s);
+      },
+      dump: () => ({ ...state.dump(), ...gateway.dump() }),
       apply: (r: JournalRecord, source: RecordSource) => {
         state.apply(r);
+        gateway.apply(r);
         // Commands act only in a running edge and only when they arrive live: history is not replayed at start.
         if (!isEdge || source !== 'tail') return;
         if (r.t === 'unlock') {
@@ -72,6 +79,7 @@ export async function openMemoryStores(dir: string, opts: StoreOptions, tuning: 
         },
   );
   const nonces = new MemoryNonceCountStore();
+  const sessions = new MemorySessionStore();
 
   let closed = false;
   let tailError: Error | undefined;
@@ -99,6 +107,7 @@ export async function openMemoryStores(dir: string, opts: StoreOptions, tuning: 
       bindings?.sweep(now);
       lockouts?.sweep(now);
       nonces.sweep(now);
+      sessions.sweep(now);
     }
   }, Math.min(tickMs, sweepMs));
   timer.unref();
@@ -131,6 +140,9 @@ export async function openMemoryStores(dir: string, opts: StoreOptions, tuning: 
     lockouts,
     nonces,
     meta: new MemoryMetaStore(state, journal),
+    logins: new MemoryLoginStore(gateway, journal, freshen),
+    sessions,
+    tokens: new MemoryTokenStore(gateway, journal),
     journalGeneration: () => journal.generation,
     catchUp: () => journal.catchUp(),
     tailError: () => tailError,

@@ -1,7 +1,7 @@
 // Journal line format: "<crc32 as 8 hex> <json>\n", one record per line, and the record types it carries.
 // Reading, appending, locking and compaction live in journal.ts; what a record does to state lives in account-state.ts.
 import { crc32 } from 'node:zlib';
-import type { Extension, Tenant } from '../types.ts';
+import type { Extension, LoginRecord, Tenant } from '../types.ts';
 
 /** Full durable state; always the first line of a generation file. */
 export interface SnapshotRecord {
@@ -10,6 +10,19 @@ export interface SnapshotRecord {
   tenants: Tenant[];
   extensions: Extension[];
   meta: Record<string, string>;
+  /** Gateway logins (absent in snapshots written before issue 4). */
+  logins?: LoginRecord[];
+  /** "tenant/ext" -> last TOTP step used. */
+  totpSteps?: Record<string, number>;
+  /** Unexpired single-use tokens. */
+  tokens?: StoredToken[];
+}
+
+/** A single-use token as the journal keeps it. */
+export interface StoredToken {
+  id: string;
+  value: string;
+  expiresAt: number;
 }
 
 /**
@@ -23,10 +36,18 @@ export type JournalRecord =
   | { t: 'meta'; name: string; value: string }
   | { t: 'unlock'; key: string; all?: boolean }
   | { t: 'unban'; source: string }
-  | { t: 'remove-bindings'; aor: string };
+  | { t: 'remove-bindings'; aor: string }
+  | { t: 'extension-remove'; tenant: string; ext: string }
+  | { t: 'tenant-remove'; code: string }
+  | { t: 'login'; login: LoginRecord }
+  | { t: 'login-remove'; tenant: string; ext: string }
+  | { t: 'totp-step'; key: string; step: number }
+  | ({ t: 'token' } & StoredToken)
+  | { t: 'token-take'; id: string };
 
 const RECORD_TYPES: ReadonlySet<string> = new Set([
   'snapshot', 'tenant', 'extensions', 'meta', 'unlock', 'unban', 'remove-bindings',
+  'extension-remove', 'tenant-remove', 'login', 'login-remove', 'totp-step', 'token', 'token-take',
 ]);
 
 const NEWLINE = 0x0a;

@@ -9,6 +9,8 @@ const TENANTS = 'tenants';
 const DOMAINS = 'tenant-domains';
 const META = 'meta';
 const extKey = (tenant: string): string => `ext:${tenant}`;
+/** Set of "tenant/ext" per lower-cased email; checked against the extension on read (stale members are removed). */
+const emailKey = (email: string): string => `ext-email:${email.toLowerCase()}`;
 
 /** Accounts as JSON values in hashes; tenant uniqueness in one script, batch upserts in one MULTI. */
 export class RedisAccountStore implements AccountStore {
@@ -70,9 +72,40 @@ export class RedisAccountStore implements AccountStore {
     }
     const multi = this.redis.multi();
     for (const [tenant, fields] of byTenant) multi.hset(extKey(tenant), ...fields);
+    for (const e of exts) if (e.email) multi.sadd(emailKey(e.email), `${e.tenant}/${e.ext}`);
     const results = await guarded(multi.exec());
     if (results === null) throw new Error('extensions: MULTI was aborted');
     for (const [err] of results) if (err !== null) throw toStoreError(err);
+  }
+
+  async removeExtension(tenant: string, ext: string): Promise<boolean> {
+    const e = await this.getExtension(tenant, ext);
+    if (e === undefined) return false;
+    const multi = this.redis.multi().hdel(extKey(tenant), ext);
+    if (e.email) multi.srem(emailKey(e.email), `${tenant}/${ext}`);
+    await guarded(multi.exec());
+    return true;
+  }
+
+  async removeTenant(code: string): Promise<boolean> {
+    const verdict = await guarded(this.redis.sipedgeRemoveTenant(TENANTS, DOMAINS, extKey(code), code));
+    if (verdict === 'not-empty') {
+      throw new SipedgeError('SIPEDGE_ERR_TENANT_NOT_EMPTY', `tenant "${code}" still has extensions; remove them first`);
+    }
+    return verdict === 'ok';
+  }
+
+  async findExtensionsByEmail(email: string): Promise<Extension[]> {
+    const members = await guarded(this.redis.smembers(emailKey(email)));
+    const out: Extension[] = [];
+    const want = email.toLowerCase();
+    for (const m of members.sort()) {
+      const slash = m.indexOf('/');
+      const e = await this.getExtension(m.slice(0, slash), m.slice(slash + 1));
+      if (e?.email?.toLowerCase() === want) out.push(e);
+      else await guarded(this.redis.srem(emailKey(email), m));
+    }
+    return out;
   }
 }
 

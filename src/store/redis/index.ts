@@ -6,6 +6,8 @@ import { RedisBindingStore } from './bindings.ts';
 import { closeRedis, connectRedis, type RedisStoreConfig } from './connection.ts';
 import { RedisLockoutStore } from './lockouts.ts';
 import { RedisNonceCountStore } from './nonce-counts.ts';
+import { defineGatewayScripts } from './gateway-scripts.ts';
+import { RedisLoginStore, RedisSessionStore, RedisTokenStore } from './logins.ts';
 
 export type { RedisStoreConfig } from './connection.ts';
 
@@ -14,14 +16,18 @@ export type { RedisStoreConfig } from './connection.ts';
  * a CLI's unlock or removeAll is seen by every edge at once. Rejects with SIPEDGE_ERR_STORE_UNAVAILABLE when
  * Redis does not answer at open; later outages reject individual calls with StoreUnavailable.
  */
-export async function openRedisStores(cfg: RedisStoreConfig, _opts: StoreOptions): Promise<Stores> {
+export async function openRedisStores(cfg: RedisStoreConfig, opts: StoreOptions): Promise<Stores> {
   const redis = await connectRedis(cfg);
+  defineGatewayScripts(redis);
   return {
     accounts: new RedisAccountStore(redis),
     bindings: new RedisBindingStore(redis),
     lockouts: new RedisLockoutStore(redis, cfg.keyPrefix),
     nonces: new RedisNonceCountStore(redis),
     meta: new RedisMetaStore(redis),
+    logins: new RedisLoginStore(redis),
+    sessions: new RedisSessionStore(redis),
+    tokens: new RedisTokenStore(redis, () => opts.clock.now()),
     close: () => closeRedis(redis),
   };
 }
