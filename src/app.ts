@@ -17,6 +17,9 @@ import { TransactionLayer } from './transaction/transaction-layer.ts';
 import type { ServerTransaction, TransactionUser } from './transaction/types.ts';
 import type { Flow, TransportHandler } from './transport/flow.ts';
 import { HttpServer } from './gateway/server.ts';
+import { Gateway } from './gateway/gateway.ts';
+import { resolveGatewayKey } from './auth/secret-box.ts';
+import { decodeKey } from './config/schema.ts';
 
 export interface AppOptions {
   logger?: Logger;
@@ -113,6 +116,8 @@ export interface App {
   readonly transactions: TransportHandler;
   /** Bound addresses; filled by start(). */
   readonly addresses: AppAddresses;
+  /** The auth gateway's services (HTTP API on http.listen). */
+  readonly gateway: Gateway;
   start(): Promise<AppAddresses>;
   /** Stops accepting, lets in-flight requests finish, closes the store. */
   stop(): Promise<void>;
@@ -145,17 +150,27 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
     nodeId,
   });
   const dispatcher = new Dispatcher(auth, registrar, logger);
+  const addresses: AppAddresses = {};
   const transactions = new TransactionLayer({ tu: dispatcher, metrics, logger, clock, serverHeader: config.sip.serverName });
   const transport = new TransportLayer({ sip: config.sip, handler: transactions, metrics, logger });
   let listening = false;
+  const gateway = new Gateway({
+    config,
+    stores,
+    clock,
+    logger,
+    key: await resolveGatewayKey(config.gateway.encryptionKey === '' ? undefined : decodeKey(config.gateway.encryptionKey), stores.meta),
+    sipPorts: () => ({ udp: addresses.udp?.port, tcp: addresses.tcp?.port, ws: addresses.ws?.port }),
+  });
   const http = new HttpServer({
+    trustProxy: config.gateway.trustProxy,
+    mount: (app) => gateway.register(app),
     listen: config.http.listen,
     metrics,
     logger,
     beforeScrape: async () => metrics.registrationsActive.set(await stores.bindings.countActive(clock.now())),
     isReady: async () => listening,
   });
-  const addresses: AppAddresses = {};
   let stopped = false;
 
   return {
@@ -165,6 +180,7 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
     logger,
     transactions,
     addresses,
+    gateway,
     async start() {
       try {
         Object.assign(addresses, await transport.listen());
@@ -190,6 +206,8 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
       await dispatcher.drain(DRAIN_MS);
       transactions.close();
       await http.close();
+      await gateway.idle();
+      gateway.close();
       await stores.close();
       logger.info({ event: 'edge.stopped' });
     },

@@ -30,6 +30,13 @@ export function parseHostPort(s: string): { host: string; port: number } | undef
   return { host, port };
 }
 
+/** A 32-byte key from 64 hex characters or base64/base64url; undefined when it is not one. */
+export function decodeKey(s: string): Buffer | undefined {
+  const t = s.trim();
+  const b = /^[0-9a-fA-F]{64}$/.test(t) ? Buffer.from(t, 'hex') : /^[A-Za-z0-9+/_-]{43}=?$/.test(t) ? Buffer.from(t, 'base64url') : undefined;
+  return b !== undefined && b.length === 32 ? b : undefined;
+}
+
 const seconds = (def: number) => z.number().int().min(0).default(def);
 
 /**
@@ -207,6 +214,75 @@ export const configSchema = z
             path: ['timeoutSeconds'],
             message: 'must be less than proxy.probe.intervalSeconds',
           })
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
+    gateway: z
+      .object({
+        /** AES-256-GCM key for TOTP secrets and provisioning passwords: 32 bytes as base64/base64url/hex; empty: generated once and kept in the store. */
+        encryptionKey: z
+          .string()
+          .default('')
+          .refine((s) => s === '' || decodeKey(s) !== undefined, { message: 'must be 32 bytes as 64 hex characters or base64 (44/43 characters), or empty' }),
+        /** Base URL put in reset links and provisioning links, e.g. https://portal.example.com. */
+        publicUrl: z.string().regex(/^https?:\/\/[^\s]+$/, 'must start with http:// or https://').default('http://localhost:8080'),
+        /** Trust X-Forwarded-For/-Proto from a reverse proxy (client IP for rate limits, Secure cookies behind TLS offload). */
+        trustProxy: z.boolean().default(false),
+        /** Idle lifetime of a session; each authenticated request renews it; seconds. */
+        sessionSeconds: z.number().int().min(60).default(14_400),
+        /** How long the half-logged-in state (password proven, TOTP code due) lasts; seconds. */
+        pendingSeconds: z.number().int().min(10).default(300),
+        /** Validity of a password-reset link; seconds. */
+        resetTokenSeconds: z.number().int().min(60).default(3600),
+        /** Validity of a provisioning token; seconds. */
+        provisioningTokenSeconds: z.number().int().min(60).default(900),
+        loginLimit: z
+          .object({
+            /** Failed logins for one account (or unknown identifier) that block it. */
+            maxFailures: z.number().int().min(1).default(5),
+            /** Window in which they are counted; seconds. */
+            windowSeconds: seconds(900),
+            /** How long the identifier is refused (429); seconds. */
+            lockSeconds: seconds(900),
+            /** Failed logins from one client IP (any identifier) that block the IP. */
+            ipMaxFailures: z.number().int().min(1).default(50),
+            ipWindowSeconds: seconds(900),
+            ipLockSeconds: seconds(900),
+          })
+          .strict()
+          .prefault({}),
+        /** Password policy preset for tenants not listed in passwordPolicyTenants: basic (>= 8) or strict (sipcall rules). */
+        passwordPolicy: z.enum(['basic', 'strict']).default('basic'),
+        /** Per-tenant preset, e.g. { "acme": "strict" }. */
+        passwordPolicyTenants: z.record(z.string(), z.enum(['basic', 'strict'])).default({}),
+        /** argon2id cost of login password hashes (OWASP minimum profile by default). */
+        argon2: z
+          .object({
+            /** KiB. */
+            memoryCost: z.number().int().min(8).max(4_194_304).default(19_456),
+            timeCost: z.number().int().min(1).max(100).default(2),
+            parallelism: z.number().int().min(1).max(16).default(1),
+          })
+          .strict()
+          .prefault({}),
+        totp: z
+          .object({
+            /** Issuer shown by authenticator apps. */
+            issuer: z.string().min(1).default('sipedge'),
+            /** Also accept the code of the previous step(s) within this many seconds (clock drift, typing time). */
+            toleranceSeconds: z.number().int().min(0).max(300).default(30),
+          })
+          .strict()
+          .prefault({}),
+        mail: z
+          .object({
+            /** SMTP URL for nodemailer (smtp://user:pass@host:587, smtps://...); empty: mails go to <dataDir>/outbox/. */
+            smtpUrl: z.string().default(''),
+            /** From address of gateway mails. */
+            from: z.string().min(3).default('sipedge <no-reply@localhost>'),
+          })
+          .strict()
           .prefault({}),
       })
       .strict()

@@ -1,5 +1,5 @@
 // The HTTP server on the http.listen port: /metrics (prom-client), /healthz and /readyz for now.
-// The auth gateway API and portal (issue 4) mount on the same fastify instance.
+// The auth gateway API (gateway.ts) mounts on the same fastify instance through `mount`.
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { AddressInfo } from 'node:net';
 import { parseHostPort } from '../config/schema.ts';
@@ -14,13 +14,22 @@ export interface HttpServerDeps {
   beforeScrape?: () => Promise<void>;
   /** Whether the edge is ready to take traffic (listeners bound, store reachable). */
   isReady: () => Promise<boolean>;
+  /** Trust X-Forwarded-* from a reverse proxy (config gateway.trustProxy). */
+  trustProxy?: boolean;
+  /** Mounts more routes (the auth gateway API, gateway.ts) on this server. */
+  mount?: (app: FastifyInstance) => void;
 }
 
 export class HttpServer {
   private readonly app: FastifyInstance;
 
   constructor(private readonly d: HttpServerDeps) {
-    this.app = Fastify({ logger: false });
+    // Bodies are validated as sent: no type coercion, no silently dropped fields (gateway/schemas.ts).
+    this.app = Fastify({
+      logger: false,
+      trustProxy: d.trustProxy ?? false,
+      ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false } },
+    });
     this.app.get('/healthz', async () => ({ status: 'ok' }));
     this.app.get('/readyz', async (_req, reply) => {
       const ready = await d.isReady().catch(() => false);
@@ -31,6 +40,7 @@ export class HttpServer {
       const body = await d.metrics.registry.metrics();
       return reply.type(d.metrics.registry.contentType).send(body);
     });
+    d.mount?.(this.app);
   }
 
   /** Binds http.listen ("off" = no HTTP server); returns the bound address. */

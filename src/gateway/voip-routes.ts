@@ -1,0 +1,102 @@
+// VoIP credential routes: show the settings, regenerate the VoIP password (the same rotation as `sipedge ext
+// rotate`), and redeem a one-time provisioning token. QR content format: voip-settings.ts provisioningContent.
+import { newToken, tokenId } from '../auth/login-token.ts';
+import type { ExtensionRef } from '../auth/provisioning.ts';
+import { ApiError, notFound } from './api-error.ts';
+import type { Gateway, RouteSpec } from './gateway.ts';
+import { bodies } from './schemas.ts';
+import { provisioningContent, qrCodes, voipSettings, type VoipSettings } from './voip-settings.ts';
+
+/** The settings of one extension, as phones should use them (the edge as the one server). */
+export async function settingsOf(g: Gateway, ref: ExtensionRef): Promise<VoipSettings> {
+  const [e, t] = await Promise.all([g.stores.accounts.getExtension(ref.tenant, ref.ext), g.stores.accounts.getTenant(ref.tenant)]);
+  if (!e || !t) throw notFound(`extension ${ref.ext}@${ref.tenant}`);
+  return voipSettings(e, t, g.edgeHost(), g.d.sipPorts(), g.d.config.auth.sharedDomain);
+}
+
+/**
+ * What a response carries after a VoIP password was generated: the password and its provisioning QR (shown once),
+ * or, with delivery "token", a provisioning token redeemable once within gateway.provisioningTokenSeconds instead.
+ */
+export async function deliverVoipPassword(
+  g: Gateway,
+  ref: ExtensionRef,
+  password: string,
+  delivery: 'response' | 'token',
+): Promise<Record<string, unknown>> {
+  const settings = await settingsOf(g, ref);
+  if (delivery === 'token') {
+    const token = newToken();
+    const e = await g.stores.accounts.getExtension(ref.tenant, ref.ext);
+    const expiresAt = g.now() + g.cfg.provisioningTokenSeconds * 1000;
+    const sealed = g.box.seal(password, `prov:${ref.tenant}/${ref.ext}`);
+    await g.stores.tokens.put(
+      `prov:${tokenId(token)}`,
+      JSON.stringify({ tenant: ref.tenant, ext: ref.ext, credUpdatedAt: e?.credUpdatedAt, sealed }),
+      expiresAt,
+    );
+    return {
+      settings,
+      provisioningToken: token,
+      provisioningTokenExpiresAt: new Date(expiresAt).toISOString(),
+      provisioningUrl: `${g.cfg.publicUrl.replace(/\/+$/, '')}/provision?token=${token}`,
+    };
+  }
+  const content = provisioningContent(settings, password);
+  return { settings, voipPassword: password, provisioning: { content, ...(await qrCodes(content)) } };
+}
+
+export function voipRoutes(g: Gateway): RouteSpec[] {
+  return [
+    {
+      method: 'GET',
+      url: '/api/voip',
+      summary: 'the VoIP settings of your extension: SIP username, domain/realm, the one server and its transports',
+      tag: 'voip',
+      auth: 'session',
+      responses: { 200: 'settings (never the password)' },
+      handler: async (_req, _reply, c) => settingsOf(g, c!.ref),
+    },
+    {
+      method: 'POST',
+      url: '/api/voip/sip-password',
+      summary: 'regenerate your VoIP password; returned once, with its provisioning QR code',
+      tag: 'voip',
+      auth: 'session',
+      body: bodies.sipPassword,
+      responses: { 200: '{ settings, voipPassword, provisioning: { content, qrSvg, qrPngDataUrl } }' },
+      async handler(req, _reply, c) {
+        const { graceSeconds = 0, dropBindings = false } = req.body as { graceSeconds?: number; dropBindings?: boolean };
+        const { password } = await g.provisioning.rotate(c!.ref, { graceMs: graceSeconds * 1000, dropBindings });
+        g.log('gateway.voip.rotated', { user: `${c!.ref.ext}@${c!.ref.tenant}`, graceSeconds, dropBindings });
+        return deliverVoipPassword(g, c!.ref, password, 'response');
+      },
+    },
+    {
+      method: 'POST',
+      url: '/api/provisioning/redeem',
+      summary: 'redeem a one-time provisioning token: the settings with the VoIP password and its QR code, once',
+      tag: 'voip',
+      auth: 'none',
+      body: bodies.redeem,
+      responses: { 200: '{ settings, voipPassword, provisioning }', 400: 'token invalid, expired, used, or the password was changed since', 429: 'rate limited (per IP)' },
+      async handler(req) {
+        const wait = await g.limiter.retryAfter(undefined, req.ip);
+        if (wait > 0) throw new ApiError(429, 'SIPEDGE_ERR_API_RATE_LIMITED', `too many failed attempts; try again in ${wait} s`, { retryAfter: wait }, wait);
+        const raw = await g.stores.tokens.take(`prov:${tokenId((req.body as { token: string }).token)}`, g.now());
+        const bad = new ApiError(400, 'SIPEDGE_ERR_API_TOKEN_INVALID', 'the provisioning token is invalid, expired or already used', { field: 'token' });
+        if (raw === undefined) {
+          await g.limiter.fail(undefined, req.ip);
+          throw bad;
+        }
+        const v = JSON.parse(raw) as { tenant: string; ext: string; credUpdatedAt: number; sealed: string };
+        const e = await g.stores.accounts.getExtension(v.tenant, v.ext);
+        const password = g.box.open(v.sealed, `prov:${v.tenant}/${v.ext}`);
+        // A password rotated again since the token was issued is not the one the token holds: refuse, do not mislead.
+        if (!e || e.credUpdatedAt !== v.credUpdatedAt || password === undefined) throw bad;
+        g.log('gateway.provisioning.redeemed', { user: `${v.ext}@${v.tenant}` });
+        return deliverVoipPassword(g, v, password, 'response');
+      },
+    },
+  ];
+}
