@@ -11,6 +11,7 @@ import type { Stores } from '../store/types.ts';
 import { parseDuration, parseExtensionRef, Provisioning } from '../auth/provisioning.ts';
 import { runStart } from './start.ts';
 import { ensureDemo } from './demo.ts';
+import { runLoginPassword, runResetTotp, runRole } from './login.ts';
 
 interface Command {
   usage: string;
@@ -130,6 +131,27 @@ const COMMANDS: Record<string, Command> = {
         ctx.out(`extension ${r.ext}@${r.tenant} unlocked`);
         return 0;
       }),
+  },
+  'ext login-password': {
+    usage: 'sipedge ext login-password EXT@TENANT [--password PASSWORD]',
+    summary: 'set the gateway login password (checked against the tenant policy); generated and printed once if not given; ends its sessions',
+    options: { password: { type: 'string' } },
+    positionals: 1,
+    run: (ctx, [ref], o) => runLoginPassword(ctx.config, ref!, o.password as string | undefined, ctx.out, ctx.err),
+  },
+  'ext role': {
+    usage: 'sipedge ext role EXT@TENANT ROLE',
+    summary: 'set the gateway role: user (own extension), tenant-admin (its tenant) or operator (every tenant)',
+    options: {},
+    positionals: 2,
+    run: (ctx, [ref, role]) => runRole(ctx.config, ref!, role!, ctx.out),
+  },
+  'ext reset-2fa': {
+    usage: 'sipedge ext reset-2fa EXT@TENANT',
+    summary: 'turn TOTP 2FA off for an extension that lost its authenticator',
+    options: {},
+    positionals: 1,
+    run: (ctx, [ref]) => runResetTotp(ctx.config, ref!, ctx.out),
   },
   'ext show': {
     usage: 'sipedge ext show EXT@TENANT [--json]',

@@ -74,7 +74,7 @@ export interface GatewayEdge {
 /** Cheap argon2 for tests (the production default costs ~30 ms per hash). */
 export const TEST_ARGON2 = { memoryCost: 64, timeCost: 1, parallelism: 1 };
 
-export const PASSWORDS = { alice: 'alice-login-pw', bob: 'bob-login-pw', carol: 'carol-admin-pw', oscar: 'oscar-operator-pw' };
+export const PASSWORDS = { alice: 'Alice-login-pw1', bob: 'Bob-login-pw22', carol: 'Carol-admin-pw3', oscar: 'Oscar-operator-pw4' };
 
 /**
  * Starts an edge with tenant acme (1001 alice with email alice@example.com, 1002 bob) and globex (2001 carol,
@@ -96,11 +96,15 @@ export async function startGatewayEdge(store: 'memory' | 'redis', overrides: Dee
   await p.addExtension({ tenant: 'acme', ext: '1002' });
   await p.addExtension({ tenant: 'globex', ext: '2001' });
   await p.addExtension({ tenant: 'ops', ext: '9000' });
-  await g.accounts.setPassword({ tenant: 'acme', ext: '1001' }, PASSWORDS.alice);
-  await g.accounts.setPassword({ tenant: 'acme', ext: '1002' }, PASSWORDS.bob);
-  await g.accounts.setPassword({ tenant: 'globex', ext: '2001' }, PASSWORDS.carol);
+  const set = async (tenant: string, ext: string, pw: string): Promise<void> => {
+    const r = await g.accounts.setPassword({ tenant, ext }, pw);
+    if (!r.ok) throw new Error(`fixture password for ${ext}@${tenant} breaks the policy`);
+  };
+  await set('acme', '1001', PASSWORDS.alice);
+  await set('acme', '1002', PASSWORDS.bob);
+  await set('globex', '2001', PASSWORDS.carol);
   await g.accounts.setRole({ tenant: 'globex', ext: '2001' }, 'tenant-admin');
-  await g.accounts.setPassword({ tenant: 'ops', ext: '9000' }, PASSWORDS.oscar);
+  await set('ops', '9000', PASSWORDS.oscar);
   await g.accounts.setRole({ tenant: 'ops', ext: '9000' }, 'operator');
   return {
     edge,
