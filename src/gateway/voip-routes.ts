@@ -1,6 +1,7 @@
 // VoIP credential routes: show the settings, regenerate the VoIP password (the same rotation as `sipedge ext
 // rotate`), and redeem a one-time provisioning token. QR content format: voip-settings.ts provisioningContent.
-import { newToken, tokenId } from '../auth/login-token.ts';
+import { ha1 } from '../auth/digest.ts';
+import { newToken, safeEqual, tokenId } from '../auth/login-token.ts';
 import type { ExtensionRef } from '../auth/provisioning.ts';
 import { ApiError, notFound } from './api-error.ts';
 import type { Gateway, RouteSpec } from './gateway.ts';
@@ -27,12 +28,11 @@ export async function deliverVoipPassword(
   const settings = await settingsOf(g, ref);
   if (delivery === 'token') {
     const token = newToken();
-    const e = await g.stores.accounts.getExtension(ref.tenant, ref.ext);
     const expiresAt = g.now() + g.cfg.provisioningTokenSeconds * 1000;
     const sealed = g.box.seal(password, `prov:${ref.tenant}/${ref.ext}`);
     await g.stores.tokens.put(
       `prov:${tokenId(token)}`,
-      JSON.stringify({ tenant: ref.tenant, ext: ref.ext, credUpdatedAt: e?.credUpdatedAt, sealed }),
+      JSON.stringify({ tenant: ref.tenant, ext: ref.ext, sealed }),
       expiresAt,
     );
     return {
@@ -89,11 +89,11 @@ export function voipRoutes(g: Gateway): RouteSpec[] {
           await g.limiter.fail(undefined, req.ip);
           throw bad;
         }
-        const v = JSON.parse(raw) as { tenant: string; ext: string; credUpdatedAt: number; sealed: string };
-        const e = await g.stores.accounts.getExtension(v.tenant, v.ext);
+        const v = JSON.parse(raw) as { tenant: string; ext: string; sealed: string };
+        const [e, t] = await Promise.all([g.stores.accounts.getExtension(v.tenant, v.ext), g.stores.accounts.getTenant(v.tenant)]);
         const password = g.box.open(v.sealed, `prov:${v.tenant}/${v.ext}`);
         // A password rotated again since the token was issued is not the one the token holds: refuse, do not mislead.
-        if (!e || e.credUpdatedAt !== v.credUpdatedAt || password === undefined) throw bad;
+        if (!e || !t || password === undefined || !safeEqual(ha1('SHA-256', e.ext, t.domain, password), e.cred.sha256)) throw bad;
         g.log('gateway.provisioning.redeemed', { user: `${v.ext}@${v.tenant}` });
         return deliverVoipPassword(g, v, password, 'response');
       },
