@@ -135,7 +135,7 @@ export function adminRoutes(g: Gateway): RouteSpec[] {
         requireGrantable(c!, b.role);
         if (b.loginPassword !== undefined) {
           const violations = checkPassword(b.loginPassword, g.accounts.presetFor(tenant));
-          if (violations.length > 0) throw policyError(violations);
+          if (violations.length > 0) throw policyError(violations, 'loginPassword');
         }
         const ref = { tenant, ext: b.ext };
         const { password } = await g.provisioning.addExtension(ref, { email: b.email });
@@ -234,7 +234,7 @@ export function adminRoutes(g: Gateway): RouteSpec[] {
         const ref = refOf(req.params);
         requireTenantAdmin(c!, ref.tenant);
         const out = await g.accounts.setPassword(ref, (req.body as { password?: string }).password);
-        if (!out.ok) throw policyError(out.violations);
+        if (!out.ok) throw policyError(out.violations, 'password');
         g.log('gateway.admin.login_password', { by: `${c!.ref.ext}@${c!.ref.tenant}`, extension: `${ref.ext}@${ref.tenant}` });
         return out.generated !== undefined ? { password: out.generated } : undefined;
       },

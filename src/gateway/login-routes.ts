@@ -292,9 +292,9 @@ export function loginRoutes(g: Gateway): RouteSpec[] {
   ];
 }
 
-export function policyError(violations: { rule: string; message: string }[]): ApiError {
-  return new ApiError(400, 'SIPEDGE_ERR_API_PASSWORD_POLICY', `the new password ${violations.map((v) => v.message).join('; ')}`, {
-    field: 'newPassword',
+export function policyError(violations: { rule: string; message: string }[], field = 'newPassword'): ApiError {
+  return new ApiError(400, 'SIPEDGE_ERR_API_PASSWORD_POLICY', `the password ${violations.map((v) => v.message).join('; ')}`, {
+    field,
     violations,
   });
 }
