@@ -37,12 +37,44 @@ describe('sipedge CLI', () => {
   it('prints help for every command', async () => {
     const main = await sipedge(['--help']);
     expect(main.code).toBe(0);
-    const commands = ['start', 'tenant add', 'import', 'ext add', 'ext rotate', 'ext unlock', 'ext show'];
+    const commands = ['start', 'tenant add', 'import', 'ext add', 'ext rotate', 'ext unlock', 'ext show', 'ext login-password', 'ext role', 'ext reset-2fa'];
     for (const c of commands) expect(main.stdout).toContain(`sipedge ${c}`);
     for (const c of commands) {
       const r = await sipedge([...c.split(' '), '--help']);
       expect(r.code, c).toBe(0);
       expect(r.stdout).toContain(`usage: sipedge ${c}`);
+    }
+  });
+
+  it('sets a gateway login password (generated once, or given and policy-checked), a role, and resets 2FA', async () => {
+    await sipedge(['tenant', 'add', 'acme', '--domain', 'acme.example.com']);
+    await sipedge(['ext', 'add', '1001@acme']);
+    const gen = await sipedge(['ext', 'login-password', '1001@acme']);
+    expect(gen.code).toBe(0);
+    const pw = gen.stdout.trim();
+    expect(pw).toMatch(/^.{16}$/);
+    expect(gen.stderr).toContain('shown once');
+    const weak = await sipedge(['ext', 'login-password', '1001@acme', '--password', 'short']);
+    expect(weak.code).toBe(2);
+    expect(weak.stderr).toContain('at least 8 characters');
+    const badRole = await sipedge(['ext', 'role', '1001@acme', 'root']);
+    expect(badRole.code).toBe(2);
+    expect(badRole.stderr).toContain('user, tenant-admin, operator');
+    expect((await sipedge(['ext', 'role', '1001@acme', 'operator'])).code).toBe(0);
+    expect((await sipedge(['ext', 'reset-2fa', '1001@acme'])).stdout).toContain('2FA of 1001@acme reset');
+    expect((await sipedge(['ext', 'reset-2fa', '1999@acme'])).stderr).toContain('SIPEDGE_ERR_EXTENSION_UNKNOWN');
+    const { openStores } = await import('../../src/store/open.ts');
+    const { systemClock } = await import('../../src/clock.ts');
+    const { LoginHasher } = await import('../../src/auth/login-password.ts');
+    const stores = await openStores({ store: 'memory', dataDir: dir, redis: { url: 'redis://unused', keyPrefix: '' } }, { role: 'cli', clock: systemClock });
+    try {
+      const rec = await stores.logins.get('acme', '1001');
+      expect(rec?.role).toBe('operator');
+      expect(rec?.passwordHash).toMatch(/^\$argon2id\$v=19\$m=19456,t=2,p=1\$/);
+      const hasher = new LoginHasher({ memoryCost: 19456, timeCost: 2, parallelism: 1 });
+      expect(await hasher.verify(rec?.passwordHash, pw)).toBe(true);
+    } finally {
+      await stores.close();
     }
   });
 

@@ -128,6 +128,42 @@ describe('memory store journal', () => {
     expect(await again.meta.getOrSet('nonceSecret', 'other')).toBe('s3cr3t');
   });
 
+  it('keeps gateway logins, TOTP steps, unused tokens and removals across a restart and through compaction', async () => {
+    const dir = tempStoreDir();
+    const clock = new FakeClock();
+    const tuning = { compactAtBytes: 4_096 };
+    const first = await openStore(dir, edge(clock), tuning);
+    await first.accounts.addTenant(tenant('acme'));
+    await first.accounts.addTenant(tenant('gone'));
+    await first.accounts.putExtensions([extension('acme', '1001'), extension('acme', '1002')]);
+    const login = { tenant: 'acme', ext: '1001', passwordHash: '$argon2id$x', role: 'operator' as const, totpSecret: 'v1.sealed', totpActive: true, sessionEpoch: 3, updatedAt: 5 };
+    await first.logins.put(login);
+    await first.logins.useTotpStep('acme', '1001', 777);
+    await first.tokens.put('reset:kept', 'v1', clock.now() + 3_600_000);
+    await first.tokens.put('reset:used', 'v2', clock.now() + 3_600_000);
+    await first.tokens.put('reset:short', 'v3', clock.now() + 1_000);
+    expect(await first.tokens.take('reset:used', clock.now())).toBe('v2');
+    await first.accounts.removeExtension('acme', '1002');
+    await first.accounts.removeTenant('gone');
+    // Enough writes to force compactions (snapshots must carry the gateway state).
+    const gen = first.journalGeneration();
+    clock.advance(2_000);
+    for (let i = 0; i < 40; i++) await first.logins.put({ ...login, ext: '1001', updatedAt: 100 + i });
+    expect(first.journalGeneration()).toBeGreaterThan(gen);
+    await first.close();
+
+    const again = await openStore(dir, edge(clock));
+    expect(await again.logins.get('acme', '1001')).toEqual({ ...login, updatedAt: 139 });
+    expect(await again.logins.useTotpStep('acme', '1001', 777)).toBe(false);
+    expect(await again.logins.lastTotpStep('acme', '1001')).toBe(777);
+    expect(await again.tokens.take('reset:used', clock.now())).toBeUndefined();
+    expect(await again.tokens.take('reset:short', clock.now())).toBeUndefined();
+    expect(await again.tokens.take('reset:kept', clock.now())).toBe('v1');
+    expect(await again.accounts.getExtension('acme', '1002')).toBeUndefined();
+    expect(await again.accounts.getTenant('gone')).toBeUndefined();
+    expectCleanJournal(dir);
+  });
+
   it('has every 10,000-extension batch a killed (-9) importer reported done, and no half batch', async () => {
     const dir = tempStoreDir();
     const size = 10_000;
