@@ -17,6 +17,21 @@ export class LoginHasher {
 
   constructor(private readonly cost: Argon2Cost) {}
 
+  /** Computes the dummy hash now (at start), so the first unknown-user login is not slower than the others. */
+  warm(): Promise<void> {
+    this.dummy ??= this.hash(randomBytes(24).toString('base64url'));
+    return this.dummy.then(() => undefined);
+  }
+
+  /** Whether `hash` was made with another cost than the configured one (re-hash after a successful login). */
+  needsRehash(hash: string): boolean {
+    try {
+      return argon2.needsRehash(hash, this.cost);
+    } catch {
+      return false;
+    }
+  }
+
   /** argon2id PHC string of `password` with a random salt. */
   hash(password: string): Promise<string> {
     return argon2.hash(password, { type: argon2.argon2id, ...this.cost });

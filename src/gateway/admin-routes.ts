@@ -3,7 +3,8 @@
 import { checkPassword } from '../auth/password-policy.ts';
 import type { ExtensionRef } from '../auth/provisioning.ts';
 import type { LoginRole } from '../store/types.ts';
-import { forbidden, notFound } from './api-error.ts';
+import { SipedgeError } from '../config/errors.ts';
+import { ApiError, forbidden, notFound } from './api-error.ts';
 import type { Caller, Gateway, RouteSpec } from './gateway.ts';
 import { policyError } from './login-routes.ts';
 import { bodies, params } from './schemas.ts';
@@ -65,7 +66,12 @@ export function adminRoutes(g: Gateway): RouteSpec[] {
       async handler(req, reply, c) {
         requireOperator(c!);
         const { code, domain } = req.body as { code: string; domain: string };
-        const t = await g.provisioning.addTenant(code, domain);
+        const t = await g.provisioning.addTenant(code, domain).catch((e: unknown) => {
+          if (e instanceof SipedgeError && e.code === 'SIPEDGE_ERR_CLI_USAGE') {
+            throw new ApiError(400, 'SIPEDGE_ERR_API_INVALID', e.message, { field: e.message.startsWith('domain') ? 'domain' : 'code' });
+          }
+          throw e;
+        });
         g.log('gateway.admin.tenant_added', { by: `${c!.ref.ext}@${c!.ref.tenant}`, tenant: code });
         reply.code(201);
         return { code: t.code, domain: t.domain, createdAt: new Date(t.createdAt).toISOString() };

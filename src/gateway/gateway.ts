@@ -85,6 +85,7 @@ export class Gateway {
   constructor(readonly d: GatewayDeps) {
     this.cfg = d.config.gateway;
     this.hasher = new LoginHasher(this.cfg.argon2);
+    this.hasher.warm().catch((e: unknown) => d.logger.error({ event: 'gateway.argon2.error', err: (e as Error)?.message }));
     this.totp = new Totp(this.cfg.totp.issuer, this.cfg.totp.toleranceSeconds, d.clock);
     this.box = new SecretBox(d.key);
     this.limiter = new LoginLimiter(d.stores.lockouts, this.cfg.loginLimit, d.clock);

@@ -9,6 +9,9 @@ import type { Caller, Gateway, RouteSpec } from './gateway.ts';
 import { bodies } from './schemas.ts';
 import { qrCodes } from './voip-settings.ts';
 
+/** Reset mails per account and hour (further requests still answer 202 but send nothing). */
+export const RESET_MAILS_PER_HOUR = 5;
+
 const loginFailed = (): ApiError => new ApiError(401, 'SIPEDGE_ERR_API_LOGIN_FAILED', 'wrong username or password');
 const rateLimited = (seconds: number): ApiError =>
   new ApiError(429, 'SIPEDGE_ERR_API_RATE_LIMITED', `too many failed attempts; try again in ${seconds} s`, { retryAfter: seconds }, seconds);
@@ -88,6 +91,10 @@ export function loginRoutes(g: Gateway): RouteSpec[] {
           throw loginFailed();
         }
         await g.limiter.succeed(key);
+        if (g.hasher.needsRehash(login.passwordHash!)) {
+          // The configured cost changed since this hash was made: upgrade it now that we know the password.
+          await g.stores.logins.put({ ...login, passwordHash: await g.hasher.hash(password), updatedAt: g.now() });
+        }
         if (login.totpActive) {
           const csrfToken = await g.startSession(req, reply, login, true);
           g.log('gateway.login.password_ok', { user: `${login.ext}@${login.tenant}`, ip: ip(req) });
@@ -305,6 +312,13 @@ async function sendResetMail(g: Gateway, username: string): Promise<void> {
   const e = await g.stores.accounts.getExtension(ref.tenant, ref.ext);
   const login = await g.stores.logins.get(ref.tenant, ref.ext);
   if (!e?.email || login?.passwordHash === undefined) return;
+  // At most RESET_MAILS_PER_HOUR mails per account and hour: the form cannot be used to flood a mailbox.
+  const throttleKey = `gw-reset-mail:${ref.ext}@${ref.tenant}`;
+  if ((await g.stores.lockouts.lockedUntil(throttleKey, g.now())) > 0) {
+    g.log('gateway.password.reset_mail_throttled', { user: `${ref.ext}@${ref.tenant}` });
+    return;
+  }
+  await g.stores.lockouts.recordFailure(throttleKey, g.now(), { maxFailures: RESET_MAILS_PER_HOUR, windowMs: 3_600_000, lockMs: 3_600_000 });
   const token = newToken();
   const expiresAt = g.now() + g.cfg.resetTokenSeconds * 1000;
   await g.stores.tokens.put(`reset:${tokenId(token)}`, JSON.stringify({ tenant: ref.tenant, ext: ref.ext, epoch: login.sessionEpoch, expiresAt }), expiresAt);

@@ -45,6 +45,17 @@ for (const store of ['memory', 'redis'] as const) {
       }
     });
 
+    it('re-hashes a login password made with another argon2 cost at the next successful login', async () => {
+      gw = await startGatewayEdge(store);
+      const { LoginHasher } = await import('../../src/auth/login-password.ts');
+      const stores = gw.edge.app.stores;
+      const old = await new LoginHasher({ memoryCost: 128, timeCost: 2, parallelism: 1 }).hash(PASSWORDS.alice);
+      await stores.logins.put({ ...(await stores.logins.get('acme', '1001'))!, passwordHash: old });
+      expect((await gw.client().login('1001-acme', PASSWORDS.alice)).status).toBe(200);
+      expect((await stores.logins.get('acme', '1001'))?.passwordHash).toMatch(/^\$argon2id\$v=19\$m=64,t=1,p=1\$/);
+      expect((await gw.client().login('1001-acme', PASSWORDS.alice)).status).toBe(200);
+    });
+
     it('marks the cookie Secure when the request came over TLS (X-Forwarded-Proto from a trusted proxy)', async () => {
       gw = await startGatewayEdge(store, { gateway: { trustProxy: true } });
       const c = gw.client();

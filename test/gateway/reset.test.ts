@@ -86,6 +86,18 @@ for (const store of ['memory', 'redis'] as const) {
       expect((await c.post('/api/password/reset', { token: second, newPassword: 'Reset-pass-99' })).status).toBe(400);
     });
 
+    it('sends at most 5 reset mails per account and hour, answering 202 all the same', async () => {
+      gw = await startGatewayEdge(store);
+      const c = gw.client();
+      for (let i = 0; i < 7; i++) expect((await c.post('/api/password/forgot', { username: '1001-acme' })).status).toBe(202);
+      await gw.edge.app.gateway.idle();
+      expect(outbox(gw)).toHaveLength(5);
+      gw.clock.advance(60 * 60_000);
+      await c.post('/api/password/forgot', { username: '1001-acme' });
+      await gw.edge.app.gateway.idle();
+      expect(outbox(gw)).toHaveLength(6);
+    });
+
     it('lifts the login block of the account on reset', async () => {
       gw = await startGatewayEdge(store);
       const c = gw.client();

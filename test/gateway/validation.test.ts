@@ -44,7 +44,7 @@ const BAD_BODIES: Array<[string, string, unknown, string | undefined]> = [
   ['POST', '/api/voip/sip-password', { graceSeconds: 1.5 }, 'graceSeconds'],
   ['POST', '/api/voip/sip-password', { dropBindings: 'yes' }, 'dropBindings'],
   ['POST', '/api/admin/tenants', { code: 'Bad Code', domain: 'x.example.com' }, 'code'],
-  ['POST', '/api/admin/tenants', { code: 'ok', domain: 'not a domain!' }, undefined],
+  ['POST', '/api/admin/tenants', { code: 'ok', domain: 'not a domain!' }, 'domain'],
   ['POST', '/api/admin/tenants', { code: 'ok' }, 'domain'],
   ['POST', '/api/admin/tenants/acme/extensions', { ext: '10-01' }, 'ext'],
   ['POST', '/api/admin/tenants/acme/extensions', { ext: '1010', email: 'not-an-email' }, 'email'],

@@ -52,6 +52,11 @@ export class GatewayState {
     }
   }
 
+  /** Frees expired tokens (state derived from the journal: take() refuses them anyway). */
+  sweep(now: number): void {
+    for (const [id, t] of this.tokens) if (t.expiresAt <= now) this.tokens.delete(id);
+  }
+
   /** Snapshot fields; expired tokens are left out (compaction frees them). */
   dump(): Pick<SnapshotBody, 'logins' | 'totpSteps' | 'tokens'> {
     const now = this.clock.now();

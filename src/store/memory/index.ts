@@ -108,6 +108,7 @@ export async function openMemoryStores(dir: string, opts: StoreOptions, tuning: 
       lockouts?.sweep(now);
       nonces.sweep(now);
       sessions.sweep(now);
+      gateway.sweep(now);
     }
   }, Math.min(tickMs, sweepMs));
   timer.unref();
