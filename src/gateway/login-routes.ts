@@ -59,7 +59,11 @@ const aad = (l: LoginRecord): string => `totp:${l.tenant}/${l.ext}`;
 export async function useTotpCode(g: Gateway, login: LoginRecord, code: string): Promise<number | undefined> {
   if (login.totpSecret === undefined) return undefined;
   const secret = g.box.open(login.totpSecret, aad(login));
-  if (secret === undefined) return undefined;
+  if (secret === undefined) {
+    // Sealed with another key (gateway.encryptionKey changed?) or damaged: the user needs an operator 2FA reset.
+    g.d.logger.error({ event: 'gateway.totp.unsealable', user: `${login.ext}@${login.tenant}` });
+    return undefined;
+  }
   const last = await g.stores.logins.lastTotpStep(login.tenant, login.ext);
   const step = await g.totp.check(secret, code, last);
   if (step === undefined) return undefined;

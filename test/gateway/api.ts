@@ -80,11 +80,12 @@ export const PASSWORDS = { alice: 'Alice-login-pw1', bob: 'Bob-login-pw22', caro
  * Starts an edge with tenant acme (1001 alice with email alice@example.com, 1002 bob) and globex (2001 carol,
  * tenant admin of globex), and ops (9000 oscar, operator). Login passwords as in PASSWORDS.
  */
-export async function startGatewayEdge(store: 'memory' | 'redis', overrides: DeepPartial<Config> = {}): Promise<GatewayEdge> {
+export async function startGatewayEdge(store: 'memory' | 'redis', overrides: DeepPartial<Config> & { dataDir?: string } = {}): Promise<GatewayEdge> {
   const clock = new FakeClock(Date.UTC(2026, 5, 1, 12, 0, 0));
   const edge = await startEdge({
     store,
     clock,
+    dataDir: overrides.dataDir,
     overrides: { ...overrides, gateway: { ...(overrides.gateway ?? {}), argon2: TEST_ARGON2 } },
   });
   const g = edge.app.gateway;

@@ -203,3 +203,21 @@ describe('gateway login across two edge nodes (redis)', () => {
     }
   });
 });
+
+describe('gateway with the store down (redis)', () => {
+  it('answers 503 SIPEDGE_ERR_API_UNAVAILABLE, not 500, when Redis cannot be reached', async () => {
+    const gw = await startGatewayEdge('redis');
+    try {
+      const alice = gw.client();
+      await alice.login('1001-acme', PASSWORDS.alice);
+      await gw.edge.app.stores.close(); // the connection is gone: every store call now rejects
+      const me = await alice.get('/api/me');
+      expect(me.status).toBe(503);
+      expect(me.body.error).toBe('SIPEDGE_ERR_API_UNAVAILABLE');
+      const login = await gw.client().login('1002-acme', PASSWORDS.bob);
+      expect(login.status).toBe(503);
+    } finally {
+      await gw.stop();
+    }
+  });
+});

@@ -140,3 +140,49 @@ for (const store of ['memory', 'redis'] as const) {
     });
   });
 }
+
+describe('gateway 2FA across a restart (memory store)', () => {
+  it('keeps 2FA working after a restart with the generated key, and refuses codes when the key was changed', async () => {
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const dataDir = mkdtempSync(join(tmpdir(), 'sipedge-gw-restart-'));
+    const first = await startGatewayEdge('memory', { dataDir });
+    let secret: string;
+    try {
+      const alice = first.client();
+      await alice.login('1001-acme', PASSWORDS.alice);
+      secret = (await alice.post('/api/2fa/setup')).body.secret;
+      expect((await alice.post('/api/2fa/activate', { code: await code(secret, first.clock.now()) })).status).toBe(204);
+    } finally {
+      await first.edge.app.stop();
+    }
+    const { startEdge } = await import('../helpers/edge.ts');
+    const { FakeClock } = await import('../../src/clock.ts');
+    const { Client, TEST_ARGON2 } = await import('./api.ts');
+    const clock = new FakeClock(first.clock.now() + 60_000);
+    const second = await startEdge({ store: 'memory', dataDir, clock, overrides: { gateway: { argon2: TEST_ARGON2 } } });
+    try {
+      const c = new Client(second.httpPort);
+      expect((await c.login('1001-acme', PASSWORDS.alice)).body.twoFactorRequired).toBe(true);
+      expect((await c.post('/api/login/totp', { code: await code(secret, clock.now()) })).status).toBe(200);
+    } finally {
+      await second.app.stop();
+    }
+    const third = await startEdge({
+      store: 'memory',
+      dataDir,
+      clock,
+      overrides: { gateway: { argon2: TEST_ARGON2, encryptionKey: 'A'.repeat(43) } },
+    });
+    try {
+      clock.advance(30_000);
+      const c = new Client(third.httpPort);
+      await c.login('1001-acme', PASSWORDS.alice);
+      expect((await c.post('/api/login/totp', { code: await code(secret, clock.now()) })).status).toBe(401);
+      expect(third.logs.some((l) => l.includes('"event":"gateway.totp.unsealable"'))).toBe(true);
+    } finally {
+      await third.app.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
