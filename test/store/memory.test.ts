@@ -164,6 +164,18 @@ describe('memory store journal', () => {
     expectCleanJournal(dir);
   });
 
+  it('leaves no trace of a taken token in the journal files (it may hold a sealed password)', async () => {
+    const dir = tempStoreDir();
+    const clock = new FakeClock();
+    const s = await openStore(dir, edge(clock));
+    await s.tokens.put('prov:abc', 'sealed-password-xyz', clock.now() + 900_000);
+    const onDisk = (): string => journalFiles(dir).map((f) => fs.readFileSync(f, 'utf8')).join('');
+    expect(onDisk()).toContain('sealed-password-xyz');
+    expect(await s.tokens.take('prov:abc', clock.now())).toBe('sealed-password-xyz');
+    expect(onDisk()).not.toContain('sealed-password-xyz');
+    expect(await s.tokens.take('prov:abc', clock.now())).toBeUndefined();
+  });
+
   it('has every 10,000-extension batch a killed (-9) importer reported done, and no half batch', async () => {
     const dir = tempStoreDir();
     const size = 10_000;

@@ -87,8 +87,9 @@ export class Journal {
   /**
    * Under the lock: catches up, calls `build` (which validates against the now-current state and may throw, in
    * which case nothing is written), appends its records in one write, fsyncs, applies them, maybe compacts.
+   * `compactNow`: compact after this write whatever the size (a secret must leave the file history, e.g. a taken token).
    */
-  async append(build: () => JournalRecord[]): Promise<void> {
+  async append(build: () => JournalRecord[], compactNow = false): Promise<void> {
     await this.lock.withLock(() => {
       this.readNew('tail', true);
       const size = fs.fstatSync(this.fd).size;
@@ -102,7 +103,7 @@ export class Journal {
       this.offset += buf.length;
       // Apply what was written, decoded, so this process holds exactly what every other process will read.
       for (const r of scanLines(buf).records) this.handler.apply(r, 'own');
-      if (this.offset > this.compactAtBytes && this.offset > 2 * this.snapshotBytes) this.compact();
+      if (compactNow || (this.offset > this.compactAtBytes && this.offset > 2 * this.snapshotBytes)) this.compact();
     }, this.lockWaitMs);
   }
 

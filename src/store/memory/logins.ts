@@ -55,10 +55,11 @@ export class MemoryTokenStore implements TokenStore {
 
   async take(id: string, now: number): Promise<string | undefined> {
     let found: { value: string; expiresAt: number } | undefined;
+    // Compacting right away drops the token's record (it may hold a sealed password) from the files on disk.
     await this.journal.append(() => {
       found = this.state.tokens.get(id);
       return found === undefined ? [] : [{ t: 'token-take', id }];
-    });
+    }, true);
     return found !== undefined && found.expiresAt > now ? found.value : undefined;
   }
 }
