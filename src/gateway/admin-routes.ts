@@ -26,6 +26,16 @@ function requireGrantable(c: Caller, role: LoginRole | undefined): void {
   if (role === 'operator' && c.login.role !== 'operator') throw forbidden('only operators may grant the operator role');
 }
 
+/**
+ * An operator's extension can be changed only by an operator: otherwise a tenant admin could set its email or login
+ * password (or reset its 2FA) and take over the operator role.
+ */
+async function requireManageable(g: Gateway, c: Caller, ref: ExtensionRef): Promise<void> {
+  if (c.login.role === 'operator') return;
+  const target = await g.stores.logins.get(ref.tenant, ref.ext);
+  if (target?.role === 'operator') throw forbidden('only operators may change an operator\'s extension');
+}
+
 async function extensionView(g: Gateway, ref: ExtensionRef): Promise<Record<string, unknown>> {
   const view = await g.provisioning.show(ref, true);
   const login = await g.stores.logins.get(ref.tenant, ref.ext);
@@ -179,6 +189,7 @@ export function adminRoutes(g: Gateway): RouteSpec[] {
         const ref = refOf(req.params);
         requireTenantAdmin(c!, ref.tenant);
         const b = req.body as { email?: string | null; role?: LoginRole };
+        await requireManageable(g, c!, ref);
         requireGrantable(c!, b.role);
         const e = await g.stores.accounts.getExtension(ref.tenant, ref.ext);
         if (!e) throw notFound(`extension ${ref.ext}@${ref.tenant}`);
@@ -204,6 +215,7 @@ export function adminRoutes(g: Gateway): RouteSpec[] {
       async handler(req, _reply, c) {
         const ref = refOf(req.params);
         requireTenantAdmin(c!, ref.tenant);
+        await requireManageable(g, c!, ref);
         if (!(await g.stores.accounts.removeExtension(ref.tenant, ref.ext))) throw notFound(`extension ${ref.ext}@${ref.tenant}`);
         await g.stores.logins.remove(ref.tenant, ref.ext);
         await g.stores.bindings.removeAll(`${ref.ext}@${ref.tenant}`);
@@ -239,6 +251,7 @@ export function adminRoutes(g: Gateway): RouteSpec[] {
       async handler(req, _reply, c) {
         const ref = refOf(req.params);
         requireTenantAdmin(c!, ref.tenant);
+        await requireManageable(g, c!, ref);
         const out = await g.accounts.setPassword(ref, (req.body as { password?: string }).password);
         if (!out.ok) throw policyError(out.violations, 'password');
         g.log('gateway.admin.login_password', { by: `${c!.ref.ext}@${c!.ref.tenant}`, extension: `${ref.ext}@${ref.tenant}` });
@@ -256,6 +269,7 @@ export function adminRoutes(g: Gateway): RouteSpec[] {
       async handler(req, _reply, c) {
         const ref = refOf(req.params);
         requireTenantAdmin(c!, ref.tenant);
+        await requireManageable(g, c!, ref);
         await g.accounts.resetTotp(ref);
         g.log('gateway.admin.2fa_reset', { by: `${c!.ref.ext}@${c!.ref.tenant}`, extension: `${ref.ext}@${ref.tenant}` });
         return undefined;
@@ -273,6 +287,7 @@ export function adminRoutes(g: Gateway): RouteSpec[] {
       async handler(req, _reply, c) {
         const ref = refOf(req.params);
         requireTenantAdmin(c!, ref.tenant);
+        await requireManageable(g, c!, ref);
         const { graceSeconds = 0, dropBindings = false, delivery = 'response' } = req.body as {
           graceSeconds?: number;
           dropBindings?: boolean;

@@ -63,6 +63,28 @@ for (const store of ['memory', 'redis'] as const) {
       expect((await carol.call('POST', '/api/admin/tenants/globex/extensions', { ext: '2002', role: 'tenant-admin' })).status).toBe(201);
     });
 
+    it('refuses a tenant admin every change to an operator\'s extension in their tenant (no takeover)', async () => {
+      gw = await startGatewayEdge(store);
+      const oscar = await as('9000-ops', PASSWORDS.oscar);
+      expect((await oscar.call('PATCH', '/api/admin/tenants/acme/extensions/1001', { role: 'operator' })).status).toBe(200);
+      expect((await oscar.call('PATCH', '/api/admin/tenants/acme/extensions/1002', { role: 'tenant-admin' })).status).toBe(200);
+      const bob = await as('1002-acme', PASSWORDS.bob);
+      const target = '/api/admin/tenants/acme/extensions/1001';
+      const attempts: Array<[string, string, unknown?]> = [
+        ['PATCH', target, { email: 'bob@evil.example.com' }],
+        ['DELETE', target],
+        ['POST', `${target}/login-password`, { password: 'Taken-over-123' }],
+        ['POST', `${target}/reset-2fa`],
+        ['POST', `${target}/sip-password`, {}],
+      ];
+      for (const [method, path, body] of attempts) {
+        const r = await bob.call(method, path, body);
+        expect(r.status, `${method} ${path}`).toBe(403);
+      }
+      expect((await bob.get(target)).body).toMatchObject({ role: 'operator', email: 'alice@example.com' });
+      expect((await gw.client().login('1001-acme', PASSWORDS.alice)).status).toBe(200);
+    });
+
     it('lets an operator run the whole lifecycle: tenant, extension with email and login, changes, removal', async () => {
       gw = await startGatewayEdge(store);
       const oscar = await as('9000-ops', PASSWORDS.oscar);
