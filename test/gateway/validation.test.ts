@@ -109,6 +109,14 @@ describe('gateway input validation', () => {
     for (const op of ops) expect(readme, op).toContain(`\`${op.replace(/\{(\w+)\}/g, ':$1')}\``);
   });
 
+  it('documents every API error code in the README', async () => {
+    const { readFileSync } = await import('node:fs');
+    const readme = readFileSync('README.md', 'utf8');
+    const codes = new Set(readFileSync('src/gateway/api-error.ts', 'utf8').match(/SIPEDGE_ERR_API_[A-Z_]+/g));
+    expect(codes.size).toBeGreaterThan(10);
+    for (const code of codes) expect(readme, code).toContain(code);
+  });
+
   it('keeps /healthz, /readyz and /metrics next to the API', async () => {
     const c = gw.client();
     expect((await c.get('/healthz')).status).toBe(200);
