@@ -159,6 +159,7 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
     stores,
     clock,
     logger,
+    metrics,
     key: await resolveGatewayKey(config.gateway.encryptionKey === '' ? undefined : decodeKey(config.gateway.encryptionKey), stores.meta),
     sipPorts: () => ({ udp: addresses.udp?.port, tcp: addresses.tcp?.port, ws: addresses.ws?.port }),
   });

@@ -7,6 +7,8 @@ import type { Clock } from '../clock.ts';
 import { SipedgeError } from '../config/errors.ts';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../observability/logger.ts';
+import type { Metrics } from '../observability/metrics.ts';
+import { GatewayMetrics } from './gateway-metrics.ts';
 import { LoginAccounts } from '../auth/login-accounts.ts';
 import { LoginHasher } from '../auth/login-password.ts';
 import { newToken, safeEqual, tokenId } from '../auth/login-token.ts';
@@ -32,6 +34,7 @@ export interface GatewayDeps {
   stores: Stores;
   clock: Clock;
   logger: Logger;
+  metrics: Metrics;
   /** The 32-byte gateway key (auth/secret-box.ts resolveGatewayKey). */
   key: Buffer;
   /** Bound SIP ports, known once the edge listens. */
@@ -79,11 +82,13 @@ export class Gateway {
   readonly accounts: LoginAccounts;
   readonly provisioning: Provisioning;
   readonly routes: RouteSpec[];
+  readonly metrics: GatewayMetrics;
   /** Background work (mail sending) still running; tests and stop() may wait for it. */
   private readonly pending = new Set<Promise<unknown>>();
 
   constructor(readonly d: GatewayDeps) {
     this.cfg = d.config.gateway;
+    this.metrics = new GatewayMetrics(d.metrics);
     this.hasher = new LoginHasher(this.cfg.argon2);
     this.hasher.warm().catch((e: unknown) => d.logger.error({ event: 'gateway.argon2.error', err: (e as Error)?.message }));
     this.totp = new Totp(this.cfg.totp.issuer, this.cfg.totp.toleranceSeconds, d.clock);
@@ -209,6 +214,7 @@ export class Gateway {
     app.register(async (scope) => {
       await scope.register(cookie);
       scope.setErrorHandler((err, req, reply) => this.sendError(err, req, reply));
+      scope.addHook('onResponse', async (_req, reply) => this.metrics.response(reply.statusCode));
       scope.setNotFoundHandler((req, reply) => {
         void this.sendError(new ApiError(404, 'SIPEDGE_ERR_API_NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`), req, reply);
       });

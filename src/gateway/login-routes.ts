@@ -13,8 +13,7 @@ import { qrCodes } from './voip-settings.ts';
 export const RESET_MAILS_PER_HOUR = 5;
 
 const loginFailed = (): ApiError => new ApiError(401, 'SIPEDGE_ERR_API_LOGIN_FAILED', 'wrong username or password');
-const rateLimited = (seconds: number): ApiError =>
-  new ApiError(429, 'SIPEDGE_ERR_API_RATE_LIMITED', `too many failed attempts; try again in ${seconds} s`, { retryAfter: seconds }, seconds);
+const rateLimited = (seconds: number): ApiError => new ApiError(429, 'SIPEDGE_ERR_API_RATE_LIMITED', `too many failed attempts; try again in ${seconds} s`, { retryAfter: seconds }, seconds);
 
 /** The key failures count on: the extension when the username names one, else the name as typed (lower-cased). */
 export const limitKey = (ref: ExtensionRef | undefined, username: string): string =>
@@ -85,12 +84,16 @@ export function loginRoutes(g: Gateway): RouteSpec[] {
         const ref = await resolveUsername(g, username);
         const key = limitKey(ref, username);
         const wait = await g.limiter.retryAfter(key, ip(req));
-        if (wait > 0) throw rateLimited(wait);
+        if (wait > 0) {
+          g.metrics.login('rate_limited');
+          throw rateLimited(wait);
+        }
         const login = ref ? await g.stores.logins.get(ref.tenant, ref.ext) : undefined;
         // Unknown users verify against a dummy hash of the same cost: one answer, in equal time.
         const ok = await g.hasher.verify(login?.passwordHash, password);
         if (!ok || login === undefined) {
           await g.limiter.fail(key, ip(req));
+          g.metrics.login('bad_credentials');
           g.log('gateway.login.failed', { user: ref ? `${ref.ext}@${ref.tenant}` : undefined, ip: ip(req) });
           throw loginFailed();
         }
@@ -101,10 +104,12 @@ export function loginRoutes(g: Gateway): RouteSpec[] {
         }
         if (login.totpActive) {
           const csrfToken = await g.startSession(req, reply, login, true);
+          g.metrics.login('totp_due');
           g.log('gateway.login.password_ok', { user: `${login.ext}@${login.tenant}`, ip: ip(req) });
           return { twoFactorRequired: true, csrfToken };
         }
         const csrfToken = await g.startSession(req, reply, login, false);
+        g.metrics.login('ok');
         g.log('gateway.login.ok', { user: `${login.ext}@${login.tenant}`, ip: ip(req) });
         return { twoFactorRequired: false, csrfToken };
       },
@@ -125,12 +130,14 @@ export function loginRoutes(g: Gateway): RouteSpec[] {
         const step = await useTotpCode(g, caller.login, (req.body as { code: string }).code);
         if (step === undefined) {
           await g.limiter.fail(key, ip(req));
+          g.metrics.login('bad_totp');
           g.log('gateway.login.totp_failed', { user: key, ip: ip(req) });
           throw new ApiError(401, 'SIPEDGE_ERR_API_TOTP_INVALID', 'wrong or already used code');
         }
         // A new session id for the full login (the pending one is discarded: no fixation).
         await g.stores.sessions.delete(caller.sessionId);
         const csrfToken = await g.startSession(req, reply, caller.login, false);
+        g.metrics.login('ok');
         g.log('gateway.login.ok', { user: key, ip: ip(req), twoFactor: true });
         return { twoFactorRequired: false, csrfToken };
       },
@@ -179,6 +186,7 @@ export function loginRoutes(g: Gateway): RouteSpec[] {
         if (!out.ok) throw policyError(out.violations);
         await g.stores.sessions.delete(caller.sessionId);
         const csrfToken = await g.startSession(req, reply, out.record, false);
+        g.metrics.event('password_changed');
         g.log('gateway.password.changed', { user: key });
         return { csrfToken };
       },
@@ -230,6 +238,7 @@ export function loginRoutes(g: Gateway): RouteSpec[] {
           throw policyError(out.violations);
         }
         await g.limiter.succeed(limitKey(v, ''));
+        g.metrics.event('password_reset');
         g.log('gateway.password.reset', { user: `${v.ext}@${v.tenant}` });
         return undefined;
       },
@@ -268,6 +277,7 @@ export function loginRoutes(g: Gateway): RouteSpec[] {
           throw new ApiError(400, 'SIPEDGE_ERR_API_TOTP_INVALID', 'wrong or already used code', { field: 'code' });
         }
         await g.stores.logins.put({ ...caller.login, totpActive: true, updatedAt: g.now() });
+        g.metrics.event('totp_activated');
         g.log('gateway.2fa.activated', { user: `${caller.ref.ext}@${caller.ref.tenant}` });
         return undefined;
       },
@@ -296,6 +306,7 @@ export function loginRoutes(g: Gateway): RouteSpec[] {
         const next: LoginRecord = { ...caller.login, totpActive: false, updatedAt: g.now() };
         delete next.totpSecret;
         await g.stores.logins.put(next);
+        g.metrics.event('totp_disabled');
         g.log('gateway.2fa.disabled', { user: key });
         return undefined;
       },
@@ -332,5 +343,6 @@ async function sendResetMail(g: Gateway, username: string): Promise<void> {
     subject: 'Reset your password',
     text: `Someone asked to reset the login password of ${ref.ext}-${ref.tenant}.\n\nOpen this link within ${Math.round(g.cfg.resetTokenSeconds / 60)} minutes to choose a new one (it works once):\n${link}\n\nReset token: ${token}\n\nIf this was not you, ignore this mail.\n`,
   });
+  g.metrics.event('reset_mail_sent');
   g.log('gateway.password.reset_mail', { user: `${ref.ext}@${ref.tenant}` });
 }

@@ -68,6 +68,7 @@ export function voipRoutes(g: Gateway): RouteSpec[] {
       async handler(req, _reply, c) {
         const { graceSeconds = 0, dropBindings = false } = req.body as { graceSeconds?: number; dropBindings?: boolean };
         const { password } = await g.provisioning.rotate(c!.ref, { graceMs: graceSeconds * 1000, dropBindings });
+        g.metrics.event('voip_rotated');
         g.log('gateway.voip.rotated', { user: `${c!.ref.ext}@${c!.ref.tenant}`, graceSeconds, dropBindings });
         return deliverVoipPassword(g, c!.ref, password, 'response');
       },
@@ -94,6 +95,7 @@ export function voipRoutes(g: Gateway): RouteSpec[] {
         const password = g.box.open(v.sealed, `prov:${v.tenant}/${v.ext}`);
         // A password rotated again since the token was issued is not the one the token holds: refuse, do not mislead.
         if (!e || !t || password === undefined || !safeEqual(ha1('SHA-256', e.ext, t.domain, password), e.cred.sha256)) throw bad;
+        g.metrics.event('provisioning_redeemed');
         g.log('gateway.provisioning.redeemed', { user: `${v.ext}@${v.tenant}` });
         return deliverVoipPassword(g, v, password, 'response');
       },

@@ -121,6 +121,9 @@ for (const store of ['memory', 'redis'] as const) {
       expect(blocked.body.error).toBe('SIPEDGE_ERR_API_RATE_LIMITED');
       // The same account by its email is the same identifier.
       expect((await c.login('alice@example.com', PASSWORDS.alice)).status).toBe(429);
+      expect(await gw.edge.metric('sipedge_gateway_logins_total', { outcome: 'bad_credentials' })).toBe(5);
+      expect(await gw.edge.metric('sipedge_gateway_logins_total', { outcome: 'rate_limited' })).toBe(2);
+      expect(await gw.edge.metric('sipedge_gateway_responses_total', { status_class: '4xx' })).toBe(7);
       // Another account is not affected.
       expect((await c.login('1002-acme', PASSWORDS.bob)).status).toBe(200);
       gw.clock.advance(10 * MIN);
