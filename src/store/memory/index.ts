@@ -8,6 +8,7 @@ import { MemoryBindingStore } from './bindings.ts';
 import { Journal, type JournalTuning, type RecordSource } from './journal.ts';
 import type { JournalRecord } from './journal-record.ts';
 import { MemoryLockoutStore } from './lockouts.ts';
+import { MediaState, MemoryMediaStore } from './media.ts';
 import { MemoryNonceCountStore } from './nonce-counts.ts';
 
 /** Timing knobs of the embedded store; defaults suit production, tests shorten them. */
@@ -36,6 +37,7 @@ export interface MemoryStores extends Stores {
 export async function openMemoryStores(dir: string, opts: StoreOptions, tuning: MemoryStoreTuning = {}): Promise<MemoryStores> {
   const isEdge = opts.role === 'edge';
   const state = new AccountState();
+  const media = new MediaState();
   // Assigned below; the journal's handler needs them and they need the journal (to forward CLI commands).
   let bindings: MemoryBindingStore | undefined;
   let lockouts: MemoryLockoutStore | undefined;
@@ -43,10 +45,14 @@ export async function openMemoryStores(dir: string, opts: StoreOptions, tuning: 
   const journal = new Journal(
     dir,
     {
-      load: (s) => state.load(s),
-      dump: () => state.dump(),
+      load: (s) => {
+        state.load(s);
+        media.load(s.media, s.mediaRev);
+      },
+      dump: () => ({ ...state.dump(), ...media.dump() }),
       apply: (r: JournalRecord, source: RecordSource) => {
         state.apply(r);
+        media.apply(r);
         // Commands act only in a running edge and only when they arrive live: history is not replayed at start.
         if (!isEdge || source !== 'tail') return;
         if (r.t === 'unlock') {
@@ -131,6 +137,7 @@ export async function openMemoryStores(dir: string, opts: StoreOptions, tuning: 
     lockouts,
     nonces,
     meta: new MemoryMetaStore(state, journal),
+    media: new MemoryMediaStore(media, journal, dir, freshen),
     journalGeneration: () => journal.generation,
     catchUp: () => journal.catchUp(),
     tailError: () => tailError,

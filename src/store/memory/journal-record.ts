@@ -1,7 +1,7 @@
 // Journal line format: "<crc32 as 8 hex> <json>\n", one record per line, and the record types it carries.
 // Reading, appending, locking and compaction live in journal.ts; what a record does to state lives in account-state.ts.
 import { crc32 } from 'node:zlib';
-import type { Extension, Tenant } from '../types.ts';
+import type { Extension, MediaVersion, Tenant } from '../types.ts';
 
 /** Full durable state; always the first line of a generation file. */
 export interface SnapshotRecord {
@@ -10,6 +10,10 @@ export interface SnapshotRecord {
   tenants: Tenant[];
   extensions: Extension[];
   meta: Record<string, string>;
+  /** Hold-music versions (absent in journals written before hold music existed). */
+  media?: MediaVersion[];
+  /** Hold-music activation counter. */
+  mediaRev?: number;
 }
 
 /**
@@ -23,10 +27,12 @@ export type JournalRecord =
   | { t: 'meta'; name: string; value: string }
   | { t: 'unlock'; key: string; all?: boolean }
   | { t: 'unban'; source: string }
-  | { t: 'remove-bindings'; aor: string };
+  | { t: 'remove-bindings'; aor: string }
+  | { t: 'media-version'; version: MediaVersion }
+  | { t: 'media-activate'; id: string; at: number };
 
 const RECORD_TYPES: ReadonlySet<string> = new Set([
-  'snapshot', 'tenant', 'extensions', 'meta', 'unlock', 'unban', 'remove-bindings',
+  'snapshot', 'tenant', 'extensions', 'meta', 'unlock', 'unban', 'remove-bindings', 'media-version', 'media-activate',
 ]);
 
 const NEWLINE = 0x0a;

@@ -6,6 +6,7 @@ import { RedisBindingStore } from './bindings.ts';
 import { closeRedis, connectRedis, type RedisStoreConfig } from './connection.ts';
 import { RedisLockoutStore } from './lockouts.ts';
 import { RedisNonceCountStore } from './nonce-counts.ts';
+import { RedisMediaStore } from './media.ts';
 
 export type { RedisStoreConfig } from './connection.ts';
 
@@ -22,6 +23,7 @@ export async function openRedisStores(cfg: RedisStoreConfig, _opts: StoreOptions
     lockouts: new RedisLockoutStore(redis, cfg.keyPrefix),
     nonces: new RedisNonceCountStore(redis),
     meta: new RedisMetaStore(redis),
+    media: new RedisMediaStore(redis),
     close: () => closeRedis(redis),
   };
 }
