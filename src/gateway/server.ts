@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { parseHostPort } from '../config/schema.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
+import { mohRoutes, type MohRoutesOptions } from './moh-routes.ts';
 
 export interface HttpServerDeps {
   listen: string;
@@ -14,6 +15,8 @@ export interface HttpServerDeps {
   beforeScrape?: () => Promise<void>;
   /** Whether the edge is ready to take traffic (listeners bound, store reachable). */
   isReady: () => Promise<boolean>;
+  /** Hold-music API (POST/GET /api/moh); absent: not mounted. */
+  moh?: MohRoutesOptions;
 }
 
 export class HttpServer {
@@ -31,6 +34,7 @@ export class HttpServer {
       const body = await d.metrics.registry.metrics();
       return reply.type(d.metrics.registry.contentType).send(body);
     });
+    if (d.moh) void this.app.register(mohRoutes, d.moh);
   }
 
   /** Binds http.listen ("off" = no HTTP server); returns the bound address. */
