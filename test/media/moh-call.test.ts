@@ -1,0 +1,148 @@
+// Calls to the hold-music URIs over real UDP sockets: an upstream PBX at 127.0.0.2 calls sip:moh@acme.example.com,
+// receives RTP for seconds and hears the uploaded tone; re-INVITE moves the stream; codec and tenant refusals.
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { decodeAlaw, decodeUlaw } from '../../src/media/g711.ts';
+import { SipClient } from '../helpers/sip-client.ts';
+import { startEdge, type TestEdge } from '../helpers/edge.ts';
+import { makeWav, rms, tone, toneShare } from './audio-fixtures.ts';
+import { bodyOf, MohCall, offer, RtpReceiver } from './sip-peer.ts';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+let edge: TestEdge;
+let pbx: SipClient;
+const closers: (() => Promise<void>)[] = [];
+
+beforeEach(async () => {
+  const base = 30000 + Math.floor(Math.random() * 300) * 100;
+  edge = await startEdge({
+    overrides: {
+      upstreams: [{ uri: 'sip:127.0.0.2:5060' }],
+      media: { rtpPortMin: base, rtpPortMax: base + 99, rtpAddress: '127.0.0.1' },
+    },
+  });
+  await edge.app.stores.accounts.addTenant({ code: 'acme', domain: 'acme.example.com', createdAt: Date.now() });
+  await edge.app.stores.accounts.addTenant({ code: 'beta', domain: 'beta.example.com', createdAt: Date.now() });
+  pbx = await SipClient.open({ transport: 'udp', port: edge.udpPort, localAddress: '127.0.0.2' });
+});
+
+afterEach(async () => {
+  for (const c of closers.splice(0)) await c();
+  await pbx.close();
+  await edge.stop();
+});
+
+async function receiver(address = '127.0.0.2'): Promise<RtpReceiver> {
+  const r = await RtpReceiver.open(address);
+  closers.push(() => r.close());
+  return r;
+}
+
+describe('hold music over SIP', () => {
+  it('answers an upstream INVITE to sip:moh@ with sendonly PCMA and streams the tenant\'s uploaded tone for 3 s', async () => {
+    await edge.app.media.upload({ tenant: 'acme', cls: 'hold', sourceName: 'tone.wav', bytes: makeWav(tone(44100, 4, 700, 0.5, 2), 44100, 'pcm16') });
+    await sleep(600); // the edge's cache follows the activation counter every 250 ms
+    const rtp = await receiver();
+    const call = new MohCall(pbx, edge.udpPort, 'sip:moh@acme.example.com');
+    const res = await call.invite(offer('127.0.0.2', rtp.port, '8 0'));
+    expect(res.status).toBe(200);
+    const sdp = bodyOf(res);
+    expect(sdp).toMatch(/^m=audio \d+ RTP\/AVP 8 0\r$/m);
+    expect(sdp).toContain('a=sendonly');
+    expect(sdp).toContain('a=ptime:20');
+    expect(sdp).toContain('c=IN IP4 127.0.0.1');
+    call.ack();
+    await sleep(3000);
+    const got = [...rtp.packets];
+    expect((await call.bye()).status).toBe(200);
+    expect(got.length).toBeGreaterThan(135);
+    expect(got.length).toBeLessThan(165);
+    for (const p of got) {
+      expect(p.version).toBe(2);
+      expect(p.pt).toBe(8);
+      expect(p.size).toBe(172);
+      expect(p.ssrc).toBe(got[0]!.ssrc);
+    }
+    expect(got[0]!.marker).toBe(true);
+    expect(got.slice(1).every((p) => !p.marker)).toBe(true);
+    for (let i = 1; i < got.length; i++) {
+      expect(got[i]!.seq).toBe((got[i - 1]!.seq + 1) & 0xffff);
+      expect(got[i]!.ts).toBe((got[i - 1]!.ts + 160) >>> 0);
+    }
+    const pcm = decodeAlaw(Buffer.concat(got.map((p) => p.payload)));
+    expect(rms(pcm)).toBeGreaterThan(2000);
+    // Stereo 700 Hz left + 1050 Hz right downmixed: both tones, nothing else of note.
+    expect(toneShare(pcm, 8000, 700) + toneShare(pcm, 8000, 1050)).toBeGreaterThan(0.9);
+    // After BYE the stream stops.
+    await sleep(100);
+    const after = rtp.packets.length;
+    await sleep(200);
+    expect(rtp.packets.length).toBe(after);
+    expect(await edge.metric('sipedge_moh_streams')).toBe(0);
+  });
+
+  it('plays the shipped default music (not silence) for a tenant that uploaded nothing, in PCMU when offered first', async () => {
+    const rtp = await receiver();
+    const call = new MohCall(pbx, edge.udpPort, 'sip:queue@beta.example.com');
+    const res = await call.invite(offer('127.0.0.2', rtp.port, '0 8'));
+    expect(res.status).toBe(200);
+    expect(bodyOf(res)).toMatch(/^m=audio \d+ RTP\/AVP 0 8\r$/m);
+    call.ack();
+    await sleep(1000);
+    expect((await call.bye()).status).toBe(200);
+    expect(rtp.packets.length).toBeGreaterThan(40);
+    expect(rtp.packets.every((p) => p.pt === 0)).toBe(true);
+    expect(rms(decodeUlaw(Buffer.concat(rtp.packets.map((p) => p.payload))))).toBeGreaterThan(1000);
+  });
+
+  it('follows a re-INVITE to a new address without restarting sequence or timestamp', async () => {
+    const first = await receiver();
+    const second = await receiver('127.0.0.3');
+    const call = new MohCall(pbx, edge.udpPort, 'sip:moh@acme.example.com');
+    expect((await call.invite(offer('127.0.0.2', first.port))).status).toBe(200);
+    call.ack();
+    await sleep(500);
+    const re = await call.invite(offer('127.0.0.3', second.port));
+    expect(re.status).toBe(200);
+    expect(bodyOf(re)).toMatch(/^o=sipedge \d+ 2 /m);
+    call.ack();
+    const movedAt = first.packets.length;
+    await sleep(500);
+    expect((await call.bye()).status).toBe(200);
+    expect(first.packets.length - movedAt).toBeLessThanOrEqual(2);
+    expect(second.packets.length).toBeGreaterThan(15);
+    const a = first.packets.at(-1)!;
+    const b = second.packets[0]!;
+    expect(b.ssrc).toBe(a.ssrc);
+    expect((b.seq - a.seq) & 0xffff).toBe(1);
+    expect(b.ts - a.ts).toBe(160);
+  });
+
+  it('answers 488 when the offer has no PCMU or PCMA, and 404 for a domain no tenant owns', async () => {
+    const rtp = await receiver();
+    const call = new MohCall(pbx, edge.udpPort, 'sip:moh@acme.example.com');
+    const res = await call.invite(offer('127.0.0.2', rtp.port, '9', 'sendrecv', ['a=rtpmap:9 G722/8000']));
+    expect(res.status).toBe(488);
+    expect(res.header('warning')).toContain('no common codec');
+    const stranger = new MohCall(pbx, edge.udpPort, 'sip:moh@nobody.example.com');
+    expect((await stranger.invite(offer('127.0.0.2', rtp.port))).status).toBe(404);
+    await sleep(100);
+    expect(rtp.packets.length).toBe(0);
+  });
+
+  it('stops streaming and sends nothing while the peer puts the call on hold (sendonly offer -> inactive answer)', async () => {
+    const rtp = await receiver();
+    const call = new MohCall(pbx, edge.udpPort, 'sip:moh@acme.example.com');
+    expect((await call.invite(offer('127.0.0.2', rtp.port))).status).toBe(200);
+    call.ack();
+    await sleep(300);
+    const re = await call.invite(offer('127.0.0.2', rtp.port, '0 8', 'sendonly'));
+    expect(bodyOf(re)).toContain('a=inactive');
+    call.ack();
+    await sleep(100);
+    const n = rtp.packets.length;
+    await sleep(300);
+    expect(rtp.packets.length).toBe(n);
+    expect((await call.bye()).status).toBe(200);
+  });
+});
