@@ -145,4 +145,56 @@ describe('hold music over SIP', () => {
     expect(rtp.packets.length).toBe(n);
     expect((await call.bye()).status).toBe(200);
   });
+
+  it('lets a call on hold finish its loop of the old version, then switches to the newly activated one', async () => {
+    await edge.app.media.upload({ tenant: 'acme', cls: 'hold', sourceName: 'a.wav', bytes: makeWav(tone(8000, 1, 500, 0.4), 8000, 'pcm16') });
+    await sleep(600);
+    const rtp = await receiver();
+    const call = new MohCall(pbx, edge.udpPort, 'sip:moh@acme.example.com');
+    expect((await call.invite(offer('127.0.0.2', rtp.port, '0'))).status).toBe(200);
+    call.ack();
+    await sleep(300);
+    await edge.app.media.upload({ tenant: 'acme', cls: 'hold', sourceName: 'b.wav', bytes: makeWav(tone(8000, 1, 1200, 0.4), 8000, 'pcm16') });
+    await sleep(1600);
+    await call.bye();
+    const frames = rtp.packets.map((p) => decodeUlaw(p.payload));
+    expect(frames.length).toBeGreaterThan(90);
+    const isA = (f: Int16Array) => toneShare(f, 8000, 500) > 0.5;
+    const isB = (f: Int16Array) => toneShare(f, 8000, 1200) > 0.5;
+    // Frames 1..48 (the fades at the loop ends aside) are the old tone, all of them, although B was active by then.
+    expect(frames.slice(1, 49).every(isA)).toBe(true);
+    expect(frames.slice(51, 90).every(isB)).toBe(true);
+  });
+
+  it('retransmits the 200 until the ACK arrives (RFC 3261 §13.3.1.4), then stops', async () => {
+    const rtp = await receiver();
+    const call = new MohCall(pbx, edge.udpPort, 'sip:moh@acme.example.com');
+    expect((await call.invite(offer('127.0.0.2', rtp.port))).status).toBe(200);
+    const oks = () => pbx.received.filter((r) => r.status === 200 && r.header('call-id') === call.callId).length;
+    await sleep(1700);
+    expect(oks()).toBeGreaterThanOrEqual(3);
+    call.ack();
+    await sleep(100);
+    const n = oks();
+    await sleep(2200);
+    expect(oks()).toBe(n);
+    await call.bye();
+  });
+
+  it('sends a BYE and frees the stream when a sendrecv peer sends no RTP for media.rtpTimeoutSeconds', async () => {
+    await edge.stop();
+    const base = 38000 + Math.floor(Math.random() * 200) * 10;
+    edge = await startEdge({ overrides: { upstreams: [{ uri: 'sip:127.0.0.2:5060' }], media: { rtpPortMin: base, rtpPortMax: base + 9, rtpTimeoutSeconds: 5 } } });
+    await edge.app.stores.accounts.addTenant({ code: 'acme', domain: 'acme.example.com', createdAt: Date.now() });
+    await pbx.close();
+    pbx = await SipClient.open({ transport: 'udp', port: edge.udpPort, localAddress: '127.0.0.2' });
+    const rtp = await receiver();
+    const call = new MohCall(pbx, edge.udpPort, 'sip:moh@acme.example.com');
+    expect((await call.invite(offer('127.0.0.2', rtp.port))).status).toBe(200);
+    call.ack();
+    const bye = await pbx.waitFor((r) => r.raw.startsWith('BYE '), 9000);
+    expect(bye.raw).toContain(`Call-ID: ${call.callId}`);
+    expect(bye.raw).toMatch(/^To: <sip:pbx@127\.0\.0\.2>;tag=/m);
+    expect(await edge.metric('sipedge_moh_streams')).toBe(0);
+  }, 15_000);
 });
