@@ -21,6 +21,7 @@ import { bearerTokenAuthorize } from './gateway/moh-routes.ts';
 import { DEFAULT_MOH_FILE, HoldCache } from './media/hold-cache.ts';
 import { MohService } from './media/moh-service.ts';
 import { MediaLibrary } from './media/library.ts';
+import { transcodeInWorker } from './media/transcode-worker.ts';
 import type { SipMessage } from './sip/types.ts';
 
 export interface AppOptions {
@@ -167,7 +168,7 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
   });
   const holdCache = new HoldCache({ store: stores.media, logger, defaultFile: DEFAULT_MOH_FILE.pathname });
   const moh = new MohService({ config: config.media, serverName: config.sip.serverName, accounts: stores.accounts, cache: holdCache, logger, metrics });
-  const media = new MediaLibrary({ config: config.media, media: stores.media, accounts: stores.accounts, clock, logger, metrics });
+  const media = new MediaLibrary({ config: config.media, media: stores.media, accounts: stores.accounts, clock, logger, metrics, transcoder: transcodeInWorker });
   const dispatcher = new Dispatcher(auth, registrar, logger, [moh]);
   const transactions = new TransactionLayer({ tu: dispatcher, metrics, logger, clock, serverHeader: config.sip.serverName });
   const transport = new TransportLayer({ sip: config.sip, handler: transactions, metrics, logger });

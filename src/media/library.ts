@@ -8,7 +8,7 @@ import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { AccountStore, MediaStore, MediaVersion, MohClass } from '../store/types.ts';
 import { UploadRefused, type RefusalReason } from './decoded-audio.ts';
-import { transcode } from './transcode.ts';
+import { transcode, type TranscodeOptions, type Transcoded } from './transcode.ts';
 
 export const MOH_CLASSES: readonly MohClass[] = ['hold', 'queue'];
 
@@ -39,6 +39,8 @@ export interface MediaLibraryDeps {
   clock: Clock;
   logger: Logger;
   metrics?: Metrics;
+  /** Runs the pipeline; default in this thread (the CLI). The edge passes transcodeInWorker (never blocks RTP). */
+  transcoder?: (bytes: Buffer, opts: TranscodeOptions) => Promise<Transcoded>;
 }
 
 /** Validates, converts, stores and activates uploads; reports status. */
@@ -78,7 +80,7 @@ export class MediaLibrary {
     const started = performance.now();
     let out;
     try {
-      out = await transcode(u.bytes, {
+      out = await (this.d.transcoder ?? transcode)(u.bytes, {
         maxSeconds: this.d.config.maxDurationSeconds,
         maxSecondsKey: 'media.maxDurationSeconds',
         targetDbfs: this.d.config.loudnessDbfs,

@@ -73,7 +73,7 @@ describe('hold-music durability', () => {
     const root = mkdtempSync(join(tmpdir(), 'sipedge-moh-cli-'));
     dirs.push(root);
     const base = 35000 + Math.floor(Math.random() * 200) * 100;
-    const edge = await startEdge({ dataDir: root, overrides: { upstreams: [{ uri: 'sip:127.0.0.2:5060' }], media: { rtpPortMin: base, rtpPortMax: base + 99 } } });
+    const edge = await startEdge({ dataDir: root, overrides: { upstreams: [{ uri: 'sip:127.0.0.2:5060', priority: 1, weight: 1, transport: 'udp' }], media: { rtpPortMin: base, rtpPortMax: base + 99 } } });
     const pbx = await SipClient.open({ transport: 'udp', port: edge.udpPort, localAddress: '127.0.0.2' });
     const rtp = await RtpReceiver.open();
     try {

@@ -19,7 +19,7 @@ afterAll(async () => {
 function form(fields: Record<string, string>, file?: { name: string; bytes: Buffer }): FormData {
   const f = new FormData();
   for (const [k, v] of Object.entries(fields)) f.append(k, v);
-  if (file) f.append('file', new Blob([file.bytes]), file.name);
+  if (file) f.append('file', new Blob([new Uint8Array(file.bytes)]), file.name);
   return f;
 }
 

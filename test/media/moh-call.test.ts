@@ -17,7 +17,7 @@ beforeEach(async () => {
   const base = 30000 + Math.floor(Math.random() * 300) * 100;
   edge = await startEdge({
     overrides: {
-      upstreams: [{ uri: 'sip:127.0.0.2:5060' }],
+      upstreams: [{ uri: 'sip:127.0.0.2:5060', priority: 1, weight: 1, transport: 'udp' }],
       media: { rtpPortMin: base, rtpPortMax: base + 99, rtpAddress: '127.0.0.1' },
     },
   });
@@ -147,24 +147,28 @@ describe('hold music over SIP', () => {
   });
 
   it('lets a call on hold finish its loop of the old version, then switches to the newly activated one', async () => {
-    await edge.app.media.upload({ tenant: 'acme', cls: 'hold', sourceName: 'a.wav', bytes: makeWav(tone(8000, 1, 500, 0.4), 8000, 'pcm16') });
+    // A loops every 6 s (300 frames); B is activated while the call is inside its first loop of A.
+    await edge.app.media.upload({ tenant: 'acme', cls: 'hold', sourceName: 'a.wav', bytes: makeWav(tone(8000, 6, 500, 0.4), 8000, 'pcm16') });
     await sleep(600);
     const rtp = await receiver();
     const call = new MohCall(pbx, edge.udpPort, 'sip:moh@acme.example.com');
     expect((await call.invite(offer('127.0.0.2', rtp.port, '0'))).status).toBe(200);
     call.ack();
-    await sleep(300);
     await edge.app.media.upload({ tenant: 'acme', cls: 'hold', sourceName: 'b.wav', bytes: makeWav(tone(8000, 1, 1200, 0.4), 8000, 'pcm16') });
-    await sleep(1600);
+    await sleep(600); // the edge's cache has B now
+    const switchedAt = rtp.packets.length;
+    expect(switchedAt).toBeLessThan(290); // still inside the first loop of A
+    await sleep(Math.max(0, (320 - switchedAt) * 20) + 1000);
     await call.bye();
     const frames = rtp.packets.map((p) => decodeUlaw(p.payload));
-    expect(frames.length).toBeGreaterThan(90);
+    expect(frames.length).toBeGreaterThan(340);
     const isA = (f: Int16Array) => toneShare(f, 8000, 500) > 0.5;
     const isB = (f: Int16Array) => toneShare(f, 8000, 1200) > 0.5;
-    // Frames 1..48 (the fades at the loop ends aside) are the old tone, all of them, although B was active by then.
-    expect(frames.slice(1, 49).every(isA)).toBe(true);
-    expect(frames.slice(51, 90).every(isB)).toBe(true);
-  });
+    // After B became active the call still plays A to the end of its loop (frame 299; the last one fades out) ...
+    expect(frames.slice(switchedAt, 299).every(isA)).toBe(true);
+    // ... and B from the loop point on.
+    expect(frames.slice(301, 340).every(isB)).toBe(true);
+  }, 20_000);
 
   it('retransmits the 200 until the ACK arrives (RFC 3261 §13.3.1.4), then stops', async () => {
     const rtp = await receiver();
@@ -184,7 +188,7 @@ describe('hold music over SIP', () => {
   it('sends a BYE and frees the stream when a sendrecv peer sends no RTP for media.rtpTimeoutSeconds', async () => {
     await edge.stop();
     const base = 38000 + Math.floor(Math.random() * 200) * 10;
-    edge = await startEdge({ overrides: { upstreams: [{ uri: 'sip:127.0.0.2:5060' }], media: { rtpPortMin: base, rtpPortMax: base + 9, rtpTimeoutSeconds: 5 } } });
+    edge = await startEdge({ overrides: { upstreams: [{ uri: 'sip:127.0.0.2:5060', priority: 1, weight: 1, transport: 'udp' }], media: { rtpPortMin: base, rtpPortMax: base + 9, rtpTimeoutSeconds: 5 } } });
     await edge.app.stores.accounts.addTenant({ code: 'acme', domain: 'acme.example.com', createdAt: Date.now() });
     await pbx.close();
     pbx = await SipClient.open({ transport: 'udp', port: edge.udpPort, localAddress: '127.0.0.2' });
