@@ -170,6 +170,30 @@ describe('hold music over SIP', () => {
     expect(frames.slice(301, 340).every(isB)).toBe(true);
   }, 20_000);
 
+  it('answers an INVITE without SDP with an offer of both codecs and starts streaming on the ACK\'s answer', async () => {
+    const rtp = await receiver();
+    const call = new MohCall(pbx, edge.udpPort, 'sip:moh@acme.example.com');
+    const res = await call.invite('');
+    expect(res.status).toBe(200);
+    expect(bodyOf(res)).toMatch(/^m=audio \d+ RTP\/AVP 0 8\r$/m);
+    await sleep(200);
+    expect(rtp.packets.length).toBe(0);
+    call.ack(offer('127.0.0.2', rtp.port, '8'));
+    await sleep(600);
+    expect((await call.bye()).status).toBe(200);
+    expect(rtp.packets.length).toBeGreaterThan(20);
+    expect(rtp.packets.every((p) => p.pt === 8)).toBe(true);
+  });
+
+  it('answers a BYE for a call that already ended with 481', async () => {
+    const rtp = await receiver();
+    const call = new MohCall(pbx, edge.udpPort, 'sip:moh@acme.example.com');
+    expect((await call.invite(offer('127.0.0.2', rtp.port))).status).toBe(200);
+    call.ack();
+    expect((await call.bye()).status).toBe(200);
+    expect((await call.bye()).status).toBe(481);
+  });
+
   it('retransmits the 200 until the ACK arrives (RFC 3261 §13.3.1.4), then stops', async () => {
     const rtp = await receiver();
     const call = new MohCall(pbx, edge.udpPort, 'sip:moh@acme.example.com');
