@@ -285,6 +285,8 @@ export class MohService implements LocalService {
     const keep = o.payloadTypes.find((pt) => d.negotiated !== undefined && pt === d.stream.payloadType && o.codecs.get(pt) === (d.stream.isAlaw ? 'PCMA' : 'PCMU'));
     const pt = keep ?? o.payloadTypes[0]!;
     await d.socket.connect(o.address, o.port);
+    // A BYE may have ended the dialog while we waited.
+    if (d.ended === true) return;
     d.stream.payloadType = pt;
     d.stream.isAlaw = o.codecs.get(pt) === 'PCMA';
     d.offerDirection = o.direction;
