@@ -4,7 +4,7 @@
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
-import { newBranch, newTag } from '../sip/random.ts';
+import { newTag } from '../sip/random.ts';
 import type { ResponseOptions, SipMessage } from '../sip/types.ts';
 import type { AccountStore, MohClass } from '../store/types.ts';
 import { ResponseBuilder } from '../transaction/response-builder.ts';
@@ -12,9 +12,10 @@ import { T1, T2 } from '../transaction/server-transaction.ts';
 import type { LocalService, ServerTransaction } from '../transaction/types.ts';
 import type { Flow } from '../transport/flow.ts';
 import type { HoldCache } from './hold-cache.ts';
-import { RtpPortPool, type RtpSocket } from './rtp-socket.ts';
+import { byeRequest, dialogKey, hostPort, pendingKey, sessionExpires, type Dialog } from './moh-dialog.ts';
+import { RtpPortPool } from './rtp-socket.ts';
 import { RtpScheduler, RtpStream } from './rtp-scheduler.ts';
-import { answerDirection, readOffer, writeSdp, type Direction, type OfferInfo } from './sdp.ts';
+import { answerDirection, readOffer, writeSdp, type OfferInfo } from './sdp.ts';
 
 const ALLOW = 'INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, INFO';
 /** RFC 4028 §4: Min-SE floor; seconds. */
@@ -22,38 +23,6 @@ const MIN_SE = 90;
 /** Dialog sweeps (timeouts) run every this many ms on the scheduler's timer. */
 const SWEEP_MS = 1000;
 
-interface Dialog {
-  key: string;
-  callId: string;
-  localTag: string;
-  remoteTag: string;
-  /** Our side (the INVITE's To URI) and the peer's From header value as received. */
-  localUri: string;
-  remoteFrom: string;
-  remoteTarget: string;
-  routeSet: string[];
-  flow: Flow;
-  localCseq: number;
-  remoteCseq: number;
-  tenant: string;
-  cls: MohClass;
-  socket: RtpSocket;
-  stream: RtpStream;
-  sessionId: string;
-  sdpVersion: number;
-  offerDirection: Direction;
-  /** Late offer: our offer went in the 200, the answer comes in the ACK. */
-  awaitingAnswer: boolean;
-  /** UDP 2xx retransmission (RFC 3261 §13.3.1.4) until the ACK. */
-  ok: { bytes: Buffer; nextAt: number; interval: number; giveUpAt: number } | undefined;
-  sessionExpiresMs: number;
-  refreshBy: number;
-  startedAt: number;
-  errorSince: number;
-  /** The formats of the last offer/answer we accepted (our SDP lists them). */
-  negotiated: OfferInfo | undefined;
-  ended?: boolean;
-}
 
 interface PendingInvite {
   tx: ServerTransaction;
@@ -464,27 +433,8 @@ export class MohService implements LocalService {
     else if (!d.ended) d.stream.version.refs--;
     d.ended = true;
     d.socket.close();
-    if (sendBye) d.flow.send(this.bye(d));
+    if (sendBye) d.flow.send(byeRequest(d, this.d.serverName));
     this.d.logger.debug({ event: 'moh.call.end', tenant: d.tenant, cls: d.cls, why, packets: d.stream.packets });
-  }
-
-  /** A BYE inside the dialog (RFC 3261 §12.2.1.1, §15.1.1), sent once on the flow the INVITE came on. */
-  private bye(d: Dialog): string {
-    const f = d.flow;
-    const via = `SIP/2.0/${f.transport.toUpperCase()} ${hostPort(f)};branch=${newBranch()};rport`;
-    const routes = d.routeSet.map((r) => `Route: ${r}\r\n`).join('');
-    return (
-      `BYE ${d.remoteTarget} SIP/2.0\r\n` +
-      `Via: ${via}\r\n` +
-      'Max-Forwards: 70\r\n' +
-      routes +
-      `From: <${d.localUri}>;tag=${d.localTag}\r\n` +
-      `To: ${d.remoteFrom}\r\n` +
-      `Call-ID: ${d.callId}\r\n` +
-      `CSeq: ${++d.localCseq} BYE\r\n` +
-      `User-Agent: ${this.d.serverName}\r\n` +
-      'Content-Length: 0\r\n\r\n'
-    );
   }
 
   /** Where RTP binds and what the SDP announces: media.rtpAddress, else the address the INVITE arrived on. */
@@ -497,26 +447,4 @@ export class MohService implements LocalService {
   private count(outcome: string): void {
     this.d.metrics?.mohCalls.labels(outcome).inc();
   }
-}
-
-function dialogKey(callId: string, localTag: string, remoteTag: string): string {
-  return `${callId}\n${localTag}\n${remoteTag}`;
-}
-
-/** CANCEL matches its INVITE by Call-ID, From tag and top Via branch (§9.2). */
-function pendingKey(req: SipMessage): string {
-  return `${req.callId}\n${req.from.tag ?? ''}\n${req.topVia.branch}`;
-}
-
-function hostPort(f: Flow): string {
-  const h = f.localAddress.includes(':') ? `[${f.localAddress}]` : f.localAddress;
-  return `${h}:${f.localPort}`;
-}
-
-/** Session-Expires delta-seconds (RFC 4028 §4), undefined when absent or malformed. */
-function sessionExpires(req: SipMessage): number | undefined {
-  const v = req.header('session-expires') ?? req.header('x');
-  if (v === undefined) return undefined;
-  const n = Number.parseInt(v, 10);
-  return Number.isFinite(n) && n > 0 ? n : undefined;
 }

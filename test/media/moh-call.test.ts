@@ -194,6 +194,21 @@ describe('hold music over SIP', () => {
     expect((await call.bye()).status).toBe(481);
   });
 
+  it('accepts a session timer as refresher=uac (Require: timer) and refuses one under 90 s with 422 Min-SE', async () => {
+    const rtp = await receiver();
+    const call = new MohCall(pbx, edge.udpPort, 'sip:moh@acme.example.com');
+    const res = await call.invite(offer('127.0.0.2', rtp.port), ['Supported: timer', 'Session-Expires: 120']);
+    expect(res.status).toBe(200);
+    expect(res.header('session-expires')).toBe('120;refresher=uac');
+    expect(res.header('require')).toBe('timer');
+    call.ack();
+    expect((await call.bye()).status).toBe(200);
+    const short = new MohCall(pbx, edge.udpPort, 'sip:moh@acme.example.com');
+    const refused = await short.invite(offer('127.0.0.2', rtp.port), ['Supported: timer', 'Session-Expires: 30']);
+    expect(refused.status).toBe(422);
+    expect(refused.header('min-se')).toBe('90');
+  });
+
   it('retransmits the 200 until the ACK arrives (RFC 3261 §13.3.1.4), then stops', async () => {
     const rtp = await receiver();
     const call = new MohCall(pbx, edge.udpPort, 'sip:moh@acme.example.com');
