@@ -35,11 +35,12 @@ for (let i = 0; i < streams; i++) {
   const stream = new RtpStream(`t${i % 50}`, 'hold', i % 2 === 0 ? 0 : 8, i % 2 === 1, s, cache.current(`t${i % 50}`, 'hold'));
   all.push(stream);
 }
-// Calls arrive over time in real life; here all join within the first second (they still share one grid).
+// Calls arrive at random times in real life; here in batches of 50 at random 3-30 ms intervals (so they land on
+// the scheduler's four 5 ms phases as random arrivals would).
 const started = performance.now();
 for (let i = 0; i < all.length; i++) {
   scheduler.add(all[i]!);
-  if (i % 100 === 99) await new Promise((r) => setTimeout(r, 40));
+  if (i % 50 === 49) await new Promise((r) => setTimeout(r, 3 + Math.floor(Math.random() * 28)));
 }
 const cpu0 = process.cpuUsage();
 const t0 = performance.now();

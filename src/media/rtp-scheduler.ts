@@ -9,6 +9,9 @@ import type { CachedVersion, HoldCache } from './hold-cache.ts';
 
 /** Frame duration; ms. */
 export const FRAME_MS = 20;
+/** The timer runs on a 5 ms grid; each stream sends every 4th grid point, in the phase it joined on. */
+const PHASES = 4;
+const SUB_MS = FRAME_MS / PHASES;
 const RTP_HEADER = 12;
 
 /** Where a stream's packets go: a connected UDP socket, or anything with the same send. */
@@ -26,7 +29,7 @@ export class RtpStream {
   marker = true;
   /** Paused streams (peer put us on hold: sendonly/inactive offer) keep their place but send nothing. */
   paused = false;
-  /** Grid tick at which the next frame is due. */
+  /** Grid point (5 ms units) at which the next frame is due. */
   nextTick = 0;
   /** Index in the scheduler's array (swap-remove). */
   slot = -1;
@@ -66,8 +69,9 @@ export interface RtpSchedulerOptions {
 }
 
 /**
- * Drives all streams from one setTimeout chain aimed at the next 20 ms grid point. A stream joins at the next grid
- * point, so every stream sends on the same grid and the gap between its packets is one tick, not a phase mix.
+ * Drives all streams from one setTimeout chain on a 5 ms grid. A stream joins at the next grid point and then sends
+ * every 4th one (every 20 ms, always in the same phase), so its packets are exactly one frame apart while the
+ * sending of many streams is spread over four smaller bursts per frame instead of one.
  */
 export class RtpScheduler {
   private readonly streams: RtpStream[] = [];
@@ -137,12 +141,12 @@ export class RtpScheduler {
   private stopped = false;
 
   private currentTick(): number {
-    return Math.floor((this.now() - this.origin) / FRAME_MS);
+    return Math.floor((this.now() - this.origin) / SUB_MS);
   }
 
   private arm(): void {
     if (this.timer !== undefined || this.stopped) return;
-    const next = this.origin + (this.tickNo + 1) * FRAME_MS;
+    const next = this.origin + (this.tickNo + 1) * SUB_MS;
     this.timer = setTimeout(() => this.tick(), Math.max(0, next - this.now()));
     this.timer.unref();
   }
@@ -150,10 +154,12 @@ export class RtpScheduler {
   private tick(): void {
     this.timer = undefined;
     const now = this.now();
-    const tick = Math.floor((now - this.origin) / FRAME_MS);
+    // Serve at least the grid point this run was armed for: libuv timers have 1 ms resolution and may fire a
+    // fraction of a millisecond before it (flooring `now` would then skip a frame and send two 20 ms later).
+    const tick = Math.max(Math.floor((now - this.origin) / SUB_MS), this.tickNo + 1);
     // Lag: how long after its due time the grid point this run was armed for is served.
-    const lag = Math.max(0, now - (this.origin + (this.tickNo + 1) * FRAME_MS));
-    this.tickNo = Math.max(tick, this.tickNo + 1);
+    const lag = Math.max(0, now - (this.origin + (this.tickNo + 1) * SUB_MS));
+    this.tickNo = tick;
     if (lag > this.maxLagMs) this.maxLagMs = lag;
     if (lag >= FRAME_MS) {
       this.lateTicks++;
@@ -176,9 +182,9 @@ export class RtpScheduler {
 
   /** Sends the frames of `s` due up to `tick`: at most maxBurst, the rest skipped (timestamp still advances). */
   private service(s: RtpStream, tick: number): number {
-    const due = tick - s.nextTick + 1;
-    if (due <= 0) return 0;
-    s.nextTick = tick + 1;
+    if (tick < s.nextTick) return 0;
+    const due = Math.floor((tick - s.nextTick) / PHASES) + 1;
+    s.nextTick += due * PHASES;
     if (s.paused) {
       this.advance(s, due);
       return 0;
