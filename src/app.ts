@@ -14,12 +14,18 @@ import { resolveNonceSecret } from './auth/nonce.ts';
 import { Registrar } from './registrar/registrar.ts';
 import { TransportLayer } from './transport/transport-layer.ts';
 import { TransactionLayer } from './transaction/transaction-layer.ts';
-import type { ServerTransaction, TransactionUser } from './transaction/types.ts';
+import type { LocalService, ServerTransaction, TransactionUser } from './transaction/types.ts';
 import type { Flow, TransportHandler } from './transport/flow.ts';
 import { HttpServer } from './gateway/server.ts';
 import { Gateway } from './gateway/gateway.ts';
 import { resolveGatewayKey } from './auth/secret-box.ts';
 import { decodeKey } from './config/schema.ts';
+import { bearerTokenAuthorize } from './gateway/moh-routes.ts';
+import { DEFAULT_MOH_FILE, HoldCache } from './media/hold-cache.ts';
+import { MohService } from './media/moh-service.ts';
+import { MediaLibrary } from './media/library.ts';
+import { transcodeInWorker } from './media/transcode-worker.ts';
+import type { SipMessage } from './sip/types.ts';
 
 export interface AppOptions {
   logger?: Logger;
@@ -49,6 +55,8 @@ class Dispatcher implements TransactionUser {
     private readonly auth: DigestAuthenticator,
     private readonly registrar: Registrar,
     private readonly logger: Logger,
+    /** UAS services on the edge (hold music), asked before the method switch. */
+    private readonly local: readonly LocalService[] = [],
   ) {}
 
   onRequest(tx: ServerTransaction): void {
@@ -70,6 +78,14 @@ class Dispatcher implements TransactionUser {
     if (verdict !== 'ok') {
       tx.drop();
       return;
+    }
+    // TODO(lead, merge): out-of-dialog requests to a local service go through the proxy's admission (upstream
+    // source or authenticated user) before onRequest; in-dialog ones (service.inDialog) go straight through.
+    for (const service of this.local) {
+      if (service.owns(req)) {
+        service.onRequest(tx);
+        return;
+      }
     }
     switch (req.method) {
       case 'REGISTER':
@@ -94,6 +110,10 @@ class Dispatcher implements TransactionUser {
     this.registrar.onFlowClosed(flow);
   }
 
+  onStrayAck(ack: SipMessage, flow: Flow): void {
+    for (const service of this.local) if (service.onAck?.(ack, flow)) return;
+  }
+
   /** Resolves when no request is in flight (or after `ms`). */
   drain(ms: number): Promise<void> {
     if (this.inflight === 0) return Promise.resolve();
@@ -112,6 +132,8 @@ export interface App {
   readonly stores: Stores;
   readonly metrics: Metrics;
   readonly logger: Logger;
+  /** Hold-music uploads and status (the CLI and /api/moh use the same library). */
+  readonly media: MediaLibrary;
   /** The transaction layer's entry point, for feeding bytes without sockets (benchmarks). */
   readonly transactions: TransportHandler;
   /** Bound addresses; filled by start(). */
@@ -149,8 +171,11 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
     logger,
     nodeId,
   });
-  const dispatcher = new Dispatcher(auth, registrar, logger);
   const addresses: AppAddresses = {};
+  const holdCache = new HoldCache({ store: stores.media, logger, defaultFile: DEFAULT_MOH_FILE.pathname });
+  const moh = new MohService({ config: config.media, serverName: config.sip.serverName, accounts: stores.accounts, cache: holdCache, logger, metrics });
+  const media = new MediaLibrary({ config: config.media, media: stores.media, accounts: stores.accounts, clock, logger, metrics, transcoder: transcodeInWorker });
+  const dispatcher = new Dispatcher(auth, registrar, logger, [moh]);
   const transactions = new TransactionLayer({ tu: dispatcher, metrics, logger, clock, serverHeader: config.sip.serverName });
   const transport = new TransportLayer({ sip: config.sip, handler: transactions, metrics, logger });
   let listening = false;
@@ -171,6 +196,7 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
     logger,
     beforeScrape: async () => metrics.registrationsActive.set(await stores.bindings.countActive(clock.now())),
     isReady: async () => listening,
+    moh: { library: media, authorize: bearerTokenAuthorize(config.media.apiToken) },
   });
   let stopped = false;
 
@@ -179,11 +205,13 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
     stores,
     metrics,
     logger,
+    media,
     transactions,
     addresses,
     gateway,
     async start() {
       try {
+        await holdCache.start();
         Object.assign(addresses, await transport.listen());
         const h = await http.listen();
         if (h) addresses.http = h;
@@ -205,6 +233,8 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
       logger.info({ event: 'edge.stopping' });
       await transport.close();
       await dispatcher.drain(DRAIN_MS);
+      moh.close();
+      holdCache.stop();
       transactions.close();
       await http.close();
       await gateway.idle();

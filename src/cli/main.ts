@@ -12,6 +12,7 @@ import { parseDuration, parseExtensionRef, Provisioning } from '../auth/provisio
 import { runStart } from './start.ts';
 import { ensureDemo } from './demo.ts';
 import { runLoginPassword, runResetTotp, runRole } from './login.ts';
+import { mohStatus, mohUpload } from './moh.ts';
 
 interface Command {
   usage: string;
@@ -177,6 +178,23 @@ const COMMANDS: Record<string, Command> = {
         return 0;
       }),
   },
+  'moh upload': {
+    usage: 'sipedge moh upload FILE --tenant T --class hold|queue',
+    summary: 'convert a WAV or MP3 and make it the tenant\'s active hold or queue music (refused files keep the old one)',
+    options: { tenant: { type: 'string' }, class: { type: 'string' } },
+    positionals: 1,
+    run: (ctx, [file], o) => {
+      if (typeof o.tenant !== 'string' || typeof o.class !== 'string') throw usage('moh upload needs --tenant T and --class hold|queue');
+      return mohUpload(ctx.config, file!, o.tenant, o.class, ctx.out);
+    },
+  },
+  'moh status': {
+    usage: 'sipedge moh status [--tenant T] [--json]',
+    summary: 'hold-music versions per tenant and class: pending / active / retired / failed (reason), with times',
+    options: { tenant: { type: 'string' }, json: { type: 'boolean' } },
+    positionals: 0,
+    run: (ctx, _a, o) => mohStatus(ctx.config, o.tenant as string | undefined, o.json === true, ctx.out),
+  },
 };
 
 function usage(msg: string): SipedgeError {
@@ -219,7 +237,7 @@ export async function main(argv: string[], io?: { out?: (s: string) => void; err
       out(mainHelp());
       return rest.length === 0 ? 2 : 0;
     }
-    const group = words[0] === 'ext' || words[0] === 'tenant' ? words[0] : undefined;
+    const group = words[0] === 'ext' || words[0] === 'tenant' || words[0] === 'moh' ? words[0] : undefined;
     err(
       group
         ? `sipedge: unknown ${group} command "${words[1] ?? ''}"; see "sipedge --help"`

@@ -14,7 +14,11 @@ export type ErrorCode =
   | 'SIPEDGE_ERR_STORE_UNAVAILABLE'
   | 'SIPEDGE_ERR_STORE_LOCKED'
   | 'SIPEDGE_ERR_STORE_CORRUPT'
-  | 'SIPEDGE_ERR_LISTEN';
+  | 'SIPEDGE_ERR_LISTEN'
+  | 'SIPEDGE_ERR_MEDIA_UNKNOWN'
+  | 'SIPEDGE_ERR_UPLOAD_TOO_LARGE'
+  | 'SIPEDGE_ERR_UPLOAD_REFUSED'
+  | 'SIPEDGE_ERR_UNAUTHORIZED';
 
 /** An error an operator can act on: the message names the key, value or line and the rule. */
 export class SipedgeError extends Error {

@@ -287,6 +287,39 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /** Hold and queue music: upload limits, the pipeline's levels, SIP names, RTP (DESIGN.md §8, README "Hold music"). */
+    media: z
+      .object({
+        /** Largest hold-music upload; bytes (1.5 MB). */
+        holdMaxBytes: z.number().int().min(1024).default(1_500_000),
+        /** Largest queue-music upload; bytes (3 MB). */
+        queueMaxBytes: z.number().int().min(1024).default(3_000_000),
+        /** Longest accepted audio; seconds (15 min). */
+        maxDurationSeconds: z.number().int().min(1).max(7200).default(900),
+        /** Loudness target of the non-silent parts; dBFS. */
+        loudnessDbfs: z.number().min(-40).max(-6).default(-18),
+        /** No sample passes this level after normalisation; dBFS. */
+        peakDbfs: z.number().min(-20).max(0).default(-1),
+        /** User part of the hold-music URI (sip:<holdUser>@<tenant domain>). */
+        holdUser: z.string().min(1).regex(/^[A-Za-z0-9._~+-]+$/, 'must be a plain SIP user part').default('moh'),
+        /** User part of the queue-music URI. */
+        queueUser: z.string().min(1).regex(/^[A-Za-z0-9._~+-]+$/, 'must be a plain SIP user part').default('queue'),
+        /** Address RTP sockets bind to and the SDP announces; empty: the address the INVITE arrived on. */
+        rtpAddress: z.string().default(''),
+        /** Lowest RTP port (even ports are used). */
+        rtpPortMin: z.number().int().min(1024).max(65534).default(20000),
+        /** Highest RTP port. */
+        rtpPortMax: z.number().int().min(1024).max(65535).default(29999),
+        /** A call whose peer should send RTP and sent nothing (or whose address is unreachable) this long ends; seconds. */
+        rtpTimeoutSeconds: z.number().int().min(5).default(60),
+        /** Frames one stream may send at once to catch up after a late tick; more are skipped (timestamps jump). */
+        maxBurstFrames: z.number().int().min(1).max(50).default(3),
+        /** Bearer token for POST/GET /api/moh (operator access until gateway sessions land); empty: API disabled. */
+        apiToken: z.string().default(''),
+      })
+      .strict()
+      .refine((m) => m.rtpPortMin < m.rtpPortMax, { path: ['rtpPortMax'], message: 'must be greater than media.rtpPortMin' })
+      .prefault({}),
     log: z
       .object({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -98,6 +98,43 @@ export class Metrics {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5],
     registers: [this.registry],
   });
+  readonly mohStreams = new Gauge({
+    name: 'sipedge_moh_streams',
+    help: 'Hold-music RTP streams playing now',
+    registers: [this.registry],
+  });
+  readonly mohPackets = new FastCounter({
+    name: 'sipedge_moh_rtp_packets_total',
+    help: 'Hold-music RTP packets sent',
+    registers: [this.registry],
+  });
+  readonly mohSkippedFrames = new FastCounter({
+    name: 'sipedge_moh_skipped_frames_total',
+    help: 'Hold-music frames skipped because a tick was later than the catch-up bound (media.maxBurstFrames)',
+    registers: [this.registry],
+  });
+  readonly mohLateTicks = new FastCounter({
+    name: 'sipedge_moh_late_ticks_total',
+    help: 'RTP scheduler ticks that ran a frame (20 ms) or more after their time',
+    registers: [this.registry],
+  });
+  readonly mohMaxLag = new Gauge({
+    name: 'sipedge_moh_tick_lag_max_seconds',
+    help: 'Largest RTP scheduler lag (tick run time minus its due time) in the last 10 s window',
+    registers: [this.registry],
+  });
+  readonly mohActivations = new FastCounter({
+    name: 'sipedge_moh_activations_total',
+    help: 'Hold-music uploads by result: activated, or the refusal reason (closed set)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+  readonly mohCalls = new FastCounter({
+    name: 'sipedge_moh_calls_total',
+    help: 'Hold-music INVITEs by outcome (answered, no-codec, unknown-tenant, no-port, ...)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     if (opts.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'sipedge_' });

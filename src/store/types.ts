@@ -228,6 +228,7 @@ export interface Stores {
   lockouts: LockoutStore;
   nonces: NonceCountStore;
   meta: MetaStore;
+  media: MediaStore;
   close(): Promise<void>;
 }
 
@@ -235,4 +236,61 @@ export interface StoreOptions {
   /** 'edge' keeps volatile state (bindings, locks) in memory; 'cli' forwards commands on it to the running edge. */
   role: 'edge' | 'cli';
   clock: Clock;
+}
+
+/** Hold-music class: music on hold, or the call-queue music. */
+export type MohClass = 'hold' | 'queue';
+
+/**
+ * One uploaded hold-music version. pending: encoded and stored, not yet playing; active: what new calls get;
+ * retired: was active, replaced by a newer version; failed: refused, with the reason shown to the user.
+ */
+export interface MediaVersion {
+  /** Unique id (also the artifact's name). */
+  id: string;
+  tenant: string;
+  cls: MohClass;
+  status: 'pending' | 'active' | 'retired' | 'failed';
+  /** Why a failed version was refused (user-facing text). */
+  reason?: string;
+  /** Closed-set refusal code (e.g. too-large, unsupported-format). */
+  reasonCode?: string;
+  /** File name as uploaded (display only). */
+  sourceName: string;
+  sourceBytes: number;
+  /** e.g. "MP3 44100 Hz stereo". */
+  description?: string;
+  durationMs?: number;
+  /** ms epoch of each step. */
+  createdAt: number;
+  activatedAt?: number;
+  retiredAt?: number;
+  failedAt?: number;
+}
+
+/**
+ * Hold-music versions and their encoded artifacts, per tenant and class. Durable (fsync'd / acknowledged) when a
+ * promise resolves; activated music survives a crash.
+ */
+export interface MediaStore {
+  /** Stores the artifact bytes durably, then records `v` as pending. */
+  putPending(v: MediaVersion, artifact: Buffer): Promise<void>;
+  /** Records a refused upload (status failed, no artifact). */
+  putFailed(v: MediaVersion): Promise<void>;
+  /**
+   * Atomically makes pending version `id` the active one of its tenant/class; the previous active one becomes
+   * retired. Rejects with SipedgeError SIPEDGE_ERR_MEDIA_UNKNOWN when `id` is not a pending version.
+   */
+  activate(id: string, now: number): Promise<void>;
+  /** The active version of a tenant/class, if any. */
+  active(tenant: string, cls: MohClass): Promise<MediaVersion | undefined>;
+  /** Newest first, at most `limit` per tenant/class (default 10); all tenants when `tenant` is undefined. */
+  list(tenant?: string, limit?: number): Promise<MediaVersion[]>;
+  /** The artifact bytes of a version, undefined when absent (failed versions, pruned retired ones). */
+  getArtifact(id: string): Promise<Buffer | undefined>;
+  /**
+   * A number that changes whenever any tenant's active version changes (cheap: the edge polls it to see a CLI's or
+   * another node's activation within a second).
+   */
+  revision(): Promise<number>;
 }

@@ -3,7 +3,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FakeClock } from '../../src/clock.ts';
 import { SipedgeError } from '../../src/config/errors.ts';
-import type { Binding, Extension, LoginRecord, SessionRecord, Stores, Tenant } from '../../src/store/types.ts';
+import type { Binding, Extension, LoginRecord, MediaVersion, SessionRecord, Stores, Tenant } from '../../src/store/types.ts';
 
 /** Opens a fresh, empty store for one test, in the 'edge' role, reading time from `clock`. */
 export type StoresFactory = (clock: FakeClock) => Promise<Stores>;
@@ -58,6 +58,11 @@ async function rejection(p: Promise<unknown>): Promise<unknown> {
 function expectCode(err: unknown, code: string): void {
   expect(err).toBeInstanceOf(SipedgeError);
   expect((err as SipedgeError).code).toBe(code);
+}
+
+/** A hold-music version record as the media library writes it. */
+export function mediaVersion(id: string, tenantCode: string, cls: 'hold' | 'queue', createdAt: number, extra: Partial<MediaVersion> = {}): MediaVersion {
+  return { id, tenant: tenantCode, cls, status: 'pending', sourceName: `${id}.wav`, sourceBytes: 1000, createdAt, ...extra };
 }
 
 /** Registers the contract suite for one implementation. */
@@ -465,6 +470,76 @@ export function storeContract(name: string, open: StoresFactory): void {
         expect(await stores.meta.getOrSet('nonceSecret', 'first')).toBe('first');
         expect(await stores.meta.getOrSet('nonceSecret', 'second')).toBe('first');
         expect(await stores.meta.getOrSet('other', 'x')).toBe('x');
+      });
+    });
+    describe('media', () => {
+      const bytes = (n: number) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 7) & 0xff));
+
+      it('activates a pending version atomically and retires the previous one', async () => {
+        const t0 = clock.now();
+        const rev0 = await stores.media.revision();
+        await stores.media.putPending(mediaVersion('v1', 'acme', 'hold', t0), bytes(400));
+        expect(await stores.media.active('acme', 'hold')).toBeUndefined();
+        expect((await stores.media.list('acme'))[0]!.status).toBe('pending');
+        await stores.media.activate('v1', t0 + 1);
+        const rev1 = await stores.media.revision();
+        expect(rev1).not.toBe(rev0);
+        expect(await stores.media.active('acme', 'hold')).toMatchObject({ id: 'v1', status: 'active', activatedAt: t0 + 1 });
+        await stores.media.putPending(mediaVersion('v2', 'acme', 'hold', t0 + 2), bytes(320));
+        await stores.media.activate('v2', t0 + 3);
+        expect(await stores.media.revision()).not.toBe(rev1);
+        expect((await stores.media.active('acme', 'hold'))!.id).toBe('v2');
+        const list = await stores.media.list('acme');
+        expect(list.map((v) => [v.id, v.status])).toEqual([['v2', 'active'], ['v1', 'retired']]);
+        expect(list[1]!.retiredAt).toBe(t0 + 3);
+        expect(await stores.media.getArtifact('v2')).toEqual(bytes(320));
+        expect(await stores.media.getArtifact('v1')).toEqual(bytes(400));
+      });
+
+      it('keeps hold and queue, and tenants, apart', async () => {
+        const t0 = clock.now();
+        await stores.media.putPending(mediaVersion('h1', 'acme', 'hold', t0), bytes(10));
+        await stores.media.putPending(mediaVersion('q1', 'acme', 'queue', t0), bytes(11));
+        await stores.media.putPending(mediaVersion('b1', 'beta', 'hold', t0), bytes(12));
+        for (const id of ['h1', 'q1', 'b1']) await stores.media.activate(id, t0 + 1);
+        expect((await stores.media.active('acme', 'hold'))!.id).toBe('h1');
+        expect((await stores.media.active('acme', 'queue'))!.id).toBe('q1');
+        expect((await stores.media.active('beta', 'hold'))!.id).toBe('b1');
+        expect((await stores.media.list()).map((v) => v.id)).toEqual(['h1', 'q1', 'b1']);
+        expect((await stores.media.list('beta')).map((v) => v.id)).toEqual(['b1']);
+      });
+
+      it('records a refused upload as failed with its reason and leaves the active version alone', async () => {
+        const t0 = clock.now();
+        await stores.media.putPending(mediaVersion('good', 'acme', 'hold', t0), bytes(10));
+        await stores.media.activate('good', t0);
+        await stores.media.putFailed(mediaVersion('bad', 'acme', 'hold', t0 + 5, { reason: 'WMA is not supported', reasonCode: 'unsupported-format', failedAt: t0 + 5 }));
+        expect((await stores.media.active('acme', 'hold'))!.id).toBe('good');
+        expect((await stores.media.list('acme'))[0]).toMatchObject({ id: 'bad', status: 'failed', reason: 'WMA is not supported' });
+        expect(await stores.media.getArtifact('bad')).toBeUndefined();
+      });
+
+      it('refuses to activate an unknown, failed or already active version', async () => {
+        const t0 = clock.now();
+        expectCode(await rejection(stores.media.activate('nope', t0)), 'SIPEDGE_ERR_MEDIA_UNKNOWN');
+        await stores.media.putFailed(mediaVersion('bad', 'acme', 'hold', t0, { reason: 'x' }));
+        expectCode(await rejection(stores.media.activate('bad', t0)), 'SIPEDGE_ERR_MEDIA_UNKNOWN');
+        await stores.media.putPending(mediaVersion('ok', 'acme', 'hold', t0), bytes(10));
+        await stores.media.activate('ok', t0);
+        expectCode(await rejection(stores.media.activate('ok', t0)), 'SIPEDGE_ERR_MEDIA_UNKNOWN');
+      });
+
+      it('keeps the artifacts of the last retired versions and prunes older ones', async () => {
+        const t0 = clock.now();
+        for (let i = 1; i <= 5; i++) {
+          await stores.media.putPending(mediaVersion(`v${i}`, 'acme', 'hold', t0 + i), bytes(10 + i));
+          await stores.media.activate(`v${i}`, t0 + i);
+        }
+        expect(await stores.media.getArtifact('v5')).toEqual(bytes(15));
+        expect(await stores.media.getArtifact('v4')).toEqual(bytes(14));
+        expect(await stores.media.getArtifact('v3')).toEqual(bytes(13));
+        expect(await stores.media.getArtifact('v2')).toBeUndefined();
+        expect(await stores.media.getArtifact('v1')).toBeUndefined();
       });
     });
   });

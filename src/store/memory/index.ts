@@ -8,6 +8,7 @@ import { MemoryBindingStore } from './bindings.ts';
 import { Journal, type JournalTuning, type RecordSource } from './journal.ts';
 import type { JournalRecord } from './journal-record.ts';
 import { MemoryLockoutStore } from './lockouts.ts';
+import { MediaState, MemoryMediaStore } from './media.ts';
 import { MemoryNonceCountStore } from './nonce-counts.ts';
 import { GatewayState } from './gateway-state.ts';
 import { MemoryLoginStore, MemorySessionStore, MemoryTokenStore } from './logins.ts';
@@ -39,6 +40,7 @@ export async function openMemoryStores(dir: string, opts: StoreOptions, tuning: 
   const isEdge = opts.role === 'edge';
   const state = new AccountState();
   const gateway = new GatewayState(opts.clock);
+  const media = new MediaState();
   // Assigned below; the journal's handler needs them and they need the journal (to forward CLI commands).
   let bindings: MemoryBindingStore | undefined;
   let lockouts: MemoryLockoutStore | undefined;
@@ -49,11 +51,13 @@ export async function openMemoryStores(dir: string, opts: StoreOptions, tuning: 
       load: (s) => {
         state.load(s);
         gateway.load(s);
+        media.load(s.media, s.mediaRev);
       },
-      dump: () => ({ ...state.dump(), ...gateway.dump() }),
+      dump: () => ({ ...state.dump(), ...gateway.dump(), ...media.dump() }),
       apply: (r: JournalRecord, source: RecordSource) => {
         state.apply(r);
         gateway.apply(r);
+        media.apply(r);
         // Commands act only in a running edge and only when they arrive live: history is not replayed at start.
         if (!isEdge || source !== 'tail') return;
         if (r.t === 'unlock') {
@@ -144,6 +148,7 @@ export async function openMemoryStores(dir: string, opts: StoreOptions, tuning: 
     logins: new MemoryLoginStore(gateway, journal, freshen),
     sessions,
     tokens: new MemoryTokenStore(gateway, journal),
+    media: new MemoryMediaStore(media, journal, dir, freshen),
     journalGeneration: () => journal.generation,
     catchUp: () => journal.catchUp(),
     tailError: () => tailError,

@@ -1,7 +1,7 @@
 // Journal line format: "<crc32 as 8 hex> <json>\n", one record per line, and the record types it carries.
 // Reading, appending, locking and compaction live in journal.ts; what a record does to state lives in account-state.ts.
 import { crc32 } from 'node:zlib';
-import type { Extension, LoginRecord, Tenant } from '../types.ts';
+import type { Extension, LoginRecord, MediaVersion, Tenant } from '../types.ts';
 
 /** Full durable state; always the first line of a generation file. */
 export interface SnapshotRecord {
@@ -16,6 +16,10 @@ export interface SnapshotRecord {
   totpSteps?: Record<string, number>;
   /** Unexpired single-use tokens. */
   tokens?: StoredToken[];
+  /** Hold-music versions (absent in journals written before hold music existed). */
+  media?: MediaVersion[];
+  /** Hold-music activation counter. */
+  mediaRev?: number;
 }
 
 /** A single-use token as the journal keeps it. */
@@ -43,11 +47,14 @@ export type JournalRecord =
   | { t: 'login-remove'; tenant: string; ext: string }
   | { t: 'totp-step'; key: string; step: number }
   | ({ t: 'token' } & StoredToken)
-  | { t: 'token-take'; id: string };
+  | { t: 'token-take'; id: string }
+  | { t: 'media-version'; version: MediaVersion }
+  | { t: 'media-activate'; id: string; at: number };
 
 const RECORD_TYPES: ReadonlySet<string> = new Set([
   'snapshot', 'tenant', 'extensions', 'meta', 'unlock', 'unban', 'remove-bindings',
   'extension-remove', 'tenant-remove', 'login', 'login-remove', 'totp-step', 'token', 'token-take',
+  'media-version', 'media-activate',
 ]);
 
 const NEWLINE = 0x0a;

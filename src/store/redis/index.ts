@@ -8,6 +8,7 @@ import { RedisLockoutStore } from './lockouts.ts';
 import { RedisNonceCountStore } from './nonce-counts.ts';
 import { defineGatewayScripts } from './gateway-scripts.ts';
 import { RedisLoginStore, RedisSessionStore, RedisTokenStore } from './logins.ts';
+import { RedisMediaStore } from './media.ts';
 
 export type { RedisStoreConfig } from './connection.ts';
 
@@ -28,6 +29,7 @@ export async function openRedisStores(cfg: RedisStoreConfig, opts: StoreOptions)
     logins: new RedisLoginStore(redis),
     sessions: new RedisSessionStore(redis),
     tokens: new RedisTokenStore(redis, () => opts.clock.now()),
+    media: new RedisMediaStore(redis),
     close: () => closeRedis(redis),
   };
 }

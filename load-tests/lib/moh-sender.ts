@@ -1,0 +1,69 @@
+// Child process of run-moh.ts: the hold-music streaming engine alone (HoldCache on a temp embedded store with the
+// default piece, one RtpScheduler, N RtpSockets from the port pool) sending to one receiver address. No SIP.
+// argv: <streams> <seconds> <receiverPort> <portMin>. Prints one JSON line with CPU and scheduler figures.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { systemClock } from '../../src/clock.ts';
+import { DEFAULT_MOH_FILE, HoldCache } from '../../src/media/hold-cache.ts';
+import { RtpScheduler, RtpStream } from '../../src/media/rtp-scheduler.ts';
+import { RtpPortPool, type RtpSocket } from '../../src/media/rtp-socket.ts';
+import { createLogger } from '../../src/observability/logger.ts';
+import { Metrics } from '../../src/observability/metrics.ts';
+import { openMemoryStores } from '../../src/store/memory/index.ts';
+
+const [streamsText, secondsText, receiverPortText, portMinText] = process.argv.slice(2);
+const streams = Number(streamsText);
+const seconds = Number(secondsText);
+const receiverPort = Number(receiverPortText);
+const portMin = Number(portMinText);
+
+const dir = mkdtempSync(join(tmpdir(), 'sipedge-moh-bench-'));
+const stores = await openMemoryStores(join(dir, 'store'), { role: 'edge', clock: systemClock });
+const cache = new HoldCache({ store: stores.media, logger: createLogger('silent'), defaultFile: DEFAULT_MOH_FILE.pathname });
+await cache.start();
+const metrics = new Metrics();
+const scheduler = new RtpScheduler({ cache, metrics, maxBurstFrames: 3 });
+const pool = new RtpPortPool({ min: portMin, max: portMin + 2 * streams + 200 });
+const sockets: RtpSocket[] = [];
+const all: RtpStream[] = [];
+for (let i = 0; i < streams; i++) {
+  const s = await pool.open('127.0.0.1');
+  if (s === undefined) throw new Error(`no RTP port for stream ${i}`);
+  await s.connect('127.0.0.1', receiverPort);
+  sockets.push(s);
+  const stream = new RtpStream(`t${i % 50}`, 'hold', i % 2 === 0 ? 0 : 8, i % 2 === 1, s, cache.current(`t${i % 50}`, 'hold'));
+  all.push(stream);
+}
+// Calls arrive at random times in real life; here in batches of 50 at random 3-30 ms intervals (so they land on
+// the scheduler's four 5 ms phases as random arrivals would).
+const started = performance.now();
+for (let i = 0; i < all.length; i++) {
+  scheduler.add(all[i]!);
+  if (i % 50 === 49) await new Promise((r) => setTimeout(r, 3 + Math.floor(Math.random() * 28)));
+}
+const cpu0 = process.cpuUsage();
+const t0 = performance.now();
+const lag0 = scheduler.maxLagMs;
+await new Promise((r) => setTimeout(r, seconds * 1000));
+const cpu = process.cpuUsage(cpu0);
+const wall = performance.now() - t0;
+let packets = 0;
+for (const s of all) packets += s.packets;
+process.stdout.write(
+  JSON.stringify({
+    streams,
+    packets,
+    cpuPercent: Math.round(((cpu.user + cpu.system) / 1000 / wall) * 1000) / 10,
+    maxLagMs: Math.round(scheduler.maxLagMs * 10) / 10,
+    maxLagBeforeMeasureMs: Math.round(lag0 * 10) / 10,
+    lateTicks: scheduler.lateTicks,
+    rampMs: Math.round(t0 - started),
+  }) + '\n',
+);
+scheduler.stop();
+for (const s of sockets) s.close();
+cache.stop();
+await stores.close();
+rmSync(dir, { recursive: true, force: true });
+process.exit(0);

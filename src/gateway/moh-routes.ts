@@ -1,0 +1,154 @@
+// HTTP API for hold music: POST /api/moh (multipart upload, streamed and cut off at the class limit) and
+// GET /api/moh (status). The pipeline and the limits are media/library.ts's; who may call is the `authorize` hook's.
+import { timingSafeEqual, createHash } from 'node:crypto';
+import multipart from '@fastify/multipart';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { SipedgeError } from '../config/errors.ts';
+import { MediaLibrary, UploadError, mb } from '../media/library.ts';
+import type { MediaVersion } from '../store/types.ts';
+
+/** Who is calling: an operator (any tenant) or, once gateway sessions exist, a user of one tenant. */
+export type MohPrincipal = { role: 'operator' } | { role: 'user'; tenant: string };
+
+/** Decides who a request is; undefined = not authenticated (401). */
+export type MohAuthorize = (req: FastifyRequest) => Promise<MohPrincipal | undefined> | MohPrincipal | undefined;
+
+export interface MohRoutesOptions {
+  library: MediaLibrary;
+  authorize: MohAuthorize;
+}
+
+/**
+ * Operator access by a bearer token (config media.apiToken), compared in constant time; an empty token disables
+ * the API. TODO(lead, after issue 4 merges): replace with the gateway's session check (users get their own tenant).
+ */
+export function bearerTokenAuthorize(token: string): MohAuthorize {
+  const want = createHash('sha256').update(token).digest();
+  return (req) => {
+    if (token === '') return undefined;
+    const h = req.headers.authorization;
+    if (typeof h !== 'string' || !h.startsWith('Bearer ')) return undefined;
+    // Hash both sides: equal lengths for timingSafeEqual, and no length leak.
+    const got = createHash('sha256').update(h.slice(7).trim()).digest();
+    return timingSafeEqual(got, want) ? { role: 'operator' } : undefined;
+  };
+}
+
+const STATUS_BY_REASON: Record<string, number> = {
+  'too-large': 413,
+  'unsupported-format': 415,
+  corrupt: 422,
+  empty: 422,
+  'too-long': 422,
+  'bad-request': 400,
+};
+
+function fail(reply: FastifyReply, status: number, code: string, message: string, reason?: string): FastifyReply {
+  return reply.code(status).send({ error: code, reason, message });
+}
+
+function view(v: MediaVersion): Record<string, unknown> {
+  const iso = (t: number | undefined) => (t === undefined ? undefined : new Date(t).toISOString());
+  return {
+    id: v.id,
+    tenant: v.tenant,
+    class: v.cls,
+    status: v.status,
+    reason: v.reason,
+    reasonCode: v.reasonCode,
+    sourceName: v.sourceName,
+    sourceBytes: v.sourceBytes,
+    description: v.description,
+    durationMs: v.durationMs,
+    createdAt: iso(v.createdAt),
+    activatedAt: iso(v.activatedAt),
+    retiredAt: iso(v.retiredAt),
+    failedAt: iso(v.failedAt),
+  };
+}
+
+function fieldValue(fields: Record<string, unknown> | undefined, name: string): string | undefined {
+  const f = fields?.[name] as { type?: string; value?: unknown } | undefined;
+  return f !== undefined && f.type === 'field' && typeof f.value === 'string' ? f.value : undefined;
+}
+
+/** Registers the two routes (a fastify plugin; multipart stays inside this plugin's context). */
+export async function mohRoutes(app: FastifyInstance, o: MohRoutesOptions): Promise<void> {
+  const lib = o.library;
+  const hardMax = Math.max(lib.maxBytes('hold'), lib.maxBytes('queue'));
+  await app.register(multipart, { limits: { fileSize: hardMax + 1, files: 1, fields: 10, fieldSize: 1024, parts: 12 } });
+
+  app.get('/api/moh', async (req, reply) => {
+    const who = await o.authorize(req);
+    if (who === undefined) return fail(reply.header('www-authenticate', 'Bearer'), 401, 'SIPEDGE_ERR_UNAUTHORIZED', 'authentication required');
+    const q = req.query as Record<string, string | undefined>;
+    const tenant = who.role === 'user' ? who.tenant : q.tenant;
+    try {
+      const versions = await lib.status(tenant, 10);
+      return reply.send({ versions: versions.map(view) });
+    } catch (e) {
+      if (e instanceof SipedgeError && e.code === 'SIPEDGE_ERR_TENANT_UNKNOWN') return fail(reply, 404, e.code, e.message);
+      throw e;
+    }
+  });
+
+  app.post('/api/moh', async (req, reply) => {
+    const who = await o.authorize(req);
+    if (who === undefined) return fail(reply.header('www-authenticate', 'Bearer'), 401, 'SIPEDGE_ERR_UNAUTHORIZED', 'authentication required');
+    if (!req.isMultipart()) {
+      return fail(reply, 415, 'SIPEDGE_ERR_UPLOAD_REFUSED', 'send the file as multipart/form-data (fields tenant and class, then the file)', 'bad-request');
+    }
+    let part;
+    try {
+      part = await req.file();
+    } catch (e) {
+      return fail(reply.header('connection', 'close'), 400, 'SIPEDGE_ERR_UPLOAD_REFUSED', `malformed multipart body: ${(e as Error).message}`, 'bad-request');
+    }
+    if (part === undefined) return fail(reply, 400, 'SIPEDGE_ERR_UPLOAD_REFUSED', 'the form holds no file', 'bad-request');
+    const q = req.query as Record<string, string | undefined>;
+    const fields = part.fields as Record<string, unknown>;
+    const tenant = who.role === 'user' ? who.tenant : (fieldValue(fields, 'tenant') ?? q.tenant);
+    const clsText = fieldValue(fields, 'class') ?? q.class ?? '';
+    const name = (part.filename || 'upload').slice(0, 200);
+    if (tenant === undefined || tenant === '') {
+      part.file.resume();
+      return fail(reply.header('connection', 'close'), 400, 'SIPEDGE_ERR_UPLOAD_REFUSED', 'field "tenant" is missing (send it before the file)', 'bad-request');
+    }
+    let cls;
+    try {
+      cls = await lib.checkTarget(tenant, clsText);
+    } catch (e) {
+      part.file.destroy();
+      if (e instanceof SipedgeError) {
+        const status = e.code === 'SIPEDGE_ERR_TENANT_UNKNOWN' ? 404 : 400;
+        return fail(reply.header('connection', 'close'), status, e.code === 'SIPEDGE_ERR_CLI_USAGE' ? 'SIPEDGE_ERR_UPLOAD_REFUSED' : e.code, e.message, 'bad-request');
+      }
+      throw e;
+    }
+    // Stream in, counting: past the class limit we stop reading, answer 413 and close the connection.
+    const limit = lib.maxBytes(cls);
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let over = false;
+    for await (const chunk of part.file) {
+      size += (chunk as Buffer).length;
+      if (size > limit) {
+        over = true;
+        break;
+      }
+      chunks.push(chunk as Buffer);
+    }
+    if (over || part.file.truncated) {
+      part.file.destroy();
+      const err = await lib.refuseTooLarge(tenant, cls, name, size, true);
+      return fail(reply.header('connection', 'close'), 413, err.code, err.message, err.reason);
+    }
+    try {
+      const v = await lib.upload({ tenant, cls, sourceName: name, bytes: Buffer.concat(chunks, size) });
+      return reply.code(201).send({ version: view(v), message: `${name} is now the active ${cls} music of ${tenant} (limit ${mb(limit)})` });
+    } catch (e) {
+      if (e instanceof UploadError) return fail(reply, STATUS_BY_REASON[e.reason] ?? 422, e.code, e.message, e.reason);
+      throw e;
+    }
+  });
+}

@@ -1,0 +1,108 @@
+// RTP sockets from the configured port range (even ports, RFC 3550 §11): bind, connect to the peer's address,
+// re-point on a re-INVITE, note what the peer sends and send errors (for the RTP timeout). Scheduling is rtp-scheduler.ts's.
+import dgram from 'node:dgram';
+import { isIPv6 } from 'node:net';
+import type { RtpSink } from './rtp-scheduler.ts';
+
+export interface PortRange {
+  min: number;
+  max: number;
+}
+
+/** One bound RTP socket, connected to the peer once its address is known. */
+export class RtpSocket implements RtpSink {
+  /** ms (performance.now) of the last packet from the peer; 0 = none yet. */
+  lastHeardAt = 0;
+  /** ms of the last send error (e.g. ECONNREFUSED after ICMP port unreachable); 0 = none. */
+  lastErrorAt = 0;
+  private connected = false;
+  private remote: { address: string; port: number } | undefined;
+
+  constructor(
+    private readonly socket: dgram.Socket,
+    readonly address: string,
+    readonly port: number,
+    private readonly onClose: (port: number) => void,
+  ) {
+    socket.on('message', () => {
+      this.lastHeardAt = performance.now();
+    });
+    socket.on('error', () => {
+      this.lastErrorAt = performance.now();
+    });
+  }
+
+  /** Points the socket at the peer's RTP address (first time, or a re-INVITE's new one). */
+  async connect(address: string, port: number): Promise<void> {
+    if (this.remote && this.remote.address === address && this.remote.port === port) return;
+    if (this.connected) {
+      this.socket.disconnect();
+      this.connected = false;
+    }
+    this.remote = { address, port };
+    await new Promise<void>((resolve, reject) => {
+      this.socket.connect(port, address, (err?: Error) => (err ? reject(err) : resolve()));
+    });
+    this.connected = true;
+  }
+
+  send(packet: Buffer): void {
+    if (!this.connected) return;
+    try {
+      this.socket.send(packet);
+    } catch {
+      this.lastErrorAt = performance.now();
+    }
+  }
+
+  close(): void {
+    try {
+      this.socket.close();
+    } catch {
+      // already closed
+    }
+    this.onClose(this.port);
+  }
+}
+
+/** Hands out bound sockets on even ports of the range, round robin, skipping ports in use by anyone. */
+export class RtpPortPool {
+  private next: number;
+  private readonly inUse = new Set<number>();
+
+  constructor(private readonly range: PortRange) {
+    this.next = range.min + (range.min & 1);
+  }
+
+  get used(): number {
+    return this.inUse.size;
+  }
+
+  /** Binds a socket on `address` (the address the SDP will announce); undefined when the range is exhausted. */
+  async open(address: string): Promise<RtpSocket | undefined> {
+    const first = this.range.min + (this.range.min & 1);
+    const count = Math.floor((this.range.max - first) / 2) + 1;
+    for (let tries = 0; tries < count; tries++) {
+      const port = this.next;
+      this.next = port + 2 > this.range.max ? first : port + 2;
+      if (this.inUse.has(port)) continue;
+      const socket = dgram.createSocket({ type: isIPv6(address) ? 'udp6' : 'udp4' });
+      const ok = await new Promise<boolean>((resolve) => {
+        socket.once('error', () => resolve(false));
+        socket.bind(port, address, () => resolve(true));
+      });
+      if (!ok) {
+        try {
+          socket.close();
+        } catch {
+          // never bound
+        }
+        continue;
+      }
+      socket.removeAllListeners('error');
+      this.inUse.add(port);
+      return new RtpSocket(socket, address, port, (p) => this.inUse.delete(p));
+    }
+    return undefined;
+  }
+}
