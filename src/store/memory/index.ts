@@ -9,6 +9,7 @@ import { Journal, type JournalTuning, type RecordSource } from './journal.ts';
 import type { JournalRecord } from './journal-record.ts';
 import { MemoryLockoutStore } from './lockouts.ts';
 import { MemoryNonceCountStore } from './nonce-counts.ts';
+import { MemoryUpstreamChoiceStore } from './upstream-choices.ts';
 
 /** Timing knobs of the embedded store; defaults suit production, tests shorten them. */
 export interface MemoryStoreTuning extends JournalTuning {
@@ -130,6 +131,7 @@ export async function openMemoryStores(dir: string, opts: StoreOptions, tuning: 
     bindings,
     lockouts,
     nonces,
+    upstreamChoices: new MemoryUpstreamChoiceStore(),
     meta: new MemoryMetaStore(state, journal),
     journalGeneration: () => journal.generation,
     catchUp: () => journal.catchUp(),

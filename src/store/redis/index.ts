@@ -6,6 +6,7 @@ import { RedisBindingStore } from './bindings.ts';
 import { closeRedis, connectRedis, type RedisStoreConfig } from './connection.ts';
 import { RedisLockoutStore } from './lockouts.ts';
 import { RedisNonceCountStore } from './nonce-counts.ts';
+import { RedisUpstreamChoiceStore } from './upstream-choices.ts';
 
 export type { RedisStoreConfig } from './connection.ts';
 
@@ -21,6 +22,7 @@ export async function openRedisStores(cfg: RedisStoreConfig, _opts: StoreOptions
     bindings: new RedisBindingStore(redis),
     lockouts: new RedisLockoutStore(redis, cfg.keyPrefix),
     nonces: new RedisNonceCountStore(redis),
+    upstreamChoices: new RedisUpstreamChoiceStore(redis),
     meta: new RedisMetaStore(redis),
     close: () => closeRedis(redis),
   };
