@@ -14,7 +14,13 @@ import { resolveNonceSecret } from './auth/nonce.ts';
 import { Registrar } from './registrar/registrar.ts';
 import { TransportLayer } from './transport/transport-layer.ts';
 import { TransactionLayer } from './transaction/transaction-layer.ts';
-import type { ServerTransaction, TransactionUser } from './transaction/types.ts';
+import type { LocalService, ServerTransaction, TransactionUser } from './transaction/types.ts';
+import type { SipMessage } from './sip/types.ts';
+import { Proxy } from './proxy/proxy.ts';
+import { RouteTokens } from './proxy/route-token.ts';
+import { UpstreamChooser } from './proxy/upstream-chooser.ts';
+import { probeTransportOf, UpstreamSet } from './proxy/upstream-set.ts';
+import { UserAdmission } from './proxy/user-admission.ts';
 import type { Flow, TransportHandler } from './transport/flow.ts';
 import { HttpServer } from './gateway/server.ts';
 
@@ -32,8 +38,8 @@ export interface AppAddresses {
   http?: AddressInfo;
 }
 
-/** Methods this edge answers itself today; the proxy (issue 3) will take the rest. */
-const ALLOW = 'REGISTER, OPTIONS, ACK, CANCEL, BYE';
+/** Methods this edge handles (REGISTER and OPTIONS to itself; the rest it proxies, DESIGN.md §7). */
+const ALLOW = 'REGISTER, OPTIONS, INVITE, ACK, CANCEL, BYE, MESSAGE, NOTIFY, SUBSCRIBE, REFER, INFO, UPDATE, PRACK';
 /** How long stop() waits for in-flight requests to finish before closing the store; ms. */
 const DRAIN_MS = 5000;
 
@@ -41,11 +47,15 @@ const DRAIN_MS = 5000;
 class Dispatcher implements TransactionUser {
   inflight = 0;
   private drained: (() => void) | undefined;
+  /** Set once the transaction layer (which the proxy sends through) exists. */
+  proxy!: Proxy;
 
   constructor(
     private readonly auth: DigestAuthenticator,
     private readonly registrar: Registrar,
     private readonly logger: Logger,
+    /** UAS services on the edge (hold music, issue 5), asked before the proxy; empty until one is merged in. */
+    private readonly services: readonly LocalService[],
   ) {}
 
   onRequest(tx: ServerTransaction): void {
@@ -68,23 +78,36 @@ class Dispatcher implements TransactionUser {
       tx.drop();
       return;
     }
-    switch (req.method) {
-      case 'REGISTER':
-        await this.registrar.process(tx);
-        return;
-      case 'OPTIONS':
-        tx.respond(200, 'OK', {
-          headers: [`Allow: ${ALLOW}`, 'Accept: application/sdp', 'Supported: path, outbound'],
-        });
-        return;
-      case 'CANCEL':
-      case 'BYE':
-        // No dialogs or pending INVITEs live here yet (the proxy is issue 3).
-        tx.respond(481, 'Call/Transaction Does Not Exist');
-        return;
-      default:
-        tx.respond(405, 'Method Not Allowed', { headers: [`Allow: ${ALLOW}`] });
+    if (req.method === 'REGISTER') {
+      await this.registrar.process(tx);
+      return;
     }
+    // Local services first: their own dialogs directly, new requests after the proxy's admission.
+    for (const svc of this.services) {
+      if (!svc.owns(req)) continue;
+      if (svc.inDialog(req) || (await this.proxy.admit(tx))) svc.onRequest(tx);
+      return;
+    }
+    if (req.method === 'CANCEL') {
+      this.proxy.onCancel(tx);
+      return;
+    }
+    if (req.method === 'OPTIONS' && isForEdge(req)) {
+      tx.respond(200, 'OK', {
+        headers: [`Allow: ${ALLOW}`, 'Accept: application/sdp', 'Supported: path, outbound'],
+      });
+      return;
+    }
+    await this.proxy.onRequest(tx);
+  }
+
+  onStrayAck(ack: SipMessage, flow: Flow): void {
+    for (const svc of this.services) if (svc.onAck?.(ack, flow) === true) return;
+    this.proxy.onStrayAck(ack);
+  }
+
+  onStrayResponse(res: SipMessage): void {
+    this.proxy.onStrayResponse(res);
   }
 
   onFlowClosed(flow: Flow): void {
@@ -104,6 +127,15 @@ class Dispatcher implements TransactionUser {
   }
 }
 
+/** An OPTIONS the edge answers itself: addressed to no user (a keep-alive or a PBX's probe of the edge). */
+function isForEdge(req: SipMessage): boolean {
+  try {
+    return req.ruri.user === '' && !req.has('route');
+  } catch {
+    return true;
+  }
+}
+
 export interface App {
   readonly config: Readonly<Config>;
   readonly stores: Stores;
@@ -113,6 +145,9 @@ export interface App {
   readonly transactions: TransportHandler;
   /** Bound addresses; filled by start(). */
   readonly addresses: AppAddresses;
+  /** The configured upstreams and their health (probes run from start() to stop()). */
+  readonly upstreams: UpstreamSet;
+  readonly proxy: Proxy;
   start(): Promise<AppAddresses>;
   /** Stops accepting, lets in-flight requests finish, closes the store. */
   stop(): Promise<void>;
@@ -144,9 +179,53 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
     logger,
     nodeId,
   });
-  const dispatcher = new Dispatcher(auth, registrar, logger);
+  const localServices: LocalService[] = [];
+  const dispatcher = new Dispatcher(auth, registrar, logger, localServices);
   const transactions = new TransactionLayer({ tu: dispatcher, metrics, logger, clock, serverHeader: config.sip.serverName });
   const transport = new TransportLayer({ sip: config.sip, handler: transactions, metrics, logger });
+  const upstreamSet = new UpstreamSet({
+    upstreams: config.upstreams,
+    probe: config.proxy.probe,
+    transport: probeTransportOf(transactions.clients, transport),
+    clock,
+    logger,
+    metrics,
+    advertisedHost: config.sip.advertisedHost || undefined,
+    userAgent: config.sip.serverName,
+  });
+  const proxy = new Proxy({
+    config: config.proxy,
+    advertisedHost: config.sip.advertisedHost,
+    set: upstreamSet,
+    chooser: new UpstreamChooser({
+      set: upstreamSet,
+      store: stores.upstreamChoices,
+      clock,
+      logger,
+      moveBackMs: config.proxy.moveBackAfterSeconds * 1000,
+      moves: metrics.upstreamMoves,
+    }),
+    admission: new UserAdmission({
+      auth,
+      accounts: stores.accounts,
+      bindings: stores.bindings,
+      config: config.proxy,
+      sharedDomain: config.auth.sharedDomain,
+      clock,
+    }),
+    accounts: stores.accounts,
+    bindings: stores.bindings,
+    sharedDomain: config.auth.sharedDomain,
+    clients: transactions.clients,
+    matchInvite: (cancel) => transactions.matchInvite(cancel),
+    transport,
+    tokens: new RouteTokens(nonceSecret),
+    clock,
+    logger,
+    metrics,
+    nodeId,
+  });
+  dispatcher.proxy = proxy;
   let listening = false;
   const http = new HttpServer({
     listen: config.http.listen,
@@ -165,9 +244,12 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
     logger,
     transactions,
     addresses,
+    upstreams: upstreamSet,
+    proxy,
     async start() {
       try {
         Object.assign(addresses, await transport.listen());
+        await proxy.start(addresses);
         const h = await http.listen();
         if (h) addresses.http = h;
       } catch (e) {
@@ -178,7 +260,8 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
         throw new SipedgeError('SIPEDGE_ERR_LISTEN', `cannot listen: ${err.code ?? ''} ${err.message}`.trim());
       }
       listening = true;
-      logger.info({ event: 'edge.started', nodeId, store: config.store });
+      upstreamSet.start();
+      logger.info({ event: 'edge.started', nodeId, store: config.store, upstreams: config.upstreams.length });
       return addresses;
     },
     async stop() {
@@ -186,9 +269,11 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
       stopped = true;
       listening = false;
       logger.info({ event: 'edge.stopping' });
+      upstreamSet.stop();
       await transport.close();
       await dispatcher.drain(DRAIN_MS);
       transactions.close();
+      proxy.close();
       await http.close();
       await stores.close();
       logger.info({ event: 'edge.stopped' });
