@@ -1,7 +1,7 @@
 // One proxied request (RFC 3261 §16): the server transaction in, a client transaction per branch out, the response
 // context (§16.7), CANCEL (§16.10), Timer C (§16.6 step 11) and one failover to another upstream (issue 3 point 3).
 // Where a request goes (targets, Record-Route, Via) is proxy.ts's; retransmissions and Timers A-K are transaction/'s.
-import { buildCancel, forwardRequest, forwardResponse } from '../sip/forward.ts';
+import { buildCancel, forwardRequest, forwardResponse, type ResponseEdit } from '../sip/forward.ts';
 import { parseMessage } from '../sip/parser.ts';
 import { newBranch } from '../sip/random.ts';
 import type { SipMessage } from '../sip/types.ts';
@@ -21,7 +21,14 @@ export interface BranchTarget {
   upstream?: Upstream;
   /** Record-Route values to add (dialog-creating requests), top first. */
   recordRoute?: string[];
+  /** Topology hiding towards a user: send only our Via (the response gets the original Vias back) ... */
+  dropVias?: boolean;
+  /** ... and this Contact instead of the upstream's. */
+  contact?: string;
 }
+
+/** How responses are edited on the way back (topology hiding): see ProxyTx.respEdit. */
+export type ResponseEditor = (res: SipMessage) => ResponseEdit | undefined;
 
 /** What a ProxyTx needs from the proxy that owns it. */
 export interface ProxyHost {
@@ -105,6 +112,8 @@ export class ProxyTx {
     readonly aor: string | undefined,
     /** Header names dropped from the forwarded request (our own Proxy-Authorization once checked). */
     private readonly drop: string[] | undefined = undefined,
+    /** Edits of each relayed response (restored Vias, masked Contact); undefined: §16.7 defaults only. */
+    private readonly respEdit: ResponseEditor | undefined = undefined,
   ) {
     this.isInvite = server.request.method === 'INVITE';
   }
@@ -132,6 +141,8 @@ export class ProxyTx {
       recordRoute: t.recordRoute,
       route: t.route,
       removeHeaders: this.drop,
+      dropVias: t.dropVias,
+      contact: t.contact,
     });
     const b = new Branch(this, id, bytes, t.flow, t.upstream);
     this.branches.push(b);
@@ -157,14 +168,14 @@ export class ProxyTx {
       b.slot = this.isInvite ? this.host.schedule(b, this.host.timerCMs) : -1;
       if (b.cancelPending) this.sendCancel(b);
       // §16.7 step 5: provisionals other than 100 are forwarded at once.
-      if (!this.finalSent) this.server.relay(status, forwardResponse(res));
+      if (!this.finalSent) this.server.relay(status, this.bytesOf(res));
       return;
     }
     this.settle(b);
     if (status < 300) {
       // §16.7 step 5: every 2xx is forwarded at once (a later one from another fork too); §16.7 step 10: CANCEL the rest.
       this.finalSent = true;
-      this.server.relay(status, forwardResponse(res));
+      this.server.relay(status, this.bytesOf(res));
       if (this.isInvite) {
         this.host.accepted(b, this);
         this.cancelPending();
@@ -282,6 +293,11 @@ export class ProxyTx {
     this.maybeFinish();
   }
 
+  /** A downstream response as the upstream side gets it (§16.7 steps 3-9, plus topology hiding when asked). */
+  bytesOf(res: SipMessage): Buffer {
+    return forwardResponse(res, this.respEdit?.(res));
+  }
+
   private generate(g: { status: number; reason: string }): void {
     if (this.best !== undefined && !better(g.status, this.best.status)) return;
     if (this.generated !== undefined && !better(g.status, this.generated.status)) return;
@@ -297,7 +313,7 @@ export class ProxyTx {
     if (best !== undefined) {
       // §16.7 step 6: a 503 is not passed on (it would make the client avoid this edge); 500 instead.
       if (best.status === 503) this.server.respond(500, 'Server Internal Error');
-      else this.server.relay(best.status, forwardResponse(best));
+      else this.server.relay(best.status, this.bytesOf(best));
       return;
     }
     const g = this.generated ?? TIMEOUT;

@@ -8,7 +8,7 @@ import type { Config } from '../config/schema.ts';
 import { resolveIdentity } from '../auth/authenticator.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
-import { forwardRequest, forwardResponse } from '../sip/forward.ts';
+import { forwardRequest } from '../sip/forward.ts';
 import { newBranch } from '../sip/random.ts';
 import { parseUri } from '../sip/uri.ts';
 import { SipError, type SipMessage, type SipUri } from '../sip/types.ts';
@@ -17,7 +17,7 @@ import type { ClientTransactionHandle, ClientTransactions } from '../transaction
 import { TimerWheel } from '../transaction/timer-wheel.ts';
 import type { ServerTransaction } from '../transaction/types.ts';
 import type { Flow } from '../transport/flow.ts';
-import { Branch, ProxyTx, type BranchTarget, type ProxyHost } from './proxy-transaction.ts';
+import { Branch, ProxyTx, type BranchTarget, type ProxyHost, type ResponseEditor } from './proxy-transaction.ts';
 import { MergedRequests } from './merged-requests.ts';
 import type { RouteTarget, RouteTokens } from './route-token.ts';
 import type { UpstreamChooser } from './upstream-chooser.ts';
@@ -63,6 +63,8 @@ interface Local {
   viaPrefix: string;
   /** ';transport=udp;lr>' */
   rrSuffix: string;
+  /** ';transport=udp>' */
+  contactSuffix: string;
 }
 
 /** Methods that create dialogs: the edge Record-Routes them so that in-dialog requests come back through it (§16.6 step 4). */
@@ -142,6 +144,7 @@ export class Proxy {
         sentBy,
         viaPrefix: `SIP/2.0/${viaName} ${uriHost}:${port};rport;branch=`,
         rrSuffix: `;transport=${kind};lr>`,
+        contactSuffix: `;transport=${kind}>`,
       });
       this.ownSentBys.add(sentBy);
       this.ownSentBys.add(a.address.toLowerCase() + ':' + a.port);
@@ -206,10 +209,10 @@ export class Proxy {
       if (target === undefined) return;
       const flow = this.flowOf(target);
       if (flow === undefined || flow instanceof Promise) {
-        if (flow !== undefined) void flow.then((f) => f && this.sendAck(ack, f, routes, count)).catch(() => undefined);
+        if (flow !== undefined) void flow.then((f) => f && this.sendAck(ack, f, routes, count, target)).catch(() => undefined);
         return;
       }
-      this.sendAck(ack, flow, routes, count);
+      this.sendAck(ack, flow, routes, count, target);
     } catch (e) {
       if (!(e instanceof SipError)) this.unexpected(e);
     }
@@ -220,7 +223,7 @@ export class Proxy {
     if (res.status < 200 || res.status >= 300) return;
     try {
       const entry = this.accepted.get(res.topVia.branch);
-      if (entry !== undefined) entry.tx.server.relay(res.status, forwardResponse(res));
+      if (entry !== undefined) entry.tx.server.relay(res.status, entry.tx.bytesOf(res));
     } catch (e) {
       if (!(e instanceof SipError)) this.unexpected(e);
     }
@@ -282,8 +285,14 @@ export class Proxy {
     }
     const rr = RECORD_ROUTE_METHODS.has(req.method) ? this.recordRoute(tx.flow, { kind: 'upstream', uri: upstream.uri }) : undefined;
     const targets = await this.locate(called.ext + '@' + called.tenant.code, route, rr);
+    // Issue 3 point 8: the user sees the edge, not the upstream: only our Via, and a Contact at the edge.
+    const contact = req.header('contact');
+    for (const t of targets) {
+      t.dropVias = true;
+      t.contact = this.maskContact(req, contact, t.flow);
+    }
     this.routes['from-upstream'].inc();
-    this.forward(tx, targets, undefined, undefined);
+    this.forward(tx, targets, undefined, undefined, this.restoreVias(req));
   }
 
   /** Issue 3 point 3 / point 7: an admitted user's request goes to its one upstream, or to the called user directly. */
@@ -304,7 +313,7 @@ export class Proxy {
         return;
       }
       this.routes['to-upstream'].inc();
-      this.forward(tx, [target], caller.aor, drop);
+      this.forward(tx, [target], caller.aor, drop, this.maskResponses(tx.flow));
       return;
     }
     const called = await this.calledUser(req.ruri, req);
@@ -318,7 +327,7 @@ export class Proxy {
     this.forward(tx, targets, undefined, drop);
   }
 
-  /** An in-dialog request (or ACK-less loose routing) along our Record-Route to the peer the token names. */
+  /** An in-dialog request along our Record-Route to the peer the token names (topology hiding kept up both ways). */
   private async inDialog(tx: ServerTransaction, target: RouteTarget, route: string[]): Promise<void> {
     const flow = await this.flowOf(target);
     if (flow === undefined) {
@@ -326,13 +335,68 @@ export class Proxy {
       return;
     }
     this.routes['in-dialog'].inc();
-    this.forward(tx, [{ flow, route }], undefined, undefined);
+    const req = tx.request;
+    if (target.kind === 'upstream') {
+      this.forward(tx, [{ flow, route, requestUri: this.unmask(req.requestUri) }], undefined, undefined, this.maskResponses(tx.flow));
+    } else if (this.upstreamOf(req) !== undefined) {
+      const t: BranchTarget = { flow, route, dropVias: true, contact: this.maskContact(req, req.header('contact'), flow) };
+      this.forward(tx, [t], undefined, undefined, this.restoreVias(req));
+    } else this.forward(tx, [{ flow, route }], undefined, undefined);
   }
 
-  private forward(tx: ServerTransaction, targets: BranchTarget[], aor: string | undefined, drop: string[] | undefined): void {
+  /** Responses from an upstream to a user's request: the upstream's Contact becomes one at the edge. */
+  private maskResponses(userFlow: Flow): ResponseEditor {
+    return (res) => {
+      const c = res.header('contact');
+      return c === undefined ? undefined : { contact: this.maskContact(res, c, userFlow) };
+    };
+  }
+
+  /** Responses from a user to an upstream's request: the upstream's own Vias, removed on the way out, come back. */
+  private restoreVias(req: SipMessage): ResponseEditor {
+    const vias = req.headerLines('via');
+    const edit = { vias };
+    return () => edit;
+  }
+
+  /**
+   * The upstream's Contact as a URI at the edge (on `flow`'s side) whose user part is a token for the real one; an
+   * in-dialog request to it gets its Request-URI back (unmask). Several contacts (a 3xx) are left as they are.
+   */
+  private maskContact(msg: SipMessage, value: string | undefined, flow: Flow): string | undefined {
+    if (value === undefined || msg.headerValues('contact').length !== 1) return undefined;
+    const lt = value.indexOf('<');
+    let uri: string;
+    if (lt >= 0) {
+      const gt = value.indexOf('>', lt);
+      uri = value.slice(lt + 1, gt < 0 ? value.length : gt);
+    } else {
+      const semi = value.indexOf(';');
+      uri = semi < 0 ? value : value.slice(0, semi);
+    }
+    const l = this.local(flow);
+    return '<sip:' + this.d.tokens.mint({ kind: 'uri', uri: uri.trim() }) + '@' + l.uriHost + ':' + l.port + l.contactSuffix;
+  }
+
+  /** The real Request-URI behind a masked Contact, or undefined (keep it) when it is not one of ours. */
+  private unmask(requestUri: string): string | undefined {
+    const colon = requestUri.indexOf(':');
+    const at = requestUri.indexOf('@');
+    if (at <= colon + 1) return undefined;
+    const t = this.d.tokens.verify(requestUri.slice(colon + 1, at));
+    return t !== undefined && t.kind === 'uri' ? t.uri : undefined;
+  }
+
+  private forward(
+    tx: ServerTransaction,
+    targets: BranchTarget[],
+    aor: string | undefined,
+    drop: string[] | undefined,
+    respEdit?: ResponseEditor,
+  ): void {
     // A CANCEL may have ended the INVITE while we looked things up (onCancel answered 487).
     if (tx.isCompleted) return;
-    const ptx = new ProxyTx(this.host, tx, aor, drop);
+    const ptx = new ProxyTx(this.host, tx, aor, drop, respEdit);
     if (ptx.isInvite) {
       this.inviteTx.set(tx, ptx);
       // §16.2 / §16.7: the proxy answers 100 Trying itself (hop by hop) so the caller stops retransmitting.
@@ -502,9 +566,17 @@ export class Proxy {
     return false;
   }
 
-  private sendAck(ack: SipMessage, flow: Flow, routes: string[], count: number): void {
+  private sendAck(ack: SipMessage, flow: Flow, routes: string[], count: number, target: RouteTarget): void {
     const l = this.local(flow);
-    flow.send(forwardRequest(ack, { via: l.viaPrefix + newBranch(), route: routes.slice(count) }));
+    const toUpstream = target.kind === 'upstream';
+    flow.send(
+      forwardRequest(ack, {
+        via: l.viaPrefix + newBranch(),
+        route: routes.slice(count),
+        requestUri: toUpstream ? this.unmask(ack.requestUri) : undefined,
+        dropVias: !toUpstream && this.upstreamOf(ack) !== undefined,
+      }),
+    );
   }
 
   private remember(branch: string, tx: ProxyTx): void {

@@ -2,8 +2,13 @@
 // Writing the Record-Route values and routing by them is proxy.ts's; the flows themselves are transport/'s.
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 
-/** Where an in-dialog request leaves the edge: a user's flow (by Flow.id), or a configured upstream (by uri). */
-export type RouteTarget = { kind: 'flow'; flowId: string } | { kind: 'upstream'; uri: string };
+/**
+ * Where an in-dialog request leaves the edge: a user's flow (by Flow.id) or a configured upstream (by uri); or, in a
+ * masked Contact, the upstream's real contact URI (topology hiding, issue 3 point 8).
+ */
+export type RouteTarget = { kind: 'flow'; flowId: string } | { kind: 'upstream'; uri: string } | { kind: 'uri'; uri: string };
+
+const KIND_CHAR = { flow: 'f', upstream: 'u', uri: 'c' } as const;
 
 /** Characters of the MAC kept in a token (base64url, 72 bits). */
 const MAC_CHARS = 12;
@@ -25,7 +30,7 @@ export class RouteTokens {
   }
 
   mint(target: RouteTarget): string {
-    const payload = Buffer.from((target.kind === 'flow' ? 'f' : 'u') + (target.kind === 'flow' ? target.flowId : target.uri), 'utf8').toString('base64url');
+    const payload = Buffer.from(KIND_CHAR[target.kind] + (target.kind === 'flow' ? target.flowId : target.uri), 'utf8').toString('base64url');
     return payload + '.' + this.mac(payload);
   }
 
@@ -44,6 +49,7 @@ export class RouteTokens {
     let target: RouteTarget;
     if (text[0] === 'f') target = { kind: 'flow', flowId: value };
     else if (text[0] === 'u') target = { kind: 'upstream', uri: value };
+    else if (text[0] === 'c') target = { kind: 'uri', uri: value };
     else return undefined;
     if (this.cache.size >= CACHE_MAX) this.cache.clear();
     this.cache.set(token, target);
