@@ -283,3 +283,83 @@ describe('one upstream per extension', () => {
     expect(await eventually(() => edge!.app.upstreams.stateOf(`sip:${chosen.host}:${chosen.port}`) === 'down', 5000)).toBe(true);
   });
 });
+
+describe('without upstreams (a small office)', () => {
+  it('routes MESSAGE and a call between two registered users of the tenant, with the same 407 and Record-Route', async () => {
+    await setup([]);
+    const alice = await peer('udp');
+    const bob = await peer('udp');
+    expect(await register(alice, '1001', DOMAIN, PW)).toBe(200);
+    expect(await register(bob, '1002', DOMAIN, PW)).toBe(200);
+    const to = `sip:1002@${DOMAIN}`;
+
+    const msg = buildRequest(alice, { method: 'MESSAGE', ruri: to, from: `sip:1001@${DOMAIN}`, to, headers: ['Content-Type: text/plain'] });
+    alice.send(msg.text.replace('Content-Length: 0\r\n\r\n', 'Content-Length: 5\r\n\r\nhello'));
+    const ch = await alice.waitFor(alice.response(407, 'MESSAGE', msg.callId));
+    const auth = proxyAuthorization(ch, { username: '1001', password: PW, method: 'MESSAGE', uri: to });
+    const msg2 = buildRequest(alice, { method: 'MESSAGE', ruri: to, from: `sip:1001@${DOMAIN}`, to, callId: msg.callId, fromTag: msg.fromTag, cseq: 2, headers: ['Content-Type: text/plain', `Proxy-Authorization: ${auth}`] });
+    alice.send(msg2.text.replace('Content-Length: 0\r\n\r\n', 'Content-Length: 5\r\n\r\nhello'));
+    const atBob = await bob.waitFor(bob.request('MESSAGE', msg.callId));
+    expect(atBob.body).toBe('hello');
+    expect(atBob.ruri).toBe(`sip:peer@127.0.0.1:${bob.port}`);
+    bob.reply(atBob, 200);
+    await alice.waitFor(alice.response(200, 'MESSAGE', msg.callId));
+
+    const { inv, req } = await call(alice, to, bob);
+    expect(req.headers('record-route')).toHaveLength(2);
+    const toTag = bob.reply(req, 200, { body: SDP });
+    const ok = await alice.waitFor(alice.response(200, 'INVITE', inv.callId));
+    alice.send(ackFor(alice, inv, ok, { from: `sip:1001@${DOMAIN}`, cseq: 2 }));
+    await bob.waitFor(bob.request('ACK', inv.callId));
+    bob.send(inDialog(bob, { method: 'BYE', target: `sip:peer@127.0.0.1:${alice.port}`, routes: req.headers('record-route'), from: to, fromTag: toTag, to: `sip:1001@${DOMAIN}`, toTag: inv.fromTag, callId: inv.callId, cseq: 1 }));
+    const bye = await alice.waitFor(alice.request('BYE', inv.callId));
+    alice.reply(bye, 200);
+    await bob.waitFor(bob.response(200, 'BYE', inv.callId));
+    expect(await edge!.metric('sipedge_proxy_requests_total', { route: 'local' })).toBe(2);
+  });
+
+  it('answers 480 for a user with no registered device and 404 for a user of another tenant', async () => {
+    await setup([]);
+    const alice = await peer('udp');
+    const to = `sip:1002@${DOMAIN}`;
+    const { inv } = await (async () => {
+      const first = buildRequest(alice, { method: 'INVITE', ruri: to, from: `sip:1001@${DOMAIN}`, to });
+      alice.send(first.text);
+      const ch = await alice.waitFor(alice.response(407, 'INVITE', first.callId));
+      const auth = proxyAuthorization(ch, { username: '1001', password: PW, method: 'INVITE', uri: to });
+      const inv = buildRequest(alice, { method: 'INVITE', ruri: to, from: `sip:1001@${DOMAIN}`, to, callId: first.callId, fromTag: first.fromTag, cseq: 2, headers: [`Proxy-Authorization: ${auth}`] });
+      alice.send(inv.text);
+      return { inv };
+    })();
+    await alice.waitFor(alice.response(480, 'INVITE', inv.callId));
+    await edge!.cli((p) => p.addTenant('other', 'other.example.com'));
+    expect(await eventually(async () => !!(await edge!.app.stores.accounts.getTenant('other')))).toBe(true);
+    const far = 'sip:1002@other.example.com';
+    const first = buildRequest(alice, { method: 'MESSAGE', ruri: far, from: `sip:1001@${DOMAIN}`, to: far });
+    alice.send(first.text);
+    const ch = await alice.waitFor(alice.response(407, 'MESSAGE', first.callId));
+    const auth = proxyAuthorization(ch, { username: '1001', password: PW, method: 'MESSAGE', uri: far });
+    const again = buildRequest(alice, { method: 'MESSAGE', ruri: far, from: `sip:1001@${DOMAIN}`, to: far, callId: first.callId, fromTag: first.fromTag, cseq: 2, headers: [`Proxy-Authorization: ${auth}`] });
+    alice.send(again.text);
+    await alice.waitFor(alice.response(404, 'MESSAGE', first.callId));
+  });
+
+  it('admits a tenant on the "registered" policy without a challenge from its registered source only', async () => {
+    await setup([], { tenantUserAuth: { acme: 'registered' } });
+    const alice = await peer('udp');
+    const bob = await peer('udp');
+    expect(await register(alice, '1001', DOMAIN, PW)).toBe(200);
+    expect(await register(bob, '1002', DOMAIN, PW)).toBe(200);
+    const to = `sip:1002@${DOMAIN}`;
+    const msg = buildRequest(alice, { method: 'MESSAGE', ruri: to, from: `sip:1001@${DOMAIN}`, to });
+    alice.send(msg.text);
+    const atBob = await bob.waitFor(bob.request('MESSAGE', msg.callId));
+    bob.reply(atBob, 200);
+    await alice.waitFor(alice.response(200, 'MESSAGE', msg.callId));
+    // Another socket claiming to be 1001 is not its registered source: challenged.
+    const mallory = await peer('udp');
+    const forged = buildRequest(mallory, { method: 'MESSAGE', ruri: to, from: `sip:1001@${DOMAIN}`, to });
+    mallory.send(forged.text);
+    await mallory.waitFor(mallory.response(407, 'MESSAGE', forged.callId));
+  });
+});
