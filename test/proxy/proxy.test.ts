@@ -28,7 +28,7 @@ async function peer(kind: 'udp' | 'ws', address = '127.0.0.1'): Promise<SipPeer>
 async function setup(pbxs: SipPeer[], proxy: Record<string, unknown> = {}): Promise<void> {
   edge = await startEdge({
     overrides: {
-      upstreams: pbxs.map((p) => ({ uri: `sip:${p.host}:${p.port}` })),
+      upstreams: pbxs.map((p) => ({ uri: `sip:${p.host}:${p.port}`, priority: 1, weight: 1, transport: 'udp' as const })),
       proxy: { probe: { intervalSeconds: 1, timeoutSeconds: 0.5, failuresToDown: 2, successesToUp: 1 }, failoverTimeoutSeconds: 1, ...proxy },
     },
   });
