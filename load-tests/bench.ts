@@ -8,12 +8,14 @@ import { fileURLToPath } from 'node:url';
 const REPO_ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const MICRO_DIR = join(REPO_ROOT, 'load-tests', 'micro');
 const RUN_REGISTER = join(REPO_ROOT, 'load-tests', 'run-register.ts');
+const RUN_INVITE = join(REPO_ROOT, 'load-tests', 'run-invite.ts');
 
-const USAGE = `usage: npm run bench -- [--micro] [--register] [--full] [run-register options...]
+const USAGE = `usage: npm run bench -- [--micro] [--register] [--invite] [--full] [run-register options...]
 
   --micro       only the micro benchmarks (load-tests/micro/*.bench.ts)
   --register    only the SIPp REGISTER load run (load-tests/run-register.ts)
-  (neither)     both
+  --invite      only the SIPp call load run through the proxy (load-tests/run-invite.ts; see its --help)
+  (none)        all three
   --full        the full register profile (20 000 users, 2k..16k tx/s, 10 s steps) instead of --quick
   Other options go to run-register.ts unchanged, e.g. --rates 4000,8000 --cpu-prof (see its --help).`;
 
@@ -54,10 +56,13 @@ async function main(argv: string[]): Promise<number> {
   }
   const onlyMicro = argv.includes('--micro');
   const onlyRegister = argv.includes('--register');
+  const onlyInvite = argv.includes('--invite');
   const full = argv.includes('--full');
-  const forwarded = argv.filter((a) => a !== '--micro' && a !== '--register' && a !== '--full');
-  const doMicro = onlyMicro || !onlyRegister;
-  const doRegister = onlyRegister || !onlyMicro;
+  const forwarded = argv.filter((a) => a !== '--micro' && a !== '--register' && a !== '--invite' && a !== '--full');
+  const none = !onlyMicro && !onlyRegister && !onlyInvite;
+  const doMicro = onlyMicro || none;
+  const doRegister = onlyRegister || none;
+  const doInvite = onlyInvite || none;
   if (forwarded.length > 0 && !doRegister) {
     console.error(`bench: ${forwarded.join(' ')} only apply to the register run, which --micro leaves out\n${USAGE}`);
     return 2;
@@ -69,6 +74,11 @@ async function main(argv: string[]): Promise<number> {
     console.log(`\n== REGISTER load run (${full ? 'full' : 'quick'} profile)`);
     const code = await runTs(RUN_REGISTER, [...(full ? [] : ['--quick']), ...forwarded]);
     if (code !== 0) failures.push(`run-register.ts (exit ${code})`);
+  }
+  if (doInvite) {
+    console.log(`\n== call load run through the proxy (${full ? 'full' : 'quick'} profile)`);
+    const code = await runTs(RUN_INVITE, full ? [] : ['--quick']);
+    if (code !== 0) failures.push(`run-invite.ts (exit ${code})`);
   }
   if (failures.length > 0) {
     console.error(`\nbench: ${failures.length} part(s) failed to run: ${failures.join(', ')}`);
