@@ -24,14 +24,24 @@ const CACHE_MAX = 20_000;
 export class RouteTokens {
   private readonly key: Buffer;
   private readonly cache = new Map<string, RouteTarget>();
+  /** Minted tokens by payload: every call of a phone (or to one PBX contact) reuses its token without a new HMAC. */
+  private readonly minted = new Map<string, string>();
 
   constructor(secret: string) {
     this.key = createHash('sha256').update('sipedge record-route\0').update(secret).digest();
   }
 
   mint(target: RouteTarget): string {
-    const payload = Buffer.from(KIND_CHAR[target.kind] + (target.kind === 'flow' ? target.flowId : target.uri), 'utf8').toString('base64url');
-    return payload + '.' + this.mac(payload);
+    const text = KIND_CHAR[target.kind] + (target.kind === 'flow' ? target.flowId : target.uri);
+    let token = this.minted.get(text);
+    if (token === undefined) {
+      const payload = Buffer.from(text, 'utf8').toString('base64url');
+      token = payload + '.' + this.mac(payload);
+      if (this.minted.size >= CACHE_MAX) this.minted.clear();
+      // Flattened: text may be a slice of a whole message (a Contact value).
+      this.minted.set((' ' + text).slice(1), token);
+    }
+    return token;
   }
 
   /** The target of a token this edge minted, or undefined (not ours, or tampered with). */
