@@ -177,6 +177,7 @@ export class SipPeer {
     if (status >= 200 && status < 300 && req.method === 'INVITE') lines.push(`Contact: <${this.contact}>`);
     lines.push(...(opts.headers ?? []));
     const body = opts.body ?? '';
+    if (body !== '') lines.push('Content-Type: application/sdp');
     lines.push(`Content-Length: ${Buffer.byteLength(body)}`, '', body);
     this.send(lines.join('\r\n'), req.from);
     return toTag ?? '';
