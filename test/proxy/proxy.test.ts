@@ -284,6 +284,38 @@ describe('one upstream per extension', () => {
   });
 });
 
+describe('failover on 503', () => {
+  it('re-sends a call that the chosen PBX answers 503 to the other PBX once, and the user moves with it', async () => {
+    const pbxA = await peer('udp', '127.0.0.2');
+    const pbxB = await peer('udp', '127.0.0.4');
+    await setup([pbxA, pbxB]);
+    const phone = await peer('udp');
+    const to = `sip:2000@${DOMAIN}`;
+    const first = await call(phone, to, [pbxA, pbxB]);
+    const other = first.at === pbxA ? pbxB : pbxA;
+    first.at.reply(first.req, 503);
+    const moved = await other.waitFor(other.request('INVITE', first.inv.callId));
+    other.reply(moved, 200, { body: SDP });
+    await phone.waitFor(phone.response(200, 'INVITE', first.inv.callId));
+    expect((await edge!.app.stores.upstreamChoices.get('1001@acme'))?.upstream).toBe(`sip:${other.host}:${other.port}`);
+    // The phone never saw the 503.
+    expect(phone.received.some((m) => m.status === 503)).toBe(false);
+  });
+
+  it('passes a second 503 on as 500 (RFC 3261 §16.7 step 6) instead of trying a third time', async () => {
+    const pbxA = await peer('udp', '127.0.0.2');
+    const pbxB = await peer('udp', '127.0.0.4');
+    await setup([pbxA, pbxB]);
+    const phone = await peer('udp');
+    const first = await call(phone, `sip:2000@${DOMAIN}`, [pbxA, pbxB]);
+    const other = first.at === pbxA ? pbxB : pbxA;
+    first.at.reply(first.req, 503);
+    other.reply(await other.waitFor(other.request('INVITE', first.inv.callId)), 503);
+    await phone.waitFor(phone.response(500, 'INVITE', first.inv.callId));
+    expect(first.at.seen.get('INVITE')).toBe(1);
+  });
+});
+
 describe('without upstreams (a small office)', () => {
   it('routes MESSAGE and a call between two registered users of the tenant, with the same 407 and Record-Route', async () => {
     await setup([]);
