@@ -92,7 +92,8 @@ class Dispatcher implements TransactionUser {
       this.proxy.onCancel(tx);
       return;
     }
-    if (req.method === 'OPTIONS' && isForEdge(req)) {
+    // RFC 3261 §16.3 step 3: an OPTIONS with Max-Forwards 0 may be answered by the proxy as its final recipient.
+    if (req.method === 'OPTIONS' && (isForEdge(req) || req.maxForwards === 0)) {
       tx.respond(200, 'OK', {
         headers: [`Allow: ${ALLOW}`, 'Accept: application/sdp', 'Supported: path, outbound'],
       });
