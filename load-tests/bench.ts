@@ -9,12 +9,14 @@ const REPO_ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const MICRO_DIR = join(REPO_ROOT, 'load-tests', 'micro');
 const RUN_REGISTER = join(REPO_ROOT, 'load-tests', 'run-register.ts');
 const RUN_MOH = join(REPO_ROOT, 'load-tests', 'run-moh.ts');
+const RUN_INVITE = join(REPO_ROOT, 'load-tests', 'run-invite.ts');
 
-const USAGE = `usage: npm run bench -- [--micro] [--register] [--full] [run-register options...]
+const USAGE = `usage: npm run bench -- [--micro] [--register] [--invite] [--full] [run-register options...]
 
   --micro       only the micro benchmarks (load-tests/micro/*.bench.ts)
   --register    only the SIPp REGISTER load run (load-tests/run-register.ts)
   --moh         only the hold-music streaming run (load-tests/run-moh.ts: 1,000 and 2,000 streams, 10 s each)
+  --invite      only the SIPp call load run through the proxy (load-tests/run-invite.ts; see its --help)
   (none)        all three
   --full        the full register profile (20 000 users, 2k..16k tx/s, 10 s steps) instead of --quick
   Other options go to run-register.ts unchanged, e.g. --rates 4000,8000 --cpu-prof (see its --help).`;
@@ -56,14 +58,17 @@ async function main(argv: string[]): Promise<number> {
   }
   const onlyMicro = argv.includes('--micro');
   const onlyRegister = argv.includes('--register');
+  const onlyInvite = argv.includes('--invite');
   const full = argv.includes('--full');
   const onlyMoh = argv.includes('--moh');
-  const forwarded = argv.filter((a) => a !== '--micro' && a !== '--register' && a !== '--full' && a !== '--moh');
-  const doMicro = onlyMicro || (!onlyRegister && !onlyMoh);
-  const doRegister = onlyRegister || (!onlyMicro && !onlyMoh);
-  const doMoh = onlyMoh || (!onlyMicro && !onlyRegister);
+  const forwarded = argv.filter((a) => a !== '--micro' && a !== '--register' && a !== '--invite' && a !== '--moh' && a !== '--full');
+  const none = !onlyMicro && !onlyRegister && !onlyInvite && !onlyMoh;
+  const doMicro = onlyMicro || none;
+  const doRegister = onlyRegister || none;
+  const doInvite = onlyInvite || none;
+  const doMoh = onlyMoh || none;
   if (forwarded.length > 0 && !doRegister) {
-    console.error(`bench: ${forwarded.join(' ')} only apply to the register run, which --micro leaves out\n${USAGE}`);
+    console.error(`bench: ${forwarded.join(' ')} only apply to the register run, which the other options leave out\n${USAGE}`);
     return 2;
   }
 
@@ -78,6 +83,11 @@ async function main(argv: string[]): Promise<number> {
     console.log('\n== hold-music streaming run');
     const code = await runTs(RUN_MOH, ['--streams', '1000,2000', '--seconds', '10']);
     if (code !== 0) failures.push(`run-moh.ts (exit ${code})`);
+  }
+  if (doInvite) {
+    console.log(`\n== call load run through the proxy (${full ? 'full' : 'quick'} profile)`);
+    const code = await runTs(RUN_INVITE, full ? [] : ['--quick']);
+    if (code !== 0) failures.push(`run-invite.ts (exit ${code})`);
   }
   if (failures.length > 0) {
     console.error(`\nbench: ${failures.length} part(s) failed to run: ${failures.join(', ')}`);

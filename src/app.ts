@@ -15,6 +15,12 @@ import { Registrar } from './registrar/registrar.ts';
 import { TransportLayer } from './transport/transport-layer.ts';
 import { TransactionLayer } from './transaction/transaction-layer.ts';
 import type { LocalService, ServerTransaction, TransactionUser } from './transaction/types.ts';
+import type { SipMessage } from './sip/types.ts';
+import { Proxy } from './proxy/proxy.ts';
+import { RouteTokens } from './proxy/route-token.ts';
+import { UpstreamChooser } from './proxy/upstream-chooser.ts';
+import { probeTransportOf, UpstreamSet } from './proxy/upstream-set.ts';
+import { UserAdmission } from './proxy/user-admission.ts';
 import type { Flow, TransportHandler } from './transport/flow.ts';
 import { HttpServer } from './gateway/server.ts';
 import { Gateway } from './gateway/gateway.ts';
@@ -25,7 +31,6 @@ import { DEFAULT_MOH_FILE, HoldCache } from './media/hold-cache.ts';
 import { MohService } from './media/moh-service.ts';
 import { MediaLibrary } from './media/library.ts';
 import { transcodeInWorker } from './media/transcode-worker.ts';
-import type { SipMessage } from './sip/types.ts';
 
 export interface AppOptions {
   logger?: Logger;
@@ -41,8 +46,8 @@ export interface AppAddresses {
   http?: AddressInfo;
 }
 
-/** Methods this edge answers itself today; the proxy (issue 3) will take the rest. */
-const ALLOW = 'REGISTER, OPTIONS, ACK, CANCEL, BYE';
+/** Methods this edge handles (REGISTER and OPTIONS to itself; the rest it proxies, DESIGN.md §7). */
+const ALLOW = 'REGISTER, OPTIONS, INVITE, ACK, CANCEL, BYE, MESSAGE, NOTIFY, SUBSCRIBE, REFER, INFO, UPDATE, PRACK';
 /** How long stop() waits for in-flight requests to finish before closing the store; ms. */
 const DRAIN_MS = 5000;
 
@@ -50,13 +55,15 @@ const DRAIN_MS = 5000;
 class Dispatcher implements TransactionUser {
   inflight = 0;
   private drained: (() => void) | undefined;
+  /** Set once the transaction layer (which the proxy sends through) exists. */
+  proxy!: Proxy;
 
   constructor(
     private readonly auth: DigestAuthenticator,
     private readonly registrar: Registrar,
     private readonly logger: Logger,
-    /** UAS services on the edge (hold music), asked before the method switch. */
-    private readonly local: readonly LocalService[] = [],
+    /** UAS services on the edge (hold music, issue 5), asked before the proxy; empty until one is merged in. */
+    private readonly services: readonly LocalService[],
   ) {}
 
   onRequest(tx: ServerTransaction): void {
@@ -79,39 +86,41 @@ class Dispatcher implements TransactionUser {
       tx.drop();
       return;
     }
-    // TODO(lead, merge): out-of-dialog requests to a local service go through the proxy's admission (upstream
-    // source or authenticated user) before onRequest; in-dialog ones (service.inDialog) go straight through.
-    for (const service of this.local) {
-      if (service.owns(req)) {
-        service.onRequest(tx);
-        return;
-      }
+    if (req.method === 'REGISTER') {
+      await this.registrar.process(tx);
+      return;
     }
-    switch (req.method) {
-      case 'REGISTER':
-        await this.registrar.process(tx);
-        return;
-      case 'OPTIONS':
-        tx.respond(200, 'OK', {
-          headers: [`Allow: ${ALLOW}`, 'Accept: application/sdp', 'Supported: path, outbound'],
-        });
-        return;
-      case 'CANCEL':
-      case 'BYE':
-        // No dialogs or pending INVITEs live here yet (the proxy is issue 3).
-        tx.respond(481, 'Call/Transaction Does Not Exist');
-        return;
-      default:
-        tx.respond(405, 'Method Not Allowed', { headers: [`Allow: ${ALLOW}`] });
+    // Local services first: their own dialogs directly, new requests after the proxy's admission.
+    for (const svc of this.services) {
+      if (!svc.owns(req)) continue;
+      if (svc.inDialog(req) || (await this.proxy.admit(tx))) svc.onRequest(tx);
+      return;
     }
+    if (req.method === 'CANCEL') {
+      this.proxy.onCancel(tx);
+      return;
+    }
+    // RFC 3261 §16.3 step 3: an OPTIONS with Max-Forwards 0 may be answered by the proxy as its final recipient.
+    if (req.method === 'OPTIONS' && (isForEdge(req) || req.maxForwards === 0)) {
+      tx.respond(200, 'OK', {
+        headers: [`Allow: ${ALLOW}`, 'Accept: application/sdp', 'Supported: path, outbound'],
+      });
+      return;
+    }
+    await this.proxy.onRequest(tx);
+  }
+
+  onStrayAck(ack: SipMessage, flow: Flow): void {
+    for (const svc of this.services) if (svc.onAck?.(ack, flow) === true) return;
+    this.proxy.onStrayAck(ack);
+  }
+
+  onStrayResponse(res: SipMessage): void {
+    this.proxy.onStrayResponse(res);
   }
 
   onFlowClosed(flow: Flow): void {
     this.registrar.onFlowClosed(flow);
-  }
-
-  onStrayAck(ack: SipMessage, flow: Flow): void {
-    for (const service of this.local) if (service.onAck?.(ack, flow)) return;
   }
 
   /** Resolves when no request is in flight (or after `ms`). */
@@ -124,6 +133,15 @@ class Dispatcher implements TransactionUser {
         resolve();
       };
     });
+  }
+}
+
+/** An OPTIONS the edge answers itself: addressed to no user (a keep-alive or a PBX's probe of the edge). */
+function isForEdge(req: SipMessage): boolean {
+  try {
+    return req.ruri.user === '' && !req.has('route');
+  } catch {
+    return true;
   }
 }
 
@@ -140,6 +158,9 @@ export interface App {
   readonly addresses: AppAddresses;
   /** The auth gateway's services (HTTP API on http.listen). */
   readonly gateway: Gateway;
+  /** The configured upstreams and their health (probes run from start() to stop()). */
+  readonly upstreams: UpstreamSet;
+  readonly proxy: Proxy;
   start(): Promise<AppAddresses>;
   /** Stops accepting, lets in-flight requests finish, closes the store. */
   stop(): Promise<void>;
@@ -175,9 +196,53 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
   const holdCache = new HoldCache({ store: stores.media, logger, defaultFile: DEFAULT_MOH_FILE.pathname });
   const moh = new MohService({ config: config.media, serverName: config.sip.serverName, accounts: stores.accounts, cache: holdCache, logger, metrics });
   const media = new MediaLibrary({ config: config.media, media: stores.media, accounts: stores.accounts, clock, logger, metrics, transcoder: transcodeInWorker });
-  const dispatcher = new Dispatcher(auth, registrar, logger, [moh]);
+  const localServices: LocalService[] = [moh];
+  const dispatcher = new Dispatcher(auth, registrar, logger, localServices);
   const transactions = new TransactionLayer({ tu: dispatcher, metrics, logger, clock, serverHeader: config.sip.serverName });
   const transport = new TransportLayer({ sip: config.sip, handler: transactions, metrics, logger });
+  const upstreamSet = new UpstreamSet({
+    upstreams: config.upstreams,
+    probe: config.proxy.probe,
+    transport: probeTransportOf(transactions.clients, transport),
+    clock,
+    logger,
+    metrics,
+    advertisedHost: config.sip.advertisedHost || undefined,
+    userAgent: config.sip.serverName,
+  });
+  const proxy = new Proxy({
+    config: config.proxy,
+    advertisedHost: config.sip.advertisedHost,
+    set: upstreamSet,
+    chooser: new UpstreamChooser({
+      set: upstreamSet,
+      store: stores.upstreamChoices,
+      clock,
+      logger,
+      moveBackMs: config.proxy.moveBackAfterSeconds * 1000,
+      moves: metrics.upstreamMoves,
+    }),
+    admission: new UserAdmission({
+      auth,
+      accounts: stores.accounts,
+      bindings: stores.bindings,
+      config: config.proxy,
+      sharedDomain: config.auth.sharedDomain,
+      clock,
+    }),
+    accounts: stores.accounts,
+    bindings: stores.bindings,
+    sharedDomain: config.auth.sharedDomain,
+    clients: transactions.clients,
+    matchInvite: (cancel) => transactions.matchInvite(cancel),
+    transport,
+    tokens: new RouteTokens(nonceSecret),
+    clock,
+    logger,
+    metrics,
+    nodeId,
+  });
+  dispatcher.proxy = proxy;
   let listening = false;
   const gateway = new Gateway({
     config,
@@ -209,10 +274,13 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
     transactions,
     addresses,
     gateway,
+    upstreams: upstreamSet,
+    proxy,
     async start() {
       try {
         await holdCache.start();
         Object.assign(addresses, await transport.listen());
+        await proxy.start(addresses);
         const h = await http.listen();
         if (h) addresses.http = h;
       } catch (e) {
@@ -223,7 +291,8 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
         throw new SipedgeError('SIPEDGE_ERR_LISTEN', `cannot listen: ${err.code ?? ''} ${err.message}`.trim());
       }
       listening = true;
-      logger.info({ event: 'edge.started', nodeId, store: config.store });
+      upstreamSet.start();
+      logger.info({ event: 'edge.started', nodeId, store: config.store, upstreams: config.upstreams.length });
       return addresses;
     },
     async stop() {
@@ -231,11 +300,13 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
       stopped = true;
       listening = false;
       logger.info({ event: 'edge.stopping' });
+      upstreamSet.stop();
       await transport.close();
       await dispatcher.drain(DRAIN_MS);
       moh.close();
       holdCache.stop();
       transactions.close();
+      proxy.close();
       await http.close();
       await gateway.idle();
       gateway.close();

@@ -13,6 +13,7 @@ import { runStart } from './start.ts';
 import { ensureDemo } from './demo.ts';
 import { runLoginPassword, runResetTotp, runRole } from './login.ts';
 import { mohStatus, mohUpload } from './moh.ts';
+import { formatUpstreamStatus, upstreamStatus } from './upstream-status.ts';
 
 interface Command {
   usage: string;
@@ -160,9 +161,11 @@ const COMMANDS: Record<string, Command> = {
     options: { json: { type: 'boolean' } },
     positionals: 1,
     run: (ctx, [ref], o) =>
-      withProvisioning(ctx, async (p) => {
+      withProvisioning(ctx, async (p, stores) => {
         const live = ctx.config.store === 'redis';
-        const v = await p.show(parseExtensionRef(ref!), live);
+        const r = parseExtensionRef(ref!);
+        const v: Awaited<ReturnType<typeof p.show>> & { upstream?: string } = await p.show(r, live);
+        if (live && ctx.config.upstreams.length > 0) v.upstream = (await stores.upstreamChoices.get(`${r.ext}@${r.tenant}`))?.upstream ?? 'none chosen yet';
         if (o.json) {
           ctx.out(JSON.stringify(v, null, 2));
           return 0;
@@ -175,6 +178,7 @@ const COMMANDS: Record<string, Command> = {
           ctx.out(`${'registrations'.padEnd(20)} ${v.bindings.length}`);
           for (const b of v.bindings) ctx.out(`  ${b.contact}  ${b.transport} from ${b.source}, expires in ${b.expiresIn}s`);
         } else ctx.out(`${'registrations'.padEnd(20)} held by the running edge (embedded store): see its /metrics`);
+        if (!live && ctx.config.upstreams.length > 0) ctx.out(`${'upstream'.padEnd(20)} held by the running edge (embedded store)`);
         return 0;
       }),
   },
@@ -194,6 +198,23 @@ const COMMANDS: Record<string, Command> = {
     options: { tenant: { type: 'string' }, json: { type: 'boolean' } },
     positionals: 0,
     run: (ctx, _a, o) => mohStatus(ctx.config, o.tenant as string | undefined, o.json === true, ctx.out),
+  },
+  'upstream status': {
+    usage: 'sipedge upstream status [--json]',
+    summary: "the configured upstreams, each one's state as the running edge sees it, and (Redis store) the extensions it holds",
+    options: { json: { type: 'boolean' } },
+    positionals: 0,
+    run: async (ctx, _args, o) => {
+      const stores = ctx.config.store === 'redis' ? await openStores(ctx.config, { role: 'cli', clock: systemClock }) : undefined;
+      try {
+        const rows = await upstreamStatus(ctx.config, stores?.upstreamChoices);
+        if (o.json) ctx.out(JSON.stringify(rows, null, 2));
+        else for (const line of formatUpstreamStatus(rows)) ctx.out(line);
+        return 0;
+      } finally {
+        await stores?.close();
+      }
+    },
   },
 };
 
@@ -237,7 +258,7 @@ export async function main(argv: string[], io?: { out?: (s: string) => void; err
       out(mainHelp());
       return rest.length === 0 ? 2 : 0;
     }
-    const group = words[0] === 'ext' || words[0] === 'tenant' || words[0] === 'moh' ? words[0] : undefined;
+    const group = words[0] === 'ext' || words[0] === 'tenant' || words[0] === 'moh' || words[0] === 'upstream' ? words[0] : undefined;
     err(
       group
         ? `sipedge: unknown ${group} command "${words[1] ?? ''}"; see "sipedge --help"`

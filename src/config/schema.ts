@@ -53,6 +53,10 @@ export function parseUpstreamUri(uri: string): { host: string; port: number; tra
   return { host, port, transport: param === null ? undefined : param[1]!.toLowerCase() };
 }
 
+/** How the proxy admits requests from users (config proxy.userAuth). */
+export const USER_AUTH_POLICIES = ['challenge', 'registered'] as const;
+export type UserAuthPolicy = (typeof USER_AUTH_POLICIES)[number];
+
 /** Transports an upstream can be probed and reached on. */
 export const UPSTREAM_TRANSPORTS = ['udp', 'tcp'] as const;
 
@@ -215,6 +219,23 @@ export const configSchema = z
             message: 'must be less than proxy.probe.intervalSeconds',
           })
           .prefault({}),
+        /**
+         * How requests from users (INVITE, MESSAGE, SUBSCRIBE, ... out of dialog) are admitted: "challenge" = 407 digest
+         * (the default), "registered" = accepted without digest when they come from the source (flow) of one of the
+         * From user's registered bindings.
+         */
+        userAuth: z.enum(USER_AUTH_POLICIES).default('challenge'),
+        /** Per-tenant override of userAuth, by tenant code, e.g. { "acme": "registered" }. */
+        tenantUserAuth: z.record(z.string(), z.enum(USER_AUTH_POLICIES)).default({}),
+        /** An upstream that sends no response at all (not even 100) within this fails over to the next; seconds. */
+        failoverTimeoutSeconds: z.number().positive().max(32).default(4),
+        /** RFC 3261 §16.6 step 11 Timer C: an INVITE branch with no final response this long is cancelled; seconds (> 180). */
+        timerCSeconds: z.number().int().min(181).default(185),
+        /**
+         * Move an extension back to a more preferred upstream once that one has been up this long; seconds.
+         * 0 = never (an extension stays where it is until its upstream goes down).
+         */
+        moveBackAfterSeconds: seconds(0),
       })
       .strict()
       .prefault({}),

@@ -136,6 +136,29 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly proxyRequests = new FastCounter({
+    name: 'sipedge_proxy_requests_total',
+    help: 'Requests the proxy forwarded, by route: to-upstream, from-upstream, local (user to user), in-dialog',
+    labelNames: ['route'] as const,
+    registers: [this.registry],
+  });
+  readonly proxyRejected = new FastCounter({
+    name: 'sipedge_proxy_rejected_total',
+    help: 'Requests the proxy refused itself, by reason (merged, loop, too-many-hops, no-route, no-upstream, unavailable, forbidden)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly upstreamMoves = new FastCounter({
+    name: 'sipedge_upstream_moves_total',
+    help: 'Extensions moved from one upstream to another (down, failover or move-back)',
+    registers: [this.registry],
+  });
+  readonly proxyFailovers = new FastCounter({
+    name: 'sipedge_proxy_failovers_total',
+    help: 'Requests re-sent to another upstream after a timeout or 503',
+    registers: [this.registry],
+  });
+
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     if (opts.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'sipedge_' });
   }

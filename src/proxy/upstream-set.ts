@@ -84,6 +84,8 @@ interface Member {
   successes: number;
   /** The probe in flight; at most one per upstream. */
   pending: Pending | undefined;
+  /** When it was last marked up; ms epoch (meaningful while state is 'up'). */
+  upSince: number;
   readonly up: { set(v: number): void };
   readonly rtt: { observe(v: number): void };
 }
@@ -122,6 +124,9 @@ export class UpstreamSet {
   private readonly tickMs: number;
   private timer: NodeJS.Timeout | undefined;
   private nextRoundAt = Infinity;
+  private healthyCache: Upstream[] | undefined;
+  /** Called after every state change (the proxy moves extensions off an upstream that went down lazily, per request). */
+  onChange: ((u: Upstream, state: 'up' | 'down') => void) | undefined;
 
   constructor(opts: UpstreamSetOptions) {
     this.transport = opts.transport;
@@ -142,7 +147,7 @@ export class UpstreamSet {
       // Label sets bound once (STYLE §5); the label is the configured uri, a closed set.
       const up = opts.metrics.upstreamUp.labels(c.uri);
       up.set(0);
-      return { upstream, state: 'unknown', failures: 0, successes: 0, pending: undefined, up, rtt: opts.metrics.upstreamProbeSeconds.labels(c.uri) };
+      return { upstream, state: 'unknown', failures: 0, successes: 0, pending: undefined, upSince: 0, up, rtt: opts.metrics.upstreamProbeSeconds.labels(c.uri) };
     });
   }
 
@@ -151,12 +156,29 @@ export class UpstreamSet {
     return this.members.map((m) => m.upstream);
   }
 
-  /** The upstreams currently up, by priority (lower first), then weight (higher first), then config order. */
-  healthy(): Upstream[] {
-    return this.members
-      .filter((m) => m.state === 'up')
-      .map((m) => m.upstream)
-      .sort((a, b) => a.priority - b.priority || b.weight - a.weight);
+  /**
+   * The upstreams currently up, by priority (lower first), then weight (higher first), then config order. The array
+   * is rebuilt only when a state changes (the proxy asks on every request); callers must not modify it.
+   */
+  healthy(): readonly Upstream[] {
+    if (this.healthyCache === undefined) {
+      this.healthyCache = this.members
+        .filter((m) => m.state === 'up')
+        .map((m) => m.upstream)
+        .sort((a, b) => a.priority - b.priority || b.weight - a.weight);
+    }
+    return this.healthyCache;
+  }
+
+  /** The configured upstream with this uri. */
+  get(uri: string): Upstream | undefined {
+    return this.members.find((m) => m.upstream.uri === uri)?.upstream;
+  }
+
+  /** When the upstream was last marked up (ms epoch), or -1 when it is not up now. */
+  upSince(uri: string): number {
+    const m = this.members.find((x) => x.upstream.uri === uri);
+    return m === undefined || m.state !== 'up' ? -1 : m.upSince;
   }
 
   /** The state of one upstream by its configured uri; undefined when not configured. */
@@ -296,7 +318,10 @@ export class UpstreamSet {
     m.state = state;
     m.failures = 0;
     m.successes = 0;
+    if (state === 'up') m.upSince = this.clock.now();
+    this.healthyCache = undefined;
     m.up.set(state === 'up' ? 1 : 0);
+    this.onChange?.(m.upstream, state);
   }
 }
 

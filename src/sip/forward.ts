@@ -3,7 +3,7 @@
 
 import { SipError } from './types.ts';
 import type { SipMessage } from './types.ts';
-import { HEADER_ID_COUNT, H_CONTENT_LENGTH, H_MAX_FORWARDS, H_UNKNOWN, H_VIA, headerId } from './header-names.ts';
+import { HEADER_ID_COUNT, H_CONTACT, H_CONTENT_LENGTH, H_MAX_FORWARDS, H_UNKNOWN, H_VIA, headerId } from './header-names.ts';
 import { HEADER_STRIDE, ParsedMessage, parseMessage } from './parser.ts';
 import { serializeMessage } from './request.ts';
 import { topLevelComma } from './split.ts';
@@ -28,6 +28,10 @@ export interface RequestEdit {
   maxForwardsDecrement?: boolean;
   /** Complete header lines without CRLF, added after the copied headers. */
   extraHeaders?: string[];
+  /** Drop every existing Via, so that only `via` remains (topology hiding; the response's Vias are restored with ResponseEdit.vias). */
+  dropVias?: boolean;
+  /** Replaces every Contact line with one `Contact: <value>` (topology hiding). */
+  contact?: string;
   /**
    * Lower-case full names (compact forms match too) of headers to drop, e.g. 'proxy-authorization' of our realm.
    * Via, Route, Record-Route, Max-Forwards and Content-Length have their own options and are not dropped here.
@@ -41,6 +45,10 @@ export interface ResponseEdit {
   removeTopVia?: boolean;
   /** Replace the Record-Route value equal to ours (compared as text) with replacement (§16.7 step 4). */
   recordRoute?: { ours: string; replacement: string };
+  /** Every Via line is replaced by these values, in order (the Vias a request had before dropVias removed them). */
+  vias?: string[];
+  /** Replaces every Contact line with one `Contact: <value>` (topology hiding). */
+  contact?: string;
 }
 
 /**
@@ -93,10 +101,18 @@ export function forwardRequest(req: SipMessage, edit: RequestEdit): Buffer {
   if (firstRoute < 0 && route !== undefined) w.put(route);
   const bodyLength = p.body.length;
   let seenCL = false;
+  const dropVias = edit.dropVias === true;
+  const contact = edit.contact === undefined ? undefined : 'Contact: ' + bytesOf(edit.contact) + '\r\n';
+  let contactDone = false;
   for (let o = 0; o < h.length; o += HS) {
     const id = h[o];
     if (id === H_VIA) {
       if (o === firstVia) w.put(via);
+      if (dropVias) continue;
+    } else if (id === H_CONTACT && contact !== undefined) {
+      if (!contactDone) w.put(contact);
+      contactDone = true;
+      continue;
     } else if (id === H_RECORD_ROUTE) {
       if (o === firstRR) w.put(rr);
     } else if (id === H_MAX_FORWARDS) {
@@ -144,8 +160,22 @@ export function forwardResponse(res: SipMessage, edit?: ResponseEdit): Buffer {
   const bodyLength = p.body.length;
   const w = new Writer(raw, 'SIP/2.0 ' + p.status + ' ' + p.reason + '\r\n');
   let seenCL = false;
+  const vias = edit?.vias;
+  let viasDone = false;
+  const contact = edit?.contact === undefined ? undefined : 'Contact: ' + bytesOf(edit.contact) + '\r\n';
+  let contactDone = false;
   for (let o = 0; o < h.length; o += HS) {
     const id = h[o];
+    if (id === H_VIA && vias !== undefined) {
+      if (!viasDone) w.put(lines('Via: ', vias));
+      viasDone = true;
+      continue;
+    }
+    if (id === H_CONTACT && contact !== undefined) {
+      if (!contactDone) w.put(contact);
+      contactDone = true;
+      continue;
+    }
     if (id === H_VIA && removeTopVia) {
       removeTopVia = false;
       w.put(withoutFirstValue(p, o));

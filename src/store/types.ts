@@ -219,11 +219,33 @@ export interface TokenStore {
   take(id: string, now: number): Promise<string | undefined>;
 }
 
+/** The upstream an address-of-record's requests go to (issue 3: exactly one per extension, sticky while healthy). */
+export interface UpstreamChoice {
+  /** The configured upstream uri. */
+  upstream: string;
+  /** When this choice was made; ms epoch. */
+  since: number;
+}
+
+/** Chosen upstream per AOR ("ext@tenant"), shared by every edge node. */
+export interface UpstreamChoiceStore {
+  get(aor: string): Promise<UpstreamChoice | undefined>;
+  /**
+   * Atomic compare-and-set: stores `next` only when the AOR's current upstream is `expected` (undefined: none chosen
+   * yet). Returns the choice in force afterwards: `next`, or the one another node set first (then use that one).
+   */
+  compareAndSet(aor: string, expected: string | undefined, next: UpstreamChoice): Promise<UpstreamChoice>;
+  remove(aor: string): Promise<void>;
+  /** How many AORs are bound to each upstream uri (uris with none are absent). */
+  countByUpstream(): Promise<Map<string, number>>;
+}
+
 export interface Stores {
   accounts: AccountStore;
   logins: LoginStore;
   sessions: SessionStore;
   tokens: TokenStore;
+  upstreamChoices: UpstreamChoiceStore;
   bindings: BindingStore;
   lockouts: LockoutStore;
   nonces: NonceCountStore;

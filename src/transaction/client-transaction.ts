@@ -40,6 +40,8 @@ export interface ClientTransactionMeta {
   branch: string;
   /** Where the request, its retransmissions and any ACK go. */
   flow: Flow;
+  /** The top Via sent-by as "host:port" (port 0 when absent), lower-case host; given, it saves parsing the request. */
+  sentBy?: string;
 }
 
 /** The TU's grip on a live client transaction. */
@@ -159,10 +161,14 @@ export class ClientTransactions {
    * Throws SipError when the request has no parsable top Via or CSeq (a bug in the caller, not a network event).
    */
   send(request: Buffer, meta: ClientTransactionMeta, handlers: ClientTransactionHandlers): ClientTransactionHandle {
-    const via = parseMessage(request).topVia;
+    let sentBy = meta.sentBy;
+    if (sentBy === undefined) {
+      const via = parseMessage(request).topVia;
+      sentBy = via.host + ':' + via.port;
+    }
     const isInvite = meta.method === 'INVITE';
     const key = clientKey(meta.branch, meta.method);
-    const tx = new ClientTx(this, key, meta.method, meta.branch, isInvite, meta.flow, request, via.host + ':' + via.port, handlers);
+    const tx = new ClientTx(this, key, meta.method, meta.branch, isInvite, meta.flow, request, sentBy, handlers);
     // A branch is unique per transaction (§8.1.1.7); a reused one replaces the older transaction silently.
     const older = this.table.get(key);
     if (older !== undefined) this.terminate(older);

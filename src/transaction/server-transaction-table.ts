@@ -187,6 +187,10 @@ export class ServerTransactionTable implements TxOwner {
       this.onError(err);
       return;
     }
+    this.send(tx, entry, status, buf);
+  }
+
+  send(tx: ServerTx, entry: TxEntry, status: number, buf: Buffer): void {
     // §18.2.2 / RFC 3581: responses go back where the request came from (source address and port, as if rport were
     // always asked for: an edge's phones sit behind NAT). TODO(§18.2.2): when a TCP connection closed before the
     // response, open a new one to received/sent-by; today the response is lost and the phone's retransmission or

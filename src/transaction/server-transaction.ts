@@ -70,6 +70,8 @@ export class TxEntry implements KeptRef {
 export interface TxOwner {
   /** Builds and sends a response, then moves the entry as §17.2.1 / §17.2.2 say. */
   respond(tx: ServerTx, entry: TxEntry, status: number, reason: string, opts: ResponseOptions | undefined): void;
+  /** Sends bytes already built as the response, then moves the entry as respond() does. */
+  send(tx: ServerTx, entry: TxEntry, status: number, buf: Buffer): void;
   /** Marks the entry silent (retransmissions dropped) until it expires. */
   drop(entry: TxEntry): void;
 }
@@ -93,6 +95,16 @@ export class ServerTx implements ServerTransaction {
     if (this.completed || !(status >= 100 && status <= 699)) return;
     if (status >= 200) this.completed = true;
     this.owner.respond(this, this.entry, status, reason, opts);
+  }
+
+  relay(status: number, bytes: Buffer): void {
+    if (!(status >= 100 && status <= 699)) return;
+    if (this.completed) {
+      if (status >= 200 && status < 300 && this.request.method === 'INVITE') this.flow.send(bytes);
+      return;
+    }
+    if (status >= 200) this.completed = true;
+    this.owner.send(this, this.entry, status, bytes);
   }
 
   drop(): void {

@@ -12,6 +12,12 @@ export interface ServerTransaction {
    * and is kept to answer retransmissions (RFC 3261 §17.2.2 / §17.2.1). Calls after the final one are ignored.
    */
   respond(status: number, reason: string, opts?: ResponseOptions): void;
+  /**
+   * Sends a response built elsewhere (a proxy relaying a downstream response, RFC 3261 §16.7 step 8): the same state
+   * moves and retransmission keeping as respond(). After the final response only a further 2xx to an INVITE is sent
+   * (§16.7 step 9: every 2xx is forwarded), without state; anything else is ignored.
+   */
+  relay(status: number, bytes: Buffer): void;
   /** Ends the transaction without a response (a silent drop, e.g. a banned source); retransmissions are dropped too. */
   drop(): void;
   readonly isCompleted: boolean;

@@ -36,6 +36,8 @@ export interface SippOptions {
   cpus?: string;
   /** Local address SIPp binds and advertises; default 127.0.0.1. */
   localIp?: string;
+  /** Local port (-p); default 0 (any). A phone that registered from a port can call from it again. */
+  localPort?: number;
   extraArgs?: string[];
 }
 
@@ -106,7 +108,7 @@ export function sippArgs(opts: SippOptions, workDir: string): string[] {
     '-rp', '1000',
     '-t', opts.transport ?? 'u1',
     '-i', opts.localIp ?? '127.0.0.1',
-    '-p', '0',
+    '-p', String(opts.localPort ?? 0),
     '-nostdin',
     // No default BYE/CANCEL on an unexpected message or a timeout: REGISTER calls just fail.
     '-nd',

@@ -3,7 +3,7 @@
 // browser's WebSocket: the `ws` package's, tapped so that a test can read the phone's side of the wire and drop the
 // connection the way a lost network does.
 import JsSIP from 'jssip';
-import { Registerer, RegistererState, UserAgent, type RegistererOptions } from 'sip.js';
+import { Registerer, RegistererState, UserAgent, type RegistererOptions, type UserAgentOptions } from 'sip.js';
 import { WebSocket } from 'ws';
 
 /** How long one softphone step (connect, register, unregister, stop) may take on loopback before the test fails. */
@@ -217,7 +217,7 @@ export class SipJsPhone {
   /** SIP.js's warnings and errors, for failure messages. */
   readonly log: string[] = [];
 
-  constructor(readonly account: SoftphoneAccount, registererOptions: RegistererOptions = {}) {
+  constructor(readonly account: SoftphoneAccount, registererOptions: RegistererOptions = {}, uaOptions: Partial<UserAgentOptions> = {}) {
     this.url = urlOf(account);
     const uri = UserAgent.makeURI(`sip:${account.ext}@${account.domain}`);
     if (!uri) throw new Error(`SIP.js cannot make a URI of ${account.ext}@${account.domain}`);
@@ -231,6 +231,7 @@ export class SipJsPhone {
       logConnector: (level, category, _label, content) => {
         if (level === 'warn' || level === 'error') this.log.push(`${level} ${category}: ${content}`);
       },
+      ...uaOptions,
     });
     this.registerer = new Registerer(this.ua, { logConfiguration: false, ...registererOptions });
   }

@@ -465,6 +465,31 @@ export function storeContract(name: string, open: StoresFactory): void {
       });
     });
 
+    describe('upstream choices', () => {
+      it('stores the first choice of an AOR and keeps it against a rival node that also saw none', async () => {
+        const now = clock.now();
+        expect(await stores.upstreamChoices.get('201@acme')).toBeUndefined();
+        expect(await stores.upstreamChoices.compareAndSet('201@acme', undefined, { upstream: 'sip:pbx1', since: now })).toEqual({ upstream: 'sip:pbx1', since: now });
+        // Node B raced with the same "none chosen" view: it gets node A's choice back and must use it.
+        expect(await stores.upstreamChoices.compareAndSet('201@acme', undefined, { upstream: 'sip:pbx2', since: now + 1 })).toEqual({ upstream: 'sip:pbx1', since: now });
+        expect(await stores.upstreamChoices.get('201@acme')).toEqual({ upstream: 'sip:pbx1', since: now });
+      });
+
+      it('moves an AOR only from the upstream the mover expected, and counts AORs per upstream', async () => {
+        const now = clock.now();
+        await stores.upstreamChoices.compareAndSet('201@acme', undefined, { upstream: 'sip:pbx1', since: now });
+        await stores.upstreamChoices.compareAndSet('202@acme', undefined, { upstream: 'sip:pbx1', since: now });
+        expect(await stores.upstreamChoices.countByUpstream()).toEqual(new Map([['sip:pbx1', 2]]));
+        expect(await stores.upstreamChoices.compareAndSet('201@acme', 'sip:pbx1', { upstream: 'sip:pbx2', since: now + 5 })).toEqual({ upstream: 'sip:pbx2', since: now + 5 });
+        // A second node that still believed pbx1 does not move it again.
+        expect(await stores.upstreamChoices.compareAndSet('201@acme', 'sip:pbx1', { upstream: 'sip:pbx3', since: now + 6 })).toEqual({ upstream: 'sip:pbx2', since: now + 5 });
+        expect(await stores.upstreamChoices.countByUpstream()).toEqual(new Map([['sip:pbx1', 1], ['sip:pbx2', 1]]));
+        await stores.upstreamChoices.remove('202@acme');
+        expect(await stores.upstreamChoices.get('202@acme')).toBeUndefined();
+        expect(await stores.upstreamChoices.countByUpstream()).toEqual(new Map([['sip:pbx2', 1]]));
+      });
+    });
+
     describe('meta', () => {
       it('keeps the first value stored under a name', async () => {
         expect(await stores.meta.getOrSet('nonceSecret', 'first')).toBe('first');

@@ -12,6 +12,7 @@ import { MediaState, MemoryMediaStore } from './media.ts';
 import { MemoryNonceCountStore } from './nonce-counts.ts';
 import { GatewayState } from './gateway-state.ts';
 import { MemoryLoginStore, MemorySessionStore, MemoryTokenStore } from './logins.ts';
+import { MemoryUpstreamChoiceStore } from './upstream-choices.ts';
 
 /** Timing knobs of the embedded store; defaults suit production, tests shorten them. */
 export interface MemoryStoreTuning extends JournalTuning {
@@ -144,6 +145,7 @@ export async function openMemoryStores(dir: string, opts: StoreOptions, tuning: 
     bindings,
     lockouts,
     nonces,
+    upstreamChoices: new MemoryUpstreamChoiceStore(),
     meta: new MemoryMetaStore(state, journal),
     logins: new MemoryLoginStore(gateway, journal, freshen),
     sessions,

@@ -9,6 +9,7 @@ import { RedisNonceCountStore } from './nonce-counts.ts';
 import { defineGatewayScripts } from './gateway-scripts.ts';
 import { RedisLoginStore, RedisSessionStore, RedisTokenStore } from './logins.ts';
 import { RedisMediaStore } from './media.ts';
+import { RedisUpstreamChoiceStore } from './upstream-choices.ts';
 
 export type { RedisStoreConfig } from './connection.ts';
 
@@ -25,6 +26,7 @@ export async function openRedisStores(cfg: RedisStoreConfig, opts: StoreOptions)
     bindings: new RedisBindingStore(redis),
     lockouts: new RedisLockoutStore(redis, cfg.keyPrefix),
     nonces: new RedisNonceCountStore(redis),
+    upstreamChoices: new RedisUpstreamChoiceStore(redis),
     meta: new RedisMetaStore(redis),
     logins: new RedisLoginStore(redis),
     sessions: new RedisSessionStore(redis),

@@ -1,0 +1,67 @@
+// `sipedge upstream status` and the chosen upstream of `sipedge ext show`: the configured set, each upstream's state as
+// the running edge sees it (its /metrics), and how many extensions each holds (the shared store). Probing is proxy/'s.
+import type { Config } from '../config/schema.ts';
+import type { UpstreamChoiceStore } from '../store/types.ts';
+
+export interface UpstreamStatusRow {
+  uri: string;
+  priority: number;
+  weight: number;
+  transport: string;
+  /** 'up' | 'down' from the edge's sipedge_upstream_up gauge; 'unknown' when the edge cannot be asked. */
+  state: 'up' | 'down' | 'unknown';
+  /** Extensions bound to it; undefined with the embedded store (the choices live in the edge's memory). */
+  extensions: number | undefined;
+}
+
+/** The running edge's sipedge_upstream_up values by upstream uri, from its /metrics; undefined when not reachable. */
+async function upStates(config: Readonly<Config>): Promise<Map<string, number> | undefined> {
+  const listen = config.http.listen;
+  if (listen === 'off') return undefined;
+  const colon = listen.lastIndexOf(':');
+  let host = listen.slice(0, colon);
+  if (host === '0.0.0.0' || host === '') host = '127.0.0.1';
+  if (host === '[::]') host = '[::1]';
+  let text: string;
+  try {
+    const res = await fetch(`http://${host}:${listen.slice(colon + 1)}/metrics`, { signal: AbortSignal.timeout(2000) });
+    if (!res.ok) return undefined;
+    text = await res.text();
+  } catch {
+    return undefined;
+  }
+  const out = new Map<string, number>();
+  const prefix = 'sipedge_upstream_up{upstream="';
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(prefix)) continue;
+    const end = line.indexOf('"}', prefix.length);
+    if (end < 0) continue;
+    out.set(line.slice(prefix.length, end).replace(/\\"/g, '"').replace(/\\\\/g, '\\'), Number(line.slice(end + 2).trim()));
+  }
+  return out;
+}
+
+export async function upstreamStatus(config: Readonly<Config>, choices: UpstreamChoiceStore | undefined): Promise<UpstreamStatusRow[]> {
+  const states = await upStates(config);
+  const counts = choices === undefined ? undefined : await choices.countByUpstream();
+  return config.upstreams.map((u) => {
+    const v = states?.get(u.uri);
+    return {
+      uri: u.uri,
+      priority: u.priority,
+      weight: u.weight,
+      transport: u.transport,
+      state: v === undefined ? 'unknown' : v === 1 ? 'up' : 'down',
+      extensions: counts === undefined ? undefined : (counts.get(u.uri) ?? 0),
+    };
+  });
+}
+
+export function formatUpstreamStatus(rows: UpstreamStatusRow[]): string[] {
+  if (rows.length === 0) return ['no upstreams configured (upstreams / SIPEDGE_UPSTREAMS): calls are routed between registered users'];
+  const lines = [['uri', 'priority', 'weight', 'transport', 'state', 'extensions'].join('\t')];
+  for (const r of rows) lines.push([r.uri, r.priority, r.weight, r.transport, r.state, r.extensions ?? '-'].join('\t'));
+  if (rows.some((r) => r.state === 'unknown')) lines.push('(state unknown: the running edge did not answer on http.listen /metrics)');
+  if (rows.some((r) => r.extensions === undefined)) lines.push('(extensions per upstream: held by the running edge with the embedded store)');
+  return lines;
+}

@@ -1,0 +1,339 @@
+// One proxied request (RFC 3261 §16): the server transaction in, a client transaction per branch out, the response
+// context (§16.7), CANCEL (§16.10), Timer C (§16.6 step 11) and one failover to another upstream (issue 3 point 3).
+// Where a request goes (targets, Record-Route, Via) is proxy.ts's; retransmissions and Timers A-K are transaction/'s.
+import { buildCancel, forwardRequest, forwardResponse, type ResponseEdit } from '../sip/forward.ts';
+import { parseMessage } from '../sip/parser.ts';
+import { newBranch } from '../sip/random.ts';
+import type { SipMessage } from '../sip/types.ts';
+import type { ClientTransactionHandle, ClientTransactionHandlers } from '../transaction/client-transaction.ts';
+import type { ServerTransaction } from '../transaction/types.ts';
+import type { Flow } from '../transport/flow.ts';
+import type { Upstream } from './upstream-set.ts';
+
+/** Where one branch goes. */
+export interface BranchTarget {
+  flow: Flow;
+  /** New Request-URI (a registered contact, §16.5); absent: unchanged (an upstream, or loose routing in dialog). */
+  requestUri?: string;
+  /** Replacement Route set (a binding's Path, or what is left after our own Route values); absent: unchanged. */
+  route?: string[];
+  /** Set when the target is an upstream: a timeout or 503 may fail over (out-of-dialog requests only). */
+  upstream?: Upstream;
+  /** Record-Route values to add (dialog-creating requests), top first. */
+  recordRoute?: string[];
+  /** Topology hiding towards a user: send only our Via (the response gets the original Vias back) ... */
+  dropVias?: boolean;
+  /** ... and this Contact instead of the upstream's. */
+  contact?: string;
+}
+
+/** How responses are edited on the way back (topology hiding): see ProxyTx.respEdit. */
+export type ResponseEditor = (res: SipMessage) => ResponseEdit | undefined;
+
+/** What a ProxyTx needs from the proxy that owns it. */
+export interface ProxyHost {
+  /** Starts a client transaction (transaction/ClientTransactions.send). */
+  send(bytes: Buffer, meta: { method: string; branch: string; flow: Flow; sentBy: string }, tx: ProxyTx, b: Branch | undefined): ClientTransactionHandle;
+  /** Our Via value and sent-by for a request leaving on flow. */
+  via(flow: Flow, branch: string): { value: string; sentBy: string };
+  /** Schedules b's timer: `ms` from now; returns a slot to compare in onBranchTimer. */
+  schedule(b: Branch, ms: number): number;
+  /** Keeps tx reachable by b's branch for 2xx retransmissions (32 s). */
+  accepted(b: Branch, tx: ProxyTx): void;
+  /** Another upstream for this request after `failed` timed out or answered 503 (the extension moves), or undefined. */
+  failover(tx: ProxyTx, failed: Upstream): Promise<BranchTarget | undefined>;
+  readonly failoverTimeoutMs: number;
+  readonly timerCMs: number;
+  onError(err: unknown): void;
+}
+
+/** One forwarded copy of the request (§16.6); also the handlers of its client transaction (no closures per branch). */
+export class Branch implements ClientTransactionHandlers {
+  handle: ClientTransactionHandle | undefined = undefined;
+  /** 0 sent, 1 provisional received, 2 final (or given up). */
+  state = 0;
+  /** Any response (100 included) arrived: the target is alive, no failover on silence. */
+  heard = false;
+  /** §16.10: a CANCEL waits for the first provisional (§9.1: no CANCEL before one). */
+  cancelPending = false;
+  cancelSent = false;
+  /** Slot of the failover timer (before any response) or Timer C (INVITE, after a provisional); -1 none. */
+  slot = -1;
+
+  constructor(
+    readonly tx: ProxyTx,
+    readonly id: string,
+    readonly bytes: Buffer,
+    readonly flow: Flow,
+    readonly upstream: Upstream | undefined,
+  ) {}
+
+  onResponse(res: SipMessage): void {
+    this.tx.onResponse(this, res);
+  }
+
+  onTimeout(): void {
+    this.tx.onTimeout(this);
+  }
+
+  onTransportError(): void {
+    this.tx.onTimeout(this);
+  }
+
+  onTimer(slot: number): void {
+    if (slot !== this.slot || this.state === 2) return;
+    this.slot = -1;
+    this.tx.branchTimer(this);
+  }
+}
+
+/** Generated final statuses (when no response is relayed). */
+const TIMEOUT = { status: 408, reason: 'Request Timeout' } as const;
+const TERMINATED = { status: 487, reason: 'Request Terminated' } as const;
+const UNAVAILABLE = { status: 480, reason: 'Temporarily Unavailable' } as const;
+
+export class ProxyTx {
+  readonly branches: Branch[] = [];
+  readonly isInvite: boolean;
+  private pending = 0;
+  /** The best final response so far (§16.7 step 6), or a generated status. */
+  private best: SipMessage | undefined = undefined;
+  private generated: { status: number; reason: string } | undefined = undefined;
+  private finalSent = false;
+  private cancelled = false;
+  private failedOver = false;
+  /** A failover is being looked up (async): the context must not finish meanwhile. */
+  private choosing = false;
+
+  constructor(
+    private readonly host: ProxyHost,
+    readonly server: ServerTransaction,
+    /** The AOR whose upstream binding moves on failover; undefined when failover does not apply. */
+    readonly aor: string | undefined,
+    /** Header names dropped from the forwarded request (our own Proxy-Authorization once checked). */
+    private readonly drop: string[] | undefined = undefined,
+    /** Edits of each relayed response (restored Vias, masked Contact); undefined: §16.7 defaults only. */
+    private readonly respEdit: ResponseEditor | undefined = undefined,
+  ) {
+    this.isInvite = server.request.method === 'INVITE';
+  }
+
+  get isCancelled(): boolean {
+    return this.cancelled;
+  }
+
+  /** Forks to every target at once (§16.5 parallel search); no target: 480. */
+  start(targets: BranchTarget[]): void {
+    if (targets.length === 0) {
+      this.server.respond(UNAVAILABLE.status, UNAVAILABLE.reason);
+      return;
+    }
+    for (const t of targets) this.fork(t);
+  }
+
+  private fork(t: BranchTarget): void {
+    const req = this.server.request;
+    const id = newBranch();
+    const via = this.host.via(t.flow, id);
+    const bytes = forwardRequest(req, {
+      requestUri: t.requestUri,
+      via: via.value,
+      recordRoute: t.recordRoute,
+      route: t.route,
+      removeHeaders: this.drop,
+      dropVias: t.dropVias,
+      contact: t.contact,
+    });
+    const b = new Branch(this, id, bytes, t.flow, t.upstream);
+    this.branches.push(b);
+    this.pending++;
+    // Silence from an upstream fails over well before Timer B (32 s); any target is bounded by it anyway.
+    if (t.upstream !== undefined) b.slot = this.host.schedule(b, this.host.failoverTimeoutMs);
+    b.handle = this.host.send(bytes, { method: req.method, branch: id, flow: t.flow, sentBy: via.sentBy }, this, b);
+  }
+
+  /** A response on branch b (every provisional, the final once; retransmitted finals are absorbed below us). */
+  onResponse(b: Branch, res: SipMessage): void {
+    if (b.state === 2) return;
+    const status = res.status;
+    b.heard = true;
+    if (status === 100) {
+      // §16.7 step 2: 100 Trying is hop by hop, never forwarded. It proves the target alive: no failover on silence.
+      if (b.slot >= 0 && b.state === 0) b.slot = -1;
+      return;
+    }
+    if (status < 200) {
+      b.state = 1;
+      // §16.6 step 11 / §16.7 step 2: Timer C restarts on each provisional (INVITE); non-INVITE needs none.
+      b.slot = this.isInvite ? this.host.schedule(b, this.host.timerCMs) : -1;
+      if (b.cancelPending) this.sendCancel(b);
+      // §16.7 step 5: provisionals other than 100 are forwarded at once.
+      if (!this.finalSent) this.server.relay(status, this.bytesOf(res));
+      return;
+    }
+    this.settle(b);
+    if (status < 300) {
+      // §16.7 step 5: every 2xx is forwarded at once (a later one from another fork too); §16.7 step 10: CANCEL the rest.
+      this.finalSent = true;
+      this.server.relay(status, this.bytesOf(res));
+      if (this.isInvite) {
+        this.host.accepted(b, this);
+        this.cancelPending();
+      }
+      return;
+    }
+    if (status === 503 && this.mayFailOver(b)) {
+      void this.failOver(b);
+      return;
+    }
+    // §16.7 step 5 / §16.7 step 10: a 6xx ends the search; the other branches are cancelled.
+    if (status >= 600 && this.isInvite) this.cancelPending();
+    if (this.best === undefined || better(status, this.best.status)) {
+      this.best = res;
+      this.generated = undefined;
+    }
+    this.maybeFinish();
+  }
+
+  /** Timer B/F of b's client transaction (no final response), or a transport error: as a 408 (§16.7 step 2, §8.1.3.1). */
+  onTimeout(b: Branch): void {
+    if (b.state === 2) return;
+    this.settle(b);
+    if (this.mayFailOver(b)) {
+      void this.failOver(b);
+      return;
+    }
+    this.generate(TIMEOUT);
+    this.maybeFinish();
+  }
+
+  /** b's own timer: the failover timer (silence) or Timer C. */
+  branchTimer(b: Branch): void {
+    if (b.state === 0 && !b.heard) {
+      // The target said nothing at all within proxy.failoverTimeoutSeconds: give up on it.
+      b.handle?.cancelTimers();
+      if (this.cancelled) {
+        this.settle(b);
+        this.generate(TERMINATED);
+        this.maybeFinish();
+        return;
+      }
+      this.onTimeout(b);
+      return;
+    }
+    // §16.6 step 11 Timer C: with a provisional, CANCEL the branch; without one, act as on a 408. The branch is
+    // given up either way (a 487 that follows arrives as a stray response).
+    if (b.state === 1) this.sendCancel(b);
+    b.handle?.cancelTimers();
+    this.settle(b);
+    this.generate(TIMEOUT);
+    this.maybeFinish();
+  }
+
+  /** §16.10: a CANCEL for this INVITE arrived (and got its 200): cancel every pending branch. */
+  cancel(): void {
+    if (this.finalSent || this.cancelled) return;
+    this.cancelled = true;
+    this.cancelPending();
+    if (this.pending === 0 && !this.choosing) {
+      this.generate(TERMINATED);
+      this.maybeFinish();
+    }
+  }
+
+  /** Cancels every branch still waiting: now when it has a provisional, else after its first one (§9.1). */
+  private cancelPending(): void {
+    for (const b of this.branches) {
+      if (b.state === 2 || b.cancelSent) continue;
+      if (b.state === 1) this.sendCancel(b);
+      else b.cancelPending = true;
+    }
+  }
+
+  private sendCancel(b: Branch): void {
+    if (b.cancelSent || !this.isInvite) return;
+    b.cancelSent = true;
+    b.cancelPending = false;
+    try {
+      // §9.1: the CANCEL has the INVITE's Request-URI, Call-ID, From, To, CSeq number, Route and top Via (our branch).
+      const bytes = buildCancel(parseMessage(b.bytes));
+      const via = this.host.via(b.flow, b.id);
+      this.host.send(bytes, { method: 'CANCEL', branch: b.id, flow: b.flow, sentBy: via.sentBy }, this, CANCEL_SINK);
+    } catch (err) {
+      this.host.onError(err);
+    }
+  }
+
+  private settle(b: Branch): void {
+    b.state = 2;
+    b.slot = -1;
+    this.pending--;
+  }
+
+  private mayFailOver(b: Branch): boolean {
+    return b.upstream !== undefined && this.aor !== undefined && !this.failedOver && !this.cancelled && !this.finalSent;
+  }
+
+  /** Issue 3 point 3: one retry on the next healthy upstream; the extension's binding moves with it. */
+  private async failOver(b: Branch): Promise<void> {
+    this.failedOver = true;
+    this.choosing = true;
+    let next: BranchTarget | undefined;
+    try {
+      next = await this.host.failover(this, b.upstream!);
+    } catch (err) {
+      this.host.onError(err);
+    }
+    this.choosing = false;
+    if (next !== undefined && !this.cancelled && !this.finalSent) {
+      this.fork(next);
+      return;
+    }
+    this.generate(this.cancelled ? TERMINATED : { status: 503, reason: 'Service Unavailable' });
+    this.maybeFinish();
+  }
+
+  /** A downstream response as the upstream side gets it (§16.7 steps 3-9, plus topology hiding when asked). */
+  bytesOf(res: SipMessage): Buffer {
+    return forwardResponse(res, this.respEdit?.(res));
+  }
+
+  private generate(g: { status: number; reason: string }): void {
+    if (this.best !== undefined && !better(g.status, this.best.status)) return;
+    if (this.generated !== undefined && !better(g.status, this.generated.status)) return;
+    this.best = undefined;
+    this.generated = g;
+  }
+
+  /** §16.7 step 6: when no branch is pending, the best final response goes upstream. */
+  private maybeFinish(): void {
+    if (this.pending > 0 || this.choosing || this.finalSent) return;
+    this.finalSent = true;
+    const best = this.best;
+    if (best !== undefined) {
+      // §16.7 step 6: a 503 is not passed on (it would make the client avoid this edge); 500 instead.
+      if (best.status === 503) this.server.respond(500, 'Server Internal Error');
+      else this.server.relay(best.status, this.bytesOf(best));
+      return;
+    }
+    const g = this.generated ?? TIMEOUT;
+    this.server.respond(g.status, g.reason);
+  }
+}
+
+/** The CANCEL's own client transaction: its response only ends it (§16.10: the INVITE's final comes separately). */
+const CANCEL_SINK = undefined;
+
+/**
+ * §16.7 step 6: 6xx wins; otherwise the lowest class, and within 4xx the challenges (401, 407) that let the caller
+ * retry. True when status a should replace the current best b.
+ */
+function better(a: number, b: number): boolean {
+  if (b >= 600) return false;
+  if (a >= 600) return true;
+  const ca = Math.floor(a / 100);
+  const cb = Math.floor(b / 100);
+  if (ca !== cb) return ca < cb;
+  if (ca === 4) return (a === 401 || a === 407) && b !== 401 && b !== 407;
+  return false;
+}

@@ -1,0 +1,105 @@
+// Who may send a request through the proxy: configured upstreams (by source IP), and the tenants' users, admitted by
+// the tenant's policy (407 digest by default, or "from a registered source"). Digest itself is auth/'s.
+import type { Clock } from '../clock.ts';
+import type { Config, UserAuthPolicy } from '../config/schema.ts';
+import { DIGEST_FAILURES, resolveIdentity, type DigestAuthenticator, type FailureRule } from '../auth/authenticator.ts';
+import { parseUri } from '../sip/uri.ts';
+import type { SipMessage } from '../sip/types.ts';
+import type { AccountStore, BindingStore, Tenant } from '../store/types.ts';
+import type { ServerTransaction } from '../transaction/types.ts';
+
+/** An admitted user: the From identity, proven. */
+export interface Caller {
+  tenant: Tenant;
+  ext: string;
+  /** "ext@tenant", the key of bindings and upstream choices. */
+  aor: string;
+  /** True when a digest was checked (its Proxy-Authorization is ours and is not forwarded). */
+  viaDigest: boolean;
+}
+
+/** The identity a From URI claims: a tenant we serve and an extension, plus the digest realm to challenge in. */
+export interface ClaimedIdentity {
+  tenant: Tenant;
+  ext: string;
+  realm: string;
+}
+
+export interface UserAdmissionDeps {
+  auth: DigestAuthenticator;
+  accounts: AccountStore;
+  bindings: BindingStore;
+  config: Pick<Config['proxy'], 'userAuth' | 'tenantUserAuth'>;
+  sharedDomain: string;
+  clock: Clock;
+}
+
+export class UserAdmission {
+  constructor(private readonly d: UserAdmissionDeps) {}
+
+  /** The tenant and extension the request's From names; undefined when it names no tenant this edge serves. */
+  async claimed(req: SipMessage): Promise<ClaimedIdentity | undefined> {
+    const from = parseUri(req.from.uri, 'From');
+    if (from.scheme !== 'sip' && from.scheme !== 'sips') return undefined;
+    const shared = this.d.sharedDomain;
+    if (shared !== '' && from.host === shared.toLowerCase()) {
+      const id = resolveIdentity(from.user, shared, shared);
+      const tenant = id.tenantCode ? await this.d.accounts.getTenant(id.tenantCode) : undefined;
+      return tenant === undefined ? undefined : { tenant, ext: id.ext, realm: shared };
+    }
+    const tenant = await this.d.accounts.findTenantByDomain(from.host);
+    return tenant === undefined || from.user === '' ? undefined : { tenant, ext: from.user, realm: tenant.domain };
+  }
+
+  /**
+   * Admits a request from a user by its tenant's policy. Returns the caller, or undefined after answering the request
+   * itself: 407 with a fresh challenge, 403 (locked, not the From user, or no tenant of ours), 400 (bad credentials).
+   * Rejects with StoreUnavailable when a store is down (the caller answers 503).
+   */
+  async admit(tx: ServerTransaction): Promise<Caller | undefined> {
+    const req = tx.request;
+    const who = await this.claimed(req);
+    if (who === undefined) {
+      tx.respond(403, 'Forbidden');
+      return undefined;
+    }
+    const { tenant, ext, realm } = who;
+    const aor = ext + '@' + tenant.code;
+    const policy: UserAuthPolicy = this.d.config.tenantUserAuth[tenant.code] ?? this.d.config.userAuth;
+    if (policy === 'registered' && (await this.fromRegisteredSource(req, aor))) return { tenant, ext, aor, viaDigest: false };
+    const outcome = await this.d.auth.authenticate({
+      method: req.method,
+      credentials: req.credentials(true),
+      realm,
+      tenant,
+      sourceIp: req.source!.address,
+    });
+    if (!outcome.ok) {
+      const rule: FailureRule = DIGEST_FAILURES[outcome.reason];
+      if (rule.status === 401) {
+        // RFC 3261 §22.3: a proxy challenges with 407 and Proxy-Authenticate (same nonces and realm as the registrar).
+        const headers = this.d.auth.challenge(realm, rule.stale === true).map((c) => 'Proxy-Authenticate: ' + c);
+        tx.respond(407, 'Proxy Authentication Required', { headers });
+      } else if (rule.status === 403) tx.respond(403, outcome.reason === 'locked' ? 'Forbidden (locked)' : 'Forbidden');
+      else tx.respond(400, 'Bad Proxy-Authorization');
+      return undefined;
+    }
+    // The digest proves a user; it must be the one the From names (no calling as somebody else).
+    if (outcome.ext.ext !== ext || outcome.ext.tenant !== tenant.code) {
+      tx.respond(403, 'Not Your Identity');
+      return undefined;
+    }
+    return { tenant, ext, aor, viaDigest: true };
+  }
+
+  /** True when the request came on the flow (or from the address) of one of the AOR's live bindings. */
+  private async fromRegisteredSource(req: SipMessage, aor: string): Promise<boolean> {
+    const src = req.source!;
+    const set = await this.d.bindings.get(aor, this.d.clock.now());
+    for (const b of set.bindings) {
+      if (b.flowId === src.flowId) return true;
+      if (b.transport === 'udp' && src.transport === 'udp' && b.sourceAddress === src.address && b.sourcePort === src.port) return true;
+    }
+    return false;
+  }
+}

@@ -1,0 +1,72 @@
+// The operator's view of the upstreams: `sipedge upstream status` (state from the running edge's /metrics, extensions
+// per upstream from the Redis store) and the chosen upstream in `sipedge ext show`, run through the CLI entry point.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { main } from '../../src/cli/main.ts';
+import { eventually, startEdge, type TestEdge } from '../helpers/edge.ts';
+import { SipPeer } from './sip-peer.ts';
+
+let edge: TestEdge | undefined;
+const peers: SipPeer[] = [];
+let dir: string | undefined;
+
+afterEach(async () => {
+  for (const p of peers.splice(0)) await p.close();
+  await edge?.stop();
+  edge = undefined;
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+async function cli(args: string[]): Promise<{ code: number; out: string }> {
+  const lines: string[] = [];
+  const code = await main(args, { out: (s) => lines.push(s), err: (s) => lines.push(s) });
+  return { code, out: lines.join('\n') };
+}
+
+describe('sipedge upstream status and ext show', () => {
+  it('shows each upstream up or down as the edge sees it, the extensions it holds, and an extension\'s choice', async () => {
+    const alive = await SipPeer.udp(0, '127.0.0.2');
+    const dead = await SipPeer.udp(0, '127.0.0.4');
+    dead.silent = true;
+    peers.push(alive, dead);
+    const upstreams = [alive, dead].map((p) => ({ uri: `sip:${p.host}:${p.port}`, priority: 1, weight: 1, transport: 'udp' as const }));
+    edge = await startEdge({
+      store: 'redis',
+      overrides: { upstreams, proxy: { probe: { intervalSeconds: 1, timeoutSeconds: 0.5, failuresToDown: 1, successesToUp: 1 } } },
+    });
+    alive.edgePort = edge.udpPort;
+    await edge.cli(async (p) => {
+      await p.addTenant('acme', 'acme.example.com');
+      await p.addExtension({ ext: '1001', tenant: 'acme' }, { password: 'Correct-Horse-Battery-9' });
+    });
+    expect(await eventually(() => edge!.app.upstreams.stateOf(upstreams[1]!.uri) === 'down', 5000)).toBe(true);
+    expect(await eventually(() => edge!.app.upstreams.stateOf(upstreams[0]!.uri) === 'up', 5000)).toBe(true);
+    await edge.app.stores.upstreamChoices.compareAndSet('1001@acme', undefined, { upstream: upstreams[0]!.uri, since: Date.now() });
+
+    dir = mkdtempSync(join(tmpdir(), 'sipedge-cli-up-'));
+    const file = join(dir, 'config.json');
+    const c = edge.config;
+    writeFileSync(file, JSON.stringify({ store: 'redis', redis: c.redis, dataDir: c.dataDir, upstreams, http: { listen: `127.0.0.1:${edge.httpPort}` } }));
+
+    const status = await cli(['--config', file, 'upstream', 'status', '--json']);
+    expect(status.code, status.out).toBe(0);
+    expect(JSON.parse(status.out)).toEqual([
+      { ...upstreams[0], state: 'up', extensions: 1 },
+      { ...upstreams[1], state: 'down', extensions: 0 },
+    ]);
+    const show = await cli(['--config', file, 'ext', 'show', '1001@acme']);
+    expect(show.code, show.out).toBe(0);
+    expect(show.out).toMatch(new RegExp(`^upstream +${upstreams[0]!.uri}$`, 'm'));
+  });
+
+  it('says so when no upstream is configured', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'sipedge-cli-up-'));
+    const file = join(dir, 'config.json');
+    writeFileSync(file, JSON.stringify({ dataDir: dir, http: { listen: '127.0.0.1:1' } }));
+    const status = await cli(['--config', file, 'upstream', 'status']);
+    expect(status.code).toBe(0);
+    expect(status.out).toContain('no upstreams configured');
+  });
+});
