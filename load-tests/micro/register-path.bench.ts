@@ -1,7 +1,8 @@
 // The whole REGISTER path in one process without sockets: transaction layer -> dispatcher -> auth -> registrar ->
 // memory store -> response bytes, for REGISTER/401/REGISTER/200 pairs. Prints registrations/s per CPU-second.
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createApp } from '../../src/app.ts';
@@ -38,30 +39,59 @@ function reg(ext: number, cseq: number, callId: string, auth?: string): Buffer {
       `CSeq: ${cseq} REGISTER\r\nContact: <sip:${ext}@127.0.0.1:40000;transport=udp>\r\nExpires: 3600\r\nUser-Agent: bench\r\n` +
       (auth ? `Authorization: ${auth}\r\n` : '') + 'Content-Length: 0\r\n\r\n', 'latin1');
 }
+/**
+ * Under `valgrind --tool=callgrind --callgrind-out-file=DIR/cg.%p` with BENCH_CALLGRIND=DIR: dumps the counters at the
+ * start and end of the measured loop, so DIR's "dump end" file holds the instructions of the loop alone (plus ~20 M
+ * for the dump requests themselves): a figure that other load on the machine does not change.
+ */
+function callgrindDump(tag: string): void {
+  const dir = process.env.BENCH_CALLGRIND;
+  if (!dir) return;
+  const before = readdirSync(dir).length;
+  spawn('callgrind_control', ['-d', tag, String(process.pid)], { stdio: 'ignore', detached: true }).unref();
+  const t0 = Date.now();
+  const cell = new Int32Array(new SharedArrayBuffer(4));
+  while (readdirSync(dir).length === before && Date.now() - t0 < 60_000) Atomics.wait(cell, 0, 0, 2);
+}
 const tick = () => new Promise((r) => setImmediate(r));
+/** CPU µs spent from handing a request to the edge until its response is out (the client's own work excluded). */
+let serverUs = 0;
 async function one(i: number): Promise<boolean> {
   const ext = 1000 + (i % USERS);
   const callId = `${i}-${randomBytes(4).toString('hex')}@bench`;
-  handler.onMessage(reg(ext, 1, callId), flow);
+  const first = reg(ext, 1, callId);
+  let c = process.cpuUsage();
+  handler.onMessage(first, flow);
   for (let k = 0; k < 20 && !last.includes(callId); k++) await tick();
+  let d = process.cpuUsage(c);
+  serverUs += d.user + d.system;
   const nonce = /nonce="([^"]+)"/.exec(last.slice(last.indexOf('algorithm=MD5') - 120))?.[1] ?? /nonce="([^"]+)"/.exec(last)![1]!;
   const ha1 = md5(`${ext}:acme.example.com:pw-${ext - 1000}-abcdefghijkl`);
   const ha2 = md5('REGISTER:sip:acme.example.com');
   const resp = md5(`${ha1}:${nonce}:00000001:c0ffee:auth:${ha2}`);
   last = '';
-  handler.onMessage(reg(ext, 2, callId, `Digest username="${ext}", realm="acme.example.com", nonce="${nonce}", uri="sip:acme.example.com", response="${resp}", algorithm=MD5, qop=auth, nc=00000001, cnonce="c0ffee"`), flow);
+  const second = reg(ext, 2, callId, `Digest username="${ext}", realm="acme.example.com", nonce="${nonce}", uri="sip:acme.example.com", response="${resp}", algorithm=MD5, qop=auth, nc=00000001, cnonce="c0ffee"`);
+  c = process.cpuUsage();
+  handler.onMessage(second, flow);
   for (let k = 0; k < 20 && !last.startsWith('SIP/2.0 200'); k++) await tick();
+  d = process.cpuUsage(c);
+  serverUs += d.user + d.system;
   return last.startsWith('SIP/2.0 200');
 }
-for (let i = 0; i < 3000; i++) if (!(await one(i))) throw new Error(`registration ${i} failed: ${last.slice(0, 80)}`);
-const N = 20000;
+const WARM = Number(process.env.BENCH_WARM ?? 3000);
+for (let i = 0; i < WARM; i++) if (!(await one(i))) throw new Error(`registration ${i} failed: ${last.slice(0, 80)}`);
+const N = Number(process.env.BENCH_N ?? 20000);
+serverUs = 0;
+callgrindDump('start');
 const c0 = process.cpuUsage();
 const t0 = performance.now();
 for (let i = 0; i < N; i++) await one(i);
 const cpu = process.cpuUsage(c0);
+callgrindDump('end');
 const ms = performance.now() - t0;
 const cpuS = (cpu.user + cpu.system) / 1e6;
 console.log(`register path: ${N} registrations (2 REGISTERs each) in ${ms.toFixed(0)} ms wall, ${cpuS.toFixed(2)} s CPU`);
 console.log(`  ${(N / cpuS).toFixed(0)} registrations per CPU-second (${((cpuS * 1e6) / N / 2).toFixed(1)} us CPU per REGISTER, incl. this client's own work)`);
+console.log(`  ${(serverUs / N / 2).toFixed(1)} us CPU per REGISTER on the edge's side (request in -> response out, one setImmediate turn included)`);
 await app.stop();
 rmSync(dir, { recursive: true, force: true });

@@ -76,10 +76,14 @@ export class Registrar {
     if (isShared) {
       const id = resolveIdentity(toUri.user, shared, shared);
       ext = id.ext;
-      tenant = id.tenantCode ? await this.d.accounts.getTenant(id.tenantCode) : undefined;
+      const accounts = this.d.accounts;
+      if (!id.tenantCode) tenant = undefined;
+      else tenant = accounts.getTenantSync !== undefined ? accounts.getTenantSync(id.tenantCode) : await accounts.getTenant(id.tenantCode);
       realm = shared;
     } else {
-      tenant = await this.d.accounts.findTenantByDomain(toUri.host);
+      const accounts = this.d.accounts;
+      // The embedded store answers synchronously (no promise per REGISTER); Redis through its async read.
+      tenant = accounts.findTenantByDomainSync !== undefined ? accounts.findTenantByDomainSync(toUri.host) : await accounts.findTenantByDomain(toUri.host);
       if (!tenant) {
         this.respond(tx, 404, 'Domain Not Served');
         return;
@@ -118,15 +122,25 @@ export class Registrar {
     const contacts = req.contacts();
     const headerExpires = req.expires;
     const supported = req.headerValues('supported').map((t) => t.toLowerCase());
+    const store = this.d.bindings;
+    // The embedded store's synchronous twins when present (one CAS round without a promise), else the async ones.
+    const getSync = store.getSync;
+    const replaceSync = store.replaceSync;
     for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
       const now = this.d.clock.now();
-      const current = await this.d.bindings.get(aor, now);
+      const current = getSync !== undefined ? getSync.call(store, aor, now) : await store.get(aor, now);
       const result = this.apply(req, tx.flow, contacts, headerExpires, supported.includes('outbound'), current.bindings, now);
       if ('status' in result) {
         this.respond(tx, result.status, result.reason, { headers: result.headers });
         return;
       }
-      if (result.changed && !(await this.d.bindings.replace(aor, result.bindings, current.version, now))) continue;
+      if (result.changed) {
+        const replaced =
+          replaceSync !== undefined
+            ? replaceSync.call(store, aor, result.bindings, current.version, now)
+            : await store.replace(aor, result.bindings, current.version, now);
+        if (!replaced) continue;
+      }
       this.trackFlows(aor, result.bindings);
       const headers = result.bindings.map((b) => contactLine(b, now));
       // RFC 3327 §5.3: echo Path in the 200 when the UA supports path.

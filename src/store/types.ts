@@ -65,6 +65,11 @@ export interface AccountStore {
   removeTenant(code: string): Promise<boolean>;
   /** Extensions whose email equals `email` (case-insensitive), in any tenant. */
   findExtensionsByEmail(email: string): Promise<Extension[]>;
+  // Optional synchronous twins of the reads above, for a store that answers from local memory (the embedded store in
+  // the edge). Same results; the REGISTER hot path uses them when present and skips a promise per read. Redis has none.
+  getTenantSync?(code: string): Tenant | undefined;
+  findTenantByDomainSync?(domain: string): Tenant | undefined;
+  getExtensionSync?(tenant: string, ext: string): Extension | undefined;
 }
 
 /** One registered contact of an address-of-record (RFC 3261 §10.3). */
@@ -110,6 +115,9 @@ export interface BindingStore {
   removeAll(aor: string): Promise<void>;
   /** Number of unexpired bindings (all AORs). */
   countActive(now: number): Promise<number>;
+  /** Optional synchronous twins of get and replace (local-memory stores only; see AccountStore.getTenantSync). */
+  getSync?(aor: string, now: number): BindingSet;
+  replaceSync?(aor: string, bindings: Binding[], expectedVersion: number, now: number): boolean;
 }
 
 export interface LockoutPolicy {
@@ -145,11 +153,20 @@ export interface LockoutStore {
   /** ms epoch until which `source` is banned; 0 when not banned. */
   bannedUntil(source: string, now: number): Promise<number>;
   unban(source: string): Promise<void>;
+  // Optional synchronous twins (local-memory stores only; see AccountStore.getTenantSync). unlockSync is absent
+  // where unlock has to travel elsewhere (a CLI process forwarding to the edge).
+  lockedUntilSync?(key: string, now: number): number;
+  isTrustedSync?(key: string, source: string, now: number): boolean;
+  bannedUntilSync?(source: string, now: number): number;
+  trustSync?(key: string, source: string, now: number, ttlMs: number): void;
+  unlockSync?(key: string): void;
 }
 
 export interface NonceCountStore {
   /** Accepts nc only if it is greater than every nc seen before for this nonce; remembers it for ttlMs. */
   checkAndSet(nonce: string, nc: number, now: number, ttlMs: number): Promise<boolean>;
+  /** Optional synchronous twin of checkAndSet (local-memory stores only). */
+  checkAndSetSync?(nonce: string, nc: number, now: number, ttlMs: number): boolean;
 }
 
 /** Small durable values: generated secrets, versions. */

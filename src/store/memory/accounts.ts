@@ -27,11 +27,19 @@ export class MemoryAccountStore implements AccountStore {
   }
 
   async getTenant(code: string): Promise<Tenant | undefined> {
+    return this.getTenantSync(code);
+  }
+
+  getTenantSync(code: string): Tenant | undefined {
     this.freshen();
     return this.state.tenants.get(code);
   }
 
   async findTenantByDomain(domain: string): Promise<Tenant | undefined> {
+    return this.findTenantByDomainSync(domain);
+  }
+
+  findTenantByDomainSync(domain: string): Tenant | undefined {
     this.freshen();
     const code = this.state.domains.get(domain.toLowerCase());
     return code === undefined ? undefined : this.state.tenants.get(code);
@@ -43,6 +51,10 @@ export class MemoryAccountStore implements AccountStore {
   }
 
   async getExtension(tenant: string, ext: string): Promise<Extension | undefined> {
+    return this.getExtensionSync(tenant, ext);
+  }
+
+  getExtensionSync(tenant: string, ext: string): Extension | undefined {
     this.freshen();
     return this.state.extensions.get(tenant)?.get(ext);
   }

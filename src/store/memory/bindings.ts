@@ -24,6 +24,10 @@ export class MemoryBindingStore implements BindingStore {
   constructor(private readonly forward?: (aor: string) => Promise<void>) {}
 
   async get(aor: string, now: number): Promise<BindingSet> {
+    return this.getSync(aor, now);
+  }
+
+  getSync(aor: string, now: number): BindingSet {
     const e = this.byAor.get(aor);
     if (e === undefined) return { bindings: [], version: 0 };
     if (e.minExpiresAt > now) return { bindings: e.bindings.slice(), version: e.version };
@@ -31,6 +35,10 @@ export class MemoryBindingStore implements BindingStore {
   }
 
   async replace(aor: string, bindings: Binding[], expectedVersion: number, now: number): Promise<boolean> {
+    return this.replaceSync(aor, bindings, expectedVersion, now);
+  }
+
+  replaceSync(aor: string, bindings: Binding[], expectedVersion: number, now: number): boolean {
     const e = this.byAor.get(aor);
     if ((e === undefined ? 0 : e.version) !== expectedVersion) return false;
     let minExpiresAt = Number.POSITIVE_INFINITY;

@@ -38,7 +38,12 @@ export class MemoryLockoutStore implements LockoutStore {
   private readonly sourceExpiries = new ExpiryBuckets();
   private readonly trustExpiries = new ExpiryBuckets();
 
-  constructor(private readonly forward?: LockoutForwarder) {}
+  /** Present in the edge only: a CLI's unlock travels to the edge instead (LockoutStore.unlockSync). */
+  readonly unlockSync: ((key: string) => void) | undefined;
+
+  constructor(private readonly forward?: LockoutForwarder) {
+    this.unlockSync = forward === undefined ? (key) => this.unlockNow(key) : undefined;
+  }
 
   async recordFailure(key: string, now: number, policy: LockoutPolicy): Promise<{ failures: number; lockedUntil: number }> {
     let s = this.byKey.get(key);
@@ -67,6 +72,10 @@ export class MemoryLockoutStore implements LockoutStore {
   }
 
   async lockedUntil(key: string, now: number): Promise<number> {
+    return this.lockedUntilSync(key, now);
+  }
+
+  lockedUntilSync(key: string, now: number): number {
     const until = this.byKey.get(key)?.lockedUntil ?? 0;
     return until > now ? until : 0;
   }
@@ -94,6 +103,10 @@ export class MemoryLockoutStore implements LockoutStore {
   }
 
   async trust(key: string, source: string, now: number, ttlMs: number): Promise<void> {
+    this.trustSync(key, source, now, ttlMs);
+  }
+
+  trustSync(key: string, source: string, now: number, ttlMs: number): void {
     const until = now + ttlMs;
     const k = key + '\n' + source;
     this.trusted.set(k, until);
@@ -101,6 +114,10 @@ export class MemoryLockoutStore implements LockoutStore {
   }
 
   async isTrusted(key: string, source: string, now: number): Promise<boolean> {
+    return this.isTrustedSync(key, source, now);
+  }
+
+  isTrustedSync(key: string, source: string, now: number): boolean {
     const until = this.trusted.get(key + '\n' + source);
     return until !== undefined && until > now;
   }
@@ -128,6 +145,10 @@ export class MemoryLockoutStore implements LockoutStore {
   }
 
   async bannedUntil(source: string, now: number): Promise<number> {
+    return this.bannedUntilSync(source, now);
+  }
+
+  bannedUntilSync(source: string, now: number): number {
     const until = this.bySource.get(source)?.bannedUntil ?? 0;
     return until > now ? until : 0;
   }

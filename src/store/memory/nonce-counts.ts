@@ -14,6 +14,10 @@ export class MemoryNonceCountStore implements NonceCountStore {
   private readonly expiries = new ExpiryBuckets();
 
   async checkAndSet(nonce: string, nc: number, now: number, ttlMs: number): Promise<boolean> {
+    return this.checkAndSetSync(nonce, nc, now, ttlMs);
+  }
+
+  checkAndSetSync(nonce: string, nc: number, now: number, ttlMs: number): boolean {
     const expiresAt = now + ttlMs;
     const e = this.byNonce.get(nonce);
     if (e === undefined) {
