@@ -15,7 +15,7 @@ import { newToken, safeEqual, tokenId } from '../auth/login-token.ts';
 import { Provisioning, type ExtensionRef } from '../auth/provisioning.ts';
 import { SecretBox } from '../auth/secret-box.ts';
 import { Totp } from '../auth/totp.ts';
-import { StoreUnavailable, type LoginRecord, type SessionRecord, type Stores } from '../store/types.ts';
+import { StoreUnavailable, type LoginRecord, type LoginRole, type SessionRecord, type Stores } from '../store/types.ts';
 import { adminRoutes } from './admin-routes.ts';
 import { ApiError, type ApiErrorCode } from './api-error.ts';
 import { LoginLimiter } from './login-limit.ts';
@@ -209,8 +209,20 @@ export class Gateway {
     return { ref: { tenant: session.tenant, ext: session.ext }, login, session, sessionId };
   }
 
-  /** Mounts the API on `app` (the edge's HTTP server). */
-  register(app: FastifyInstance): void {
+  /**
+   * The role and tenant of a request's session, for routes mounted beside the API (hold music); undefined when the
+   * request carries no session cookie. A bad or expired session throws the 401, a state change without the CSRF
+   * header the 403, like every API route.
+   */
+  async principalOf(req: FastifyRequest, reply: FastifyReply): Promise<{ role: LoginRole; tenant: string } | undefined> {
+    const token = req.cookies?.[SESSION_COOKIE];
+    if (token === undefined || token === '') return undefined;
+    const caller = await this.authenticate(req, reply, 'session');
+    return { role: caller.login.role, tenant: caller.ref.tenant };
+  }
+
+  /** Mounts the API on `app` (the edge's HTTP server); `extra` plugins share its cookies and error handler. */
+  register(app: FastifyInstance, extra?: (scope: FastifyInstance) => Promise<void>): void {
     app.register(async (scope) => {
       await scope.register(cookie);
       scope.setErrorHandler((err, req, reply) => this.sendError(err, req, reply));
@@ -235,6 +247,7 @@ export class Gateway {
           },
         });
       }
+      if (extra) await scope.register(extra);
     });
   }
 

@@ -7,11 +7,14 @@ import { SipedgeError } from '../config/errors.ts';
 import { MediaLibrary, UploadError, mb } from '../media/library.ts';
 import type { MediaVersion } from '../store/types.ts';
 
-/** Who is calling: an operator (any tenant) or, once gateway sessions exist, a user of one tenant. */
+/** Who is calling: an operator (any tenant) or a tenant admin (their own tenant only). */
 export type MohPrincipal = { role: 'operator' } | { role: 'user'; tenant: string };
 
-/** Decides who a request is; undefined = not authenticated (401). */
-export type MohAuthorize = (req: FastifyRequest) => Promise<MohPrincipal | undefined> | MohPrincipal | undefined;
+/**
+ * Decides who a request is; undefined = not authenticated (401). May throw the gateway's ApiError (a bad session's
+ * 401, a missing CSRF header's 403, a plain user's 403), which the gateway's error handler answers.
+ */
+export type MohAuthorize = (req: FastifyRequest, reply: FastifyReply) => Promise<MohPrincipal | undefined> | MohPrincipal | undefined;
 
 export interface MohRoutesOptions {
   library: MediaLibrary;
@@ -19,8 +22,8 @@ export interface MohRoutesOptions {
 }
 
 /**
- * Operator access by a bearer token (config media.apiToken), compared in constant time; an empty token disables
- * the API. TODO(lead, after issue 4 merges): replace with the gateway's session check (users get their own tenant).
+ * Operator access by a bearer token (config media.apiToken, for scripts), compared in constant time; an empty token
+ * disables this way in. Browsers use gateway sessions instead (app.ts combines both).
  */
 export function bearerTokenAuthorize(token: string): MohAuthorize {
   const want = createHash('sha256').update(token).digest();
@@ -79,7 +82,7 @@ export async function mohRoutes(app: FastifyInstance, o: MohRoutesOptions): Prom
   await app.register(multipart, { limits: { fileSize: hardMax + 1, files: 1, fields: 10, fieldSize: 1024, parts: 12 } });
 
   app.get('/api/moh', async (req, reply) => {
-    const who = await o.authorize(req);
+    const who = await o.authorize(req, reply);
     if (who === undefined) return fail(reply.header('www-authenticate', 'Bearer'), 401, 'SIPEDGE_ERR_UNAUTHORIZED', 'authentication required');
     const q = req.query as Record<string, string | undefined>;
     const tenant = who.role === 'user' ? who.tenant : q.tenant;
@@ -93,7 +96,7 @@ export async function mohRoutes(app: FastifyInstance, o: MohRoutesOptions): Prom
   });
 
   app.post('/api/moh', async (req, reply) => {
-    const who = await o.authorize(req);
+    const who = await o.authorize(req, reply);
     if (who === undefined) return fail(reply.header('www-authenticate', 'Bearer'), 401, 'SIPEDGE_ERR_UNAUTHORIZED', 'authentication required');
     if (!req.isMultipart()) {
       return fail(reply, 415, 'SIPEDGE_ERR_UPLOAD_REFUSED', 'send the file as multipart/form-data (fields tenant and class, then the file)', 'bad-request');
