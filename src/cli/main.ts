@@ -11,6 +11,8 @@ import type { Stores } from '../store/types.ts';
 import { parseDuration, parseExtensionRef, Provisioning } from '../auth/provisioning.ts';
 import { runStart } from './start.ts';
 import { ensureDemo } from './demo.ts';
+import { LoginAccounts } from '../auth/login-accounts.ts';
+import { LoginHasher } from '../auth/login-password.ts';
 import { runLoginPassword, runResetTotp, runRole } from './login.ts';
 import { mohStatus, mohUpload } from './moh.ts';
 import { formatUpstreamStatus, upstreamStatus } from './upstream-status.ts';
@@ -44,7 +46,7 @@ const COMMANDS: Record<string, Command> = {
     summary: 'create the demo tenant and extensions 1001, 1002 if missing; prints their VoIP passwords once',
     options: {},
     positionals: 0,
-    run: (ctx) => withProvisioning(ctx, async (p, stores) => ensureDemo(p, stores, ctx.out)),
+    run: (ctx) => withProvisioning(ctx, async (p, stores) => ensureDemo(p, stores, new LoginAccounts(stores, new LoginHasher(ctx.config.gateway.argon2), ctx.config.gateway, systemClock), ctx.out)),
   },
   'tenant add': {
     usage: 'sipedge tenant add CODE --domain DOMAIN',

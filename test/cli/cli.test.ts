@@ -37,12 +37,36 @@ describe('sipedge CLI', () => {
   it('prints help for every command', async () => {
     const main = await sipedge(['--help']);
     expect(main.code).toBe(0);
-    const commands = ['start', 'tenant add', 'import', 'ext add', 'ext rotate', 'ext unlock', 'ext show', 'ext login-password', 'ext role', 'ext reset-2fa'];
+    const commands = ['start', 'tenant add', 'import', 'ext add', 'ext rotate', 'ext unlock', 'ext show', 'ext login-password', 'ext role', 'ext reset-2fa', 'demo', 'moh upload', 'moh status', 'upstream status'];
     for (const c of commands) expect(main.stdout).toContain(`sipedge ${c}`);
     for (const c of commands) {
       const r = await sipedge([...c.split(' '), '--help']);
       expect(r.code, c).toBe(0);
       expect(r.stdout).toContain(`usage: sipedge ${c}`);
+    }
+  });
+
+  it('creates the demo tenant once: two VoIP passwords and a tenant-admin login for 1001, printed only the first time', async () => {
+    const first = await sipedge(['demo']);
+    expect(first.code).toBe(0);
+    const voip = [...first.stdout.matchAll(/demo extension (\d+)@demo\.sipedge\.test +username \d+ +VoIP password (\S+)/g)];
+    expect(voip.map((m) => m[1])).toEqual(['1001', '1002']);
+    for (const m of voip) expect(m[2]!.length).toBeGreaterThanOrEqual(20);
+    const login = /demo gateway login 1001-demo \(tenant admin\) +login password (\S+)/.exec(first.stdout);
+    expect(login).not.toBeNull();
+    const again = await sipedge(['demo']);
+    expect(again.code).toBe(0);
+    expect(again.stdout).not.toContain('password');
+    const { openStores } = await import('../../src/store/open.ts');
+    const { systemClock } = await import('../../src/clock.ts');
+    const { LoginHasher } = await import('../../src/auth/login-password.ts');
+    const stores = await openStores({ store: 'memory', dataDir: dir, redis: { url: 'redis://unused', keyPrefix: '' } }, { role: 'cli', clock: systemClock });
+    try {
+      const rec = await stores.logins.get('demo', '1001');
+      expect(rec?.role).toBe('tenant-admin');
+      expect(await new LoginHasher({ memoryCost: 19456, timeCost: 2, parallelism: 1 }).verify(rec?.passwordHash, login![1]!)).toBe(true);
+    } finally {
+      await stores.close();
     }
   });
 
