@@ -169,13 +169,24 @@ export class Proxy {
   }
 
   /**
+   * The upstream a new request comes from: its source IP is a configured upstream's. One exception, for a PBX and
+   * phones on one host (a lab, a small box): a request from another port than the upstream's that comes from the
+   * very address/flow the From user registered from is that phone's, not the PBX's.
+   */
+  private async upstreamSource(req: SipMessage): Promise<Upstream | undefined> {
+    const up = this.upstreamOf(req);
+    if (up === undefined || req.source!.port === up.port) return up;
+    return (await this.d.admission.isRegisteredPhone(req)) ? undefined : up;
+  }
+
+  /**
    * Admission for local services (LocalService): true for a request from a configured upstream or an admitted user
    * (the tenant's policy: 407 digest, or a registered source). When false the request has been answered (403, 407,
    * 400, 503).
    */
   async admit(tx: ServerTransaction): Promise<boolean> {
-    if (this.upstreamOf(tx.request) !== undefined) return true;
     try {
+      if ((await this.upstreamSource(tx.request)) !== undefined) return true;
       return (await this.d.admission.admit(tx)) !== undefined;
     } catch (e) {
       this.fail(tx, e);
@@ -270,7 +281,7 @@ export class Proxy {
       this.reject(tx, 482, 'Loop Detected', 'merged');
       return;
     }
-    const upstream = this.upstreamOf(req);
+    const upstream = await this.upstreamSource(req);
     if (upstream !== undefined) await this.fromUpstream(tx, upstream, rest);
     else await this.fromUser(tx, rest);
   }

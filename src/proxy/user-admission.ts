@@ -92,6 +92,12 @@ export class UserAdmission {
     return { tenant, ext, aor, viaDigest: true };
   }
 
+  /** True when the From names one of our extensions and the request came from one of its registered bindings. */
+  async isRegisteredPhone(req: SipMessage): Promise<boolean> {
+    const who = await this.claimed(req);
+    return who !== undefined && (await this.fromRegisteredSource(req, who.ext + '@' + who.tenant.code));
+  }
+
   /** True when the request came on the flow (or from the address) of one of the AOR's live bindings. */
   private async fromRegisteredSource(req: SipMessage, aor: string): Promise<boolean> {
     const src = req.source!;

@@ -57,6 +57,21 @@ async function call(phone: SipPeer, to: string, atPbx: SipPeer | SipPeer[], ext 
 }
 
 describe('calls from a phone to the PBX', () => {
+  it('tells a phone from the PBX when both run on one host (127.0.0.1): the phone is challenged and reaches the PBX, the PBX reaches the phone', async () => {
+    const pbx = await peer('udp', '127.0.0.1');
+    await setup([pbx]);
+    const phone = await peer('udp', '127.0.0.1');
+    expect(await register(phone, '1001', DOMAIN, PW)).toBe(200);
+    const { req } = await call(phone, `sip:2000@${DOMAIN}`, pbx);
+    expect(req.ruri).toBe(`sip:2000@${DOMAIN}`);
+    expect(phone.received.filter((m) => m.method === 'INVITE')).toHaveLength(0);
+    const down = buildRequest(pbx, { method: 'INVITE', ruri: `sip:1001@${DOMAIN}`, from: `sip:2000@${DOMAIN}`, to: `sip:1001@${DOMAIN}`, body: SDP });
+    pbx.send(down.text);
+    const atPhone = await phone.waitFor(phone.request('INVITE', down.callId));
+    expect(atPhone.headers('record-route')).toHaveLength(2);
+    expect(pbx.received.filter((m) => m.status === 407)).toHaveLength(0);
+  });
+
   it('challenges the INVITE with 407, forwards it once with Record-Route, and relays 180/200, ACK and BYE', async () => {
     const pbx = await peer('udp', '127.0.0.2');
     await setup([pbx]);
