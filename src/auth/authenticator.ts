@@ -7,7 +7,7 @@ import type { AuthFailureReason, Metrics } from '../observability/metrics.ts';
 import type { DigestCredentials } from '../sip/types.ts';
 import type { AccountStore, CredentialSet, Extension, LockoutStore, NonceCountStore, Tenant } from '../store/types.ts';
 import { ha2, parseDigestAlgorithm, verifyResponse, type DigestAlgorithm, type ResponseInput } from './digest.ts';
-import { createScannerMatcher, extensionKey, LockoutGuard, sourceKey, type FailureSubject, type LockState } from './lockout.ts';
+import { createScannerMatcher, LockoutGuard, type FailureSubject, type LockoutGuardSync, type LockState } from './lockout.ts';
 import { NonceIssuer, type NonceCheck } from './nonce.ts';
 
 /** Why a request was not authenticated; each is a metric label source and a row in DIGEST_FAILURES. */
@@ -134,7 +134,6 @@ export class DigestAuthenticator {
    * Otherwise (Redis, a CLI process) undefined, and the async methods are used as before. Same reads, same writes.
    */
   private readonly sync: SyncStores | undefined;
-  private readonly trustMs: number;
 
   constructor(deps: AuthenticatorDeps) {
     this.config = deps.config;
@@ -165,8 +164,7 @@ export class DigestAuthenticator {
     this.successCounters = { MD5: ok('MD5'), 'SHA-256': ok('SHA-256') };
     this.lockoutCounter = m.lockouts;
     this.banCounter = m.bans;
-    this.trustMs = deps.config.lockout.trustSeconds * 1000;
-    this.sync = syncStores(deps.stores);
+    this.sync = syncStores(deps.stores, this.guard.sync);
   }
 
   /** The LockoutGuard, for operator unlock/unban (CLI and API share the store's keys through it). */
@@ -185,8 +183,8 @@ export class DigestAuthenticator {
       return 'scanner';
     }
     const now = this.clock.now();
-    const banned = this.sync !== undefined ? this.sync.bannedUntil(sourceIp, now) : await this.guard.bannedUntil(sourceIp, now);
-    if (banned > now) {
+    const banned = this.sync !== undefined ? this.sync.guard.bannedUntil(sourceIp, now) : await this.guard.bannedUntil(sourceIp, now);
+    if (banned > 0) {
       this.failureCounters.banned.inc();
       this.log.debug({ event: 'auth.drop', reason: 'banned', ip: sourceIp });
       return 'banned';
@@ -244,7 +242,7 @@ export class DigestAuthenticator {
     let lock: LockState;
     let account: Extension | undefined;
     if (sync !== undefined) {
-      lock = checkLockSync(sync, tenant.code, ext, ip, now);
+      lock = sync.guard.check(tenant.code, ext, ip, now);
       account = sync.getExtension(tenant.code, ext);
     } else {
       [lock, account] = await Promise.all([this.guard.check(tenant.code, ext, ip, now), this.accounts.getExtension(tenant.code, ext)]);
@@ -278,9 +276,7 @@ export class DigestAuthenticator {
     // Only a correct response may consume an nc: otherwise anyone who saw the nonce could burn the phone's counts.
     if (sync !== undefined) {
       if (!sync.checkAndSet(nonce, nc, now, this.nonceTtlMs)) return this.fail('replay', ctx);
-      // LockoutGuard.recordSuccess, synchronously: trust the source, clear its own key (not the extension's).
-      sync.trust(extensionKey(tenant.code, ext), ip, now, this.trustMs);
-      sync.unlock(sourceKey(tenant.code, ext, ip));
+      sync.guard.recordSuccess(tenant.code, ext, ip, now);
     } else {
       if (!(await this.nonceCounts.checkAndSet(nonce, nc, now, this.nonceTtlMs))) return this.fail('replay', ctx);
       await this.guard.recordSuccess(tenant.code, ext, ip, now);
@@ -362,47 +358,20 @@ export class DigestAuthenticator {
 
 /** The synchronous store reads and writes the hot path uses; see DigestAuthenticator.sync. */
 interface SyncStores {
+  guard: LockoutGuardSync;
   getExtension(tenant: string, ext: string): Extension | undefined;
-  lockedUntil(key: string, now: number): number;
-  isTrusted(key: string, source: string, now: number): boolean;
-  bannedUntil(source: string, now: number): number;
-  trust(key: string, source: string, now: number, ttlMs: number): void;
-  unlock(key: string): void;
   checkAndSet(nonce: string, nc: number, now: number, ttlMs: number): boolean;
 }
 
-/** SyncStores over the stores' optional *Sync methods, or undefined unless all of them exist. */
-function syncStores(stores: AuthenticatorDeps['stores']): SyncStores | undefined {
-  const { accounts: a, lockouts: l, nonces: n } = stores;
-  if (
-    a.getExtensionSync === undefined ||
-    l.lockedUntilSync === undefined ||
-    l.isTrustedSync === undefined ||
-    l.bannedUntilSync === undefined ||
-    l.trustSync === undefined ||
-    l.unlockSync === undefined ||
-    n.checkAndSetSync === undefined
-  ) {
-    return undefined;
-  }
-  const unlock = l.unlockSync;
+/** SyncStores when the guard and both other stores have synchronous twins; undefined otherwise. */
+function syncStores(stores: AuthenticatorDeps['stores'], guard: LockoutGuardSync | undefined): SyncStores | undefined {
+  const { accounts: a, nonces: n } = stores;
+  if (guard === undefined || a.getExtensionSync === undefined || n.checkAndSetSync === undefined) return undefined;
   return {
+    guard,
     getExtension: (tenant, ext) => a.getExtensionSync!(tenant, ext),
-    lockedUntil: (key, now) => l.lockedUntilSync!(key, now),
-    isTrusted: (key, source, now) => l.isTrustedSync!(key, source, now),
-    bannedUntil: (source, now) => l.bannedUntilSync!(source, now),
-    trust: (key, source, now, ttlMs) => l.trustSync!(key, source, now, ttlMs),
-    unlock: (key) => unlock.call(l, key),
     checkAndSet: (nonce, nc, now, ttlMs) => n.checkAndSetSync!(nonce, nc, now, ttlMs),
   };
-}
-
-/** LockoutGuard.check over synchronous reads: the same three reads and the same answer. */
-function checkLockSync(sync: SyncStores, tenant: string, ext: string, ip: string, now: number): LockState {
-  const extKey = extensionKey(tenant, ext);
-  const trusted = sync.isTrusted(extKey, ip, now);
-  const until = trusted ? sync.lockedUntil(sourceKey(tenant, ext, ip), now) : sync.lockedUntil(extKey, now);
-  return { trusted, lockedUntil: until > now ? until : 0 };
 }
 
 /** The HA1 for an algorithm and identity (tenant realm or shared domain); undefined when not provisioned. */

@@ -69,7 +69,15 @@ export class LockoutGuard {
       banMs: config.ban.banSeconds * 1000,
     };
     this.trustMs = config.lockout.trustSeconds * 1000;
+    this.sync = syncGuard(store, this.trustMs);
   }
+
+  /**
+   * check(), recordSuccess() and bannedUntil() answered without a promise, when the store has synchronous twins of
+   * every method they use (the embedded store in the edge); undefined otherwise (Redis, a CLI process).
+   * Same keys, same reads and writes as the async methods.
+   */
+  readonly sync: LockoutGuardSync | undefined;
 
   /** Whether `ip` may attempt `tenant`/`ext` now. Three reads issued together (one Redis round trip when pipelined). */
   async check(tenant: string, ext: string, ip: string, now: number): Promise<LockState> {
@@ -159,5 +167,33 @@ export function createScannerMatcher(patterns: readonly string[]): (userAgent: s
     const ua = userAgent.toLowerCase();
     for (const p of lowered) if (ua.includes(p)) return true;
     return false;
+  };
+}
+
+/** LockoutGuard's hot-path methods over a store's synchronous twins; see LockoutGuard.sync. */
+export interface LockoutGuardSync {
+  check(tenant: string, ext: string, ip: string, now: number): LockState;
+  recordSuccess(tenant: string, ext: string, ip: string, now: number): void;
+  bannedUntil(ip: string, now: number): number;
+}
+
+function syncGuard(store: LockoutStore, trustMs: number): LockoutGuardSync | undefined {
+  const { lockedUntilSync, isTrustedSync, bannedUntilSync, trustSync, unlockSync } = store;
+  if (!lockedUntilSync || !isTrustedSync || !bannedUntilSync || !trustSync || !unlockSync) return undefined;
+  return {
+    check(tenant, ext, ip, now) {
+      const extKey = extensionKey(tenant, ext);
+      const trusted = isTrustedSync.call(store, extKey, ip, now);
+      const until = lockedUntilSync.call(store, trusted ? sourceKey(tenant, ext, ip) : extKey, now);
+      return { trusted, lockedUntil: until > now ? until : 0 };
+    },
+    recordSuccess(tenant, ext, ip, now) {
+      trustSync.call(store, extensionKey(tenant, ext), ip, now, trustMs);
+      unlockSync.call(store, sourceKey(tenant, ext, ip));
+    },
+    bannedUntil(ip, now) {
+      const until = bannedUntilSync.call(store, ip, now);
+      return until > now ? until : 0;
+    },
   };
 }
