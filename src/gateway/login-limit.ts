@@ -3,6 +3,7 @@
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config/schema.ts';
 import type { LockoutPolicy, LockoutStore } from '../store/types.ts';
+import { rateLimited } from './api-error.ts';
 
 const idKey = (id: string): string => `gw-login:${id}`;
 const ipKey = (ip: string): string => `gw-login-ip:${ip}`;
@@ -29,6 +30,12 @@ export class LoginLimiter {
     ]);
     const until = Math.max(a, b);
     return until > now ? Math.ceil((until - now) / 1000) : 0;
+  }
+
+  /** Throws the 429 (with Retry-After) while `id` (if given) or `ip` is blocked. */
+  async assertOpen(id: string | undefined, ip: string): Promise<void> {
+    const wait = await this.retryAfter(id, ip);
+    if (wait > 0) throw rateLimited(wait);
   }
 
   /** Counts one failure for `id` (if given) and `ip`. */

@@ -4,7 +4,7 @@ import type { FastifyRequest } from 'fastify';
 import { newToken, tokenId } from '../auth/login-token.ts';
 import type { ExtensionRef } from '../auth/provisioning.ts';
 import type { LoginRecord } from '../store/types.ts';
-import { ApiError } from './api-error.ts';
+import { ApiError, rateLimited } from './api-error.ts';
 import type { Caller, Gateway, RouteSpec } from './gateway.ts';
 import { bodies } from './schemas.ts';
 import { qrCodes } from './voip-settings.ts';
@@ -13,7 +13,6 @@ import { qrCodes } from './voip-settings.ts';
 export const RESET_MAILS_PER_HOUR = 5;
 
 const loginFailed = (): ApiError => new ApiError(401, 'SIPEDGE_ERR_API_LOGIN_FAILED', 'wrong username or password');
-const rateLimited = (seconds: number): ApiError => new ApiError(429, 'SIPEDGE_ERR_API_RATE_LIMITED', `too many failed attempts; try again in ${seconds} s`, { retryAfter: seconds }, seconds);
 
 /** The key failures count on: the extension when the username names one, else the name as typed (lower-cased). */
 export const limitKey = (ref: ExtensionRef | undefined, username: string): string =>
@@ -125,8 +124,7 @@ export function loginRoutes(g: Gateway): RouteSpec[] {
       async handler(req, reply, c) {
         const caller = c!;
         const key = limitKey(caller.ref, '');
-        const wait = await g.limiter.retryAfter(key, ip(req));
-        if (wait > 0) throw rateLimited(wait);
+        await g.limiter.assertOpen(key, ip(req));
         const step = await useTotpCode(g, caller.login, (req.body as { code: string }).code);
         if (step === undefined) {
           await g.limiter.fail(key, ip(req));
@@ -176,8 +174,7 @@ export function loginRoutes(g: Gateway): RouteSpec[] {
         const caller = c!;
         const { currentPassword, newPassword } = req.body as { currentPassword: string; newPassword: string };
         const key = limitKey(caller.ref, '');
-        const wait = await g.limiter.retryAfter(key, ip(req));
-        if (wait > 0) throw rateLimited(wait);
+        await g.limiter.assertOpen(key, ip(req));
         if (!(await g.hasher.verify(caller.login.passwordHash, currentPassword))) {
           await g.limiter.fail(key, ip(req));
           throw new ApiError(403, 'SIPEDGE_ERR_API_LOGIN_FAILED', 'the current password is wrong', { field: 'currentPassword' });
@@ -200,8 +197,7 @@ export function loginRoutes(g: Gateway): RouteSpec[] {
       body: bodies.forgotPassword,
       responses: { 202: 'accepted (whether or not the name exists)', 429: 'rate limited (per IP)' },
       async handler(req, reply) {
-        const wait = await g.limiter.retryAfter(undefined, ip(req));
-        if (wait > 0) throw rateLimited(wait);
+        await g.limiter.assertOpen(undefined, ip(req));
         const { username } = req.body as { username: string };
         // The work (lookup, token, mail) runs after the answer, so neither content nor timing tells whether it exists.
         g.background('password-reset-mail', () => sendResetMail(g, username));
@@ -218,8 +214,7 @@ export function loginRoutes(g: Gateway): RouteSpec[] {
       body: bodies.resetPassword,
       responses: { 204: 'password set', 400: 'token invalid/expired/used, or policy violations', 429: 'rate limited (per IP)' },
       async handler(req) {
-        const wait = await g.limiter.retryAfter(undefined, ip(req));
-        if (wait > 0) throw rateLimited(wait);
+        await g.limiter.assertOpen(undefined, ip(req));
         const { token, newPassword } = req.body as { token: string; newPassword: string };
         const id = `reset:${tokenId(token)}`;
         const raw = await g.stores.tokens.take(id, g.now());
@@ -295,8 +290,7 @@ export function loginRoutes(g: Gateway): RouteSpec[] {
         const { password, code } = req.body as { password: string; code: string };
         if (!caller.login.totpActive) throw new ApiError(409, 'SIPEDGE_ERR_API_CONFLICT', '2FA is not active');
         const key = limitKey(caller.ref, '');
-        const wait = await g.limiter.retryAfter(key, ip(req));
-        if (wait > 0) throw rateLimited(wait);
+        await g.limiter.assertOpen(key, ip(req));
         const pwOk = await g.hasher.verify(caller.login.passwordHash, password);
         const codeOk = pwOk && (await useTotpCode(g, caller.login, code)) !== undefined;
         if (!codeOk) {

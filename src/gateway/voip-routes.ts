@@ -82,8 +82,7 @@ export function voipRoutes(g: Gateway): RouteSpec[] {
       body: bodies.redeem,
       responses: { 200: '{ settings, voipPassword, provisioning }', 400: 'token invalid, expired, used, or the password was changed since', 429: 'rate limited (per IP)' },
       async handler(req) {
-        const wait = await g.limiter.retryAfter(undefined, req.ip);
-        if (wait > 0) throw new ApiError(429, 'SIPEDGE_ERR_API_RATE_LIMITED', `too many failed attempts; try again in ${wait} s`, { retryAfter: wait }, wait);
+        await g.limiter.assertOpen(undefined, req.ip);
         const raw = await g.stores.tokens.take(`prov:${tokenId((req.body as { token: string }).token)}`, g.now());
         const bad = new ApiError(400, 'SIPEDGE_ERR_API_TOKEN_INVALID', 'the provisioning token is invalid, expired or already used', { field: 'token' });
         if (raw === undefined) {
