@@ -26,8 +26,7 @@ import { HttpServer } from './gateway/server.ts';
 import { Gateway } from './gateway/gateway.ts';
 import { resolveGatewayKey } from './auth/secret-box.ts';
 import { decodeKey } from './config/schema.ts';
-import { bearerTokenAuthorize, mohRoutes, type MohAuthorize } from './gateway/moh-routes.ts';
-import { forbidden } from './gateway/api-error.ts';
+import { mohRoutes, tokenOrSessionAuthorize } from './gateway/moh-routes.ts';
 import { DEFAULT_MOH_FILE, HoldCache } from './media/hold-cache.ts';
 import { MohService } from './media/moh-service.ts';
 import { MediaLibrary } from './media/library.ts';
@@ -254,18 +253,7 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
     key: await resolveGatewayKey(config.gateway.encryptionKey === '' ? undefined : decodeKey(config.gateway.encryptionKey), stores.meta),
     sipPorts: () => ({ udp: addresses.udp?.port, tcp: addresses.tcp?.port, ws: addresses.ws?.port }),
   });
-  // Who may use /api/moh: a script with media.apiToken (operator), an operator's session (any tenant), or a tenant
-  // admin's session (their own tenant). A plain user's session is refused.
-  const byToken = bearerTokenAuthorize(config.media.apiToken);
-  const mohAuthorize: MohAuthorize = async (req, reply) => {
-    const viaToken = byToken(req, reply);
-    if (viaToken !== undefined) return viaToken;
-    const who = await gateway.principalOf(req, reply);
-    if (who === undefined) return undefined;
-    if (who.role === 'operator') return { role: 'operator' };
-    if (who.role === 'tenant-admin') return { role: 'user', tenant: who.tenant };
-    throw forbidden('hold music is managed by tenant admins and operators');
-  };
+  const mohAuthorize = tokenOrSessionAuthorize(config.media.apiToken, (req, reply) => gateway.principalOf(req, reply));
   const http = new HttpServer({
     trustProxy: config.gateway.trustProxy,
     // Hold-music routes live in the gateway's scope: its session cookies, CSRF rule and error handler apply to them.

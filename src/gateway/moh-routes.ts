@@ -5,7 +5,8 @@ import multipart from '@fastify/multipart';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { SipedgeError } from '../config/errors.ts';
 import { MediaLibrary, UploadError, mb } from '../media/library.ts';
-import type { MediaVersion } from '../store/types.ts';
+import type { LoginRole, MediaVersion } from '../store/types.ts';
+import { forbidden } from './api-error.ts';
 
 /** Who is calling: an operator (any tenant) or a tenant admin (their own tenant only). */
 export type MohPrincipal = { role: 'operator' } | { role: 'user'; tenant: string };
@@ -34,6 +35,26 @@ export function bearerTokenAuthorize(token: string): MohAuthorize {
     // Hash both sides: equal lengths for timingSafeEqual, and no length leak.
     const got = createHash('sha256').update(h.slice(7).trim()).digest();
     return timingSafeEqual(got, want) ? { role: 'operator' } : undefined;
+  };
+}
+
+/**
+ * Who may use /api/moh: a script with media.apiToken (operator), an operator's gateway session (any tenant), or a
+ * tenant admin's (their own tenant). A plain user's session is refused (403).
+ */
+export function tokenOrSessionAuthorize(
+  token: string,
+  principalOf: (req: FastifyRequest, reply: FastifyReply) => Promise<{ role: LoginRole; tenant: string } | undefined>,
+): MohAuthorize {
+  const byToken = bearerTokenAuthorize(token);
+  return async (req, reply) => {
+    const viaToken = byToken(req, reply);
+    if (viaToken !== undefined) return viaToken;
+    const who = await principalOf(req, reply);
+    if (who === undefined) return undefined;
+    if (who.role === 'operator') return { role: 'operator' };
+    if (who.role === 'tenant-admin') return { role: 'user', tenant: who.tenant };
+    throw forbidden('hold music is managed by tenant admins and operators');
   };
 }
 

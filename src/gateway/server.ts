@@ -5,7 +5,6 @@ import type { AddressInfo } from 'node:net';
 import { parseHostPort } from '../config/schema.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
-import { mohRoutes, type MohRoutesOptions } from './moh-routes.ts';
 
 export interface HttpServerDeps {
   listen: string;
@@ -19,8 +18,6 @@ export interface HttpServerDeps {
   trustProxy?: boolean;
   /** Mounts more routes (the auth gateway API, gateway.ts) on this server. */
   mount?: (app: FastifyInstance) => void;
-  /** Hold-music API (POST/GET /api/moh); absent: not mounted. */
-  moh?: MohRoutesOptions;
 }
 
 export class HttpServer {
@@ -44,7 +41,6 @@ export class HttpServer {
       return reply.type(d.metrics.registry.contentType).send(body);
     });
     d.mount?.(this.app);
-    if (d.moh) void this.app.register(mohRoutes, d.moh);
   }
 
   /** Binds http.listen ("off" = no HTTP server); returns the bound address. */
