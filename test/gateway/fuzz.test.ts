@@ -2,6 +2,7 @@
 // success or a 4xx with a SIPEDGE_ERR_API_* code, never a 5xx, and the edge keeps serving.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGatewayEdge, PASSWORDS, type Client, type GatewayEdge } from './api.ts';
+import { rng } from '../helpers/rng.ts';
 
 let gw: GatewayEdge;
 let oscar: Client;
@@ -13,18 +14,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await gw.stop();
 });
-
-/** mulberry32: a tiny seeded PRNG, so a failure can be replayed from its seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomValue(r: () => number, depth = 0): unknown {
   const pick = Math.floor(r() * (depth > 2 ? 7 : 9));

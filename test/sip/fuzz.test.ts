@@ -8,18 +8,7 @@ import { serializeMessage } from '../../src/sip/request.ts';
 import { parseUri } from '../../src/sip/uri.ts';
 import { SipError, type SipMessage } from '../../src/sip/types.ts';
 import { fixture, fixtureNames, type FixtureDir } from './fixture.ts';
-
-/** Deterministic PRNG (mulberry32) so that a failure reproduces with the same seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from '../helpers/rng.ts';
 
 const SPECIAL = Buffer.from(':;,"<>\\%[]@= \t\r\n\0/?*').toJSON().data.concat([0x7f, 0xff, 0x80]);
 
