@@ -73,17 +73,16 @@ export class Registrar {
     let tenant: Tenant | undefined;
     let ext = toUri.user;
     let realm: string;
+    // The embedded store answers synchronously (no promise per REGISTER); Redis through its async reads.
+    const accounts = this.d.accounts;
     if (isShared) {
       const id = resolveIdentity(toUri.user, shared, shared);
       ext = id.ext;
-      const accounts = this.d.accounts;
-      if (!id.tenantCode) tenant = undefined;
-      else tenant = accounts.getTenantSync !== undefined ? accounts.getTenantSync(id.tenantCode) : await accounts.getTenant(id.tenantCode);
+      if (id.tenantCode === undefined || id.tenantCode === '') tenant = undefined;
+      else tenant = accounts.getTenantSync ? accounts.getTenantSync(id.tenantCode) : await accounts.getTenant(id.tenantCode);
       realm = shared;
     } else {
-      const accounts = this.d.accounts;
-      // The embedded store answers synchronously (no promise per REGISTER); Redis through its async read.
-      tenant = accounts.findTenantByDomainSync !== undefined ? accounts.findTenantByDomainSync(toUri.host) : await accounts.findTenantByDomain(toUri.host);
+      tenant = accounts.findTenantByDomainSync ? accounts.findTenantByDomainSync(toUri.host) : await accounts.findTenantByDomain(toUri.host);
       if (!tenant) {
         this.respond(tx, 404, 'Domain Not Served');
         return;
