@@ -1,28 +1,43 @@
 // Hold-music streaming load run: N concurrent streams sent by one process (one core: one event loop, one timer)
 // to a receiver process that measures the inter-packet gap per stream. Target: 2,000 streams, p99 gap < 25 ms.
-// Usage: tsx load-tests/run-moh.ts [--streams 2000[,4000]] [--seconds 10]. Prints figures, asserts nothing.
-import { spawn } from 'node:child_process';
+// Usage: tsx load-tests/run-moh.ts [--streams 2000[,4000]] [--seconds 10] [--sender-cpus 0] [--receiver-cpus 1]
+// (taskset CPU lists; "" = not pinned). Prints figures, asserts nothing.
+import { execFileSync, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import os from 'node:os';
 
 const SENDER = fileURLToPath(new URL('./lib/moh-sender.ts', import.meta.url));
-const RECEIVER = fileURLToPath(new URL('./lib/rtp-receiver.ts', import.meta.url));
+const RECEIVER = fileURLToPath(new URL('./lib/rtp-receiver.py', import.meta.url));
 
 function arg(name: string, def: string): string {
   const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : def;
+  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : def;
 }
 
-function child(file: string, args: string[], onLine: (l: string) => void): Promise<number> {
-  const p = spawn(process.execPath, ['--import', 'tsx', file, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+/** Runs `file` (TypeScript under tsx, or Python), pinned with taskset when `cpus` is not empty. */
+function child(file: string, cpus: string, args: string[], onLine: (l: string) => void): Promise<number> {
+  // --no-memory-reducer: as bin/sipedge.js sets it for the edge.
+  const cmd = file.endsWith('.py') ? ['python3', file, ...args] : [process.execPath, '--no-memory-reducer', '--import', 'tsx', file, ...args];
+  if (cpus !== '') cmd.unshift('taskset', '-c', cpus);
+  const p = spawn(cmd[0]!, cmd.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
   createInterface({ input: p.stdout! }).on('line', onLine);
   return new Promise((r) => p.on('exit', (c) => r(c ?? 1)));
 }
 
 const seconds = Number(arg('seconds', '10'));
 const counts = arg('streams', '2000').split(',').map(Number);
-console.log(`hold-music streams: ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), load average ${os.loadavg().map((v) => v.toFixed(2)).join(' ')}`);
+// The sender on one core and the receiver on the other, as run-register.ts pins edge and SIPp: unpinned, the kernel
+// sometimes runs both on one core and the receiver's delays show up as the sender's jitter.
+const senderCpus = arg('sender-cpus', '0');
+try {
+  execFileSync('python3', ['--version'], { stdio: 'ignore' });
+} catch {
+  console.error('run-moh: python3 is needed for the receiver (kernel receive timestamps); apt-get install python3');
+  process.exit(2);
+}
+const receiverCpus = arg('receiver-cpus', '1');
+console.log(`hold-music streams: sender on cpu ${senderCpus || '(any)'}, receiver on cpu ${receiverCpus || '(any)'}; ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), load average ${os.loadavg().map((v) => v.toFixed(2)).join(' ')}`);
 let failed = 0;
 for (const streams of counts) {
   const warmup = 3 + Math.ceil(streams / 2500);
@@ -30,7 +45,7 @@ for (const streams of counts) {
   let recv: Record<string, number> | undefined;
   let send: Record<string, number> | undefined;
   const gotPort = new Promise<void>((resolve) => {
-    void child(RECEIVER, [String(seconds), String(warmup)], (l) => {
+    void child(RECEIVER, receiverCpus, [String(seconds), String(warmup)], (l) => {
       if (l.startsWith('port ')) {
         port = Number(l.slice(5));
         resolve();
@@ -39,14 +54,15 @@ for (const streams of counts) {
   });
   await gotPort;
   const portMin = 20000 + Math.floor(Math.random() * 10) * 2000;
-  const code = await child(SENDER, [String(streams), String(warmup + seconds + 1), String(port), String(portMin)], (l) => {
+  const code = await child(SENDER, senderCpus, [String(streams), String(warmup + seconds + 1), String(port), String(portMin)], (l) => {
     send = JSON.parse(l) as Record<string, number>;
   });
   if (code !== 0) failed++;
   await new Promise((r) => setTimeout(r, 200));
   console.log(
     `${String(streams).padStart(6)} streams: gap p50 ${recv?.p50} ms, p99 ${recv?.p99} ms, p99.9 ${recv?.p999} ms, max ${recv?.max} ms; ` +
-      `lost ${recv?.lost}; sender CPU ${send?.cpuPercent} % of one core, scheduler max lag ${send?.maxLagMs} ms, late ticks ${send?.lateTicks}`,
+      `lost ${recv?.lost}; sender CPU ${send?.cpuPercent} % of one core (${send?.native ? 'native batch send' : 'dgram send'}), ` +
+      `scheduler max lag ${send?.maxLagMs} ms, late ticks ${send?.lateTicks}`,
   );
 }
 process.exitCode = failed > 0 ? 1 : 0;

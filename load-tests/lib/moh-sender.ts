@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { systemClock } from '../../src/clock.ts';
 import { DEFAULT_MOH_FILE, HoldCache } from '../../src/media/hold-cache.ts';
+import { nativeSendBatch } from '../../src/media/native-send.ts';
 import { RtpScheduler, RtpStream } from '../../src/media/rtp-scheduler.ts';
 import { RtpPortPool, type RtpSocket } from '../../src/media/rtp-socket.ts';
 import { createLogger } from '../../src/observability/logger.ts';
@@ -23,7 +24,7 @@ const stores = await openMemoryStores(join(dir, 'store'), { role: 'edge', clock:
 const cache = new HoldCache({ store: stores.media, logger: createLogger('silent'), defaultFile: DEFAULT_MOH_FILE.pathname });
 await cache.start();
 const metrics = new Metrics();
-const scheduler = new RtpScheduler({ cache, metrics, maxBurstFrames: 3 });
+const scheduler = new RtpScheduler({ cache, metrics, maxBurstFrames: 3, sendBatch: nativeSendBatch });
 const pool = new RtpPortPool({ min: portMin, max: portMin + 2 * streams + 200 });
 const sockets: RtpSocket[] = [];
 const all: RtpStream[] = [];
@@ -54,6 +55,7 @@ process.stdout.write(
   JSON.stringify({
     streams,
     packets,
+    native: nativeSendBatch !== undefined,
     cpuPercent: Math.round(((cpu.user + cpu.system) / 1000 / wall) * 1000) / 10,
     maxLagMs: Math.round(scheduler.maxLagMs * 10) / 10,
     maxLagBeforeMeasureMs: Math.round(lag0 * 10) / 10,

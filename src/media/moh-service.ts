@@ -14,6 +14,7 @@ import type { Flow } from '../transport/flow.ts';
 import type { HoldCache } from './hold-cache.ts';
 import { byeRequest, dialogKey, hostPort, pendingKey, sessionExpires, type Dialog } from './moh-dialog.ts';
 import { RtpPortPool } from './rtp-socket.ts';
+import { nativeSendBatch, nativeSendError } from './native-send.ts';
 import { RtpScheduler, RtpStream } from './rtp-scheduler.ts';
 import { answerDirection, readOffer, writeSdp, type OfferInfo } from './sdp.ts';
 
@@ -56,7 +57,13 @@ export class MohService implements LocalService {
       maxBurstFrames: d.config.maxBurstFrames,
       onTick: (now) => this.onTick(now),
       isBusy: () => this.dialogs.size > 0 || this.unacked.size > 0,
+      sendBatch: nativeSendBatch,
     });
+    d.logger.info(
+      nativeSendBatch
+        ? { event: 'moh.rtp.sender', native: true }
+        : { event: 'moh.rtp.sender', native: false, why: nativeSendError },
+    );
   }
 
   /** Live dialogs (calls on hold music). */

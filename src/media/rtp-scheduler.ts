@@ -1,22 +1,53 @@
-// One timer for every hold-music stream: a 20 ms grid, each tick sends every stream's due frames (bounded catch-up
-// burst after a late tick, the rest skipped with the timestamp advanced), RTP header per RFC 3550 §5.1.
+// One timer for every hold-music stream: one queue of streams in due order, each tick sends what is due (bounded
+// catch-up burst after a late tick, the rest skipped with the timestamp advanced), RTP header per RFC 3550 §5.1.
 // Sockets and dialogs are rtp-port-pool.ts's and moh-service.ts's; the shared frames are hold-cache.ts's.
 import { randomBytes } from 'node:crypto';
 import type { Metrics } from '../observability/metrics.ts';
 import type { MohClass } from '../store/types.ts';
 import { FRAME_SAMPLES } from './artifact.ts';
 import type { CachedVersion, HoldCache } from './hold-cache.ts';
+import type { SendBatch } from './native-send.ts';
 
 /** Frame duration; ms. */
 export const FRAME_MS = 20;
-/** The timer runs on a 5 ms grid; each stream sends every 4th grid point, in the phase it joined on. */
-const PHASES = 4;
-const SUB_MS = FRAME_MS / PHASES;
+/** A frame due within this much of a tick is sent by it (saves a timer round for a fraction of a millisecond); ms. */
+const EARLY_MS = 0.5;
+/** onTick (2xx retransmissions, dialog sweeps) runs at most this often; ms. */
+const HOUSEKEEPING_MS = 5;
 const RTP_HEADER = 12;
+
+/** Room per packet in the native batch buffer; a larger packet goes through sink.send. */
+const BATCH_STRIDE = 256;
+/** Packets per native send call (a tick with more flushes several times). */
+const BATCH_SIZE = 256;
 
 /** Where a stream's packets go: a connected UDP socket, or anything with the same send. */
 export interface RtpSink {
   send(packet: Buffer): void;
+  /** The connected socket's descriptor for the native batch send; -1 or absent = use send(). */
+  readonly fd?: number;
+  /** A native send failed with this errno (e.g. ECONNREFUSED after an ICMP port unreachable). */
+  sendFailed?(errno: number): void;
+}
+
+/** One tick's packets for the native send: built in place, sent in one call per BATCH_SIZE. */
+class Batch {
+  readonly fds = new Int32Array(BATCH_SIZE);
+  readonly lengths = new Int32Array(BATCH_SIZE);
+  readonly errors = new Int32Array(BATCH_SIZE);
+  readonly packets = Buffer.alloc(BATCH_SIZE * BATCH_STRIDE);
+  readonly sinks: (RtpSink | undefined)[] = new Array<RtpSink | undefined>(BATCH_SIZE).fill(undefined);
+  n = 0;
+  constructor(private readonly sendBatch: SendBatch) {}
+
+  flush(): void {
+    const n = this.n;
+    if (n === 0) return;
+    this.n = 0;
+    const sent = this.sendBatch(this.fds, this.packets, BATCH_STRIDE, this.lengths, n, this.errors);
+    if (sent === n) return;
+    for (let i = 0; i < n; i++) if (this.errors[i] !== 0) this.sinks[i]?.sendFailed?.(this.errors[i]!);
+  }
 }
 
 /** One RTP stream: its own SSRC, sequence and timestamp, reading the shared frames of one cached version. */
@@ -29,11 +60,16 @@ export class RtpStream {
   marker = true;
   /** Paused streams (peer put us on hold: sendonly/inactive offer) keep their place but send nothing. */
   paused = false;
-  /** Grid point (5 ms units) at which the next frame is due. */
-  nextTick = 0;
-  /** Index in the scheduler's array (swap-remove). */
+  /** When the next frame is due; ms on the scheduler's clock. */
+  due = 0;
+  /** Queue entry token while scheduled (> 0), -1 when not (see RtpScheduler). */
   slot = -1;
   packets = 0;
+  /**
+   * The packet buffer, rewritten for every frame: a connected UDP send hands it to the kernel before returning; were
+   * a send ever queued instead (EAGAIN), the kernel would get the next frame's bytes 20 ms later, still valid audio.
+   */
+  packet: Buffer = Buffer.alloc(0);
 
   constructor(
     readonly tenant: string,
@@ -66,32 +102,53 @@ export interface RtpSchedulerOptions {
   isBusy?: () => boolean;
   /** Clock in ms (performance.now by default; tests and benchmarks may pass another). */
   now?: () => number;
+  /**
+   * Native batch send (native-send.ts's nativeSendBatch): packets of sinks with an fd go out in one call per batch
+   * instead of one dgram send each. Undefined: every packet through sink.send.
+   */
+  sendBatch?: SendBatch;
 }
 
 /**
- * Drives all streams from one setTimeout chain on a 5 ms grid. A stream joins at the next grid point and then sends
- * every 4th one (every 20 ms, always in the same phase), so its packets are exactly one frame apart while the
- * sending of many streams is spread over four smaller bursts per frame instead of one.
+ * Drives all streams from one setTimeout chain. Every stream has its own due time (20 ms apart) and all of them sit
+ * in one queue in due order: as every period is the same, a stream served from the front goes to the back and the
+ * queue stays sorted without a heap. A tick sends whatever is due and sleeps until the front's due time, so the
+ * sending is spread evenly over each 20 ms instead of in bursts, and under load the streams still go out in the same
+ * cyclic order: a late tick delays a stream's packet, it never reorders the streams. New streams join at the back,
+ * spaced 20 ms / N apart, so a thousand calls put on hold at once do not become one burst.
  */
 export class RtpScheduler {
-  private readonly streams: RtpStream[] = [];
+  /**
+   * Ring of scheduled streams in due order: `count` entries from `head` (capacity a power of two, doubled when full;
+   * no allocation in steady state). `tokens` holds each entry's token: an entry is stale when it differs from the
+   * stream's slot (removed, or removed and added again).
+   */
+  private q: (RtpStream | undefined)[] = new Array<RtpStream | undefined>(1024).fill(undefined);
+  private tokens = new Float64Array(1024);
+  private mask = 1023;
+  private head = 0;
+  private count = 0;
+  private nextToken = 1;
+  private live = 0;
   private timer: NodeJS.Timeout | undefined;
-  private readonly origin: number;
-  private tickNo = 0;
+  /** Set instead of `timer` when the front is due within a millisecond (libuv timers cannot wait less). */
+  private immediate: NodeJS.Immediate | undefined;
   private readonly now: () => number;
   private readonly maxBurst: number;
   private windowMax = 0;
   private windowStart = 0;
+  private lastHousekeeping = -Infinity;
   /** Largest lag seen since start; ms (benchmarks read it). */
   maxLagMs = 0;
   lateTicks = 0;
   private readonly packets: { inc(n?: number): void } | undefined;
   private readonly skipped: { inc(n?: number): void } | undefined;
   private readonly late: { inc(n?: number): void } | undefined;
+  private readonly batch: Batch | undefined;
 
   constructor(private readonly o: RtpSchedulerOptions) {
     this.now = o.now ?? (() => performance.now());
-    this.origin = this.now();
+    this.batch = o.sendBatch ? new Batch(o.sendBatch) : undefined;
     this.maxBurst = o.maxBurstFrames ?? 3;
     this.packets = o.metrics?.mohPackets.labels();
     this.skipped = o.metrics?.mohSkippedFrames.labels();
@@ -99,67 +156,117 @@ export class RtpScheduler {
   }
 
   get size(): number {
-    return this.streams.length;
+    return this.live;
   }
 
-  /** Starts sending `s` at the next grid point. */
+  /** Starts sending `s`: its first frame goes out within one frame time, after the streams already queued. */
   add(s: RtpStream): void {
     if (s.slot >= 0) return;
-    if (this.timer === undefined && !this.stopped) this.tickNo = this.currentTick();
-    s.nextTick = this.currentTick() + 1;
-    s.slot = this.streams.length;
-    this.streams.push(s);
-    this.o.metrics?.mohStreams.set(this.streams.length);
-    this.arm();
+    const now = this.now();
+    const back = this.count > 0 ? this.q[(this.head + this.count - 1) & this.mask]!.due : -Infinity;
+    s.due = Math.max(now, back + FRAME_MS / (this.live + 1));
+    this.enqueue(s, this.nextToken++);
+    this.live++;
+    this.o.metrics?.mohStreams.set(this.live);
+    this.arm(now);
   }
 
-  /** Stops `s` and releases its version. */
+  /** Stops `s` and releases its version (its queue entry goes stale and is dropped when reached). */
   remove(s: RtpStream): void {
     if (s.slot < 0) return;
-    const last = this.streams.pop()!;
-    if (last !== s) {
-      this.streams[s.slot] = last;
-      last.slot = s.slot;
-    }
     s.slot = -1;
     s.version.refs--;
-    this.o.metrics?.mohStreams.set(this.streams.length);
+    this.live--;
+    this.o.metrics?.mohStreams.set(this.live);
   }
 
   /** Wakes the timer for onTick work (it sleeps again once idle). */
   start(): void {
-    if (this.timer === undefined && !this.stopped) this.tickNo = this.currentTick();
-    this.arm();
+    this.arm(this.now());
   }
 
   stop(): void {
     if (this.timer) clearTimeout(this.timer);
+    if (this.immediate) clearImmediate(this.immediate);
     this.timer = undefined;
+    this.immediate = undefined;
     this.stopped = true;
   }
 
   private stopped = false;
 
-  private currentTick(): number {
-    return Math.floor((this.now() - this.origin) / SUB_MS);
+  private enqueue(s: RtpStream, token: number): void {
+    s.slot = token;
+    if (this.count === this.q.length) this.grow();
+    const i = (this.head + this.count) & this.mask;
+    this.q[i] = s;
+    this.tokens[i] = token;
+    this.count++;
   }
 
-  private arm(): void {
-    if (this.timer !== undefined || this.stopped) return;
-    const next = this.origin + (this.tickNo + 1) * SUB_MS;
-    this.timer = setTimeout(() => this.tick(), Math.max(0, next - this.now()));
-    this.timer.unref();
+  private grow(): void {
+    const cap = this.q.length * 2;
+    const q = new Array<RtpStream | undefined>(cap).fill(undefined);
+    const tokens = new Float64Array(cap);
+    for (let k = 0; k < this.count; k++) {
+      const i = (this.head + k) & this.mask;
+      q[k] = this.q[i];
+      tokens[k] = this.tokens[i]!;
+    }
+    this.q = q;
+    this.tokens = tokens;
+    this.mask = cap - 1;
+    this.head = 0;
+  }
+
+  /** Takes the front entry off the ring. */
+  private shift(): void {
+    this.q[this.head] = undefined;
+    this.head = (this.head + 1) & this.mask;
+    this.count--;
+  }
+
+  /**
+   * Sleeps until the front stream is due (libuv timers: at least 1 ms), or HOUSEKEEPING_MS when only busy. A front
+   * already overdue (the tick itself took longer than the early window, under load) runs on the next loop turn: a
+   * 1 ms sleep there would let the backlog grow into bursts of several milliseconds, the jitter this scheduler
+   * exists to avoid.
+   */
+  private arm(now: number): void {
+    if (this.timer !== undefined || this.immediate !== undefined || this.stopped) return;
+    let delay: number;
+    if (this.live > 0) delay = this.frontDue() - now;
+    else if (this.o.isBusy?.() === true) delay = HOUSEKEEPING_MS;
+    else return;
+    if (delay <= 0) {
+      // Not unref'd: an unref'd immediate lets the poll phase block until some other timer, which defeats it.
+      this.immediate = setImmediate(this.onImmediate);
+    } else {
+      this.timer = setTimeout(this.onTimer, Math.max(1, delay));
+      this.timer.unref();
+    }
+  }
+
+  private readonly onTimer = (): void => {
+    this.timer = undefined;
+    this.tick();
+  };
+
+  private readonly onImmediate = (): void => {
+    this.immediate = undefined;
+    this.tick();
+  };
+
+  /** Due time of the first live entry (stale entries at the front are dropped here). */
+  private frontDue(): number {
+    while (this.count > 0 && this.tokens[this.head] !== this.q[this.head]!.slot) this.shift();
+    return this.count > 0 ? this.q[this.head]!.due : Infinity;
   }
 
   private tick(): void {
-    this.timer = undefined;
     const now = this.now();
-    // Serve at least the grid point this run was armed for: libuv timers have 1 ms resolution and may fire a
-    // fraction of a millisecond before it (flooring `now` would then skip a frame and send two 20 ms later).
-    const tick = Math.max(Math.floor((now - this.origin) / SUB_MS), this.tickNo + 1);
-    // Lag: how long after its due time the grid point this run was armed for is served.
-    const lag = Math.max(0, now - (this.origin + (this.tickNo + 1) * SUB_MS));
-    this.tickNo = tick;
+    // Lag: how long after its due time the first frame of this run goes out.
+    const lag = this.live > 0 ? Math.max(0, now - this.frontDue()) : 0;
     if (lag > this.maxLagMs) this.maxLagMs = lag;
     if (lag >= FRAME_MS) {
       this.lateTicks++;
@@ -171,32 +278,42 @@ export class RtpScheduler {
       this.windowStart = now;
     }
     if (lag > this.windowMax) this.windowMax = lag;
-    let sent = 0;
-    const streams = this.streams;
-    for (let i = 0; i < streams.length; i++) sent += this.service(streams[i]!, tick);
-    if (sent > 0) this.packets?.inc(sent);
-    this.o.onTick?.(now);
-    // Idle (no stream, nothing pending): stop ticking until add() or start().
-    if (streams.length > 0 || this.o.isBusy?.() === true) this.arm();
-  }
 
-  /** Sends the frames of `s` due up to `tick`: at most maxBurst, the rest skipped (timestamp still advances). */
-  private service(s: RtpStream, tick: number): number {
-    if (tick < s.nextTick) return 0;
-    const due = Math.floor((tick - s.nextTick) / PHASES) + 1;
-    s.nextTick += due * PHASES;
-    if (s.paused) {
-      this.advance(s, due);
-      return 0;
+    const limit = now + EARLY_MS;
+    const lateLimit = this.maxBurst * FRAME_MS;
+    let sent = 0;
+    while (this.count > 0) {
+      const s = this.q[this.head]!;
+      const token = this.tokens[this.head]!;
+      if (token !== s.slot) {
+        this.shift();
+        continue;
+      }
+      if (s.due > limit) break;
+      this.shift();
+      const behind = now - s.due;
+      if (behind >= lateLimit) {
+        // Bounded catch-up: send at most maxBurst frames of the backlog, skip the rest (timestamps keep real time).
+        const skip = Math.floor(behind / FRAME_MS) - this.maxBurst + 1;
+        this.advance(s, skip);
+        s.due += skip * FRAME_MS;
+        this.skipped?.inc(skip);
+      }
+      if (s.paused) this.advance(s, 1);
+      else {
+        this.sendOne(s);
+        sent++;
+      }
+      s.due += FRAME_MS;
+      this.enqueue(s, token);
     }
-    let send = due;
-    if (due > this.maxBurst) {
-      this.skipped?.inc(due - this.maxBurst);
-      this.advance(s, due - this.maxBurst);
-      send = this.maxBurst;
+    this.batch?.flush();
+    if (sent > 0) this.packets?.inc(sent);
+    if (now - this.lastHousekeeping >= HOUSEKEEPING_MS) {
+      this.lastHousekeeping = now;
+      this.o.onTick?.(now);
     }
-    for (let k = 0; k < send; k++) this.sendOne(s);
-    return send;
+    this.arm(this.now());
   }
 
   /** Moves the stream `n` frames on without sending (timestamps keep real time; sequence numbers stay gapless). */
@@ -211,18 +328,27 @@ export class RtpScheduler {
   private sendOne(s: RtpStream): void {
     const v = s.version;
     const payload = s.isAlaw ? v.pcmaFrames[s.frame]! : v.pcmuFrames[s.frame]!;
-    const p = Buffer.allocUnsafe(RTP_HEADER + payload.length);
-    p[0] = 0x80; // V=2, no padding, no extension, no CSRC
-    p[1] = (s.marker ? 0x80 : 0) | s.payloadType;
-    p.writeUInt16BE(s.seq, 2);
-    p.writeUInt32BE(s.ts, 4);
-    p.writeUInt32BE(s.ssrc, 8);
-    payload.copy(p, RTP_HEADER);
+    const length = RTP_HEADER + payload.length;
+    const sink = s.sink;
+    const b = this.batch;
+    const fd = b === undefined ? -1 : (sink.fd ?? -1);
+    if (b !== undefined && fd >= 0 && length <= BATCH_STRIDE) {
+      const i = b.n++;
+      writePacket(b.packets, i * BATCH_STRIDE, s, payload);
+      b.fds[i] = fd;
+      b.lengths[i] = length;
+      b.sinks[i] = sink;
+      if (b.n === BATCH_SIZE) b.flush();
+    } else {
+      let p = s.packet;
+      if (p.length !== length) p = s.packet = Buffer.alloc(length);
+      writePacket(p, 0, s, payload);
+      sink.send(p);
+    }
     s.marker = false;
     s.seq = (s.seq + 1) & 0xffff;
     s.ts = (s.ts + FRAME_SAMPLES) >>> 0;
     s.packets++;
-    s.sink.send(p);
     this.nextFrame(s);
   }
 
@@ -238,4 +364,24 @@ export class RtpScheduler {
       s.version = cur;
     }
   }
+}
+
+/** RTP fixed header (RFC 3550 §5.1) and payload into `p` at `at`. */
+function writePacket(p: Buffer, at: number, s: RtpStream, payload: Uint8Array): void {
+  const seq = s.seq;
+  const ts = s.ts;
+  const ssrc = s.ssrc;
+  p[at] = 0x80; // V=2, no padding, no extension, no CSRC
+  p[at + 1] = (s.marker ? 0x80 : 0) | s.payloadType;
+  p[at + 2] = seq >>> 8;
+  p[at + 3] = seq & 0xff;
+  p[at + 4] = ts >>> 24;
+  p[at + 5] = (ts >>> 16) & 0xff;
+  p[at + 6] = (ts >>> 8) & 0xff;
+  p[at + 7] = ts & 0xff;
+  p[at + 8] = ssrc >>> 24;
+  p[at + 9] = (ssrc >>> 16) & 0xff;
+  p[at + 10] = (ssrc >>> 8) & 0xff;
+  p[at + 11] = ssrc & 0xff;
+  p.set(payload, at + RTP_HEADER);
 }

@@ -15,6 +15,8 @@ export class RtpSocket implements RtpSink {
   lastHeardAt = 0;
   /** ms of the last send error (e.g. ECONNREFUSED after ICMP port unreachable); 0 = none. */
   lastErrorAt = 0;
+  /** The socket's descriptor while connected (for the scheduler's native batch send), else -1. */
+  fd = -1;
   private connected = false;
   private remote: { address: string; port: number } | undefined;
 
@@ -36,6 +38,7 @@ export class RtpSocket implements RtpSink {
   async connect(address: string, port: number): Promise<void> {
     if (this.remote && this.remote.address === address && this.remote.port === port) return;
     if (this.connected) {
+      this.fd = -1;
       this.socket.disconnect();
       this.connected = false;
     }
@@ -44,6 +47,11 @@ export class RtpSocket implements RtpSink {
       this.socket.connect(port, address, (err?: Error) => (err ? reject(err) : resolve()));
     });
     this.connected = true;
+    this.fd = socketFd(this.socket);
+  }
+
+  sendFailed(): void {
+    this.lastErrorAt = performance.now();
   }
 
   send(packet: Buffer): void {
@@ -56,6 +64,7 @@ export class RtpSocket implements RtpSink {
   }
 
   close(): void {
+    this.fd = -1;
     try {
       this.socket.close();
     } catch {
@@ -63,6 +72,18 @@ export class RtpSocket implements RtpSink {
     }
     this.onClose(this.port);
   }
+}
+
+/**
+ * The descriptor of a bound dgram socket, for the native batch send; -1 when it cannot be had. dgram keeps its libuv
+ * handle (whose `fd` getter Node has had since 0.x) in an internal state object under a symbol; `socket._handle`
+ * reaches the same handle but prints a deprecation warning (DEP0112). Node versions without it: -1, dgram sends.
+ */
+function socketFd(socket: dgram.Socket): number {
+  const key = Object.getOwnPropertySymbols(socket).find((k) => k.description === 'state symbol');
+  const state = key === undefined ? undefined : (socket as unknown as Record<symbol, { handle?: { fd?: unknown } } | undefined>)[key];
+  const fd = state?.handle?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : -1;
 }
 
 /** Hands out bound sockets on even ports of the range, round robin, skipping ports in use by anyone. */

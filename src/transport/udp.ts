@@ -89,14 +89,28 @@ export class UdpListener {
   send(data: Buffer | string, port: number, address: string): boolean {
     const socket = this.socket;
     if (socket === undefined) return false;
-    try {
-      if (isIPLiteral(address)) socket.send(data, port, address);
-      else socket.send(data, port, address, this.onSent);
-      return true;
-    } catch {
-      return false; // closed socket or bad address: Flow.send never throws
-    }
+    const q = this.queue;
+    q.push(data, port, address);
+    if (q.length === 3) setImmediate(this.flush);
+    return true;
   }
+
+  private queue: (Buffer | string | number)[] = [];
+  private readonly flush = (): void => {
+    const q = this.queue;
+    this.queue = [];
+    const socket = this.socket;
+    if (socket === undefined) return;
+    for (let i = 0; i < q.length; i += 3) {
+      const address = q[i + 2] as string;
+      try {
+        if (isIPLiteral(address)) socket.send(q[i] as Buffer, q[i + 1] as number, address);
+        else socket.send(q[i] as Buffer, q[i + 1] as number, address, this.onSent);
+      } catch {
+        // closed socket or bad address
+      }
+    }
+  };
 
   /** A Flow for sending to address:port from this socket. */
   flow(address: string, port: number): UdpFlow {
