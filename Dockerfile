@@ -1,4 +1,11 @@
 # sipedge container: Node 20 on Debian bookworm, embedded store under /data (mount a volume there).
+# Stage 1 builds the optional native RTP sender (needs a C compiler, which the slim image does not have).
+FROM node:20-bookworm AS native
+WORKDIR /build
+COPY scripts/build-native.mjs ./scripts/
+COPY src/media/native ./src/media/native
+RUN node scripts/build-native.mjs --require
+
 FROM node:20-bookworm-slim
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -6,6 +13,7 @@ RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY bin ./bin
 COPY src ./src
 COPY config ./config
+COPY --from=native /build/build/native ./build/native
 ENV SIPEDGE_DATA_DIR=/data \
     SIPEDGE_SIP_UDP=0.0.0.0:5060 \
     SIPEDGE_SIP_TCP=0.0.0.0:5060 \

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what sipedge needs on Debian: npm packages (always), and with --test the tools the test suite runs
-# for real (SIPp = sip-tester, redis-server, sox, lame). Idempotent; fails loudly when an install fails.
+# Installs what sipedge needs on Debian: npm packages and the optional native RTP sender (always; without a C compiler
+# the edge runs without it), and with --test the tools the test suite runs for real (SIPp = sip-tester, redis-server,
+# sox, lame, and gcc so that the native sender is built and tested). Idempotent; fails loudly when an install fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +11,7 @@ if [ "${1:-}" = "--test" ]; then
   command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
   command -v sox >/dev/null 2>&1 || need_apt+=(sox)
   command -v lame >/dev/null 2>&1 || need_apt+=(lame)
+  command -v cc >/dev/null 2>&1 || command -v gcc >/dev/null 2>&1 || need_apt+=(gcc libc6-dev)
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need_apt[*]}" >&2
@@ -24,3 +26,6 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   echo "installing npm packages" >&2
   npm ci --no-audit --no-fund --loglevel=error
 fi
+
+# build/native/rtp_send.node (hold-music batch send): required for the tests, optional for running the edge.
+if [ "${1:-}" = "--test" ]; then node scripts/build-native.mjs --require; else node scripts/build-native.mjs; fi
