@@ -112,10 +112,12 @@ export interface RtpSchedulerOptions {
 /**
  * Drives all streams from one setTimeout chain. Every stream has its own due time (20 ms apart) and all of them sit
  * in one queue in due order: as every period is the same, a stream served from the front goes to the back and the
- * queue stays sorted without a heap. A tick sends whatever is due and sleeps until the front's due time, so the
- * sending is spread evenly over each 20 ms instead of in bursts, and under load the streams still go out in the same
- * cyclic order: a late tick delays a stream's packet, it never reorders the streams. New streams join at the back,
- * spaced 20 ms / N apart, so a thousand calls put on hold at once do not become one burst.
+ * queue stays sorted without a heap (it holds at most one period: every due time within 20 ms of the front's). A tick
+ * sends whatever is due and sleeps until the front's due time, so the sending is spread evenly over each 20 ms instead
+ * of in bursts, and under load the streams still go out in the same cyclic order: a late tick delays a stream's
+ * packet, it never reorders the streams. A new stream gets a phase in the 20 ms period from a golden-ratio sequence
+ * (evenly spread for any number of streams, without knowing it) and is inserted at its place in the queue, so a
+ * thousand calls put on hold at once do not become one burst.
  */
 export class RtpScheduler {
   /**
@@ -129,6 +131,8 @@ export class RtpScheduler {
   private head = 0;
   private count = 0;
   private nextToken = 1;
+  /** Streams added so far: the index into the golden-ratio sequence of phases. */
+  private joined = 0;
   private live = 0;
   private timer: NodeJS.Timeout | undefined;
   /** Set instead of `timer` when the front is due within a millisecond (libuv timers cannot wait less). */
@@ -159,15 +163,31 @@ export class RtpScheduler {
     return this.live;
   }
 
-  /** Starts sending `s`: its first frame goes out within one frame time, after the streams already queued. */
+  /**
+   * Starts sending `s`: its first frame goes out within a frame time or two, at a golden-ratio phase of the period
+   * (k * 0.618... of 20 ms for the k-th stream added). Appending new streams at the back instead, spaced after the
+   * last one, cannot work: the queue would span more than one period (200 streams added at once spanned ~100 ms),
+   * and a served stream re-queued at the back would then be due before the streams ahead of it, so the ones behind it
+   * waited for it and went out together (a burst of ~80 packets every 20 ms).
+   */
   add(s: RtpStream): void {
     if (s.slot >= 0) return;
     const now = this.now();
-    const back = this.count > 0 ? this.q[(this.head + this.count - 1) & this.mask]!.due : -Infinity;
-    s.due = Math.max(now, back + FRAME_MS / (this.live + 1));
-    this.enqueue(s, this.nextToken++);
+    const phase = ((this.joined++ * 0.6180339887498949) % 1) * FRAME_MS;
+    // The due time must lie within one period of every queued one (within [back - 20, front + 20]) to keep the queue
+    // sorted; from `now` in the usual case, from the front when the front is overdue.
+    const frontDue = this.frontDue();
+    const back = this.backDue();
+    const from = this.count > 0 ? Math.min(frontDue, Math.max(now, back - FRAME_MS)) : now;
+    s.due = from + (((phase - from) % FRAME_MS) + FRAME_MS) % FRAME_MS;
+    this.insert(s, this.nextToken++);
     this.live++;
     this.o.metrics?.mohStreams.set(this.live);
+    if (this.timer !== undefined && this.frontDue() === s.due) {
+      // Due before the stream the timer sleeps for: wake earlier.
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
     this.arm(now);
   }
 
@@ -199,6 +219,47 @@ export class RtpScheduler {
     s.slot = token;
     if (this.count === this.q.length) this.grow();
     const i = (this.head + this.count) & this.mask;
+    this.q[i] = s;
+    this.tokens[i] = token;
+    this.count++;
+  }
+
+  /** Due time of the last live entry; -Infinity when none. */
+  private backDue(): number {
+    for (let k = this.count - 1; k >= 0; k--) {
+      const i = (this.head + k) & this.mask;
+      if (this.tokens[i] === this.q[i]!.slot) return this.q[i]!.due;
+    }
+    return -Infinity;
+  }
+
+  /**
+   * Queues `s` at its place in due order: after the last live entry due no later than it (stale entries carry no
+   * meaningful due time and are skipped). Usually the back (a served stream's next due time is the latest); further
+   * in for a new stream and for a stream whose catch-up skipped frames after a late tick (its phase in the period
+   * stays, so it may be due before streams served earlier in the same tick).
+   */
+  private insert(s: RtpStream, token: number): void {
+    let k = this.count;
+    while (k > 0) {
+      const i = (this.head + k - 1) & this.mask;
+      const e = this.q[i]!;
+      if (this.tokens[i] === e.slot && e.due <= s.due) break;
+      k--;
+    }
+    if (k === this.count) {
+      this.enqueue(s, token);
+      return;
+    }
+    if (this.count === this.q.length) this.grow();
+    s.slot = token;
+    for (let j = this.count; j > k; j--) {
+      const to = (this.head + j) & this.mask;
+      const from = (this.head + j - 1) & this.mask;
+      this.q[to] = this.q[from];
+      this.tokens[to] = this.tokens[from]!;
+    }
+    const i = (this.head + k) & this.mask;
     this.q[i] = s;
     this.tokens[i] = token;
     this.count++;
@@ -291,7 +352,9 @@ export class RtpScheduler {
       }
       if (s.due > limit) break;
       this.shift();
-      const behind = now - s.due;
+      // Measured from the tick's limit, not `now`: a frame due within EARLY_MS goes out in this tick too, and would
+      // otherwise be a (maxBurst + 1)th one.
+      const behind = limit - s.due;
       if (behind >= lateLimit) {
         // Bounded catch-up: send at most maxBurst frames of the backlog, skip the rest (timestamps keep real time).
         const skip = Math.floor(behind / FRAME_MS) - this.maxBurst + 1;
@@ -305,7 +368,7 @@ export class RtpScheduler {
         sent++;
       }
       s.due += FRAME_MS;
-      this.enqueue(s, token);
+      this.insert(s, token);
     }
     this.batch?.flush();
     if (sent > 0) this.packets?.inc(sent);
