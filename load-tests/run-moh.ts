@@ -16,13 +16,13 @@ function arg(name: string, def: string): string {
 }
 
 /** Runs `file` (TypeScript under tsx, or Python), pinned with taskset when `cpus` is not empty. */
-function child(file: string, cpus: string, args: string[], onLine: (l: string) => void): Promise<number> {
+function child(file: string, cpus: string, args: string[], onLine: (l: string) => void): { exit: Promise<number>; kill(): void } {
   // --no-memory-reducer: as bin/sipedge.js sets it for the edge.
   const cmd = file.endsWith('.py') ? ['python3', file, ...args] : [process.execPath, '--no-memory-reducer', '--import', 'tsx', file, ...args];
   if (cpus !== '') cmd.unshift('taskset', '-c', cpus);
   const p = spawn(cmd[0]!, cmd.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
   createInterface({ input: p.stdout! }).on('line', onLine);
-  return new Promise((r) => p.on('exit', (c) => r(c ?? 1)));
+  return { exit: new Promise((r) => p.on('exit', (c) => r(c ?? 1))), kill: () => p.kill('SIGTERM') };
 }
 
 const seconds = Number(arg('seconds', '10'));
@@ -44,20 +44,33 @@ for (const streams of counts) {
   let port = 0;
   let recv: Record<string, number> | undefined;
   let send: Record<string, number> | undefined;
-  const gotPort = new Promise<void>((resolve) => {
-    void child(RECEIVER, receiverCpus, [String(seconds), String(warmup)], (l) => {
+  let gotResult: () => void = () => undefined;
+  const result = new Promise<void>((r) => (gotResult = r));
+  let receiver: ReturnType<typeof child> | undefined;
+  await new Promise<void>((resolve) => {
+    receiver = child(RECEIVER, receiverCpus, [String(seconds), String(warmup)], (l) => {
       if (l.startsWith('port ')) {
         port = Number(l.slice(5));
         resolve();
-      } else recv = JSON.parse(l) as Record<string, number>;
-    }).then((c) => (failed += c === 0 ? 0 : 1));
+      } else {
+        recv = JSON.parse(l) as Record<string, number>;
+        gotResult();
+      }
+    });
+    void receiver.exit.then(() => {
+      resolve();
+      gotResult();
+    });
   });
-  await gotPort;
   const portMin = 20000 + Math.floor(Math.random() * 10) * 2000;
-  const code = await child(SENDER, senderCpus, [String(streams), String(warmup + seconds + 1), String(port), String(portMin)], (l) => {
+  const sender = child(SENDER, senderCpus, [String(streams), String(warmup + seconds + 1), String(port), String(portMin)], (l) => {
     send = JSON.parse(l) as Record<string, number>;
   });
-  if (code !== 0) failed++;
+  if ((await sender.exit) !== 0) failed++;
+  // The receiver printed its figures at the end of its window and drains the port until the sender is done.
+  await result;
+  receiver?.kill();
+  if (recv === undefined) failed++;
   await new Promise((r) => setTimeout(r, 200));
   console.log(
     `${String(streams).padStart(6)} streams: gap p50 ${recv?.p50} ms, p99 ${recv?.p99} ms, p99.9 ${recv?.p999} ms, max ${recv?.max} ms; ` +

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 # Child process of run-moh.ts: one UDP socket receiving every stream; inter-packet gaps per SSRC after a warm-up.
-# argv: <seconds> <warmupSeconds>. Prints "port <n>" first, then one JSON line with gap percentiles and losses.
+# argv: <seconds> <warmupSeconds>. Prints "port <n>" first, then one JSON line with gap percentiles and losses, then
+# keeps draining the port until killed.
 #
 # Arrival times are the kernel's receive timestamps (SO_TIMESTAMPNS), taken when the datagram reaches the socket,
 # so the figures measure the sender's spacing, not when this process got around to reading (Node's dgram has no
@@ -61,3 +62,10 @@ n = len(g)
 q = lambda p: round(g[min(n - 1, int(p * n))], 1) if n else 0
 print(json.dumps({'streamsSeen': len(last), 'gaps': n, 'p50': q(0.5), 'p99': q(0.99), 'p999': q(0.999),
                   'max': round(g[-1], 1) if n else 0, 'lost': lost}), flush=True)
+# Keep the port open (reading and discarding) until the runner ends this process after the sender stopped: a closed
+# port would answer every packet with an ICMP error, a load on the sender that no phone causes.
+while True:
+    try:
+        recvmsg(256, 64)
+    except socket.timeout:
+        pass
