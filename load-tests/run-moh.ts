@@ -16,13 +16,22 @@ function arg(name: string, def: string): string {
 }
 
 /** Runs `file` (TypeScript under tsx, or Python), pinned with taskset when `cpus` is not empty. */
-function child(file: string, cpus: string, args: string[], onLine: (l: string) => void): { exit: Promise<number>; kill(): void } {
+function child(
+  file: string,
+  cpus: string,
+  args: string[],
+  onLine: (l: string) => void,
+): { exit: Promise<number>; kill(): void; say(line: string): void } {
   // --no-memory-reducer: as bin/sipedge.js sets it for the edge.
   const cmd = file.endsWith('.py') ? ['python3', file, ...args] : [process.execPath, '--no-memory-reducer', '--import', 'tsx', file, ...args];
   if (cpus !== '') cmd.unshift('taskset', '-c', cpus);
-  const p = spawn(cmd[0]!, cmd.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
+  const p = spawn(cmd[0]!, cmd.slice(1), { stdio: ['pipe', 'pipe', 'inherit'] });
   createInterface({ input: p.stdout! }).on('line', onLine);
-  return { exit: new Promise((r) => p.on('exit', (c) => r(c ?? 1))), kill: () => p.kill('SIGTERM') };
+  return {
+    exit: new Promise((r) => p.on('exit', (c) => r(c ?? 1))),
+    kill: () => p.kill('SIGTERM'),
+    say: (line) => p.stdin!.write(`${line}\n`),
+  };
 }
 
 const seconds = Number(arg('seconds', '10'));
@@ -40,7 +49,6 @@ const receiverCpus = arg('receiver-cpus', '1');
 console.log(`hold-music streams: sender on cpu ${senderCpus || '(any)'}, receiver on cpu ${receiverCpus || '(any)'}; ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), load average ${os.loadavg().map((v) => v.toFixed(2)).join(' ')}`);
 let failed = 0;
 for (const streams of counts) {
-  const warmup = 3 + Math.ceil(streams / 2500);
   let port = 0;
   let recv: Record<string, number> | undefined;
   let send: Record<string, number> | undefined;
@@ -48,7 +56,7 @@ for (const streams of counts) {
   const result = new Promise<void>((r) => (gotResult = r));
   let receiver: ReturnType<typeof child> | undefined;
   await new Promise<void>((resolve) => {
-    receiver = child(RECEIVER, receiverCpus, [String(seconds), String(warmup)], (l) => {
+    receiver = child(RECEIVER, receiverCpus, [String(seconds)], (l) => {
       if (l.startsWith('port ')) {
         port = Number(l.slice(5));
         resolve();
@@ -63,8 +71,10 @@ for (const streams of counts) {
     });
   });
   const portMin = 20000 + Math.floor(Math.random() * 10) * 2000;
-  const sender = child(SENDER, senderCpus, [String(streams), String(warmup + seconds + 1), String(port), String(portMin)], (l) => {
-    send = JSON.parse(l) as Record<string, number>;
+  // The sender says "ready" once every stream runs; the receiver's window starts then and ends before the sender's.
+  const sender = child(SENDER, senderCpus, [String(streams), String(seconds + 1), String(port), String(portMin)], (l) => {
+    if (l === 'ready') receiver?.say('measure');
+    else send = JSON.parse(l) as Record<string, number>;
   });
   if ((await sender.exit) !== 0) failed++;
   // The receiver printed its figures at the end of its window and drains the port until the sender is done.

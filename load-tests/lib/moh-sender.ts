@@ -1,6 +1,7 @@
 // Child process of run-moh.ts: the hold-music streaming engine alone (HoldCache on a temp embedded store with the
 // default piece, one RtpScheduler, N RtpSockets from the port pool) sending to one receiver address. No SIP.
-// argv: <streams> <seconds> <receiverPort> <portMin>. Prints one JSON line with CPU and scheduler figures.
+// argv: <streams> <seconds> <receiverPort> <portMin>. Prints "ready" once every stream runs (and 2 s more), then
+// sends for <seconds> and prints one JSON line with CPU and scheduler figures of that window.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,12 +38,15 @@ for (let i = 0; i < streams; i++) {
   all.push(stream);
 }
 // Calls arrive at random times in real life; here in batches of 50 at random 3-30 ms intervals (so they land on
-// the scheduler's four 5 ms phases as random arrivals would).
+// the 20 ms period as random arrivals would).
 const started = performance.now();
 for (let i = 0; i < all.length; i++) {
   scheduler.add(all[i]!);
   if (i % 50 === 49) await new Promise((r) => setTimeout(r, 3 + Math.floor(Math.random() * 28)));
 }
+// Settle (JIT, first GCs) before the measured window; the runner starts the receiver's window on "ready".
+await new Promise((r) => setTimeout(r, 2000));
+process.stdout.write('ready\n');
 const cpu0 = process.cpuUsage();
 const t0 = performance.now();
 const lag0 = scheduler.maxLagMs;

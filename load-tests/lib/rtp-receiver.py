@@ -1,18 +1,29 @@
 #!/usr/bin/env python3
 # Child process of run-moh.ts: one UDP socket receiving every stream; inter-packet gaps per SSRC after a warm-up.
-# argv: <seconds> <warmupSeconds>. Prints "port <n>" first, then one JSON line with gap percentiles and losses, then
-# keeps draining the port until killed.
+# argv: <seconds>. Prints "port <n>" first; its measured window of <seconds> starts when a line "measure" arrives on
+# stdin (the runner sends it once the sender runs every stream); then one JSON line with gap percentiles and losses;
+# then it keeps draining the port until killed.
 #
 # Arrival times are the kernel's receive timestamps (SO_TIMESTAMPNS), taken when the datagram reaches the socket,
 # so the figures measure the sender's spacing, not when this process got around to reading (Node's dgram has no
 # access to them: a receiver in Node measured its own garbage-collection pauses as the sender's jitter).
-import array, json, socket, struct, sys, time
+import array, json, socket, struct, sys, threading, time
 
 SO_TIMESTAMPNS = 35
 SO_RCVBUFFORCE = 33
 
 seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 10
-warmup = float(sys.argv[2]) if len(sys.argv) > 2 else 2
+go = threading.Event()
+
+
+def wait_for_measure():
+    for line in sys.stdin:
+        if line.strip() == 'measure':
+            go.set()
+            return
+
+
+threading.Thread(target=wait_for_measure, daemon=True).start()
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 try:
     # Root may exceed net.core.rmem_max: 100,000 packets/s must survive a slow turn of this loop.
@@ -28,18 +39,16 @@ last = {}
 last_seq = {}
 gaps = array.array('d')
 lost = 0
-start = time.monotonic()
-measure_from = start + warmup
-end = measure_from + seconds
+end = None
 measuring = False
 recvmsg = s.recvmsg
 unpack = struct.unpack_from
 while True:
-    now = time.monotonic()
-    if now >= end:
-        break
-    if not measuring and now >= measure_from:
+    if not measuring and go.is_set():
         measuring = True
+        end = time.monotonic() + seconds
+    if measuring and time.monotonic() >= end:
+        break
     try:
         data, anc, _flags, _addr = recvmsg(256, 64)
     except socket.timeout:
