@@ -15,7 +15,7 @@ const USAGE = `usage: npm run bench -- [--micro] [--register] [--invite] [--full
 
   --micro       only the micro benchmarks (load-tests/micro/*.bench.ts)
   --register    only the SIPp REGISTER load run (load-tests/run-register.ts)
-  --moh         only the hold-music streaming run (load-tests/run-moh.ts: 1,000 and 2,000 streams, 10 s each)
+  --moh         only the hold-music streaming run (load-tests/run-moh.ts: 1,000 streams once, 2,000 three times, 10 s each)
   --invite      only the SIPp call load run through the proxy (load-tests/run-invite.ts; see its --help)
   (none)        all three
   --full        the full register profile (20 000 users, 2k..16k tx/s, 10 s steps) instead of --quick
@@ -81,7 +81,7 @@ async function main(argv: string[]): Promise<number> {
   }
   if (doMoh) {
     console.log('\n== hold-music streaming run');
-    const code = await runTs(RUN_MOH, ['--streams', '1000,2000', '--seconds', '10']);
+    const code = await runTs(RUN_MOH, ['--streams', '1000,2000,2000,2000', '--seconds', '10']);
     if (code !== 0) failures.push(`run-moh.ts (exit ${code})`);
   }
   if (doInvite) {

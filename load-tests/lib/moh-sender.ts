@@ -1,6 +1,6 @@
 // Child process of run-moh.ts: the hold-music streaming engine alone (HoldCache on a temp embedded store with the
 // default piece, one RtpScheduler, N RtpSockets from the port pool) sending to one receiver address. No SIP.
-// argv: <streams> <seconds> <receiverPort> <portMin>. Prints "ready" once every stream runs (and 2 s more), then
+// argv: <streams> <seconds> <receiverHost> <receiverPort> <bindHost> <portMin>. Prints "ready" once every stream runs (and 2 s more), then
 // sends for <seconds> and prints one JSON line with CPU and scheduler figures of that window.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,7 +14,7 @@ import { createLogger } from '../../src/observability/logger.ts';
 import { Metrics } from '../../src/observability/metrics.ts';
 import { openMemoryStores } from '../../src/store/memory/index.ts';
 
-const [streamsText, secondsText, receiverPortText, portMinText] = process.argv.slice(2);
+const [streamsText, secondsText, receiverHost, receiverPortText, bindHost, portMinText] = process.argv.slice(2);
 const streams = Number(streamsText);
 const seconds = Number(secondsText);
 const receiverPort = Number(receiverPortText);
@@ -30,9 +30,9 @@ const pool = new RtpPortPool({ min: portMin, max: portMin + 2 * streams + 200 })
 const sockets: RtpSocket[] = [];
 const all: RtpStream[] = [];
 for (let i = 0; i < streams; i++) {
-  const s = await pool.open('127.0.0.1');
+  const s = await pool.open(bindHost!);
   if (s === undefined) throw new Error(`no RTP port for stream ${i}`);
-  await s.connect('127.0.0.1', receiverPort);
+  await s.connect(receiverHost!, receiverPort);
   sockets.push(s);
   const stream = new RtpStream(`t${i % 50}`, 'hold', i % 2 === 0 ? 0 : 8, i % 2 === 1, s, cache.current(`t${i % 50}`, 'hold'));
   all.push(stream);
