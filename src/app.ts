@@ -31,6 +31,7 @@ import { DEFAULT_MOH_FILE, HoldCache } from './media/hold-cache.ts';
 import { MohService } from './media/moh-service.ts';
 import { MediaLibrary } from './media/library.ts';
 import { transcodeInWorker } from './media/transcode-worker.ts';
+import { localAddresses } from './transport/local-address.ts';
 
 export interface AppOptions {
   logger?: Logger;
@@ -194,7 +195,7 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
   });
   const addresses: AppAddresses = {};
   const holdCache = new HoldCache({ store: stores.media, logger, defaultFile: DEFAULT_MOH_FILE.pathname });
-  const moh = new MohService({ config: config.media, serverName: config.sip.serverName, accounts: stores.accounts, cache: holdCache, logger, metrics });
+  const moh = new MohService({ config: config.media, serverName: config.sip.serverName, advertisedHost: config.sip.advertisedHost, accounts: stores.accounts, cache: holdCache, logger, metrics });
   const media = new MediaLibrary({ config: config.media, media: stores.media, accounts: stores.accounts, clock, logger, metrics, transcoder: transcodeInWorker });
   const localServices: LocalService[] = [moh];
   const dispatcher = new Dispatcher(auth, registrar, logger, localServices);
@@ -252,6 +253,7 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
     metrics,
     key: await resolveGatewayKey(config.gateway.encryptionKey === '' ? undefined : decodeKey(config.gateway.encryptionKey), stores.meta),
     sipPorts: () => ({ udp: addresses.udp?.port, tcp: addresses.tcp?.port, ws: addresses.ws?.port }),
+    wildcardHost: () => localAddresses.for(undefined, '0.0.0.0'),
   });
   const mohAuthorize = tokenOrSessionAuthorize(config.media.apiToken, (req, reply) => gateway.principalOf(req, reply));
   const http = new HttpServer({

@@ -39,6 +39,8 @@ export interface GatewayDeps {
   key: Buffer;
   /** Bound SIP ports, known once the edge listens. */
   sipPorts: () => SipPorts;
+  /** The host to name in VoIP settings when SIP listens on a wildcard and sip.advertisedHost is empty. */
+  wildcardHost?: () => string;
 }
 
 /** Who made an authenticated request. */
@@ -123,7 +125,7 @@ export class Gateway {
 
   /** The host phones are told to use (the edge itself). */
   edgeHost(): string {
-    return edgeHost(this.d.config.sip.advertisedHost, this.d.config.sip.udp !== 'off' ? this.d.config.sip.udp : this.d.config.sip.tcp);
+    return edgeHost(this.d.config.sip.advertisedHost, this.d.config.sip.udp !== 'off' ? this.d.config.sip.udp : this.d.config.sip.tcp, this.d.wildcardHost);
   }
 
   /** Runs `work` after the response (mail), logging instead of throwing. */

@@ -23,15 +23,22 @@ export interface VoipSettings {
   sharedUsername?: string;
 }
 
-/** The host phones use for the edge: sip.advertisedHost (without a port), else the listen host unless it is a wildcard. */
-export function edgeHost(advertisedHost: string, listen: string): string {
+/**
+ * The host phones use for the edge: sip.advertisedHost (without a port), else the listen host; for a wildcard listener
+ * `wildcardHost` (the app passes the address of the interface holding the default route: a phone is rarely on the
+ * edge's own host).
+ */
+export function edgeHost(advertisedHost: string, listen: string, wildcardHost: () => string = () => '127.0.0.1'): string {
   if (advertisedHost !== '') {
     if (advertisedHost.startsWith('[')) return advertisedHost.slice(0, advertisedHost.indexOf(']') + 1);
     const colon = advertisedHost.lastIndexOf(':');
     return colon > 0 && advertisedHost.indexOf(':') === colon ? advertisedHost.slice(0, colon) : advertisedHost;
   }
   const host = listen.startsWith('[') ? listen.slice(0, listen.indexOf(']') + 1) : listen.slice(0, listen.lastIndexOf(':'));
-  return host === '0.0.0.0' || host === '[::]' || host === '' || listen === 'off' ? '127.0.0.1' : host;
+  if (listen === 'off') return '127.0.0.1';
+  if (host !== '0.0.0.0' && host !== '[::]' && host !== '') return host;
+  const a = wildcardHost();
+  return a.includes(':') ? `[${a}]` : a;
 }
 
 export function voipSettings(e: Extension, t: Tenant, host: string, ports: SipPorts, sharedDomain: string): VoipSettings {

@@ -4,6 +4,7 @@ import { newBranch } from '../sip/random.ts';
 import type { SipMessage } from '../sip/types.ts';
 import type { MohClass } from '../store/types.ts';
 import type { Flow } from '../transport/flow.ts';
+import { localAddresses } from '../transport/local-address.ts';
 import type { RtpSocket } from './rtp-socket.ts';
 import type { RtpStream } from './rtp-scheduler.ts';
 import type { Direction, OfferInfo } from './sdp.ts';
@@ -43,9 +44,9 @@ export interface Dialog {
 }
 
 /** A BYE inside the dialog (RFC 3261 §12.2.1.1, §15.1.1), sent once on the flow the INVITE came on. */
-export function byeRequest(d: Dialog, userAgent: string): string {
+export function byeRequest(d: Dialog, userAgent: string, advertisedHost = ''): string {
   const f = d.flow;
-  const via = `SIP/2.0/${f.transport.toUpperCase()} ${hostPort(f)};branch=${newBranch()};rport`;
+  const via = `SIP/2.0/${f.transport.toUpperCase()} ${hostPort(f, advertisedHost)};branch=${newBranch()};rport`;
   const routes = d.routeSet.map((r) => `Route: ${r}\r\n`).join('');
   return (
     `BYE ${d.remoteTarget} SIP/2.0\r\n` +
@@ -71,10 +72,23 @@ export function pendingKey(req: SipMessage): string {
   return `${req.callId}\n${req.from.tag ?? ''}\n${req.topVia.branch}`;
 }
 
-/** The flow's local address as host:port for Via and Contact. */
-export function hostPort(f: Flow): string {
-  const h = f.localAddress.includes(':') ? `[${f.localAddress}]` : f.localAddress;
-  return `${h}:${f.localPort}`;
+/**
+ * How we name ourselves on this flow in Via and Contact, host:port: sip.advertisedHost when set (its port, else the
+ * flow's; a WebSocket flow keeps its own port), else the flow's local address, which for a UDP listener on a wildcard
+ * is the address the peer reaches this host on (local-address.ts), never 0.0.0.0.
+ */
+export function hostPort(f: Flow, advertisedHost = ''): string {
+  if (advertisedHost !== '') {
+    const bracket = advertisedHost.startsWith('[');
+    const portAt = bracket ? advertisedHost.indexOf(']:') + 1 : advertisedHost.indexOf(':');
+    const host = portAt > 0 ? advertisedHost.slice(0, portAt) : advertisedHost;
+    const port = portAt > 0 && f.transport !== 'ws' && f.transport !== 'wss' ? advertisedHost.slice(portAt + 1) : String(f.localPort);
+    return `${host}:${port}`;
+  }
+  let a = f.localAddress;
+  if (a.startsWith('::ffff:') && a.includes('.')) a = a.slice(7);
+  const h = localAddresses.for(f.remoteAddress, a);
+  return `${h.includes(':') ? `[${h}]` : h}:${f.localPort}`;
 }
 
 /** Session-Expires delta-seconds (RFC 4028 §4), undefined when absent or malformed. */

@@ -11,6 +11,7 @@ import { ResponseBuilder } from '../transaction/response-builder.ts';
 import { T1, T2 } from '../transaction/server-transaction.ts';
 import type { LocalService, ServerTransaction } from '../transaction/types.ts';
 import type { Flow } from '../transport/flow.ts';
+import { localAddresses } from '../transport/local-address.ts';
 import type { HoldCache } from './hold-cache.ts';
 import { byeRequest, dialogKey, hostPort, pendingKey, sessionExpires, type Dialog } from './moh-dialog.ts';
 import { RtpPortPool } from './rtp-socket.ts';
@@ -33,6 +34,8 @@ interface PendingInvite {
 export interface MohServiceDeps {
   config: Config['media'];
   serverName: string;
+  /** sip.advertisedHost: how the edge names itself in Contact and Via ('' = by the flow's local address). */
+  advertisedHost?: string;
   accounts: Pick<AccountStore, 'findTenantByDomain'>;
   cache: HoldCache;
   logger: Logger;
@@ -294,7 +297,7 @@ export class MohService implements LocalService {
   private sendOk(d: Dialog, tx: ServerTransaction, _offer: OfferInfo | undefined): void {
     const req = tx.request;
     const headers = [
-      `Contact: <sip:${req.ruri.user}@${hostPort(tx.flow)}${tx.flow.transport === 'udp' ? '' : `;transport=${tx.flow.transport}`}>`,
+      `Contact: <sip:${req.ruri.user}@${hostPort(tx.flow, this.d.advertisedHost)}${tx.flow.transport === 'udp' ? '' : `;transport=${tx.flow.transport}`}>`,
       `Allow: ${ALLOW}`,
       'Supported: timer',
       ...req.headerLines('record-route').map((v) => `Record-Route: ${v}`),
@@ -440,15 +443,20 @@ export class MohService implements LocalService {
     else if (!d.ended) d.stream.version.refs--;
     d.ended = true;
     d.socket.close();
-    if (sendBye) d.flow.send(byeRequest(d, this.d.serverName));
+    if (sendBye) d.flow.send(byeRequest(d, this.d.serverName, this.d.advertisedHost));
     this.d.logger.debug({ event: 'moh.call.end', tenant: d.tenant, cls: d.cls, why, packets: d.stream.packets });
   }
 
-  /** Where RTP binds and what the SDP announces: media.rtpAddress, else the address the INVITE arrived on. */
+  /**
+   * Where RTP binds and what the SDP announces: media.rtpAddress, else the address the INVITE arrived on; for a UDP
+   * listener on a wildcard, the address the caller reaches this host on (local-address.ts: 127.0.0.1 for a caller on
+   * this host, the LAN address for one on the LAN, the default route's address for anybody else).
+   */
   private rtpAddress(flow: Flow): string {
     if (this.d.config.rtpAddress !== '') return this.d.config.rtpAddress;
-    const a = flow.localAddress;
-    return a === '0.0.0.0' || a === '::' || a === '' ? '127.0.0.1' : a;
+    let a = flow.localAddress;
+    if (a.startsWith('::ffff:') && a.includes('.')) a = a.slice(7);
+    return localAddresses.for(flow.remoteAddress, a);
   }
 
   private count(outcome: string): void {

@@ -44,8 +44,9 @@ export class FastCounter<L extends string = never> {
     });
   }
 
-  /** The cell for these label values (in labelNames order); bind it once and keep it. */
+  /** The cell for these label values (in labelNames order); bind it once and keep it. No labels: the counter's own. */
   labels(...values: string[]): CounterCell {
+    if (this.labelNames.length === 0) return this.unlabelled;
     const key = values.join('\u0000');
     let c = this.cells.get(key);
     if (c === undefined) {

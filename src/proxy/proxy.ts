@@ -17,6 +17,7 @@ import type { ClientTransactionHandle, ClientTransactions } from '../transaction
 import { TimerWheel } from '../transaction/timer-wheel.ts';
 import type { ServerTransaction } from '../transaction/types.ts';
 import type { Flow } from '../transport/flow.ts';
+import { isWildcard, localAddresses } from '../transport/local-address.ts';
 import { Branch, ProxyTx, type BranchTarget, type ProxyHost, type ResponseEditor } from './proxy-transaction.ts';
 import { MergedRequests } from './merged-requests.ts';
 import type { RouteTarget, RouteTokens } from './route-token.ts';
@@ -65,6 +66,20 @@ interface Local {
   rrSuffix: string;
   /** ';transport=udp>' */
   contactSuffix: string;
+  /** Bound to a wildcard without sip.advertisedHost: the host is chosen per peer (localAddresses), this is the base. */
+  perPeer?: { kind: string; viaName: string; bound: string };
+}
+
+function makeLocal(kind: string, viaName: string, host: string, port: number): Local {
+  const uriHost = host.includes(':') ? `[${host}]` : host;
+  return {
+    uriHost,
+    port,
+    sentBy: host.toLowerCase() + ':' + port,
+    viaPrefix: `SIP/2.0/${viaName} ${uriHost}:${port};rport;branch=`,
+    rrSuffix: `;transport=${kind};lr>`,
+    contactSuffix: `;transport=${kind}>`,
+  };
 }
 
 /** Methods that create dialogs: the edge Record-Routes them so that in-dialog requests come back through it (§16.6 step 4). */
@@ -83,6 +98,8 @@ export class Proxy {
   /** Our branch -> proxied INVITE answered 2xx, in arrival order, for 2xx retransmissions (§16.7 step 9). */
   private readonly accepted = new Map<string, { tx: ProxyTx; at: number }>();
   private readonly locals = new Map<string, Local>();
+  /** Per transport kind and local host, for listeners bound to a wildcard (a handful of entries). */
+  private readonly perPeerLocals = new Map<string, Local>();
   /** Every sent-by the edge writes, for loop detection (§16.3 step 4). */
   private readonly ownSentBys = new Set<string>();
   /** Source IP -> configured upstream (requests from these are "from upstream"). */
@@ -134,19 +151,17 @@ export class Proxy {
     const adv = splitHostPort(this.d.advertisedHost);
     const add = (kind: string, a: AddressInfo | undefined, viaName: string): void => {
       if (a === undefined) return;
-      const host = adv.host !== '' ? adv.host : a.address === '0.0.0.0' || a.address === '::' ? '127.0.0.1' : a.address;
       const port = adv.port > 0 && kind !== 'ws' ? adv.port : a.port;
-      const uriHost = host.includes(':') ? `[${host}]` : host;
-      const sentBy = host.toLowerCase() + ':' + port;
-      this.locals.set(kind, {
-        uriHost,
-        port,
-        sentBy,
-        viaPrefix: `SIP/2.0/${viaName} ${uriHost}:${port};rport;branch=`,
-        rrSuffix: `;transport=${kind};lr>`,
-        contactSuffix: `;transport=${kind}>`,
-      });
-      this.ownSentBys.add(sentBy);
+      if (adv.host === '' && isWildcard(a.address)) {
+        // Named per peer: a phone on the LAN gets the LAN address, one on this host 127.0.0.1 (see local-address.ts).
+        const base = makeLocal(kind, viaName, '127.0.0.1', port);
+        this.locals.set(kind, { ...base, perPeer: { kind, viaName, bound: a.address } });
+        for (const own of localAddresses.all()) this.ownSentBys.add(own.toLowerCase() + ':' + port);
+      } else {
+        const l = makeLocal(kind, viaName, adv.host !== '' ? adv.host : a.address, port);
+        this.locals.set(kind, l);
+        this.ownSentBys.add(l.sentBy);
+      }
       this.ownSentBys.add(a.address.toLowerCase() + ':' + a.port);
     };
     add('udp', addrs.udp, 'UDP');
@@ -456,7 +471,20 @@ export class Proxy {
     const kind = flow.transport === 'wss' ? 'ws' : flow.transport === 'tls' ? 'tcp' : flow.transport;
     const l = this.locals.get(kind) ?? this.locals.get('udp') ?? this.locals.values().next().value;
     if (l === undefined) throw new Error('proxy used before start()');
-    return l;
+    const pp = l.perPeer;
+    if (pp === undefined) return l;
+    // A TCP/WS connection knows its own local address; a UDP flow has the listener's wildcard.
+    let host = flow.localAddress;
+    if (host.startsWith('::ffff:') && host.includes('.')) host = host.slice(7);
+    if (isWildcard(host)) host = localAddresses.for(flow.remoteAddress, pp.bound);
+    const key = pp.kind + ' ' + host;
+    let named = this.perPeerLocals.get(key);
+    if (named === undefined) {
+      named = makeLocal(pp.kind, pp.viaName, host, l.port);
+      this.perPeerLocals.set(key, named);
+      this.ownSentBys.add(named.sentBy);
+    }
+    return named;
   }
 
   /** The called user of a Request-URI (its host a tenant domain, or the shared domain's ext-tenant), else the To host. */

@@ -14,6 +14,7 @@ import type {
   ClientTransactions,
 } from '../transaction/client-transaction.ts';
 import type { Flow } from '../transport/flow.ts';
+import { localAddresses } from '../transport/local-address.ts';
 import type { TransportLayer } from '../transport/transport-layer.ts';
 
 /** One configured upstream PBX, with the host and port its uri names. */
@@ -275,7 +276,7 @@ export class UpstreamSet {
 
   /** The OPTIONS probe (RFC 3261 §11.1: OPTIONS may be sent to a server to learn its capabilities, and liveness). */
   private options(u: Upstream, flow: Flow, branch: string): Buffer {
-    const sentBy = this.advertisedHost !== '' ? this.advertisedHost : hostPort(flow.localAddress, flow.localPort);
+    const sentBy = this.advertisedHost !== '' ? this.advertisedHost : hostPort(localAddresses.for(flow.remoteAddress, flow.localAddress), flow.localPort);
     const host = sentBy.startsWith('[') ? sentBy.slice(0, sentBy.indexOf(']') + 1) : sentBy.split(':')[0]!;
     const headers = [
       `Via: SIP/2.0/${u.transport.toUpperCase()} ${sentBy};branch=${branch};rport`,
@@ -325,7 +326,6 @@ export class UpstreamSet {
   }
 }
 
-function hostPort(address: string, port: number): string {
-  const host = address === '0.0.0.0' || address === '::' || address === '' ? '127.0.0.1' : address;
+function hostPort(host: string, port: number): string {
   return (host.includes(':') ? `[${host}]` : host) + ':' + port;
 }

@@ -240,4 +240,34 @@ describe('hold music over SIP', () => {
     expect(bye.raw).toMatch(/^To: <sip:pbx@127\.0\.0\.2>;tag=/m);
     expect(await edge.metric('sipedge_moh_streams')).toBe(0);
   }, 15_000);
+
+  it('names a reachable address, never the wildcard, in Contact, SDP and Via when SIP listens on 0.0.0.0', async () => {
+    await edge.stop();
+    const base = 39000 + Math.floor(Math.random() * 90) * 10;
+    // No media.rtpAddress, no sip.advertisedHost: the production default of listening on every address.
+    edge = await startEdge({
+      overrides: {
+        sip: { udp: '0.0.0.0:0' },
+        upstreams: [{ uri: 'sip:127.0.0.2:5060', priority: 1, weight: 1, transport: 'udp' }],
+        media: { rtpPortMin: base, rtpPortMax: base + 9, rtpTimeoutSeconds: 5 },
+      },
+    });
+    await edge.app.stores.accounts.addTenant({ code: 'acme', domain: 'acme.example.com', createdAt: Date.now() });
+    await pbx.close();
+    pbx = await SipClient.open({ transport: 'udp', port: edge.udpPort, localAddress: '127.0.0.2' });
+    const rtp = await receiver();
+    const call = new MohCall(pbx, edge.udpPort, 'sip:moh@acme.example.com');
+    const res = await call.invite(offer('127.0.0.2', rtp.port));
+    expect(res.status).toBe(200);
+    // The caller is on this host: the edge is 127.0.0.1 to it (a LAN caller gets the LAN address; unit-tested).
+    expect(res.header('contact')).toBe(`<sip:moh@127.0.0.1:${edge.udpPort}>`);
+    expect(bodyOf(res)).toContain('c=IN IP4 127.0.0.1');
+    call.ack();
+    await sleep(500);
+    expect(rtp.packets.length).toBeGreaterThan(15);
+    // The edge's own BYE (RTP timeout: this peer offered sendrecv and sends nothing) names it the same way in Via.
+    const bye = await pbx.waitFor((r) => r.raw.startsWith('BYE '), 9000);
+    expect(bye.raw).toMatch(new RegExp(`^Via: SIP/2\\.0/UDP 127\\.0\\.0\\.1:${edge.udpPort};`, 'm'));
+    expect(bye.raw).not.toContain('0.0.0.0');
+  }, 15_000);
 });
