@@ -340,6 +340,10 @@ export const configSchema = z
       })
       .strict()
       .refine((m) => m.rtpPortMin < m.rtpPortMax, { path: ['rtpPortMax'], message: 'must be greater than media.rtpPortMin' })
+      .refine((m) => m.rtpPortMin + (m.rtpPortMin & 1) + 1 <= m.rtpPortMax, {
+        path: ['rtpPortMax'],
+        message: 'must leave room for one even RTP port and the odd RTCP port above it, from media.rtpPortMin on',
+      })
       .prefault({}),
     log: z
       .object({

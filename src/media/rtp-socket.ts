@@ -1,5 +1,6 @@
-// RTP sockets from the configured port range (even ports, RFC 3550 §11): bind, connect to the peer's address,
-// re-point on a re-INVITE, note what the peer sends and send errors (for the RTP timeout). Scheduling is rtp-scheduler.ts's.
+// RTP sockets from the configured port range (even ports, RFC 3550 §11, each with its RTCP port, the odd one above):
+// bind, connect to the peer's address, re-point on a re-INVITE, note what the peer sends (RTP or RTCP) and send
+// errors (for the RTP timeout). Scheduling is rtp-scheduler.ts's.
 import dgram from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import type { RtpSink } from './rtp-scheduler.ts';
@@ -11,7 +12,10 @@ export interface PortRange {
 
 /** One bound RTP socket, connected to the peer once its address is known. */
 export class RtpSocket implements RtpSink {
-  /** ms (performance.now) of the last packet from the peer; 0 = none yet. */
+  /**
+   * ms (performance.now) of the last packet from the peer, RTP or RTCP; 0 = none yet. RTCP counts: a phone that
+   * sends no RTP while its user is silent (voice activity detection) still sends receiver reports every few seconds.
+   */
   lastHeardAt = 0;
   /** ms of the last send error (e.g. ECONNREFUSED after ICMP port unreachable); 0 = none. */
   lastErrorAt = 0;
@@ -25,10 +29,15 @@ export class RtpSocket implements RtpSink {
     readonly address: string,
     readonly port: number,
     private readonly onClose: (port: number) => void,
+    /** Bound on port + 1: takes the peer's RTCP (which would otherwise draw ICMP port-unreachable errors). */
+    private readonly rtcp?: dgram.Socket,
   ) {
-    socket.on('message', () => {
+    const heard = (): void => {
       this.lastHeardAt = performance.now();
-    });
+    };
+    socket.on('message', heard);
+    rtcp?.on('message', heard);
+    rtcp?.on('error', () => undefined);
     socket.on('error', () => {
       this.lastErrorAt = performance.now();
     });
@@ -65,10 +74,12 @@ export class RtpSocket implements RtpSink {
 
   close(): void {
     this.fd = -1;
-    try {
-      this.socket.close();
-    } catch {
-      // already closed
+    for (const sock of [this.socket, this.rtcp]) {
+      try {
+        sock?.close();
+      } catch {
+        // already closed
+      }
     }
     this.onClose(this.port);
   }
@@ -86,7 +97,10 @@ function socketFd(socket: dgram.Socket): number {
   return typeof fd === 'number' && fd >= 0 ? fd : -1;
 }
 
-/** Hands out bound sockets on even ports of the range, round robin, skipping ports in use by anyone. */
+/**
+ * Hands out bound sockets on even ports of the range with their RTCP port (the odd one above, inside the range too),
+ * round robin, skipping pairs of which either port is in use by anyone.
+ */
 export class RtpPortPool {
   private next: number;
   private readonly inUse = new Set<number>();
@@ -102,28 +116,42 @@ export class RtpPortPool {
   /** Binds a socket on `address` (the address the SDP will announce); undefined when the range is exhausted. */
   async open(address: string): Promise<RtpSocket | undefined> {
     const first = this.range.min + (this.range.min & 1);
-    const count = Math.floor((this.range.max - first) / 2) + 1;
+    // The last RTP port leaves room for its RTCP port: even, at most max - 1.
+    const last = this.range.max - 1 - ((this.range.max - 1) & 1);
+    const count = last < first ? 0 : (last - first) / 2 + 1;
     for (let tries = 0; tries < count; tries++) {
-      const port = this.next;
-      this.next = port + 2 > this.range.max ? first : port + 2;
+      const port = this.next > last ? first : this.next;
+      this.next = port + 2 > last ? first : port + 2;
       if (this.inUse.has(port)) continue;
-      const socket = dgram.createSocket({ type: isIPv6(address) ? 'udp6' : 'udp4' });
-      const ok = await new Promise<boolean>((resolve) => {
-        socket.once('error', () => resolve(false));
-        socket.bind(port, address, () => resolve(true));
-      });
-      if (!ok) {
-        try {
-          socket.close();
-        } catch {
-          // never bound
-        }
+      const socket = await bound(address, port);
+      if (socket === undefined) continue;
+      const rtcp = await bound(address, port + 1);
+      if (rtcp === undefined) {
+        socket.close();
         continue;
       }
-      socket.removeAllListeners('error');
       this.inUse.add(port);
-      return new RtpSocket(socket, address, port, (p) => this.inUse.delete(p));
+      return new RtpSocket(socket, address, port, (p) => this.inUse.delete(p), rtcp);
     }
     return undefined;
   }
+}
+
+/** A UDP socket bound to address:port, or undefined when the port is taken (or the address not ours). */
+async function bound(address: string, port: number): Promise<dgram.Socket | undefined> {
+  const socket = dgram.createSocket({ type: isIPv6(address) ? 'udp6' : 'udp4' });
+  const ok = await new Promise<boolean>((resolve) => {
+    socket.once('error', () => resolve(false));
+    socket.bind(port, address, () => resolve(true));
+  });
+  if (!ok) {
+    try {
+      socket.close();
+    } catch {
+      // never bound
+    }
+    return undefined;
+  }
+  socket.removeAllListeners('error');
+  return socket;
 }
