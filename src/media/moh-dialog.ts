@@ -85,9 +85,7 @@ export function hostPort(f: Flow, advertisedHost = ''): string {
     const port = portAt > 0 && f.transport !== 'ws' && f.transport !== 'wss' ? advertisedHost.slice(portAt + 1) : String(f.localPort);
     return `${host}:${port}`;
   }
-  let a = f.localAddress;
-  if (a.startsWith('::ffff:') && a.includes('.')) a = a.slice(7);
-  const h = localAddresses.for(f.remoteAddress, a);
+  const h = localAddresses.forFlow(f);
   return `${h.includes(':') ? `[${h}]` : h}:${f.localPort}`;
 }
 

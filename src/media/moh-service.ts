@@ -454,9 +454,7 @@ export class MohService implements LocalService {
    */
   private rtpAddress(flow: Flow): string {
     if (this.d.config.rtpAddress !== '') return this.d.config.rtpAddress;
-    let a = flow.localAddress;
-    if (a.startsWith('::ffff:') && a.includes('.')) a = a.slice(7);
-    return localAddresses.for(flow.remoteAddress, a);
+    return localAddresses.forFlow(flow);
   }
 
   private count(outcome: string): void {

@@ -67,7 +67,7 @@ interface Local {
   /** ';transport=udp>' */
   contactSuffix: string;
   /** Bound to a wildcard without sip.advertisedHost: the host is chosen per peer (localAddresses), this is the base. */
-  perPeer?: { kind: string; viaName: string; bound: string };
+  perPeer?: { kind: string; viaName: string };
 }
 
 function makeLocal(kind: string, viaName: string, host: string, port: number): Local {
@@ -155,7 +155,7 @@ export class Proxy {
       if (adv.host === '' && isWildcard(a.address)) {
         // Named per peer: a phone on the LAN gets the LAN address, one on this host 127.0.0.1 (see local-address.ts).
         const base = makeLocal(kind, viaName, '127.0.0.1', port);
-        this.locals.set(kind, { ...base, perPeer: { kind, viaName, bound: a.address } });
+        this.locals.set(kind, { ...base, perPeer: { kind, viaName } });
         for (const own of localAddresses.all()) this.ownSentBys.add(own.toLowerCase() + ':' + port);
       } else {
         const l = makeLocal(kind, viaName, adv.host !== '' ? adv.host : a.address, port);
@@ -474,9 +474,7 @@ export class Proxy {
     const pp = l.perPeer;
     if (pp === undefined) return l;
     // A TCP/WS connection knows its own local address; a UDP flow has the listener's wildcard.
-    let host = flow.localAddress;
-    if (host.startsWith('::ffff:') && host.includes('.')) host = host.slice(7);
-    if (isWildcard(host)) host = localAddresses.for(flow.remoteAddress, pp.bound);
+    const host = localAddresses.forFlow(flow);
     const key = pp.kind + ' ' + host;
     let named = this.perPeerLocals.get(key);
     if (named === undefined) {

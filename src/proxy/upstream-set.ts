@@ -276,7 +276,7 @@ export class UpstreamSet {
 
   /** The OPTIONS probe (RFC 3261 §11.1: OPTIONS may be sent to a server to learn its capabilities, and liveness). */
   private options(u: Upstream, flow: Flow, branch: string): Buffer {
-    const sentBy = this.advertisedHost !== '' ? this.advertisedHost : hostPort(localAddresses.for(flow.remoteAddress, flow.localAddress), flow.localPort);
+    const sentBy = this.advertisedHost !== '' ? this.advertisedHost : hostPort(localAddresses.forFlow(flow), flow.localPort);
     const host = sentBy.startsWith('[') ? sentBy.slice(0, sentBy.indexOf(']') + 1) : sentBy.split(':')[0]!;
     const headers = [
       `Via: SIP/2.0/${u.transport.toUpperCase()} ${sentBy};branch=${branch};rport`,

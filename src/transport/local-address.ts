@@ -85,6 +85,16 @@ export class LocalAddresses {
     return answer;
   }
 
+  /**
+   * The address to name ourselves by on a flow: its own local address (a TCP/WS connection knows it; an IPv4-mapped
+   * IPv6 one is written as IPv4), or for a UDP flow on a wildcard listener the one `for` picks towards its peer.
+   */
+  forFlow(flow: { localAddress: string; remoteAddress: string }): string {
+    let a = flow.localAddress;
+    if (a.startsWith('::ffff:') && a.includes('.')) a = a.slice(7);
+    return this.for(flow.remoteAddress, a);
+  }
+
   /** Every address of this host (loopback included), e.g. to recognise our own Via under any of them. */
   all(): string[] {
     const out: string[] = [];

@@ -83,3 +83,13 @@ describe('local address for a wildcard listener', () => {
     expect(Object.keys(systemAddressSource.interfaces())).toContain(name);
   });
 });
+
+describe('local address of a flow', () => {
+  it('keeps a connection\'s own local address (IPv4-mapped written as IPv4) and picks one for a wildcard UDP flow', () => {
+    const l = new LocalAddresses(host());
+    expect(l.forFlow({ localAddress: '10.20.0.5', remoteAddress: '192.168.1.77' })).toBe('10.20.0.5');
+    expect(l.forFlow({ localAddress: '::ffff:192.168.1.10', remoteAddress: '::ffff:192.168.1.77' })).toBe('192.168.1.10');
+    expect(l.forFlow({ localAddress: '0.0.0.0', remoteAddress: '192.168.1.77' })).toBe('192.168.1.10');
+    expect(l.forFlow({ localAddress: '0.0.0.0', remoteAddress: '127.0.0.5' })).toBe('127.0.0.1');
+  });
+});
