@@ -263,9 +263,24 @@ export class MohService implements LocalService {
     // Keep the codec we send when the new offer still has it (no switch mid-call), else the offerer's first.
     const keep = o.payloadTypes.find((pt) => d.negotiated !== undefined && pt === d.stream.payloadType && o.codecs.get(pt) === (d.stream.isAlaw ? 'PCMA' : 'PCMU'));
     const pt = keep ?? o.payloadTypes[0]!;
-    await d.socket.connect(o.address, o.port);
+    // A caller behind NAT names its private address in the SDP, where RTP cannot reach it: stream to wherever its
+    // RTP comes from instead, once it sends from the address its SIP comes from (symmetric RTP; a stranger's
+    // packets from elsewhere move nothing). A public SDP address, or the SIP source's own, is used as it is.
+    const sipSource = d.flow.remoteAddress;
+    const behindNat = isPrivateAddress(o.address) && o.address !== sipSource;
+    d.socket.latchFrom = behindNat ? sipSource : undefined;
+    // A refresh (re-INVITE, UPDATE) repeating the private address keeps the stream where the caller's RTP pulled it.
+    const sameAsBefore = d.negotiated !== undefined && d.negotiated.address === o.address && d.negotiated.port === o.port;
+    try {
+      if (!(behindNat && sameAsBefore)) await d.socket.connect(o.address, o.port);
+    } catch (e) {
+      // Behind NAT the SDP's address may not even be routable from here: wait for the caller's RTP instead.
+      if (!behindNat) throw e;
+    }
     // A BYE may have ended the dialog while we waited.
     if (d.ended === true) return;
+    d.socket.onLatch = (address, port) =>
+      this.d.logger.debug({ event: 'moh.rtp.latched', tenant: d.tenant, sdp: `${o.address}:${o.port}`, to: `${address}:${port}` });
     d.stream.payloadType = pt;
     d.stream.isAlaw = o.codecs.get(pt) === 'PCMA';
     d.offerDirection = o.direction;
@@ -460,4 +475,16 @@ export class MohService implements LocalService {
   private count(outcome: string): void {
     this.d.metrics?.mohCalls.labels(outcome).inc();
   }
+}
+
+/** RFC 1918, RFC 6598 (carrier-grade NAT), link-local and IPv6 unique-local/link-local addresses: behind some NAT. */
+export function isPrivateAddress(ip: string): boolean {
+  const v4 = /^(\d+)\.(\d+)\.\d+\.\d+$/.exec(ip);
+  if (v4 !== null) {
+    const a = Number(v4[1]);
+    const b = Number(v4[2]);
+    return a === 10 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) || (a === 100 && b >= 64 && b <= 127) || (a === 169 && b === 254);
+  }
+  const l = ip.toLowerCase();
+  return /^f[cd][0-9a-f]{2}:/.test(l) || /^fe[89ab][0-9a-f]:/.test(l);
 }

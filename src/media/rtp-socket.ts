@@ -21,8 +21,17 @@ export class RtpSocket implements RtpSink {
   lastErrorAt = 0;
   /** The socket's descriptor while connected (for the scheduler's native batch send), else -1. */
   fd = -1;
+  /**
+   * Symmetric RTP for a caller behind NAT: RTP arriving from this IP (the caller's SIP source) moves the stream to
+   * the address and port it came from. undefined = off (the SDP's address is used as it is).
+   */
+  latchFrom: string | undefined;
+  /** Called after the stream moved to where the caller's RTP comes from. */
+  onLatch: ((address: string, port: number) => void) | undefined;
   private connected = false;
   private remote: { address: string; port: number } | undefined;
+  /** Connects run one after the other (a latch may arrive while a re-INVITE's connect is under way). */
+  private connecting: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly socket: dgram.Socket,
@@ -35,7 +44,16 @@ export class RtpSocket implements RtpSink {
     const heard = (): void => {
       this.lastHeardAt = performance.now();
     };
-    socket.on('message', heard);
+    socket.on('message', (_m, from) => {
+      heard();
+      const r = this.remote;
+      if (this.latchFrom === from.address && (r === undefined || r.address !== from.address || r.port !== from.port)) {
+        this.connect(from.address, from.port).then(
+          () => this.onLatch?.(from.address, from.port),
+          () => undefined,
+        );
+      }
+    });
     rtcp?.on('message', heard);
     rtcp?.on('error', () => undefined);
     socket.on('error', () => {
@@ -43,20 +61,25 @@ export class RtpSocket implements RtpSink {
     });
   }
 
-  /** Points the socket at the peer's RTP address (first time, or a re-INVITE's new one). */
-  async connect(address: string, port: number): Promise<void> {
-    if (this.remote && this.remote.address === address && this.remote.port === port) return;
-    if (this.connected) {
-      this.fd = -1;
-      this.socket.disconnect();
-      this.connected = false;
-    }
+  /** Points the socket at the peer's RTP address (first time, a re-INVITE's new one, or where its RTP comes from). */
+  connect(address: string, port: number): Promise<void> {
+    if (this.remote && this.remote.address === address && this.remote.port === port) return this.connecting;
     this.remote = { address, port };
-    await new Promise<void>((resolve, reject) => {
-      this.socket.connect(port, address, (err?: Error) => (err ? reject(err) : resolve()));
+    const next = this.connecting.then(async () => {
+      if (this.connected) {
+        this.fd = -1;
+        this.socket.disconnect();
+        this.connected = false;
+      }
+      await new Promise<void>((resolve, reject) => {
+        this.socket.connect(port, address, (err?: Error) => (err ? reject(err) : resolve()));
+      });
+      this.connected = true;
+      this.fd = socketFd(this.socket);
     });
-    this.connected = true;
-    this.fd = socketFd(this.socket);
+    // A failed connect (bad address) is the caller's to see; the chain goes on for the next one.
+    this.connecting = next.catch(() => undefined);
+    return next;
   }
 
   sendFailed(): void {

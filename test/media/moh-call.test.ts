@@ -95,6 +95,34 @@ describe('hold music over SIP', () => {
     expect(rms(decodeUlaw(Buffer.concat(rtp.packets.map((p) => p.payload))))).toBeGreaterThan(1000);
   });
 
+  it('streams to where a caller behind NAT sends its RTP from when its SDP names a private address', async () => {
+    const rtp = await receiver(); // the caller's NAT: its public side is 127.0.0.2, like its SIP
+    const call = new MohCall(pbx, edge.udpPort, 'sip:moh@acme.example.com');
+    const res = await call.invite(offer('10.11.12.13', 40000)); // the phone's LAN address, unreachable from here
+    expect(res.status).toBe(200);
+    const edgeRtpPort = Number(/^m=audio (\d+) /m.exec(bodyOf(res))![1]);
+    call.ack();
+    await sleep(300);
+    expect(rtp.packets.length).toBe(0);
+    // A stranger's packet moves nothing.
+    const stranger = await receiver('127.0.0.3');
+    stranger.socket.send(Buffer.from([0x80, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 9]), edgeRtpPort, '127.0.0.1');
+    await sleep(300);
+    expect(stranger.packets.length).toBe(0);
+    // The phone's first RTP packet (through its NAT: from the SIP source address) pulls the stream to it.
+    rtp.socket.send(Buffer.from([0x80, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 7]), edgeRtpPort, '127.0.0.1');
+    await sleep(600);
+    expect(rtp.packets.length).toBeGreaterThan(20);
+    expect(edge.logs.some((l) => l.includes('"moh.rtp.latched"') && l.includes(`"to":"127.0.0.2:${rtp.port}"`))).toBe(true);
+    // A refresh repeating the private address keeps the stream where it is.
+    expect((await call.invite(offer('10.11.12.13', 40000))).status).toBe(200);
+    call.ack();
+    const n = rtp.packets.length;
+    await sleep(400);
+    expect(rtp.packets.length - n).toBeGreaterThan(12);
+    expect((await call.bye()).status).toBe(200);
+  });
+
   it('follows a re-INVITE to a new address without restarting sequence or timestamp', async () => {
     const first = await receiver();
     const second = await receiver('127.0.0.3');

@@ -4,6 +4,7 @@ import dgram from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RtpPortPool, type RtpSocket } from '../../src/media/rtp-socket.ts';
 import { loadConfig } from '../../src/config/load.ts';
+import { isPrivateAddress } from '../../src/media/moh-service.ts';
 
 const open: RtpSocket[] = [];
 const others: dgram.Socket[] = [];
@@ -75,5 +76,14 @@ describe('RTP port pool', () => {
   it('refuses a configured range with no room for an RTP/RTCP pair, naming the key', () => {
     expect(() => loadConfig({ env: {}, overrides: { media: { rtpPortMin: 30001, rtpPortMax: 30002 } } })).toThrow(/media\.rtpPortMax/);
     expect(loadConfig({ env: {}, overrides: { media: { rtpPortMin: 30000, rtpPortMax: 30001 } } }).media.rtpPortMax).toBe(30001);
+  });
+});
+
+describe('NAT detection from the SDP address', () => {
+  it('treats RFC 1918, carrier-grade NAT, link-local and IPv6 ULA/link-local addresses as private, nothing else', () => {
+    for (const ip of ['10.0.0.1', '172.16.5.4', '172.31.255.255', '192.168.1.20', '100.64.0.1', '100.127.255.254', '169.254.3.3', 'fd12:3456::1', 'fe80::1'])
+      expect(isPrivateAddress(ip), ip).toBe(true);
+    for (const ip of ['8.8.8.8', '172.15.0.1', '172.32.0.1', '192.169.0.1', '100.63.255.255', '100.128.0.1', '127.0.0.1', '203.0.113.5', '2001:db8::1', '::1'])
+      expect(isPrivateAddress(ip), ip).toBe(false);
   });
 });
