@@ -2,6 +2,7 @@
 // catch-up burst after a late tick, the rest skipped with the timestamp advanced), RTP header per RFC 3550 §5.1.
 // Sockets and dialogs are rtp-port-pool.ts's and moh-service.ts's; the shared frames are hold-cache.ts's.
 import { randomBytes } from 'node:crypto';
+import type { CounterCell } from '../observability/fast-counter.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { MohClass } from '../store/types.ts';
 import { FRAME_SAMPLES } from './artifact.ts';
@@ -150,9 +151,9 @@ export class RtpScheduler {
   /** Largest lag seen since start; ms (benchmarks read it). */
   maxLagMs = -0;
   lateTicks = 0;
-  private readonly packets: { inc(n?: number): void } | undefined;
-  private readonly skipped: { inc(n?: number): void } | undefined;
-  private readonly late: { inc(n?: number): void } | undefined;
+  private readonly packets: CounterCell | undefined;
+  private readonly skipped: CounterCell | undefined;
+  private readonly late: CounterCell | undefined;
   private readonly batch: Batch | undefined;
 
   constructor(private readonly o: RtpSchedulerOptions) {
@@ -221,15 +222,6 @@ export class RtpScheduler {
 
   private stopped = false;
 
-  private enqueue(s: RtpStream, token: number): void {
-    s.slot = token;
-    if (this.count === this.q.length) this.grow();
-    const i = (this.head + this.count) & this.mask;
-    this.q[i] = s;
-    this.tokens[i] = token;
-    this.count++;
-  }
-
   /** Due time of the last live entry; -Infinity when none. */
   private backDue(): number {
     for (let k = this.count - 1; k >= 0; k--) {
@@ -253,12 +245,9 @@ export class RtpScheduler {
       if (this.tokens[i] === e.slot && e.due <= s.due) break;
       k--;
     }
-    if (k === this.count) {
-      this.enqueue(s, token);
-      return;
-    }
     if (this.count === this.q.length) this.grow();
     s.slot = token;
+    // Entries after position k move one back (none in the usual case of k at the back).
     for (let j = this.count; j > k; j--) {
       const to = (this.head + j) & this.mask;
       const from = (this.head + j - 1) & this.mask;
