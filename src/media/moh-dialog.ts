@@ -4,7 +4,7 @@ import { newBranch } from '../sip/random.ts';
 import type { SipMessage } from '../sip/types.ts';
 import type { MohClass } from '../store/types.ts';
 import type { Flow } from '../transport/flow.ts';
-import { localAddresses } from '../transport/local-address.ts';
+import { localAddresses, splitHostPort, uriHost } from '../transport/local-address.ts';
 import type { RtpSocket } from './rtp-socket.ts';
 import type { RtpStream } from './rtp-scheduler.ts';
 import type { Direction, OfferInfo } from './sdp.ts';
@@ -78,15 +78,10 @@ export function pendingKey(req: SipMessage): string {
  * is the address the peer reaches this host on (local-address.ts), never 0.0.0.0.
  */
 export function hostPort(f: Flow, advertisedHost = ''): string {
-  if (advertisedHost !== '') {
-    const bracket = advertisedHost.startsWith('[');
-    const portAt = bracket ? advertisedHost.indexOf(']:') + 1 : advertisedHost.indexOf(':');
-    const host = portAt > 0 ? advertisedHost.slice(0, portAt) : advertisedHost;
-    const port = portAt > 0 && f.transport !== 'ws' && f.transport !== 'wss' ? advertisedHost.slice(portAt + 1) : String(f.localPort);
-    return `${host}:${port}`;
-  }
-  const h = localAddresses.forFlow(f);
-  return `${h.includes(':') ? `[${h}]` : h}:${f.localPort}`;
+  const adv = splitHostPort(advertisedHost);
+  const host = adv.host !== '' ? adv.host : localAddresses.forFlow(f);
+  const port = adv.port > 0 && f.transport !== 'ws' && f.transport !== 'wss' ? adv.port : f.localPort;
+  return `${uriHost(host)}:${port}`;
 }
 
 /** Session-Expires delta-seconds (RFC 4028 §4), undefined when absent or malformed. */

@@ -11,7 +11,7 @@ import { ResponseBuilder } from '../transaction/response-builder.ts';
 import { T1, T2 } from '../transaction/server-transaction.ts';
 import type { LocalService, ServerTransaction } from '../transaction/types.ts';
 import type { Flow } from '../transport/flow.ts';
-import { localAddresses } from '../transport/local-address.ts';
+import { isPrivateAddress, localAddresses } from '../transport/local-address.ts';
 import type { HoldCache } from './hold-cache.ts';
 import { byeRequest, dialogKey, hostPort, pendingKey, sessionExpires, type Dialog } from './moh-dialog.ts';
 import { RtpPortPool } from './rtp-socket.ts';
@@ -269,6 +269,8 @@ export class MohService implements LocalService {
     const sipSource = d.flow.remoteAddress;
     const behindNat = isPrivateAddress(o.address) && o.address !== sipSource;
     d.socket.latchFrom = behindNat ? sipSource : undefined;
+    d.socket.onLatch = (address, port) =>
+      this.d.logger.debug({ event: 'moh.rtp.latched', tenant: d.tenant, sdp: `${o.address}:${o.port}`, to: `${address}:${port}` });
     // A refresh (re-INVITE, UPDATE) repeating the private address keeps the stream where the caller's RTP pulled it.
     const sameAsBefore = d.negotiated !== undefined && d.negotiated.address === o.address && d.negotiated.port === o.port;
     try {
@@ -279,8 +281,6 @@ export class MohService implements LocalService {
     }
     // A BYE may have ended the dialog while we waited.
     if (d.ended === true) return;
-    d.socket.onLatch = (address, port) =>
-      this.d.logger.debug({ event: 'moh.rtp.latched', tenant: d.tenant, sdp: `${o.address}:${o.port}`, to: `${address}:${port}` });
     d.stream.payloadType = pt;
     d.stream.isAlaw = o.codecs.get(pt) === 'PCMA';
     d.offerDirection = o.direction;
@@ -477,14 +477,3 @@ export class MohService implements LocalService {
   }
 }
 
-/** RFC 1918, RFC 6598 (carrier-grade NAT), link-local and IPv6 unique-local/link-local addresses: behind some NAT. */
-export function isPrivateAddress(ip: string): boolean {
-  const v4 = /^(\d+)\.(\d+)\.\d+\.\d+$/.exec(ip);
-  if (v4 !== null) {
-    const a = Number(v4[1]);
-    const b = Number(v4[2]);
-    return a === 10 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) || (a === 100 && b >= 64 && b <= 127) || (a === 169 && b === 254);
-  }
-  const l = ip.toLowerCase();
-  return /^f[cd][0-9a-f]{2}:/.test(l) || /^fe[89ab][0-9a-f]:/.test(l);
-}

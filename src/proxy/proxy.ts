@@ -17,7 +17,7 @@ import type { ClientTransactionHandle, ClientTransactions } from '../transaction
 import { TimerWheel } from '../transaction/timer-wheel.ts';
 import type { ServerTransaction } from '../transaction/types.ts';
 import type { Flow } from '../transport/flow.ts';
-import { isWildcard, localAddresses } from '../transport/local-address.ts';
+import { isWildcard, localAddresses, splitHostPort, uriHost } from '../transport/local-address.ts';
 import { Branch, ProxyTx, type BranchTarget, type ProxyHost, type ResponseEditor } from './proxy-transaction.ts';
 import { MergedRequests } from './merged-requests.ts';
 import type { RouteTarget, RouteTokens } from './route-token.ts';
@@ -66,17 +66,20 @@ interface Local {
   rrSuffix: string;
   /** ';transport=udp>' */
   contactSuffix: string;
-  /** Bound to a wildcard without sip.advertisedHost: the host is chosen per peer (localAddresses), this is the base. */
-  perPeer?: { kind: string; viaName: string };
+  /**
+   * Bound to a wildcard without sip.advertisedHost: the host is chosen per peer (localAddresses) and this entry is
+   * only the base; `byHost` keeps one Local per local host (a handful).
+   */
+  perPeer?: { kind: string; viaName: string; byHost: Map<string, Local> };
 }
 
 function makeLocal(kind: string, viaName: string, host: string, port: number): Local {
-  const uriHost = host.includes(':') ? `[${host}]` : host;
+  const u = uriHost(host);
   return {
-    uriHost,
+    uriHost: u,
     port,
     sentBy: host.toLowerCase() + ':' + port,
-    viaPrefix: `SIP/2.0/${viaName} ${uriHost}:${port};rport;branch=`,
+    viaPrefix: `SIP/2.0/${viaName} ${u}:${port};rport;branch=`,
     rrSuffix: `;transport=${kind};lr>`,
     contactSuffix: `;transport=${kind}>`,
   };
@@ -98,8 +101,6 @@ export class Proxy {
   /** Our branch -> proxied INVITE answered 2xx, in arrival order, for 2xx retransmissions (§16.7 step 9). */
   private readonly accepted = new Map<string, { tx: ProxyTx; at: number }>();
   private readonly locals = new Map<string, Local>();
-  /** Per transport kind and local host, for listeners bound to a wildcard (a handful of entries). */
-  private readonly perPeerLocals = new Map<string, Local>();
   /** Every sent-by the edge writes, for loop detection (§16.3 step 4). */
   private readonly ownSentBys = new Set<string>();
   /** Source IP -> configured upstream (requests from these are "from upstream"). */
@@ -155,7 +156,7 @@ export class Proxy {
       if (adv.host === '' && isWildcard(a.address)) {
         // Named per peer: a phone on the LAN gets the LAN address, one on this host 127.0.0.1 (see local-address.ts).
         const base = makeLocal(kind, viaName, '127.0.0.1', port);
-        this.locals.set(kind, { ...base, perPeer: { kind, viaName } });
+        this.locals.set(kind, { ...base, perPeer: { kind, viaName, byHost: new Map() } });
         for (const own of localAddresses.all()) this.ownSentBys.add(own.toLowerCase() + ':' + port);
       } else {
         const l = makeLocal(kind, viaName, adv.host !== '' ? adv.host : a.address, port);
@@ -475,11 +476,10 @@ export class Proxy {
     if (pp === undefined) return l;
     // A TCP/WS connection knows its own local address; a UDP flow has the listener's wildcard.
     const host = localAddresses.forFlow(flow);
-    const key = pp.kind + ' ' + host;
-    let named = this.perPeerLocals.get(key);
+    let named = pp.byHost.get(host);
     if (named === undefined) {
       named = makeLocal(pp.kind, pp.viaName, host, l.port);
-      this.perPeerLocals.set(key, named);
+      pp.byHost.set(host, named);
       this.ownSentBys.add(named.sentBy);
     }
     return named;
@@ -655,13 +655,3 @@ const RETRY_AFTER = ['Retry-After: 5'];
 /** A CANCEL's own client transaction: nothing to do with its response. */
 const CANCEL_HANDLERS = { onResponse: (): void => undefined, onTimeout: (): void => undefined };
 
-function splitHostPort(s: string): { host: string; port: number } {
-  if (s === '') return { host: '', port: 0 };
-  if (s.startsWith('[')) {
-    const end = s.indexOf(']');
-    return { host: s.slice(1, end), port: Number(s.slice(end + 2)) || 0 };
-  }
-  const colon = s.lastIndexOf(':');
-  if (colon > 0 && s.indexOf(':') === colon) return { host: s.slice(0, colon), port: Number(s.slice(colon + 1)) || 0 };
-  return { host: s, port: 0 };
-}

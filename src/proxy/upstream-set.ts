@@ -14,7 +14,7 @@ import type {
   ClientTransactions,
 } from '../transaction/client-transaction.ts';
 import type { Flow } from '../transport/flow.ts';
-import { localAddresses } from '../transport/local-address.ts';
+import { localAddresses, uriHost } from '../transport/local-address.ts';
 import type { TransportLayer } from '../transport/transport-layer.ts';
 
 /** One configured upstream PBX, with the host and port its uri names. */
@@ -276,7 +276,7 @@ export class UpstreamSet {
 
   /** The OPTIONS probe (RFC 3261 §11.1: OPTIONS may be sent to a server to learn its capabilities, and liveness). */
   private options(u: Upstream, flow: Flow, branch: string): Buffer {
-    const sentBy = this.advertisedHost !== '' ? this.advertisedHost : hostPort(localAddresses.forFlow(flow), flow.localPort);
+    const sentBy = this.advertisedHost !== '' ? this.advertisedHost : `${uriHost(localAddresses.forFlow(flow))}:${flow.localPort}`;
     const host = sentBy.startsWith('[') ? sentBy.slice(0, sentBy.indexOf(']') + 1) : sentBy.split(':')[0]!;
     const headers = [
       `Via: SIP/2.0/${u.transport.toUpperCase()} ${sentBy};branch=${branch};rport`,
@@ -324,8 +324,4 @@ export class UpstreamSet {
     m.up.set(state === 'up' ? 1 : 0);
     this.onChange?.(m.upstream, state);
   }
-}
-
-function hostPort(host: string, port: number): string {
-  return (host.includes(':') ? `[${host}]` : host) + ':' + port;
 }

@@ -19,6 +19,35 @@ export interface LocalAddressSource {
   defaultInterface(family: 4 | 6): string | undefined;
 }
 
+/** An IPv6 address in brackets, as a URI or a Via sent-by writes it; anything else as it is. */
+export function uriHost(host: string): string {
+  return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+}
+
+/** "host", "host:port", "[v6]" or "[v6]:port" (sip.advertisedHost) -> host without brackets, port or 0. */
+export function splitHostPort(s: string): { host: string; port: number } {
+  if (s === '') return { host: '', port: 0 };
+  if (s.startsWith('[')) {
+    const end = s.indexOf(']');
+    return { host: s.slice(1, end), port: Number(s.slice(end + 2)) || 0 };
+  }
+  const colon = s.lastIndexOf(':');
+  if (colon > 0 && s.indexOf(':') === colon) return { host: s.slice(0, colon), port: Number(s.slice(colon + 1)) || 0 };
+  return { host: s, port: 0 };
+}
+
+/** RFC 1918, RFC 6598 (carrier-grade NAT), link-local and IPv6 unique-local/link-local addresses: behind some NAT. */
+export function isPrivateAddress(ip: string): boolean {
+  const v4 = /^(\d+)\.(\d+)\.\d+\.\d+$/.exec(ip);
+  if (v4 !== null) {
+    const a = Number(v4[1]);
+    const b = Number(v4[2]);
+    return a === 10 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) || (a === 100 && b >= 64 && b <= 127) || (a === 169 && b === 254);
+  }
+  const l = ip.toLowerCase();
+  return /^f[cd][0-9a-f]{2}:/.test(l) || /^fe[89ab][0-9a-f]:/.test(l);
+}
+
 /** True for an address a socket may bind to but a peer cannot send to. */
 export function isWildcard(address: string): boolean {
   return address === '' || address === '0.0.0.0' || address === '::' || address === '[::]';

@@ -4,7 +4,7 @@ import dgram from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RtpPortPool, type RtpSocket } from '../../src/media/rtp-socket.ts';
 import { loadConfig } from '../../src/config/load.ts';
-import { isPrivateAddress } from '../../src/media/moh-service.ts';
+import { isPrivateAddress } from '../../src/transport/local-address.ts';
 
 const open: RtpSocket[] = [];
 const others: dgram.Socket[] = [];
