@@ -108,20 +108,19 @@ for (const streams of counts) {
       gotResult();
     });
   });
-  const portMin = 20000 + Math.floor(Math.random() * 10) * 2000;
-  // The sender says "ready" once every stream runs; the receiver's window starts then and ends before the sender's.
   if (target.length !== 4) {
     console.error(`run-moh: the receiver could not set up the ${path} path (see above); --path loopback needs no privileges`);
     process.exit(2);
   }
   const [host, port, bind, used] = target as [string, string, string, string];
+  const portMin = 20000 + Math.floor(Math.random() * 10) * 2000;
+  // The sender says "ready" once every stream runs; the receiver's window starts then and ends before the sender's.
   const sender = child(SENDER, senderCpus, [String(streams), String(seconds + 1), host, port, bind, String(portMin)], (l) => {
     if (l === 'ready') {
       receiver?.say('measure');
       steal0 = stealMs(senderCpus);
-    }
-    else if (l.startsWith('{')) send = JSON.parse(l) as Record<string, number>;
-    else console.error(`  sender: ${l}`); // e.g. NODE_OPTIONS=--trace-gc
+    } else if (l.startsWith('{')) send = JSON.parse(l) as Record<string, number>;
+    else console.error(`  sender: ${l}`); // e.g. --sender-node-flags --trace-gc
   });
   if ((await sender.exit) !== 0) failed++;
   // The receiver printed its figures at the end of its window and drains the port until the sender is done.

@@ -1,7 +1,7 @@
 // Child process of run-moh.ts: the hold-music streaming engine alone (HoldCache on a temp embedded store with the
 // default piece, one RtpScheduler, N RtpSockets from the port pool) sending to one receiver address. No SIP.
-// argv: <streams> <seconds> <receiverHost> <receiverPort> <bindHost> <portMin>. Prints "ready" once every stream runs (and 2 s more), then
-// sends for <seconds> and prints one JSON line with CPU and scheduler figures of that window.
+// argv: <streams> <seconds> <receiverHost> <receiverPort> <bindHost> <portMin>. Prints "ready" once every stream
+// runs (and 2 s more), then sends for <seconds> and prints one JSON line with CPU and scheduler figures of that window.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

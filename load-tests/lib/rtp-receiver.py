@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 # Child process of run-moh.ts: receives every stream and measures inter-packet gaps per SSRC.
 # argv: <seconds> <path>. Prints "target <ip> <port> <bind ip> <path>" first (where the sender sends to, the address
-# its sockets bind to, the path taken); its measured window of <seconds> starts when a line "measure" arrives on stdin (the runner
-# sends it once the sender runs every stream); then one JSON line with gap percentiles and losses; then it keeps
-# draining until killed.
+# its sockets bind to, the path taken); its measured window of <seconds> starts when a line "measure" arrives on
+# stdin (the runner sends it once the sender runs every stream); then one JSON line with gap percentiles and losses;
+# then it keeps draining until killed or until its stdin closes.
 #
 # <path> is how the packets reach this process ("auto": wire where this process may set it up, else loopback):
 # - "wire": the sender's packets leave through a TUN device this process creates (10.201.<n>.0/24, no reader: the
@@ -49,7 +49,7 @@ def big_buffer(s):
 
 
 def open_wire():
-    """TUN device + packet socket; returns (socket, payload offset finder, target line)."""
+    """TUN device + packet socket; returns (socket, the device fd to keep, path taken, target text)."""
     tun = os.open('/dev/net/tun', os.O_RDWR)
     ifr = fcntl.ioctl(tun, TUNSETIFF, struct.pack('16sH', b'sipedgemoh%d', IFF_TUN | IFF_NO_PI))
     name = ifr[:16].rstrip(b'\0').decode()
@@ -60,27 +60,27 @@ def open_wire():
     big_buffer(s)
     s.bind((name, ETH_P_ALL))
     # The device goes when this process ends (the fd closes); keep it referenced.
-    return s, tun, f'target 10.{net}.0.2 5004 10.{net}.0.1 wire'
+    return s, tun, 'wire', f'10.{net}.0.2 5004 10.{net}.0.1'
 
 
 def open_loopback():
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     big_buffer(s)
     s.bind(('127.0.0.1', 0))
-    return s, None, f'target 127.0.0.1 {s.getsockname()[1]} 127.0.0.1 loopback'
+    return s, None, 'loopback', f'127.0.0.1 {s.getsockname()[1]} 127.0.0.1'
 
 
 try:
-    s, keep, target = open_loopback() if path == 'loopback' else open_wire()
+    s, keep, taken, where = open_loopback() if path == 'loopback' else open_wire()
 except (OSError, subprocess.CalledProcessError) as e:
     if path == 'wire':
         print(f'rtp-receiver: cannot set up the wire path (root, /dev/net/tun and ip needed): {e}', file=sys.stderr, flush=True)
         sys.exit(3)
     print(f'rtp-receiver: no wire path ({e}); measuring over loopback', file=sys.stderr, flush=True)
-    s, keep, target = open_loopback()
-wire = target.endswith(' wire')
+    s, keep, taken, where = open_loopback()
+wire = taken == 'wire'
 threading.Thread(target=wait_for_measure, daemon=True).start()
-print(target, flush=True)
+print(f'target {where} {taken}', flush=True)
 s.settimeout(0.2)
 
 last = {}
@@ -103,7 +103,6 @@ while True:
         continue
     if not anc:
         continue
-    at = 0
     if wire:
         # An IPv4 packet: header, UDP header, RTP.
         if len(data) < 40 or data[0] >> 4 != 4 or data[9] != 17:
