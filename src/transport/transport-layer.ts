@@ -9,6 +9,7 @@ import type { Flow, TransportHandler, TransportKind } from './flow.ts';
 import type { Connection, FramingErrorHandler, ListenerContext, TransportDropReason } from './listener-context.ts';
 import { TcpListener, connectTcp } from './tcp.ts';
 import { UdpListener } from './udp.ts';
+import { nativeUdp } from './native-udp.ts';
 import { WsListener } from './ws.ts';
 
 export type { FramingErrorHandler } from './listener-context.ts';
@@ -21,6 +22,8 @@ export interface TransportLayerOptions {
   logger: Logger;
   /** WebSocket ping interval in ms; default 30 000. A peer that misses one interval's pong is terminated. */
   wsPingIntervalMs?: number;
+  /** How the UDP listener moves datagrams: 'native' (the default when built, see native-udp.ts) or 'dgram'. */
+  udpIo?: 'native' | 'dgram';
 }
 
 /** The bound addresses; a listener configured "off" is absent. */
@@ -60,7 +63,8 @@ export class TransportLayer implements ListenerContext {
     this.logger = opts.logger;
     this.maxMessageBytes = opts.sip.maxMessageBytes;
     this.idleTimeoutMs = opts.sip.idleTimeoutSeconds * 1000;
-    this.udp = new UdpListener(this);
+    if (opts.udpIo === 'native' && nativeUdp === undefined) throw new Error('udpIo native: the native UDP I/O is not available');
+    this.udp = new UdpListener(this, opts.udpIo === 'dgram' ? undefined : nativeUdp);
     this.tcp = new TcpListener(this);
     this.ws = new WsListener(this, opts.wsPingIntervalMs ?? 30_000);
     const kinds: TransportKind[] = ['udp', 'tcp', 'tls', 'ws', 'wss'];
@@ -90,6 +94,7 @@ export class TransportLayer implements ListenerContext {
       udp: out.udp && `${out.udp.address}:${out.udp.port}`,
       tcp: out.tcp && `${out.tcp.address}:${out.tcp.port}`,
       ws: out.ws && `${out.ws.address}:${out.ws.port}`,
+      udpIo: out.udp && this.udp.io,
     });
     return out;
   }

@@ -6,9 +6,19 @@ import { isIPv6, type AddressInfo } from 'node:net';
 import type { Flow, TransportKind } from './flow.ts';
 import { isKeepAlive, type ListenerContext } from './listener-context.ts';
 import { isStun, stunBindingResponse } from './stun.ts';
+import { nativeUdp, type NativeUdp } from './native-udp.ts';
 
 /** Asked of the kernel so a burst (12 k REGISTER/s) survives a slow event-loop turn; capped by net.core.rmem_max. */
 const RECV_BUFFER_BYTES = 4 * 1024 * 1024;
+/** Native path: the send buffer for a loop turn's responses, sent in one sendmmsg (capped by net.core.wmem_max). */
+const SEND_BUFFER_BYTES = 4 * 1024 * 1024;
+/** Native path: datagrams per recvmmsg, and recvmmsg calls per readable event before other I/O gets its turn. */
+const BATCH = 64;
+const ROUNDS = 8;
+/** Native path: receive slot size; a longer datagram arrives truncated and is dropped as oversize. */
+const STRIDE = 65_536;
+/** Native path: int32s of meta per datagram (sip_udp.c). */
+const META = 8;
 
 /**
  * The way back to one UDP peer. Not stored anywhere by the listener: one small object per datagram, with the id
@@ -43,9 +53,19 @@ export class UdpFlow implements Flow {
   }
 }
 
-/** The UDP listening socket; also the sending socket for every UDP flow. */
+/**
+ * The UDP listening socket; also the sending socket for every UDP flow. Its I/O is batched native code
+ * (native-udp.ts: recvmmsg/sendmmsg) when that is built, else Node's dgram; both behave the same to the layers above.
+ */
 export class UdpListener {
   private socket: dgram.Socket | undefined;
+  /** Native path: the socket's descriptor (-1 when closed), family, and the readiness watch. */
+  private fd = -1;
+  private family: 4 | 6 = 4;
+  private watch: object | undefined;
+  private rx: { buf: Buffer; meta: Int32Array; bytes: Uint8Array } | undefined;
+  /** Native path: IPv4 source addresses as strings, by their 4 bytes read as an int32 (one string per peer). */
+  private readonly v4Names = new Map<number, string>();
   localAddress = '';
   localPort = 0;
   /** 'udp:<localPort>:', the start of every flow id of this listener. */
@@ -55,9 +75,18 @@ export class UdpListener {
     if (err) this.ctx.logger.debug({ event: 'transport.udp.send-error', code: (err as NodeJS.ErrnoException).code });
   };
 
-  constructor(private readonly ctx: ListenerContext) {}
+  constructor(
+    private readonly ctx: ListenerContext,
+    private readonly native: NativeUdp | undefined = nativeUdp,
+  ) {}
+
+  /** 'native' (recvmmsg/sendmmsg) or 'dgram': how this listener moves datagrams. */
+  get io(): 'native' | 'dgram' {
+    return this.native === undefined ? 'dgram' : 'native';
+  }
 
   listen(host: string, port: number): Promise<AddressInfo> {
+    if (this.native !== undefined) return this.listenNative(this.native, host, port);
     const socket = dgram.createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4', lookup: lookupLiteral });
     this.socket = socket;
     return new Promise((resolve, reject) => {
@@ -90,8 +119,7 @@ export class UdpListener {
    * §17.1.2.2). Other addresses are resolved first, and their errors (lookup or send) are logged at debug.
    */
   send(data: Buffer | string, port: number, address: string): boolean {
-    const socket = this.socket;
-    if (socket === undefined || !(port > 0 && port < 65536 && (port | 0) === port)) return false;
+    if ((this.socket === undefined && this.fd < 0) || !(port > 0 && port < 65536 && (port | 0) === port)) return false;
     const q = this.queue;
     q.push(data, port, address);
     if (q.length === 3) setImmediate(this.flush);
@@ -103,6 +131,10 @@ export class UdpListener {
   private readonly flush = (): void => {
     const q = this.queue;
     this.queue = [];
+    if (this.native !== undefined) {
+      this.flushNative(this.native, q);
+      return;
+    }
     const socket = this.socket;
     if (socket === undefined) return;
     for (let i = 0; i < q.length; i += 3) {
@@ -122,10 +154,106 @@ export class UdpListener {
   }
 
   close(): Promise<void> {
+    if (this.native !== undefined) {
+      if (this.watch !== undefined) this.native.unwatch(this.watch);
+      if (this.fd >= 0) this.native.close(this.fd);
+      this.watch = undefined;
+      this.fd = -1;
+      this.rx = undefined;
+      return Promise.resolve();
+    }
     const socket = this.socket;
     this.socket = undefined;
     if (socket === undefined) return Promise.resolve();
     return new Promise((resolve) => socket.close(() => resolve()));
+  }
+
+  private listenNative(native: NativeUdp, host: string, port: number): Promise<AddressInfo> {
+    try {
+      const [fd, family, boundPort, boundAddress] = native.open(host, port, RECV_BUFFER_BYTES, SEND_BUFFER_BYTES);
+      this.fd = fd;
+      this.family = family;
+      this.rx = { buf: Buffer.allocUnsafe(BATCH * STRIDE), meta: new Int32Array(BATCH * META), bytes: new Uint8Array(0) };
+      this.rx.bytes = new Uint8Array(this.rx.meta.buffer);
+      this.watch = native.watch(fd, this.onReadable);
+      this.localAddress = boundAddress;
+      this.localPort = boundPort;
+      this.idPrefix = `udp:${boundPort}:`;
+      return Promise.resolve({ address: boundAddress, family: family === 6 ? 'IPv6' : 'IPv4', port: boundPort });
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
+  /**
+   * Native path, called by the event loop while the socket is readable: up to ROUNDS batches of BATCH datagrams,
+   * each copied out of the receive slots (a message's body may outlive the batch) and handled in order.
+   */
+  private readonly onReadable = (): void => {
+    const native = this.native;
+    const rx = this.rx;
+    if (native === undefined || rx === undefined) return;
+    const { buf, meta } = rx;
+    for (let round = 0; round < ROUNDS; round++) {
+      const count = native.recv(this.fd, buf, STRIDE, meta, BATCH);
+      if (count < 0) {
+        this.ctx.logger.debug({ event: 'transport.udp.recv-error', errno: -count });
+        return;
+      }
+      for (let i = 0; i < count; i++) {
+        const m = i * META;
+        const length = meta[m];
+        if (meta[m + 3] === 1 || length > this.ctx.maxMessageBytes) {
+          this.ctx.drop('oversize');
+          continue;
+        }
+        const msg = Buffer.allocUnsafe(length);
+        buf.copy(msg, 0, i * STRIDE, i * STRIDE + length);
+        this.onDatagram(msg, meta[m + 2] === 4 ? this.v4Name(meta[m + 4], rx.bytes, (m + 4) * 4) : ipv6Name(rx.bytes, (m + 4) * 4), meta[m + 1]);
+        if (this.rx !== rx) return; // closed by a handler
+      }
+      if (count < BATCH) return;
+    }
+  };
+
+  private v4Name(key: number, bytes: Uint8Array, o: number): string {
+    let name = this.v4Names.get(key);
+    if (name === undefined) {
+      if (this.v4Names.size >= 65_536) this.v4Names.clear();
+      name = `${bytes[o]}.${bytes[o + 1]}.${bytes[o + 2]}.${bytes[o + 3]}`;
+      this.v4Names.set(key, name);
+    }
+    return name;
+  }
+
+  /** Native path: the loop turn's datagrams in sendmmsg batches; names that are not IP literals are resolved first. */
+  private flushNative(native: NativeUdp, q: (Buffer | string | number)[]): void {
+    if (this.fd < 0) return;
+    let literal = true;
+    for (let i = 2; i < q.length; i += 3) {
+      if (!isIPLiteral(q[i] as string)) {
+        literal = false;
+        break;
+      }
+    }
+    if (!literal) {
+      const ready: (Buffer | string | number)[] = [];
+      for (let i = 0; i < q.length; i += 3) {
+        const address = q[i + 2] as string;
+        if (isIPLiteral(address)) ready.push(q[i]!, q[i + 1]!, address);
+        else this.resolveThenSend(q[i] as Buffer | string, q[i + 1] as number, address);
+      }
+      q = ready;
+    }
+    const refused = native.send(this.fd, this.family, q, q.length / 3);
+    if (refused > 0) this.ctx.logger.debug({ event: 'transport.udp.send-refused', datagrams: refused });
+  }
+
+  private resolveThenSend(data: Buffer | string, port: number, address: string): void {
+    dnsLookup(address, { family: this.family === 4 ? 4 : 0 }, (err, ip) => {
+      if (err) this.ctx.logger.debug({ event: 'transport.udp.send-error', code: err.code });
+      else this.send(data, port, ip);
+    });
   }
 
   /** Hot path: no logging, one object (the flow) beyond the Buffer dgram gives us. */
@@ -158,6 +286,46 @@ function lookupLiteral(address: string, family: number | LookupOneOptions, callb
     return;
   }
   dnsLookup(address, family as LookupOneOptions, callback);
+}
+
+/**
+ * The text form of the IPv6 address in bytes[o .. o+16), as inet_ntop(3) (and so Node's rinfo.address) writes it:
+ * lower-case hex, the longest run of two or more zero groups as '::' (the first of equal runs), and the IPv4 forms
+ * ::ffff:a.b.c.d and ::a.b.c.d.
+ */
+export function ipv6Name(bytes: Uint8Array, o: number): string {
+  const words: number[] = [];
+  for (let i = 0; i < 8; i++) words.push((bytes[o + 2 * i]! << 8) | bytes[o + 2 * i + 1]!);
+  let bestBase = -1;
+  let bestLen = 0;
+  for (let i = 0; i < 8; ) {
+    if (words[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && words[j] === 0) j++;
+    if (j - i > bestLen) {
+      bestBase = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  if (bestLen < 2) bestBase = -1;
+  if (bestBase === 0 && (bestLen === 6 || (bestLen === 5 && words[5] === 0xffff))) {
+    const v4 = `${bytes[o + 12]}.${bytes[o + 13]}.${bytes[o + 14]}.${bytes[o + 15]}`;
+    return bestLen === 6 ? `::${v4}` : `::ffff:${v4}`;
+  }
+  let out = '';
+  for (let i = 0; i < 8; i++) {
+    if (i === bestBase) {
+      out += i === 0 ? '::' : ':';
+      i += bestLen - 1;
+      continue;
+    }
+    out += words[i]!.toString(16) + (i < 7 ? ':' : '');
+  }
+  return out;
 }
 
 function isIPLiteral(address: string): boolean {

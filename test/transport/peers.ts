@@ -63,10 +63,11 @@ export interface StartedTransport {
 export async function startTransport(
   overrides: Partial<Config['sip']> = {},
   wsPingIntervalMs?: number,
+  udpIo?: 'native' | 'dgram',
 ): Promise<StartedTransport> {
   const handler = new RecordingHandler();
   const metrics = new Metrics();
-  const layer = new TransportLayer({ sip: sipConfig(overrides), handler, metrics, logger: silentLogger(), wsPingIntervalMs });
+  const layer = new TransportLayer({ sip: sipConfig(overrides), handler, metrics, logger: silentLogger(), wsPingIntervalMs, udpIo });
   const addrs = await layer.listen();
   return { layer, handler, metrics, addrs };
 }

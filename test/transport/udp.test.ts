@@ -1,7 +1,10 @@
 // UDP transport stories: a phone's datagram reaches the handler with a flow that leads back to the phone.
 // Real sockets on 127.0.0.1, port 0; the handler records what it gets.
+import dgram from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
-import { metricValue, register, startTransport, until, UdpPeer, type StartedTransport } from './peers.ts';
+import { nativeUdp, nativeUdpError } from '../../src/transport/native-udp.ts';
+import { ipv6Name } from '../../src/transport/udp.ts';
+import { metricValue, register, startTransport as startWith, until, UdpPeer, type StartedTransport } from './peers.ts';
 
 let edge: StartedTransport | undefined;
 const peers: UdpPeer[] = [];
@@ -18,7 +21,15 @@ async function phone(): Promise<UdpPeer> {
   return p;
 }
 
-describe('UDP transport', () => {
+it('the native UDP I/O is built and loaded (the test setup builds it with --require)', () => {
+  expect(nativeUdpError).toBeUndefined();
+  expect(nativeUdp).toBeDefined();
+});
+
+// Every story runs on both ways of moving datagrams: the batched native I/O (the default) and dgram (the fallback).
+describe.each(['native', 'dgram'] as const)('UDP transport (%s I/O)', (io) => {
+  const startTransport = (overrides: Parameters<typeof startWith>[0] = {}) => startWith(overrides, undefined, io);
+
   it('reports the real port when configured with port 0, and skips listeners set to "off"', async () => {
     edge = await startTransport({ tcp: 'off', ws: 'off' });
     expect(edge.addrs.udp?.port).toBeGreaterThan(0);
@@ -73,11 +84,76 @@ describe('UDP transport', () => {
     edge = await startTransport({ tcp: 'off', ws: 'off' });
     await expect(startTransport({ udp: `127.0.0.1:${edge.addrs.udp!.port}`, tcp: 'off', ws: 'off' })).rejects.toThrow(/EADDRINUSE/);
   });
+
+  it('answers a burst of 150 datagrams, every one, in the order they came', async () => {
+    edge = await startTransport({ tcp: 'off', ws: 'off' });
+    const e = edge!;
+    // The handler answers each message with its own branch, so order and completeness show on the phone's side.
+    e.handler.onMessage = (data, flow) => {
+      e.handler.messages.push({ text: data.toString('latin1'), flow });
+      flow.send(`SIP/2.0 200 OK\r\nX-Branch: ${/branch=([^\r;]+)/.exec(data.toString('latin1'))![1]}\r\n\r\n`);
+    };
+    const alice = await phone();
+    const branches = Array.from({ length: 150 }, (_, i) => `z9hG4bKburst${i}`);
+    for (const b of branches) alice.socket.send(register(b), e.addrs.udp!.port, '127.0.0.1');
+    await until(() => alice.received.length === 150, 5000);
+    expect(alice.received.map((r) => /X-Branch: (\S+)/.exec(r)![1])).toEqual(branches);
+    expect(e.handler.messages.map((m) => m.flow.remotePort)).toEqual(branches.map(() => alice.port));
+  });
+
+  it('sends to a host name after resolving it', async () => {
+    edge = await startTransport({ tcp: 'off', ws: 'off' });
+    const bob = await phone();
+    expect(edge.layer.udpFlow('localhost', bob.port).send('to a name')).toBe(true);
+    await until(() => bob.received.length === 1);
+    expect(bob.received[0]).toBe('to a name');
+  });
+
+  it('on an IPv6 listener names an IPv6 phone as dgram does, and a dual-stack one answers an IPv4 phone', async () => {
+    edge = await startTransport({ udp: '[::1]:0', tcp: 'off', ws: 'off' });
+    const v6 = dgram.createSocket('udp6');
+    await new Promise<void>((r) => v6.bind(0, '::1', () => r()));
+    const got: string[] = [];
+    v6.on('message', (m) => got.push(m.toString()));
+    edge.handler.echo = 'SIP/2.0 200 OK\r\n\r\n';
+    v6.send(register('z9hG4bKv6'), edge.addrs.udp!.port, '::1');
+    await until(() => got.length === 1);
+    expect(edge!.handler.messages[0].flow.remoteAddress).toBe('::1');
+    v6.close();
+    await edge.layer.close();
+
+    edge = await startTransport({ udp: '[::]:0', tcp: 'off', ws: 'off' });
+    edge.handler.echo = 'SIP/2.0 200 OK\r\n\r\n';
+    const alice = await phone();
+    await alice.send(register('z9hG4bKmapped'), edge.addrs.udp!.port);
+    await until(() => alice.received.length === 1);
+    expect(edge!.handler.messages[0].flow.remoteAddress).toBe('::ffff:127.0.0.1');
+  });
+});
+
+describe('ipv6Name: a source address as text, as inet_ntop writes it', () => {
+  const bytes = (hex: string) => Buffer.from(hex.replace(/[^0-9a-f]/g, ''), 'hex');
+  it.each([
+    ['0000 0000 0000 0000 0000 0000 0000 0001', '::1'],
+    ['0000 0000 0000 0000 0000 0000 0000 0000', '::'],
+    ['2001 0db8 0000 0000 0000 0000 0000 0001', '2001:db8::1'],
+    ['fe80 0000 0000 0000 0000 0000 0001 0002', 'fe80::1:2'],
+    ['0000 0000 0000 0000 0000 ffff 7f00 0001', '::ffff:127.0.0.1'],
+    ['0000 0000 0000 0000 0000 0000 c000 0201', '::192.0.2.1'],
+    ['0001 0000 0000 0001 0000 0000 0000 0001', '1:0:0:1::1'],
+    ['0001 0000 0000 0001 0000 0000 0001 0001', '1::1:0:0:1:1'],
+    ['2001 0db8 0000 0001 0001 0001 0001 0001', '2001:db8:0:1:1:1:1:1'],
+    ['2001 0db8 0000 0000 0001 0000 0000 0000', '2001:db8:0:0:1::'],
+  ])('%s -> %s', (hex, text) => {
+    const b = new Uint8Array(20);
+    b.set(bytes(hex), 4);
+    expect(ipv6Name(b, 4)).toBe(text);
+  });
 });
 
 describe('STUN keep-alives on the SIP UDP port (RFC 5626 §4.4.2)', () => {
   it('answers a Binding request with the XOR-mapped address and port of the phone', async () => {
-    edge = await startTransport();
+    edge = await startWith();
     const alice = await phone();
     const txId = Buffer.from('0102030405060708090a0b0c', 'hex');
     const req = Buffer.concat([Buffer.from([0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42]), txId]);
