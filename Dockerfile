@@ -23,5 +23,5 @@ VOLUME /data
 EXPOSE 5060/udp 5060/tcp 5066/tcp 8080/tcp
 HEALTHCHECK --interval=15s --timeout=3s CMD node -e "fetch('http://127.0.0.1:8080/healthz').then(r=>process.exit(r.ok?0:1)).catch(()=>process.exit(1))"
 STOPSIGNAL SIGTERM
-ENTRYPOINT ["node", "bin/sipedge.js"]
+ENTRYPOINT ["node", "--max-semi-space-size=64", "bin/sipedge.js"]
 CMD ["start"]

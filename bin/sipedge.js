@@ -1,5 +1,10 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=64
 // sipedge command: loads the TypeScript CLI through tsx's ESM loader (no build step).
+// --max-semi-space-size=64 (also in scripts/start.sh, npm start, the Dockerfile, load-tests/lib/edge-process.ts): a
+// young generation of 64 MB instead of Node 20's 16 MB. Every REGISTER allocates ~16 KB that dies young; with 16 MB
+// the edge scavenged every ~60 ms at 14,000 REGISTER/s and spent ~15 % more CPU per REGISTER (A/B with
+// load-tests/cpu-per-register.ts, 2-core VM). V8 reads the flag when the heap is created, so it must be on the
+// command line (v8.setFlagsFromString below is too late for it).
 import v8 from 'node:v8';
 // Before anything allocates: V8's memory reducer, once allocation slows down (the hold-music path allocates almost
 // nothing per packet), runs a series of garbage collections 8 s later and then every ~0.5 s, each stalling the event

@@ -5,4 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 node bin/sipedge.js demo "$@"
-exec node bin/sipedge.js start "$@"
+# --max-semi-space-size=64: see the comment at the top of bin/sipedge.js.
+exec node --max-semi-space-size=64 bin/sipedge.js start "$@"

@@ -9,7 +9,7 @@ import { createLogger, type Logger } from './observability/logger.ts';
 import { Metrics } from './observability/metrics.ts';
 import { openStores } from './store/open.ts';
 import type { Stores } from './store/types.ts';
-import { DigestAuthenticator } from './auth/authenticator.ts';
+import { DigestAuthenticator, type Verdict } from './auth/authenticator.ts';
 import { resolveNonceSecret } from './auth/nonce.ts';
 import { Registrar } from './registrar/registrar.ts';
 import { TransportLayer } from './transport/transport-layer.ts';
@@ -69,28 +69,45 @@ class Dispatcher implements TransactionUser {
 
   onRequest(tx: ServerTransaction): void {
     this.inflight++;
-    this.route(tx)
-      .catch((e: unknown) => {
-        this.logger.error({ event: 'dispatch.error', err: (e as Error)?.stack ?? String(e) });
-        if (!tx.isCompleted) tx.respond(500, 'Server Internal Error');
-      })
-      .finally(() => {
-        if (--this.inflight === 0 && this.drained) this.drained();
-      });
+    let pending: void | Promise<void> = undefined;
+    try {
+      pending = this.route(tx);
+    } catch (e) {
+      this.failed(tx, e);
+    }
+    // A REGISTER on the embedded store is answered by now: no promise was made for it.
+    if (pending === undefined) this.settled();
+    else pending.catch((e: unknown) => this.failed(tx, e)).finally(() => this.settled());
   }
 
-  private async route(tx: ServerTransaction): Promise<void> {
+  private failed(tx: ServerTransaction, e: unknown): void {
+    this.logger.error({ event: 'dispatch.error', err: (e as Error)?.stack ?? String(e) });
+    if (!tx.isCompleted) tx.respond(500, 'Server Internal Error');
+  }
+
+  private settled(): void {
+    if (--this.inflight === 0 && this.drained) this.drained();
+  }
+
+  private route(tx: ServerTransaction): void | Promise<void> {
     const req = tx.request;
     // Scanners and banned sources are dropped before any work (DESIGN.md §5).
-    const verdict = await this.auth.precheck(req.source!.address, req.userAgent);
+    const verdict = this.auth.precheck(req.source!.address, req.userAgent);
+    if (verdict instanceof Promise) return verdict.then((v) => this.routeChecked(tx, v));
+    return this.routeChecked(tx, verdict);
+  }
+
+  private routeChecked(tx: ServerTransaction, verdict: Verdict): void | Promise<void> {
     if (verdict !== 'ok') {
       tx.drop();
       return;
     }
-    if (req.method === 'REGISTER') {
-      await this.registrar.process(tx);
-      return;
-    }
+    if (tx.request.method === 'REGISTER') return this.registrar.process(tx);
+    return this.routeOther(tx);
+  }
+
+  private async routeOther(tx: ServerTransaction): Promise<void> {
+    const req = tx.request;
     // Local services first: their own dialogs directly, new requests after the proxy's admission.
     for (const svc of this.services) {
       if (!svc.owns(req)) continue;

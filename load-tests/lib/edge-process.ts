@@ -158,7 +158,8 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
     throw e;
   }
 
-  const nodeArgv = [...(opts.nodeArgs ?? []), CLI, 'start'];
+  // As every launcher of the edge does (bin/sipedge.js explains the flag).
+  const nodeArgv = ['--max-semi-space-size=64', ...(opts.nodeArgs ?? []), CLI, 'start'];
   const [file, argv] =
     opts.cpus !== undefined ? ['taskset', ['-c', opts.cpus, process.execPath, ...nodeArgv]] : [process.execPath, nodeArgv];
   // taskset execs the command, so the child's pid is node's and SIGTERM reaches the edge directly.

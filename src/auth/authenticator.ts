@@ -62,6 +62,26 @@ export const DIGEST_FAILURES = {
   malformed: { status: 400, countsTowardLockout: false, countsTowardBan: false, metric: 'malformed' },
 } as const satisfies Record<DigestFailure, FailureRule>;
 
+/** precheck()'s answer: go on, or drop silently. */
+export type Verdict = 'ok' | 'scanner' | 'banned';
+
+/** A syntactically complete credential for an identity some tenant owns: what authenticate() checks. */
+interface Claim {
+  ip: string;
+  tenant: Tenant;
+  ext: string;
+  isShared: boolean;
+  algorithm: DigestAlgorithm;
+  method: string;
+  uri: string;
+  nonce: string;
+  nc: number;
+  ncText: string;
+  cnonce: string;
+  response: string;
+  nonceState: NonceCheck;
+}
+
 /** Input of authenticate(): everything already extracted from the request by the caller. */
 export interface AuthenticateInput {
   /** Request method (the A2 of the digest). */
@@ -174,22 +194,25 @@ export class DigestAuthenticator {
 
   /**
    * Before anything else is done with a request: 'scanner' (User-Agent matches auth.scannerUserAgents) or 'banned'
-   * (source banned) mean drop silently. One store read for the ban; scanners cost no I/O.
+   * (source banned) mean drop silently. One store read for the ban; scanners cost no I/O. Answered without a promise
+   * on the embedded store (see `sync`), through the store's async read otherwise.
    */
-  async precheck(sourceIp: string, userAgent: string | undefined): Promise<'ok' | 'scanner' | 'banned'> {
+  precheck(sourceIp: string, userAgent: string | undefined): Verdict | Promise<Verdict> {
     if (this.isScanner(userAgent)) {
       this.failureCounters.scanner.inc();
       this.log.debug({ event: 'auth.drop', reason: 'scanner', ip: sourceIp });
       return 'scanner';
     }
     const now = this.clock.now();
-    const banned = this.sync !== undefined ? this.sync.guard.bannedUntil(sourceIp, now) : await this.guard.bannedUntil(sourceIp, now);
-    if (banned > 0) {
-      this.failureCounters.banned.inc();
-      this.log.debug({ event: 'auth.drop', reason: 'banned', ip: sourceIp });
-      return 'banned';
-    }
-    return 'ok';
+    if (this.sync !== undefined) return this.banVerdict(sourceIp, this.sync.guard.bannedUntil(sourceIp, now));
+    return this.guard.bannedUntil(sourceIp, now).then((until) => this.banVerdict(sourceIp, until));
+  }
+
+  private banVerdict(sourceIp: string, bannedUntil: number): Verdict {
+    if (bannedUntil <= 0) return 'ok';
+    this.failureCounters.banned.inc();
+    this.log.debug({ event: 'auth.drop', reason: 'banned', ip: sourceIp });
+    return 'banned';
   }
 
   /**
@@ -208,9 +231,37 @@ export class DigestAuthenticator {
    * Verifies the request's digest. Order: pick the credential for `realm` (SHA-256 preferred) -> syntax -> lock for
    * this source -> nonce MAC/age -> account -> response (current, previous in grace, previous after grace) -> nc
    * replay -> success (trust the source, reset its own counter). Rejects with StoreUnavailable if a store is down.
+   * On the embedded store a success (and a first request without credentials) is answered without a promise; a
+   * failure that counts toward lockout, and every outcome on Redis, come as a promise.
    */
-  async authenticate(input: AuthenticateInput): Promise<DigestOutcome> {
+  authenticate(input: AuthenticateInput): DigestOutcome | Promise<DigestOutcome> {
     const now = this.clock.now();
+    const claim = this.claim(input, now);
+    if (!('nonceState' in claim)) return claim;
+    const sync = this.sync;
+    if (sync === undefined) return this.authenticateAsync(claim, now);
+    const { tenant, ext, ip } = claim;
+    const checked = this.verify(claim, sync.guard.check(tenant.code, ext, ip, now), sync.getExtension(tenant.code, ext), now);
+    if (!('account' in checked)) return checked;
+    if (!sync.checkAndSet(claim.nonce, claim.nc, now, this.nonceTtlMs)) return this.fail('replay', checked.ctx);
+    sync.guard.recordSuccess(tenant.code, ext, ip, now);
+    return this.succeeded(claim, checked);
+  }
+
+  /** authenticate() over the stores' async methods (Redis, or a store without synchronous twins). */
+  private async authenticateAsync(claim: Claim, now: number): Promise<DigestOutcome> {
+    const { tenant, ext, ip } = claim;
+    // The lock state and the account are read together (one round trip); the account is ignored while locked.
+    const [lock, account] = await Promise.all([this.guard.check(tenant.code, ext, ip, now), this.accounts.getExtension(tenant.code, ext)]);
+    const checked = this.verify(claim, lock, account, now);
+    if (!('account' in checked)) return await checked;
+    if (!(await this.nonceCounts.checkAndSet(claim.nonce, claim.nc, now, this.nonceTtlMs))) return await this.fail('replay', checked.ctx);
+    await this.guard.recordSuccess(tenant.code, ext, ip, now);
+    return this.succeeded(claim, checked);
+  }
+
+  /** The credential's syntax and whose it claims to be, before any store is read; or the outcome when that fails. */
+  private claim(input: AuthenticateInput, now: number): Claim | DigestOutcome | Promise<DigestOutcome> {
     const ip = input.sourceIp;
     const picked = this.pickCredential(input.credentials, input.realm);
     if (picked === undefined) return { ok: false, reason: 'no-credentials' };
@@ -227,7 +278,6 @@ export class DigestAuthenticator {
     if (!username || !nonce || !uri || !response || !cnonce || nc < 0 || params.get('qop')?.toLowerCase() !== 'auth') {
       return this.fail('malformed', { ip, user: username });
     }
-
     const isShared = this.config.sharedDomain !== '' && input.realm === this.config.sharedDomain;
     const identity = resolveIdentity(username, input.realm, this.config.sharedDomain);
     const tenant = input.tenant;
@@ -235,60 +285,61 @@ export class DigestAuthenticator {
       // No tenant owns this identity: nothing to lock, but the attempt counts toward the source's ban.
       return this.fail('unknown-user', { ip, user: username, subject: { unowned: `${input.realm}:${username}` } });
     }
-    const ext = identity.ext;
-    const nonceState: NonceCheck = this.issuer.checkNonce(nonce, now);
-    // The lock state and the account are read together (one round trip); the account is ignored while locked.
-    const sync = this.sync;
-    let lock: LockState;
-    let account: Extension | undefined;
-    if (sync !== undefined) {
-      lock = sync.guard.check(tenant.code, ext, ip, now);
-      account = sync.getExtension(tenant.code, ext);
-    } else {
-      [lock, account] = await Promise.all([this.guard.check(tenant.code, ext, ip, now), this.accounts.getExtension(tenant.code, ext)]);
-    }
+    return {
+      ip, tenant, ext: identity.ext, isShared, algorithm, method: input.method, uri, nonce, nc, ncText: ncText!, cnonce, response,
+      nonceState: this.issuer.checkNonce(nonce, now),
+    };
+  }
+
+  /** Lock, nonce and response checked against the account just read: the account when they pass, else the outcome. */
+  private verify(
+    claim: Claim,
+    lock: LockState,
+    account: Extension | undefined,
+    now: number,
+  ): { account: Extension; viaGrace: boolean; ctx: FailureContext } | DigestOutcome | Promise<DigestOutcome> {
+    const { tenant, ext, ip, algorithm, isShared } = claim;
     const ctx: FailureContext = { ip, user: ext, tenant: tenant.code, subject: { tenant: tenant.code, ext, trusted: lock.trusted } };
     if (lock.lockedUntil > 0) {
       this.failureCounters.locked.inc();
       this.log.debug({ event: 'auth.failure', reason: 'locked', tenant: tenant.code, ext, ip, trusted: lock.trusted });
       return { ok: false, reason: 'locked', lockedUntil: lock.lockedUntil };
     }
-    if (nonceState !== 'ok') {
+    if (claim.nonceState !== 'ok') {
       // A nonce we cannot verify (tampered, another deployment's, a rotated secret) is answered like an old one:
       // a fresh challenge; the response was not evaluated. The log tells the two apart.
-      return this.fail('stale-nonce', { ...ctx, nonce: nonceState });
+      return this.fail('stale-nonce', { ...ctx, nonce: claim.nonceState });
     }
     const currentHa1 = account === undefined ? undefined : pickHa1(account.cred, algorithm, isShared);
     if (account === undefined || currentHa1 === undefined) return this.fail('unknown-user', ctx);
 
-    const digest: ResponseInput = { algorithm, ha1: currentHa1, method: input.method, uri, nonce, nc: ncText, cnonce, qop: 'auth' };
-    digest.ha2 = ha2(algorithm, input.method, uri);
-    let viaGrace = false;
-    if (!verifyResponse(digest, response)) {
-      const prevHa1 = account.prevCred === undefined ? undefined : pickHa1(account.prevCred, algorithm, isShared);
-      if (prevHa1 === undefined || !verifyResponse({ ...digest, ha1: prevHa1 }, response)) return this.fail('bad-password', ctx);
-      if (account.graceUntil === undefined || now >= account.graceUntil) {
-        this.log.info({ event: 'auth.stale_credential', tenant: tenant.code, ext, ip, algorithm });
-        return this.fail('stale-credential', ctx);
-      }
-      viaGrace = true;
+    const digest: ResponseInput = {
+      algorithm, ha1: currentHa1, method: claim.method, uri: claim.uri, nonce: claim.nonce, nc: claim.ncText, cnonce: claim.cnonce, qop: 'auth',
+    };
+    digest.ha2 = ha2(algorithm, claim.method, claim.uri);
+    if (verifyResponse(digest, claim.response)) return { account, viaGrace: false, ctx };
+    const prevHa1 = account.prevCred === undefined ? undefined : pickHa1(account.prevCred, algorithm, isShared);
+    if (prevHa1 === undefined || !verifyResponse({ ...digest, ha1: prevHa1 }, claim.response)) return this.fail('bad-password', ctx);
+    if (account.graceUntil === undefined || now >= account.graceUntil) {
+      this.log.info({ event: 'auth.stale_credential', tenant: tenant.code, ext, ip, algorithm });
+      return this.fail('stale-credential', ctx);
     }
-    // Only a correct response may consume an nc: otherwise anyone who saw the nonce could burn the phone's counts.
-    if (sync !== undefined) {
-      if (!sync.checkAndSet(nonce, nc, now, this.nonceTtlMs)) return this.fail('replay', ctx);
-      sync.guard.recordSuccess(tenant.code, ext, ip, now);
-    } else {
-      if (!(await this.nonceCounts.checkAndSet(nonce, nc, now, this.nonceTtlMs))) return this.fail('replay', ctx);
-      await this.guard.recordSuccess(tenant.code, ext, ip, now);
-    }
-    const counters = this.successCounters[algorithm];
-    if (viaGrace) {
+    // Only a correct response may consume an nc (the caller's next step): otherwise anyone who saw the nonce could
+    // burn the phone's counts.
+    return { account, viaGrace: true, ctx };
+  }
+
+  private succeeded(claim: Claim, checked: { account: Extension; viaGrace: boolean }): DigestOutcome {
+    const counters = this.successCounters[claim.algorithm];
+    if (checked.viaGrace) {
       counters.grace.inc();
-      this.log.debug({ event: 'auth.grace_credential_used', tenant: tenant.code, ext, ip, graceUntil: account.graceUntil });
+      this.log.debug({
+        event: 'auth.grace_credential_used', tenant: claim.tenant.code, ext: claim.ext, ip: claim.ip, graceUntil: checked.account.graceUntil,
+      });
     } else {
       counters.current.inc();
     }
-    return { ok: true, ext: account, algorithm, viaGrace };
+    return { ok: true, ext: checked.account, algorithm: claim.algorithm, viaGrace: checked.viaGrace };
   }
 
   /** Counts, logs and records one failure as DIGEST_FAILURES says. */

@@ -4,7 +4,7 @@ import type { Clock } from '../clock.ts';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
-import { DIGEST_FAILURES, resolveIdentity, type DigestAuthenticator, type FailureRule } from '../auth/authenticator.ts';
+import { DIGEST_FAILURES, resolveIdentity, type DigestAuthenticator, type DigestOutcome, type FailureRule } from '../auth/authenticator.ts';
 import { parseUri } from '../sip/uri.ts';
 import { SipError, type Contact, type SipMessage } from '../sip/types.ts';
 import type { ServerTransaction } from '../transaction/types.ts';
@@ -30,6 +30,20 @@ export interface RegistrarDeps {
   nodeId: string;
 }
 
+/** What one REGISTER asks for: its contacts, its Expires header, its Supported option tags (lower case). */
+interface BindingUpdate {
+  contacts: Contact[];
+  headerExpires: number | undefined;
+  supported: string[];
+}
+
+/** The binding list apply() made: changed = it must be written; outbound = RFC 5626 was applied to a contact. */
+interface Applied {
+  bindings: Binding[];
+  changed: boolean;
+  outbound: boolean;
+}
+
 /** A §10.3 refusal found while applying the contacts; becomes the response. */
 interface Refusal {
   status: number;
@@ -44,16 +58,23 @@ export class Registrar {
 
   constructor(private readonly d: RegistrarDeps) {}
 
-  /** Handles one REGISTER server transaction; never rejects (errors become responses). */
-  async process(tx: ServerTransaction): Promise<void> {
+  /**
+   * Handles one REGISTER server transaction; never rejects (errors become responses). On the embedded store a
+   * REGISTER is answered before this returns (undefined: no promise, no microtask per stage); otherwise, or when a
+   * failure is recorded toward lockout, the returned promise settles once it is answered.
+   */
+  process(tx: ServerTransaction): void | Promise<void> {
+    let pending: void | Promise<void>;
     try {
-      await this.register(tx);
+      pending = this.register(tx);
     } catch (e) {
       this.fail(tx, e);
+      return;
     }
+    if (pending !== undefined) return pending.catch((e: unknown) => this.fail(tx, e));
   }
 
-  private async register(tx: ServerTransaction): Promise<void> {
+  private register(tx: ServerTransaction): void | Promise<void> {
     const req = tx.request;
     const required = req.headerValues('require');
     const unsupported = required.length === 0 ? required : required.filter((t) => !SUPPORTED.has(t.toLowerCase()));
@@ -70,33 +91,48 @@ export class Registrar {
     }
     const shared = this.d.sharedDomain;
     const isShared = shared !== '' && toUri.host === shared.toLowerCase();
-    let tenant: Tenant | undefined;
     let ext = toUri.user;
-    let realm: string;
+    let tenant: Tenant | undefined | Promise<Tenant | undefined>;
     // The embedded store answers synchronously (no promise per REGISTER); Redis through its async reads.
     const accounts = this.d.accounts;
     if (isShared) {
       const id = resolveIdentity(toUri.user, shared, shared);
       ext = id.ext;
       if (id.tenantCode === undefined || id.tenantCode === '') tenant = undefined;
-      else tenant = accounts.getTenantSync ? accounts.getTenantSync(id.tenantCode) : await accounts.getTenant(id.tenantCode);
-      realm = shared;
+      else tenant = accounts.getTenantSync ? accounts.getTenantSync(id.tenantCode) : accounts.getTenant(id.tenantCode);
     } else {
-      tenant = accounts.findTenantByDomainSync ? accounts.findTenantByDomainSync(toUri.host) : await accounts.findTenantByDomain(toUri.host);
-      if (!tenant) {
-        this.respond(tx, 404, 'Domain Not Served');
-        return;
-      }
-      realm = tenant.domain;
+      tenant = accounts.findTenantByDomainSync ? accounts.findTenantByDomainSync(toUri.host) : accounts.findTenantByDomain(toUri.host);
     }
-    const source = req.source!;
-    const outcome = await this.d.auth.authenticate({
+    if (tenant instanceof Promise) return tenant.then((t) => this.withTenant(tx, isShared, t, ext));
+    return this.withTenant(tx, isShared, tenant, ext);
+  }
+
+  /** §10.3 step 2 on: the tenant the AOR's domain (or the shared domain's username) names, then digest. */
+  private withTenant(tx: ServerTransaction, isShared: boolean, tenant: Tenant | undefined, ext: string): void | Promise<void> {
+    if (!isShared && !tenant) {
+      this.respond(tx, 404, 'Domain Not Served');
+      return;
+    }
+    const realm = isShared ? this.d.sharedDomain : tenant!.domain;
+    const req = tx.request;
+    const outcome = this.d.auth.authenticate({
       method: 'REGISTER',
       credentials: req.credentials(false),
       realm,
       tenant,
-      sourceIp: source.address,
+      sourceIp: req.source!.address,
     });
+    if (outcome instanceof Promise) return outcome.then((o) => this.authenticated(tx, o, realm, tenant, ext));
+    return this.authenticated(tx, outcome, realm, tenant, ext);
+  }
+
+  private authenticated(
+    tx: ServerTransaction,
+    outcome: DigestOutcome,
+    realm: string,
+    tenant: Tenant | undefined,
+    ext: string,
+  ): void | Promise<void> {
     if (!outcome.ok) {
       const rule: FailureRule = DIGEST_FAILURES[outcome.reason];
       if (rule.status === 401) {
@@ -111,47 +147,71 @@ export class Registrar {
       this.respond(tx, 403, 'Not Your Address-of-Record');
       return;
     }
-    const aor = `${ext}@${tenant.code}`;
-    await this.updateBindings(tx, aor);
+    return this.updateBindings(tx, `${ext}@${tenant.code}`);
   }
 
-  /** §10.3 steps 6-8 under compare-and-set, then the 200 listing every current binding. */
-  private async updateBindings(tx: ServerTransaction, aor: string): Promise<void> {
-    const req = tx.request;
-    const contacts = req.contacts();
-    const headerExpires = req.expires;
-    const supported = req.headerValues('supported').map((t) => t.toLowerCase());
+  /**
+   * §10.3 steps 6-8 under compare-and-set, then the 200 listing every current binding. With the embedded store's
+   * synchronous twins one round needs no promise; otherwise the async store methods.
+   */
+  private updateBindings(tx: ServerTransaction, aor: string): void | Promise<void> {
     const store = this.d.bindings;
-    // The embedded store's synchronous twins when present (one CAS round without a promise), else the async ones.
-    const getSync = store.getSync;
-    const replaceSync = store.replaceSync;
+    const { getSync, replaceSync } = store;
+    if (getSync === undefined || replaceSync === undefined) return this.updateBindingsAsync(tx, aor);
+    const update = this.updateOf(tx);
     for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
       const now = this.d.clock.now();
-      const current = getSync !== undefined ? getSync.call(store, aor, now) : await store.get(aor, now);
-      const result = this.apply(req, tx.flow, contacts, headerExpires, supported.includes('outbound'), current.bindings, now);
-      if ('status' in result) {
-        this.respond(tx, result.status, result.reason, { headers: result.headers });
-        return;
-      }
-      if (result.changed) {
-        const replaced =
-          replaceSync !== undefined
-            ? replaceSync.call(store, aor, result.bindings, current.version, now)
-            : await store.replace(aor, result.bindings, current.version, now);
-        if (!replaced) continue;
-      }
-      this.trackFlows(aor, result.bindings);
-      const headers = result.bindings.map((b) => contactLine(b, now));
-      // RFC 3327 §5.3: echo Path in the 200 when the UA supports path.
-      if (supported.includes('path')) for (const p of req.headerLines('path')) headers.push(`Path: ${p}`);
-      // RFC 5626 §6: a registrar that applied outbound says so with Require: outbound.
-      if (result.outbound) headers.push('Require: outbound');
-      headers.push('Supported: path, outbound');
-      this.respond(tx, 200, 'OK', { headers });
-      this.d.logger.debug({ event: 'registrar.update', aor, bindings: result.bindings.length });
+      const current = getSync.call(store, aor, now);
+      const result = this.applyTo(tx, update, current.bindings, now);
+      if (result === undefined) return;
+      if (result.changed && !replaceSync.call(store, aor, result.bindings, current.version, now)) continue;
+      this.registered(tx, aor, update, result, now);
       return;
     }
     this.respond(tx, 500, 'Concurrent Update', { headers: ['Retry-After: 1'] });
+  }
+
+  private async updateBindingsAsync(tx: ServerTransaction, aor: string): Promise<void> {
+    const store = this.d.bindings;
+    const update = this.updateOf(tx);
+    for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
+      const now = this.d.clock.now();
+      const current = await store.get(aor, now);
+      const result = this.applyTo(tx, update, current.bindings, now);
+      if (result === undefined) return;
+      if (result.changed && !(await store.replace(aor, result.bindings, current.version, now))) continue;
+      this.registered(tx, aor, update, result, now);
+      return;
+    }
+    this.respond(tx, 500, 'Concurrent Update', { headers: ['Retry-After: 1'] });
+  }
+
+  /** What one REGISTER asks of its AOR's bindings, read from the request once for every CAS round. */
+  private updateOf(tx: ServerTransaction): BindingUpdate {
+    const req = tx.request;
+    const supported = req.headerValues('supported').map((t) => t.toLowerCase());
+    return { contacts: req.contacts(), headerExpires: req.expires, supported };
+  }
+
+  /** apply() over one snapshot; a refusal is answered here (undefined). */
+  private applyTo(tx: ServerTransaction, u: BindingUpdate, existing: Binding[], now: number): Applied | undefined {
+    const result = this.apply(tx.request, tx.flow, u.contacts, u.headerExpires, u.supported.includes('outbound'), existing, now);
+    if (!('status' in result)) return result;
+    this.respond(tx, result.status, result.reason, { headers: result.headers });
+    return undefined;
+  }
+
+  /** The bindings are stored: track flow-bound ones and answer 200 listing them. */
+  private registered(tx: ServerTransaction, aor: string, u: BindingUpdate, result: Applied, now: number): void {
+    this.trackFlows(aor, result.bindings);
+    const headers = result.bindings.map((b) => contactLine(b, now));
+    // RFC 3327 §5.3: echo Path in the 200 when the UA supports path.
+    if (u.supported.includes('path')) for (const p of tx.request.headerLines('path')) headers.push(`Path: ${p}`);
+    // RFC 5626 §6: a registrar that applied outbound says so with Require: outbound.
+    if (result.outbound) headers.push('Require: outbound');
+    headers.push('Supported: path, outbound');
+    this.respond(tx, 200, 'OK', { headers });
+    this.d.logger.debug({ event: 'registrar.update', aor, bindings: result.bindings.length });
   }
 
   /** Pure §10.3 step 6-8 over one snapshot: the new binding list, or a refusal. */
@@ -163,7 +223,7 @@ export class Registrar {
     supportsOutbound: boolean,
     existing: Binding[],
     now: number,
-  ): Refusal | { bindings: Binding[]; changed: boolean; outbound: boolean } {
+  ): Refusal | Applied {
     const cfg = this.d.config;
     const callId = req.callId;
     const cseq = req.cseq.seq;
