@@ -18,7 +18,7 @@ const USAGE = `usage: npm run bench -- [--micro] [--register] [--invite] [--full
   --moh         only the hold-music streaming run (load-tests/run-moh.ts: 1,000 streams once, 2,000 three times, 10 s each)
   --invite      only the SIPp call load run through the proxy (load-tests/run-invite.ts; see its --help)
   (none)        all three
-  --full        the full register profile (20 000 users, 2k..16k tx/s, 10 s steps) instead of --quick
+  --full        the full register profile (20 000 users, 4k..24k tx/s, 10 s steps) instead of --quick
   Other options go to run-register.ts unchanged, e.g. --rates 4000,8000 --cpu-prof (see its --help).`;
 
 /** Runs a TypeScript file with tsx in a child process, its output going straight to ours; resolves its exit code. */

@@ -18,7 +18,7 @@ const USAGE = `usage: tsx load-tests/run-register.ts [options]
 
   --users N             users provisioned (default 20000)
   --rates LIST          REGISTER transactions/s per step, comma-separated
-                        (default 2000,4000,6000,8000,10000,12000,14000,16000)
+                        (default 4000,8000,12000,14000,16000,18000,20000,22000,24000)
   --step-seconds S      traffic per step, in seconds (default 10)
   --transport u1|t1     SIPp transport: one UDP socket or one TCP connection (default u1)
   --scenario auth|badpass
@@ -32,7 +32,7 @@ const USAGE = `usage: tsx load-tests/run-register.ts [options]
   --cpu-prof            run the edge under node --cpu-prof and print the top functions at the end
   --prof-dir DIR        where --cpu-prof writes (default: a new temp dir, kept)
   --json FILE           also write the step results as JSON
-  --quick               2000 users, rates 2000,4000,6000,8000, 5 s steps (npm run bench's default)
+  --quick               2000 users, rates 4000,8000,12000,16000, 5 s steps (npm run bench's default)
   -h, --help
 
 A step is "held" when fewer than 0.5 % of its calls failed, every call was placed, SIPp was not killed, and the
@@ -106,7 +106,7 @@ function parseOptions(argv: string[]): Options | undefined {
   }
   const quick = values.quick;
   const users = Number(values.users ?? (quick ? 2000 : 20_000));
-  const ratesText = values.rates ?? (quick ? '2000,4000,6000,8000' : '2000,4000,6000,8000,10000,12000,14000,16000');
+  const ratesText = values.rates ?? (quick ? '4000,8000,12000,16000' : '4000,8000,12000,14000,16000,18000,20000,22000,24000');
   const ratesTx = ratesText.split(',').map((r) => Number(r.trim()));
   const stepSeconds = Number(values['step-seconds'] ?? (quick ? 5 : 10));
   if (!Number.isInteger(users) || users < 1) throw new Error(`--users ${values.users} must be a positive integer`);
