@@ -8,7 +8,7 @@ import type { DigestCredentials } from '../sip/types.ts';
 import type { AccountStore, CredentialSet, Extension, LockoutStore, NonceCountStore, Tenant } from '../store/types.ts';
 import { ha2, parseDigestAlgorithm, verifyResponse, type DigestAlgorithm, type ResponseInput } from './digest.ts';
 import { createScannerMatcher, LockoutGuard, type FailureSubject, type LockoutGuardSync, type LockState } from './lockout.ts';
-import { NonceIssuer, type NonceCheck } from './nonce.ts';
+import { NonceIssuer, nonceSequence, type NonceCheck } from './nonce.ts';
 
 /** Why a request was not authenticated; each is a metric label source and a row in DIGEST_FAILURES. */
 export type DigestFailure =
@@ -243,7 +243,7 @@ export class DigestAuthenticator {
     const { tenant, ext, ip } = claim;
     const checked = this.verify(claim, sync.guard.check(tenant.code, ext, ip, now), sync.getExtension(tenant.code, ext), now);
     if (!('account' in checked)) return checked;
-    if (!sync.checkAndSet(claim.nonce, claim.nc, now, this.nonceTtlMs)) return this.fail('replay', checked.ctx);
+    if (!sync.checkAndSet(claim.nonce, claim.nc, now, this.nonceTtlMs, nonceSequence(claim.nonce))) return this.fail('replay', checked.ctx);
     sync.guard.recordSuccess(tenant.code, ext, ip, now);
     return this.succeeded(claim, checked);
   }
@@ -255,7 +255,8 @@ export class DigestAuthenticator {
     const [lock, account] = await Promise.all([this.guard.check(tenant.code, ext, ip, now), this.accounts.getExtension(tenant.code, ext)]);
     const checked = this.verify(claim, lock, account, now);
     if (!('account' in checked)) return await checked;
-    if (!(await this.nonceCounts.checkAndSet(claim.nonce, claim.nc, now, this.nonceTtlMs))) return await this.fail('replay', checked.ctx);
+    const sequence = nonceSequence(claim.nonce);
+    if (!(await this.nonceCounts.checkAndSet(claim.nonce, claim.nc, now, this.nonceTtlMs, sequence))) return await this.fail('replay', checked.ctx);
     await this.guard.recordSuccess(tenant.code, ext, ip, now);
     return this.succeeded(claim, checked);
   }
@@ -411,7 +412,7 @@ export class DigestAuthenticator {
 interface SyncStores {
   guard: LockoutGuardSync;
   getExtension(tenant: string, ext: string): Extension | undefined;
-  checkAndSet(nonce: string, nc: number, now: number, ttlMs: number): boolean;
+  checkAndSet(nonce: string, nc: number, now: number, ttlMs: number, sequence: number): boolean;
 }
 
 /** SyncStores when the guard and both other stores have synchronous twins; undefined otherwise. */
@@ -421,7 +422,7 @@ function syncStores(stores: AuthenticatorDeps['stores'], guard: LockoutGuardSync
   return {
     guard,
     getExtension: (tenant, ext) => a.getExtensionSync!(tenant, ext),
-    checkAndSet: (nonce, nc, now, ttlMs) => n.checkAndSetSync!(nonce, nc, now, ttlMs),
+    checkAndSet: (nonce, nc, now, ttlMs, sequence) => n.checkAndSetSync!(nonce, nc, now, ttlMs, sequence),
   };
 }
 

@@ -38,10 +38,24 @@ export function ha1(algorithm: DigestAlgorithm, username: string, realm: string,
   return hex(algorithm, `${username}:${realm}:${password}`);
 }
 
-/** HA2 = H(method ":" digest-uri) for qop=auth or no qop (auth-int is not offered). */
+/**
+ * HA2 = H(method ":" digest-uri) for qop=auth or no qop (auth-int is not offered). Remembered: every REGISTER of a
+ * tenant's phones signs the same "REGISTER:sip:<domain>", and one hash costs ~1.5 µs against ~0.2 µs for the lookup.
+ * HA2 holds nothing secret. Bounded: the map starts over at HA2_CACHE_ENTRIES.
+ */
 export function ha2(algorithm: DigestAlgorithm, method: string, uri: string): string {
-  return hex(algorithm, `${method}:${uri}`);
+  const key = algorithm + ' ' + method + ':' + uri;
+  let value = ha2Cache.get(key);
+  if (value === undefined) {
+    value = hex(algorithm, `${method}:${uri}`);
+    if (ha2Cache.size >= HA2_CACHE_ENTRIES) ha2Cache.clear();
+    ha2Cache.set(key, value);
+  }
+  return value;
 }
+
+const HA2_CACHE_ENTRIES = 4096;
+const ha2Cache = new Map<string, string>();
 
 /** Everything the request-digest covers. `nc` is the 8-hex-digit string exactly as the client sent it. */
 export interface ResponseInput {

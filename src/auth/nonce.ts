@@ -1,4 +1,5 @@
-// Nonce issue and check: base64url(issuedAt | random) + a keyed SHA-256 MAC of that text, so any node verifies without a lookup.
+// Nonce issue and check: base64url(issuedAt | sequence | random) + a keyed SHA-256 MAC of that text, so any node verifies
+// without a lookup.
 // Replay (nonce-count) is the NonceCountStore's job via the authenticator; the secret's origin is the app's (resolveNonceSecret).
 import * as crypto from 'node:crypto';
 import { randomBytes, randomFillSync, timingSafeEqual } from 'node:crypto';
@@ -8,8 +9,10 @@ import type { MetaStore } from '../store/types.ts';
 export type NonceCheck = 'ok' | 'stale' | 'invalid';
 
 const TIME_BYTES = 8;
-const RANDOM_BYTES = 8;
-const SIGNED_BYTES = TIME_BYTES + RANDOM_BYTES;
+/** Bytes 8-11: the process's nonce sequence number (nonceSequence), big-endian. */
+const SEQUENCE_BYTES = 4;
+const RANDOM_BYTES = 4;
+const SIGNED_BYTES = TIME_BYTES + SEQUENCE_BYTES + RANDOM_BYTES;
 /** base64url of the 16 signed bytes, unpadded. */
 const PAYLOAD_CHARS = 22;
 /** MAC characters kept (126 bits). */
@@ -20,6 +23,12 @@ const POOL_NONCES = 512;
 
 /** Default allowance for a nonce "issued in the future" by a node whose clock runs ahead; ms. */
 export const DEFAULT_MAX_DRIFT_MS = 5_000;
+
+/**
+ * The last sequence number minted in this process, shared by every NonceIssuer in it so that no two of its nonces
+ * share one (until 2^32 later); it starts at a random value, so a restarted process does not repeat the old one's.
+ */
+let lastSequence = randomBytes(4).readInt32BE(0);
 
 /** Name under which a generated nonce secret is kept in the MetaStore. */
 export const NONCE_SECRET_META_KEY = 'auth.nonceSecret';
@@ -51,7 +60,10 @@ export class NonceIssuer {
     this.maxDriftMs = maxDriftMs;
   }
 
-  /** A fresh nonce (43 base64url characters: 22 of payload, 21 of MAC) stamped with `now` (ms epoch). */
+  /**
+   * A fresh nonce (43 base64url characters: 22 of payload, 21 of MAC) stamped with `now` (ms epoch) and this process's
+   * next sequence number (nonceSequence reads it back).
+   */
   mintNonce(now: number): string {
     const buf = this.payload;
     writeTime(buf, now);
@@ -59,7 +71,9 @@ export class NonceIssuer {
       randomFillSync(this.pool);
       this.poolOffset = 0;
     }
-    this.pool.copy(buf, TIME_BYTES, this.poolOffset, this.poolOffset + RANDOM_BYTES);
+    lastSequence = (lastSequence + 1) | 0;
+    buf.writeInt32BE(lastSequence, TIME_BYTES);
+    this.pool.copy(buf, TIME_BYTES + SEQUENCE_BYTES, this.poolOffset, this.poolOffset + RANDOM_BYTES);
     this.poolOffset += RANDOM_BYTES;
     const text = buf.toString('base64url');
     return text + this.mac(text);
@@ -110,4 +124,24 @@ function readTime(buf: Buffer): number {
 export async function resolveNonceSecret(configured: string, meta: MetaStore): Promise<string> {
   if (configured !== '') return configured;
   return await meta.getOrSet(NONCE_SECRET_META_KEY, randomBytes(32).toString('base64url'));
+}
+
+/** base64url alphabet value of each character code, -1 for anything else. */
+const B64URL = new Int8Array(128).fill(-1);
+for (let i = 0; i < 64; i++) B64URL['ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'.charCodeAt(i)] = i;
+
+/**
+ * The sequence number in a nonce of ours (a signed 32-bit integer), without decoding the rest or allocating: payload
+ * bits 64-95 live in base64url characters 10-15 (bits 60-95). Only meaningful once checkNonce said 'ok' or 'stale';
+ * NaN for characters outside base64url. A memory nonce-count store keys its table by it (store/memory/nonce-counts.ts).
+ */
+export function nonceSequence(nonce: string): number {
+  let bits = 0;
+  for (let i = 10; i < 16; i++) {
+    const c = nonce.charCodeAt(i);
+    const v = c < 128 ? B64URL[c]! : -1;
+    if (v < 0) return Number.NaN;
+    bits = bits * 64 + v; // 36 bits: exact in a double
+  }
+  return (bits % 0x1_0000_0000) | 0;
 }

@@ -163,10 +163,14 @@ export interface LockoutStore {
 }
 
 export interface NonceCountStore {
-  /** Accepts nc only if it is greater than every nc seen before for this nonce; remembers it for ttlMs. */
-  checkAndSet(nonce: string, nc: number, now: number, ttlMs: number): Promise<boolean>;
+  /**
+   * Accepts nc only if it is greater than every nc seen before for this nonce; remembers it for ttlMs. `sequence`, when
+   * given, is the nonce's sequence number (auth/nonce.ts nonceSequence: unique among the nonces this process minted
+   * within 2^32): a store may key by it instead of the nonce text (the memory store does; see nonce-counts.ts).
+   */
+  checkAndSet(nonce: string, nc: number, now: number, ttlMs: number, sequence?: number): Promise<boolean>;
   /** Optional synchronous twin of checkAndSet (local-memory stores only). */
-  checkAndSetSync?(nonce: string, nc: number, now: number, ttlMs: number): boolean;
+  checkAndSetSync?(nonce: string, nc: number, now: number, ttlMs: number, sequence?: number): boolean;
 }
 
 /** Small durable values: generated secrets, versions. */
