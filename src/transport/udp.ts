@@ -2,6 +2,7 @@
 // Parsing, retransmission and response routing are the transaction layer's; this file only moves datagrams.
 import dgram from 'node:dgram';
 import { lookup as dnsLookup, type LookupOneOptions } from 'node:dns';
+import { lookup as dnsLookupAsync } from 'node:dns/promises';
 import { isIPv6, type AddressInfo } from 'node:net';
 import type { Flow, TransportKind } from './flow.ts';
 import { isKeepAlive, type ListenerContext } from './listener-context.ts';
@@ -168,7 +169,9 @@ export class UdpListener {
     return new Promise((resolve) => socket.close(() => resolve()));
   }
 
-  private listenNative(native: NativeUdp, host: string, port: number): Promise<AddressInfo> {
+  private async listenNative(native: NativeUdp, host: string, port: number): Promise<AddressInfo> {
+    // As dgram does for a name: an IPv4 socket on the address the name resolves to (fails with ENOTFOUND & co.).
+    if (!isIPLiteral(host)) host = (await dnsLookupAsync(host, { family: 4 })).address;
     try {
       const [fd, family, boundPort, boundAddress] = native.open(host, port, RECV_BUFFER_BYTES, SEND_BUFFER_BYTES);
       this.fd = fd;
@@ -179,9 +182,9 @@ export class UdpListener {
       this.localAddress = boundAddress;
       this.localPort = boundPort;
       this.idPrefix = `udp:${boundPort}:`;
-      return Promise.resolve({ address: boundAddress, family: family === 6 ? 'IPv6' : 'IPv4', port: boundPort });
+      return { address: boundAddress, family: family === 6 ? 'IPv6' : 'IPv4', port: boundPort };
     } catch (err) {
-      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+      throw err instanceof Error ? err : new Error(String(err));
     }
   }
 

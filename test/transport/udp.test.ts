@@ -101,6 +101,16 @@ describe.each(['native', 'dgram'] as const)('UDP transport (%s I/O)', (io) => {
     expect(e.handler.messages.map((m) => m.flow.remotePort)).toEqual(branches.map(() => alice.port));
   });
 
+  it('listens on a host name (resolved to IPv4, as dgram does) and names a bad one in the error', async () => {
+    edge = await startTransport({ udp: 'localhost:0', tcp: 'off', ws: 'off' });
+    expect(edge.addrs.udp).toMatchObject({ address: '127.0.0.1', family: 'IPv4' });
+    edge.handler.echo = 'SIP/2.0 200 OK\r\n\r\n';
+    const alice = await phone();
+    await alice.send(register('z9hG4bKname'), edge.addrs.udp!.port);
+    await until(() => alice.received.length === 1);
+    await expect(startTransport({ udp: 'no-such-host.invalid:0', tcp: 'off', ws: 'off' })).rejects.toThrow(/ENOTFOUND|EAI_AGAIN/);
+  });
+
   it('sends to a host name after resolving it', async () => {
     edge = await startTransport({ tcp: 'off', ws: 'off' });
     const bob = await phone();
