@@ -212,7 +212,12 @@ export class UdpListener {
         }
         const msg = Buffer.allocUnsafe(length);
         buf.copy(msg, 0, i * STRIDE, i * STRIDE + length);
-        this.onDatagram(msg, meta[m + 2] === 4 ? this.v4Name(meta[m + 4], rx.bytes, (m + 4) * 4) : ipv6Name(rx.bytes, (m + 4) * 4), meta[m + 1]);
+        try {
+          this.onDatagram(msg, meta[m + 2] === 4 ? this.v4Name(meta[m + 4], rx.bytes, (m + 4) * 4) : ipv6Name(rx.bytes, (m + 4) * 4), meta[m + 1]);
+        } catch {
+          // Never lose the rest of the batch (or the process) to one datagram: counted like a handler's error.
+          this.ctx.drop('handler-error');
+        }
         if (this.rx !== rx) return; // closed by a handler
       }
       if (count < BATCH) return;

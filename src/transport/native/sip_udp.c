@@ -39,12 +39,18 @@
 #define SCRATCH_BYTES 65536
 #define META 8
 
+/**
+ * One watched socket. Freed once both libuv has closed the poll handle and the JavaScript handle (an external) was
+ * collected, whichever comes last: unwatch() on a handle whose memory is gone can then not happen.
+ */
 typedef struct {
   uv_poll_t poll;
   napi_env env;
   napi_ref callback;
   napi_async_context async;
   int stopped;
+  int closed;
+  int finalized;
 } Watch;
 
 static napi_value throw_errno(napi_env env, int err, const char *what) {
@@ -188,7 +194,30 @@ static void on_poll(uv_poll_t *handle, int status, int events) {
   napi_close_handle_scope(env, scope);
 }
 
-static void on_closed(uv_handle_t *handle) { free(handle->data); }
+static void on_closed(uv_handle_t *handle) {
+  Watch *w = (Watch *)handle->data;
+  w->closed = 1;
+  if (w->finalized) free(w);
+}
+
+/** Stops the poll and releases the callback; the memory goes in on_closed or finalize, whichever runs last. */
+static void stop(napi_env env, Watch *w) {
+  if (w->stopped) return;
+  w->stopped = 1;
+  uv_poll_stop(&w->poll);
+  napi_delete_reference(env, w->callback);
+  napi_async_destroy(env, w->async);
+  uv_close((uv_handle_t *)&w->poll, on_closed);
+}
+
+/** The JavaScript handle was collected: stop watching if unwatch() was never called. */
+static void finalize(napi_env env, void *data, void *hint) {
+  (void)hint;
+  Watch *w = (Watch *)data;
+  w->finalized = 1;
+  stop(env, w);
+  if (w->closed) free(w);
+}
 
 static napi_value udp_watch(napi_env env, napi_callback_info info) {
   size_t argc = 2;
@@ -221,7 +250,11 @@ static napi_value udp_watch(napi_env env, napi_callback_info info) {
   }
   w->poll.data = w;
   uv_poll_start(&w->poll, UV_READABLE, on_poll);
-  napi_create_external(env, w, NULL, NULL, &external);
+  if (napi_create_external(env, w, finalize, NULL, &external) != napi_ok) {
+    stop(env, w);
+    w->finalized = 1;
+    return throw_errno(env, ENOMEM, "watch");
+  }
   return external;
 }
 
@@ -234,13 +267,7 @@ static napi_value udp_unwatch(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "unwatch(handle)");
     return NULL;
   }
-  if (!w->stopped) {
-    w->stopped = 1;
-    uv_poll_stop(&w->poll);
-    napi_delete_reference(env, w->callback);
-    napi_async_destroy(env, w->async);
-    uv_close((uv_handle_t *)&w->poll, on_closed);
-  }
+  stop(env, w);
   return NULL;
 }
 
