@@ -104,10 +104,13 @@ async function isUdpPortFree(port: number): Promise<boolean> {
   });
 }
 
-/** The environment every sipedge child gets: ours minus any inherited SIPEDGE_* (so runs are reproducible), plus these. */
+/** Inherited SIPEDGE_* variables that pass: they choose how the edge does its I/O (for A/B runs), not what it does. */
+const PASSED = new Set(['SIPEDGE_NATIVE_UDP', 'SIPEDGE_NATIVE_RTP']);
+
+/** The environment every sipedge child gets: ours minus any other inherited SIPEDGE_* (so runs are reproducible), plus these. */
 function childEnv(vars: Record<string, string>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('SIPEDGE_')) env[k] = v;
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('SIPEDGE_') || PASSED.has(k)) env[k] = v;
   return { ...env, ...vars };
 }
 

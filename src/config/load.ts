@@ -16,6 +16,12 @@ export const ENV_ALIASES: Record<string, string> = {
   SIPEDGE_LOG_LEVEL: 'log.level',
 };
 
+/**
+ * SIPEDGE_* variables that are not config keys: process-level switches read where they act (transport/native-udp.ts,
+ * media/native-send.ts), skipped here so that they are not refused as unknown keys.
+ */
+const NOT_CONFIG = new Set(['SIPEDGE_CONFIG', 'SIPEDGE_NATIVE_UDP', 'SIPEDGE_NATIVE_RTP']);
+
 export type DeepPartial<T> = T extends unknown[] ? T : T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T;
 
 export interface LoadOptions {
@@ -47,7 +53,7 @@ export function loadConfig(opts: LoadOptions = {}): Readonly<Config> {
     }
   }
   for (const [name, value] of Object.entries(env)) {
-    if (value === undefined || !name.startsWith('SIPEDGE_') || name === 'SIPEDGE_CONFIG') continue;
+    if (value === undefined || !name.startsWith('SIPEDGE_') || NOT_CONFIG.has(name)) continue;
     if (name === 'SIPEDGE_UPSTREAMS') {
       raw.upstreams = parseUpstreamsEnv(value);
       continue;

@@ -210,4 +210,34 @@ describe('sipedge CLI', () => {
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
   });
+
+  it.each([
+    ['native', {}],
+    ['dgram', { SIPEDGE_NATIVE_UDP: '0' }],
+  ] as const)('starts with %s UDP I/O and says so in its listening line', async (io, extra) => {
+    const env: NodeJS.ProcessEnv = { ...process.env };
+    delete env.SIPEDGE_NATIVE_UDP;
+    const child = spawn('node', ['bin/sipedge.js', 'start'], {
+      env: {
+        ...env,
+        ...extra,
+        SIPEDGE_DATA_DIR: dir,
+        SIPEDGE_SIP_UDP: '127.0.0.1:0',
+        SIPEDGE_SIP_TCP: 'off',
+        SIPEDGE_SIP_WS: 'off',
+        SIPEDGE_HTTP: '127.0.0.1:0',
+        SIPEDGE_LOG_LEVEL: 'info',
+      },
+    });
+    let out = '';
+    child.stdout.on('data', (d) => (out += String(d)));
+    child.stderr.on('data', (d) => (out += String(d)));
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    for (let i = 0; i < 200 && !out.includes('sipedge listening'); i++) await new Promise((r) => setTimeout(r, 50));
+    const line = out.split('\n').find((l) => l.includes('"transport.listening"'));
+    expect(line, out).toBeDefined();
+    expect(JSON.parse(line!).udpIo).toBe(io);
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+  });
 });

@@ -42,6 +42,12 @@ describe('config', () => {
     expect(c.store).toBe('redis');
   });
 
+  it('leaves the native I/O switches to the code that reads them instead of refusing them as unknown keys', () => {
+    const c = loadConfig({ env: { SIPEDGE_NATIVE_UDP: '0', SIPEDGE_NATIVE_RTP: '0', SIPEDGE_SIP_UDP: '127.0.0.1:5070' } });
+    expect(c.sip.udp).toBe('127.0.0.1:5070');
+    expect(errorOf(() => loadConfig({ env: { SIPEDGE_NATIVE_UPD: '0' } })).message).toContain('nativeUpd');
+  });
+
   it('names the key, the value and the rule in one line', () => {
     const e = errorOf(() => loadConfig({ env: { SIPEDGE_SIP_TCP: 'localhost' } }));
     expect(e.code).toBe('SIPEDGE_ERR_CONFIG_INVALID');
