@@ -1,9 +1,11 @@
 # sipedge container: Node 20 on Debian bookworm, embedded store under /data (mount a volume there).
-# Stage 1 builds the optional native RTP sender (needs a C compiler, which the slim image does not have).
+# Stage 1 builds the optional native parts, the RTP sender and the SIP UDP I/O (needs a C compiler, which the slim
+# image does not have).
 FROM node:20-bookworm AS native
 WORKDIR /build
 COPY scripts/build-native.mjs ./scripts/
 COPY src/media/native ./src/media/native
+COPY src/transport/native ./src/transport/native
 RUN node scripts/build-native.mjs --require
 
 FROM node:20-bookworm-slim
