@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs what sipedge needs on Debian: npm packages and the optional native RTP sender (always; without a C compiler
-# the edge runs without it), and with --test the tools the test suite runs for real (SIPp = sip-tester, redis-server,
-# sox, lame, and gcc so that the native sender is built and tested). Idempotent; fails loudly when an install fails.
+# Installs what sipedge needs on Debian: npm packages and the optional native parts (RTP sender, SIP UDP I/O; always;
+# without a C compiler the edge runs on dgram), and with --test the tools the test suite runs for real (SIPp =
+# sip-tester, redis-server, sox, lame, and gcc so that the native parts are built and tested). Idempotent; fails loudly
+# when an install fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,5 +28,6 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   npm ci --no-audit --no-fund --loglevel=error
 fi
 
-# build/native/rtp_send.node (hold-music batch send): required for the tests, optional for running the edge.
+# build/native/rtp_send.node (hold-music batch send) and sip_udp.node (SIP UDP I/O): required for the tests, optional
+# for running the edge.
 if [ "${1:-}" = "--test" ]; then node scripts/build-native.mjs --require; else node scripts/build-native.mjs; fi
