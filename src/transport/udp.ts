@@ -112,9 +112,10 @@ export class UdpListener {
 
   /**
    * Sends one datagram; false when the socket is not open or the port is not one. The datagram is queued and sent
-   * with the rest of this loop turn's after its I/O callbacks (setImmediate): the up to 32 requests libuv reads per
-   * wake-up get their responses back to back, so a peer that sleeps between packets is woken about once per burst
-   * instead of once per datagram (REGISTER load: ~10 % less edge CPU per request). Hot path: no callback,
+   * with the rest of this loop turn's after its I/O callbacks (setImmediate): the requests read in one wake-up (up to
+   * 32 by libuv's dgram, up to ROUNDS x BATCH natively) get their responses back to back, natively in sendmmsg calls of
+   * up to 64, so a peer that sleeps between packets is woken about once per burst instead of once per datagram
+   * (REGISTER load, dgram: ~10 % less edge CPU per request). Hot path: no callback,
    * because given one, dgram defers a completion callback per send (process.nextTick) even when the kernel took the
    * datagram at once; a datagram the kernel refuses is lost like one lost on the wire (the peer retransmits,
    * §17.1.2.2). Other addresses are resolved first, and their errors (lookup or send) are logged at debug.
