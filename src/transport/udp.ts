@@ -71,11 +71,6 @@ export class UdpListener {
   localPort = 0;
   /** 'udp:<localPort>:', the start of every flow id of this listener. */
   idPrefix = 'udp:0:';
-  /** Send errors for addresses that need resolving (the rare slow path): logged at debug, one shared callback. */
-  private readonly onSent = (err: Error | null): void => {
-    if (err) this.ctx.logger.debug({ event: 'transport.udp.send-error', code: (err as NodeJS.ErrnoException).code });
-  };
-
   constructor(
     private readonly ctx: ListenerContext,
     private readonly native: NativeUdp | undefined = nativeUdp,
@@ -88,7 +83,8 @@ export class UdpListener {
 
   listen(host: string, port: number): Promise<AddressInfo> {
     if (this.native !== undefined) return this.listenNative(this.native, host, port);
-    const socket = dgram.createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4', lookup: lookupLiteral });
+    this.family = isIPv6(host) ? 6 : 4;
+    const socket = dgram.createSocket({ type: this.family === 6 ? 'udp6' : 'udp4', lookup: lookupLiteral });
     this.socket = socket;
     return new Promise((resolve, reject) => {
       socket.once('error', reject);
@@ -118,10 +114,15 @@ export class UdpListener {
    * (REGISTER load, dgram: ~10 % less edge CPU per request). Hot path: no callback,
    * because given one, dgram defers a completion callback per send (process.nextTick) even when the kernel took the
    * datagram at once; a datagram the kernel refuses is lost like one lost on the wire (the peer retransmits,
-   * §17.1.2.2). Other addresses are resolved first, and their errors (lookup or send) are logged at debug.
+   * §17.1.2.2). A host name is resolved first and the datagram queued then (a lookup error is logged at debug), so
+   * both I/O paths only ever see IP literals.
    */
   send(data: Buffer | string, port: number, address: string): boolean {
     if ((this.socket === undefined && this.fd < 0) || !(port > 0 && port < 65536 && (port | 0) === port)) return false;
+    if (!isIPLiteral(address)) {
+      this.resolveThenSend(data, port, address);
+      return true;
+    }
     const q = this.queue;
     q.push(data, port, address);
     if (q.length === 3) setImmediate(this.flush);
@@ -140,10 +141,8 @@ export class UdpListener {
     const socket = this.socket;
     if (socket === undefined) return;
     for (let i = 0; i < q.length; i += 3) {
-      const address = q[i + 2] as string;
       try {
-        if (isIPLiteral(address)) socket.send(q[i] as Buffer, q[i + 1] as number, address);
-        else socket.send(q[i] as Buffer, q[i + 1] as number, address, this.onSent);
+        socket.send(q[i] as Buffer, q[i + 1] as number, q[i + 2] as string);
       } catch {
         // closed socket or bad address
       }
@@ -173,25 +172,22 @@ export class UdpListener {
   private async listenNative(native: NativeUdp, host: string, port: number): Promise<AddressInfo> {
     // As dgram does for a name: an IPv4 socket on the address the name resolves to (fails with ENOTFOUND & co.).
     if (!isIPLiteral(host)) host = (await dnsLookupAsync(host, { family: 4 })).address;
-    try {
-      const [fd, family, boundPort, boundAddress] = native.open(host, port, RECV_BUFFER_BYTES, SEND_BUFFER_BYTES);
-      this.fd = fd;
-      this.family = family;
-      this.rx = { buf: Buffer.allocUnsafe(BATCH * STRIDE), meta: new Int32Array(BATCH * META), bytes: new Uint8Array(0) };
-      this.rx.bytes = new Uint8Array(this.rx.meta.buffer);
-      this.watch = native.watch(fd, this.onReadable);
-      this.localAddress = boundAddress;
-      this.localPort = boundPort;
-      this.idPrefix = `udp:${boundPort}:`;
-      return { address: boundAddress, family: family === 6 ? 'IPv6' : 'IPv4', port: boundPort };
-    } catch (err) {
-      throw err instanceof Error ? err : new Error(String(err));
-    }
+    const [fd, family, boundPort, boundAddress] = native.open(host, port, RECV_BUFFER_BYTES, SEND_BUFFER_BYTES);
+    this.fd = fd;
+    this.family = family;
+    const meta = new Int32Array(BATCH * META);
+    this.rx = { buf: Buffer.allocUnsafe(BATCH * STRIDE), meta, bytes: new Uint8Array(meta.buffer) };
+    this.watch = native.watch(fd, this.onReadable);
+    this.localAddress = boundAddress;
+    this.localPort = boundPort;
+    this.idPrefix = `udp:${boundPort}:`;
+    return { address: boundAddress, family: family === 6 ? 'IPv6' : 'IPv4', port: boundPort };
   }
 
   /**
    * Native path, called by the event loop while the socket is readable: up to ROUNDS batches of BATCH datagrams,
-   * each copied out of the receive slots (a message's body may outlive the batch) and handled in order.
+   * each copied out of the receive slots (a message's body may outlive the batch) and handled in order, as dgram's
+   * 'message' events are (onDatagram drops what is too long; the handler's errors are deliver's to contain).
    */
   private readonly onReadable = (): void => {
     const native = this.native;
@@ -207,18 +203,15 @@ export class UdpListener {
       for (let i = 0; i < count; i++) {
         const m = i * META;
         const length = meta[m];
-        if (meta[m + 3] === 1 || length > this.ctx.maxMessageBytes) {
+        if (meta[m + 3] === 1) {
+          // Longer than a receive slot (64 KiB): no SIP message over UDP.
           this.ctx.drop('oversize');
           continue;
         }
         const msg = Buffer.allocUnsafe(length);
         buf.copy(msg, 0, i * STRIDE, i * STRIDE + length);
-        try {
-          this.onDatagram(msg, meta[m + 2] === 4 ? this.v4Name(meta[m + 4], rx.bytes, (m + 4) * 4) : ipv6Name(rx.bytes, (m + 4) * 4), meta[m + 1]);
-        } catch {
-          // Never lose the rest of the batch (or the process) to one datagram: counted like a handler's error.
-          this.ctx.drop('handler-error');
-        }
+        const address = meta[m + 2] === 4 ? this.v4Name(meta[m + 4], rx.bytes, (m + 4) * 4) : ipv6Name(rx.bytes, (m + 4) * 4);
+        this.onDatagram(msg, address, meta[m + 1]);
         if (this.rx !== rx) return; // closed by a handler
       }
       if (count < BATCH) return;
@@ -235,31 +228,20 @@ export class UdpListener {
     return name;
   }
 
-  /** Native path: the loop turn's datagrams in sendmmsg batches; names that are not IP literals are resolved first. */
+  /** Native path: the loop turn's datagrams in sendmmsg batches. */
   private flushNative(native: NativeUdp, q: (Buffer | string | number)[]): void {
     if (this.fd < 0) return;
-    let literal = true;
-    for (let i = 2; i < q.length; i += 3) {
-      if (!isIPLiteral(q[i] as string)) {
-        literal = false;
-        break;
-      }
-    }
-    if (!literal) {
-      const ready: (Buffer | string | number)[] = [];
-      for (let i = 0; i < q.length; i += 3) {
-        const address = q[i + 2] as string;
-        if (isIPLiteral(address)) ready.push(q[i]!, q[i + 1]!, address);
-        else this.resolveThenSend(q[i] as Buffer | string, q[i + 1] as number, address);
-      }
-      q = ready;
-    }
     const refused = native.send(this.fd, this.family, q, q.length / 3);
     if (refused > 0) this.ctx.logger.debug({ event: 'transport.udp.send-refused', datagrams: refused });
   }
 
+  /**
+   * A host name as the socket's family needs it: IPv4 for an IPv4 socket, IPv6 for dgram's 'udp6', either for the
+   * native dual-stack socket (it sends to IPv4 as v4-mapped).
+   */
   private resolveThenSend(data: Buffer | string, port: number, address: string): void {
-    dnsLookup(address, { family: this.family === 4 ? 4 : 0 }, (err, ip) => {
+    const family = this.family === 4 ? 4 : this.native !== undefined ? 0 : 6;
+    dnsLookup(address, { family }, (err, ip) => {
       if (err) this.ctx.logger.debug({ event: 'transport.udp.send-error', code: err.code });
       else this.send(data, port, ip);
     });
