@@ -17,10 +17,13 @@ export const ENV_ALIASES: Record<string, string> = {
 };
 
 /**
- * SIPEDGE_* variables that are not config keys: process-level switches read where they act (transport/native-udp.ts,
- * media/native-send.ts), skipped here so that they are not refused as unknown keys.
+ * Process-level switches, not config keys: how the edge does its I/O, read where they act (transport/native-udp.ts,
+ * media/native-send.ts). The loader skips them (they would be refused as unknown keys); load-test edges inherit them.
  */
-const NOT_CONFIG = new Set(['SIPEDGE_CONFIG', 'SIPEDGE_NATIVE_UDP', 'SIPEDGE_NATIVE_RTP']);
+export const IO_SWITCHES = ['SIPEDGE_NATIVE_UDP', 'SIPEDGE_NATIVE_RTP'] as const;
+
+/** SIPEDGE_* variables that are not config keys. */
+const NOT_CONFIG = new Set<string>(['SIPEDGE_CONFIG', ...IO_SWITCHES]);
 
 export type DeepPartial<T> = T extends unknown[] ? T : T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T;
 

@@ -476,4 +476,3 @@ export class MohService implements LocalService {
     this.d.metrics?.mohCalls.labels(outcome).inc();
   }
 }
-

@@ -27,9 +27,8 @@ interface Entry {
 export class MemoryNonceCountStore implements NonceCountStore {
   private readonly byNonce = new Map<string, Entry>();
   private readonly expiries = new ExpiryBuckets();
-  private sequences: Int32Array | undefined;
-  private counts: Uint32Array | undefined;
-  private used: Uint8Array | undefined;
+  /** Per slot: the sequence it holds, that nonce's highest nc, and 1 once the slot holds one. Made on first use. */
+  private table: { sequences: Int32Array; counts: Uint32Array; used: Uint8Array } | undefined;
 
   async checkAndSet(nonce: string, nc: number, now: number, ttlMs: number, sequence?: number): Promise<boolean> {
     return this.checkAndSetSync(nonce, nc, now, ttlMs, sequence);
@@ -51,16 +50,11 @@ export class MemoryNonceCountStore implements NonceCountStore {
   }
 
   private checkAndSetSequence(sequence: number, nc: number): boolean {
-    if (this.sequences === undefined) {
-      this.sequences = new Int32Array(SLOTS);
-      this.counts = new Uint32Array(SLOTS);
-      this.used = new Uint8Array(SLOTS);
-    }
+    this.table ??= { sequences: new Int32Array(SLOTS), counts: new Uint32Array(SLOTS), used: new Uint8Array(SLOTS) };
+    const { sequences, counts, used } = this.table;
     const slot = sequence & MASK;
-    const used = this.used!;
-    const counts = this.counts!;
     if (used[slot] === 1) {
-      const held = this.sequences[slot]!;
+      const held = sequences[slot]!;
       if (held === sequence) {
         if (nc <= counts[slot]!) return false;
         counts[slot] = nc;
@@ -70,7 +64,7 @@ export class MemoryNonceCountStore implements NonceCountStore {
       if (((sequence - held) | 0) < 0) return false;
     }
     used[slot] = 1;
-    this.sequences[slot] = sequence;
+    sequences[slot] = sequence;
     counts[slot] = nc;
     return true;
   }
