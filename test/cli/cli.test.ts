@@ -188,45 +188,20 @@ describe('sipedge CLI', () => {
     expect(f.stderr.trim()).toMatch(/^sipedge: config: registrar\.minExpires "soon": .*SIPEDGE_ERR_CONFIG_INVALID\)$/);
   });
 
-  it('starts in the foreground and exits 0 on SIGTERM', async () => {
+  /** `sipedge start` in the foreground on free loopback ports (env adds to / overrides them), once it says it listens. */
+  async function startForeground(env: NodeJS.ProcessEnv): Promise<{ out: string; stop(): Promise<number | null> }> {
+    const inherited: NodeJS.ProcessEnv = { ...process.env };
+    delete inherited.SIPEDGE_NATIVE_UDP;
     const child = spawn('node', ['bin/sipedge.js', 'start'], {
       env: {
-        ...process.env,
+        ...inherited,
         SIPEDGE_DATA_DIR: dir,
         SIPEDGE_SIP_UDP: '127.0.0.1:0',
         SIPEDGE_SIP_TCP: '127.0.0.1:0',
         SIPEDGE_SIP_WS: '127.0.0.1:0',
         SIPEDGE_HTTP: '127.0.0.1:0',
         SIPEDGE_LOG_LEVEL: 'warn',
-      },
-    });
-    let out = '';
-    child.stdout.on('data', (d) => (out += String(d)));
-    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-    for (let i = 0; i < 200 && !out.includes('sipedge listening'); i++) await new Promise((r) => setTimeout(r, 50));
-    expect(out).toContain('sipedge listening');
-    const http = /http 127\.0\.0\.1:(\d+)/.exec(out)![1];
-    expect((await fetch(`http://127.0.0.1:${http}/healthz`)).status).toBe(200);
-    child.kill('SIGTERM');
-    expect(await exited).toBe(0);
-  });
-
-  it.each([
-    ['native', {}],
-    ['dgram', { SIPEDGE_NATIVE_UDP: '0' }],
-  ] as const)('starts with %s UDP I/O and says so in its listening line', async (io, extra) => {
-    const env: NodeJS.ProcessEnv = { ...process.env };
-    delete env.SIPEDGE_NATIVE_UDP;
-    const child = spawn('node', ['bin/sipedge.js', 'start'], {
-      env: {
         ...env,
-        ...extra,
-        SIPEDGE_DATA_DIR: dir,
-        SIPEDGE_SIP_UDP: '127.0.0.1:0',
-        SIPEDGE_SIP_TCP: 'off',
-        SIPEDGE_SIP_WS: 'off',
-        SIPEDGE_HTTP: '127.0.0.1:0',
-        SIPEDGE_LOG_LEVEL: 'info',
       },
     });
     let out = '';
@@ -234,10 +209,31 @@ describe('sipedge CLI', () => {
     child.stderr.on('data', (d) => (out += String(d)));
     const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
     for (let i = 0; i < 200 && !out.includes('sipedge listening'); i++) await new Promise((r) => setTimeout(r, 50));
-    const line = out.split('\n').find((l) => l.includes('"transport.listening"'));
-    expect(line, out).toBeDefined();
+    return {
+      out,
+      stop() {
+        child.kill('SIGTERM');
+        return exited;
+      },
+    };
+  }
+
+  it('starts in the foreground and exits 0 on SIGTERM', async () => {
+    const edge = await startForeground({});
+    expect(edge.out).toContain('sipedge listening');
+    const http = /http 127\.0\.0\.1:(\d+)/.exec(edge.out)![1];
+    expect((await fetch(`http://127.0.0.1:${http}/healthz`)).status).toBe(200);
+    expect(await edge.stop()).toBe(0);
+  });
+
+  it.each([
+    ['native', {}],
+    ['dgram', { SIPEDGE_NATIVE_UDP: '0' }],
+  ] as const)('starts with %s UDP I/O and says so in its listening line', async (io, extra) => {
+    const edge = await startForeground({ ...extra, SIPEDGE_SIP_TCP: 'off', SIPEDGE_SIP_WS: 'off', SIPEDGE_LOG_LEVEL: 'info' });
+    const line = edge.out.split('\n').find((l) => l.includes('"transport.listening"'));
+    expect(line, edge.out).toBeDefined();
     expect(JSON.parse(line!).udpIo).toBe(io);
-    child.kill('SIGTERM');
-    expect(await exited).toBe(0);
+    expect(await edge.stop()).toBe(0);
   });
 });
