@@ -3,8 +3,9 @@
 import { checkPassword } from '../auth/password-policy.ts';
 import type { ExtensionRef } from '../auth/provisioning.ts';
 import type { LoginRole } from '../store/types.ts';
-import { SipedgeError } from '../config/errors.ts';
-import { ApiError, forbidden, notFound } from './api-error.ts';
+import { SipedgeError } from '../errors.ts';
+import { ApiError } from '../errors.ts';
+import { forbidden, notFound } from './api-error.ts';
 import type { Caller, Gateway, RouteSpec } from './gateway.ts';
 import { policyError } from './login-routes.ts';
 import { bodies, params } from './schemas.ts';

@@ -3,7 +3,8 @@
 import { ha1 } from '../auth/digest.ts';
 import { newToken, safeEqual, tokenId } from '../auth/login-token.ts';
 import type { ExtensionRef } from '../auth/provisioning.ts';
-import { ApiError, notFound } from './api-error.ts';
+import { ApiError } from '../errors.ts';
+import { notFound } from './api-error.ts';
 import type { Gateway, RouteSpec } from './gateway.ts';
 import { bodies } from './schemas.ts';
 import { provisioningContent, qrCodes, voipSettings, type VoipSettings } from './voip-settings.ts';

@@ -9,7 +9,8 @@ import { parseUri } from '../sip/uri.ts';
 import { SipError, type Contact, type SipMessage } from '../sip/types.ts';
 import type { ServerTransaction } from '../transaction/types.ts';
 import type { Flow } from '../transport/flow.ts';
-import { StoreUnavailable, type AccountStore, type Binding, type BindingStore, type Tenant } from '../store/types.ts';
+import { StoreUnavailable } from '../errors.ts';
+import type { AccountStore, Binding, BindingStore, Tenant } from '../store/types.ts';
 import { bindingKey, contactLine, instanceOf, regIdOf } from './contact-binding.ts';
 
 /** Option tags the registrar understands in Require (RFC 3327 path, RFC 5626 outbound). */

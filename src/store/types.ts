@@ -2,14 +2,6 @@
 // and pass the same contract suite (test/store/contract.ts). Services depend on these types only.
 import type { Clock } from '../clock.ts';
 
-/** Thrown (as a rejected promise) when the backing store cannot be reached. */
-export class StoreUnavailable extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'StoreUnavailable';
-  }
-}
-
 export interface Tenant {
   /** Short code, e.g. "acme"; used in `extension-tenant` usernames and CLI arguments. */
   code: string;

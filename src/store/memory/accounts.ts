@@ -1,6 +1,6 @@
 // AccountStore and MetaStore of the embedded store: reads from AccountState, writes through the journal.
 // Durability, locking and cross-process visibility are journal.ts's; the state itself is account-state.ts's.
-import { SipedgeError } from '../../config/errors.ts';
+import { SipedgeError } from '../../errors.ts';
 import type { AccountStore, Extension, MetaStore, Tenant } from '../types.ts';
 import type { AccountState } from './account-state.ts';
 import type { Journal } from './journal.ts';

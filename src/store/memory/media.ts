@@ -2,7 +2,7 @@
 // files under <store>/media/ written temp + fsync + rename + fsync dir before the record that names them.
 import fs from 'node:fs';
 import path from 'node:path';
-import { SipedgeError } from '../../config/errors.ts';
+import { SipedgeError } from '../../errors.ts';
 import { limitPerSlot, newestFirst, RETIRED_ARTIFACTS_KEPT, VERSIONS_KEPT } from '../media-order.ts';
 import type { MediaStore, MediaVersion, MohClass } from '../types.ts';
 import type { JournalRecord } from './journal-record.ts';
