@@ -4,13 +4,15 @@ import type { Clock } from '../clock.ts';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
-import { DIGEST_FAILURES, resolveIdentity, type DigestAuthenticator, type DigestOutcome, type FailureRule } from '../auth/authenticator.ts';
+import { DIGEST_FAILURES, type DigestAuthenticator, type DigestOutcome, type FailureRule } from '../auth/authenticator.ts';
+import type { Identities, UriIdentity } from '../auth/identity.ts';
 import { parseUri } from '../sip/uri.ts';
 import { SipError, type Contact, type SipMessage } from '../sip/types.ts';
 import type { ServerTransaction } from '../transaction/types.ts';
 import type { Flow } from '../transport/flow.ts';
 import { StoreUnavailable } from '../errors.ts';
-import type { AccountStore, Binding, BindingStore, Tenant } from '../store/types.ts';
+import { chain, type MaybePromise } from '../store/maybe-promise.ts';
+import type { Binding, BindingStore } from '../store/types.ts';
 import { bindingKey, contactLine, instanceOf, regIdOf } from './contact-binding.ts';
 
 /** Option tags the registrar understands in Require (RFC 3327 path, RFC 5626 outbound). */
@@ -20,8 +22,8 @@ const MAX_CAS_ATTEMPTS = 8;
 
 export interface RegistrarDeps {
   config: Config['registrar'];
-  sharedDomain: string;
-  accounts: AccountStore;
+  /** Which tenant and extension the To URI names (auth/identity.ts). */
+  identities: Identities;
   bindings: BindingStore;
   auth: DigestAuthenticator;
   clock: Clock;
@@ -60,22 +62,22 @@ export class Registrar {
   constructor(private readonly d: RegistrarDeps) {}
 
   /**
-   * Handles one REGISTER server transaction; never rejects (errors become responses). On the embedded store a
-   * REGISTER is answered before this returns (undefined: no promise, no microtask per stage); otherwise, or when a
-   * failure is recorded toward lockout, the returned promise settles once it is answered.
+   * Handles one REGISTER server transaction; never rejects (errors become responses). When every store answers with a
+   * value (the embedded store) the REGISTER is answered before this returns, with no promise made; otherwise the
+   * returned promise settles once it is answered.
    */
-  process(tx: ServerTransaction): void | Promise<void> {
-    let pending: void | Promise<void>;
+  process(tx: ServerTransaction): MaybePromise<void> {
+    let pending: MaybePromise<void>;
     try {
       pending = this.register(tx);
     } catch (e) {
       this.fail(tx, e);
       return;
     }
-    if (pending !== undefined) return pending.catch((e: unknown) => this.fail(tx, e));
+    if (pending instanceof Promise) return pending.catch((e: unknown) => this.fail(tx, e));
   }
 
-  private register(tx: ServerTransaction): void | Promise<void> {
+  private register(tx: ServerTransaction): MaybePromise<void> {
     const req = tx.request;
     const required = req.headerValues('require');
     const unsupported = required.length === 0 ? required : required.filter((t) => !SUPPORTED.has(t.toLowerCase()));
@@ -90,50 +92,31 @@ export class Registrar {
       this.respond(tx, 416, 'Unsupported URI Scheme');
       return;
     }
-    const shared = this.d.sharedDomain;
-    const isShared = shared !== '' && toUri.host === shared.toLowerCase();
-    let ext = toUri.user;
-    let tenant: Tenant | undefined | Promise<Tenant | undefined>;
-    // The embedded store answers synchronously (no promise per REGISTER); Redis through its async reads.
-    const accounts = this.d.accounts;
-    if (isShared) {
-      const id = resolveIdentity(toUri.user, shared, shared);
-      ext = id.ext;
-      if (id.tenantCode === undefined || id.tenantCode === '') tenant = undefined;
-      else tenant = accounts.getTenantSync ? accounts.getTenantSync(id.tenantCode) : accounts.getTenant(id.tenantCode);
-    } else {
-      tenant = accounts.findTenantByDomainSync ? accounts.findTenantByDomainSync(toUri.host) : accounts.findTenantByDomain(toUri.host);
-    }
-    if (tenant instanceof Promise) return tenant.then((t) => this.withTenant(tx, isShared, t, ext));
-    return this.withTenant(tx, isShared, tenant, ext);
+    return chain(this.d.identities.of(toUri.user, toUri.host), (id) => this.withIdentity(tx, id));
   }
 
-  /** §10.3 step 2 on: the tenant the AOR's domain (or the shared domain's username) names, then digest. */
-  private withTenant(tx: ServerTransaction, isShared: boolean, tenant: Tenant | undefined, ext: string): void | Promise<void> {
-    if (!isShared && !tenant) {
+  /**
+   * §10.3 step 2 on: the tenant the AOR's domain (or the shared domain's username) names, then digest. A shared-domain
+   * name of no tenant is still challenged (no enumeration); the digest then fails as unknown-user.
+   */
+  private withIdentity(tx: ServerTransaction, id: UriIdentity | undefined): MaybePromise<void> {
+    if (id === undefined) {
       this.respond(tx, 404, 'Domain Not Served');
       return;
     }
-    const realm = isShared ? this.d.sharedDomain : tenant!.domain;
     const req = tx.request;
     const outcome = this.d.auth.authenticate({
       method: 'REGISTER',
       credentials: req.credentials(false),
-      realm,
-      tenant,
+      realm: id.realm,
+      tenant: id.tenant,
       sourceIp: req.source!.address,
     });
-    if (outcome instanceof Promise) return outcome.then((o) => this.authenticated(tx, o, realm, tenant, ext));
-    return this.authenticated(tx, outcome, realm, tenant, ext);
+    return chain(outcome, (o) => this.authenticated(tx, o, id));
   }
 
-  private authenticated(
-    tx: ServerTransaction,
-    outcome: DigestOutcome,
-    realm: string,
-    tenant: Tenant | undefined,
-    ext: string,
-  ): void | Promise<void> {
+  private authenticated(tx: ServerTransaction, outcome: DigestOutcome, id: UriIdentity): MaybePromise<void> {
+    const { realm, tenant, ext } = id;
     if (!outcome.ok) {
       const rule: FailureRule = DIGEST_FAILURES[outcome.reason];
       if (rule.status === 401) {
@@ -152,39 +135,24 @@ export class Registrar {
   }
 
   /**
-   * §10.3 steps 6-8 under compare-and-set, then the 200 listing every current binding. With the embedded store's
-   * synchronous twins one round needs no promise; otherwise the async store methods.
+   * §10.3 steps 6-8 under compare-and-set, then the 200 listing every current binding. A round that lost to another
+   * writer (concurrent REGISTERs for one AOR on several nodes) starts again on a fresh snapshot, at most
+   * MAX_CAS_ATTEMPTS times.
    */
-  private updateBindings(tx: ServerTransaction, aor: string): void | Promise<void> {
-    const store = this.d.bindings;
-    const { getSync, replaceSync } = store;
-    if (getSync === undefined || replaceSync === undefined) return this.updateBindingsAsync(tx, aor);
-    const update = this.updateOf(tx);
-    for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
-      const now = this.d.clock.now();
-      const current = getSync.call(store, aor, now);
-      const result = this.applyTo(tx, update, current.bindings, now);
-      if (result === undefined) return;
-      if (result.changed && !replaceSync.call(store, aor, result.bindings, current.version, now)) continue;
-      this.registered(tx, aor, update, result, now);
+  private updateBindings(tx: ServerTransaction, aor: string, update = this.updateOf(tx), attempt = 0): MaybePromise<void> {
+    if (attempt === MAX_CAS_ATTEMPTS) {
+      this.respond(tx, 500, 'Concurrent Update', { headers: ['Retry-After: 1'] });
       return;
     }
-    this.respond(tx, 500, 'Concurrent Update', { headers: ['Retry-After: 1'] });
-  }
-
-  private async updateBindingsAsync(tx: ServerTransaction, aor: string): Promise<void> {
-    const store = this.d.bindings;
-    const update = this.updateOf(tx);
-    for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
-      const now = this.d.clock.now();
-      const current = await store.get(aor, now);
+    const now = this.d.clock.now();
+    return chain(this.d.bindings.get(aor, now), (current) => {
       const result = this.applyTo(tx, update, current.bindings, now);
       if (result === undefined) return;
-      if (result.changed && !(await store.replace(aor, result.bindings, current.version, now))) continue;
-      this.registered(tx, aor, update, result, now);
-      return;
-    }
-    this.respond(tx, 500, 'Concurrent Update', { headers: ['Retry-After: 1'] });
+      if (!result.changed) return this.registered(tx, aor, update, result, now);
+      return chain(this.d.bindings.replace(aor, result.bindings, current.version, now), (stored) =>
+        stored ? this.registered(tx, aor, update, result, now) : this.updateBindings(tx, aor, update, attempt + 1),
+      );
+    });
   }
 
   /** What one REGISTER asks of its AOR's bindings, read from the request once for every CAS round. */

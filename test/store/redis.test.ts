@@ -104,7 +104,7 @@ describe('redis store', () => {
       }
       // Give the client a moment to notice the closed socket; then every call must reject, typed.
       await new Promise((r) => setTimeout(r, 200));
-      const calls: Promise<unknown>[] = [
+      const calls: unknown[] = [
         stores.bindings.get('1001@acme', clock.now()),
         stores.lockouts.recordFailure('k', clock.now(), { maxFailures: 5, windowMs: 1, lockMs: 1 }),
         stores.nonces.checkAndSet('n', 2, clock.now(), 60_000),
