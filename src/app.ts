@@ -15,6 +15,7 @@ import { Identities } from './auth/identity.ts';
 import { resolveNonceSecret } from './auth/nonce.ts';
 import { Registrar } from './registrar/registrar.ts';
 import { TransportLayer } from './transport/transport-layer.ts';
+import { errorResponse } from './transaction/error-response.ts';
 import { TransactionLayer } from './transaction/transaction-layer.ts';
 import type { LocalService, ServerTransaction, TransactionUser } from './transaction/types.ts';
 import type { SipMessage } from './sip/types.ts';
@@ -84,8 +85,8 @@ class Dispatcher implements TransactionUser {
   }
 
   private failed(tx: ServerTransaction, e: unknown): void {
-    this.logger.error({ event: 'dispatch.error', err: (e as Error)?.stack ?? String(e) });
-    if (!tx.isCompleted) tx.respond(500, 'Server Internal Error');
+    const { answer } = errorResponse(e, this.logger, 'dispatch');
+    if (!tx.isCompleted) tx.respond(answer.status, answer.reason, { headers: answer.headers });
   }
 
   private settled(): void {

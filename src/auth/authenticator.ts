@@ -1,10 +1,11 @@
-// Digest authentication of one request: challenge, precheck (scanners, bans), and verify, ending in a DigestOutcome.
-// The caller (registrar, proxy) parses headers, resolves the tenant and turns the outcome into a response via DIGEST_FAILURES.
+// Digest authentication of one request: challenge, precheck (scanners, bans), and verify, ending in a DigestOutcome,
+// and the one mapping of a failed outcome to its response (refusal). The caller (registrar, proxy) parses headers,
+// resolves the identity (identity.ts) and sends the response.
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { AuthFailureReason, Metrics } from '../observability/metrics.ts';
-import type { DigestCredentials } from '../sip/types.ts';
+import type { DigestCredentials, SipAnswer } from '../sip/types.ts';
 import { chain, chainAll, type MaybePromise } from '../store/maybe-promise.ts';
 import type { AccountStore, CredentialSet, Extension, LockoutStore, NonceCountStore, Tenant } from '../store/types.ts';
 import { ha2, parseDigestAlgorithm, verifyResponse, type DigestAlgorithm, type ResponseInput } from './digest.ts';
@@ -63,6 +64,18 @@ export const DIGEST_FAILURES = {
   // Missing username/nonce/uri/response/cnonce, bad nc, or qop other than auth (we offer qop="auth" only).
   malformed: { status: 400, countsTowardLockout: false, countsTowardBan: false, metric: 'malformed' },
 } as const satisfies Record<DigestFailure, FailureRule>;
+
+/**
+ * How a registrar (RFC 3261 §22.2: 401 and WWW-Authenticate) and a proxy (§22.3: 407 and Proxy-Authenticate) word
+ * DIGEST_FAILURES' statuses; the nonces and realm are the same for both.
+ */
+const AS_SEEN_BY = {
+  registrar: { challenge: 401, challengeReason: 'Unauthorized', header: 'WWW-Authenticate: ', malformed: 'Bad Authorization' },
+  proxy: { challenge: 407, challengeReason: 'Proxy Authentication Required', header: 'Proxy-Authenticate: ', malformed: 'Bad Proxy-Authorization' },
+} as const;
+
+/** Who answers a failed digest: the registrar (REGISTER) or the proxy (any other request). */
+export type Challenger = keyof typeof AS_SEEN_BY;
 
 /** precheck()'s answer: go on, or drop silently. */
 export type Verdict = 'ok' | 'scanner' | 'banned';
@@ -205,6 +218,23 @@ export class DigestAuthenticator {
     const out = new Array<string>(parts.length);
     for (let i = 0; i < parts.length; i++) out[i] = parts[i][0] + nonce + (stale ? parts[i][2] : parts[i][1]);
     return out;
+  }
+
+  /**
+   * The response to a failed digest, as DIGEST_FAILURES says: a fresh challenge for `realm` (stale=true where the row
+   * says so), 403 while locked, 400 for malformed credentials; worded for `by` (AS_SEEN_BY).
+   */
+  refusal(reason: DigestFailure, realm: string, by: Challenger): SipAnswer {
+    const rule: FailureRule = DIGEST_FAILURES[reason];
+    const words = AS_SEEN_BY[by];
+    if (rule.status === 401) {
+      const challenges = this.challenge(realm, rule.stale === true);
+      const headers = new Array<string>(challenges.length);
+      for (let i = 0; i < challenges.length; i++) headers[i] = words.header + challenges[i];
+      return { status: words.challenge, reason: words.challengeReason, headers };
+    }
+    if (rule.status === 403) return { status: 403, reason: 'Forbidden (locked)' };
+    return { status: 400, reason: words.malformed };
   }
 
   /**

@@ -11,9 +11,9 @@ import { forwardRequest } from '../sip/forward.ts';
 import { newBranch } from '../sip/random.ts';
 import { parseUri } from '../sip/uri.ts';
 import { SipError, type SipMessage, type SipUri } from '../sip/types.ts';
-import { StoreUnavailable } from '../errors.ts';
 import type { Binding, BindingStore, Tenant } from '../store/types.ts';
 import type { ClientTransactionHandle, ClientTransactions } from '../transaction/client-transaction.ts';
+import { errorResponse } from '../transaction/error-response.ts';
 import { TimerWheel } from '../transaction/timer-wheel.ts';
 import type { ServerTransaction } from '../transaction/types.ts';
 import type { Flow } from '../transport/flow.ts';
@@ -466,14 +466,9 @@ export class Proxy {
 
   private fail(tx: ServerTransaction, e: unknown): void {
     if (tx.isCompleted) return;
-    if (e instanceof SipError) tx.respond(e.status, e.reason);
-    else if (e instanceof StoreUnavailable) {
-      this.d.logger.warn({ event: 'store.unavailable', during: 'proxy', err: e.message });
-      this.reject(tx, 503, 'Service Unavailable', 'unavailable', RETRY_AFTER);
-    } else {
-      this.unexpected(e);
-      tx.respond(500, 'Server Internal Error');
-    }
+    const { cause, answer } = errorResponse(e, this.d.logger, 'proxy');
+    if (cause === 'store-unavailable') this.reject(tx, answer.status, answer.reason, 'unavailable', answer.headers);
+    else tx.respond(answer.status, answer.reason, { headers: answer.headers });
   }
 
   private unexpected(e: unknown): void {

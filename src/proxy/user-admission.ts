@@ -2,7 +2,7 @@
 // the tenant's policy (407 digest by default, or "from a registered source"). Digest itself is auth/'s.
 import type { Clock } from '../clock.ts';
 import type { Config, UserAuthPolicy } from '../config/schema.ts';
-import { DIGEST_FAILURES, type DigestAuthenticator, type FailureRule } from '../auth/authenticator.ts';
+import type { DigestAuthenticator } from '../auth/authenticator.ts';
 import type { Identities } from '../auth/identity.ts';
 import { parseUri } from '../sip/uri.ts';
 import type { SipMessage } from '../sip/types.ts';
@@ -71,13 +71,8 @@ export class UserAdmission {
       sourceIp: req.source!.address,
     });
     if (!outcome.ok) {
-      const rule: FailureRule = DIGEST_FAILURES[outcome.reason];
-      if (rule.status === 401) {
-        // RFC 3261 §22.3: a proxy challenges with 407 and Proxy-Authenticate (same nonces and realm as the registrar).
-        const headers = this.d.auth.challenge(realm, rule.stale === true).map((c) => 'Proxy-Authenticate: ' + c);
-        tx.respond(407, 'Proxy Authentication Required', { headers });
-      } else if (rule.status === 403) tx.respond(403, outcome.reason === 'locked' ? 'Forbidden (locked)' : 'Forbidden');
-      else tx.respond(400, 'Bad Proxy-Authorization');
+      const a = this.d.auth.refusal(outcome.reason, realm, 'proxy');
+      tx.respond(a.status, a.reason, { headers: a.headers });
       return undefined;
     }
     // The digest proves a user; it must be the one the From names (no calling as somebody else).
