@@ -67,7 +67,7 @@ class Dispatcher implements TransactionUser {
     private readonly auth: DigestAuthenticator,
     private readonly registrar: Registrar,
     private readonly logger: Logger,
-    /** UAS services on the edge (hold music, issue 5), asked before the proxy; empty until one is merged in. */
+    /** UAS services on the edge (hold music), asked before the proxy. */
     private readonly services: readonly LocalService[],
   ) {}
 
