@@ -243,7 +243,8 @@ function readAt(fd: number, position: number, length: number): Buffer {
   return done === length ? buf : buf.subarray(0, done);
 }
 
-function fsyncDir(dir: string): void {
+/** fsyncs a directory, so that a file created or renamed in it survives a crash. */
+export function fsyncDir(dir: string): void {
   const fd = fs.openSync(dir, 'r');
   try {
     fs.fsyncSync(fd);
