@@ -120,7 +120,7 @@ export class LockoutGuard {
   }
 
   /** `ip` proved the password: trust it for trustSeconds and clear its own counter and lock (not the extension's). */
-  recordSuccess(tenant: string, ext: string, ip: string, now: number): MaybePromise<unknown> {
+  recordSuccess(tenant: string, ext: string, ip: string, now: number): MaybePromise<void> {
     const writes = [this.store.trust(extensionKey(tenant, ext), ip, now, this.trustMs), this.store.unlock(sourceKey(tenant, ext, ip))] as const;
     return chainAll(writes, () => undefined);
   }
