@@ -75,7 +75,7 @@ const AS_SEEN_BY = {
 } as const;
 
 /** Who answers a failed digest: the registrar (REGISTER) or the proxy (any other request). */
-export type Challenger = keyof typeof AS_SEEN_BY;
+type Challenger = keyof typeof AS_SEEN_BY;
 
 /** precheck()'s answer: go on, or drop silently. */
 export type Verdict = 'ok' | 'scanner' | 'banned';

@@ -7,7 +7,7 @@ import type { Logger } from '../observability/logger.ts';
 import { SipError, type SipAnswer } from '../sip/types.ts';
 
 /** What was thrown: a protocol error, the store being down, or a bug. */
-export type ErrorCause = 'protocol' | 'store-unavailable' | 'bug';
+type ErrorCause = 'protocol' | 'store-unavailable' | 'bug';
 
 const STORE_UNAVAILABLE: SipAnswer = { status: 503, reason: 'Service Unavailable', headers: ['Retry-After: 5'] };
 const BUG: SipAnswer = { status: 500, reason: 'Server Internal Error' };
