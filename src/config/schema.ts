@@ -112,6 +112,10 @@ export const configSchema = z
         udp: listenAddress.default('0.0.0.0:5060'),
         tcp: listenAddress.default('0.0.0.0:5060'),
         ws: listenAddress.default('0.0.0.0:5066'),
+        /** SIP over TLS (RFC 3261 §26; certificate from the tls section). */
+        tls: listenAddress.default('0.0.0.0:5061'),
+        /** SIP over secure WebSocket (RFC 7118 wss; certificate from the tls section). */
+        wss: listenAddress.default('0.0.0.0:7443'),
         /** Host (and port) the edge puts in Via/Record-Route/Path; default: the listen address, or 127.0.0.1 when it is 0.0.0.0. */
         advertisedHost: z.string().default(''),
         /** Largest SIP message accepted, in bytes (UDP datagram or stream frame). */
@@ -126,8 +130,28 @@ export const configSchema = z
     http: z
       .object({
         listen: listenAddress.default('0.0.0.0:8080'),
+        /** HTTPS for the gateway and portal (certificate from the tls section); plain HTTP then redirects browsers. */
+        https: listenAddress.default('0.0.0.0:8443'),
       })
       .strict()
+      .prefault({}),
+    /** Certificates of the TLS listeners (sip.tls, sip.wss, http.https) and trust in TLS upstreams (README "TLS"). */
+    tls: z
+      .object({
+        /** PEM file: the edge's certificate, then its chain (e.g. certbot's fullchain.pem). Empty: a self-signed one in dataDir/tls/. */
+        certFile: z.string().default(''),
+        /** PEM file: the certificate's private key (unencrypted; PKCS#8, PKCS#1 or SEC1), e.g. certbot's privkey.pem. */
+        keyFile: z.string().default(''),
+        /** PEM file with CA certificates trusted for TLS upstreams besides the public roots (a private CA). */
+        upstreamCaFile: z.string().default(''),
+        /** Check a TLS upstream's certificate (chain and host name); false accepts any (lab use only). */
+        verifyUpstreams: z.boolean().default(true),
+      })
+      .strict()
+      .refine((t) => (t.certFile === '') === (t.keyFile === ''), {
+        path: ['keyFile'],
+        message: 'tls.certFile and tls.keyFile go together: set both or neither',
+      })
       .prefault({}),
     registrar: z
       .object({
