@@ -1,15 +1,16 @@
 // SIP over TLS against SIP over TCP on one edge, A/B interleaved: SIPp REGISTER load on one kept connection per
-// transport (TLS through a socat TLS client: Debian's SIPp is built without TLS), at the same rates, alternating
-// TCP and TLS steps so that a noisy neighbour hits both alike; then full TLS handshakes per second. Prints medians.
+// transport, at the same rates, alternating TCP and TLS steps so that a noisy neighbour hits both alike; then full TLS
+// handshakes per second. Prints medians. Debian's SIPp is built without TLS, so SIPp speaks TCP to a socat on its own
+// core that carries it to the edge over TLS; the TCP runs go through a socat too (plain TCP relay), so that both
+// sides have the same harness and differ only in TLS (SIPp straight into the edge writes differently: see README).
 // Unit: REGISTER transactions/s (tx/s), 2 per SIPp call, as in run-register.ts.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { describeSipp, requireSipp, runSipp } from '../test/helpers/sipp.ts';
-import { freeTcpPort, REPO_ROOT, startEdge, type RunningEdge } from './lib/edge-process.ts';
+import { canConnect, freeTcpPort, REPO_ROOT, startEdge, type RunningEdge } from './lib/edge-process.ts';
 import { coreBusyPct, cpuSeconds, readCoreTimes } from './lib/proc-cpu.ts';
 import { writeUserFiles } from './lib/users.ts';
 
@@ -20,7 +21,7 @@ const USAGE = `usage: tsx load-tests/run-tls.ts [options]
   --step-seconds S     traffic per step (default 6)
   --rounds N           TCP/TLS pairs per rate (default 3); the figures are medians over them
   --handshake-seconds S  full-handshake load (default 5; 0 = none), --handshake-concurrency N (default 32)
-  --edge-cpus LIST     taskset CPU list for the edge (default 0); SIPp, socat and the handshake client get --sipp-cpus (default 1)
+  --edge-cpus LIST     taskset CPU list for the edge (default 0); SIPp, the socats and the handshake client get --sipp-cpus (default 1)
   --quick              rates 4000,8000, 2 rounds, 4 s steps, 4 s of handshakes (npm run bench's default)
   -h, --help
 
@@ -44,20 +45,10 @@ function median(xs: number[]): number {
   return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1');
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
 
-/** socat: plain TCP on `port` in, one TLS connection per accepted connection out to the edge (certificate checked). */
-async function startBridge(port: number, edge: RunningEdge, ca: string, cpus: string): Promise<ChildProcess> {
-  const args = [`TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr,fork`, `OPENSSL:localhost:${edge.tlsPort},cafile=${ca},verify=1`];
+/** socat: plain TCP on `port` in, one connection per accepted one out to the edge: `to` is socat's address. */
+async function startBridge(port: number, to: string, cpus: string): Promise<ChildProcess> {
+  const args = [`TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr,fork`, to];
   const child = cpus === '' ? spawn('socat', args) : spawn('taskset', ['-c', cpus, 'socat', ...args]);
   child.once('error', (e) => console.error(`run-tls: socat: ${e.message} (Debian: apt-get install -y socat)`));
   for (let i = 0; i < 100 && !(await canConnect(port)); i++) await new Promise((r) => setTimeout(r, 50));
@@ -120,7 +111,7 @@ async function main(argv: string[]): Promise<number> {
   const sippCpus = values['sipp-cpus'];
   const work = mkdtempSync(join(tmpdir(), 'sipedge-tls-load-'));
   let edge: RunningEdge | undefined;
-  let bridge: ChildProcess | undefined;
+  const bridges: ChildProcess[] = [];
   try {
     const idle = readCoreTimes();
     await new Promise((r) => setTimeout(r, 1000));
@@ -129,16 +120,19 @@ async function main(argv: string[]): Promise<number> {
       [
         'sipedge SIP over TLS vs TCP (A/B interleaved)',
         `  nproc ${availableParallelism()}, node ${process.version}, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}, cores ${busy?.toFixed(0) ?? '?'} % busy before the run`,
-        `  edge on cpu ${edgeCpus || '(any)'}; SIPp, socat and the handshake client on cpu ${sippCpus || '(any)'}`,
+        `  edge on cpu ${edgeCpus || '(any)'}; SIPp, the socat relays (TCP and TLS) and the handshake client on cpu ${sippCpus || '(any)'}`,
         `  ${users} users, rates ${rates.join(',')} tx/s, ${stepSeconds} s per step, ${rounds} round(s) per rate`,
       ].join('\n'),
     );
     const files = writeUserFiles({ count: users, tenant: TENANT.code, domain: TENANT.domain, outDir: work });
     edge = await startEdge({ tenants: [TENANT], importCsv: files.importCsv, tls: true, tcp: true, cpus: edgeCpus || undefined, startTimeoutMs: 60_000 });
     const ca = join(edge.dataDir, 'tls', 'self-signed-cert.pem');
-    const bridgePort = await freeTcpPort();
-    bridge = await startBridge(bridgePort, edge, ca, sippCpus);
-    const target = { tcp: edge.sipTarget, tls: `127.0.0.1:${bridgePort}` };
+    const tlsPort = await freeTcpPort();
+    const tcpPort = await freeTcpPort();
+    // The TLS client checks the edge's certificate (its own CA) and name, as a phone should.
+    bridges.push(await startBridge(tlsPort, `OPENSSL:localhost:${edge.tlsPort},cafile=${ca},verify=1,nodelay`, sippCpus));
+    bridges.push(await startBridge(tcpPort, `TCP:${edge.sipTarget},nodelay`, sippCpus));
+    const target = { tcp: `127.0.0.1:${tcpPort}`, tls: `127.0.0.1:${tlsPort}` };
 
     const place = async (transport: 'tcp' | 'tls', targetTx: number, seconds: number): Promise<Step> => {
       const rate = targetTx / 2;
@@ -206,7 +200,7 @@ async function main(argv: string[]): Promise<number> {
     }
     return 0;
   } finally {
-    bridge?.kill();
+    for (const b of bridges) b.kill();
     await edge?.stop();
     rmSync(work, { recursive: true, force: true });
   }

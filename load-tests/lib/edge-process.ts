@@ -274,7 +274,8 @@ async function isHealthy(base: string): Promise<boolean> {
   }
 }
 
-async function canConnect(port: number): Promise<boolean> {
+/** True when a TCP connection to 127.0.0.1:port is accepted. */
+export async function canConnect(port: number): Promise<boolean> {
   return await new Promise((resolveOk) => {
     const socket = net.connect(port, HOST);
     socket.once('connect', () => {

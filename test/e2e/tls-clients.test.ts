@@ -3,11 +3,10 @@
 // "To use a TLS transport you must compile SIPp with OpenSSL"), sipsak and linphonec (Debian linphone-cli).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freeTcpPort, startEdge, type RunningEdge } from '../../load-tests/lib/edge-process.ts';
+import { canConnect, freeTcpPort, startEdge, type RunningEdge } from '../../load-tests/lib/edge-process.ts';
 import { metricValue } from '../../load-tests/lib/metrics-text.ts';
 import { writeUserFiles, type UserFiles } from '../../load-tests/lib/users.ts';
 import { describeSipp, runSipp } from '../helpers/sipp.ts';
@@ -150,14 +149,3 @@ describe('SIP clients registering over TLS', () => {
     expect(trace).toMatch(/SSL handshake finished/);
   }, 60_000);
 });
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1');
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
