@@ -195,7 +195,7 @@ export interface App {
  * The certificate of the TLS listeners, when any is on: tls.certFile/keyFile, or the self-signed default naming
  * sip.advertisedHost, the TLS listen addresses (every local address for a wildcard) and localhost.
  */
-async function openCertificates(config: Readonly<Config>, logger: Logger, metrics: Metrics, clock: Clock): Promise<Certificates | undefined> {
+async function openCertificates(config: Readonly<Config>, logger: Logger, metrics: Metrics): Promise<Certificates | undefined> {
   const listens = [config.sip.tls, config.sip.wss, config.http.https].filter((l) => l !== 'off');
   if (listens.length === 0) return undefined;
   const advertised = splitHostPort(config.sip.advertisedHost).host;
@@ -208,7 +208,6 @@ async function openCertificates(config: Readonly<Config>, logger: Logger, metric
     mustCover: advertised || 'localhost',
     logger,
     metrics,
-    now: () => clock.now(),
   });
 }
 
@@ -218,7 +217,7 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
   const metrics = opts.metrics ?? new Metrics({ defaultMetrics: true });
   const nodeId = opts.nodeId ?? randomUUID();
   // Certificates first: a bad certificate file stops the start before the store is opened (and locked).
-  const certificates = await openCertificates(config, logger, metrics, clock);
+  const certificates = await openCertificates(config, logger, metrics);
   const upstreamCa = await loadUpstreamCa(config.tls.upstreamCaFile);
   const stores = await openStores(config, { role: 'edge', clock });
   const nonceSecret = await resolveNonceSecret(config.auth.nonceSecret, stores.meta);
@@ -328,7 +327,8 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
     metrics,
     logger,
     beforeScrape: async () => {
-      if (certificates !== undefined) metrics.tlsCertificateExpiry.labels(certificates.source).set(certificates.expirySeconds(clock.now()));
+      // Wall time, not the injected clock: peers judge the certificate by theirs.
+      if (certificates !== undefined) metrics.tlsCertificateExpiry.labels(certificates.source).set(certificates.expirySeconds(Date.now()));
       metrics.registrationsActive.set(await stores.bindings.countActive(clock.now()));
     },
     isReady: async () => listening,

@@ -147,7 +147,7 @@ export interface CertificatesOptions {
   mustCover: string;
   logger: Logger;
   metrics?: Metrics;
-  /** ms; default Date.now. */
+  /** Wall time in ms (peers judge the certificate by theirs); default Date.now. */
   now?: () => number;
 }
 
@@ -161,6 +161,9 @@ export class Certificates implements CredentialSource {
   /** stat signature of the files last loaded or last refused, so one bad renewal is logged once. */
   private signature = '';
   private reloading: Promise<void> | undefined;
+  /** A change was seen while a reload ran: read again once it is done (the other file of a pair may have moved). */
+  private changedMeanwhile = false;
+  private closed = false;
 
   private constructor(
     private readonly o: CertificatesOptions,
@@ -234,6 +237,7 @@ export class Certificates implements CredentialSource {
   }
 
   close(): void {
+    this.closed = true;
     for (const w of this.watchers) w.close();
     this.watchers = [];
     if (this.poll !== undefined) clearInterval(this.poll);
@@ -247,11 +251,22 @@ export class Certificates implements CredentialSource {
    * certificate (every listener follows); one that does not is logged once, with why, and the old one stays.
    */
   reload(): Promise<void> {
-    this.reloading ??= this.reloadOnce().finally(() => (this.reloading = undefined));
+    if (this.reloading !== undefined) {
+      this.changedMeanwhile = true;
+      return this.reloading;
+    }
+    this.reloading = this.reloadOnce().finally(() => {
+      this.reloading = undefined;
+      if (this.changedMeanwhile) {
+        this.changedMeanwhile = false;
+        this.scheduleReload();
+      }
+    });
     return this.reloading;
   }
 
   private scheduleReload(): void {
+    if (this.closed) return;
     if (this.settle !== undefined) clearTimeout(this.settle);
     this.settle = setTimeout(() => {
       this.settle = undefined;
