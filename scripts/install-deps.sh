@@ -2,7 +2,8 @@
 # Installs what sipedge needs on Debian: npm packages and the optional native parts (RTP sender, SIP UDP I/O; always;
 # without a C compiler the edge runs on dgram), and with --test the tools the test suite runs for real (SIPp =
 # sip-tester, redis-server, sox, lame, and gcc so that the native parts are built and tested). Idempotent; fails loudly
-# when an install fails.
+# when an install fails. --test also brings the SIP-over-TLS clients the suite drives (sipsak, linphonec from
+# linphone-cli, and socat as the TLS client in front of SIPp, whose Debian build has no TLS).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +13,9 @@ if [ "${1:-}" = "--test" ]; then
   command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
   command -v sox >/dev/null 2>&1 || need_apt+=(sox)
   command -v lame >/dev/null 2>&1 || need_apt+=(lame)
+  command -v sipsak >/dev/null 2>&1 || need_apt+=(sipsak)
+  command -v linphonec >/dev/null 2>&1 || need_apt+=(linphone-cli)
+  command -v socat >/dev/null 2>&1 || need_apt+=(socat)
   command -v cc >/dev/null 2>&1 || command -v gcc >/dev/null 2>&1 || need_apt+=(gcc libc6-dev)
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then
