@@ -212,7 +212,10 @@ describe('calls from the PBX to users', () => {
     expect(await register(phone, '1001', DOMAIN, PW)).toBe(200);
     const inv = buildRequest(pbxA, { method: 'INVITE', ruri: `sip:1001@${DOMAIN}`, from: `sip:2000@${DOMAIN}`, to: `sip:1001@${DOMAIN}`, body: SDP });
     pbxA.send(inv.text);
-    await phone.waitFor(phone.request('INVITE', inv.callId));
+    const ringing = await phone.waitFor(phone.request('INVITE', inv.callId));
+    // The phone says it is trying, so the edge stops retransmitting the INVITE to it (RFC 3261 §17.1.1.2, Timer A):
+    // any INVITE the phone sees from here on is one the edge forwarded again.
+    phone.reply(ringing, 100);
     // The same call (From tag, Call-ID, CSeq) through the second PBX: its own Via and branch.
     const again = buildRequest(pbxB, { method: 'INVITE', ruri: `sip:1001@${DOMAIN}`, from: `sip:2000@${DOMAIN}`, to: `sip:1001@${DOMAIN}`, body: SDP, callId: inv.callId, fromTag: inv.fromTag });
     pbxB.send(again.text);
