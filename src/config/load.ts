@@ -5,7 +5,7 @@ import { configSchema, type Config } from './schema.ts';
 import { SipedgeError } from './errors.ts';
 
 /** Env names fixed by the issues (outside checks use them), mapped to key paths. */
-export const ENV_ALIASES: Record<string, string> = {
+const ENV_ALIASES: Record<string, string> = {
   SIPEDGE_SIP_UDP: 'sip.udp',
   SIPEDGE_SIP_TCP: 'sip.tcp',
   SIPEDGE_SIP_WS: 'sip.ws',
@@ -94,7 +94,7 @@ function keyOf(path: (string | number)[]): string {
  * derives the transport from it). Values are not checked here: the schema names the bad one, e.g. upstreams[1].uri.
  * An empty value means no upstreams.
  */
-export function parseUpstreamsEnv(value: string): Record<string, unknown>[] {
+function parseUpstreamsEnv(value: string): Record<string, unknown>[] {
   if (value.trim() === '') return [];
   return value.split(',').map((item) => {
     const parts = item.trim().split(';');
@@ -112,7 +112,7 @@ export function parseUpstreamsEnv(value: string): Record<string, unknown>[] {
 }
 
 /** SIPEDGE_AUTH__LOCKOUT__MAX_FAILURES -> auth.lockout.maxFailures */
-export function envNameToPath(name: string): string | undefined {
+function envNameToPath(name: string): string | undefined {
   const rest = name.slice('SIPEDGE_'.length);
   if (!rest) return undefined;
   return rest

@@ -10,7 +10,7 @@ import type { CachedVersion, HoldCache } from './hold-cache.ts';
 import type { SendBatch } from './native-send.ts';
 
 /** Frame duration; ms. */
-export const FRAME_MS = 20;
+const FRAME_MS = 20;
 /** A frame due within this much of a tick is sent by it (saves a timer round for a fraction of a millisecond); ms. */
 const EARLY_MS = 0.5;
 /** onTick (2xx retransmissions, dialog sweeps) runs at most this often; ms. */

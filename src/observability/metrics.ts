@@ -165,7 +165,7 @@ export class Metrics {
 }
 
 /** The auth failure reasons used as metric labels and log fields (closed set). */
-export const AUTH_FAILURE_REASONS = [
+const AUTH_FAILURE_REASONS = [
   'bad-password',
   'stale-nonce',
   'replay',

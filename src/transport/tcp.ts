@@ -15,7 +15,7 @@ const CLOSE_FLUSH_MS = 2000;
 const PONG = Buffer.from('\r\n', 'latin1');
 
 /** One TCP connection: framing in, writes out, idle timeout, exactly one close notification. */
-export class TcpConnection implements Connection, FrameSink {
+class TcpConnection implements Connection, FrameSink {
   readonly remoteAddress: string;
   readonly remotePort: number;
   readonly localAddress: string;

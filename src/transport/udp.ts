@@ -25,7 +25,7 @@ const META = 8;
  * The way back to one UDP peer. Not stored anywhere by the listener: one small object per datagram, with the id
  * string built only when someone asks for it. Id format: 'udp:<localPort>:<ip>:<port>'.
  */
-export class UdpFlow implements Flow {
+class UdpFlow implements Flow {
   constructor(
     private readonly listener: UdpListener,
     readonly remoteAddress: string,
