@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { configSchema, type Config } from './schema.ts';
 import { SipedgeError } from './errors.ts';
+import { IO_SWITCHES } from './io-switches.ts';
 
 /** Env names fixed by the issues (outside checks use them), mapped to key paths. */
 const ENV_ALIASES: Record<string, string> = {
@@ -16,14 +17,8 @@ const ENV_ALIASES: Record<string, string> = {
   SIPEDGE_LOG_LEVEL: 'log.level',
 };
 
-/**
- * Process-level switches, not config keys: how the edge does its I/O, read where they act (transport/native-udp.ts,
- * media/native-send.ts). The loader skips them (they would be refused as unknown keys); load-test edges inherit them.
- */
-export const IO_SWITCHES = ['SIPEDGE_NATIVE_UDP', 'SIPEDGE_NATIVE_RTP'] as const;
-
-/** SIPEDGE_* variables that are not config keys. */
-const NOT_CONFIG = new Set<string>(['SIPEDGE_CONFIG', ...IO_SWITCHES]);
+/** SIPEDGE_* variables that are not config keys: the config file's name and the I/O switches (io-switches.ts). */
+const NOT_CONFIG = new Set<string>(['SIPEDGE_CONFIG', ...Object.values(IO_SWITCHES)]);
 
 export type DeepPartial<T> = T extends unknown[] ? T : T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T;
 

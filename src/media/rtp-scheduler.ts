@@ -361,6 +361,8 @@ export class RtpScheduler {
       s.due += FRAME_MS;
       this.insert(s, token);
     }
+    // The batch goes out before onTick: onTick may end calls and close their sockets, and a descriptor must not be
+    // closed (and perhaps reused) while a batch still names it (rtp_send.c: descriptor lifetime).
     this.batch?.flush();
     if (sent > 0) this.packets?.inc(sent);
     if (now - this.lastHousekeeping >= HOUSEKEEPING_MS) {

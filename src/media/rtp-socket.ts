@@ -96,6 +96,7 @@ export class RtpSocket implements RtpSink {
   }
 
   close(): void {
+    // First: the scheduler's next batch must not name a descriptor that is about to be closed (rtp_send.c).
     this.fd = -1;
     for (const sock of [this.socket, this.rtcp]) {
       try {

@@ -9,7 +9,7 @@ import type { Flow, TransportHandler, TransportKind } from './flow.ts';
 import type { Connection, FramingErrorHandler, ListenerContext, TransportDropReason } from './listener-context.ts';
 import { TcpListener, connectTcp } from './tcp.ts';
 import { UdpListener } from './udp.ts';
-import { nativeUdp } from './native-udp.ts';
+import { nativeUdp, nativeUdpError } from './native-udp.ts';
 import { WsListener } from './ws.ts';
 
 export type { FramingErrorHandler } from './listener-context.ts';
@@ -44,6 +44,8 @@ export class TransportLayer implements ListenerContext {
   private readonly sip: Config['sip'];
   private readonly handler: TransportHandler & Partial<FramingErrorHandler>;
   private readonly udp: UdpListener;
+  /** Why the UDP listener uses dgram (logged at start); undefined when it uses the native I/O. */
+  private readonly udpIoReason: string | undefined;
   private readonly tcp: TcpListener;
   private readonly ws: WsListener;
   private readonly conns = new Map<string, Connection>();
@@ -65,6 +67,7 @@ export class TransportLayer implements ListenerContext {
     this.idleTimeoutMs = opts.sip.idleTimeoutSeconds * 1000;
     if (opts.udpIo === 'native' && nativeUdp === undefined) throw new Error('udpIo native: the native UDP I/O is not available');
     this.udp = new UdpListener(this, opts.udpIo === 'dgram' ? undefined : nativeUdp);
+    this.udpIoReason = opts.udpIo === 'dgram' ? 'the udpIo option asks for dgram' : nativeUdpError;
     this.tcp = new TcpListener(this);
     this.ws = new WsListener(this, opts.wsPingIntervalMs ?? 30_000);
     const kinds: TransportKind[] = ['udp', 'tcp', 'tls', 'ws', 'wss'];
@@ -95,6 +98,8 @@ export class TransportLayer implements ListenerContext {
       tcp: out.tcp && `${out.tcp.address}:${out.tcp.port}`,
       ws: out.ws && `${out.ws.address}:${out.ws.port}`,
       udpIo: out.udp && this.udp.io,
+      // Why not native (not built, no compiler, SIPEDGE_NATIVE_UDP=0, ...): an operator reading the start log sees it.
+      udpIoReason: out.udp && this.udp.io === 'dgram' ? this.udpIoReason : undefined,
     });
     return out;
   }
