@@ -4,7 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import dgram from 'node:dgram';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Phone, SipClient, parseResponse } from '../helpers/sip-client.ts';
+import { Phone } from '../helpers/phone.ts';
+import { parseMsg, SipPeer } from '../helpers/sip-peer.ts';
 import { eventually, startEdge, type TestEdge } from '../helpers/edge.ts';
 
 const DIR = 'test/fixtures/sip/rfc4475';
@@ -59,7 +60,7 @@ describe('RFC 4475 torture messages over UDP', () => {
       if (expected === 'nothing') expect(got).toEqual([]);
       else {
         expect(got.length, `no response to ${name}`).toBeGreaterThanOrEqual(1);
-        expect(parseResponse(got[0]!).status).toBe(expected);
+        expect(parseMsg(got[0]!).status).toBe(expected);
       }
     });
   }
@@ -67,7 +68,7 @@ describe('RFC 4475 torture messages over UDP', () => {
   it('survives every torture message and still registers a phone afterwards', async () => {
     for (const f of readdirSync(DIR)) await send(f.replace(/\.sip$/, ''));
     expect(await eventually(async () => !!(await edge.app.stores.accounts.getExtension('acme', '1001')))).toBe(true);
-    const client = await SipClient.open({ transport: 'udp', port: edge.udpPort });
+    const client = await SipPeer.open({ transport: 'udp', port: edge.udpPort });
     const phone = new Phone(client, { ext: '1001', domain: 'acme.example.com', password: 'Correct-Horse-Battery-9' });
     expect((await phone.register({ expires: 600 })).status).toBe(200);
     await client.close();
