@@ -5,7 +5,7 @@ import dgram from 'node:dgram';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
-import { requireSipp } from '../../test/helpers/sipp.ts';
+import { requireSipp } from './sipp.ts';
 import { REPO_ROOT } from './edge-process.ts';
 
 export interface SippUasOptions {

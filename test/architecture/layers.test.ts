@@ -223,6 +223,11 @@ describe('architecture', () => {
     for (const l of layers) expect(Object.keys(ALLOWED), l).toContain(l);
   });
 
+  it('keeps load-tests/ and scripts/ free of imports from test/ (the shared SIPp and edge helpers live in load-tests/lib/)', () => {
+    const found = [...files('load-tests'), ...files('scripts')].flatMap((f) => parse(f).refs.filter((r) => r.target.startsWith('test/')).map((r) => `${f} imports ${r.spec}`));
+    expect(found).toEqual([]);
+  });
+
   it('has no import cycle between files in src/', () => {
     expect(cycles()).toEqual([]);
   });
