@@ -7,7 +7,6 @@ export async function runStart(config: Readonly<Config>, out: (s: string) => voi
   const app = await createApp(config);
   const a = await app.start();
   const show = (x?: { address: string; port: number }) => (x ? `${x.address}:${x.port}` : 'off');
-  out(`sipedge listening: udp ${show(a.udp)}, tcp ${show(a.tcp)}, ws ${show(a.ws)}, http ${show(a.http)} (store: ${config.store})`);
   return await new Promise<number>((resolve) => {
     const stop = (signal: string) => {
       process.off('SIGTERM', onTerm);
@@ -25,5 +24,8 @@ export async function runStart(config: Readonly<Config>, out: (s: string) => voi
     const onInt = () => stop('SIGINT');
     process.on('SIGTERM', onTerm);
     process.on('SIGINT', onInt);
+    // Said once SIGTERM and SIGINT are handled: whoever waits for this line may stop the edge at once (before, a
+    // SIGTERM sent right after it could still meet Node's default action and kill the edge without a clean stop).
+    out(`sipedge listening: udp ${show(a.udp)}, tcp ${show(a.tcp)}, ws ${show(a.ws)}, http ${show(a.http)} (store: ${config.store})`);
   });
 }
