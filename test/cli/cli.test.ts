@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../../src/cli/main.ts';
 import { IO_SWITCHES } from '../../src/config/io-switches.ts';
+import { NextMatch } from '../helpers/next-match.ts';
 
 interface Result {
   code: number;
@@ -224,31 +225,27 @@ describe('sipedge CLI', { timeout: 120_000 }, () => {
     });
     let out = '';
     const lines: string[] = [];
-    const waiters = new Set<() => void>();
+    const arriving = new NextMatch<string>();
     const read = (d: Buffer): void => {
       out += String(d);
       const end = out.lastIndexOf('\n');
       if (end < 0) return;
-      lines.push(...out.slice(0, end).split('\n'));
+      for (const l of out.slice(0, end).split('\n')) {
+        lines.push(l);
+        arriving.feed(l);
+      }
       out = out.slice(end + 1);
-      for (const w of waiters) w();
     };
     child.stdout.on('data', read);
     child.stderr.on('data', read);
     const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
     // An edge that exits before the line comes fails the test with its output.
-    const line = (re: RegExp): Promise<string> =>
-      new Promise((resolve, reject) => {
-        const check = (): void => {
-          const hit = lines.find((l) => re.test(l));
-          if (hit === undefined) return;
-          waiters.delete(check);
-          resolve(hit);
-        };
-        waiters.add(check);
-        check();
-        void exited.then((code) => reject(new Error(`sipedge start exited (${code}) without printing ${re}:\n${lines.join('\n')}${out}`)));
-      });
+    const line = (re: RegExp): Promise<string> => {
+      const seen = lines.find((l) => re.test(l));
+      if (seen !== undefined) return Promise.resolve(seen);
+      const died = exited.then((code) => Promise.reject(new Error(`sipedge start exited (${code}) without printing ${re}:\n${lines.join('\n')}${out}`)));
+      return Promise.race([arriving.next((l) => re.test(l), 60_000, `line ${re}`), died]);
+    };
     await line(/sipedge listening/);
     return {
       line,

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { Phone } from '../helpers/phone.ts';
 import { parseMsg, SipPeer } from '../helpers/sip-peer.ts';
 import { eventually, startEdge, type TestEdge } from '../helpers/edge.ts';
+import { NextMatch } from '../helpers/next-match.ts';
 
 const DIR = 'test/fixtures/sip/rfc4475';
 
@@ -31,7 +32,7 @@ describe('RFC 4475 torture messages over UDP', () => {
   let edge: TestEdge;
   let sock: dgram.Socket;
   const replies: string[] = [];
-  const waiters = new Set<(reply: string) => void>();
+  const arriving = new NextMatch<string>();
 
   beforeAll(async () => {
     edge = await startEdge({ store: 'memory' });
@@ -42,7 +43,7 @@ describe('RFC 4475 torture messages over UDP', () => {
     sock = dgram.createSocket('udp4');
     sock.on('message', (m) => {
       replies.push(m.toString('latin1'));
-      for (const w of waiters) w(m.toString('latin1'));
+      arriving.feed(m.toString('latin1'));
     });
     await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
   });
@@ -51,22 +52,8 @@ describe('RFC 4475 torture messages over UDP', () => {
     await edge.stop();
   });
 
-  /** The first reply from now on that matches (a safety timeout only: replies come in milliseconds). */
-  function nextReply(match: (reply: string) => boolean = () => true, timeoutMs = 10_000): Promise<string> {
-    return new Promise((resolve, reject) => {
-      const t = setTimeout(() => {
-        waiters.delete(check);
-        reject(new Error(`no reply within ${timeoutMs} ms`));
-      }, timeoutMs);
-      const check = (reply: string): void => {
-        if (!match(reply)) return;
-        clearTimeout(t);
-        waiters.delete(check);
-        resolve(reply);
-      };
-      waiters.add(check);
-    });
-  }
+  /** The first reply from now on that matches. */
+  const nextReply = (match: (reply: string) => boolean = () => true): Promise<string> => arriving.next(match, 10_000, 'reply');
 
   /**
    * Sends a torture message, then an OPTIONS to the edge from the same socket, and returns what came back before the

@@ -13,6 +13,7 @@ import type { Config } from '../../src/config/schema.ts';
 import { REDACT_PATHS } from '../../src/observability/logger.ts';
 import { Metrics } from '../../src/observability/metrics.ts';
 import { Provisioning } from '../../src/auth/provisioning.ts';
+import { NextMatch } from './next-match.ts';
 import type { MemoryStores } from '../../src/store/memory/index.ts';
 import { openStores } from '../../src/store/open.ts';
 import type { Stores } from '../../src/store/types.ts';
@@ -53,13 +54,13 @@ export async function startEdge(
   };
   const config = loadConfig({ env: {}, overrides: [base, opts.overrides ?? {}] });
   const logs: string[] = [];
-  const logWaiters = new Set<(line: string) => void>();
+  const logLines = new NextMatch<string>();
   const sink = new Writable({
     write(chunk, _enc, cb) {
       for (const l of String(chunk).split('\n')) {
         if (!l) continue;
         logs.push(l);
-        for (const w of logWaiters) w(l);
+        logLines.feed(l);
       }
       cb();
     },
@@ -78,20 +79,7 @@ export async function startEdge(
     logs,
     waitForLog(match, timeoutMs = 5000) {
       const seen = logs.find(match);
-      if (seen !== undefined) return Promise.resolve(seen);
-      return new Promise((resolve, reject) => {
-        const t = setTimeout(() => {
-          logWaiters.delete(check);
-          reject(new Error(`no matching log line within ${timeoutMs} ms`));
-        }, timeoutMs);
-        const check = (line: string): void => {
-          if (!match(line)) return;
-          clearTimeout(t);
-          logWaiters.delete(check);
-          resolve(line);
-        };
-        logWaiters.add(check);
-      });
+      return seen !== undefined ? Promise.resolve(seen) : logLines.next(match, timeoutMs, 'matching log line');
     },
     async cli(fn) {
       const stores = await openStores(config, { role: 'cli', clock: systemClock });
