@@ -213,7 +213,9 @@ describe('calls from the PBX to users', () => {
     expect(await register(phone, '1001', DOMAIN, PW)).toBe(200);
     const inv = buildRequest(pbxA, { method: 'INVITE', ruri: `sip:1001@${DOMAIN}`, from: `sip:2000@${DOMAIN}`, to: `sip:1001@${DOMAIN}`, body: SDP });
     pbxA.send(inv.text);
-    await phone.waitFor(phone.request('INVITE', inv.callId));
+    // The phone rings (180): from then on the edge's INVITE transaction towards it sends no retransmissions (Timer A,
+    // 500 ms), so any second INVITE below is a second ring.
+    phone.reply(await phone.waitFor(phone.request('INVITE', inv.callId)), 180);
     // The same call (From tag, Call-ID, CSeq) through the second PBX: its own Via and branch.
     const again = buildRequest(pbxB, { method: 'INVITE', ruri: `sip:1001@${DOMAIN}`, from: `sip:2000@${DOMAIN}`, to: `sip:1001@${DOMAIN}`, body: SDP, callId: inv.callId, fromTag: inv.fromTag });
     pbxB.send(again.text);
