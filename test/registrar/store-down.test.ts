@@ -9,13 +9,14 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freePort } from '../helpers/global-setup.ts';
 import { eventually, startEdge, type TestEdge } from '../helpers/edge.ts';
-import { Phone, SipClient, type SipResponse } from '../helpers/sip-client.ts';
+import { Phone } from '../helpers/phone.ts';
+import { SipPeer, type Msg } from '../helpers/sip-peer.ts';
 
 const DOMAIN = 'acme.example.com';
 const PW = 'Correct-Horse-Battery-9';
 
 let edge: TestEdge | undefined;
-let client: SipClient | undefined;
+let client: SipPeer | undefined;
 let dir = '';
 let port = 0;
 
@@ -45,23 +46,23 @@ function shutdownRedis(): void {
 }
 
 /** An INVITE from 1001 to 1002 without credentials (the proxy would challenge it with 407 when the store is up). */
-function invite(c: SipClient, callId: string): string {
+function invite(c: SipPeer, callId: string): string {
   return [
     `INVITE sip:1002@${DOMAIN} SIP/2.0`,
-    `Via: SIP/2.0/UDP ${c.localHost}:${c.localPort};branch=z9hG4bK${randomBytes(6).toString('hex')};rport`,
+    `Via: ${c.via};branch=z9hG4bK${randomBytes(6).toString('hex')};rport`,
     'Max-Forwards: 70',
     `From: <sip:1001@${DOMAIN}>;tag=${randomBytes(4).toString('hex')}`,
     `To: <sip:1002@${DOMAIN}>`,
     `Call-ID: ${callId}`,
     'CSeq: 1 INVITE',
-    `Contact: <sip:1001@${c.localHost}:${c.localPort}>`,
+    `Contact: <${c.contact}>`,
     'Content-Length: 0',
     '',
     '',
   ].join('\r\n');
 }
 
-const retryAfter = (r: SipResponse): string | undefined => r.header('retry-after');
+const retryAfter = (r: Msg): string | undefined => r.header('retry-after');
 
 describe('an edge on Redis while Redis is down', () => {
   it('answers REGISTER and INVITE 503 with Retry-After, logs store.unavailable, and registers again once Redis is back', async () => {
@@ -73,12 +74,12 @@ describe('an edge on Redis while Redis is down', () => {
       await p.addTenant('acme', DOMAIN);
       for (const ext of ['1001', '1002']) await p.addExtension({ ext, tenant: 'acme' }, { password: PW });
     });
-    client = await SipClient.open({ transport: 'udp', port: edge.udpPort });
+    client = await SipPeer.open({ transport: 'udp', port: edge.udpPort });
     const phone = new Phone(client, { ext: '1001', domain: DOMAIN, password: PW });
     expect((await phone.register({ expires: 600 })).status).toBe(200);
 
     shutdownRedis();
-    let refused: SipResponse | undefined;
+    let refused: Msg | undefined;
     expect(
       await eventually(async () => {
         refused = await phone.register({ expires: 600 }).catch(() => undefined);
@@ -88,7 +89,7 @@ describe('an edge on Redis while Redis is down', () => {
     expect(refused!.status).toBe(503);
     expect(retryAfter(refused!)).toBe('5');
     const callId = `${randomBytes(6).toString('hex')}@test`;
-    const answer = await client.request(invite(client, callId), callId, 1);
+    const answer = await client.sendRequest(invite(client, callId), callId, 1);
     expect(answer.status).toBe(503);
     expect(retryAfter(answer)).toBe('5');
     const events = edge.logs.map((l) => (JSON.parse(l) as { event?: string }).event);
