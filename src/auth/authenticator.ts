@@ -6,7 +6,7 @@ import type { Config } from '../config/schema.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { AuthFailureReason, Metrics } from '../observability/metrics.ts';
 import type { DigestCredentials, SipAnswer } from '../sip/types.ts';
-import { chain, chainAll, type MaybePromise } from '../store/maybe-promise.ts';
+import { chain, chain2, type MaybePromise } from '../store/maybe-promise.ts';
 import type { AccountStore, CredentialSet, Extension, LockoutStore, NonceCountStore, Tenant } from '../store/types.ts';
 import { ha2, parseDigestAlgorithm, verifyResponse, type DigestAlgorithm, type ResponseInput } from './digest.ts';
 import { resolveIdentity } from './identity.ts';
@@ -249,8 +249,7 @@ export class DigestAuthenticator {
     if (!('nonceState' in claim)) return claim;
     const { tenant, ext, ip } = claim;
     // The lock state and the account are read together (one Redis round trip); the account is ignored while locked.
-    const reads = [this.guard.check(tenant.code, ext, ip, now), this.accounts.getExtension(tenant.code, ext)] as const;
-    return chainAll(reads, ([lock, account]) => {
+    return chain2(this.guard.check(tenant.code, ext, ip, now), this.accounts.getExtension(tenant.code, ext), (lock, account) => {
       const checked = this.verify(claim, lock, account, now);
       if (!('account' in checked)) return checked;
       const fresh = this.nonceCounts.checkAndSet(claim.nonce, claim.nc, now, this.nonceTtlMs, nonceSequence(claim.nonce));

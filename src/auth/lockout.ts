@@ -1,7 +1,7 @@
 // Lockout and ban policy over the LockoutStore: which key a failure counts on, who is locked, who is banned, scanners.
 // Counting, expiry and atomicity are the store's (memory or Redis); deciding what a failure is belongs to authenticator.ts.
 import type { Config } from '../config/schema.ts';
-import { chain, chainAll, type MaybePromise } from '../store/maybe-promise.ts';
+import { chain, chain2, chain3, type MaybePromise } from '../store/maybe-promise.ts';
 import type { BanPolicy, LockoutPolicy, LockoutStore } from '../store/types.ts';
 
 // The anti-weaponisation rule (DESIGN.md "Lockout"):
@@ -78,14 +78,12 @@ export class LockoutGuard {
    */
   check(tenant: string, ext: string, ip: string, now: number): MaybePromise<LockState> {
     const extKey = extensionKey(tenant, ext);
-    const reads = [
-      this.store.isTrusted(extKey, ip, now),
-      this.store.lockedUntil(extKey, now),
-      this.store.lockedUntil(sourceKey(tenant, ext, ip), now),
-    ] as const;
-    return chainAll(reads, ([trusted, extLock, srcLock]) => {
-      const until = trusted ? srcLock : extLock;
-      return { trusted, lockedUntil: until > now ? until : 0 };
+    const trusted = this.store.isTrusted(extKey, ip, now);
+    const extLock = this.store.lockedUntil(extKey, now);
+    const srcLock = this.store.lockedUntil(sourceKey(tenant, ext, ip), now);
+    return chain3(trusted, extLock, srcLock, (isTrusted, extUntil, srcUntil) => {
+      const until = isTrusted ? srcUntil : extUntil;
+      return { trusted: isTrusted, lockedUntil: until > now ? until : 0 };
     });
   }
 
@@ -109,11 +107,9 @@ export class LockoutGuard {
       banKey = extensionKey(subject.tenant, subject.ext);
       lockKey = subject.trusted ? sourceKey(subject.tenant, subject.ext, ip) : banKey;
     }
-    const writes = [
-      counts.countsTowardLockout && lockKey !== undefined ? this.store.recordFailure(lockKey, now, this.lockout) : undefined,
-      counts.countsTowardBan ? this.store.recordSourceFailure(ip, banKey, now, this.ban) : undefined,
-    ] as const;
-    return chainAll(writes, ([lock, ban]) => ({
+    const lockWrite = counts.countsTowardLockout && lockKey !== undefined ? this.store.recordFailure(lockKey, now, this.lockout) : undefined;
+    const banWrite = counts.countsTowardBan ? this.store.recordSourceFailure(ip, banKey, now, this.ban) : undefined;
+    return chain2(lockWrite, banWrite, (lock, ban) => ({
       lockStartedUntil: lock !== undefined && lock.lockedUntil > now ? lock.lockedUntil : 0,
       banStartedUntil: ban !== undefined && ban.bannedUntil > now ? ban.bannedUntil : 0,
     }));
@@ -121,8 +117,8 @@ export class LockoutGuard {
 
   /** `ip` proved the password: trust it for trustSeconds and clear its own counter and lock (not the extension's). */
   recordSuccess(tenant: string, ext: string, ip: string, now: number): MaybePromise<void> {
-    const writes = [this.store.trust(extensionKey(tenant, ext), ip, now, this.trustMs), this.store.unlock(sourceKey(tenant, ext, ip))] as const;
-    return chainAll(writes, () => undefined);
+    const trust = this.store.trust(extensionKey(tenant, ext), ip, now, this.trustMs);
+    return chain2(trust, this.store.unlock(sourceKey(tenant, ext, ip)), () => undefined);
   }
 
   /** ms epoch until which the extension-wide lock (the one strangers meet) holds; 0 when unlocked. */

@@ -1,7 +1,8 @@
 // The return shape of the store calls on the SIP request path: a value when the store answers from this process's
 // memory (the embedded store in the edge), a promise when it has to ask elsewhere (Redis; a CLI process forwarding a
-// command to the edge). Callers chain with chain()/chainAll() and make no promise (no microtask per stage) when every
-// store on the way answered with a value: the REGISTER path on the embedded store is answered before it returns.
+// command to the edge). Callers chain with chain()/chain2()/chain3() and make no promise (no microtask per stage) when
+// every store on the way answered with a value: the REGISTER path on the embedded store is answered before it returns.
+// The positional forms take no array on the value path (the REGISTER path calls them several times per request).
 
 export type MaybePromise<T> = T | Promise<T>;
 
@@ -11,15 +12,21 @@ export function chain<T, R>(v: MaybePromise<T>, f: (value: T) => MaybePromise<R>
 }
 
 /**
- * f(values) once all of `vs` are there: at once when every one is a value, else after all of them (issued together:
- * Redis pipelines them into one round trip).
+ * f(a, b) once both are there: at once for two values, else after both promises (issued together: Redis pipelines
+ * them into one round trip).
  */
-export function chainAll<T extends readonly unknown[], R>(
-  vs: { readonly [K in keyof T]: MaybePromise<T[K]> },
-  f: (values: T) => MaybePromise<R>,
+export function chain2<A, B, R>(a: MaybePromise<A>, b: MaybePromise<B>, f: (a: A, b: B) => MaybePromise<R>): MaybePromise<R> {
+  if (a instanceof Promise || b instanceof Promise) return Promise.all([a, b]).then(([x, y]) => f(x, y));
+  return f(a, b);
+}
+
+/** chain2 for three. */
+export function chain3<A, B, C, R>(
+  a: MaybePromise<A>,
+  b: MaybePromise<B>,
+  c: MaybePromise<C>,
+  f: (a: A, b: B, c: C) => MaybePromise<R>,
 ): MaybePromise<R> {
-  for (let i = 0; i < vs.length; i++) {
-    if (vs[i] instanceof Promise) return Promise.all(vs).then((all) => f(all as unknown as T));
-  }
-  return f(vs as unknown as T);
+  if (a instanceof Promise || b instanceof Promise || c instanceof Promise) return Promise.all([a, b, c]).then(([x, y, z]) => f(x, y, z));
+  return f(a, b, c);
 }
