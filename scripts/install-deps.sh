@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Installs what sipedge needs on Debian: npm packages and the optional native parts (RTP sender, SIP UDP I/O; always;
-# without a C compiler the edge runs on dgram), and with --test the tools the test suite runs for real (SIPp =
-# sip-tester, redis-server, sox, lame, and gcc so that the native parts are built and tested). Idempotent; fails loudly
-# when an install fails.
+# Installs what sipedge needs on Debian: npm packages, the portal bundle (build/portal/, rebuilt when missing or older
+# than src/portal/) and the optional native parts (RTP sender, SIP UDP I/O; always; without a C compiler the edge runs
+# on dgram), and with --test the tools the test suite runs for real (SIPp = sip-tester, redis-server, sox, lame,
+# Chromium for the portal's browser tests, linphone-cli for Linphone provisioning, and gcc so that the native parts are
+# built and tested). Idempotent; fails loudly when an install fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +13,9 @@ if [ "${1:-}" = "--test" ]; then
   command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
   command -v sox >/dev/null 2>&1 || need_apt+=(sox)
   command -v lame >/dev/null 2>&1 || need_apt+=(lame)
+  # Debian's Chromium, driven by playwright-core (which never downloads a browser of its own).
+  command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+  command -v linphonec >/dev/null 2>&1 || need_apt+=(linphone-cli)
   command -v cc >/dev/null 2>&1 || command -v gcc >/dev/null 2>&1 || need_apt+=(gcc libc6-dev)
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -27,6 +31,9 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   echo "installing npm packages" >&2
   npm ci --no-audit --no-fund --loglevel=error
 fi
+
+# build/portal/: `npm ci` builds it (the prepare script); rebuilt here when src/portal/ changed since.
+node scripts/build-portal.mjs --if-stale
 
 # build/native/rtp_send.node (hold-music batch send) and sip_udp.node (SIP UDP I/O): required for the tests, optional
 # for running the edge.

@@ -25,6 +25,8 @@ import { openApiDocument } from './openapi.ts';
 import type { JsonSchema } from './schemas.ts';
 import { edgeHost, type SipPorts } from './voip-settings.ts';
 import { voipRoutes } from './voip-routes.ts';
+import { linphoneRoutes } from './linphone-provisioning.ts';
+import { phoneRoutes } from './phone-routes.ts';
 
 export const SESSION_COOKIE = 'sipedge_session';
 export const CSRF_HEADER = 'x-csrf-token';
@@ -111,6 +113,8 @@ export class Gateway {
       },
       ...loginRoutes(this),
       ...voipRoutes(this),
+      ...phoneRoutes(this),
+      ...linphoneRoutes(this),
       ...adminRoutes(this),
     ];
   }

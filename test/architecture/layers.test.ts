@@ -17,6 +17,7 @@ const ALLOWED: Record<string, string[]> = {
   media: ['sip', 'transport', 'transaction', 'store', 'observability', 'config'],
   gateway: ['auth', 'media', 'store', 'observability', 'config'],
   cli: ['app', 'auth', 'media', 'store', 'observability', 'config'],
+  portal: [],
 };
 
 function files(dir: string): string[] {

@@ -1,0 +1,139 @@
+// Test fixture for the portal: a real edge (startEdge) with tenants, login passwords and a clock the test can move,
+// and Debian's Chromium driven by playwright-core (never a downloaded browser) with fake media devices, plus
+// screenshots of what a person sees, kept as test artifacts in test-artifacts/portal/ (gitignored).
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { expect } from 'vitest';
+import type { Clock } from '../../src/clock.ts';
+import type { DeepPartial } from '../../src/config/load.ts';
+import type { Config } from '../../src/config/schema.ts';
+// @ts-expect-error: a plain .mjs script without type declarations
+import { buildPortal, isStale } from '../../scripts/build-portal.mjs';
+import { startEdge, type TestEdge } from './edge.ts';
+
+export const CHROMIUM = '/usr/bin/chromium';
+export const ARTIFACTS = join(process.cwd(), 'test-artifacts/portal');
+
+/** Real time plus an offset the test moves (session expiry, TOTP steps) while timers keep running normally. */
+export class ShiftedClock implements Clock {
+  offsetMs = 0;
+  now(): number {
+    return Date.now() + this.offsetMs;
+  }
+  advance(ms: number): void {
+    this.offsetMs += ms;
+  }
+}
+
+export const LOGIN = { alice: 'Alice-login-pw1', bob: 'Bob-login-pw22', carol: 'Carol-admin-pw3', oscar: 'Oscar-operator-pw4' };
+export const DOMAIN = 'acme.example.com';
+
+export interface PortalEdge {
+  edge: TestEdge;
+  clock: ShiftedClock;
+  url: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Builds the portal when its bundle is older than src/portal/, then starts an edge with tenant acme (1001 alice,
+ * alice@example.com; 1002 bob; 1003 carol, tenant admin) and ops (9000 oscar, operator), login passwords as in LOGIN.
+ */
+export async function startPortalEdge(overrides: DeepPartial<Config> = {}): Promise<PortalEdge> {
+  if (isStale()) await buildPortal();
+  const clock = new ShiftedClock();
+  const edge = await startEdge({
+    store: 'memory',
+    clock,
+    overrides: { ...overrides, gateway: { argon2: { memoryCost: 64, timeCost: 1, parallelism: 1 }, ...(overrides.gateway ?? {}) } },
+  });
+  const g = edge.app.gateway;
+  await g.provisioning.addTenant('acme', DOMAIN);
+  await g.provisioning.addTenant('ops', 'ops.example.com');
+  await g.provisioning.addExtension({ tenant: 'acme', ext: '1001' }, { email: 'alice@example.com' });
+  await g.provisioning.addExtension({ tenant: 'acme', ext: '1002' });
+  await g.provisioning.addExtension({ tenant: 'acme', ext: '1003' });
+  await g.provisioning.addExtension({ tenant: 'ops', ext: '9000' });
+  for (const [ext, tenant, pw] of [['1001', 'acme', LOGIN.alice], ['1002', 'acme', LOGIN.bob], ['1003', 'acme', LOGIN.carol], ['9000', 'ops', LOGIN.oscar]] as const) {
+    const r = await g.accounts.setPassword({ tenant, ext }, pw);
+    if (!r.ok) throw new Error(`fixture password of ${ext}@${tenant} breaks the policy`);
+  }
+  await g.accounts.setRole({ tenant: 'acme', ext: '1003' }, 'tenant-admin');
+  await g.accounts.setRole({ tenant: 'ops', ext: '9000' }, 'operator');
+  return { edge, clock, url: `http://127.0.0.1:${edge.httpPort}`, stop: () => edge.stop() };
+}
+
+/** Headless Debian Chromium: fake microphone and permission prompt, nothing fetched from the network, fresh profile. */
+export async function launchChromium(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--use-fake-device-for-media-stream',
+      '--use-fake-ui-for-media-stream',
+      '--autoplay-policy=no-user-gesture-required',
+    ],
+  });
+}
+
+export const DESKTOP = { width: 1280, height: 800 };
+export const PHONE = { width: 390, height: 844 };
+
+/** A new browser context (own cookies and localStorage) at `size`, microphone allowed for the portal. */
+export async function newPage(browser: Browser, base: string, size = DESKTOP): Promise<{ context: BrowserContext; page: Page; errors: string[] }> {
+  const context = await browser.newContext({ viewport: size, permissions: ['microphone'], baseURL: base });
+  const page = await context.newPage();
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !/the server responded with a status of (40[01349]|429)/.test(m.text())) errors.push(m.text());
+  });
+  return { context, page, errors };
+}
+
+/** Signs in through the form and waits for the Phone tab. */
+export async function signIn(page: Page, username: string, password: string): Promise<void> {
+  await page.goto('/sign-in');
+  await page.getByLabel('Username').fill(username);
+  await page.getByLabel('Password', { exact: true }).fill(password);
+  await page.getByRole('button', { name: 'Sign In' }).click();
+  await expect.poll(() => page.evaluate(() => location.pathname), { timeout: 15_000 }).toBe('/phone');
+}
+
+/** Waits until the Phone tab says the browser phone is registered. */
+export async function registered(page: Page): Promise<void> {
+  await page.getByTestId('registration').and(page.locator('[data-state="registered"]')).waitFor({ timeout: 20_000 });
+}
+
+/**
+ * Screenshots `page` as a person sees it in the light and the dark theme (the page reloads with each, as a user's
+ * stored choice would apply) into test-artifacts/portal/<name>-<theme>-<width>.png. Only for pages whose state
+ * survives a reload; `shootAsIs` takes the current state in the current theme.
+ */
+export async function shootBothThemes(page: Page, name: string): Promise<void> {
+  for (const theme of ['light', 'dark']) {
+    await page.evaluate((t) => localStorage.setItem('sipedge-theme', t), theme);
+    await page.reload();
+    await page.waitForLoadState('networkidle');
+    await shootAsIs(page, `${name}-${theme}`);
+  }
+}
+
+export async function shootAsIs(page: Page, name: string): Promise<void> {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  const w = page.viewportSize()?.width ?? 0;
+  await page.screenshot({ path: join(ARTIFACTS, `${name}-${w}.png`), fullPage: true });
+}
+
+/** Sets the stored theme before any page of the context loads. */
+export async function useTheme(context: BrowserContext, theme: 'light' | 'dark'): Promise<void> {
+  await context.addInitScript((t) => localStorage.setItem('sipedge-theme', t), theme);
+}
