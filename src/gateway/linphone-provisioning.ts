@@ -36,8 +36,10 @@ function chooseTransport(s: VoipSettings): [string, string] {
 }
 
 /**
- * linphonerc as XML (Linphone's lpconfig.xsd): proxy_0 registers sip:<ext>@<domain> with the tenant's domain as the
- * registrar and the edge as outbound proxy (reg_route), auth_info_0 holds the VoIP password for the tenant's realm.
+ * linphonerc as XML (Linphone's lpconfig.xsd): proxy_0 registers sip:<ext>@<domain> at the edge (the registrar picks
+ * the tenant by the To domain, so the tenant's domain need not resolve) and routes every request through it as
+ * outbound proxy (reg_route: calls to sip:<ext>@<domain> go to the edge, not to the domain's DNS); auth_info_0 holds
+ * the VoIP password for the tenant's realm.
  */
 export function linphoneXml(s: VoipSettings, password: string): string {
   const [transport, hostPort] = chooseTransport(s);
@@ -51,7 +53,7 @@ export function linphoneXml(s: VoipSettings, password: string): string {
     '  </section>',
     '  <section name="proxy_0">',
     entry('reg_identity', `"${s.sipUsername}" <sip:${s.sipUsername}@${s.domain}>`),
-    entry('reg_proxy', `<sip:${s.domain};transport=${transport}>`),
+    entry('reg_proxy', `<sip:${hostPort};transport=${transport}>`),
     entry('reg_route', `<sip:${hostPort};transport=${transport};lr>`),
     entry('realm', s.realm),
     entry('reg_expires', '3600'),
