@@ -3,6 +3,8 @@
 // screenshots of what a person sees, kept as test artifacts in test-artifacts/portal/ (gitignored).
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import jsQR from 'jsqr';
+import { PNG } from 'pngjs';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { expect } from 'vitest';
 import type { Clock } from '../../src/clock.ts';
@@ -11,6 +13,7 @@ import type { Config } from '../../src/config/schema.ts';
 // @ts-expect-error: a plain .mjs script without type declarations
 import { buildPortal, isStale } from '../../scripts/build-portal.mjs';
 import { startEdge, type TestEdge } from './edge.ts';
+import { freePort } from './global-setup.ts';
 
 export const CHROMIUM = '/usr/bin/chromium';
 export const ARTIFACTS = join(process.cwd(), 'test-artifacts/portal');
@@ -37,16 +40,23 @@ export interface PortalEdge {
 }
 
 /**
- * Builds the portal when its bundle is older than src/portal/, then starts an edge with tenant acme (1001 alice,
+ * Builds the portal when its bundle is older than src/portal/, then starts an edge (HTTP on a free port that
+ * gateway.publicUrl names) with tenant acme (1001 alice,
  * alice@example.com; 1002 bob; 1003 carol, tenant admin) and ops (9000 oscar, operator), login passwords as in LOGIN.
  */
 export async function startPortalEdge(overrides: DeepPartial<Config> = {}): Promise<PortalEdge> {
   if (isStale()) await buildPortal();
   const clock = new ShiftedClock();
+  // A port known before the start, so that links in mails and QR codes (gateway.publicUrl) name this edge.
+  const port = await freePort();
   const edge = await startEdge({
     store: 'memory',
     clock,
-    overrides: { ...overrides, gateway: { argon2: { memoryCost: 64, timeCost: 1, parallelism: 1 }, ...(overrides.gateway ?? {}) } },
+    overrides: {
+      http: { listen: `127.0.0.1:${port}` },
+      ...overrides,
+      gateway: { argon2: { memoryCost: 64, timeCost: 1, parallelism: 1 }, publicUrl: `http://127.0.0.1:${port}`, ...(overrides.gateway ?? {}) },
+    },
   });
   const g = edge.app.gateway;
   await g.provisioning.addTenant('acme', DOMAIN);
@@ -133,7 +143,10 @@ export async function shootAsIs(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: join(ARTIFACTS, `${name}-${w}.png`), fullPage: true });
 }
 
-/** Sets the stored theme before any page of the context loads. */
-export async function useTheme(context: BrowserContext, theme: 'light' | 'dark'): Promise<void> {
-  await context.addInitScript((t) => localStorage.setItem('sipedge-theme', t), theme);
+/** The text of the QR code in `img`, read back from a screenshot of it as the page shows it (jsQR). */
+export async function readQr(page: Page, testId: string): Promise<string> {
+  const png = PNG.sync.read(await page.getByTestId(testId).screenshot());
+  const found = jsQR(new Uint8ClampedArray(png.data.buffer, png.data.byteOffset, png.data.byteLength), png.width, png.height);
+  if (!found) throw new Error(`no QR code readable in ${testId}`);
+  return found.data;
 }

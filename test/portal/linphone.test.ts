@@ -42,8 +42,8 @@ describe('Linphone remote provisioning', () => {
   });
 
   it('linphonec fetches the XML from the URL of a regenerated VoIP password, registers through the edge over TCP, and the URL is spent', async () => {
-    const port = await freePort();
-    pe = await startPortalEdge({ http: { listen: `127.0.0.1:${port}` }, gateway: { publicUrl: `http://127.0.0.1:${port}` } });
+    pe = await startPortalEdge();
+    const port = pe.edge.httpPort;
     const user = new Client(port);
     expect((await user.login('1001-acme', LOGIN.alice)).status).toBe(200);
     const r = await user.post('/api/voip/sip-password', {});
@@ -91,8 +91,8 @@ describe('Linphone remote provisioning', () => {
   });
 
   it('refuses a provisioning URL whose password was rotated again since', async () => {
-    const port = await freePort();
-    pe = await startPortalEdge({ http: { listen: `127.0.0.1:${port}` }, gateway: { publicUrl: `http://127.0.0.1:${port}` } });
+    pe = await startPortalEdge();
+    const port = pe.edge.httpPort;
     const user = new Client(port);
     await user.login('1002-acme', LOGIN.bob);
     const first = await user.post('/api/voip/sip-password', {});

@@ -3,7 +3,7 @@
 import type { JSX } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import type { PhoneView, Softphone } from '../softphone.ts';
-import { Alert, Field } from '../ui.tsx';
+import { Alert } from '../ui.tsx';
 
 const KEYS = ['1', '2', '3', '4', '5', '6', '7', '8', '9', '*', '0', '#'];
 
@@ -122,10 +122,16 @@ export function PhonePage(props: { phone: Softphone }): JSX.Element {
             void phone.dial(target);
           }}
         >
-          <Field id="dial" label="Number or extension" hint="An extension of your company (e.g. 1002) or a SIP address." value={target} onInput={setTarget} inputMode="text" autocomplete="off" />
-          <button type="submit" class="btn btn-primary btn-call" disabled={v.registration !== 'registered' || target.trim() === ''}>
-            Call
-          </button>
+          <label for="dial">Number or extension</label>
+          <div class="dial-row">
+            <input id="dial" name="dial" value={target} onInput={(e) => setTarget((e.currentTarget as HTMLInputElement).value)} autocomplete="off" aria-describedby="dial-hint" />
+            <button type="submit" class="btn btn-primary btn-call" disabled={v.registration !== 'registered' || target.trim() === ''}>
+              Call
+            </button>
+          </div>
+          <p class="hint" id="dial-hint">
+            An extension of your company (e.g. 1002) or a SIP address.
+          </p>
         </form>
       )}
     </div>
