@@ -84,7 +84,11 @@ export function messageOf(e: unknown): string {
   return e instanceof Error ? sentence(e.message) : String(e);
 }
 
-const sentence = (s: string): string => (s === '' ? s : s[0]!.toUpperCase() + s.slice(1) + (/[.!?]$/.test(s) ? '' : '.'));
+/** The API's messages start lower-case and end without a stop; a leading file or field name keeps its case. */
+const sentence = (s: string): string => {
+  const first = /^[a-z]+(?=[\s,])/.test(s) ? s[0]!.toUpperCase() + s.slice(1) : s;
+  return first + (/[.!?]$/.test(first) ? '' : '.');
+};
 
 // Shapes of the answers the pages read (README "Auth gateway API").
 export interface Me {

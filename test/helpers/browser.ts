@@ -104,7 +104,8 @@ export async function newPage(browser: Browser, base: string, size = DESKTOP): P
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
   page.on('console', (m) => {
-    if (m.type() === 'error' && !/the server responded with a status of (40[01349]|429)/.test(m.text())) errors.push(m.text());
+    // Refusals the page shows to the user (4xx answers of the API) are expected; anything else is a fault.
+    if (m.type() === 'error' && !/the server responded with a status of 4\d\d/.test(m.text())) errors.push(m.text());
   });
   return { context, page, errors };
 }

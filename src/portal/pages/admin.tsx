@@ -142,20 +142,22 @@ export function AdminPage(props: { me: Me }): JSX.Element {
                     <td>{r.lockedUntil ? <span class="badge badge-danger">Locked until {time(r.lockedUntil)}</span> : <span class="badge">Open</span>}</td>
                     <td title={(r.bindings ?? []).map((b) => `${b.transport} ${b.source} ${b.userAgent ?? ''}`).join('\n')}>{(r.bindings ?? []).length}</td>
                     <td>{r.twoFactorEnabled ? 'On' : 'Off'}</td>
-                    <td class="actions">
-                      {r.lockedUntil && (
-                        <button type="button" class="btn btn-small" onClick={() => void unlock(r)}>
-                          Unlock
+                    <td>
+                      <div class="actions">
+                        {r.lockedUntil && (
+                          <button type="button" class="btn btn-small" onClick={() => void unlock(r)}>
+                            Unlock
+                          </button>
+                        )}
+                        <button type="button" class="btn btn-small" onClick={() => void resetPassword(r)} aria-label={`Reset login password of ${r.extension}`}>
+                          Reset password
                         </button>
-                      )}
-                      <button type="button" class="btn btn-small" onClick={() => void resetPassword(r)} aria-label={`Reset login password of ${r.extension}`}>
-                        Reset password
-                      </button>
-                      {r.twoFactorEnabled && (
-                        <button type="button" class="btn btn-small" onClick={() => void reset2fa(r)} aria-label={`Reset 2FA of ${r.extension}`}>
-                          Reset 2FA
-                        </button>
-                      )}
+                        {r.twoFactorEnabled && (
+                          <button type="button" class="btn btn-small" onClick={() => void reset2fa(r)} aria-label={`Reset 2FA of ${r.extension}`}>
+                            Reset 2FA
+                          </button>
+                        )}
+                      </div>
                     </td>
                   </tr>
                 ))}
