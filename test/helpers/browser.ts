@@ -3,7 +3,7 @@
 // screenshots of what a person sees, kept as test artifacts in test-artifacts/portal/ (gitignored).
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import jsQR from 'jsqr';
+import jsqr from 'jsqr';
 import { PNG } from 'pngjs';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { expect } from 'vitest';
@@ -13,6 +13,9 @@ import type { Config } from '../../src/config/schema.ts';
 // @ts-expect-error: a plain .mjs script without type declarations
 import { buildPortal, isStale } from '../../scripts/build-portal.mjs';
 import { startEdge, type TestEdge } from './edge.ts';
+
+// jsqr is CommonJS whose types declare an ES default export: under NodeNext the default import is the module itself.
+const jsQR = (jsqr as unknown as { default: typeof jsqr.default }).default;
 import { freePort } from './global-setup.ts';
 
 export const CHROMIUM = '/usr/bin/chromium';

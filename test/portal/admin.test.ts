@@ -76,7 +76,7 @@ describe('tenant admin pages (Chromium)', () => {
     await expect.poll(async () => (await cells(admin, '1002'))[2]).toBe('Open');
     expect(await guard.extensionLockedUntil('acme', '1002', Date.now())).toBe(0);
 
-    await admin.getByRole('button', { name: 'Reset login password of 1002' }).click();
+    await admin.getByRole('button', { name: 'Reset password of 1002' }).click();
     await admin.getByTestId('new-login-password').waitFor();
     const generated = (await admin.getByTestId('new-login-password').textContent())!;
     expect((await new Client(pe.edge.httpPort).login('1002-acme', generated)).status).toBe(200);

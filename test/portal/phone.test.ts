@@ -37,7 +37,7 @@ function inboundBytes(page: Page): Promise<number> {
 /** Polls until the page's inbound audio bytes exceed `above`; returns the value seen. */
 async function bytesAbove(page: Page, above: number): Promise<number> {
   let seen = -1;
-  await expect.poll(async () => (seen = await inboundBytes(page)), { timeout: 20_000, intervals: [250] }).toBeGreaterThan(above);
+  await expect.poll(async () => (seen = await inboundBytes(page)), { timeout: 20_000, interval: 250 }).toBeGreaterThan(above);
   return seen;
 }
 

@@ -149,7 +149,7 @@ export function AdminPage(props: { me: Me }): JSX.Element {
                             Unlock
                           </button>
                         )}
-                        <button type="button" class="btn btn-small" onClick={() => void resetPassword(r)} aria-label={`Reset login password of ${r.extension}`}>
+                        <button type="button" class="btn btn-small" onClick={() => void resetPassword(r)} aria-label={`Reset password of ${r.extension}`}>
                           Reset password
                         </button>
                         {r.twoFactorEnabled && (
