@@ -137,12 +137,12 @@ export function AdminPage(props: { me: Me }): JSX.Element {
                 {rows.map((r) => (
                   <tr key={r.extension} data-ext={r.extension}>
                     <th scope="row">{r.extension}</th>
-                    <td>{r.email ?? '—'}</td>
-                    <td>{r.role}</td>
-                    <td>{r.lockedUntil ? <span class="badge badge-danger">Locked until {time(r.lockedUntil)}</span> : <span class="badge">Open</span>}</td>
-                    <td title={(r.bindings ?? []).map((b) => `${b.transport} ${b.source} ${b.userAgent ?? ''}`).join('\n')}>{(r.bindings ?? []).length}</td>
-                    <td>{r.twoFactorEnabled ? 'On' : 'Off'}</td>
-                    <td>
+                    <td data-label="Email">{r.email ?? '—'}</td>
+                    <td data-label="Role">{r.role}</td>
+                    <td data-label="SIP lock">{r.lockedUntil ? <span class="badge badge-danger">Locked until {time(r.lockedUntil)}</span> : <span class="badge">Open</span>}</td>
+                    <td data-label="Registrations" title={(r.bindings ?? []).map((b) => `${b.transport} ${b.source} ${b.userAgent ?? ''}`).join('\n')}>{(r.bindings ?? []).length}</td>
+                    <td data-label="2FA">{r.twoFactorEnabled ? 'On' : 'Off'}</td>
+                    <td data-label="Actions">
                       <div class="actions">
                         {r.lockedUntil && (
                           <button type="button" class="btn btn-small" onClick={() => void unlock(r)}>

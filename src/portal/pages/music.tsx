@@ -131,14 +131,14 @@ export function MusicPage(props: { me: Me }): JSX.Element {
               )}
               {versions.map((v) => (
                 <tr key={v.id} data-status={v.status}>
-                  <td>{v.class}</td>
-                  <td>{v.sourceName ?? '—'}</td>
-                  <td>
+                  <td data-label="Class">{v.class}</td>
+                  <td data-label="File">{v.sourceName ?? '—'}</td>
+                  <td data-label="State">
                     <span class={`badge badge-${v.status}`}>{v.status}</span>
                     {v.reason && <span class="reason"> {v.reason}</span>}
                   </td>
-                  <td>{v.durationMs !== undefined ? `${(v.durationMs / 1000).toFixed(1)} s` : '—'}</td>
-                  <td>{v.createdAt ? new Date(v.createdAt).toLocaleString() : '—'}</td>
+                  <td data-label="Length">{v.durationMs !== undefined ? `${(v.durationMs / 1000).toFixed(1)} s` : '—'}</td>
+                  <td data-label="Uploaded">{v.createdAt ? new Date(v.createdAt).toLocaleString() : '—'}</td>
                 </tr>
               ))}
             </tbody>
