@@ -2,7 +2,7 @@
 // screens), which page a path shows, and the browser phone that stays registered while the user moves between pages.
 // An ended session (4 h without activity, or signed out elsewhere) returns to the sign-in page with a message.
 import { render, type JSX } from 'preact';
-import { useEffect, useMemo, useState } from 'preact/hooks';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { api, setCsrfToken, setSessionEndedHandler, type Me, type PhoneCredentials } from './api.ts';
 import { AdminPage } from './pages/admin.tsx';
 import { ForgotPage, ResetPage } from './pages/password-reset.tsx';
@@ -140,7 +140,12 @@ function App(): JSX.Element {
     if (me && (path === '/sign-in' || path === '/')) navigate('/phone', true);
   }, [me, path]);
 
+  // A new page: its title, and the keyboard/screen-reader focus at the start of its content (not left on a control
+  // of the page before).
+  const firstPath = useRef(true);
   useEffect(() => {
+    if (firstPath.current) firstPath.current = false;
+    else document.getElementById('main')?.focus();
     const titles: Record<string, string> = {
       '/sign-in': 'Sign in',
       '/forgot-password': 'Forgot password',

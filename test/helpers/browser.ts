@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import jsqr from 'jsqr';
 import { PNG } from 'pngjs';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { expect } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 import type { Clock } from '../../src/clock.ts';
 import type { DeepPartial } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/schema.ts';
@@ -111,6 +111,45 @@ export async function newPage(browser: Browser, base: string, size = DESKTOP): P
     if (m.type() === 'error' && !/the server responded with a status of 4\d\d/.test(m.text())) errors.push(m.text());
   });
   return { context, page, errors };
+}
+
+export interface PortalSuite {
+  /** This test's edge, started on first use (with `overrides` when the first call passes them). */
+  edge(overrides?: DeepPartial<Config>): Promise<PortalEdge>;
+  /** A new page (own context: cookies, storage) on this test's edge. */
+  page(size?: { width: number; height: number }): Promise<{ context: BrowserContext; page: Page; errors: string[] }>;
+}
+
+/**
+ * A browser test file's fixture: one Chromium for the file, a fresh edge per test, and after each test the edge
+ * stopped and the check that no page had an uncaught error or a console error other than an API refusal it showed
+ * (a refused inline script or style would be one). Registers its own hooks.
+ */
+export function portalSuite(): PortalSuite {
+  let browser: Browser | undefined;
+  let pe: PortalEdge | undefined;
+  const errors: string[][] = [];
+  beforeAll(async () => {
+    browser = await launchChromium();
+  });
+  afterAll(async () => {
+    await browser?.close();
+  });
+  afterEach(async () => {
+    const seen = errors.splice(0).flat();
+    await pe?.stop();
+    pe = undefined;
+    expect(seen).toEqual([]);
+  });
+  const edge = async (overrides?: DeepPartial<Config>): Promise<PortalEdge> => (pe ??= await startPortalEdge(overrides));
+  return {
+    edge,
+    async page(size) {
+      const { context, page, errors: e } = await newPage(browser!, (await edge()).url, size);
+      errors.push(e);
+      return { context, page, errors: e };
+    },
+  };
 }
 
 /** Signs in through the form and waits for the Phone tab. */

@@ -4,38 +4,17 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generate } from 'otplib';
-import type { Browser } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium, LOGIN, newPage, readQr, registered, shootAsIs, signIn, startPortalEdge, type PortalEdge } from '../helpers/browser.ts';
+import { describe, expect, it } from 'vitest';
+import { LOGIN, portalSuite, readQr, registered, shootAsIs, signIn } from '../helpers/browser.ts';
 
 const codeAt = (secret: string, ms: number): Promise<string> => generate({ secret, epoch: Math.floor(ms / 1000) });
 
 describe('portal account pages (Chromium)', () => {
-  let browser: Browser;
-  let pe: PortalEdge | undefined;
-  let errors: string[] = [];
-
-  beforeAll(async () => {
-    browser = await launchChromium();
-  });
-  afterAll(async () => {
-    await browser?.close();
-  });
-  afterEach(async () => {
-    expect(errors).toEqual([]);
-    errors = [];
-    await pe?.stop();
-    pe = undefined;
-  });
-
-  async function open() {
-    pe ??= await startPortalEdge();
-    const p = await newPage(browser, pe.url);
-    errors = p.errors;
-    return p;
-  }
+  const suite = portalSuite();
+  const open = () => suite.page();
 
   it('enrols 2FA with a code from the QR secret, then signing in asks for the next code and lets the user in', async () => {
+    const pe = await suite.edge();
     const { page, context } = await open();
     await signIn(page, '1001-acme', LOGIN.alice);
     await page.getByRole('link', { name: 'Settings' }).click();
@@ -48,7 +27,7 @@ describe('portal account pages (Chromium)', () => {
     expect(uri).toMatch(/^otpauth:\/\/totp\/sipedge:1001-acme\?/);
     expect(new URL(uri).searchParams.get('secret')).toBe(secret);
     await shootAsIs(page, 'settings-2fa-enrol');
-    await page.getByLabel('Code from the app').fill(await codeAt(secret, pe!.clock.now()));
+    await page.getByLabel('Code from the app').fill(await codeAt(secret, pe.clock.now()));
     await page.getByRole('button', { name: 'Activate 2FA' }).click();
     await page.getByTestId('2fa-done').waitFor();
     expect(await page.getByTestId('2fa-state').textContent()).toBe('On');
@@ -56,7 +35,7 @@ describe('portal account pages (Chromium)', () => {
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByTestId('notice').waitFor();
     // The next 30 s step: a code is good once, so the enrolment code would be refused as replayed.
-    pe!.clock.advance(30_000);
+    pe.clock.advance(30_000);
     await page.getByLabel('Username').fill('1001-acme');
     await page.getByLabel('Password', { exact: true }).fill(LOGIN.alice);
     await page.getByRole('button', { name: 'Sign In' }).click();
@@ -65,7 +44,7 @@ describe('portal account pages (Chromium)', () => {
     await page.getByLabel('Authentication code').fill('000000');
     await page.getByRole('button', { name: 'Verify' }).click();
     await expect.poll(() => page.getByTestId('error').textContent().catch(() => '')).toContain('That code is wrong or was already used');
-    await page.getByLabel('Authentication code').fill(await codeAt(secret, pe!.clock.now()));
+    await page.getByLabel('Authentication code').fill(await codeAt(secret, pe.clock.now()));
     await page.getByRole('button', { name: 'Verify' }).click();
     await expect.poll(() => page.evaluate(() => location.pathname)).toBe('/phone');
     await registered(page);
@@ -73,7 +52,7 @@ describe('portal account pages (Chromium)', () => {
   });
 
   it('changes the login password: names each broken rule, then keeps the user signed in; the new password signs in, the old does not', async () => {
-    pe = await startPortalEdge({ gateway: { passwordPolicyTenants: { acme: 'strict' } } });
+    await suite.edge({ gateway: { passwordPolicyTenants: { acme: 'strict' } } });
     const { page, context } = await open();
     await signIn(page, '1002-acme', LOGIN.bob);
     await page.getByRole('link', { name: 'Settings' }).click();
@@ -105,6 +84,7 @@ describe('portal account pages (Chromium)', () => {
   });
 
   it('forgot password: the link from the outbox opens the reset page, and the new password signs in', async () => {
+    const pe = await suite.edge();
     const { page, context } = await open();
     await page.goto('/sign-in');
     await page.getByRole('link', { name: 'Forgot password?' }).click();
@@ -112,14 +92,14 @@ describe('portal account pages (Chromium)', () => {
     await shootAsIs(page, 'forgot-password');
     await page.getByRole('button', { name: 'Send Reset Link' }).click();
     await page.getByTestId('sent').waitFor();
-    await pe!.edge.app.gateway.idle();
-    const outbox = join(pe!.edge.config.dataDir, 'outbox');
+    await pe.edge.app.gateway.idle();
+    const outbox = join(pe.edge.config.dataDir, 'outbox');
     const mails = readdirSync(outbox).filter((f) => f.endsWith('.eml'));
     expect(mails).toHaveLength(1);
     const mail = readFileSync(join(outbox, mails[0]!), 'utf8').replace(/=\r?\n/g, '').replace(/=3D/g, '=');
     const link = /https?:\/\/[^\s"<>]+\/reset-password\?token=[A-Za-z0-9_-]+/.exec(mail)?.[0];
     expect(link, mail).toBeDefined();
-    expect(link!.startsWith(pe!.url)).toBe(true);
+    expect(link!.startsWith(pe.url)).toBe(true);
 
     await page.goto(link!);
     await page.getByLabel('New password', { exact: true }).fill('Reset-Alice-1');
@@ -143,24 +123,25 @@ describe('portal account pages (Chromium)', () => {
   });
 
   it('regenerates the VoIP password: shown once with a Linphone QR code whose URL answers that password, and the Phone tab registers again', async () => {
+    const pe = await suite.edge();
     const { page, context } = await open();
     await signIn(page, '1001-acme', LOGIN.alice);
     await registered(page);
-    const before = (await pe!.edge.app.stores.accounts.getExtension('acme', '1001'))!.cred.md5;
-    const digests = await pe!.edge.metric('sipedge_auth_successes_total');
+    const before = (await pe.edge.app.stores.accounts.getExtension('acme', '1001'))!.cred.md5;
+    const digests = await pe.edge.metric('sipedge_auth_successes_total');
     await page.getByRole('link', { name: 'Settings' }).click();
     await page.getByRole('button', { name: 'Generate New VoIP Password' }).click();
     await page.getByRole('button', { name: 'Yes, generate a new password' }).click();
     await page.getByTestId('voip-password').waitFor();
     const password = (await page.getByTestId('voip-password').textContent())!;
     expect(password).toHaveLength(24);
-    expect((await pe!.edge.app.stores.accounts.getExtension('acme', '1001'))!.cred.md5).not.toBe(before);
+    expect((await pe.edge.app.stores.accounts.getExtension('acme', '1001'))!.cred.md5).not.toBe(before);
     await page.getByTestId('linphone-qr').scrollIntoViewIfNeeded();
     await shootAsIs(page, 'settings-new-voip-password');
 
     const url = await readQr(page, 'linphone-qr');
     expect(url).toBe(await page.getByTestId('linphone-url').textContent());
-    expect(url).toMatch(new RegExp(`^${pe!.url}/provision/[A-Za-z0-9_-]{43}\\.xml$`));
+    expect(url).toMatch(new RegExp(`^${pe.url}/provision/[A-Za-z0-9_-]{43}\\.xml$`));
     // The second format, the sipedge JSON, in the other QR code.
     await page.getByText('Other apps: sipedge QR code (JSON)').click();
     const json = JSON.parse(await readQr(page, 'json-qr'));
@@ -170,7 +151,7 @@ describe('portal account pages (Chromium)', () => {
     expect(xml).toContain(`<entry name="passwd" overwrite="true">${password}</entry>`);
 
     // The page's phone held the old HA1; it fetched the new one and registered again with it.
-    await expect.poll(() => pe!.edge.metric('sipedge_auth_successes_total', { credential: 'current' }), { timeout: 15_000 }).toBeGreaterThan(digests);
+    await expect.poll(() => pe.edge.metric('sipedge_auth_successes_total', { credential: 'current' }), { timeout: 15_000 }).toBeGreaterThan(digests);
     await page.getByRole('link', { name: 'Phone' }).click();
     await registered(page);
     await context.close();

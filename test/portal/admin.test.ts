@@ -2,44 +2,23 @@
 // login password, reset 2FA, a new extension delivered by a one-time link that opens the /provision page, and hold
 // music uploaded from the page (progress, the version list, a refusal with its reason).
 import { generate } from 'otplib';
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
 import { ha1 } from '../../src/auth/digest.ts';
 import { LockoutGuard } from '../../src/auth/lockout.ts';
 import { Client } from '../gateway/api.ts';
 import { makeWav, tone } from '../media/audio-fixtures.ts';
-import { DOMAIN, launchChromium, LOGIN, newPage, readQr, registered, shootAsIs, signIn, startPortalEdge, type PortalEdge } from '../helpers/browser.ts';
+import { DOMAIN, LOGIN, portalSuite, readQr, registered, shootAsIs, signIn } from '../helpers/browser.ts';
 
 describe('tenant admin pages (Chromium)', () => {
-  let browser: Browser;
-  let pe: PortalEdge | undefined;
-  let errors: string[][] = [];
-
-  beforeAll(async () => {
-    browser = await launchChromium();
-  });
-  afterAll(async () => {
-    await browser?.close();
-  });
-  afterEach(async () => {
-    for (const e of errors) expect(e).toEqual([]);
-    errors = [];
-    await pe?.stop();
-    pe = undefined;
-  });
-
-  async function page(): Promise<Page> {
-    pe ??= await startPortalEdge();
-    const p = await newPage(browser, pe.url);
-    errors.push(p.errors);
-    return p.page;
-  }
+  const suite = portalSuite();
+  const page = async (): Promise<Page> => (await suite.page()).page;
 
   const row = (p: Page, ext: string) => p.locator(`tr[data-ext="${ext}"]`);
   const cells = async (p: Page, ext: string): Promise<string[]> => (await row(p, ext).locator('td').allTextContents()).map((t) => t.trim());
 
   it('lists extensions with lock, registrations and 2FA, and unlocks, resets a login password and resets 2FA', async () => {
-    pe = await startPortalEdge();
+    const pe = await suite.edge();
     const guard = new LockoutGuard(pe.edge.app.stores.lockouts, pe.edge.config.auth);
     // 1002 locked by five failed digests from a stranger; 1001 registered from its Phone tab and with 2FA on.
     for (let i = 0; i < pe.edge.config.auth.lockout.maxFailures; i++) {
@@ -88,6 +67,7 @@ describe('tenant admin pages (Chromium)', () => {
   });
 
   it('creates an extension delivered by a one-time link; the link opens /provision, which shows the password and QR codes once', async () => {
+    const pe = await suite.edge();
     const admin = await page();
     await signIn(admin, '1003-acme', LOGIN.carol);
     await admin.getByRole('link', { name: 'Extensions' }).click();
@@ -96,7 +76,7 @@ describe('tenant admin pages (Chromium)', () => {
     await admin.getByRole('button', { name: 'Create Extension' }).click();
     await admin.getByTestId('provisioning-url').waitFor();
     const link = (await admin.getByTestId('provisioning-url').textContent())!;
-    expect(link).toMatch(new RegExp(`^${pe!.url}/provision\\?token=[A-Za-z0-9_-]{43}$`));
+    expect(link).toMatch(new RegExp(`^${pe.url}/provision\\?token=[A-Za-z0-9_-]{43}$`));
     await row(admin, '1010').waitFor();
 
     const user = await page();
@@ -105,9 +85,9 @@ describe('tenant admin pages (Chromium)', () => {
     await user.getByRole('button', { name: 'Show My Phone Settings' }).click();
     await user.getByTestId('voip-password').waitFor();
     const password = (await user.getByTestId('voip-password').textContent())!;
-    const stored = (await pe!.edge.app.stores.accounts.getExtension('acme', '1010'))!;
+    const stored = (await pe.edge.app.stores.accounts.getExtension('acme', '1010'))!;
     expect(ha1('MD5', '1010', DOMAIN, password)).toBe(stored.cred.md5);
-    expect(await user.getByTestId('voip-settings').textContent()).toContain(`127.0.0.1:${pe!.edge.udpPort}`);
+    expect(await user.getByTestId('voip-settings').textContent()).toContain(`127.0.0.1:${pe.edge.udpPort}`);
     expect(await readQr(user, 'linphone-qr')).toMatch(/\/provision\/[A-Za-z0-9_-]{43}\.xml$/);
     await shootAsIs(user, 'provision-shown');
     // Once: opening the link again shows nothing but the explanation.
@@ -117,6 +97,7 @@ describe('tenant admin pages (Chromium)', () => {
   });
 
   it('uploads hold music from the page: progress, then the active version in the list; a text file is refused with its reason', async () => {
+    const pe = await suite.edge();
     const admin = await page();
     await signIn(admin, '1003-acme', LOGIN.carol);
     await admin.getByRole('link', { name: 'Hold music' }).click();
@@ -138,7 +119,7 @@ describe('tenant admin pages (Chromium)', () => {
     const active = admin.locator('tr[data-status="active"]');
     await active.waitFor();
     expect(await active.textContent()).toContain('office-theme.wav');
-    const versions = await pe!.edge.app.media.status('acme', 10);
+    const versions = await pe.edge.app.media.status('acme', 10);
     expect(versions.find((v) => v.status === 'active')?.sourceName).toBe('office-theme.wav');
 
     await admin.getByLabel('Queue (max 3 MB)').check();

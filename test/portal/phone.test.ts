@@ -3,9 +3,8 @@
 // getStats() on both pages), mute, DTMF, hang up. A call whose far end answers with plain RTP (the edge's hold music)
 // rings and then shows the clear "media cannot be set up" message.
 import type { Page } from 'playwright-core';
-import type { Browser } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium, LOGIN, newPage, registered, shootAsIs, signIn, startPortalEdge, type PortalEdge } from '../helpers/browser.ts';
+import { describe, expect, it } from 'vitest';
+import { LOGIN, portalSuite, registered, shootAsIs, signIn } from '../helpers/browser.ts';
 
 /** Keeps every RTCPeerConnection the page makes reachable for getStats() (before the app's scripts run). */
 function recordPeerConnections(): void {
@@ -44,27 +43,10 @@ async function bytesAbove(page: Page, above: number): Promise<number> {
 const callStatus = (page: Page): Promise<string | null> => page.getByTestId('call').getAttribute('data-status').catch(() => null);
 
 describe('Phone tab softphone (Chromium, WebRTC)', () => {
-  let browser: Browser;
-  let pe: PortalEdge | undefined;
-  let errors: string[][] = [];
-
-  beforeAll(async () => {
-    browser = await launchChromium();
-  });
-  afterAll(async () => {
-    await browser?.close();
-  });
-  afterEach(async () => {
-    for (const e of errors) expect(e).toEqual([]);
-    errors = [];
-    await pe?.stop();
-    pe = undefined;
-  });
+  const suite = portalSuite();
 
   async function user(name: string, password: string): Promise<Page> {
-    pe ??= await startPortalEdge();
-    const { page, context, errors: e } = await newPage(browser, pe.url);
-    errors.push(e);
+    const { page, context } = await suite.page();
     await context.addInitScript(recordPeerConnections);
     await signIn(page, name, password);
     await registered(page);
