@@ -2,7 +2,6 @@
 // assets under /assets/, and index.html for each page path (SPA fallback: only the listed pages, never /api/*,
 // /provision/*.xml, /metrics, /healthz or /readyz). Every answer carries a Content-Security-Policy without inline
 // script. The API itself is gateway.ts's; building the bundle is scripts/build-portal.mjs's.
-import fastifyStatic from '@fastify/static';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -64,6 +63,8 @@ export async function portalRoutes(app: FastifyInstance, o: PortalOptions): Prom
   const index = built ? readFileSync(indexFile) : undefined;
   app.addHook('onRequest', async (req, reply) => secure(req, reply));
   if (built) {
+    // Loaded here, not at the top: every CLI command imports app.ts, and only a started edge serves files.
+    const { default: fastifyStatic } = await import('@fastify/static');
     await app.register(fastifyStatic, { root: `${dir}/assets`, prefix: '/assets/', index: false, cacheControl: true, maxAge: 0 });
   }
   const page = async (_req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
