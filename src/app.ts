@@ -19,6 +19,7 @@ import type { SipMessage } from './sip/types.ts';
 import { Proxy } from './proxy/proxy.ts';
 import { RouteTokens } from './proxy/route-token.ts';
 import { UpstreamChooser } from './proxy/upstream-chooser.ts';
+import { UpstreamFlows } from './proxy/upstream-flows.ts';
 import { probeTransportOf, UpstreamSet } from './proxy/upstream-set.ts';
 import { UserAdmission } from './proxy/user-admission.ts';
 import type { Flow, TransportHandler } from './transport/flow.ts';
@@ -219,10 +220,11 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
   const dispatcher = new Dispatcher(auth, registrar, logger, localServices);
   const transactions = new TransactionLayer({ tu: dispatcher, metrics, logger, clock, serverHeader: config.sip.serverName });
   const transport = new TransportLayer({ sip: config.sip, handler: transactions, metrics, logger });
+  const upstreamFlows = new UpstreamFlows(transport, logger);
   const upstreamSet = new UpstreamSet({
     upstreams: config.upstreams,
     probe: config.proxy.probe,
-    transport: probeTransportOf(transactions.clients, transport),
+    transport: probeTransportOf(transactions.clients, upstreamFlows),
     clock,
     logger,
     metrics,
@@ -233,6 +235,7 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
     config: config.proxy,
     advertisedHost: config.sip.advertisedHost,
     set: upstreamSet,
+    upstreams: upstreamFlows,
     chooser: new UpstreamChooser({
       set: upstreamSet,
       store: stores.upstreamChoices,

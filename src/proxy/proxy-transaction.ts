@@ -1,5 +1,5 @@
 // One proxied request (RFC 3261 §16): the server transaction in, a client transaction per branch out, the response
-// context (§16.7), CANCEL (§16.10), Timer C (§16.6 step 11) and one failover to another upstream (issue 3 point 3).
+// context (§16.7), CANCEL (§16.10), Timer C (§16.6 step 11) and one failover to another upstream (DESIGN.md §6).
 // Where a request goes (targets, Record-Route, Via) is proxy.ts's; retransmissions and Timers A-K are transaction/'s.
 import { buildCancel, forwardRequest, forwardResponse, type ResponseEdit } from '../sip/forward.ts';
 import { parseMessage } from '../sip/parser.ts';
@@ -274,7 +274,7 @@ export class ProxyTx {
     return b.upstream !== undefined && this.aor !== undefined && !this.failedOver && !this.cancelled && !this.finalSent;
   }
 
-  /** Issue 3 point 3: one retry on the next healthy upstream; the extension's binding moves with it. */
+  /** DESIGN.md §6: one retry on the next healthy upstream; the extension's binding moves with it. */
   private async failOver(b: Branch): Promise<void> {
     this.failedOver = true;
     this.choosing = true;

@@ -1,8 +1,7 @@
 // The stateful proxy (RFC 3261 §16; DESIGN.md §6-7): which requests go where. Users' requests go to their one chosen
 // upstream (or, with none configured, to the called user's registered contacts); upstreams' requests fork to the called
 // user's contacts; in-dialog requests follow the edge's Record-Route. Per-request state is proxy-transaction.ts's.
-import { lookup } from 'node:dns/promises';
-import { isIP, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config/schema.ts';
 import { resolveIdentity } from '../auth/authenticator.ts';
@@ -17,19 +16,20 @@ import type { ClientTransactionHandle, ClientTransactions } from '../transaction
 import { TimerWheel } from '../transaction/timer-wheel.ts';
 import type { ServerTransaction } from '../transaction/types.ts';
 import type { Flow } from '../transport/flow.ts';
-import { isWildcard, localAddresses, splitHostPort, uriHost } from '../transport/local-address.ts';
+import { OwnAddresses } from './own-addresses.ts';
 import { Branch, ProxyTx, type BranchTarget, type ProxyHost, type ResponseEditor } from './proxy-transaction.ts';
 import { MergedRequests } from './merged-requests.ts';
 import type { RouteTarget, RouteTokens } from './route-token.ts';
+import { TopologyHiding } from './topology-hiding.ts';
 import type { UpstreamChooser } from './upstream-chooser.ts';
+import type { UpstreamFlows } from './upstream-flows.ts';
 import type { Upstream, UpstreamSet } from './upstream-set.ts';
 import type { UserAdmission } from './user-admission.ts';
 
-/** What the proxy needs of transport/: flows to peers it did not hear from on this request. */
+/** What the proxy needs of transport/: flows to users it did not hear from on this request. */
 export interface ProxyTransport {
   udpFlow(address: string, port: number): Flow;
   getFlow(id: string): Flow | undefined;
-  connectTcp(host: string, port: number): Promise<Flow>;
 }
 
 export interface ProxyDeps {
@@ -37,6 +37,8 @@ export interface ProxyDeps {
   /** sip.advertisedHost: the host (and port) the edge names itself in Via and Record-Route; '' = listen addresses. */
   advertisedHost: string;
   set: UpstreamSet;
+  /** The flows to the upstreams (shared with the set's probes) and which upstream a request came from. */
+  upstreams: UpstreamFlows;
   chooser: UpstreamChooser;
   admission: UserAdmission;
   accounts: AccountStore;
@@ -51,38 +53,6 @@ export interface ProxyDeps {
   logger: Logger;
   metrics: Metrics;
   nodeId: string;
-}
-
-/** The edge's own address on one transport. */
-interface Local {
-  /** Host as written in URIs (IPv6 in brackets). */
-  uriHost: string;
-  port: number;
-  /** "host:port" as the Via parser reports a sent-by (lower case, IPv6 without brackets). */
-  sentBy: string;
-  /** 'SIP/2.0/UDP host:port;rport;branch=' */
-  viaPrefix: string;
-  /** ';transport=udp;lr>' */
-  rrSuffix: string;
-  /** ';transport=udp>' */
-  contactSuffix: string;
-  /**
-   * Bound to a wildcard without sip.advertisedHost: the host is chosen per peer (localAddresses) and this entry is
-   * only the base; `byHost` keeps one Local per local host (a handful).
-   */
-  perPeer?: { kind: string; viaName: string; byHost: Map<string, Local> };
-}
-
-function makeLocal(kind: string, viaName: string, host: string, port: number): Local {
-  const u = uriHost(host);
-  return {
-    uriHost: u,
-    port,
-    sentBy: host.toLowerCase() + ':' + port,
-    viaPrefix: `SIP/2.0/${viaName} ${u}:${port};rport;branch=`,
-    rrSuffix: `;transport=${kind};lr>`,
-    contactSuffix: `;transport=${kind}>`,
-  };
 }
 
 /** Methods that create dialogs: the edge Record-Routes them so that in-dialog requests come back through it (§16.6 step 4). */
@@ -100,13 +70,8 @@ export class Proxy {
   private readonly inviteTx = new WeakMap<ServerTransaction, ProxyTx | null>();
   /** Our branch -> proxied INVITE answered 2xx, in arrival order, for 2xx retransmissions (§16.7 step 9). */
   private readonly accepted = new Map<string, { tx: ProxyTx; at: number }>();
-  private readonly locals = new Map<string, Local>();
-  /** Every sent-by the edge writes, for loop detection (§16.3 step 4). */
-  private readonly ownSentBys = new Set<string>();
-  /** Source IP -> configured upstream (requests from these are "from upstream"). */
-  private readonly upstreamByIp = new Map<string, Upstream>();
-  private readonly udpUpstreamFlows = new Map<string, Flow>();
-  private readonly tcpUpstreamFlows = new Map<string, Flow>();
+  private readonly own: OwnAddresses;
+  private readonly hiding: TopologyHiding;
   private readonly host: ProxyHost;
   private readonly routes: Record<'to-upstream' | 'from-upstream' | 'local' | 'in-dialog', { inc(): void }>;
   private readonly rejects = new Map<RejectReason, { inc(): void }>();
@@ -115,6 +80,8 @@ export class Proxy {
   constructor(deps: ProxyDeps) {
     this.d = deps;
     this.merged = new MergedRequests(deps.clock);
+    this.own = new OwnAddresses(deps.advertisedHost);
+    this.hiding = new TopologyHiding(deps.tokens, this.own);
     this.wheel = new TimerWheel<Branch>({
       clock: deps.clock,
       resolutionMs: 100,
@@ -129,13 +96,12 @@ export class Proxy {
       'in-dialog': m.proxyRequests.labels('in-dialog'),
     };
     this.failovers = m.proxyFailovers;
-    for (const u of deps.set.all()) if (isIP(u.host)) this.upstreamByIp.set(u.host, u);
     const cfg = deps.config;
     const clients = deps.clients;
     this.host = {
       send: (bytes, meta, _tx, b): ClientTransactionHandle => clients.send(bytes, meta, b ?? CANCEL_HANDLERS),
       via: (flow, branch) => {
-        const l = this.local(flow);
+        const l = this.own.of(flow);
         return { value: l.viaPrefix + branch, sentBy: l.sentBy };
       },
       schedule: (b, ms) => this.wheel.schedule(b, ms),
@@ -149,39 +115,14 @@ export class Proxy {
 
   /** Learns the bound listen addresses (after transport.listen) and resolves upstream host names to source IPs. */
   async start(addrs: { udp?: AddressInfo; tcp?: AddressInfo; ws?: AddressInfo }): Promise<void> {
-    const adv = splitHostPort(this.d.advertisedHost);
-    const add = (kind: string, a: AddressInfo | undefined, viaName: string): void => {
-      if (a === undefined) return;
-      const port = adv.port > 0 && kind !== 'ws' ? adv.port : a.port;
-      if (adv.host === '' && isWildcard(a.address)) {
-        // Named per peer: a phone on the LAN gets the LAN address, one on this host 127.0.0.1 (see local-address.ts).
-        const base = makeLocal(kind, viaName, '127.0.0.1', port);
-        this.locals.set(kind, { ...base, perPeer: { kind, viaName, byHost: new Map() } });
-        for (const own of localAddresses.all()) this.ownSentBys.add(own.toLowerCase() + ':' + port);
-      } else {
-        const l = makeLocal(kind, viaName, adv.host !== '' ? adv.host : a.address, port);
-        this.locals.set(kind, l);
-        this.ownSentBys.add(l.sentBy);
-      }
-      this.ownSentBys.add(a.address.toLowerCase() + ':' + a.port);
-    };
-    add('udp', addrs.udp, 'UDP');
-    add('tcp', addrs.tcp, 'TCP');
-    add('ws', addrs.ws, 'WS');
-    for (const u of this.d.set.all()) {
-      if (isIP(u.host)) continue;
-      try {
-        for (const r of await lookup(u.host, { all: true })) this.upstreamByIp.set(r.address, u);
-      } catch (e) {
-        this.d.logger.warn({ event: 'upstream.resolve_failed', upstream: u.uri, code: (e as NodeJS.ErrnoException).code });
-      }
-    }
+    this.own.learn(addrs);
+    await this.d.upstreams.start(this.d.set.all());
   }
 
   /** The configured upstream a request came from (by source IP), or undefined for anybody else. */
-  upstreamOf(req: SipMessage): Upstream | undefined {
+  private upstreamOf(req: SipMessage): Upstream | undefined {
     const src = req.source;
-    return src === undefined ? undefined : this.upstreamByIp.get(src.address);
+    return src === undefined ? undefined : this.d.upstreams.from(src.address);
   }
 
   /**
@@ -289,7 +230,7 @@ export class Proxy {
       return;
     }
     // §16.3 step 4 (loop) and §8.2.2.2 (merged): both 482.
-    if (this.isLoop(req)) {
+    if (this.own.isLoop(req)) {
       this.reject(tx, 482, 'Loop Detected', 'loop');
       return;
     }
@@ -302,7 +243,7 @@ export class Proxy {
     else await this.fromUser(tx, rest);
   }
 
-  /** Issue 3 point 4: a request from an upstream to a user forks to all the user's registered contacts. */
+  /** DESIGN.md §6: a request from an upstream to a user forks to all the user's registered contacts. */
   private async fromUpstream(tx: ServerTransaction, upstream: Upstream, route: string[] | undefined): Promise<void> {
     const req = tx.request;
     const called = await this.calledUser(req.ruri, req);
@@ -312,17 +253,12 @@ export class Proxy {
     }
     const rr = RECORD_ROUTE_METHODS.has(req.method) ? this.recordRoute(tx.flow, { kind: 'upstream', uri: upstream.uri }) : undefined;
     const targets = await this.locate(called.ext + '@' + called.tenant.code, route, rr);
-    // Issue 3 point 8: the user sees the edge, not the upstream: only our Via, and a Contact at the edge.
-    const contact = req.header('contact');
-    for (const t of targets) {
-      t.dropVias = true;
-      t.contact = this.maskContact(req, contact, t.flow);
-    }
+    for (const t of targets) this.hiding.hideUpstream(req, t);
     this.routes['from-upstream'].inc();
-    this.forward(tx, targets, undefined, undefined, this.restoreVias(req));
+    this.forward(tx, targets, undefined, undefined, this.hiding.restoreVias(req));
   }
 
-  /** Issue 3 point 3 / point 7: an admitted user's request goes to its one upstream, or to the called user directly. */
+  /** DESIGN.md §6-7: an admitted user's request goes to its one upstream, or (none configured) to the called user. */
   private async fromUser(tx: ServerTransaction, route: string[] | undefined): Promise<void> {
     const req = tx.request;
     const caller = await this.d.admission.admit(tx);
@@ -340,7 +276,7 @@ export class Proxy {
         return;
       }
       this.routes['to-upstream'].inc();
-      this.forward(tx, [target], caller.aor, drop, this.maskResponses(tx.flow));
+      this.forward(tx, [target], caller.aor, drop, this.hiding.maskResponses(tx.flow));
       return;
     }
     const called = await this.calledUser(req.ruri, req);
@@ -364,54 +300,13 @@ export class Proxy {
     this.routes['in-dialog'].inc();
     const req = tx.request;
     if (target.kind === 'upstream') {
-      this.forward(tx, [{ flow, route, requestUri: this.unmask(req.requestUri) }], undefined, undefined, this.maskResponses(tx.flow));
+      const t: BranchTarget = { flow, route, requestUri: this.hiding.unmask(req.requestUri) };
+      this.forward(tx, [t], undefined, undefined, this.hiding.maskResponses(tx.flow));
     } else if (this.upstreamOf(req) !== undefined) {
-      const t: BranchTarget = { flow, route, dropVias: true, contact: this.maskContact(req, req.header('contact'), flow) };
-      this.forward(tx, [t], undefined, undefined, this.restoreVias(req));
+      const t: BranchTarget = { flow, route };
+      this.hiding.hideUpstream(req, t);
+      this.forward(tx, [t], undefined, undefined, this.hiding.restoreVias(req));
     } else this.forward(tx, [{ flow, route }], undefined, undefined);
-  }
-
-  /** Responses from an upstream to a user's request: the upstream's Contact becomes one at the edge. */
-  private maskResponses(userFlow: Flow): ResponseEditor {
-    return (res) => {
-      const c = res.header('contact');
-      return c === undefined ? undefined : { contact: this.maskContact(res, c, userFlow) };
-    };
-  }
-
-  /** Responses from a user to an upstream's request: the upstream's own Vias, removed on the way out, come back. */
-  private restoreVias(req: SipMessage): ResponseEditor {
-    const vias = req.headerLines('via');
-    const edit = { vias };
-    return () => edit;
-  }
-
-  /**
-   * The upstream's Contact as a URI at the edge (on `flow`'s side) whose user part is a token for the real one; an
-   * in-dialog request to it gets its Request-URI back (unmask). Several contacts (a 3xx) are left as they are.
-   */
-  private maskContact(msg: SipMessage, value: string | undefined, flow: Flow): string | undefined {
-    if (value === undefined || msg.headerValues('contact').length !== 1) return undefined;
-    const lt = value.indexOf('<');
-    let uri: string;
-    if (lt >= 0) {
-      const gt = value.indexOf('>', lt);
-      uri = value.slice(lt + 1, gt < 0 ? value.length : gt);
-    } else {
-      const semi = value.indexOf(';');
-      uri = semi < 0 ? value : value.slice(0, semi);
-    }
-    const l = this.local(flow);
-    return '<sip:' + this.d.tokens.mint({ kind: 'uri', uri: uri.trim() }) + '@' + l.uriHost + ':' + l.port + l.contactSuffix;
-  }
-
-  /** The real Request-URI behind a masked Contact, or undefined (keep it) when it is not one of ours. */
-  private unmask(requestUri: string): string | undefined {
-    const colon = requestUri.indexOf(':');
-    const at = requestUri.indexOf('@');
-    if (at <= colon + 1) return undefined;
-    const t = this.d.tokens.verify(requestUri.slice(colon + 1, at));
-    return t !== undefined && t.kind === 'uri' ? t.uri : undefined;
   }
 
   private forward(
@@ -433,7 +328,7 @@ export class Proxy {
   }
 
   private async upstreamTarget(tx: ServerTransaction, u: Upstream, route: string[] | undefined): Promise<BranchTarget | undefined> {
-    const flow = await this.upstreamFlow(u);
+    const flow = await this.d.upstreams.flowFor(u);
     if (flow === undefined) return undefined;
     const req = tx.request;
     const recordRoute = RECORD_ROUTE_METHODS.has(req.method)
@@ -464,25 +359,8 @@ export class Proxy {
    * names where it goes next.
    */
   private rrValue(flow: Flow, peer: RouteTarget): string {
-    const l = this.local(flow);
+    const l = this.own.of(flow);
     return '<sip:' + this.d.tokens.mint(peer) + '@' + l.uriHost + ':' + l.port + l.rrSuffix;
-  }
-
-  private local(flow: Flow): Local {
-    const kind = flow.transport === 'wss' ? 'ws' : flow.transport === 'tls' ? 'tcp' : flow.transport;
-    const l = this.locals.get(kind) ?? this.locals.get('udp') ?? this.locals.values().next().value;
-    if (l === undefined) throw new Error('proxy used before start()');
-    const pp = l.perPeer;
-    if (pp === undefined) return l;
-    // A TCP/WS connection knows its own local address; a UDP flow has the listener's wildcard.
-    const host = localAddresses.forFlow(flow);
-    let named = pp.byHost.get(host);
-    if (named === undefined) {
-      named = makeLocal(pp.kind, pp.viaName, host, l.port);
-      pp.byHost.set(host, named);
-      this.ownSentBys.add(named.sentBy);
-    }
-    return named;
   }
 
   /** The called user of a Request-URI (its host a tenant domain, or the shared domain's ext-tenant), else the To host. */
@@ -535,28 +413,7 @@ export class Proxy {
       return flow !== undefined && flow.isOpen ? flow : undefined;
     }
     const u = this.d.set.get(target.uri);
-    return u === undefined ? undefined : this.upstreamFlow(u);
-  }
-
-  /** UDP: from the listening socket; TCP: one kept connection per upstream, reopened when closed. */
-  private upstreamFlow(u: Upstream): Flow | Promise<Flow | undefined> {
-    if (u.transport === 'udp') {
-      let f = this.udpUpstreamFlows.get(u.uri);
-      if (f === undefined) {
-        f = this.d.transport.udpFlow(u.host, u.port);
-        this.udpUpstreamFlows.set(u.uri, f);
-      }
-      return f;
-    }
-    const open = this.tcpUpstreamFlows.get(u.uri);
-    if (open !== undefined && open.isOpen) return open;
-    return this.d.transport.connectTcp(u.host, u.port).then(
-      (f) => {
-        this.tcpUpstreamFlows.set(u.uri, f);
-        return f;
-      },
-      () => undefined,
-    );
+    return u === undefined ? undefined : this.d.upstreams.flowFor(u);
   }
 
   /**
@@ -578,7 +435,7 @@ export class Proxy {
         count++;
         continue;
       }
-      if (at < 0 && this.isOwnUri(uri)) {
+      if (at < 0 && this.own.isOwnUri(uri)) {
         count++;
         continue;
       }
@@ -587,30 +444,14 @@ export class Proxy {
     return { count, target };
   }
 
-  private isOwnUri(uri: string): boolean {
-    try {
-      const u = parseUri(uri, 'Route');
-      return this.ownSentBys.has(u.host + ':' + (u.port || 5060));
-    } catch {
-      return false;
-    }
-  }
-
-  /** §16.3 step 4: a Via of ours below the top one means the request has been here before. */
-  private isLoop(req: SipMessage): boolean {
-    const vias = req.vias();
-    for (let i = 1; i < vias.length; i++) if (this.ownSentBys.has(vias[i]!.host + ':' + vias[i]!.port)) return true;
-    return false;
-  }
-
   private sendAck(ack: SipMessage, flow: Flow, routes: string[], count: number, target: RouteTarget): void {
-    const l = this.local(flow);
+    const l = this.own.of(flow);
     const toUpstream = target.kind === 'upstream';
     flow.send(
       forwardRequest(ack, {
         via: l.viaPrefix + newBranch(),
         route: routes.slice(count),
-        requestUri: toUpstream ? this.unmask(ack.requestUri) : undefined,
+        requestUri: toUpstream ? this.hiding.unmask(ack.requestUri) : undefined,
         dropVias: !toUpstream && this.upstreamOf(ack) !== undefined,
       }),
     );

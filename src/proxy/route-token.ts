@@ -4,7 +4,7 @@ import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 
 /**
  * Where an in-dialog request leaves the edge: a user's flow (by Flow.id) or a configured upstream (by uri); or, in a
- * masked Contact, the upstream's real contact URI (topology hiding, issue 3 point 8).
+ * masked Contact, the upstream's real contact URI (topology-hiding.ts).
  */
 export type RouteTarget = { kind: 'flow'; flowId: string } | { kind: 'upstream'; uri: string } | { kind: 'uri'; uri: string };
 

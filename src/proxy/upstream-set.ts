@@ -15,7 +15,6 @@ import type {
 } from '../transaction/client-transaction.ts';
 import type { Flow } from '../transport/flow.ts';
 import { localAddresses, uriHost } from '../transport/local-address.ts';
-import type { TransportLayer } from '../transport/transport-layer.ts';
 
 /** One configured upstream PBX, with the host and port its uri names. */
 export interface Upstream {
@@ -44,22 +43,11 @@ export interface ProbeTransport {
   flowFor(upstream: Upstream): Flow | undefined | Promise<Flow | undefined>;
 }
 
-/**
- * The production ProbeTransport: UDP from the listening socket; TCP over one kept connection per upstream, reopened
- * when it has closed.
- */
-export function probeTransportOf(clients: ClientTransactions, transport: TransportLayer): ProbeTransport {
-  const tcp = new Map<string, Flow>();
+/** The production ProbeTransport: client transactions, over the flows the proxy uses too (upstream-flows.ts). */
+export function probeTransportOf(clients: ClientTransactions, flows: Pick<ProbeTransport, 'flowFor'>): ProbeTransport {
   return {
     send: (request, meta, handlers) => clients.send(request, meta, handlers),
-    async flowFor(u) {
-      if (u.transport === 'udp') return transport.udpFlow(u.host, u.port);
-      const open = tcp.get(u.uri);
-      if (open !== undefined && open.isOpen) return open;
-      const flow = await transport.connectTcp(u.host, u.port);
-      tcp.set(u.uri, flow);
-      return flow;
-    },
+    flowFor: (u) => flows.flowFor(u),
   };
 }
 

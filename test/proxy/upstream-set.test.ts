@@ -4,7 +4,8 @@ import dgram from 'node:dgram';
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.ts';
-import { createLogger } from '../../src/observability/logger.ts';
+import { createLogger, silentLogger } from '../../src/observability/logger.ts';
+import { UpstreamFlows } from '../../src/proxy/upstream-flows.ts';
 import { probeTransportOf, UpstreamSet } from '../../src/proxy/upstream-set.ts';
 import { metricValue, until } from '../transport/peers.ts';
 import { startStack, type Stack } from '../transaction/stack.ts';
@@ -73,7 +74,7 @@ async function edgeWith(env: string): Promise<{ set: UpstreamSet; stack: Stack }
   set = new UpstreamSet({
     upstreams: config.upstreams,
     probe: config.proxy.probe,
-    transport: probeTransportOf(stack.transactions.clients, stack.transport),
+    transport: probeTransportOf(stack.transactions.clients, new UpstreamFlows(stack.transport, silentLogger())),
     clock: stack.clock,
     logger: createLogger('info', sink),
     metrics: stack.metrics,
