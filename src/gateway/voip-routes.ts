@@ -1,5 +1,6 @@
 // VoIP credential routes: show the settings, regenerate the VoIP password (the same rotation as `sipedge ext
-// rotate`), and redeem a one-time provisioning token. QR content format: voip-settings.ts provisioningContent.
+// rotate`), and redeem a one-time provisioning token. QR content format: voip-settings.ts provisioningContent; the
+// Linphone provisioning URL offered beside it: linphone-provisioning.ts.
 import type { ExtensionRef } from '../auth/provisioning.ts';
 import { notFound } from './api-error.ts';
 import type { Gateway, RouteSpec } from './gateway.ts';
@@ -62,7 +63,7 @@ export function voipRoutes(g: Gateway): RouteSpec[] {
       tag: 'voip',
       auth: 'session',
       body: bodies.sipPassword,
-      responses: { 200: '{ settings, voipPassword, provisioning: { content, qrSvg, qrPngDataUrl } }' },
+      responses: { 200: '{ settings, voipPassword, provisioning: { content, qrSvg, qrPngDataUrl }, linphone: { url, expiresAt, qrSvg, qrPngDataUrl } }' },
       async handler(req, _reply, c) {
         const { graceSeconds = 0, dropBindings = false } = req.body as { graceSeconds?: number; dropBindings?: boolean };
         const { password } = await g.provisioning.rotate(c!.ref, { graceMs: graceSeconds * 1000, dropBindings });
@@ -78,7 +79,7 @@ export function voipRoutes(g: Gateway): RouteSpec[] {
       tag: 'voip',
       auth: 'none',
       body: bodies.redeem,
-      responses: { 200: '{ settings, voipPassword, provisioning }', 400: 'token invalid, expired, used, or the password was changed since', 429: 'rate limited (per IP)' },
+      responses: { 200: '{ settings, voipPassword, provisioning, linphone }', 400: 'token invalid, expired, used, or the password was changed since', 429: 'rate limited (per IP)' },
       async handler(req) {
         const { ref, password } = await redeemProvisioningToken(g, req, (req.body as { token: string }).token);
         g.metrics.event('provisioning_redeemed');
