@@ -33,10 +33,17 @@ export const MEDIA_MESSAGE =
   'The call could not carry audio: the other phone does not speak WebRTC (DTLS-SRTP), and media bridging between ' +
   'browsers and desk phones or the PBX is not available on this edge yet.';
 
+export const INCOMING_MEDIA_WARNING =
+  'This caller\'s phone does not speak WebRTC (DTLS-SRTP): answering here cannot carry audio until media bridging ' +
+  'between browsers and desk phones or the PBX is available on this edge.';
+
 /** A WebRTC offer or answer: DTLS-SRTP with ICE (RFC 8827); desk phones and PBXs send plain RTP/AVP. */
 export function isWebRtcSdp(sdp: string | undefined): boolean {
   return sdp !== undefined && /UDP\/TLS\/RTP\/SAVPF/.test(sdp) && /\ba=fingerprint:/.test(sdp);
 }
+
+/** An INVITE with an offer the browser cannot take (no offer at all is a late offer: the browser makes one). */
+const offersPlainMedia = (body: string | undefined): boolean => body !== undefined && body !== '' && !isWebRtcSdp(body);
 
 const SIGNALS: Record<string, string> = { '*': '10', '#': '11' };
 
@@ -193,10 +200,16 @@ export class Softphone {
     const s = this.session;
     if (!(s instanceof Invitation) || this.view.call?.status !== 'incoming') return;
     this.ring?.stop();
+    if (offersPlainMedia(s.request.body)) {
+      // The browser cannot take plain RTP: refuse the offer as RFC 3261 §21.4.26 says (SIP.js would answer 480).
+      this.setCall({ message: MEDIA_MESSAGE });
+      await s.reject({ statusCode: 488 }).catch(() => undefined);
+      return;
+    }
     try {
       await s.accept({ sessionDescriptionHandlerOptions: { constraints: { audio: true, video: false } } });
     } catch (e) {
-      this.setCall({ status: 'ended', message: isWebRtcSdp(s.request.body) ? micMessage(e) : MEDIA_MESSAGE });
+      this.setCall({ status: 'ended', message: micMessage(e) });
     }
   }
 
@@ -256,7 +269,7 @@ export class Softphone {
     const who = inv.remoteIdentity;
     const remote = who.displayName && who.displayName !== who.uri.user ? `${who.displayName} (${who.uri.user})` : (who.uri.user ?? who.uri.toString());
     const call = this.newCall('incoming', remote, 'incoming');
-    if (!isWebRtcSdp(inv.request.body)) call.mediaWarning = MEDIA_MESSAGE;
+    if (offersPlainMedia(inv.request.body)) call.mediaWarning = INCOMING_MEDIA_WARNING;
     this.set({ call });
     this.ring = startRinging();
     this.follow(inv);

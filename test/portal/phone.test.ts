@@ -1,10 +1,11 @@
 // The Phone tab in Debian's Chromium (fake microphone): two users on two pages register over the edge's WebSocket
 // listener and call each other: ring, accept, audio flows both ways peer to peer (inbound-rtp bytes growing in
 // getStats() on both pages), mute, DTMF, hang up. A call whose far end answers with plain RTP (the edge's hold music)
-// rings and then shows the clear "media cannot be set up" message.
+// rings and then shows the clear "media cannot be set up" message; so does a desk phone's call to the page.
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
-import { LOGIN, portalSuite, registered, shootAsIs, signIn } from '../helpers/browser.ts';
+import { DOMAIN, LOGIN, portalSuite, registered, shootAsIs, signIn } from '../helpers/browser.ts';
+import { buildRequest, proxyAuthorization, register, SipPeer } from '../proxy/sip-peer.ts';
 
 /** Keeps every RTCPeerConnection the page makes reachable for getStats() (before the app's scripts run). */
 function recordPeerConnections(): void {
@@ -114,5 +115,33 @@ describe('Phone tab softphone (Chromium, WebRTC)', () => {
     await expect.poll(() => alice.getByTestId('call-message').textContent().catch(() => ''), { timeout: 20_000 }).toContain('does not speak WebRTC (DTLS-SRTP)');
     await expect.poll(() => callStatus(alice), { timeout: 10_000 }).toBe('ended');
     await shootAsIs(alice, 'phone-media-message');
+  });
+
+  it('a desk phone (plain RTP over UDP) calling the page rings it with a warning, and answering explains why there is no audio', async () => {
+    const alice = await user('1001-acme', LOGIN.alice);
+    const pe = await suite.edge();
+    const { password } = await pe.edge.app.gateway.provisioning.rotate({ tenant: 'acme', ext: '1002' }, { graceMs: 0, dropBindings: false });
+    const desk = await SipPeer.udp(pe.edge.udpPort);
+    try {
+      expect(await register(desk, '1002', DOMAIN, password)).toBe(200);
+      const to = `sip:1001@${DOMAIN}`;
+      const sdp = 'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4002 RTP/AVP 0 8\r\n';
+      const first = buildRequest(desk, { method: 'INVITE', ruri: to, from: `sip:1002@${DOMAIN}`, to, body: sdp });
+      desk.send(first.text);
+      const challenge = await desk.waitFor(desk.response(407, 'INVITE', first.callId));
+      const auth = proxyAuthorization(challenge, { username: '1002', password, method: 'INVITE', uri: to });
+      const invite = buildRequest(desk, { method: 'INVITE', ruri: to, from: `sip:1002@${DOMAIN}`, to, body: sdp, callId: first.callId, fromTag: first.fromTag, cseq: 2, headers: [`Proxy-Authorization: ${auth}`] });
+      desk.send(invite.text);
+      await alice.getByTestId('incoming').waitFor({ timeout: 20_000 });
+      await desk.waitFor(desk.response(180, 'INVITE', invite.callId), 10_000);
+      expect(await alice.getByTestId('incoming').textContent()).toContain('does not speak WebRTC');
+      await shootAsIs(alice, 'phone-incoming-desk-phone');
+      await alice.getByRole('button', { name: 'Accept' }).click();
+      await desk.waitFor(desk.response(488, 'INVITE', invite.callId), 10_000);
+      await expect.poll(() => callStatus(alice), { timeout: 10_000 }).toBe('ended');
+      expect(await alice.getByTestId('call-message').textContent()).toContain('does not speak WebRTC (DTLS-SRTP)');
+    } finally {
+      await desk.close();
+    }
   });
 });
