@@ -10,7 +10,7 @@ import type { Logger } from '../observability/logger.ts';
 /** Where scripts/build-portal.mjs writes the bundle. */
 export const PORTAL_DIR = fileURLToPath(new URL('../../build/portal/', import.meta.url));
 
-/** The app's pages (src/portal/routes.ts names the same): each answers index.html and the app routes in the browser. */
+/** The app's pages (src/portal/main.tsx shows one per path): each answers index.html, and the app routes in the browser. */
 export const PAGE_PATHS = ['/', '/sign-in', '/forgot-password', '/reset-password', '/provision', '/phone', '/settings', '/admin', '/music'];
 
 /** A host name or bracketed IPv6 literal as the browser sent it; anything else is not echoed into the policy. */

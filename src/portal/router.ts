@@ -2,8 +2,6 @@
 // PAGE_PATHS), navigate() and a hook with the current location. A library router would add more than it saves here.
 import { useEffect, useState } from 'preact/hooks';
 
-export type PagePath = '/' | '/sign-in' | '/forgot-password' | '/reset-password' | '/provision' | '/phone' | '/settings' | '/admin' | '/music';
-
 const listeners = new Set<() => void>();
 
 export function navigate(to: string, replace = false): void {

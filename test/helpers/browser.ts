@@ -166,20 +166,7 @@ export async function registered(page: Page): Promise<void> {
   await page.getByTestId('registration').and(page.locator('[data-state="registered"]')).waitFor({ timeout: 20_000 });
 }
 
-/**
- * Screenshots `page` as a person sees it in the light and the dark theme (the page reloads with each, as a user's
- * stored choice would apply) into test-artifacts/portal/<name>-<theme>-<width>.png. Only for pages whose state
- * survives a reload; `shootAsIs` takes the current state in the current theme.
- */
-export async function shootBothThemes(page: Page, name: string): Promise<void> {
-  for (const theme of ['light', 'dark']) {
-    await page.evaluate((t) => localStorage.setItem('sipedge-theme', t), theme);
-    await page.reload();
-    await page.waitForLoadState('networkidle');
-    await shootAsIs(page, `${name}-${theme}`);
-  }
-}
-
+/** Screenshots the whole page as it is now into test-artifacts/portal/<name>-<width>.png (to be looked at). */
 export async function shootAsIs(page: Page, name: string): Promise<void> {
   mkdirSync(ARTIFACTS, { recursive: true });
   const w = page.viewportSize()?.width ?? 0;
