@@ -125,11 +125,13 @@ export class Softphone {
     const registerer = new Registerer(ua, { expires: 300 });
     this.registerer = registerer;
     registerer.stateChange.addListener((s) => {
+      if (this.registerer !== registerer) return; // stopped, or replaced by a restart
       if (s === RegistererState.Registered) {
         this.retriedCredentials = false;
         this.set({ registration: 'registered', detail: `Registered as ${creds.username}`, aor: creds.aor });
       } else if (s === RegistererState.Unregistered && this.view.registration === 'registered') {
-        this.set({ registration: 'off', detail: 'Not registered' });
+        // A refresh was refused: most likely the VoIP password was changed elsewhere (CLI, another session).
+        this.retry('The registration was lost.');
       }
     });
     await registerer.register({
@@ -138,24 +140,30 @@ export class Softphone {
           const code = res.message.statusCode;
           // 401/403 with the HA1 we were given: the VoIP password changed since (or the extension is locked). Fetch
           // the credentials once more before telling the user.
-          if ((code === 401 || code === 403) && !this.retriedCredentials) {
-            this.retriedCredentials = true;
-            void this.start();
-            return;
-          }
           const why = code === 403 ? 'the extension is locked or refused' : `${code} ${res.message.reasonPhrase}`;
-          this.set({ registration: 'failed', detail: `Registration failed: ${why}.` });
+          if (code === 401 || code === 403) this.retry(`Registration failed: ${why}.`);
+          else this.set({ registration: 'failed', detail: `Registration failed: ${why}.` });
         },
       },
     });
   }
 
+  /** Fetches the credentials once more and registers again (they may be outdated); reports `failure` the second time. */
+  private retry(failure: string): void {
+    if (this.retriedCredentials) {
+      this.set({ registration: 'failed', detail: failure });
+      return;
+    }
+    this.retriedCredentials = true;
+    void this.start();
+  }
+
   async stop(): Promise<void> {
     this.endCallLocally();
-    const ua = this.ua;
+    const { ua, registerer } = this;
     this.ua = undefined;
-    if (this.registerer && this.registerer.state === RegistererState.Registered) await this.registerer.unregister().catch(() => undefined);
     this.registerer = undefined;
+    if (registerer?.state === RegistererState.Registered) await registerer.unregister().catch(() => undefined);
     if (ua) await ua.stop().catch(() => undefined);
     this.set({ registration: 'off', detail: 'Not registered', call: undefined });
   }

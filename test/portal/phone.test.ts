@@ -144,4 +144,24 @@ describe('Phone tab softphone (Chromium, WebRTC)', () => {
       await desk.close();
     }
   });
+
+  it('a page holding an outdated HA1 (the VoIP password was rotated elsewhere) fetches the credentials again and registers', async () => {
+    const pe = await suite.edge();
+    const stale = (await pe.edge.app.stores.accounts.getExtension('acme', '1002'))!.cred.md5;
+    await pe.edge.app.gateway.provisioning.rotate({ tenant: 'acme', ext: '1002' }, { graceMs: 0, dropBindings: false });
+    const { page } = await suite.page();
+    // The page's first credentials are the ones it would have held before the rotation.
+    let fetches = 0;
+    await page.route('**/api/voip/webrtc', async (route) => {
+      fetches++;
+      const res = await route.fetch();
+      const body = await res.json();
+      await route.fulfill({ response: res, json: fetches === 1 ? { ...body, authorizationHa1: stale } : body });
+    });
+    await signIn(page, '1002-acme', LOGIN.bob);
+    await registered(page);
+    expect(fetches).toBe(2);
+    // The edge saw the old password's digest and counted it as a stale credential, not as a guess.
+    expect(await pe.edge.metric('sipedge_auth_failures_total', { reason: 'stale-credential' })).toBeGreaterThan(0);
+  });
 });
