@@ -119,3 +119,18 @@ export function Section(props: { title: string; id: string; children: ComponentC
     </section>
   );
 }
+
+/** A table's column headings. */
+export function TableHead(props: { columns: string[] }): JSX.Element {
+  return (
+    <thead>
+      <tr>
+        {props.columns.map((c) => (
+          <th key={c} scope="col">
+            {c}
+          </th>
+        ))}
+      </tr>
+    </thead>
+  );
+}

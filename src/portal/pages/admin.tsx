@@ -3,7 +3,7 @@
 import type { JSX } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { api, messageOf, type Me } from '../api.ts';
-import { Alert, Field, OnceValue, Section } from '../ui.tsx';
+import { Alert, Field, OnceValue, Section, TableHead } from '../ui.tsx';
 
 interface ExtensionRow {
   extension: string;
@@ -122,17 +122,7 @@ export function AdminPage(props: { me: Me }): JSX.Element {
         ) : (
           <div class="table-wrap">
             <table class="list" data-testid="extensions">
-              <thead>
-                <tr>
-                  <th scope="col">Extension</th>
-                  <th scope="col">Email</th>
-                  <th scope="col">Role</th>
-                  <th scope="col">SIP lock</th>
-                  <th scope="col">Registrations</th>
-                  <th scope="col">2FA</th>
-                  <th scope="col">Actions</th>
-                </tr>
-              </thead>
+              <TableHead columns={['Extension', 'Email', 'Role', 'SIP lock', 'Registrations', '2FA', 'Actions']} />
               <tbody>
                 {rows.map((r) => (
                   <tr key={r.extension} data-ext={r.extension}>

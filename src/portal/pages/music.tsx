@@ -3,7 +3,7 @@
 import type { JSX } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { api, csrfHeader, failureOf, messageOf, type Me } from '../api.ts';
-import { Alert, Section } from '../ui.tsx';
+import { Alert, Section, TableHead } from '../ui.tsx';
 import { TenantPicker, useTenants } from './admin.tsx';
 
 interface Version {
@@ -114,15 +114,7 @@ export function MusicPage(props: { me: Me }): JSX.Element {
       <Section title="Versions" id="moh-versions">
         <div class="table-wrap">
           <table class="list" data-testid="moh-versions">
-            <thead>
-              <tr>
-                <th scope="col">Class</th>
-                <th scope="col">File</th>
-                <th scope="col">State</th>
-                <th scope="col">Length</th>
-                <th scope="col">Uploaded</th>
-              </tr>
-            </thead>
+            <TableHead columns={['Class', 'File', 'State', 'Length', 'Uploaded']} />
             <tbody>
               {versions.length === 0 && (
                 <tr>
