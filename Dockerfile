@@ -25,9 +25,12 @@ ENV SIPEDGE_DATA_DIR=/data \
     SIPEDGE_SIP_UDP=0.0.0.0:5060 \
     SIPEDGE_SIP_TCP=0.0.0.0:5060 \
     SIPEDGE_SIP_WS=0.0.0.0:5066 \
-    SIPEDGE_HTTP=0.0.0.0:8080
+    SIPEDGE_SIP_TLS=0.0.0.0:5061 \
+    SIPEDGE_SIP_WSS=0.0.0.0:7443 \
+    SIPEDGE_HTTP=0.0.0.0:8080 \
+    SIPEDGE_HTTPS=0.0.0.0:8443
 VOLUME /data
-EXPOSE 5060/udp 5060/tcp 5066/tcp 8080/tcp
+EXPOSE 5060/udp 5060/tcp 5061/tcp 5066/tcp 7443/tcp 8080/tcp 8443/tcp
 HEALTHCHECK --interval=15s --timeout=3s CMD node -e "fetch('http://127.0.0.1:8080/healthz').then(r=>process.exit(r.ok?0:1)).catch(()=>process.exit(1))"
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["node", "--max-semi-space-size=64", "bin/sipedge.js"]

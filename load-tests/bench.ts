@@ -1,4 +1,5 @@
-// `npm run bench`: runs every load-tests/micro/*.bench.ts in its own process, then a quick run-register.ts.
+// `npm run bench`: runs every load-tests/micro/*.bench.ts in its own process, then quick load runs (REGISTER, hold
+// music, calls through the proxy, SIP over TLS against TCP).
 // It prints figures and asserts nothing about speed; it fails only when a benchmark or the load run crashes.
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
@@ -10,15 +11,18 @@ const MICRO_DIR = join(REPO_ROOT, 'load-tests', 'micro');
 const RUN_REGISTER = join(REPO_ROOT, 'load-tests', 'run-register.ts');
 const RUN_MOH = join(REPO_ROOT, 'load-tests', 'run-moh.ts');
 const RUN_INVITE = join(REPO_ROOT, 'load-tests', 'run-invite.ts');
+const RUN_TLS = join(REPO_ROOT, 'load-tests', 'run-tls.ts');
 
-const USAGE = `usage: npm run bench -- [--micro] [--register] [--invite] [--full] [run-register options...]
+const USAGE = `usage: npm run bench -- [--micro] [--register] [--moh] [--invite] [--tls] [--full] [run-register options...]
 
   --micro       only the micro benchmarks (load-tests/micro/*.bench.ts)
   --register    only the SIPp REGISTER load run (load-tests/run-register.ts)
   --moh         only the hold-music streaming run (load-tests/run-moh.ts: 1,000 streams once, 2,000 three times, 10 s each)
   --invite      only the SIPp call load run through the proxy (load-tests/run-invite.ts; see its --help)
-  (none)        all three
-  --full        the full register profile (20 000 users, 4k..24k tx/s, 10 s steps) instead of --quick
+  --tls         only SIP over TLS against TCP, A/B interleaved: REGISTER rate on one kept connection each, and full
+                TLS handshakes/s (load-tests/run-tls.ts; see its --help)
+  (none)        all of them
+  --full        the full profiles (register: 20 000 users, 4k..24k tx/s, 10 s steps; invite; tls) instead of --quick
   Other options go to run-register.ts unchanged, e.g. --rates 4000,8000 --cpu-prof (see its --help).`;
 
 /** Runs a TypeScript file with tsx in a child process, its output going straight to ours; resolves its exit code. */
@@ -61,12 +65,14 @@ async function main(argv: string[]): Promise<number> {
   const onlyInvite = argv.includes('--invite');
   const full = argv.includes('--full');
   const onlyMoh = argv.includes('--moh');
-  const forwarded = argv.filter((a) => a !== '--micro' && a !== '--register' && a !== '--invite' && a !== '--moh' && a !== '--full');
-  const none = !onlyMicro && !onlyRegister && !onlyInvite && !onlyMoh;
+  const onlyTls = argv.includes('--tls');
+  const forwarded = argv.filter((a) => !['--micro', '--register', '--invite', '--moh', '--tls', '--full'].includes(a));
+  const none = !onlyMicro && !onlyRegister && !onlyInvite && !onlyMoh && !onlyTls;
   const doMicro = onlyMicro || none;
   const doRegister = onlyRegister || none;
   const doInvite = onlyInvite || none;
   const doMoh = onlyMoh || none;
+  const doTls = onlyTls || none;
   if (forwarded.length > 0 && !doRegister) {
     console.error(`bench: ${forwarded.join(' ')} only apply to the register run, which the other options leave out\n${USAGE}`);
     return 2;
@@ -88,6 +94,11 @@ async function main(argv: string[]): Promise<number> {
     console.log(`\n== call load run through the proxy (${full ? 'full' : 'quick'} profile)`);
     const code = await runTs(RUN_INVITE, full ? [] : ['--quick']);
     if (code !== 0) failures.push(`run-invite.ts (exit ${code})`);
+  }
+  if (doTls) {
+    console.log(`\n== SIP over TLS against TCP (${full ? 'full' : 'quick'} profile)`);
+    const code = await runTs(RUN_TLS, full ? [] : ['--quick']);
+    if (code !== 0) failures.push(`run-tls.ts (exit ${code})`);
   }
   if (failures.length > 0) {
     console.error(`\nbench: ${failures.length} part(s) failed to run: ${failures.join(', ')}`);

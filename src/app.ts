@@ -33,7 +33,8 @@ import { DEFAULT_MOH_FILE, HoldCache } from './media/hold-cache.ts';
 import { MohService } from './media/moh-service.ts';
 import { MediaLibrary } from './media/library.ts';
 import { transcodeInWorker } from './media/transcode-worker.ts';
-import { localAddresses } from './transport/local-address.ts';
+import { isWildcard, localAddresses, splitHostPort } from './transport/local-address.ts';
+import { Certificates, loadUpstreamCa, selfSignedNames } from './transport/certificates.ts';
 
 export interface AppOptions {
   logger?: Logger;
@@ -45,8 +46,11 @@ export interface AppOptions {
 export interface AppAddresses {
   udp?: AddressInfo;
   tcp?: AddressInfo;
+  tls?: AddressInfo;
   ws?: AddressInfo;
+  wss?: AddressInfo;
   http?: AddressInfo;
+  https?: AddressInfo;
 }
 
 /** Methods this edge handles (REGISTER and OPTIONS to itself; the rest it proxies, DESIGN.md §7). */
@@ -181,9 +185,31 @@ export interface App {
   /** The configured upstreams and their health (probes run from start() to stop()). */
   readonly upstreams: UpstreamSet;
   readonly proxy: Proxy;
+  /** The certificate of sip.tls, sip.wss and http.https; undefined when all three are off. */
+  readonly certificates: Certificates | undefined;
   start(): Promise<AppAddresses>;
   /** Stops accepting, lets in-flight requests finish, closes the store. */
   stop(): Promise<void>;
+}
+
+/**
+ * The certificate of the TLS listeners, when any is on: tls.certFile/keyFile, or the self-signed default naming
+ * sip.advertisedHost, the TLS listen addresses (every local address for a wildcard) and localhost.
+ */
+async function openCertificates(config: Readonly<Config>, logger: Logger, metrics: Metrics): Promise<Certificates | undefined> {
+  const listens = [config.sip.tls, config.sip.wss, config.http.https].filter((l) => l !== 'off');
+  if (listens.length === 0) return undefined;
+  const advertised = splitHostPort(config.sip.advertisedHost).host;
+  const hosts = listens.map((l) => splitHostPort(l).host);
+  const addresses = hosts.some((h) => isWildcard(h)) ? [...hosts, ...localAddresses.all()] : hosts;
+  return await Certificates.open({
+    tls: config.tls,
+    dataDir: config.dataDir,
+    names: selfSignedNames(advertised, addresses),
+    mustCover: advertised || 'localhost',
+    logger,
+    metrics,
+  });
 }
 
 export async function createApp(config: Readonly<Config>, opts: AppOptions = {}): Promise<App> {
@@ -191,6 +217,9 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
   const clock = opts.clock ?? systemClock;
   const metrics = opts.metrics ?? new Metrics({ defaultMetrics: true });
   const nodeId = opts.nodeId ?? randomUUID();
+  // Certificates first: a bad certificate file stops the start before the store is opened (and locked).
+  const certificates = await openCertificates(config, logger, metrics);
+  const upstreamCa = await loadUpstreamCa(config.tls.upstreamCaFile);
   const stores = await openStores(config, { role: 'edge', clock });
   const nonceSecret = await resolveNonceSecret(config.auth.nonceSecret, stores.meta);
   const auth = new DigestAuthenticator({
@@ -219,7 +248,14 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
   const localServices: LocalService[] = [moh];
   const dispatcher = new Dispatcher(auth, registrar, logger, localServices);
   const transactions = new TransactionLayer({ tu: dispatcher, metrics, logger, clock, serverHeader: config.sip.serverName });
-  const transport = new TransportLayer({ sip: config.sip, handler: transactions, metrics, logger });
+  const transport = new TransportLayer({
+    sip: config.sip,
+    handler: transactions,
+    metrics,
+    logger,
+    certificates,
+    tlsClient: { ca: upstreamCa, verify: config.tls.verifyUpstreams },
+  });
   const upstreamFlows = new UpstreamFlows(transport, logger);
   const upstreamSet = new UpstreamSet({
     upstreams: config.upstreams,
@@ -273,7 +309,13 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
     logger,
     metrics,
     key: await resolveGatewayKey(config.gateway.encryptionKey === '' ? undefined : decodeKey(config.gateway.encryptionKey), stores.meta),
-    sipPorts: () => ({ udp: addresses.udp?.port, tcp: addresses.tcp?.port, ws: addresses.ws?.port }),
+    sipPorts: () => ({
+      udp: addresses.udp?.port,
+      tcp: addresses.tcp?.port,
+      tls: addresses.tls?.port,
+      ws: addresses.ws?.port,
+      wss: addresses.wss?.port,
+    }),
     wildcardHost: () => localAddresses.for(undefined, '0.0.0.0'),
   });
   const mohAuthorize = tokenOrSessionAuthorize(config.media.apiToken, (req, reply) => gateway.principalOf(req, reply));
@@ -285,9 +327,14 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
       app.register(portalRoutes, { logger });
     },
     listen: config.http.listen,
+    https: certificates !== undefined && config.http.https !== 'off' ? { listen: config.http.https, certificate: certificates } : undefined,
     metrics,
     logger,
-    beforeScrape: async () => metrics.registrationsActive.set(await stores.bindings.countActive(clock.now())),
+    beforeScrape: async () => {
+      // Wall time, not the injected clock: peers judge the certificate by theirs.
+      if (certificates !== undefined) metrics.tlsCertificateExpiry.labels(certificates.source).set(certificates.expirySeconds(Date.now()));
+      metrics.registrationsActive.set(await stores.bindings.countActive(clock.now()));
+    },
     isReady: async () => listening,
   });
   let stopped = false;
@@ -303,13 +350,13 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
     gateway,
     upstreams: upstreamSet,
     proxy,
+    certificates,
     async start() {
       try {
         await holdCache.start();
         Object.assign(addresses, await transport.listen());
         await proxy.start(addresses);
-        const h = await http.listen();
-        if (h) addresses.http = h;
+        Object.assign(addresses, await http.listen());
       } catch (e) {
         await transport.close().catch(() => undefined);
         await http.close().catch(() => undefined);
@@ -318,6 +365,7 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
         throw new SipedgeError('SIPEDGE_ERR_LISTEN', `cannot listen: ${err.code ?? ''} ${err.message}`.trim());
       }
       listening = true;
+      certificates?.watch();
       upstreamSet.start();
       logger.info({ event: 'edge.started', nodeId, store: config.store, upstreams: config.upstreams.length });
       return addresses;
@@ -337,6 +385,7 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
       await http.close();
       await gateway.idle();
       gateway.close();
+      certificates?.close();
       await stores.close();
       logger.info({ event: 'edge.stopped' });
     },

@@ -34,6 +34,8 @@ export interface EdgeOptions {
   tcp?: boolean;
   /** Listen on WebSocket (a free port); default false. */
   ws?: boolean;
+  /** Listen on SIP over TLS (a free port; self-signed certificate in the data dir); default false. */
+  tls?: boolean;
   /** Run `start` under `taskset -c <cpus>`. */
   cpus?: string;
   /** Node flags before bin/sipedge.js, e.g. ['--cpu-prof', '--cpu-prof-dir=/tmp/p']. */
@@ -60,6 +62,7 @@ export interface RunningEdge {
   sipPort: number;
   httpPort: number;
   wsPort: number | undefined;
+  tlsPort: number | undefined;
   /** '127.0.0.1:<sipPort>', the SIPp target for both u1 and t1. */
   sipTarget: string;
   httpBase: string;
@@ -144,12 +147,20 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
     wsPort = await freeTcpPort();
     while (wsPort === sipPort || wsPort === httpPort) wsPort = await freeTcpPort();
   }
+  let tlsPort: number | undefined;
+  if (opts.tls) {
+    tlsPort = await freeTcpPort();
+    while (tlsPort === sipPort || tlsPort === httpPort || tlsPort === wsPort) tlsPort = await freeTcpPort();
+  }
   const env: Record<string, string> = {
     SIPEDGE_DATA_DIR: dataDir,
     SIPEDGE_SIP_UDP: `${HOST}:${sipPort}`,
     SIPEDGE_SIP_TCP: opts.tcp === false ? 'off' : `${HOST}:${sipPort}`,
     SIPEDGE_SIP_WS: wsPort === undefined ? 'off' : `${HOST}:${wsPort}`,
     SIPEDGE_HTTP: `${HOST}:${httpPort}`,
+    SIPEDGE_SIP_TLS: tlsPort === undefined ? 'off' : `${HOST}:${tlsPort}`,
+    SIPEDGE_SIP_WSS: 'off',
+    SIPEDGE_HTTPS: 'off',
     SIPEDGE_LOG_LEVEL: opts.logLevel ?? 'warn',
     ...opts.env,
   };
@@ -196,6 +207,7 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
     sipPort,
     httpPort,
     wsPort,
+    tlsPort,
     sipTarget: `${HOST}:${sipPort}`,
     httpBase,
     metrics: async () => {
@@ -262,7 +274,8 @@ async function isHealthy(base: string): Promise<boolean> {
   }
 }
 
-async function canConnect(port: number): Promise<boolean> {
+/** True when a TCP connection to 127.0.0.1:port is accepted. */
+export async function canConnect(port: number): Promise<boolean> {
   return await new Promise((resolveOk) => {
     const socket = net.connect(port, HOST);
     socket.once('connect', () => {

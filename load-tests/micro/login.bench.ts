@@ -19,8 +19,8 @@ const config = loadConfig({
   overrides: [
     {
       dataDir,
-      sip: { udp: '127.0.0.1:0', tcp: 'off', ws: 'off' },
-      http: { listen: '127.0.0.1:0' },
+      sip: { udp: '127.0.0.1:0', tcp: 'off', ws: 'off', tls: 'off', wss: 'off' },
+      http: { listen: '127.0.0.1:0', https: 'off' },
       log: { level: 'silent' },
       gateway: { loginLimit: { maxFailures: 1_000_000, ipMaxFailures: 1_000_000 } },
     },

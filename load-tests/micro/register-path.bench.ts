@@ -15,7 +15,7 @@ import type { Flow } from '../../src/transport/flow.ts';
 
 const USERS = 2000;
 const dir = mkdtempSync(join(tmpdir(), 'sipedge-bench-'));
-const config = loadConfig({ env: {}, overrides: { dataDir: dir, sip: { udp: 'off', tcp: 'off', ws: 'off' }, http: { listen: 'off' }, log: { level: 'silent' } } });
+const config = loadConfig({ env: {}, overrides: { dataDir: dir, sip: { udp: 'off', tcp: 'off', ws: 'off', tls: 'off', wss: 'off' }, http: { listen: 'off', https: 'off' }, log: { level: 'silent' } } });
 const app = await createApp(config, { logger: silentLogger(), metrics: new Metrics() });
 const p = new Provisioning(app.stores, config.auth, systemClock);
 await p.addTenant('acme', 'acme.example.com');

@@ -40,17 +40,21 @@ export function decodeKey(s: string): Buffer | undefined {
 const seconds = (def: number) => z.number().int().min(0).default(def);
 
 /**
- * The parts of an upstream `sip:` URI the edge needs: host, port (default 5060) and the `;transport=` parameter.
- * Config-time only (a regex is fine here; the SIP path parses with sip/uri.ts). config/ imports nothing of ours.
+ * The parts of an upstream `sip:`/`sips:` URI the edge needs: host, port and the transport. A `sips:` URI means TLS
+ * (RFC 3261 §19.1.2); the default port is 5061 for TLS, else 5060 (RFC 3263 §4.2). Config-time only (a regex is fine
+ * here; the SIP path parses with sip/uri.ts). config/ imports nothing of ours.
  */
 export function parseUpstreamUri(uri: string): { host: string; port: number; transport: string | undefined } | undefined {
-  const m = /^sip:(?:[^@;?\s]+@)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)(?::(\d{1,5}))?((?:;[^;=\s]+(?:=[^;\s]*)?)*)$/.exec(uri);
+  const m = /^(sips?):(?:[^@;?\s]+@)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)(?::(\d{1,5}))?((?:;[^;=\s]+(?:=[^;\s]*)?)*)$/.exec(uri);
   if (m === null) return undefined;
-  const port = m[2] === undefined ? 5060 : Number(m[2]);
+  const param = /;transport=([^;]*)/i.exec(m[4] ?? '');
+  const named = param === null ? undefined : param[1]!.toLowerCase();
+  // sips: with ;transport=tcp is TLS over TCP (RFC 5630 §3.1.3); ;transport=tls is the older spelling of the same.
+  const transport = m[1] === 'sips' ? (named === undefined || named === 'tcp' || named === 'tls' ? 'tls' : named) : named;
+  const port = m[3] === undefined ? (transport === 'tls' ? 5061 : 5060) : Number(m[3]);
   if (port < 1 || port > 65535) return undefined;
-  const host = m[1]!.startsWith('[') ? m[1]!.slice(1, -1) : m[1]!;
-  const param = /;transport=([^;]*)/i.exec(m[3] ?? '');
-  return { host, port, transport: param === null ? undefined : param[1]!.toLowerCase() };
+  const host = m[2]!.startsWith('[') ? m[2]!.slice(1, -1) : m[2]!;
+  return { host, port, transport };
 }
 
 /** How the proxy admits requests from users (config proxy.userAuth). */
@@ -58,7 +62,7 @@ export const USER_AUTH_POLICIES = ['challenge', 'registered'] as const;
 export type UserAuthPolicy = (typeof USER_AUTH_POLICIES)[number];
 
 /** Transports an upstream can be probed and reached on. */
-export const UPSTREAM_TRANSPORTS = ['udp', 'tcp'] as const;
+export const UPSTREAM_TRANSPORTS = ['udp', 'tcp', 'tls'] as const;
 
 const upstreamSchema = z
   .object({
@@ -69,12 +73,12 @@ const upstreamSchema = z
       .refine((s) => {
         const t = parseUpstreamUri(s)?.transport;
         return t === undefined || (UPSTREAM_TRANSPORTS as readonly string[]).includes(t);
-      }, { message: 'names a transport other than udp or tcp' }),
+      }, { message: 'names a transport other than udp, tcp or tls' }),
     /** Lower is preferred (as in DNS SRV); default 1. */
     priority: z.number().int().min(0).max(65535).default(1),
     /** Relative share among healthy upstreams of the same priority (as in DNS SRV); default 1. */
     weight: z.number().int().min(0).max(65535).default(1),
-    /** Default: the uri's ;transport= parameter, else udp. */
+    /** Default: tls for a sips: uri, else the uri's ;transport= parameter, else udp. */
     transport: z.enum(UPSTREAM_TRANSPORTS).optional(),
   })
   .strict()
@@ -112,6 +116,10 @@ export const configSchema = z
         udp: listenAddress.default('0.0.0.0:5060'),
         tcp: listenAddress.default('0.0.0.0:5060'),
         ws: listenAddress.default('0.0.0.0:5066'),
+        /** SIP over TLS (RFC 3261 §26; certificate from the tls section). */
+        tls: listenAddress.default('0.0.0.0:5061'),
+        /** SIP over secure WebSocket (RFC 7118 wss; certificate from the tls section). */
+        wss: listenAddress.default('0.0.0.0:7443'),
         /** Host (and port) the edge puts in Via/Record-Route/Path; default: the listen address, or 127.0.0.1 when it is 0.0.0.0. */
         advertisedHost: z.string().default(''),
         /** Largest SIP message accepted, in bytes (UDP datagram or stream frame). */
@@ -126,8 +134,28 @@ export const configSchema = z
     http: z
       .object({
         listen: listenAddress.default('0.0.0.0:8080'),
+        /** HTTPS for the gateway and portal (certificate from the tls section); plain HTTP then redirects browsers. */
+        https: listenAddress.default('0.0.0.0:8443'),
       })
       .strict()
+      .prefault({}),
+    /** Certificates of the TLS listeners (sip.tls, sip.wss, http.https) and trust in TLS upstreams (README "TLS"). */
+    tls: z
+      .object({
+        /** PEM file: the edge's certificate, then its chain (e.g. certbot's fullchain.pem). Empty: a self-signed one in dataDir/tls/. */
+        certFile: z.string().default(''),
+        /** PEM file: the certificate's private key (unencrypted; PKCS#8, PKCS#1 or SEC1), e.g. certbot's privkey.pem. */
+        keyFile: z.string().default(''),
+        /** PEM file with CA certificates trusted for TLS upstreams besides the public roots (a private CA). */
+        upstreamCaFile: z.string().default(''),
+        /** Check a TLS upstream's certificate (chain and host name); false accepts any (lab use only). */
+        verifyUpstreams: z.boolean().default(true),
+      })
+      .strict()
+      .refine((t) => (t.certFile === '') === (t.keyFile === ''), {
+        path: ['keyFile'],
+        message: 'tls.certFile and tls.keyFile go together: set both or neither',
+      })
       .prefault({}),
     registrar: z
       .object({
@@ -352,6 +380,14 @@ export const configSchema = z
       .strict()
       .prefault({}),
   })
-  .strict();
+  .strict()
+  .superRefine((c, ctx) => {
+    c.upstreams.forEach((u, i) => {
+      if (u.transport === 'tls' && c.sip.tls === 'off') {
+        // The upstream's in-dialog requests come back to the edge's Record-Route, which names the TLS listener.
+        ctx.addIssue({ code: 'custom', path: ['sip', 'tls'], message: `must listen: upstreams[${i}] is a TLS upstream` });
+      }
+    });
+  });
 
 export type Config = z.infer<typeof configSchema>;

@@ -1,6 +1,9 @@
-// The HTTP server on the http.listen port: /metrics (prom-client), /healthz and /readyz for now.
-// The auth gateway API (gateway.ts) mounts on the same fastify instance through `mount`.
-import Fastify, { type FastifyInstance } from 'fastify';
+// The HTTP server on http.listen, and HTTPS on http.https: /metrics (prom-client), /healthz, /readyz; the auth gateway
+// API (gateway.ts) mounts on the same fastify instance through `mount`, and both listeners serve that one instance.
+// Plain HTTP keeps the machine paths and sends browsers to HTTPS; the certificate comes from app.ts (transport/).
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { parseHostPort } from '../config/schema.ts';
 import type { Logger } from '../observability/logger.ts';
@@ -18,10 +21,41 @@ export interface HttpServerDeps {
   trustProxy?: boolean;
   /** Mounts more routes (the auth gateway API, gateway.ts) on this server. */
   mount?: (app: FastifyInstance) => void;
+  /** HTTPS on http.https with this certificate (app.ts passes transport/certificates.ts's source). */
+  https?: { listen: string; certificate: HttpsCertificate };
+}
+
+/** The certificate the HTTPS listener serves and follows (the shape of transport/certificates.ts's CredentialSource). */
+export interface HttpsCertificate {
+  readonly current: { readonly cert: string; readonly key: string };
+  onChange(fn: (c: { cert: string; key: string }) => void): () => void;
+}
+
+/** Paths plain HTTP keeps serving when HTTPS is on: scrapers, health checks and API scripts do not follow redirects. */
+const PLAIN_PATHS = new Set(['/metrics', '/healthz', '/readyz', '/api']);
+const TLS_MIN_VERSION = 'TLSv1.2';
+
+/** True for a request plain HTTP answers itself; every other GET/HEAD (a browser opening a page) goes to HTTPS. */
+export function staysPlain(method: string, url: string): boolean {
+  if (method !== 'GET' && method !== 'HEAD') return true;
+  const q = url.indexOf('?');
+  const path = q < 0 ? url : url.slice(0, q);
+  return PLAIN_PATHS.has(path) || path.startsWith('/api/');
+}
+
+/** The host a client named in Host, without its port, when it looks like a host name or IP literal. */
+function requestHost(hostHeader: string | undefined): string | undefined {
+  if (hostHeader === undefined) return undefined;
+  const m = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::\d+)?$/.exec(hostHeader);
+  return m === null ? undefined : m[1];
 }
 
 export class HttpServer {
   private readonly app: FastifyInstance;
+  /** The HTTPS listener: a second Node server on the same fastify handler (fastify itself owns the plain one). */
+  private secure: https.Server | undefined;
+  private httpsPort = 0;
+  private stopFollowing: (() => void) | undefined;
 
   constructor(private readonly d: HttpServerDeps) {
     // Bodies are validated as sent: no type coercion, no silently dropped fields (gateway/schemas.ts).
@@ -29,7 +63,16 @@ export class HttpServer {
       logger: false,
       trustProxy: d.trustProxy ?? false,
       ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false } },
+      serverFactory: (handler) => {
+        if (d.https !== undefined) {
+          const cert = d.https.certificate;
+          this.secure = https.createServer({ ...cert.current, minVersion: TLS_MIN_VERSION }, handler);
+          this.stopFollowing = cert.onChange((c) => this.secure?.setSecureContext({ ...c, minVersion: TLS_MIN_VERSION }));
+        }
+        return http.createServer(handler);
+      },
     });
+    if (d.https !== undefined) this.app.addHook('onRequest', async (req, reply) => this.toHttps(req, reply));
     this.app.get('/healthz', async () => ({ status: 'ok' }));
     this.app.get('/readyz', async (_req, reply) => {
       const ready = await d.isReady().catch(() => false);
@@ -43,17 +86,53 @@ export class HttpServer {
     d.mount?.(this.app);
   }
 
-  /** Binds http.listen ("off" = no HTTP server); returns the bound address. */
-  async listen(): Promise<AddressInfo | undefined> {
+  /** Binds http.listen and http.https ("off" = not that one); returns the bound addresses. */
+  async listen(): Promise<{ http?: AddressInfo; https?: AddressInfo }> {
+    const out: { http?: AddressInfo; https?: AddressInfo } = {};
     const hp = this.d.listen === 'off' ? undefined : parseHostPort(this.d.listen);
-    if (!hp) return undefined;
-    await this.app.listen({ host: hp.host, port: hp.port });
-    const addr = this.app.server.address() as AddressInfo;
-    this.d.logger.info({ event: 'http.listening', address: `${addr.address}:${addr.port}` });
-    return addr;
+    const sp = this.d.https === undefined || this.d.https.listen === 'off' ? undefined : parseHostPort(this.d.https.listen);
+    await this.app.ready();
+    if (sp && this.secure) {
+      const secure = this.secure;
+      await new Promise<void>((resolve, reject) => {
+        secure.once('error', reject);
+        secure.listen(sp.port, sp.host, () => {
+          secure.off('error', reject);
+          resolve();
+        });
+      });
+      secure.on('error', (err: NodeJS.ErrnoException) => this.d.logger.warn({ event: 'http.https.error', code: err.code }));
+      out.https = secure.address() as AddressInfo;
+      this.httpsPort = out.https.port;
+    }
+    if (hp) {
+      await this.app.listen({ host: hp.host, port: hp.port });
+      out.http = this.app.server.address() as AddressInfo;
+    }
+    const show = (a?: AddressInfo) => a && `${a.address}:${a.port}`;
+    this.d.logger.info({ event: 'http.listening', address: show(out.http), https: show(out.https) });
+    return out;
   }
 
   async close(): Promise<void> {
+    this.stopFollowing?.();
+    const secure = this.secure;
+    if (secure?.listening) {
+      const closed = new Promise((resolve) => secure.close(resolve));
+      secure.closeAllConnections();
+      await closed;
+    }
     await this.app.close();
+  }
+
+  /**
+   * Plain HTTP with HTTPS on: a browser's GET of a page is sent to the same host on the HTTPS port (302, not cached,
+   * so turning http.https off later strands nobody). Scrapers, health checks and the API stay on plain HTTP.
+   */
+  private async toHttps(req: FastifyRequest, reply: FastifyReply): Promise<void> {
+    if (req.protocol === 'https' || this.httpsPort === 0 || staysPlain(req.method, req.url)) return;
+    const host = requestHost(req.headers.host) ?? (req.raw.socket.localAddress?.includes(':') ? `[${req.raw.socket.localAddress}]` : req.raw.socket.localAddress);
+    const port = this.httpsPort === 443 ? '' : `:${this.httpsPort}`;
+    await reply.redirect(`https://${host}${port}${req.url}`, 302);
   }
 }

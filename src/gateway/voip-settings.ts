@@ -7,7 +7,9 @@ import type { Extension, Tenant } from '../store/types.ts';
 export interface SipPorts {
   udp?: number;
   tcp?: number;
+  tls?: number;
   ws?: number;
+  wss?: number;
 }
 
 export interface VoipSettings {
@@ -17,8 +19,8 @@ export interface VoipSettings {
   realm: string;
   /** The one server to configure: the edge. */
   server: string;
-  /** host:port per transport; ws as a ws:// URL. */
-  transports: { udp?: string; tcp?: string; ws?: string };
+  /** host:port per transport (udp, tcp, tls); ws and wss as ws:// and wss:// URLs. */
+  transports: { udp?: string; tcp?: string; tls?: string; ws?: string; wss?: string };
   /** ext-tenant identity in auth.sharedDomain, when configured. */
   sharedUsername?: string;
 }
@@ -45,7 +47,9 @@ export function voipSettings(e: Extension, t: Tenant, host: string, ports: SipPo
   const transports: VoipSettings['transports'] = {};
   if (ports.udp) transports.udp = `${host}:${ports.udp}`;
   if (ports.tcp) transports.tcp = `${host}:${ports.tcp}`;
+  if (ports.tls) transports.tls = `${host}:${ports.tls}`;
   if (ports.ws) transports.ws = `ws://${host}:${ports.ws}`;
+  if (ports.wss) transports.wss = `wss://${host}:${ports.wss}`;
   const s: VoipSettings = { sipUsername: e.ext, domain: t.domain, realm: t.domain, server: host, transports };
   if (sharedDomain !== '') s.sharedUsername = `${e.ext}-${e.tenant}`;
   return s;

@@ -159,6 +159,24 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly tlsCertificateExpiry = new Gauge({
+    name: 'sipedge_tls_certificate_expiry_seconds',
+    help: "Seconds until the TLS listeners' certificate ends (negative once expired), by source: configured or self-signed",
+    labelNames: ['source'] as const,
+    registers: [this.registry],
+  });
+  readonly tlsReloads = new FastCounter({
+    name: 'sipedge_tls_reloads_total',
+    help: 'Changed certificate files read again, by result: ok (now served) or failed (the previous one kept; see log)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+  readonly tlsHandshakeFailures = new FastCounter({
+    name: 'sipedge_tls_handshake_failures_total',
+    help: 'TLS handshakes that failed or timed out on a SIP listener, by transport (tls, wss)',
+    labelNames: ['transport'] as const,
+    registers: [this.registry],
+  });
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     if (opts.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'sipedge_' });
   }

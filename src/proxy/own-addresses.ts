@@ -20,6 +20,10 @@ export interface Local {
   rrSuffix: string;
   /** ';transport=udp>' */
   contactSuffix: string;
+  /** For a SIPS dialog (RFC 3261 §16.6 step 4, §8.1.1.8) on a TLS or WSS flow: ';lr>' / ';transport=ws;lr>'. */
+  sipsRrSuffix: string;
+  /** For a SIPS Contact on a TLS or WSS flow: '>' / ';transport=ws>'. */
+  sipsContactSuffix: string;
   /**
    * Bound to a wildcard without sip.advertisedHost: the host is chosen per peer (localAddresses) and this entry is
    * only the base; `byHost` keeps one Local per local host (a handful).
@@ -29,13 +33,18 @@ export interface Local {
 
 function makeLocal(kind: string, viaName: string, host: string, port: number): Local {
   const u = uriHost(host);
+  // RFC 7118 §5.2: a URI names WebSocket as transport=ws, secure or not (WSS is sips: with transport=ws).
+  const uriTransport = kind === 'wss' ? 'ws' : kind;
   return {
     uriHost: u,
     port,
     sentBy: host.toLowerCase() + ':' + port,
     viaPrefix: `SIP/2.0/${viaName} ${u}:${port};rport;branch=`,
-    rrSuffix: `;transport=${kind};lr>`,
-    contactSuffix: `;transport=${kind}>`,
+    rrSuffix: `;transport=${uriTransport};lr>`,
+    contactSuffix: `;transport=${uriTransport}>`,
+    // RFC 5630 §3.1.3: with sips: the transport is TCP unless named (transport=tls is deprecated there).
+    sipsRrSuffix: kind === 'wss' ? ';transport=ws;lr>' : ';lr>',
+    sipsContactSuffix: kind === 'wss' ? ';transport=ws>' : '>',
   };
 }
 
@@ -49,11 +58,12 @@ export class OwnAddresses {
   constructor(private readonly advertisedHost: string) {}
 
   /** Learns the bound listen addresses (after transport.listen). */
-  learn(addrs: { udp?: AddressInfo; tcp?: AddressInfo; ws?: AddressInfo }): void {
+  learn(addrs: { udp?: AddressInfo; tcp?: AddressInfo; tls?: AddressInfo; ws?: AddressInfo; wss?: AddressInfo }): void {
     const adv = splitHostPort(this.advertisedHost);
     const add = (kind: string, a: AddressInfo | undefined, viaName: string): void => {
       if (a === undefined) return;
-      const port = adv.port > 0 && kind !== 'ws' ? adv.port : a.port;
+      // sip.advertisedHost's port is the UDP/TCP one (5060 behind a NAT's forward); TLS and WS keep their own.
+      const port = adv.port > 0 && (kind === 'udp' || kind === 'tcp') ? adv.port : a.port;
       if (adv.host === '' && isWildcard(a.address)) {
         // Named per peer: a phone on the LAN gets the LAN address, one on this host 127.0.0.1 (see local-address.ts).
         const base = makeLocal(kind, viaName, '127.0.0.1', port);
@@ -68,13 +78,14 @@ export class OwnAddresses {
     };
     add('udp', addrs.udp, 'UDP');
     add('tcp', addrs.tcp, 'TCP');
+    add('tls', addrs.tls, 'TLS');
     add('ws', addrs.ws, 'WS');
+    add('wss', addrs.wss, 'WSS');
   }
 
   /** The edge's address on flow's transport, as the peer at its other end reaches it. */
   of(flow: Flow): Local {
-    const kind = flow.transport === 'wss' ? 'ws' : flow.transport === 'tls' ? 'tcp' : flow.transport;
-    const l = this.locals.get(kind) ?? this.locals.get('udp') ?? this.locals.values().next().value;
+    const l = this.locals.get(flow.transport) ?? this.locals.get('udp') ?? this.locals.values().next().value;
     if (l === undefined) throw new Error('proxy used before start()');
     const pp = l.perPeer;
     if (pp === undefined) return l;

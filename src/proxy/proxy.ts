@@ -114,7 +114,7 @@ export class Proxy {
   }
 
   /** Learns the bound listen addresses (after transport.listen) and resolves upstream host names to source IPs. */
-  async start(addrs: { udp?: AddressInfo; tcp?: AddressInfo; ws?: AddressInfo }): Promise<void> {
+  async start(addrs: { udp?: AddressInfo; tcp?: AddressInfo; tls?: AddressInfo; ws?: AddressInfo; wss?: AddressInfo }): Promise<void> {
     this.own.learn(addrs);
     await this.d.upstreams.start(this.d.set.all());
   }
@@ -251,9 +251,10 @@ export class Proxy {
       this.reject(tx, 404, 'Not Found', 'no-route');
       return;
     }
-    const rr = RECORD_ROUTE_METHODS.has(req.method) ? this.recordRoute(tx.flow, { kind: 'upstream', uri: upstream.uri }) : undefined;
-    const targets = await this.locate(called.ext + '@' + called.tenant.code, route, rr);
-    for (const t of targets) this.hiding.hideUpstream(req, t);
+    const sips = isSips(req);
+    const rr = RECORD_ROUTE_METHODS.has(req.method) ? this.recordRoute(tx.flow, { kind: 'upstream', uri: upstream.uri }, sips) : undefined;
+    const targets = await this.locate(called.ext + '@' + called.tenant.code, route, rr, sips);
+    for (const t of targets) this.hiding.hideUpstream(req, t, sips);
     this.routes['from-upstream'].inc();
     this.forward(tx, targets, undefined, undefined, this.hiding.restoreVias(req));
   }
@@ -264,10 +265,16 @@ export class Proxy {
     const caller = await this.d.admission.admit(tx);
     if (caller === undefined) return;
     const drop = caller.viaDigest ? DROP_PROXY_AUTH : undefined;
+    const sips = isSips(req);
     if (this.d.set.all().length > 0) {
       const upstream = await this.d.chooser.choose(caller.aor);
       if (upstream === undefined) {
         this.reject(tx, 503, 'Service Unavailable', 'no-upstream', RETRY_AFTER);
+        return;
+      }
+      if (sips && upstream.transport !== 'tls') {
+        // RFC 3261 §26.2.2: a SIPS request travels over TLS on every hop; this extension's upstream is not TLS.
+        this.reject(tx, 480, 'Temporarily Unavailable', 'no-route', SIPS_WARNING);
         return;
       }
       const target = await this.upstreamTarget(tx, upstream, route);
@@ -276,7 +283,7 @@ export class Proxy {
         return;
       }
       this.routes['to-upstream'].inc();
-      this.forward(tx, [target], caller.aor, drop, this.hiding.maskResponses(tx.flow));
+      this.forward(tx, [target], caller.aor, drop, this.hiding.maskResponses(tx.flow, sips));
       return;
     }
     const called = await this.calledUser(req.ruri, req);
@@ -284,8 +291,8 @@ export class Proxy {
       this.reject(tx, 404, 'Not Found', 'no-route');
       return;
     }
-    const rr = RECORD_ROUTE_METHODS.has(req.method) ? this.recordRoute(tx.flow, { kind: 'flow', flowId: tx.flow.id }) : undefined;
-    const targets = await this.locate(called.ext + '@' + called.tenant.code, route, rr);
+    const rr = RECORD_ROUTE_METHODS.has(req.method) ? this.recordRoute(tx.flow, { kind: 'flow', flowId: tx.flow.id }, sips) : undefined;
+    const targets = await this.locate(called.ext + '@' + called.tenant.code, route, rr, sips);
     this.routes.local.inc();
     this.forward(tx, targets, undefined, drop);
   }
@@ -299,12 +306,13 @@ export class Proxy {
     }
     this.routes['in-dialog'].inc();
     const req = tx.request;
+    const sips = isSips(req);
     if (target.kind === 'upstream') {
       const t: BranchTarget = { flow, route, requestUri: this.hiding.unmask(req.requestUri) };
-      this.forward(tx, [t], undefined, undefined, this.hiding.maskResponses(tx.flow));
+      this.forward(tx, [t], undefined, undefined, this.hiding.maskResponses(tx.flow, sips));
     } else if (this.upstreamOf(req) !== undefined) {
       const t: BranchTarget = { flow, route };
-      this.hiding.hideUpstream(req, t);
+      this.hiding.hideUpstream(req, t, sips);
       this.forward(tx, [t], undefined, undefined, this.hiding.restoreVias(req));
     } else this.forward(tx, [{ flow, route }], undefined, undefined);
   }
@@ -331,8 +339,9 @@ export class Proxy {
     const flow = await this.d.upstreams.flowFor(u);
     if (flow === undefined) return undefined;
     const req = tx.request;
+    const sips = isSips(req);
     const recordRoute = RECORD_ROUTE_METHODS.has(req.method)
-      ? [this.rrValue(flow, { kind: 'upstream', uri: u.uri }), this.rrValue(tx.flow, { kind: 'flow', flowId: tx.flow.id })]
+      ? [this.rrValue(flow, { kind: 'upstream', uri: u.uri }, sips), this.rrValue(tx.flow, { kind: 'flow', flowId: tx.flow.id }, sips)]
       : undefined;
     return { flow, upstream: u, route, recordRoute };
   }
@@ -347,20 +356,22 @@ export class Proxy {
   }
 
   /** Record-Route for a request arriving on `inFlow`: the second value is ours facing the caller; the first is added per target. */
-  private recordRoute(inFlow: Flow, caller: RouteTarget): (flow: Flow) => string[] {
-    const callerSide = this.rrValue(inFlow, caller);
-    return (flow) => [this.rrValue(flow, { kind: 'flow', flowId: flow.id }), callerSide];
+  private recordRoute(inFlow: Flow, caller: RouteTarget, sips: boolean): (flow: Flow) => string[] {
+    const callerSide = this.rrValue(inFlow, caller, sips);
+    return (flow) => [this.rrValue(flow, { kind: 'flow', flowId: flow.id }, sips), callerSide];
   }
 
   /**
    * One Record-Route value: our address on flow's transport, with a token naming the peer on that side. Always two
    * values per dialog (RFC 5658 double Record-Route, also when both sides use one transport): the callee's route set
    * starts with the callee-facing one, the caller's with the caller-facing one, and the last of ours a request carries
-   * names where it goes next.
+   * names where it goes next. In a SIPS dialog the values are sips: URIs (RFC 3261 §16.6 step 4); SIPS requests only
+   * travel on TLS/WSS flows (locate, fromUser), so the flow here is one of those.
    */
-  private rrValue(flow: Flow, peer: RouteTarget): string {
+  private rrValue(flow: Flow, peer: RouteTarget, sips: boolean): string {
     const l = this.own.of(flow);
-    return '<sip:' + this.d.tokens.mint(peer) + '@' + l.uriHost + ':' + l.port + l.rrSuffix;
+    const token = this.d.tokens.mint(peer);
+    return (sips ? '<sips:' : '<sip:') + token + '@' + l.uriHost + ':' + l.port + (sips ? l.sipsRrSuffix : l.rrSuffix);
   }
 
   /** The called user of a Request-URI (its host a tenant domain, or the shared domain's ext-tenant), else the To host. */
@@ -381,13 +392,16 @@ export class Proxy {
     return tenant === undefined ? undefined : { tenant, ext: ruri.user };
   }
 
-  /** The AOR's contacts as targets (§16.5): WS/TCP on their own flow, UDP at received/rport. */
-  private async locate(aor: string, route: string[] | undefined, rr: ((flow: Flow) => string[]) | undefined): Promise<BranchTarget[]> {
+  /**
+   * The AOR's contacts as targets (§16.5): TCP/TLS/WS/WSS on their own flow, UDP at received/rport. For a SIPS request
+   * only contacts on TLS or WSS flows (RFC 3261 §26.2.2: TLS on every hop); none left means 480.
+   */
+  private async locate(aor: string, route: string[] | undefined, rr: ((flow: Flow) => string[]) | undefined, sips: boolean): Promise<BranchTarget[]> {
     const set = await this.d.bindings.get(aor, this.d.clock.now());
     const out: BranchTarget[] = [];
     for (const b of set.bindings) {
       const flow = this.flowOfBinding(b);
-      if (flow === undefined) continue;
+      if (flow === undefined || (sips && !isSecure(flow))) continue;
       out.push({
         flow,
         requestUri: b.contact,
@@ -491,6 +505,16 @@ export class Proxy {
 }
 
 const NO_ROUTE = { count: 0, target: undefined };
+const SIPS_WARNING = ['Warning: 399 sipedge "a sips: request needs TLS to its target"'];
+
+/** RFC 3261 §16.6 step 4 / §26.2.2: a request for a sips: Request-URI; its dialog uses sips: URIs and TLS hops. */
+function isSips(req: SipMessage): boolean {
+  return req.ruri.scheme === 'sips';
+}
+
+function isSecure(flow: Flow): boolean {
+  return flow.transport === 'tls' || flow.transport === 'wss';
+}
 const DROP_PROXY_AUTH = ['proxy-authorization'];
 const RETRY_AFTER = ['Retry-After: 5'];
 /** A CANCEL's own client transaction: nothing to do with its response. */

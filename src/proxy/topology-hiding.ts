@@ -14,9 +14,9 @@ export class TopologyHiding {
   ) {}
 
   /** A request from an upstream to a user, on its way to `target`: only our Via, and the upstream's Contact masked. */
-  hideUpstream(req: SipMessage, target: BranchTarget): void {
+  hideUpstream(req: SipMessage, target: BranchTarget, sips: boolean): void {
     target.dropVias = true;
-    target.contact = this.maskContact(req, req.header('contact'), target.flow);
+    target.contact = this.maskContact(req, req.header('contact'), target.flow, sips);
   }
 
   /** Responses from a user to an upstream's request: the upstream's own Vias, removed on the way out, come back. */
@@ -26,10 +26,10 @@ export class TopologyHiding {
   }
 
   /** Responses from an upstream to a user's request: the upstream's Contact becomes one at the edge. */
-  maskResponses(userFlow: Flow): ResponseEditor {
+  maskResponses(userFlow: Flow, sips: boolean): ResponseEditor {
     return (res) => {
       const c = res.header('contact');
-      return c === undefined ? undefined : { contact: this.maskContact(res, c, userFlow) };
+      return c === undefined ? undefined : { contact: this.maskContact(res, c, userFlow, sips) };
     };
   }
 
@@ -43,10 +43,10 @@ export class TopologyHiding {
   }
 
   /**
-   * The upstream's Contact as a URI at the edge (on `flow`'s side) whose user part is a token for the real one. Several
-   * contacts (a 3xx) are left as they are.
+   * The upstream's Contact as a URI at the edge (on `flow`'s side) whose user part is a token for the real one; a sips:
+   * URI in a SIPS dialog (RFC 3261 §8.1.1.8). Several contacts (a 3xx) are left as they are.
    */
-  private maskContact(msg: SipMessage, value: string | undefined, flow: Flow): string | undefined {
+  private maskContact(msg: SipMessage, value: string | undefined, flow: Flow, sips: boolean): string | undefined {
     if (value === undefined || msg.headerValues('contact').length !== 1) return undefined;
     const lt = value.indexOf('<');
     let uri: string;
@@ -58,6 +58,7 @@ export class TopologyHiding {
       uri = semi < 0 ? value : value.slice(0, semi);
     }
     const l = this.addresses.of(flow);
-    return '<sip:' + this.tokens.mint({ kind: 'uri', uri: uri.trim() }) + '@' + l.uriHost + ':' + l.port + l.contactSuffix;
+    const token = this.tokens.mint({ kind: 'uri', uri: uri.trim() });
+    return (sips ? '<sips:' : '<sip:') + token + '@' + l.uriHost + ':' + l.port + (sips ? l.sipsContactSuffix : l.contactSuffix);
   }
 }

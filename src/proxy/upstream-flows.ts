@@ -1,6 +1,7 @@
 // The ways to and from the configured upstreams: which upstream a request came from (its source IP; host names are
-// resolved at start), and the flow to each one: UDP from the listening socket, TCP over one kept connection that is
-// opened once however many requests (and probes) want it at the same moment. Health is upstream-set.ts's, the choice
+// resolved at start), and the flow to each one: UDP from the listening socket, TCP or TLS over one kept connection that
+// is opened once however many requests (and probes) want it at the same moment (TLS checks the upstream's certificate
+// against its host name: transport/tls.ts). Health is upstream-set.ts's, the choice
 // per extension upstream-chooser.ts's.
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
@@ -12,14 +13,16 @@ import type { Upstream } from './upstream-set.ts';
 export interface UpstreamTransport {
   udpFlow(address: string, port: number): Flow;
   connectTcp(host: string, port: number): Promise<Flow>;
+  connectTls(host: string, port: number): Promise<Flow>;
 }
 
 export class UpstreamFlows {
   /** Source IP -> configured upstream (requests from these are "from upstream"). */
   private readonly byIp = new Map<string, Upstream>();
   private readonly udp = new Map<string, Flow>();
-  private readonly tcp = new Map<string, Flow>();
-  /** TCP connects under way, by upstream uri: whoever wants that upstream's connection meanwhile waits for this one. */
+  /** Kept TCP/TLS connections, by upstream uri. */
+  private readonly streams = new Map<string, Flow>();
+  /** TCP/TLS connects under way, by upstream uri: whoever wants that upstream's connection meanwhile waits for this one. */
   private readonly connecting = new Map<string, Promise<Flow | undefined>>();
 
   constructor(
@@ -46,7 +49,7 @@ export class UpstreamFlows {
   }
 
   /**
-   * The flow to `u`: UDP from the listening socket; TCP over the kept connection, reopened when it has closed. While a
+   * The flow to `u`: UDP from the listening socket; TCP/TLS over the kept connection, reopened when it has closed. While a
    * connect is under way every caller gets the same promise (one connection, not one per request). Undefined when the
    * connection cannot be opened.
    */
@@ -59,18 +62,21 @@ export class UpstreamFlows {
       }
       return f;
     }
-    const open = this.tcp.get(u.uri);
+    const open = this.streams.get(u.uri);
     if (open !== undefined && open.isOpen) return open;
     let pending = this.connecting.get(u.uri);
     if (pending === undefined) {
-      pending = this.transport.connectTcp(u.host, u.port).then(
+      const connect = u.transport === 'tls' ? this.transport.connectTls(u.host, u.port) : this.transport.connectTcp(u.host, u.port);
+      pending = connect.then(
         (f) => {
           this.connecting.delete(u.uri);
-          this.tcp.set(u.uri, f);
+          this.streams.set(u.uri, f);
           return f;
         },
-        () => {
+        (e: NodeJS.ErrnoException) => {
           this.connecting.delete(u.uri);
+          // A refused certificate is worth a line (the probe only says no-flow); a refused connect is the probe's to report.
+          if (u.transport === 'tls' && e.code !== 'ECONNREFUSED') this.logger.warn({ event: 'upstream.tls_failed', upstream: u.uri, code: e.code, reason: e.message });
           return undefined;
         },
       );

@@ -27,7 +27,7 @@ export interface Upstream {
   readonly priority: number;
   /** Relative share within one priority. */
   readonly weight: number;
-  readonly transport: 'udp' | 'tcp';
+  readonly transport: 'udp' | 'tcp' | 'tls';
 }
 
 /** 'unknown' until the first probe outcome decides; healthy() returns only 'up'. */

@@ -1,4 +1,4 @@
-// What the UDP, TCP and WS listeners share: the handler, limits, metrics, and the registry of open connections.
+// What the UDP, TCP/TLS and WS/WSS listeners share: the handler, limits, metrics, and the registry of open connections.
 // transport-layer.ts implements ListenerContext; the listeners never see each other.
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
@@ -37,6 +37,8 @@ export interface ListenerContext {
   deliverMalformed(head: Buffer, flow: Flow, error: SipError): void;
   /** Counts a dropped message or connection. */
   drop(reason: TransportDropReason): void;
+  /** Counts a TLS handshake that failed or timed out on an inbound connection. */
+  handshakeFailed(transport: 'tls' | 'wss', err: Error & { code?: string }): void;
   /** A unique connection id: 'tcp:<n>', 'ws:<n>'. */
   nextId(kind: TransportKind): string;
   /** Registers an open connection (getFlow, close on shutdown) and counts it; inbound ones count in connectionsTotal. */

@@ -1,8 +1,8 @@
-// SIP over TCP (RFC 3261 §18.3): the listener, and one Connection (a Flow) per socket, inbound or outbound.
-// Splitting the byte stream into messages is stream-framer.ts's; ids, registry and metrics are the context's.
+// SIP over TCP (RFC 3261 §18.3): the listener, and one Connection (a Flow) per socket, inbound or outbound. The same
+// classes carry SIP over TLS (§26): tls.ts makes the TLS server and sockets. Framing is stream-framer.ts's; ids, registry
+// and metrics are the context's.
 import net, { type AddressInfo } from 'node:net';
 import type { SipError } from '../sip/types.ts';
-import type { TransportKind } from './flow.ts';
 import type { Connection, ListenerContext } from './listener-context.ts';
 import { StreamFramer, type FrameSink } from './stream-framer.ts';
 
@@ -14,7 +14,10 @@ const MESSAGE_DEADLINE_MS = 30_000;
 const CLOSE_FLUSH_MS = 2000;
 const PONG = Buffer.from('\r\n', 'latin1');
 
-/** One TCP connection: framing in, writes out, idle timeout, exactly one close notification. */
+/** Stream transports: plain TCP, or TLS over it. */
+export type StreamKind = 'tcp' | 'tls';
+
+/** One TCP (or TLS) connection: framing in, writes out, idle timeout, exactly one close notification. */
 export class TcpConnection implements Connection, FrameSink {
   readonly remoteAddress: string;
   readonly remotePort: number;
@@ -30,6 +33,7 @@ export class TcpConnection implements Connection, FrameSink {
     private readonly ctx: ListenerContext,
     private readonly socket: net.Socket,
     readonly id: string,
+    readonly transport: StreamKind = 'tcp',
   ) {
     this.remoteAddress = socket.remoteAddress ?? '';
     this.remotePort = socket.remotePort ?? 0;
@@ -42,16 +46,13 @@ export class TcpConnection implements Connection, FrameSink {
     if (idle > 0) socket.setTimeout(idle);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('timeout', () => {
-      ctx.logger.debug({ event: 'transport.tcp.idle', flow: id });
+      ctx.logger.debug({ event: 'transport.tcp.idle', flow: id, transport });
       socket.destroy();
     });
-    socket.on('error', (err: NodeJS.ErrnoException) => ctx.logger.debug({ event: 'transport.tcp.error', flow: id, code: err.code }));
+    socket.on('error', (err: NodeJS.ErrnoException) => ctx.logger.debug({ event: 'transport.tcp.error', flow: id, transport, code: err.code }));
     socket.on('close', () => this.onClose());
   }
 
-  get transport(): TransportKind {
-    return 'tcp';
-  }
   get isReliable(): boolean {
     return true;
   }
@@ -128,20 +129,29 @@ export class TcpConnection implements Connection, FrameSink {
   }
 }
 
-/** The TCP listening socket; accepted connections register with the context. */
+/** Makes the listening server; it calls `accept` with each connected (for TLS: handshaken) socket. */
+export type StreamServerFactory = (accept: (socket: net.Socket) => void) => net.Server;
+
+const plainServer: StreamServerFactory = (accept) => net.createServer(accept);
+
+/** The TCP (or TLS) listening socket; accepted connections register with the context. */
 export class TcpListener {
   private server: net.Server | undefined;
 
-  constructor(private readonly ctx: ListenerContext) {}
+  constructor(
+    private readonly ctx: ListenerContext,
+    private readonly kind: StreamKind = 'tcp',
+    private readonly createServer: StreamServerFactory = plainServer,
+  ) {}
 
   listen(host: string, port: number): Promise<AddressInfo> {
-    const server = net.createServer((socket) => this.accept(socket));
+    const server = this.createServer((socket) => this.accept(socket));
     this.server = server;
     return new Promise((resolve, reject) => {
       server.once('error', reject);
       server.listen(port, host, () => {
         server.off('error', reject);
-        server.on('error', (err: NodeJS.ErrnoException) => this.ctx.logger.warn({ event: 'transport.tcp.error', code: err.code }));
+        server.on('error', (err: NodeJS.ErrnoException) => this.ctx.logger.warn({ event: 'transport.tcp.error', transport: this.kind, code: err.code }));
         resolve(server.address() as AddressInfo);
       });
     });
@@ -160,20 +170,35 @@ export class TcpListener {
       socket.destroy(); // already reset by the peer
       return;
     }
-    const conn = new TcpConnection(this.ctx, socket, this.ctx.nextId('tcp'));
+    const conn = new TcpConnection(this.ctx, socket, this.ctx.nextId(this.kind), this.kind);
     this.ctx.opened(conn, true);
   }
 }
 
 /** Opens an outbound TCP connection (RFC 3261 §18.1.1); it frames and delivers like an accepted one. */
 export function connectTcp(ctx: ListenerContext, host: string, port: number): Promise<TcpConnection> {
+  return connectStream(ctx, 'tcp', net.connect({ host, port }), 'connect');
+}
+
+/** How long an outbound connection (and its TLS handshake) may take; ms. */
+const CONNECT_TIMEOUT_MS = 10_000;
+
+/** Resolves with the registered connection once `socket` emits `ready` ('connect', or 'secureConnect' for TLS). */
+export function connectStream(ctx: ListenerContext, kind: StreamKind, socket: net.Socket, ready: 'connect' | 'secureConnect'): Promise<TcpConnection> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ host, port });
-    const onError = (err: Error): void => reject(err);
+    const onError = (err: Error): void => {
+      socket.destroy();
+      reject(err);
+    };
+    const onTimeout = (): void => onError(Object.assign(new Error(`${kind} connect timed out`), { code: 'ETIMEDOUT' }));
     socket.once('error', onError);
-    socket.once('connect', () => {
+    socket.setTimeout(CONNECT_TIMEOUT_MS);
+    socket.once('timeout', onTimeout);
+    socket.once(ready, () => {
       socket.off('error', onError);
-      const conn = new TcpConnection(ctx, socket, ctx.nextId('tcp'));
+      socket.off('timeout', onTimeout);
+      socket.setTimeout(0);
+      const conn = new TcpConnection(ctx, socket, ctx.nextId(kind), kind);
       ctx.opened(conn, false);
       resolve(conn);
     });

@@ -1,4 +1,4 @@
-// The transport layer: binds the configured UDP, TCP and WS listeners, keeps the registry of open connections.
+// The transport layer: binds the configured UDP, TCP, TLS, WS and WSS listeners, keeps the registry of open connections.
 // Everything above bytes (parsing, transactions) is the handler's; each listener's socket work is in its own file.
 import type { AddressInfo } from 'node:net';
 import { parseHostPort, type Config } from '../config/schema.ts';
@@ -7,7 +7,9 @@ import type { Metrics } from '../observability/metrics.ts';
 import type { SipError } from '../sip/types.ts';
 import type { Flow, TransportHandler, TransportKind } from './flow.ts';
 import type { Connection, FramingErrorHandler, ListenerContext, TransportDropReason } from './listener-context.ts';
+import type { CredentialSource } from './certificates.ts';
 import { TcpListener, connectTcp } from './tcp.ts';
+import { connectTls, tlsServer, type TlsClientOptions } from './tls.ts';
 import { UdpListener } from './udp.ts';
 import { nativeUdp } from './native-udp.ts';
 import { WsListener } from './ws.ts';
@@ -24,13 +26,19 @@ export interface TransportLayerOptions {
   wsPingIntervalMs?: number;
   /** How the UDP listener moves datagrams: 'native' (the default when built, see native-udp.ts) or 'dgram'. */
   udpIo?: 'native' | 'dgram';
+  /** The certificate of the TLS and WSS listeners (certificates.ts); needed when sip.tls or sip.wss is not "off". */
+  certificates?: CredentialSource;
+  /** How TLS peers the edge connects to are checked; default: Node's public roots, verified. */
+  tlsClient?: TlsClientOptions;
 }
 
 /** The bound addresses; a listener configured "off" is absent. */
 export interface ListenAddresses {
   udp?: AddressInfo;
   tcp?: AddressInfo;
+  tls?: AddressInfo;
   ws?: AddressInfo;
+  wss?: AddressInfo;
 }
 
 type Gauge = ReturnType<Metrics['connections']['labels']>;
@@ -45,7 +53,11 @@ export class TransportLayer implements ListenerContext {
   private readonly handler: TransportHandler & Partial<FramingErrorHandler>;
   private readonly udp: UdpListener;
   private readonly tcp: TcpListener;
+  private readonly tls: TcpListener | undefined;
   private readonly ws: WsListener;
+  private readonly wss: WsListener | undefined;
+  private readonly certificates: CredentialSource | undefined;
+  private readonly tlsClient: TlsClientOptions;
   private readonly conns = new Map<string, Connection>();
   private nextConnId = 0;
   private handlerErrorLogged = false;
@@ -55,6 +67,7 @@ export class TransportLayer implements ListenerContext {
   private readonly openGauge: Record<TransportKind, Gauge>;
   private readonly acceptedTotal: Record<TransportKind, { inc(): void }>;
   private readonly dropCounters = new Map<TransportDropReason, CounterHandle>();
+  private readonly handshakeFailures: Record<'tls' | 'wss', { inc(): void }>;
 
   constructor(opts: TransportLayerOptions) {
     this.sip = opts.sip;
@@ -65,8 +78,18 @@ export class TransportLayer implements ListenerContext {
     this.idleTimeoutMs = opts.sip.idleTimeoutSeconds * 1000;
     if (opts.udpIo === 'native' && nativeUdp === undefined) throw new Error('udpIo native: the native UDP I/O is not available');
     this.udp = new UdpListener(this, opts.udpIo === 'dgram' ? undefined : nativeUdp);
+    this.certificates = opts.certificates;
+    this.tlsClient = opts.tlsClient ?? { verify: true };
+    const pingMs = opts.wsPingIntervalMs ?? 30_000;
     this.tcp = new TcpListener(this);
-    this.ws = new WsListener(this, opts.wsPingIntervalMs ?? 30_000);
+    this.ws = new WsListener(this, pingMs);
+    if (opts.certificates !== undefined) {
+      this.tls = new TcpListener(this, 'tls', tlsServer(opts.certificates, this));
+      this.wss = new WsListener(this, pingMs, 'wss', opts.certificates);
+    } else if (opts.sip.tls !== 'off' || opts.sip.wss !== 'off') {
+      throw new Error('sip.tls / sip.wss need a certificate (TransportLayerOptions.certificates)');
+    }
+    this.handshakeFailures = { tls: this.metrics.tlsHandshakeFailures.labels('tls'), wss: this.metrics.tlsHandshakeFailures.labels('wss') };
     const kinds: TransportKind[] = ['udp', 'tcp', 'tls', 'ws', 'wss'];
     this.openGauge = Object.fromEntries(kinds.map((k) => [k, this.metrics.connections.labels(k)])) as Record<TransportKind, Gauge>;
     this.acceptedTotal = Object.fromEntries(kinds.map((k) => [k, this.metrics.connectionsTotal.labels(k)])) as Record<
@@ -85,6 +108,10 @@ export class TransportLayer implements ListenerContext {
       if (tcp) out.tcp = await this.tcp.listen(tcp.host, tcp.port);
       const ws = bindAddress(this.sip.ws);
       if (ws) out.ws = await this.ws.listen(ws.host, ws.port);
+      const tls = bindAddress(this.sip.tls);
+      if (tls) out.tls = await this.tls!.listen(tls.host, tls.port);
+      const wss = bindAddress(this.sip.wss);
+      if (wss) out.wss = await this.wss!.listen(wss.host, wss.port);
     } catch (err) {
       await this.close();
       throw err;
@@ -94,6 +121,8 @@ export class TransportLayer implements ListenerContext {
       udp: out.udp && `${out.udp.address}:${out.udp.port}`,
       tcp: out.tcp && `${out.tcp.address}:${out.tcp.port}`,
       ws: out.ws && `${out.ws.address}:${out.ws.port}`,
+      tls: out.tls && `${out.tls.address}:${out.tls.port}`,
+      wss: out.wss && `${out.wss.address}:${out.wss.port}`,
       udpIo: out.udp && this.udp.io,
     });
     return out;
@@ -102,6 +131,8 @@ export class TransportLayer implements ListenerContext {
   /** Stops accepting, destroys every connection (each one's onFlowClosed runs) and closes the UDP socket. */
   async close(): Promise<void> {
     const closing = [this.tcp.close(), this.ws.close(), this.udp.close()];
+    if (this.tls !== undefined) closing.push(this.tls.close());
+    if (this.wss !== undefined) closing.push(this.wss.close());
     if (this.conns.size > 0) {
       closing.push(new Promise((resolve) => (this.allClosed = resolve)));
       for (const conn of [...this.conns.values()]) conn.destroy();
@@ -133,6 +164,14 @@ export class TransportLayer implements ListenerContext {
     return connectTcp(this, host, port);
   }
 
+  /**
+   * Opens an outbound TLS connection, its certificate checked against `host` (tlsClient); the edge's own certificate
+   * is offered when the peer asks for one. Registered, framed and delivered like an accepted one.
+   */
+  connectTls(host: string, port: number): Promise<Flow> {
+    return connectTls(this, host, port, this.tlsClient, this.certificates);
+  }
+
   // ListenerContext: called by the listeners.
 
   deliver(data: Buffer, flow: Flow): void {
@@ -159,6 +198,11 @@ export class TransportLayer implements ListenerContext {
       this.dropCounters.set(reason, c);
     }
     c.inc();
+  }
+
+  handshakeFailed(transport: 'tls' | 'wss', err: Error & { code?: string }): void {
+    this.handshakeFailures[transport].inc();
+    this.logger.debug({ event: 'transport.tls.handshake_failed', transport, code: err.code, reason: err.message });
   }
 
   nextId(kind: TransportKind): string {

@@ -1,10 +1,16 @@
-// SIP over WebSocket (RFC 7118): subprotocol `sip`, one SIP message per WS message, pings to find dead peers.
-// The HTTP upgrade and WS framing are the `ws` package's; ids, registry and metrics are the context's.
+// SIP over WebSocket (RFC 7118): subprotocol `sip`, one SIP message per WS message, pings to find dead peers; plain (ws)
+// or over TLS (wss, RFC 7118 §3). The HTTP upgrade and WS framing are the `ws` package's; the certificate is
+// certificates.ts's; ids, registry and metrics are the context's.
 import type { AddressInfo } from 'node:net';
-import type { IncomingMessage } from 'node:http';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import https from 'node:https';
 import { WebSocketServer, WebSocket, type RawData } from 'ws';
-import type { TransportKind } from './flow.ts';
+import type { CredentialSource } from './certificates.ts';
 import { isKeepAlive, type Connection, type ListenerContext } from './listener-context.ts';
+import { followCertificate, secureServerOptions } from './tls.ts';
+
+/** WebSocket listeners: plain, or over TLS. */
+export type WsKind = 'ws' | 'wss';
 
 const SUBPROTOCOL = 'sip';
 /** RFC 6455 §7.4.1: 1002 protocol error; used when the client did not offer `sip` (RFC 7118 §4.1). */
@@ -42,6 +48,7 @@ export class WsConnection implements Connection {
     private readonly ws: WebSocket,
     req: IncomingMessage,
     readonly id: string,
+    readonly transport: WsKind = 'ws',
   ) {
     this.remoteAddress = req.socket.remoteAddress ?? '';
     this.remotePort = req.socket.remotePort ?? 0;
@@ -58,9 +65,6 @@ export class WsConnection implements Connection {
     ws.on('close', () => this.onClose());
   }
 
-  get transport(): TransportKind {
-    return 'ws';
-  }
   get isReliable(): boolean {
     return true;
   }
@@ -125,21 +129,38 @@ export class WsConnection implements Connection {
   }
 }
 
+/** A plain HTTP request on a WebSocket port: RFC 7231 §6.5.15 426, this port only speaks SIP over WebSocket. */
+function upgradeRequired(_req: IncomingMessage, res: ServerResponse): void {
+  res.writeHead(426, { Connection: 'close', Upgrade: 'websocket', 'Content-Type': 'text/plain' });
+  res.end('SIP over WebSocket (RFC 7118, subprotocol sip) only\n');
+}
+
 /** The WebSocket listener: negotiates `sip`, refuses others with 1002, pings every interval. */
 export class WsListener {
   private wss: WebSocketServer | undefined;
+  private server: http.Server | undefined;
   private timer: NodeJS.Timeout | undefined;
   private readonly conns = new Set<WsConnection>();
 
   constructor(
     private readonly ctx: ListenerContext,
     private readonly pingIntervalMs: number,
+    private readonly kind: WsKind = 'ws',
+    /** The certificate of a wss listener. */
+    private readonly certs?: CredentialSource,
   ) {}
 
   listen(host: string, port: number): Promise<AddressInfo> {
+    let server: http.Server;
+    if (this.kind === 'wss') {
+      if (this.certs === undefined) throw new Error('a wss listener needs a certificate');
+      const secure = https.createServer(secureServerOptions(this.certs), upgradeRequired);
+      followCertificate(secure, this.certs, this.ctx, 'wss');
+      server = secure;
+    } else server = http.createServer(upgradeRequired);
+    this.server = server;
     const wss = new WebSocketServer({
-      host,
-      port,
+      server,
       perMessageDeflate: false,
       clientTracking: false,
       maxPayload: this.ctx.maxMessageBytes,
@@ -148,14 +169,15 @@ export class WsListener {
     });
     this.wss = wss;
     wss.on('connection', (ws: WebSocket, req: IncomingMessage) => this.accept(ws, req));
+    wss.on('error', () => undefined); // the server's own errors are reported below
     return new Promise((resolve, reject) => {
-      wss.once('error', reject);
-      wss.once('listening', () => {
-        wss.off('error', reject);
-        wss.on('error', (err: NodeJS.ErrnoException) => this.ctx.logger.warn({ event: 'transport.ws.error', code: err.code }));
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        server.on('error', (err: NodeJS.ErrnoException) => this.ctx.logger.warn({ event: 'transport.ws.error', transport: this.kind, code: err.code }));
         this.timer = setInterval(() => this.sweep(), this.pingIntervalMs);
         this.timer.unref();
-        resolve(wss.address() as AddressInfo);
+        resolve(server.address() as AddressInfo);
       });
     });
   }
@@ -164,10 +186,16 @@ export class WsListener {
   close(): Promise<void> {
     if (this.timer !== undefined) clearInterval(this.timer);
     this.timer = undefined;
-    const wss = this.wss;
+    const { wss, server } = this;
     this.wss = undefined;
-    if (wss === undefined) return Promise.resolve();
-    return new Promise((resolve) => wss.close(() => resolve()));
+    this.server = undefined;
+    if (wss === undefined || server === undefined) return Promise.resolve();
+    return new Promise((resolve) =>
+      wss.close(() => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      }),
+    );
   }
 
   private accept(ws: WebSocket, req: IncomingMessage): void {
@@ -177,7 +205,7 @@ export class WsListener {
       ws.close(CLOSE_PROTOCOL_ERROR, 'sip subprotocol required');
       return;
     }
-    const conn = new WsConnection(this.ctx, ws, req, this.ctx.nextId('ws'));
+    const conn = new WsConnection(this.ctx, ws, req, this.ctx.nextId(this.kind), this.kind);
     this.conns.add(conn);
     ws.once('close', () => this.conns.delete(conn));
     this.ctx.opened(conn, true);

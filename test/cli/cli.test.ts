@@ -5,6 +5,7 @@ import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { generateSelfSigned } from '../../src/transport/certificates.ts';
 
 interface Result {
   code: number;
@@ -199,7 +200,10 @@ describe('sipedge CLI', () => {
         SIPEDGE_SIP_UDP: '127.0.0.1:0',
         SIPEDGE_SIP_TCP: '127.0.0.1:0',
         SIPEDGE_SIP_WS: '127.0.0.1:0',
+        SIPEDGE_SIP_TLS: '127.0.0.1:0',
+        SIPEDGE_SIP_WSS: '127.0.0.1:0',
         SIPEDGE_HTTP: '127.0.0.1:0',
+        SIPEDGE_HTTPS: '127.0.0.1:0',
         SIPEDGE_LOG_LEVEL: 'warn',
         ...env,
       },
@@ -218,9 +222,26 @@ describe('sipedge CLI', () => {
     };
   }
 
+  it('refuses to start with a certificate file that is not there or a key that is not its own: one line naming the file', async () => {
+    const listen = { SIPEDGE_SIP_UDP: '127.0.0.1:0', SIPEDGE_SIP_TCP: 'off', SIPEDGE_SIP_WS: 'off', SIPEDGE_SIP_TLS: '127.0.0.1:0', SIPEDGE_SIP_WSS: 'off', SIPEDGE_HTTP: 'off', SIPEDGE_HTTPS: 'off' };
+    const missing = await sipedge(['start'], { ...listen, SIPEDGE_TLS__CERT_FILE: join(dir, 'nope.pem'), SIPEDGE_TLS__KEY_FILE: join(dir, 'nope.key') });
+    expect(missing.code).toBe(1);
+    expect(missing.stderr.trim().split('\n')).toEqual([`sipedge: tls: tls.certFile ${join(dir, 'nope.pem')}: does not exist (SIPEDGE_ERR_TLS_CERT)`]);
+    const a = await generateSelfSigned(['a.example'], Date.now());
+    const b = await generateSelfSigned(['b.example'], Date.now());
+    writeFileSync(join(dir, 'a.pem'), a.cert);
+    writeFileSync(join(dir, 'b.key'), b.key);
+    const foreign = await sipedge(['start'], { ...listen, SIPEDGE_TLS__CERT_FILE: join(dir, 'a.pem'), SIPEDGE_TLS__KEY_FILE: join(dir, 'b.key') });
+    expect(foreign.code).toBe(1);
+    expect(foreign.stderr.trim().split('\n')).toHaveLength(1);
+    expect(foreign.stderr).toMatch(new RegExp(`^sipedge: tls: tls\\.keyFile ${join(dir, 'b.key')} is not the key of the certificate in tls\\.certFile .*\\(SIPEDGE_ERR_TLS_MISMATCH\\)\\n$`));
+  });
+
   it('starts in the foreground and exits 0 on SIGTERM', async () => {
     const edge = await startForeground({});
     expect(edge.out).toContain('sipedge listening');
+    // The self-signed certificate made on this first start, and its fingerprint for users to compare.
+    expect(edge.out).toMatch(/sipedge TLS certificate \(self-signed, .*self-signed-cert\.pem\): SHA-256 fingerprint ([0-9A-F]{2}:){31}[0-9A-F]{2}/);
     const http = /http 127\.0\.0\.1:(\d+)/.exec(edge.out)![1];
     expect((await fetch(`http://127.0.0.1:${http}/healthz`)).status).toBe(200);
     expect(await edge.stop()).toBe(0);

@@ -5,6 +5,7 @@ import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/config/load.ts';
+import { parseUpstreamUri } from '../../src/config/schema.ts';
 import { SipedgeError } from '../../src/config/errors.ts';
 
 function leafKeys(o: unknown, prefix = ''): string[] {
@@ -100,11 +101,24 @@ describe('config', () => {
     expect(errorOf(() => loadConfig({ env: { SIPEDGE_UPSTREAMS: 'http://pbx' } })).message).toContain('upstreams[0].uri "http://pbx"');
     expect(errorOf(() => loadConfig({ env: { SIPEDGE_UPSTREAMS: 'sip:pbx:70000' } })).message).toContain('upstreams[0].uri');
     expect(errorOf(() => loadConfig({ env: { SIPEDGE_UPSTREAMS: 'sip:pbx;priority=high' } })).message).toContain('upstreams[0].priority "high"');
-    expect(errorOf(() => loadConfig({ env: { SIPEDGE_UPSTREAMS: 'sip:pbx;transport=tls' } })).message).toContain('names a transport other than udp or tcp');
+    expect(errorOf(() => loadConfig({ env: { SIPEDGE_UPSTREAMS: 'sip:pbx;transport=sctp' } })).message).toContain('names a transport other than udp, tcp or tls');
     expect(errorOf(() => loadConfig({ env: { SIPEDGE_UPSTREAMS: 'sip:a,sip:b,sip:a' } })).message).toContain('upstreams[2].uri "sip:a": is listed twice');
     expect(errorOf(() => loadConfig({ env: { SIPEDGE_PROXY__PROBE__TIMEOUT_SECONDS: '10' } })).message).toBe(
       'config: proxy.probe.timeoutSeconds 10: must be less than proxy.probe.intervalSeconds',
     );
+  });
+
+  it('takes TLS upstreams as sips: or ;transport=tls (port 5061 unless named) and needs the TLS listener for them', () => {
+    const c = loadConfig({ env: { SIPEDGE_UPSTREAMS: 'sips:pbx1.example.com,sip:10.0.0.2:5071;transport=tls' } });
+    expect(c.upstreams.map((u) => u.transport)).toEqual(['tls', 'tls']);
+    expect(c.upstreams.map((u) => parseUpstreamUri(u.uri)?.port)).toEqual([5061, 5071]);
+    expect(parseUpstreamUri('sip:pbx;transport=tls')?.port).toBe(5061);
+    expect(errorOf(() => loadConfig({ env: { SIPEDGE_UPSTREAMS: 'sips:pbx1.example.com', SIPEDGE_SIP_TLS: 'off' } })).message).toBe(
+      'config: sip.tls "off": must listen: upstreams[0] is a TLS upstream',
+    );
+    const envs = loadConfig({ env: { SIPEDGE_SIP_TLS: '127.0.0.1:5062', SIPEDGE_SIP_WSS: 'off', SIPEDGE_HTTPS: '[::1]:9443' } });
+    expect([envs.sip.tls, envs.sip.wss, envs.http.https]).toEqual(['127.0.0.1:5062', 'off', '[::1]:9443']);
+    expect(errorOf(() => loadConfig({ env: { SIPEDGE_HTTPS: '8443' } })).message).toContain('http.https "8443"');
   });
 
   it('takes upstreams from a config file too, refusing a transport the uri contradicts', () => {

@@ -1,7 +1,10 @@
 // RFC 4475 torture messages sent over a real UDP socket to a running edge: what each sender receives, and that the
-// edge keeps serving afterwards. The parser-level outcomes of the same fixtures are in test/sip/rfc4475.test.ts.
+// edge keeps serving afterwards; over TLS, the same answers as over TCP. The parser-level outcomes of the same
+// fixtures are in test/sip/rfc4475.test.ts.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import dgram from 'node:dgram';
+import net from 'node:net';
+import tls from 'node:tls';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Phone, SipClient, parseResponse } from '../helpers/sip-client.ts';
@@ -72,5 +75,74 @@ describe('RFC 4475 torture messages over UDP', () => {
     expect((await phone.register({ expires: 600 })).status).toBe(200);
     await client.close();
     expect(await edge.metric('sipedge_sip_parse_errors_total')).toBeGreaterThan(0);
+  });
+});
+
+describe('RFC 4475 torture messages over TLS', () => {
+  let edge: TestEdge;
+
+  beforeAll(async () => {
+    edge = await startEdge({ store: 'memory' });
+  });
+  afterAll(async () => {
+    await edge.stop();
+  });
+
+  /**
+   * Sends one torture message on a new stream connection, then an OPTIONS "sentinel" on the same connection. Streams
+   * keep order, so once the sentinel's 200 is back (or the edge closed the connection) everything the torture message
+   * drew has arrived: the status codes before it, and whether the connection was closed.
+   */
+  async function outcome(name: string, transport: 'tcp' | 'tls'): Promise<string> {
+    const port = transport === 'tcp' ? edge.tcpPort : edge.tlsPort;
+    const socket = transport === 'tcp' ? net.connect(port, '127.0.0.1') : tls.connect({ port, host: '127.0.0.1', ca: edge.app.certificates!.current.cert });
+    await new Promise<void>((r, j) => socket.once(transport === 'tcp' ? 'connect' : 'secureConnect', () => r()).once('error', j));
+    const sentinel = `sentinel-${name}-${transport}`;
+    let text = '';
+    const done = new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), 5000);
+      socket.on('data', (d: Buffer) => {
+        text += d.toString('latin1');
+        if (text.includes(`Call-ID: ${sentinel}\r\n`)) {
+          clearTimeout(timer);
+          resolve(false);
+        }
+      });
+      socket.on('close', () => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+      socket.on('error', () => undefined);
+    });
+    socket.write(readFileSync(join(DIR, `${name}.sip`)));
+    socket.write(
+      `OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:9;branch=z9hG4bK${sentinel}\r\nMax-Forwards: 70\r\n` +
+        `From: <sip:t@127.0.0.1>;tag=1\r\nTo: <sip:127.0.0.1>\r\nCall-ID: ${sentinel}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n`,
+    );
+    const closed = await done;
+    socket.destroy();
+    const statuses = text
+      .split('\r\n\r\n')
+      .filter((m) => m.startsWith('SIP/2.0 ') && !m.includes(`Call-ID: ${sentinel}\r\n`))
+      .map((m) => m.split(' ')[1]);
+    return `${statuses.join(',') || 'nothing'}${closed ? ' + closed' : ''}`;
+  }
+
+  it('answers each torture message over TLS as it does over TCP', async () => {
+    const names = readdirSync(DIR).map((f) => f.replace(/\.sip$/, ''));
+    const results: Record<string, { tcp: string; tls: string }> = {};
+    for (let i = 0; i < names.length; i += 8) {
+      await Promise.all(
+        names.slice(i, i + 8).map(async (n) => {
+          const [tcp, overTls] = await Promise.all([outcome(n, 'tcp'), outcome(n, 'tls')]);
+          results[n] = { tcp, tls: overTls };
+        }),
+      );
+    }
+    expect(Object.keys(results)).toHaveLength(names.length);
+    for (const [n, r] of Object.entries(results)) expect(r.tls, n).toBe(r.tcp);
+    // Not just equal silence: over TCP most of them draw an answer.
+    expect(Object.values(results).filter((r) => /^\d/.test(r.tcp)).length).toBeGreaterThan(names.length / 2);
+    expect(results.badvers!.tls).toBe('505');
   });
 });

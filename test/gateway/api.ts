@@ -1,6 +1,7 @@
 // Test fixture for the gateway: an edge (startEdge, real HTTP on loopback) with a cheap argon2 cost and a fake
 // clock, a tenant with extensions and login passwords, and an HTTP client with a cookie jar and a chosen source IP.
 import http from 'node:http';
+import https from 'node:https';
 import { FakeClock } from '../../src/clock.ts';
 import type { DeepPartial } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/schema.ts';
@@ -21,6 +22,8 @@ export class Client {
   constructor(
     private readonly port: number,
     private readonly localAddress = '127.0.0.1',
+    /** Speak HTTPS, trusting this CA (PEM), e.g. the edge's self-signed certificate. */
+    private readonly ca?: string,
   ) {}
 
   async call(method: string, path: string, body?: unknown, opts: { csrf?: boolean; raw?: string; contentType?: string; headers?: Record<string, string> } = {}): Promise<Reply> {
@@ -30,7 +33,8 @@ export class Client {
     if (this.cookie) headers.cookie = this.cookie;
     if (this.csrf && opts.csrf !== false) headers['x-csrf-token'] = this.csrf;
     const res = await new Promise<{ status: number; text: string; headers: http.IncomingHttpHeaders }>((resolve, reject) => {
-      const req = http.request({ host: '127.0.0.1', port: this.port, method, path, headers, localAddress: this.localAddress }, (r) => {
+      const lib = this.ca === undefined ? http : https;
+      const req = lib.request({ host: '127.0.0.1', port: this.port, method, path, headers, localAddress: this.localAddress, ca: this.ca }, (r) => {
         const chunks: Buffer[] = [];
         r.on('data', (c: Buffer) => chunks.push(c));
         r.on('end', () => resolve({ status: r.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8'), headers: r.headers }));

@@ -32,7 +32,13 @@ for (const store of ['memory', 'redis'] as const) {
         domain: 'acme.example.com',
         realm: 'acme.example.com',
         server: 'sip.example.net',
-        transports: { udp: `sip.example.net:${e.udpPort}`, tcp: `sip.example.net:${e.tcpPort}`, ws: `ws://sip.example.net:${e.wsPort}` },
+        transports: {
+          udp: `sip.example.net:${e.udpPort}`,
+          tcp: `sip.example.net:${e.tcpPort}`,
+          tls: `sip.example.net:${e.tlsPort}`,
+          ws: `ws://sip.example.net:${e.wsPort}`,
+          wss: `wss://sip.example.net:${e.wssPort}`,
+        },
       });
     });
 

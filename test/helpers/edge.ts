@@ -22,6 +22,10 @@ export interface TestEdge {
   tcpPort: number;
   wsPort: number;
   httpPort: number;
+  /** SIP over TLS, WSS and HTTPS (self-signed certificate in the data dir unless the test sets tls.certFile). */
+  tlsPort: number;
+  wssPort: number;
+  httpsPort: number;
   logs: string[];
   /** Provisioning through a separate 'cli'-role store, as the `sipedge` CLI does. */
   cli<T>(fn: (p: Provisioning) => Promise<T>): Promise<T>;
@@ -40,8 +44,8 @@ export async function startEdge(
     dataDir,
     store,
     redis: { url: `redis://127.0.0.1:${store === 'redis' ? inject('redisPort') : 6379}`, keyPrefix: `t${process.pid}x${prefixCounter++}:` },
-    sip: { udp: '127.0.0.1:0', tcp: '127.0.0.1:0', ws: '127.0.0.1:0' },
-    http: { listen: '127.0.0.1:0' },
+    sip: { udp: '127.0.0.1:0', tcp: '127.0.0.1:0', ws: '127.0.0.1:0', tls: '127.0.0.1:0', wss: '127.0.0.1:0' },
+    http: { listen: '127.0.0.1:0', https: '127.0.0.1:0' },
     log: { level: 'debug' },
   };
   const config = loadConfig({ env: {}, overrides: [base, opts.overrides ?? {}] });
@@ -63,6 +67,9 @@ export async function startEdge(
     tcpPort: a.tcp!.port,
     wsPort: a.ws!.port,
     httpPort,
+    tlsPort: a.tls?.port ?? 0,
+    wssPort: a.wss?.port ?? 0,
+    httpsPort: a.https?.port ?? 0,
     logs,
     async cli(fn) {
       const stores = await openStores(config, { role: 'cli', clock: systemClock });

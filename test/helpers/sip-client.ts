@@ -1,11 +1,12 @@
-// Test actor: a phone or softphone speaking raw SIP over a real UDP, TCP or WebSocket socket to the edge.
+// Test actor: a phone or softphone speaking raw SIP over a real UDP, TCP, TLS, WebSocket or secure WebSocket socket.
 // Independent of src/: builds requests as text, parses responses with string operations, hashes with node:crypto.
 import { createHash, randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
 import net from 'node:net';
+import tls from 'node:tls';
 import WebSocket from 'ws';
 
-export type ClientTransport = 'udp' | 'tcp' | 'ws';
+export type ClientTransport = 'udp' | 'tcp' | 'tls' | 'ws' | 'wss';
 
 export interface SipResponse {
   status: number;
@@ -70,6 +71,8 @@ export interface ClientOptions {
   localAddress?: string;
   /** WebSocket subprotocols to offer; default ['sip']. */
   protocols?: string[];
+  /** TLS/WSS: the CA (PEM) the edge's certificate must chain to, e.g. its self-signed certificate. */
+  ca?: string;
 }
 
 /** One socket to the edge; send raw text, wait for responses by predicate. */
@@ -93,7 +96,7 @@ export class SipClient {
   }
 
   get transportName(): string {
-    return this.o.transport === 'ws' ? 'WS' : this.o.transport.toUpperCase();
+    return this.o.transport.toUpperCase();
   }
 
   private async connect(): Promise<void> {
@@ -105,20 +108,24 @@ export class SipClient {
       await new Promise<void>((r) => s.bind(0, this.o.localAddress ?? '127.0.0.1', () => r()));
       this.localPort = s.address().port;
       this.localHost = this.o.localAddress ?? '127.0.0.1';
-    } else if (this.o.transport === 'tcp') {
-      const s = net.connect({ port: this.o.port, host, localAddress: this.o.localAddress });
+    } else if (this.o.transport === 'tcp' || this.o.transport === 'tls') {
+      const s =
+        this.o.transport === 'tcp'
+          ? net.connect({ port: this.o.port, host, localAddress: this.o.localAddress })
+          : tls.connect({ socket: net.connect({ port: this.o.port, host, localAddress: this.o.localAddress }), host, ca: this.o.ca });
       this.tcp = s;
       s.setEncoding('latin1');
       s.on('data', (d: string) => this.onStream(d));
       s.on('close', () => (this.closed = true));
       await new Promise<void>((r, j) => {
-        s.once('connect', () => r());
+        s.once(this.o.transport === 'tls' ? 'secureConnect' : 'connect', () => r());
         s.once('error', j);
       });
       this.localPort = s.localPort!;
       this.localHost = s.localAddress!;
     } else {
-      const ws = new WebSocket(`ws://${host}:${this.o.port}`, this.o.protocols ?? ['sip']);
+      const scheme = this.o.transport === 'wss' ? 'wss' : 'ws';
+      const ws = new WebSocket(`${scheme}://${host}:${this.o.port}`, this.o.protocols ?? ['sip'], { ca: this.o.ca });
       this.ws = ws;
       ws.on('message', (d) => this.onData(Buffer.from(d as Buffer).toString('latin1')));
       ws.on('close', () => (this.closed = true));
@@ -241,7 +248,7 @@ export class Phone {
     const c = this.client;
     const cseq = this.cseq++;
     const branch = `z9hG4bK${randomBytes(6).toString('hex')}`;
-    const viaHost = c.o.transport === 'ws' ? c.localHost : `${c.localHost}:${c.localPort}`;
+    const viaHost = c.o.transport === 'ws' || c.o.transport === 'wss' ? c.localHost : `${c.localHost}:${c.localPort}`;
     const expires = opts.expires ?? this.o.expires;
     const lines = [
       `REGISTER sip:${this.o.domain} SIP/2.0`,

@@ -1,7 +1,9 @@
-// Test actor for proxy stories: a SIP endpoint (desk phone, softphone or PBX) on a real UDP or WebSocket socket that
-// both sends and receives requests and responses. Independent of src/: text in, text out, string parsing only.
+// Test actor for proxy stories: a SIP endpoint (desk phone, softphone or PBX) on a real UDP, WebSocket or TLS socket
+// that both sends and receives requests and responses. Independent of src/: text in, text out, string parsing only.
 import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
+import type { AddressInfo } from 'node:net';
+import tls from 'node:tls';
 import WebSocket from 'ws';
 import { digestAuthorization } from '../helpers/sip-client.ts';
 
@@ -62,6 +64,10 @@ export class SipPeer {
   private waiters: Array<{ pred: (m: Msg) => boolean; resolve: (m: Msg) => void }> = [];
   private udp?: dgram.Socket;
   private ws?: WebSocket;
+  /** TLS: the phone's connection to the edge, or the edge's latest connection to a TLS PBX. */
+  private stream?: tls.TLSSocket;
+  private server?: tls.Server;
+  private buf = '';
   /** When set, requests matching it get this automatic answer (e.g. OPTIONS probes -> 200). */
   autoAnswer: ((m: Msg) => number | undefined) | undefined = (m) => (m.method === 'OPTIONS' ? 200 : undefined);
   /** A dead host: everything is ignored (still counted in `seen`). */
@@ -72,7 +78,7 @@ export class SipPeer {
   port = 0;
 
   private constructor(
-    readonly transport: 'udp' | 'ws',
+    readonly transport: 'udp' | 'ws' | 'tls',
     /** Where send() goes by default: the edge (UDP port; set later for a PBX started before the edge). */
     public edgePort: number,
   ) {}
@@ -102,13 +108,54 @@ export class SipPeer {
     return p;
   }
 
+  /** A phone on a TLS connection to the edge's sip.tls port, trusting `ca` (the edge's certificate). */
+  static async tls(edgeTlsPort: number, ca: string): Promise<SipPeer> {
+    const p = new SipPeer('tls', edgeTlsPort);
+    const s = tls.connect({ port: edgeTlsPort, host: '127.0.0.1', ca });
+    p.attach(s);
+    await new Promise<void>((r, j) => s.once('secureConnect', () => r()).once('error', j));
+    p.host = '127.0.0.1';
+    p.port = s.localPort!;
+    return p;
+  }
+
+  /** A PBX with a TLS listener on address (certificate and key in PEM); the edge connects to it. */
+  static async tlsServer(address: string, cert: string, key: string): Promise<SipPeer> {
+    const p = new SipPeer('tls', 0);
+    const server = tls.createServer({ cert, key }, (s) => p.attach(s));
+    p.server = server;
+    await new Promise<void>((r) => server.listen(0, address, () => r()));
+    p.host = address;
+    p.port = (server.address() as AddressInfo).port;
+    return p;
+  }
+
+  private attach(s: tls.TLSSocket): void {
+    this.stream = s;
+    s.setEncoding('latin1');
+    s.on('error', () => undefined);
+    s.on('data', (d: string) => {
+      this.buf += d;
+      for (;;) {
+        while (this.buf.startsWith('\r\n')) this.buf = this.buf.slice(2);
+        const end = this.buf.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        const len = Number(/\r\n(?:content-length|l)\s*:\s*(\d+)/i.exec(this.buf.slice(0, end + 2))?.[1] ?? 0);
+        if (this.buf.length < end + 4 + len) return;
+        this.onData(this.buf.slice(0, end + 4 + len), { address: s.remoteAddress ?? '', port: s.remotePort ?? 0 });
+        this.buf = this.buf.slice(end + 4 + len);
+      }
+    });
+  }
+
   /** Via sent-by and transport token for requests this peer originates. */
   get via(): string {
-    return this.transport === 'ws' ? `SIP/2.0/WS ${this.host}` : `SIP/2.0/UDP ${this.host}:${this.port}`;
+    return this.transport === 'ws' ? `SIP/2.0/WS ${this.host}` : `SIP/2.0/${this.transport.toUpperCase()} ${this.host}:${this.port}`;
   }
 
   get contact(): string {
-    return this.transport === 'ws' ? `sip:${rnd(3)}@${this.host};transport=ws` : `sip:peer@${this.host}:${this.port}`;
+    if (this.transport === 'ws') return `sip:${rnd(3)}@${this.host};transport=ws`;
+    return this.transport === 'tls' ? `sip:peer@${this.host}:${this.port};transport=tls` : `sip:peer@${this.host}:${this.port}`;
   }
 
   private onData(text: string, from: { address: string; port: number }): void {
@@ -131,6 +178,7 @@ export class SipPeer {
   send(text: string, to?: { address: string; port: number }): void {
     const b = Buffer.from(text.replace(/\r?\n/g, '\r\n'), 'latin1');
     if (this.udp) this.udp.send(b, to?.port ?? this.edgePort, to?.address ?? '127.0.0.1');
+    else if (this.stream) this.stream.write(b);
     else this.ws!.send(b.toString('latin1'));
   }
 
@@ -186,6 +234,8 @@ export class SipPeer {
   async close(): Promise<void> {
     if (this.udp) await new Promise<void>((r) => this.udp!.close(() => r()));
     if (this.ws) this.ws.terminate();
+    this.stream?.destroy();
+    this.server?.close();
   }
 }
 

@@ -24,8 +24,9 @@ for (const store of ['memory', 'redis'] as const) {
     }
 
     async function phone(transport: ClientTransport, ext = '1001', extra: Partial<ConstructorParameters<typeof Phone>[1]> = {}, localAddress?: string): Promise<Phone> {
-      const port = transport === 'udp' ? edge.udpPort : transport === 'tcp' ? edge.tcpPort : edge.wsPort;
-      const client = await SipClient.open({ transport, port, localAddress });
+      const ports = { udp: edge.udpPort, tcp: edge.tcpPort, tls: edge.tlsPort, ws: edge.wsPort, wss: edge.wssPort };
+      // TLS and WSS: the edge's self-signed certificate (for 127.0.0.1) is the one trusted, as a phone that pinned it.
+      const client = await SipClient.open({ transport, port: ports[transport], localAddress, ca: edge.app.certificates!.current.cert });
       clients.push(client);
       return new Phone(client, { ext, domain: DOMAIN, password: PW, ...extra });
     }
@@ -55,7 +56,7 @@ for (const store of ['memory', 'redis'] as const) {
       expect(new Set(r.headers('www-authenticate').map((c) => param(c, 'nonce'))).size).toBe(1);
     });
 
-    for (const transport of ['udp', 'tcp', 'ws'] as const) {
+    for (const transport of ['udp', 'tcp', 'tls', 'ws', 'wss'] as const) {
       it(`registers a phone over ${transport.toUpperCase()} and lists its binding in the 200`, async () => {
         await setup();
         const alice = await phone(transport);
@@ -66,6 +67,8 @@ for (const store of ['memory', 'redis'] as const) {
         expect(contacts[0]).toContain(alice.contactUri());
         expect(Number(/expires=(\d+)/.exec(contacts[0]!)![1])).toBeGreaterThan(590);
         expect(await edge.metric('sipedge_registrations_active')).toBe(1);
+        const [binding] = (await edge.app.stores.bindings.get('1001@acme', Date.now())).bindings;
+        expect(binding).toMatchObject({ transport, sourceAddress: '127.0.0.1' });
       });
     }
 

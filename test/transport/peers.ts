@@ -11,7 +11,7 @@ import type { Flow, TransportHandler } from '../../src/transport/flow.ts';
 import { TransportLayer, type FramingErrorHandler, type ListenAddresses } from '../../src/transport/transport-layer.ts';
 
 export function sipConfig(overrides: Partial<Config['sip']> = {}): Config['sip'] {
-  return configSchema.parse({ sip: { udp: '127.0.0.1:0', tcp: '127.0.0.1:0', ws: '127.0.0.1:0', ...overrides } }).sip;
+  return configSchema.parse({ sip: { udp: '127.0.0.1:0', tcp: '127.0.0.1:0', ws: '127.0.0.1:0', tls: 'off', wss: 'off', ...overrides } }).sip;
 }
 
 /** Waits until `check` is true, polling the event loop; fails after `ms`. */
