@@ -1,7 +1,10 @@
-// Test fixture for the portal: a real edge (startEdge) with tenants, login passwords and a clock the test can move,
-// and Debian's Chromium driven by playwright-core (never a downloaded browser) with fake media devices, plus
-// screenshots of what a person sees, kept as test artifacts in test-artifacts/portal/ (gitignored).
-import { mkdirSync } from 'node:fs';
+// Test fixture for the portal: a real edge (startEdge) over HTTPS and WSS with tenants, login passwords and a clock the
+// test can move, and Debian's Chromium driven by playwright-core (never a downloaded browser; a fresh profile per
+// launch) with fake media devices, trusting the edge's self-signed certificate by its SPKI hash, plus screenshots of
+// what a person sees, kept as test artifacts in test-artifacts/portal/ (gitignored).
+import { createHash, X509Certificate } from 'node:crypto';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import jsqr from 'jsqr';
 import { PNG } from 'pngjs';
@@ -12,11 +15,13 @@ import type { DeepPartial } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/schema.ts';
 // @ts-expect-error: a plain .mjs script without type declarations
 import { buildPortal, isStale } from '../../scripts/build-portal.mjs';
+import { generateSelfSigned } from '../../src/transport/certificates.ts';
+import { Client } from '../gateway/api.ts';
 import { startEdge, type TestEdge } from './edge.ts';
+import { freePort } from './global-setup.ts';
 
 // jsqr is CommonJS whose types declare an ES default export: under NodeNext the default import is the module itself.
 const jsQR = (jsqr as unknown as { default: typeof jsqr.default }).default;
-import { freePort } from './global-setup.ts';
 
 export const CHROMIUM = '/usr/bin/chromium';
 export const ARTIFACTS = join(process.cwd(), 'test-artifacts/portal');
@@ -35,30 +40,66 @@ export class ShiftedClock implements Clock {
 export const LOGIN = { alice: 'Alice-login-pw1', bob: 'Bob-login-pw22', carol: 'Carol-admin-pw3', oscar: 'Oscar-operator-pw4' };
 export const DOMAIN = 'acme.example.com';
 
+export interface TestCertificate {
+  certFile: string;
+  keyFile: string;
+  /** PEM. */
+  cert: string;
+  /** base64 SHA-256 of the certificate's SubjectPublicKeyInfo (Chromium's --ignore-certificate-errors-spki-list). */
+  spki: string;
+}
+
+let certificate: Promise<TestCertificate> | undefined;
+
+/**
+ * One self-signed certificate (the edge's own generator) for 127.0.0.1 and localhost per test process: every portal
+ * edge serves it (tls.certFile/keyFile), Chromium trusts it by its SPKI hash, Node clients and linphonec as their CA.
+ */
+export function testCertificate(): Promise<TestCertificate> {
+  certificate ??= (async () => {
+    const { cert, key } = await generateSelfSigned(['127.0.0.1', 'localhost'], Date.now());
+    const dir = mkdtempSync(join(tmpdir(), 'sipedge-portal-tls-'));
+    const certFile = join(dir, 'cert.pem');
+    const keyFile = join(dir, 'key.pem');
+    writeFileSync(certFile, cert);
+    writeFileSync(keyFile, key, { mode: 0o600 });
+    const spki = createHash('sha256').update(new X509Certificate(cert).publicKey.export({ type: 'spki', format: 'der' })).digest('base64');
+    return { certFile, keyFile, cert, spki };
+  })();
+  return certificate;
+}
+
 export interface PortalEdge {
   edge: TestEdge;
   clock: ShiftedClock;
+  /** The portal's origin: https://<host>:<https port> (also gateway.publicUrl). */
   url: string;
+  /** An API client over HTTPS that trusts the test certificate. */
+  https(): Client;
   stop(): Promise<void>;
 }
 
 /**
- * Builds the portal when its bundle is older than src/portal/, then starts an edge (HTTP on a free port that
- * gateway.publicUrl names) with tenant acme (1001 alice,
- * alice@example.com; 1002 bob; 1003 carol, tenant admin) and ops (9000 oscar, operator), login passwords as in LOGIN.
+ * Builds the portal when its bundle is older than src/portal/, then starts an edge (HTTPS on a free port that
+ * gateway.publicUrl names, as `host`: 127.0.0.1, or localhost for clients that check names only) with tenant acme
+ * (1001 alice, alice@example.com; 1002 bob; 1003 carol, tenant admin) and ops (9000 oscar, operator), login passwords
+ * as in LOGIN.
  */
-export async function startPortalEdge(overrides: DeepPartial<Config> = {}): Promise<PortalEdge> {
+export async function startPortalEdge(overrides: DeepPartial<Config> = {}, host: '127.0.0.1' | 'localhost' = '127.0.0.1'): Promise<PortalEdge> {
   if (isStale()) await buildPortal();
   const clock = new ShiftedClock();
+  const cert = await testCertificate();
   // A port known before the start, so that links in mails and QR codes (gateway.publicUrl) name this edge.
-  const port = await freePort();
+  const httpsPort = await freePort();
+  const url = `https://${host}:${httpsPort}`;
   const edge = await startEdge({
     store: 'memory',
     clock,
     overrides: {
-      http: { listen: `127.0.0.1:${port}` },
+      http: { listen: '127.0.0.1:0', https: `127.0.0.1:${httpsPort}` },
+      tls: { certFile: cert.certFile, keyFile: cert.keyFile },
       ...overrides,
-      gateway: { argon2: { memoryCost: 64, timeCost: 1, parallelism: 1 }, publicUrl: `http://127.0.0.1:${port}`, ...(overrides.gateway ?? {}) },
+      gateway: { argon2: { memoryCost: 64, timeCost: 1, parallelism: 1 }, publicUrl: url, ...(overrides.gateway ?? {}) },
     },
   });
   const g = edge.app.gateway;
@@ -74,11 +115,15 @@ export async function startPortalEdge(overrides: DeepPartial<Config> = {}): Prom
   }
   await g.accounts.setRole({ tenant: 'acme', ext: '1003' }, 'tenant-admin');
   await g.accounts.setRole({ tenant: 'ops', ext: '9000' }, 'operator');
-  return { edge, clock, url: `http://127.0.0.1:${edge.httpPort}`, stop: () => edge.stop() };
+  return { edge, clock, url, https: () => new Client(edge.httpsPort, '127.0.0.1', cert.cert), stop: () => edge.stop() };
 }
 
-/** Headless Debian Chromium: fake microphone and permission prompt, nothing fetched from the network, fresh profile. */
+/**
+ * Headless Debian Chromium: fake microphone and permission prompt, nothing fetched from the network, a fresh profile,
+ * and the test certificate trusted by its public key (nothing else is: a wrong certificate still fails).
+ */
 export async function launchChromium(): Promise<Browser> {
+  const { spki } = await testCertificate();
   return chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
@@ -93,6 +138,7 @@ export async function launchChromium(): Promise<Browser> {
       '--use-fake-device-for-media-stream',
       '--use-fake-ui-for-media-stream',
       '--autoplay-policy=no-user-gesture-required',
+      `--ignore-certificate-errors-spki-list=${spki}`,
     ],
   });
 }

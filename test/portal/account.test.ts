@@ -147,7 +147,7 @@ describe('portal account pages (Chromium)', () => {
     const json = JSON.parse(await readQr(page, 'json-qr'));
     expect(json).toMatchObject({ type: 'sipedge-provisioning', username: '1001', domain: 'acme.example.com', password });
 
-    const xml = await (await fetch(url)).text();
+    const xml = (await pe.https().get(new URL(url).pathname)).body as string;
     expect(xml).toContain(`<entry name="passwd" overwrite="true">${password}</entry>`);
 
     // The page's phone held the old HA1; it fetched the new one and registered again with it.

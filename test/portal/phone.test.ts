@@ -153,10 +153,10 @@ describe('Phone tab softphone (Chromium, WebRTC)', () => {
     // The page's first credentials are the ones it would have held before the rotation.
     let fetches = 0;
     await page.route('**/api/voip/webrtc', async (route) => {
-      fetches++;
-      const res = await route.fetch();
-      const body = await res.json();
-      await route.fulfill({ response: res, json: fetches === 1 ? { ...body, authorizationHa1: stale } : body });
+      if (++fetches > 1) return route.continue();
+      // The edge's real answer for this session, with the HA1 the page would have held before the rotation.
+      const real = await pe.https().call('GET', '/api/voip/webrtc', undefined, { headers: { cookie: (await route.request().allHeaders()).cookie ?? '' } });
+      await route.fulfill({ status: real.status, json: { ...real.body, authorizationHa1: stale } });
     });
     await signIn(page, '1002-acme', LOGIN.bob);
     await registered(page);

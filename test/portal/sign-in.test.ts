@@ -18,7 +18,8 @@ describe('portal sign-in, session and theme (Chromium)', () => {
     await expect.poll(() => page.getByTestId('registration').textContent()).toContain('Registered as 1001');
     expect(await page.locator('.whoami').textContent()).toBe('1001-acme');
     const bindings = await pe.edge.app.stores.bindings.get('1001@acme', Date.now());
-    expect(bindings.bindings.map((b) => b.transport)).toEqual(['ws']);
+    // Over the secure WebSocket listener: the page came over HTTPS.
+    expect(bindings.bindings.map((b) => b.transport)).toEqual(['wss']);
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByTestId('notice').waitFor();
     expect(await page.getByTestId('notice').textContent()).toBe('You have signed out.');
