@@ -6,7 +6,7 @@ import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { requireSipp, runSipp } from '../test/helpers/sipp.ts';
+import { requireSipp, runSipp } from './lib/sipp.ts';
 import { startEdge } from './lib/edge-process.ts';
 import { writeUserFiles } from './lib/users.ts';
 

@@ -7,7 +7,7 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } 
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { describeSipp, formatErrorKinds, requireSipp, runSipp, type SippResult } from '../test/helpers/sipp.ts';
+import { describeSipp, formatErrorKinds, requireSipp, runSipp, type SippResult } from './lib/sipp.ts';
 import { summariseProfileFile } from './lib/cpu-profile-summary.ts';
 import { startEdge, type RunningEdge } from './lib/edge-process.ts';
 import { formatSamples } from './lib/metrics-text.ts';

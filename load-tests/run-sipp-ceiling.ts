@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { requireSipp, runSipp } from '../test/helpers/sipp.ts';
+import { requireSipp, runSipp } from './lib/sipp.ts';
 import { cpuSeconds } from './lib/proc-cpu.ts';
 import { startSippUas } from './lib/sipp-uas.ts';
 import { writeUserFiles } from './lib/users.ts';

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { describeSipp, requireSipp, runSipp } from '../test/helpers/sipp.ts';
+import { describeSipp, requireSipp, runSipp } from './lib/sipp.ts';
 import { canConnect, freeTcpPort, REPO_ROOT, startEdge, type RunningEdge } from './lib/edge-process.ts';
 import { coreBusyPct, cpuSeconds, readCoreTimes } from './lib/proc-cpu.ts';
 import { writeUserFiles } from './lib/users.ts';

@@ -2,7 +2,7 @@
 // `sipedge start` and every integration test start the edge through createApp(); nothing else wires layers.
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { systemClock, type Clock } from './clock.ts';
+import { monotonicClock, systemClock, type Clock } from './clock.ts';
 import type { Config } from './config/schema.ts';
 import { SipedgeError } from './config/errors.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
@@ -187,6 +187,8 @@ export interface App {
   readonly proxy: Proxy;
   /** The certificate of sip.tls, sip.wss and http.https; undefined when all three are off. */
   readonly certificates: Certificates | undefined;
+  /** The hold-music service (a test on a fake clock drives its scheduler). */
+  readonly holdMusic: MohService;
   start(): Promise<AppAddresses>;
   /** Stops accepting, lets in-flight requests finish, closes the store. */
   stop(): Promise<void>;
@@ -243,7 +245,8 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
   });
   const addresses: AppAddresses = {};
   const holdCache = new HoldCache({ store: stores.media, logger, defaultFile: DEFAULT_MOH_FILE.pathname });
-  const moh = new MohService({ config: config.media, serverName: config.sip.serverName, advertisedHost: config.sip.advertisedHost, accounts: stores.accounts, cache: holdCache, logger, metrics });
+  // RTP is paced on a monotonic clock (a wall-clock step would stall or burst the streams), unless a test brings its own.
+  const moh = new MohService({ config: config.media, serverName: config.sip.serverName, advertisedHost: config.sip.advertisedHost, accounts: stores.accounts, cache: holdCache, clock: opts.clock ?? monotonicClock, logger, metrics });
   const media = new MediaLibrary({ config: config.media, media: stores.media, accounts: stores.accounts, clock, logger, metrics, transcoder: transcodeInWorker });
   const localServices: LocalService[] = [moh];
   const dispatcher = new Dispatcher(auth, registrar, logger, localServices);
@@ -351,6 +354,7 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
     upstreams: upstreamSet,
     proxy,
     certificates,
+    holdMusic: moh,
     async start() {
       try {
         await holdCache.start();

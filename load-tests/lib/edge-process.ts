@@ -8,7 +8,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { IO_SWITCHES } from '../../src/config/load.ts';
+import { IO_SWITCHES } from '../../src/config/io-switches.ts';
 
 export const REPO_ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const CLI = join(REPO_ROOT, 'bin', 'sipedge.js');
@@ -109,7 +109,7 @@ async function isUdpPortFree(port: number): Promise<boolean> {
 }
 
 /** Inherited SIPEDGE_* variables that pass: they choose how the edge does its I/O (for A/B runs), not what it does. */
-const PASSED = new Set<string>(IO_SWITCHES);
+const PASSED = new Set<string>(Object.values(IO_SWITCHES));
 
 /** The environment every sipedge child gets: ours minus any other inherited SIPEDGE_* (so runs are reproducible), plus these. */
 function childEnv(vars: Record<string, string>): NodeJS.ProcessEnv {

@@ -5,7 +5,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { systemClock } from '../../src/clock.ts';
+import { monotonicClock, systemClock } from '../../src/clock.ts';
 import { DEFAULT_MOH_FILE, HoldCache } from '../../src/media/hold-cache.ts';
 import { nativeSendBatch } from '../../src/media/native-send.ts';
 import { RtpScheduler, RtpStream } from '../../src/media/rtp-scheduler.ts';
@@ -25,8 +25,8 @@ const stores = await openMemoryStores(join(dir, 'store'), { role: 'edge', clock:
 const cache = new HoldCache({ store: stores.media, logger: createLogger('silent'), defaultFile: DEFAULT_MOH_FILE.pathname });
 await cache.start();
 const metrics = new Metrics();
-const scheduler = new RtpScheduler({ cache, metrics, maxBurstFrames: 3, sendBatch: nativeSendBatch });
-const pool = new RtpPortPool({ min: portMin, max: portMin + 2 * streams + 200 });
+const scheduler = new RtpScheduler({ cache, clock: monotonicClock, metrics, maxBurstFrames: 3, sendBatch: nativeSendBatch });
+const pool = new RtpPortPool({ min: portMin, max: portMin + 2 * streams + 200 }, monotonicClock);
 const sockets: RtpSocket[] = [];
 const all: RtpStream[] = [];
 for (let i = 0; i < streams; i++) {

@@ -1,11 +1,10 @@
 // A SIPp UAS in the background (the upstream PBX of proxy tests and load runs): free port on a loopback address,
 // -aa so the edge's OPTIONS probes get 200, per-message counts from -trace_counts, SIGTERM/SIGKILL to stop.
 import { spawn, type ChildProcess } from 'node:child_process';
-import dgram from 'node:dgram';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
-import { requireSipp } from '../../test/helpers/sipp.ts';
+import { freeUdpPortOn, requireSipp } from './sipp.ts';
 import { REPO_ROOT } from './edge-process.ts';
 
 export interface SippUasOptions {
@@ -30,21 +29,9 @@ export interface SippUas {
   stop(): Promise<void>;
 }
 
-/** A free UDP port on ip (bind 0, read, close). */
-async function freeUdpPort(ip: string): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const s = dgram.createSocket('udp4');
-    s.once('error', reject);
-    s.bind(0, ip, () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 export async function startSippUas(opts: SippUasOptions): Promise<SippUas> {
   const sipp = requireSipp();
-  const port = await freeUdpPort(opts.ip);
+  const port = await freeUdpPortOn(opts.ip);
   const work = mkdtempSync(join(tmpdir(), 'sipedge-uas-'));
   const scenario = opts.scenario ?? 'load-tests/sipp/uas-upstream.xml';
   const args = [

@@ -35,7 +35,7 @@ export function generateVoipPassword(length: number): string {
 }
 
 /** The username of the shared-domain identity: `ext-tenantcode` (e.g. "1001-acme"). */
-export function sharedUsername(ext: string, tenantCode: string): string {
+function sharedUsername(ext: string, tenantCode: string): string {
   return `${ext}-${tenantCode}`;
 }
 

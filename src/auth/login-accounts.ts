@@ -7,7 +7,7 @@ import { generateLoginPassword, type LoginHasher } from './login-password.ts';
 import { checkPassword, policyFor, type PolicyPreset, type PolicyViolation } from './password-policy.ts';
 import type { ExtensionRef } from './provisioning.ts';
 
-export const LOGIN_ROLES: readonly LoginRole[] = ['user', 'tenant-admin', 'operator'];
+const LOGIN_ROLES: readonly LoginRole[] = ['user', 'tenant-admin', 'operator'];
 
 /** Which policy preset applies to which tenant (config gateway.passwordPolicy and gateway.passwordPolicyTenants). */
 export interface PolicyConfig {

@@ -22,7 +22,7 @@ const NONCE_CHARS = PAYLOAD_CHARS + MAC_CHARS;
 const POOL_NONCES = 512;
 
 /** Default allowance for a nonce "issued in the future" by a node whose clock runs ahead; ms. */
-export const DEFAULT_MAX_DRIFT_MS = 5_000;
+const DEFAULT_MAX_DRIFT_MS = 5_000;
 
 /**
  * The last sequence number minted in this process, shared by every NonceIssuer in it so that no two of its nonces

@@ -12,7 +12,7 @@ export interface PolicyViolation {
 /** The special characters the strict preset asks for one of (sipcall's list). */
 export const STRICT_SPECIALS = '+-*!@/(){}[]|;#%=?^$&_.,';
 /** Longest login password accepted (argon2 hashes whatever it gets; this bounds the work per request). */
-export const MAX_LOGIN_PASSWORD = 256;
+const MAX_LOGIN_PASSWORD = 256;
 
 /** The rules `password` breaks under `preset`; empty when it is acceptable. */
 export function checkPassword(password: string, preset: PolicyPreset): PolicyViolation[] {

@@ -4,7 +4,7 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import type { MetaStore } from '../store/types.ts';
 
 /** Name under which a generated gateway key is kept in the MetaStore. */
-export const GATEWAY_KEY_META_KEY = 'gateway.encryptionKey';
+const GATEWAY_KEY_META_KEY = 'gateway.encryptionKey';
 
 const IV_BYTES = 12;
 const TAG_BYTES = 16;

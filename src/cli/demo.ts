@@ -4,11 +4,11 @@ import type { LoginAccounts } from '../auth/login-accounts.ts';
 import type { Provisioning } from '../auth/provisioning.ts';
 import type { Stores } from '../store/types.ts';
 
-export const DEMO_TENANT = { code: 'demo', domain: 'demo.sipedge.test' };
-export const DEMO_EXTENSIONS = ['1001', '1002'];
+const DEMO_TENANT = { code: 'demo', domain: 'demo.sipedge.test' };
+const DEMO_EXTENSIONS = ['1001', '1002'];
 
 /** The demo extension that gets a gateway login (tenant admin of the demo tenant), so the API can be tried at once. */
-export const DEMO_ADMIN = '1001';
+const DEMO_ADMIN = '1001';
 
 export async function ensureDemo(p: Provisioning, stores: Stores, logins: LoginAccounts, out: (s: string) => void): Promise<number> {
   if (!(await stores.accounts.getTenant(DEMO_TENANT.code))) {

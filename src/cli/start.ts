@@ -7,13 +7,6 @@ export async function runStart(config: Readonly<Config>, out: (s: string) => voi
   const app = await createApp(config);
   const a = await app.start();
   const show = (x?: { address: string; port: number }) => (x ? `${x.address}:${x.port}` : 'off');
-  // The certificate line first: whoever waits for the listening line has both.
-  const certs = app.certificates;
-  if (certs !== undefined) out(`sipedge TLS certificate (${certs.source}, ${certs.certFile}): SHA-256 fingerprint ${certs.fingerprint256}`);
-  out(
-    `sipedge listening: udp ${show(a.udp)}, tcp ${show(a.tcp)}, tls ${show(a.tls)}, ws ${show(a.ws)}, wss ${show(a.wss)}, ` +
-      `http ${show(a.http)}, https ${show(a.https)} (store: ${config.store})`,
-  );
   return await new Promise<number>((resolve) => {
     const stop = (signal: string) => {
       process.off('SIGTERM', onTerm);
@@ -31,5 +24,14 @@ export async function runStart(config: Readonly<Config>, out: (s: string) => voi
     const onInt = () => stop('SIGINT');
     process.on('SIGTERM', onTerm);
     process.on('SIGINT', onInt);
+    // Said once SIGTERM and SIGINT are handled: whoever waits for this line may stop the edge at once (before, a
+    // SIGTERM sent right after it could still meet Node's default action and kill the edge without a clean stop).
+    // The certificate line first: whoever waits for the listening line has both.
+    const certs = app.certificates;
+    if (certs !== undefined) out(`sipedge TLS certificate (${certs.source}, ${certs.certFile}): SHA-256 fingerprint ${certs.fingerprint256}`);
+    out(
+      `sipedge listening: udp ${show(a.udp)}, tcp ${show(a.tcp)}, tls ${show(a.tls)}, ws ${show(a.ws)}, wss ${show(a.wss)}, ` +
+        `http ${show(a.http)}, https ${show(a.https)} (store: ${config.store})`,
+    );
   });
 }

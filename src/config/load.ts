@@ -3,9 +3,10 @@
 import { readFileSync } from 'node:fs';
 import { configSchema, type Config } from './schema.ts';
 import { SipedgeError } from './errors.ts';
+import { IO_SWITCHES } from './io-switches.ts';
 
 /** Env names fixed by the issues (outside checks use them), mapped to key paths. */
-export const ENV_ALIASES: Record<string, string> = {
+const ENV_ALIASES: Record<string, string> = {
   SIPEDGE_SIP_UDP: 'sip.udp',
   SIPEDGE_SIP_TCP: 'sip.tcp',
   SIPEDGE_SIP_WS: 'sip.ws',
@@ -19,14 +20,8 @@ export const ENV_ALIASES: Record<string, string> = {
   SIPEDGE_LOG_LEVEL: 'log.level',
 };
 
-/**
- * Process-level switches, not config keys: how the edge does its I/O, read where they act (transport/native-udp.ts,
- * media/native-send.ts). The loader skips them (they would be refused as unknown keys); load-test edges inherit them.
- */
-export const IO_SWITCHES = ['SIPEDGE_NATIVE_UDP', 'SIPEDGE_NATIVE_RTP'] as const;
-
-/** SIPEDGE_* variables that are not config keys. */
-const NOT_CONFIG = new Set<string>(['SIPEDGE_CONFIG', ...IO_SWITCHES]);
+/** SIPEDGE_* variables that are not config keys: the config file's name and the I/O switches (io-switches.ts). */
+const NOT_CONFIG = new Set<string>(['SIPEDGE_CONFIG', ...Object.values(IO_SWITCHES)]);
 
 export type DeepPartial<T> = T extends unknown[] ? T : T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T;
 
@@ -97,7 +92,7 @@ function keyOf(path: (string | number)[]): string {
  * derives the transport from it). Values are not checked here: the schema names the bad one, e.g. upstreams[1].uri.
  * An empty value means no upstreams.
  */
-export function parseUpstreamsEnv(value: string): Record<string, unknown>[] {
+function parseUpstreamsEnv(value: string): Record<string, unknown>[] {
   if (value.trim() === '') return [];
   return value.split(',').map((item) => {
     const parts = item.trim().split(';');
@@ -115,7 +110,7 @@ export function parseUpstreamsEnv(value: string): Record<string, unknown>[] {
 }
 
 /** SIPEDGE_AUTH__LOCKOUT__MAX_FAILURES -> auth.lockout.maxFailures */
-export function envNameToPath(name: string): string | undefined {
+function envNameToPath(name: string): string | undefined {
   const rest = name.slice('SIPEDGE_'.length);
   if (!rest) return undefined;
   return rest

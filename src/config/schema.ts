@@ -58,11 +58,11 @@ export function parseUpstreamUri(uri: string): { host: string; port: number; tra
 }
 
 /** How the proxy admits requests from users (config proxy.userAuth). */
-export const USER_AUTH_POLICIES = ['challenge', 'registered'] as const;
+const USER_AUTH_POLICIES = ['challenge', 'registered'] as const;
 export type UserAuthPolicy = (typeof USER_AUTH_POLICIES)[number];
 
 /** Transports an upstream can be probed and reached on. */
-export const UPSTREAM_TRANSPORTS = ['udp', 'tcp', 'tls'] as const;
+const UPSTREAM_TRANSPORTS = ['udp', 'tcp', 'tls'] as const;
 
 const upstreamSchema = z
   .object({

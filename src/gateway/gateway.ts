@@ -1,5 +1,5 @@
-// The auth gateway's HTTP API on the shared fastify server: services it needs, the route table (which openapi.ts
-// publishes), sessions with cookie + CSRF, and the one error handler. Route handlers live in *-routes.ts.
+// The auth gateway's HTTP API on the shared fastify server: its services (route-spec.ts's GatewayServices), the route
+// table (which openapi.ts publishes), sessions with cookie + CSRF, and the one error handler. Handlers live in *-routes.ts.
 import cookie from '@fastify/cookie';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import path from 'node:path';
@@ -12,24 +12,25 @@ import { GatewayMetrics } from './gateway-metrics.ts';
 import { LoginAccounts } from '../auth/login-accounts.ts';
 import { LoginHasher } from '../auth/login-password.ts';
 import { newToken, safeEqual, tokenId } from '../auth/login-token.ts';
-import { Provisioning, type ExtensionRef } from '../auth/provisioning.ts';
+import { Provisioning } from '../auth/provisioning.ts';
 import { SecretBox } from '../auth/secret-box.ts';
 import { Totp } from '../auth/totp.ts';
-import { StoreUnavailable, type LoginRecord, type LoginRole, type SessionRecord, type Stores } from '../store/types.ts';
+import { StoreUnavailable, type LoginRecord, type LoginRole, type Stores } from '../store/types.ts';
 import { adminRoutes } from './admin-routes.ts';
 import { ApiError, type ApiErrorCode } from './api-error.ts';
 import { LoginLimiter } from './login-limit.ts';
 import { loginRoutes } from './login-routes.ts';
 import { Mailer } from './mailer.ts';
 import { openApiDocument } from './openapi.ts';
-import type { JsonSchema } from './schemas.ts';
+import type { Caller, GatewayServices, RouteSpec } from './route-spec.ts';
 import { edgeHost, type SipPorts } from './voip-settings.ts';
 import { voipRoutes } from './voip-routes.ts';
 import { linphoneRoutes } from './linphone-provisioning.ts';
 import { phoneRoutes } from './phone-routes.ts';
 
-export const SESSION_COOKIE = 'sipedge_session';
-export const CSRF_HEADER = 'x-csrf-token';
+const SESSION_COOKIE = 'sipedge_session';
+const CSRF_HEADER = 'x-csrf-token';
+const unauthenticated = (): ApiError => new ApiError(401, 'SIPEDGE_ERR_API_UNAUTHENTICATED', 'log in first (no valid session)');
 
 export interface GatewayDeps {
   config: Readonly<Config>;
@@ -45,38 +46,16 @@ export interface GatewayDeps {
   wildcardHost?: () => string;
 }
 
-/** Who made an authenticated request. */
-export interface Caller {
-  ref: ExtensionRef;
-  login: LoginRecord;
-  session: SessionRecord;
-  sessionId: string;
-}
-
-/** One API route: its documentation, validation and authentication in one place. */
-export interface RouteSpec {
-  method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
-  url: string;
-  summary: string;
-  tag: 'session' | 'account' | '2fa' | 'voip' | 'admin' | 'meta';
-  /** none: public; session: a full session; pending: the half-logged-in state after the password (2FA due). */
-  auth: 'none' | 'session' | 'pending';
-  body?: JsonSchema;
-  params?: JsonSchema;
-  /** Status -> meaning, for the OpenAPI document (errors are documented once, in the README). */
-  responses: Record<number, string>;
-  handler(req: FastifyRequest, reply: FastifyReply, caller: Caller | undefined): Promise<unknown>;
-}
-
 declare module 'fastify' {
   interface FastifyRequest {
+    /** Set by a session route's preValidation hook once the session is proven. */
     caller?: Caller;
   }
 }
 
 const STATE_CHANGING = new Set(['POST', 'PATCH', 'PUT', 'DELETE']);
 
-export class Gateway {
+export class Gateway implements GatewayServices {
   readonly cfg: Config['gateway'];
   readonly hasher: LoginHasher;
   readonly totp: Totp;
@@ -87,11 +66,13 @@ export class Gateway {
   readonly provisioning: Provisioning;
   readonly routes: RouteSpec[];
   readonly metrics: GatewayMetrics;
+  readonly sharedDomain: string;
   /** Background work (mail sending) still running; tests and stop() may wait for it. */
   private readonly pending = new Set<Promise<unknown>>();
 
-  constructor(readonly d: GatewayDeps) {
+  constructor(private readonly d: GatewayDeps) {
     this.cfg = d.config.gateway;
+    this.sharedDomain = d.config.auth.sharedDomain;
     this.metrics = new GatewayMetrics(d.metrics);
     this.hasher = new LoginHasher(this.cfg.argon2);
     this.hasher.warm().catch((e: unknown) => d.logger.error({ event: 'gateway.argon2.error', err: (e as Error)?.message }));
@@ -127,12 +108,14 @@ export class Gateway {
     return this.d.clock.now();
   }
 
-  /** The host phones are told to use (the edge itself). */
   edgeHost(): string {
     return edgeHost(this.d.config.sip.advertisedHost, this.d.config.sip.udp !== 'off' ? this.d.config.sip.udp : this.d.config.sip.tcp, this.d.wildcardHost);
   }
 
-  /** Runs `work` after the response (mail), logging instead of throwing. */
+  sipPorts(): SipPorts {
+    return this.d.sipPorts();
+  }
+
   background(what: string, work: () => Promise<void>): void {
     const p = work()
       .catch((e: unknown) => this.d.logger.error({ event: 'gateway.background.error', what, err: (e as Error)?.message ?? String(e) }))
@@ -149,7 +132,10 @@ export class Gateway {
     this.d.logger.info({ event, ...fields });
   }
 
-  /** Starts a session (full or pending) and sets its cookie; returns the CSRF token the client must echo. */
+  logError(event: string, fields: Record<string, unknown> = {}): void {
+    this.d.logger.error({ event, ...fields });
+  }
+
   async startSession(req: FastifyRequest, reply: FastifyReply, login: LoginRecord, pending: boolean): Promise<string> {
     const token = newToken();
     const csrf = newToken();
@@ -186,17 +172,16 @@ export class Gateway {
   /** Authenticates a request by its session cookie; state-changing methods also need the CSRF header. */
   private async authenticate(req: FastifyRequest, reply: FastifyReply, mode: 'session' | 'pending'): Promise<Caller> {
     const token = req.cookies[SESSION_COOKIE];
-    const unauth = (): ApiError => new ApiError(401, 'SIPEDGE_ERR_API_UNAUTHENTICATED', 'log in first (no valid session)');
-    if (token === undefined || token.length === 0 || token.length > 200) throw unauth();
+    if (token === undefined || token.length === 0 || token.length > 200) throw unauthenticated();
     const sessionId = tokenId(token);
     const now = this.now();
     const probe = await this.stores.sessions.touch(sessionId, now, 0);
-    if (probe === undefined || probe.pending !== (mode === 'pending')) throw unauth();
+    if (probe === undefined || probe.pending !== (mode === 'pending')) throw unauthenticated();
     const login = await this.stores.logins.get(probe.tenant, probe.ext);
     if (login === undefined || login.sessionEpoch !== probe.epoch) {
       // The password changed (or the login was removed) since this session began.
       await this.stores.sessions.delete(sessionId);
-      throw unauth();
+      throw unauthenticated();
     }
     if (STATE_CHANGING.has(req.method)) {
       const sent = req.headers[CSRF_HEADER];
@@ -208,7 +193,7 @@ export class Gateway {
     if (mode === 'session') {
       // Sliding expiry: every authenticated request renews the session and its cookie.
       const slid = await this.stores.sessions.touch(sessionId, now, this.cfg.sessionSeconds * 1000);
-      if (slid === undefined) throw unauth();
+      if (slid === undefined) throw unauthenticated();
       session = slid;
       this.setCookie(req, reply, token, this.cfg.sessionSeconds);
     }
@@ -247,7 +232,7 @@ export class Gateway {
             if (r.body !== undefined && req.body === undefined) req.body = {};
           },
           handler: async (req, reply) => {
-            const out = await r.handler(req, reply, req.caller);
+            const out = r.auth === 'none' ? await r.handler(req, reply) : await r.handler(req, reply, callerOf(req));
             if (out === undefined) return reply.code(reply.statusCode === 200 ? 204 : reply.statusCode).send();
             return out;
           },
@@ -271,6 +256,12 @@ export class Gateway {
     if (e.retryAfter !== undefined) reply.header('retry-after', String(e.retryAfter));
     return reply.code(e.status).type('application/json').send({ error: e.code, message: e.message, ...e.details });
   }
+}
+
+/** The caller preValidation proved for a session route (it throws the 401 before the handler could run without one). */
+function callerOf(req: FastifyRequest): Caller {
+  if (req.caller === undefined) throw unauthenticated();
+  return req.caller;
 }
 
 /** Maps anything thrown to an ApiError: ours as is, fastify's client errors to 4xx, the store being down to 503. */

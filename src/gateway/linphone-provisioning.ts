@@ -3,7 +3,7 @@
 // apps read it from a scanned QR code or their "fetch remote configuration" setting ([misc] config-uri in linphonerc).
 // Tokens are provisioning-tokens.ts's; the sipedge JSON format is voip-settings.ts's.
 import type { ExtensionRef } from '../auth/provisioning.ts';
-import type { Gateway, RouteSpec } from './gateway.ts';
+import type { GatewayServices, RouteSpec } from './route-spec.ts';
 import { issueProvisioningToken, redeemProvisioningToken } from './provisioning-tokens.ts';
 import { qrCodes, type VoipSettings } from './voip-settings.ts';
 import { settingsOf } from './voip-routes.ts';
@@ -17,7 +17,7 @@ export interface LinphoneOffer {
 }
 
 /** Seals `password` under a new token and returns its Linphone provisioning URL with a QR code of it. */
-export async function linphoneOffer(g: Gateway, ref: ExtensionRef, password: string): Promise<LinphoneOffer> {
+export async function linphoneOffer(g: GatewayServices, ref: ExtensionRef, password: string): Promise<LinphoneOffer> {
   const { token, expiresAt } = await issueProvisioningToken(g, ref, password);
   const url = `${g.cfg.publicUrl.replace(/\/+$/, '')}/provision/${token}.xml`;
   return { url, expiresAt: new Date(expiresAt).toISOString(), ...(await qrCodes(url)) };
@@ -72,7 +72,7 @@ export function linphoneXml(s: VoipSettings, password: string): string {
   ].join('\n');
 }
 
-export function linphoneRoutes(g: Gateway): RouteSpec[] {
+export function linphoneRoutes(g: GatewayServices): RouteSpec[] {
   return [
     {
       method: 'GET',

@@ -5,24 +5,24 @@ import { newToken, tokenId } from '../auth/login-token.ts';
 import type { ExtensionRef } from '../auth/provisioning.ts';
 import type { LoginRecord } from '../store/types.ts';
 import { ApiError, rateLimited } from './api-error.ts';
-import type { Caller, Gateway, RouteSpec } from './gateway.ts';
+import type { Caller, GatewayServices, RouteSpec } from './route-spec.ts';
 import { bodies } from './schemas.ts';
 import { qrCodes } from './voip-settings.ts';
 
 /** Reset mails per account and hour (further requests still answer 202 but send nothing). */
-export const RESET_MAILS_PER_HOUR = 5;
+const RESET_MAILS_PER_HOUR = 5;
 
 const loginFailed = (): ApiError => new ApiError(401, 'SIPEDGE_ERR_API_LOGIN_FAILED', 'wrong username or password');
 
 /** The key failures count on: the extension when the username names one, else the name as typed (lower-cased). */
-export const limitKey = (ref: ExtensionRef | undefined, username: string): string =>
+const limitKey = (ref: ExtensionRef | undefined, username: string): string =>
   ref ? `${ref.ext}@${ref.tenant}` : `?${username.trim().toLowerCase()}`;
 
 /**
  * The extension a login name means: "ext-tenant" (the first '-' separates: extensions never contain one) or an
  * email that exactly one extension has. undefined when it names none (or an ambiguous email).
  */
-export async function resolveUsername(g: Gateway, username: string): Promise<ExtensionRef | undefined> {
+async function resolveUsername(g: GatewayServices, username: string): Promise<ExtensionRef | undefined> {
   const name = username.trim();
   if (name.includes('@')) {
     const found = await g.stores.accounts.findExtensionsByEmail(name);
@@ -34,7 +34,7 @@ export async function resolveUsername(g: Gateway, username: string): Promise<Ext
   return (await g.stores.accounts.getExtension(ref.tenant, ref.ext)) ? ref : undefined;
 }
 
-export async function meView(g: Gateway, c: Caller): Promise<Record<string, unknown>> {
+async function meView(g: GatewayServices, c: Caller): Promise<Record<string, unknown>> {
   const [e, t] = await Promise.all([g.stores.accounts.getExtension(c.ref.tenant, c.ref.ext), g.stores.accounts.getTenant(c.ref.tenant)]);
   return {
     extension: c.ref.ext,
@@ -54,12 +54,12 @@ const ip = (req: FastifyRequest): string => req.ip;
 const aad = (l: LoginRecord): string => `totp:${l.tenant}/${l.ext}`;
 
 /** The TOTP step `code` proves for `login` right now, used up atomically; undefined when wrong or replayed. */
-export async function useTotpCode(g: Gateway, login: LoginRecord, code: string): Promise<number | undefined> {
+async function useTotpCode(g: GatewayServices, login: LoginRecord, code: string): Promise<number | undefined> {
   if (login.totpSecret === undefined) return undefined;
   const secret = g.box.open(login.totpSecret, aad(login));
   if (secret === undefined) {
     // Sealed with another key (gateway.encryptionKey changed?) or damaged: the user needs an operator 2FA reset.
-    g.d.logger.error({ event: 'gateway.totp.unsealable', user: `${login.ext}@${login.tenant}` });
+    g.logError('gateway.totp.unsealable', { user: `${login.ext}@${login.tenant}` });
     return undefined;
   }
   const last = await g.stores.logins.lastTotpStep(login.tenant, login.ext);
@@ -68,7 +68,7 @@ export async function useTotpCode(g: Gateway, login: LoginRecord, code: string):
   return (await g.stores.logins.useTotpStep(login.tenant, login.ext, step)) ? step : undefined;
 }
 
-export function loginRoutes(g: Gateway): RouteSpec[] {
+export function loginRoutes(g: GatewayServices): RouteSpec[] {
   return [
     {
       method: 'POST',
@@ -121,8 +121,7 @@ export function loginRoutes(g: Gateway): RouteSpec[] {
       auth: 'pending',
       body: bodies.totpCode,
       responses: { 200: '{ csrfToken } and the full session cookie', 401: 'wrong or reused code', 429: 'rate limited' },
-      async handler(req, reply, c) {
-        const caller = c!;
+      async handler(req, reply, caller) {
         const key = limitKey(caller.ref, '');
         await g.limiter.assertOpen(key, ip(req));
         const step = await useTotpCode(g, caller.login, (req.body as { code: string }).code);
@@ -148,8 +147,8 @@ export function loginRoutes(g: Gateway): RouteSpec[] {
       auth: 'session',
       responses: { 204: 'logged out' },
       async handler(_req, reply, c) {
-        await g.endSession(reply, c!.sessionId);
-        g.log('gateway.logout', { user: `${c!.ref.ext}@${c!.ref.tenant}` });
+        await g.endSession(reply, c.sessionId);
+        g.log('gateway.logout', { user: `${c.ref.ext}@${c.ref.tenant}` });
         return undefined;
       },
     },
@@ -160,7 +159,7 @@ export function loginRoutes(g: Gateway): RouteSpec[] {
       tag: 'session',
       auth: 'session',
       responses: { 200: 'the user' },
-      handler: async (_req, _reply, c) => meView(g, c!),
+      handler: async (_req, _reply, c) => meView(g, c),
     },
     {
       method: 'POST',
@@ -170,8 +169,7 @@ export function loginRoutes(g: Gateway): RouteSpec[] {
       auth: 'session',
       body: bodies.changePassword,
       responses: { 200: '{ csrfToken } of the renewed session', 400: 'policy violations', 403: 'current password wrong', 429: 'rate limited' },
-      async handler(req, reply, c) {
-        const caller = c!;
+      async handler(req, reply, caller) {
         const { currentPassword, newPassword } = req.body as { currentPassword: string; newPassword: string };
         const key = limitKey(caller.ref, '');
         await g.limiter.assertOpen(key, ip(req));
@@ -245,8 +243,7 @@ export function loginRoutes(g: Gateway): RouteSpec[] {
       tag: '2fa',
       auth: 'session',
       responses: { 200: '{ secret, otpauthUri, qrSvg, qrPngDataUrl }', 409: '2FA is already active' },
-      async handler(_req, _reply, c) {
-        const caller = c!;
+      async handler(_req, _reply, caller) {
         if (caller.login.totpActive) throw new ApiError(409, 'SIPEDGE_ERR_API_CONFLICT', '2FA is already active; disable it first');
         const secret = g.totp.newSecret();
         await g.stores.logins.put({ ...caller.login, totpSecret: g.box.seal(secret, aad(caller.login)), totpActive: false, updatedAt: g.now() });
@@ -263,8 +260,7 @@ export function loginRoutes(g: Gateway): RouteSpec[] {
       auth: 'session',
       body: bodies.totpCode,
       responses: { 204: 'active', 400: 'wrong code', 409: 'no setup pending or already active' },
-      async handler(req, _reply, c) {
-        const caller = c!;
+      async handler(req, _reply, caller) {
         if (caller.login.totpActive || caller.login.totpSecret === undefined) {
           throw new ApiError(409, 'SIPEDGE_ERR_API_CONFLICT', caller.login.totpActive ? '2FA is already active' : 'start with POST /api/2fa/setup');
         }
@@ -285,8 +281,7 @@ export function loginRoutes(g: Gateway): RouteSpec[] {
       auth: 'session',
       body: bodies.disableTotp,
       responses: { 204: 'off', 403: 'wrong password or code', 409: '2FA is not active', 429: 'rate limited' },
-      async handler(req, _reply, c) {
-        const caller = c!;
+      async handler(req, _reply, caller) {
         const { password, code } = req.body as { password: string; code: string };
         if (!caller.login.totpActive) throw new ApiError(409, 'SIPEDGE_ERR_API_CONFLICT', '2FA is not active');
         const key = limitKey(caller.ref, '');
@@ -315,7 +310,7 @@ export function policyError(violations: { rule: string; message: string }[], fie
   });
 }
 
-async function sendResetMail(g: Gateway, username: string): Promise<void> {
+async function sendResetMail(g: GatewayServices, username: string): Promise<void> {
   const ref = await resolveUsername(g, username);
   if (ref === undefined) return;
   const e = await g.stores.accounts.getExtension(ref.tenant, ref.ext);

@@ -26,7 +26,7 @@ export interface MohRoutesOptions {
  * Operator access by a bearer token (config media.apiToken, for scripts), compared in constant time; an empty token
  * disables this way in. Browsers use gateway sessions instead (app.ts combines both).
  */
-export function bearerTokenAuthorize(token: string): MohAuthorize {
+function bearerTokenAuthorize(token: string): MohAuthorize {
   const want = createHash('sha256').update(token).digest();
   return (req) => {
     if (token === '') return undefined;

@@ -1,6 +1,6 @@
 // The OpenAPI 3.1 document of the gateway, built from the same route table (and JSON schemas) fastify validates
 // with, so the two cannot drift. Error bodies share one schema; their codes are listed in the README.
-import type { RouteSpec } from './gateway.ts';
+import type { RouteSpec } from './route-spec.ts';
 import type { JsonSchema } from './schemas.ts';
 
 const ERROR_SCHEMA = {

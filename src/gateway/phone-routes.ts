@@ -4,7 +4,7 @@
 // logged (logger.ts redacts authorizationHa1). Rotating the VoIP password voids the HA1 the page holds.
 import type { FastifyRequest } from 'fastify';
 import { notFound } from './api-error.ts';
-import type { Gateway, RouteSpec } from './gateway.ts';
+import type { GatewayServices, RouteSpec } from './route-spec.ts';
 import { settingsOf } from './voip-routes.ts';
 import type { VoipSettings } from './voip-settings.ts';
 
@@ -25,7 +25,7 @@ export function browserWsUrl(req: FastifyRequest, transports: VoipSettings['tran
   return url.toString().replace(/\/$/, '');
 }
 
-export function phoneRoutes(g: Gateway): RouteSpec[] {
+export function phoneRoutes(g: GatewayServices): RouteSpec[] {
   return [
     {
       method: 'GET',
@@ -35,7 +35,7 @@ export function phoneRoutes(g: Gateway): RouteSpec[] {
       auth: 'session',
       responses: { 200: '{ username, realm, aor, displayName, wsUrl, authorizationHa1 }' },
       async handler(req, reply, c) {
-        const ref = c!.ref;
+        const ref = c.ref;
         const [e, settings] = await Promise.all([g.stores.accounts.getExtension(ref.tenant, ref.ext), settingsOf(g, ref)]);
         if (!e) throw notFound(`extension ${ref.ext}@${ref.tenant}`);
         reply.header('cache-control', 'no-store');

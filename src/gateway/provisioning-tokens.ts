@@ -6,13 +6,13 @@ import { ha1 } from '../auth/digest.ts';
 import { newToken, safeEqual, tokenId } from '../auth/login-token.ts';
 import type { ExtensionRef } from '../auth/provisioning.ts';
 import { ApiError } from './api-error.ts';
-import type { Gateway } from './gateway.ts';
+import type { GatewayServices } from './route-spec.ts';
 
 const key = (token: string): string => `prov:${tokenId(token)}`;
 const aad = (ref: ExtensionRef): string => `prov:${ref.tenant}/${ref.ext}`;
 
 /** Seals `password` under a new token; returns the token (shown once, never stored) and its expiry (ms). */
-export async function issueProvisioningToken(g: Gateway, ref: ExtensionRef, password: string): Promise<{ token: string; expiresAt: number }> {
+export async function issueProvisioningToken(g: GatewayServices, ref: ExtensionRef, password: string): Promise<{ token: string; expiresAt: number }> {
   const token = newToken();
   const expiresAt = g.now() + g.cfg.provisioningTokenSeconds * 1000;
   await g.stores.tokens.put(key(token), JSON.stringify({ tenant: ref.tenant, ext: ref.ext, sealed: g.box.seal(password, aad(ref)) }), expiresAt);
@@ -24,7 +24,7 @@ export async function issueProvisioningToken(g: Gateway, ref: ExtensionRef, pass
  * expired or used token counts as a failure of the client IP (login-limit.ts); a password rotated again since the
  * token was issued is not the one it holds: refused too, never handed out.
  */
-export async function redeemProvisioningToken(g: Gateway, req: FastifyRequest, token: string): Promise<{ ref: ExtensionRef; password: string }> {
+export async function redeemProvisioningToken(g: GatewayServices, req: FastifyRequest, token: string): Promise<{ ref: ExtensionRef; password: string }> {
   await g.limiter.assertOpen(undefined, req.ip);
   const raw = await g.stores.tokens.take(key(token), g.now());
   const bad = new ApiError(400, 'SIPEDGE_ERR_API_TOKEN_INVALID', 'the provisioning token is invalid, expired or already used', { field: 'token' });

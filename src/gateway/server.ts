@@ -36,7 +36,7 @@ const PLAIN_PATHS = new Set(['/metrics', '/healthz', '/readyz', '/api']);
 const TLS_MIN_VERSION = 'TLSv1.2';
 
 /** True for a request plain HTTP answers itself; every other GET/HEAD (a browser opening a page) goes to HTTPS. */
-export function staysPlain(method: string, url: string): boolean {
+function staysPlain(method: string, url: string): boolean {
   if (method !== 'GET' && method !== 'HEAD') return true;
   const q = url.indexOf('?');
   const path = q < 0 ? url : url.slice(0, q);

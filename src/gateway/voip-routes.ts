@@ -3,17 +3,17 @@
 // Linphone provisioning URL offered beside it: linphone-provisioning.ts.
 import type { ExtensionRef } from '../auth/provisioning.ts';
 import { notFound } from './api-error.ts';
-import type { Gateway, RouteSpec } from './gateway.ts';
 import { linphoneOffer } from './linphone-provisioning.ts';
 import { issueProvisioningToken, redeemProvisioningToken } from './provisioning-tokens.ts';
+import type { GatewayServices, RouteSpec } from './route-spec.ts';
 import { bodies } from './schemas.ts';
 import { provisioningContent, qrCodes, voipSettings, type VoipSettings } from './voip-settings.ts';
 
 /** The settings of one extension, as phones should use them (the edge as the one server). */
-export async function settingsOf(g: Gateway, ref: ExtensionRef): Promise<VoipSettings> {
+export async function settingsOf(g: GatewayServices, ref: ExtensionRef): Promise<VoipSettings> {
   const [e, t] = await Promise.all([g.stores.accounts.getExtension(ref.tenant, ref.ext), g.stores.accounts.getTenant(ref.tenant)]);
   if (!e || !t) throw notFound(`extension ${ref.ext}@${ref.tenant}`);
-  return voipSettings(e, t, g.edgeHost(), g.d.sipPorts(), g.d.config.auth.sharedDomain);
+  return voipSettings(e, t, g.edgeHost(), g.sipPorts(), g.sharedDomain);
 }
 
 /**
@@ -21,7 +21,7 @@ export async function settingsOf(g: Gateway, ref: ExtensionRef): Promise<VoipSet
  * or, with delivery "token", a provisioning token redeemable once within gateway.provisioningTokenSeconds instead.
  */
 export async function deliverVoipPassword(
-  g: Gateway,
+  g: GatewayServices,
   ref: ExtensionRef,
   password: string,
   delivery: 'response' | 'token',
@@ -45,7 +45,7 @@ export async function deliverVoipPassword(
   };
 }
 
-export function voipRoutes(g: Gateway): RouteSpec[] {
+export function voipRoutes(g: GatewayServices): RouteSpec[] {
   return [
     {
       method: 'GET',
@@ -54,7 +54,7 @@ export function voipRoutes(g: Gateway): RouteSpec[] {
       tag: 'voip',
       auth: 'session',
       responses: { 200: 'settings (never the password)' },
-      handler: async (_req, _reply, c) => settingsOf(g, c!.ref),
+      handler: async (_req, _reply, c) => settingsOf(g, c.ref),
     },
     {
       method: 'POST',
@@ -66,10 +66,10 @@ export function voipRoutes(g: Gateway): RouteSpec[] {
       responses: { 200: '{ settings, voipPassword, provisioning: { content, qrSvg, qrPngDataUrl }, linphone: { url, expiresAt, qrSvg, qrPngDataUrl } }' },
       async handler(req, _reply, c) {
         const { graceSeconds = 0, dropBindings = false } = req.body as { graceSeconds?: number; dropBindings?: boolean };
-        const { password } = await g.provisioning.rotate(c!.ref, { graceMs: graceSeconds * 1000, dropBindings });
+        const { password } = await g.provisioning.rotate(c.ref, { graceMs: graceSeconds * 1000, dropBindings });
         g.metrics.event('voip_rotated');
-        g.log('gateway.voip.rotated', { user: `${c!.ref.ext}@${c!.ref.tenant}`, graceSeconds, dropBindings });
-        return deliverVoipPassword(g, c!.ref, password, 'response');
+        g.log('gateway.voip.rotated', { user: `${c.ref.ext}@${c.ref.tenant}`, graceSeconds, dropBindings });
+        return deliverVoipPassword(g, c.ref, password, 'response');
       },
     },
     {

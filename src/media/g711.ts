@@ -10,7 +10,7 @@ function segment(v: number, table: readonly number[]): number {
 }
 
 /** One 16-bit linear sample to µ-law (ITU-T G.711, Sun reference implementation; 14-bit magnitude, bias 0x84). */
-export function linearToUlaw(pcm16: number): number {
+function linearToUlaw(pcm16: number): number {
   let pcm = pcm16 >> 2;
   let mask: number;
   if (pcm < 0) {
@@ -25,7 +25,7 @@ export function linearToUlaw(pcm16: number): number {
 }
 
 /** One 16-bit linear sample to A-law (ITU-T G.711, Sun reference implementation; 13-bit magnitude, even bits inverted). */
-export function linearToAlaw(pcm16: number): number {
+function linearToAlaw(pcm16: number): number {
   let pcm = pcm16 >> 3;
   let mask: number;
   if (pcm >= 0) mask = 0xd5;
@@ -39,7 +39,7 @@ export function linearToAlaw(pcm16: number): number {
 }
 
 /** µ-law code to 16-bit linear (exact inverse table of G.711). */
-export function ulawToLinear(code: number): number {
+function ulawToLinear(code: number): number {
   const u = ~code & 0xff;
   let t = ((u & 0x0f) << 3) + 0x84;
   t <<= (u & 0x70) >> 4;
@@ -47,7 +47,7 @@ export function ulawToLinear(code: number): number {
 }
 
 /** A-law code to 16-bit linear (exact inverse table of G.711). */
-export function alawToLinear(code: number): number {
+function alawToLinear(code: number): number {
   const a = code ^ 0x55;
   let t = (a & 0x0f) << 4;
   const seg = (a & 0x70) >> 4;

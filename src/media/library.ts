@@ -10,8 +10,6 @@ import type { AccountStore, MediaStore, MediaVersion, MohClass } from '../store/
 import { UploadRefused, type RefusalReason } from './decoded-audio.ts';
 import { transcode, type TranscodeOptions, type Transcoded } from './transcode.ts';
 
-export const MOH_CLASSES: readonly MohClass[] = ['hold', 'queue'];
-
 /** An upload the library refused; `reason` is the closed-set code (API field and metric label). */
 export class UploadError extends SipedgeError {
   constructor(

@@ -1,6 +1,7 @@
 // The hold-music UAS (LocalService): INVITE to sip:<holdUser|queueUser>@<tenant domain> -> 200 with an SDP answer and an
 // RTP stream; ACK, BYE, re-INVITE (new address followed), CANCEL, UPDATE; 2xx retransmission, RTP timeout and session
 // timer (RFC 4028) on the scheduler's one timer. Audio is hold-cache.ts's, packets rtp-scheduler.ts's, SDP sdp.ts's.
+import type { Clock } from '../clock.ts';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
@@ -25,7 +26,6 @@ const MIN_SE = 90;
 /** Dialog sweeps (timeouts) run every this many ms on the scheduler's timer. */
 const SWEEP_MS = 1000;
 
-
 interface PendingInvite {
   tx: ServerTransaction;
   cancelled: boolean;
@@ -38,6 +38,8 @@ export interface MohServiceDeps {
   advertisedHost?: string;
   accounts: Pick<AccountStore, 'findTenantByDomain'>;
   cache: HoldCache;
+  /** Drives the streams, 2xx retransmissions, session timers and RTP timeouts (clock.ts's monotonicClock in the edge). */
+  clock: Clock;
   logger: Logger;
   metrics?: Metrics;
 }
@@ -52,10 +54,11 @@ export class MohService implements LocalService {
   private lastSweep = 0;
 
   constructor(private readonly d: MohServiceDeps) {
-    this.pool = new RtpPortPool({ min: d.config.rtpPortMin, max: d.config.rtpPortMax });
+    this.pool = new RtpPortPool({ min: d.config.rtpPortMin, max: d.config.rtpPortMax }, d.clock);
     this.responses = new ResponseBuilder(d.serverName);
     this.scheduler = new RtpScheduler({
       cache: d.cache,
+      clock: d.clock,
       metrics: d.metrics,
       maxBurstFrames: d.config.maxBurstFrames,
       onTick: (now) => this.onTick(now),
@@ -72,6 +75,11 @@ export class MohService implements LocalService {
   /** Live dialogs (calls on hold music). */
   get size(): number {
     return this.dialogs.size;
+  }
+
+  /** Reads the store's activated versions now, instead of at the cache's next poll (within 250 ms). */
+  refreshMusic(): Promise<void> {
+    return this.d.cache.refresh();
   }
 
   owns(req: SipMessage): boolean {
@@ -219,14 +227,14 @@ export class MohService implements LocalService {
       cls,
       socket,
       stream,
-      sessionId: String(Date.now()),
+      sessionId: String(Math.round(this.d.clock.now())),
       sdpVersion: 1,
       offerDirection: 'sendrecv',
       awaitingAnswer: offer === undefined,
       ok: undefined,
       sessionExpiresMs: se === undefined ? 0 : se * 1000,
       refreshBy: 0,
-      startedAt: performance.now(),
+      startedAt: this.d.clock.now(),
       errorSince: 0,
       negotiated: undefined,
     };
@@ -251,7 +259,7 @@ export class MohService implements LocalService {
     }
     this.dialogs.set(d.key, d);
     this.scheduler.start();
-    if (d.sessionExpiresMs > 0) d.refreshBy = performance.now() + d.sessionExpiresMs;
+    if (d.sessionExpiresMs > 0) d.refreshBy = this.d.clock.now() + d.sessionExpiresMs;
     this.sendOk(d, tx, offer);
     if (offer !== undefined) this.play(d);
     this.count('answered');
@@ -286,7 +294,7 @@ export class MohService implements LocalService {
     d.offerDirection = o.direction;
     d.negotiated = { ...o, payloadTypes: [pt, ...o.payloadTypes.filter((x) => x !== pt)] };
     d.stream.paused = answerDirection(o.direction) === 'inactive';
-    d.startedAt = performance.now();
+    d.startedAt = this.d.clock.now();
     if (playNow) this.scheduler.add(d.stream);
   }
 
@@ -324,7 +332,7 @@ export class MohService implements LocalService {
     const opts: ResponseOptions = { headers, toTag: d.localTag, body: this.sdp(d), contentType: 'application/sdp' };
     tx.respond(200, 'OK', opts);
     if (!tx.flow.isReliable) {
-      const now = performance.now();
+      const now = this.d.clock.now();
       d.ok = { bytes: this.responses.build(req, 200, 'OK', opts), nextAt: now + T1, interval: T1, giveUpAt: now + 64 * T1 };
       this.unacked.add(d);
     }
@@ -392,7 +400,7 @@ export class MohService implements LocalService {
   private refresh(d: Dialog, req: SipMessage): void {
     const se = sessionExpires(req);
     if (se !== undefined && se >= MIN_SE) d.sessionExpiresMs = se * 1000;
-    if (d.sessionExpiresMs > 0) d.refreshBy = performance.now() + d.sessionExpiresMs;
+    if (d.sessionExpiresMs > 0) d.refreshBy = this.d.clock.now() + d.sessionExpiresMs;
   }
 
   /** CANCEL of an INVITE still being set up: 200 for the CANCEL, 487 for the INVITE (RFC 3261 §9.2). */

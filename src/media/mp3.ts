@@ -17,7 +17,7 @@ export interface DecodedMono {
  * Walks the MPEG frame chain from the first frame: every frame must start where the previous ended, and the last
  * must end inside the file. Tags at the end (ID3v1 "TAG", APE, Lyrics3) stop the walk. Returns the frame count.
  */
-export function checkFrameChain(b: Uint8Array): number {
+function checkFrameChain(b: Uint8Array): number {
   let p = 0;
   if (b[0] === 0x49 && b[1] === 0x44 && b[2] === 0x33 && b.length >= 10) {
     const size = ((b[6]! & 0x7f) << 21) | ((b[7]! & 0x7f) << 14) | ((b[8]! & 0x7f) << 7) | (b[9]! & 0x7f);

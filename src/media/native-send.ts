@@ -1,19 +1,24 @@
 // Loads the optional batched RTP send (src/media/native/rtp_send.c, built by scripts/build-native.mjs into
-// build/native/). Absent or unloadable: undefined, and the scheduler sends through dgram instead.
+// build/native/). Absent, unloadable or switched off (SIPEDGE_NATIVE_RTP=0): undefined, and the scheduler sends through
+// dgram instead.
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { switchedOff } from '../config/io-switches.ts';
 
 /**
  * Sends packet i (packets[i*stride ..+lengths[i]]) on socket fds[i] for i < count, errors[i] = 0 or the errno;
- * returns how many were sent. Never blocks (MSG_DONTWAIT).
+ * returns how many were sent. Never blocks (MSG_DONTWAIT). Each fds[i] must still be its stream's open socket when
+ * this runs (a closed and reused descriptor would send on another socket): fill and send a batch within one
+ * synchronous stretch of code in which no RTP socket closes (rtp_send.c: descriptor lifetime).
  */
 export type SendBatch = (fds: Int32Array, packets: Uint8Array, stride: number, lengths: Int32Array, count: number, errors: Int32Array) => number;
 
 const ADDON = fileURLToPath(new URL('../../build/native/rtp_send.node', import.meta.url));
 
 function load(): { sendBatch: SendBatch } | { error: string } {
-  if (process.env.SIPEDGE_NATIVE_RTP === '0') return { error: 'disabled by SIPEDGE_NATIVE_RTP=0' };
+  const off = switchedOff('nativeRtp');
+  if (off !== undefined) return { error: off };
   if (!existsSync(ADDON)) return { error: `${ADDON} not built (node scripts/build-native.mjs)` };
   try {
     const mod = createRequire(import.meta.url)(ADDON) as { sendBatch?: unknown };

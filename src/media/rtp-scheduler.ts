@@ -1,7 +1,8 @@
 // One timer for every hold-music stream: one queue of streams in due order, each tick sends what is due (bounded
 // catch-up burst after a late tick, the rest skipped with the timestamp advanced), RTP header per RFC 3550 §5.1.
-// Sockets and dialogs are rtp-port-pool.ts's and moh-service.ts's; the shared frames are hold-cache.ts's.
+// Sockets and dialogs are rtp-socket.ts's and moh-service.ts's; the shared frames are hold-cache.ts's.
 import { randomBytes } from 'node:crypto';
+import type { Clock } from '../clock.ts';
 import type { CounterCell } from '../observability/fast-counter.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { MohClass } from '../store/types.ts';
@@ -10,7 +11,7 @@ import type { CachedVersion, HoldCache } from './hold-cache.ts';
 import type { SendBatch } from './native-send.ts';
 
 /** Frame duration; ms. */
-export const FRAME_MS = 20;
+const FRAME_MS = 20;
 /** A frame due within this much of a tick is sent by it (saves a timer round for a fraction of a millisecond); ms. */
 const EARLY_MS = 0.5;
 /** onTick (2xx retransmissions, dialog sweeps) runs at most this often; ms. */
@@ -101,8 +102,8 @@ export interface RtpSchedulerOptions {
   onTick?: (now: number) => void;
   /** Whether the timer must keep running without streams (pending 2xx retransmissions, dialog sweeps). */
   isBusy?: () => boolean;
-  /** Clock in ms (performance.now by default; tests and benchmarks may pass another). */
-  now?: () => number;
+  /** Time in ms for due times and lag (clock.ts's monotonicClock in the edge; tests pass a fake one and call tick()). */
+  clock: Clock;
   /**
    * Native batch send (native-send.ts's nativeSendBatch): packets of sinks with an fd go out in one call per batch
    * instead of one dgram send each. Undefined: every packet through sink.send.
@@ -138,7 +139,7 @@ export class RtpScheduler {
   private timer: NodeJS.Timeout | undefined;
   /** Set instead of `timer` when the front is due within a millisecond (libuv timers cannot wait less). */
   private immediate: NodeJS.Immediate | undefined;
-  private readonly now: () => number;
+  private readonly clock: Clock;
   private readonly maxBurst: number;
   /**
    * Both start as doubles (-0 is one; 0 would be a small integer): a field that first holds a small integer and later
@@ -157,9 +158,9 @@ export class RtpScheduler {
   private readonly batch: Batch | undefined;
 
   constructor(private readonly o: RtpSchedulerOptions) {
-    this.now = o.now ?? (() => performance.now());
+    this.clock = o.clock;
     this.batch = o.sendBatch ? new Batch(o.sendBatch) : undefined;
-    this.windowStart = this.now();
+    this.windowStart = this.clock.now();
     this.maxBurst = o.maxBurstFrames ?? 3;
     this.packets = o.metrics?.mohPackets.labels();
     this.skipped = o.metrics?.mohSkippedFrames.labels();
@@ -179,7 +180,7 @@ export class RtpScheduler {
    */
   add(s: RtpStream): void {
     if (s.slot >= 0) return;
-    const now = this.now();
+    const now = this.clock.now();
     const phase = ((this.joined++ * 0.6180339887498949) % 1) * FRAME_MS;
     // The due time must lie within one period of every queued one (within [back - 20, front + 20]) to keep the queue
     // sorted; from `now` in the usual case, from the front when the front is overdue.
@@ -209,7 +210,7 @@ export class RtpScheduler {
 
   /** Wakes the timer for onTick work (it sleeps again once idle). */
   start(): void {
-    this.arm(this.now());
+    this.arm(this.clock.now());
   }
 
   stop(): void {
@@ -319,8 +320,12 @@ export class RtpScheduler {
     return this.count > 0 ? this.q[this.head]!.due : Infinity;
   }
 
-  private tick(): void {
-    const now = this.now();
+  /**
+   * Sends what is due at the clock's time and runs onTick housekeeping; the scheduler's own timer calls it, and so may
+   * a test that moves a fake clock (as the transaction layer's and the upstream set's tick()).
+   */
+  tick(): void {
+    const now = this.clock.now();
     // Lag: how long after its due time the first frame of this run goes out.
     const lag = this.live > 0 ? Math.max(0, now - this.frontDue()) : 0;
     if (lag > this.maxLagMs) this.maxLagMs = lag;
@@ -361,13 +366,15 @@ export class RtpScheduler {
       s.due += FRAME_MS;
       this.insert(s, token);
     }
+    // The batch goes out before onTick: onTick may end calls and close their sockets, and a descriptor must not be
+    // closed (and perhaps reused) while a batch still names it (rtp_send.c: descriptor lifetime).
     this.batch?.flush();
     if (sent > 0) this.packets?.inc(sent);
     if (now - this.lastHousekeeping >= HOUSEKEEPING_MS) {
       this.lastHousekeeping = now;
       this.o.onTick?.(now);
     }
-    this.arm(this.now());
+    this.arm(this.clock.now());
   }
 
   /** Publishes the window's largest lag and starts the next 10 s window. */

@@ -3,6 +3,7 @@
 // errors (for the RTP timeout). Scheduling is rtp-scheduler.ts's.
 import dgram from 'node:dgram';
 import { isIPv6 } from 'node:net';
+import type { Clock } from '../clock.ts';
 import type { RtpSink } from './rtp-scheduler.ts';
 
 export interface PortRange {
@@ -13,11 +14,11 @@ export interface PortRange {
 /** One bound RTP socket, connected to the peer once its address is known. */
 export class RtpSocket implements RtpSink {
   /**
-   * ms (performance.now) of the last packet from the peer, RTP or RTCP; 0 = none yet. RTCP counts: a phone that
-   * sends no RTP while its user is silent (voice activity detection) still sends receiver reports every few seconds.
+   * ms (on the clock) of the last packet from the peer, RTP or RTCP; 0 = none yet. RTCP counts: a phone that sends
+   * no RTP while its user is silent (voice activity detection) still sends receiver reports every few seconds.
    */
   lastHeardAt = 0;
-  /** ms of the last send error (e.g. ECONNREFUSED after ICMP port unreachable); 0 = none. */
+  /** ms (on the clock) of the last send error (e.g. ECONNREFUSED after ICMP port unreachable); 0 = none. */
   lastErrorAt = 0;
   /** The socket's descriptor while connected (for the scheduler's native batch send), else -1. */
   fd = -1;
@@ -38,11 +39,12 @@ export class RtpSocket implements RtpSink {
     readonly address: string,
     readonly port: number,
     private readonly onClose: (port: number) => void,
+    private readonly clock: Clock,
     /** Bound on port + 1: takes the peer's RTCP (which would otherwise draw ICMP port-unreachable errors). */
     private readonly rtcp?: dgram.Socket,
   ) {
     const heard = (): void => {
-      this.lastHeardAt = performance.now();
+      this.lastHeardAt = clock.now();
     };
     socket.on('message', (_m, from) => {
       heard();
@@ -57,7 +59,7 @@ export class RtpSocket implements RtpSink {
     rtcp?.on('message', heard);
     rtcp?.on('error', () => undefined);
     socket.on('error', () => {
-      this.lastErrorAt = performance.now();
+      this.lastErrorAt = clock.now();
     });
   }
 
@@ -83,7 +85,7 @@ export class RtpSocket implements RtpSink {
   }
 
   sendFailed(): void {
-    this.lastErrorAt = performance.now();
+    this.lastErrorAt = this.clock.now();
   }
 
   send(packet: Buffer): void {
@@ -91,11 +93,12 @@ export class RtpSocket implements RtpSink {
     try {
       this.socket.send(packet);
     } catch {
-      this.lastErrorAt = performance.now();
+      this.lastErrorAt = this.clock.now();
     }
   }
 
   close(): void {
+    // First: the scheduler's next batch must not name a descriptor that is about to be closed (rtp_send.c).
     this.fd = -1;
     for (const sock of [this.socket, this.rtcp]) {
       try {
@@ -128,7 +131,11 @@ export class RtpPortPool {
   private next: number;
   private readonly inUse = new Set<number>();
 
-  constructor(private readonly range: PortRange) {
+  constructor(
+    private readonly range: PortRange,
+    /** The clock the sockets note what they hear and their send errors by (the scheduler's). */
+    private readonly clock: Clock,
+  ) {
     this.next = range.min + (range.min & 1);
   }
 
@@ -154,7 +161,7 @@ export class RtpPortPool {
         continue;
       }
       this.inUse.add(port);
-      return new RtpSocket(socket, address, port, (p) => this.inUse.delete(p), rtcp);
+      return new RtpSocket(socket, address, port, (p) => this.inUse.delete(p), this.clock, rtcp);
     }
     return undefined;
   }

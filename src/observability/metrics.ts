@@ -68,6 +68,12 @@ export class Metrics {
     help: 'Unexpired registration bindings',
     registers: [this.registry],
   });
+  readonly udpSendDrops = new FastCounter({
+    name: 'sipedge_udp_send_dropped_total',
+    help: 'Outgoing SIP datagrams dropped, by reason: no-room (socket buffer full) and refused (by the kernel) on the native UDP I/O; bad-entry',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
   readonly connections = new Gauge({
     name: 'sipedge_connections',
     help: 'Open connections by transport',
@@ -183,7 +189,7 @@ export class Metrics {
 }
 
 /** The auth failure reasons used as metric labels and log fields (closed set). */
-export const AUTH_FAILURE_REASONS = [
+const AUTH_FAILURE_REASONS = [
   'bad-password',
   'stale-nonce',
   'replay',

@@ -9,7 +9,6 @@ export const H_CALL_ID = 4;
 export const H_CSEQ = 5;
 export const H_CONTACT = 6;
 export const H_CONTENT_LENGTH = 7;
-export const H_CONTENT_TYPE = 8;
 export const H_MAX_FORWARDS = 9;
 export const H_EXPIRES = 10;
 export const H_AUTHORIZATION = 11;
@@ -140,9 +139,4 @@ export const HEADER_ID_COUNT = CANONICAL.length;
 /** Id of a header name in any case, full or compact; H_UNKNOWN (0) for headers outside the table. */
 export function headerId(name: string): number {
   return name.length === 0 ? H_UNKNOWN : headerIdAt(name, 0, name.length);
-}
-
-/** Canonical spelling of a known id ('' for H_UNKNOWN). */
-export function canonicalName(id: number): string {
-  return CANONICAL[id] ?? '';
 }

@@ -108,7 +108,7 @@ export function parseContact(value: string): Contact {
  * parseContact over s[a..b) of a latin1 string (a raw message), already trimmed as String.prototype.trim would
  * (see trimContact).
  */
-export function parseContactTo(s: string, a: number, b: number): Contact {
+function parseContactTo(s: string, a: number, b: number): Contact {
   if (b - a === 1 && s.charCodeAt(a) === 42) {
     return { displayName: '', uri: '*', params: new Map(), tag: undefined, isStar: true, expires: undefined };
   }

@@ -13,7 +13,7 @@ const KNOWN_FIRST = firstCharTable(NAMES);
  * Names are lower-cased; flag params get ''; quoted values keep their quotes (unquote() them when needed).
  * Stops at the end of s, or at a top-level ',' when stopAtComma; anything else throws SipError(400, '<label> is malformed').
  */
-export function parseGenericParams(
+function parseGenericParams(
   s: string,
   i: number,
   map: Map<string, string>,

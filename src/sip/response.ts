@@ -7,7 +7,7 @@ import { HEADER_STRIDE, ParsedMessage } from './parser.ts';
 import { H_CALL_ID, H_CSEQ, H_FROM, H_TO, H_VIA } from './header-names.ts';
 
 /** Default reason phrases (RFC 3261 §21 and extensions the edge answers with). */
-export const REASON_PHRASES: Readonly<Record<number, string>> = {
+const REASON_PHRASES: Readonly<Record<number, string>> = {
   100: 'Trying',
   180: 'Ringing',
   181: 'Call Is Being Forwarded',

@@ -16,8 +16,6 @@ const ALNUM: Array<[number, number]> = [
 
 /** token = 1*(alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~") (RFC 3261 §25.1). */
 export const TOKEN = table("-.!%*_+`'~", ALNUM);
-/** unreserved = alphanum / mark. */
-export const UNRESERVED = table("-_.!~*'()", ALNUM);
 /** user = 1*( unreserved / escaped / user-unreserved ); '%' is checked separately as an escape. */
 export const USER = table("-_.!~*'()&=+$,;?/", ALNUM);
 /** password = *( unreserved / escaped / "&" / "=" / "+" / "$" / "," ). */
@@ -35,12 +33,6 @@ export const HEX = table('', [
   [0x41, 0x46],
   [0x61, 0x66],
 ]);
-export const DIGIT = table('', [[0x30, 0x39]]);
-
-/** True for SP and HTAB. */
-export function isWs(c: number): boolean {
-  return c === 32 || c === 9;
-}
 
 /** Index of the first non-SP/HT char at or after i. */
 export function skipWs(s: string, i: number): number {
@@ -80,28 +72,14 @@ export function skipWsTo(s: string, i: number, end: number): number {
   return i;
 }
 
-/** Index of ch in s[i..end), or -1 (native indexOf; a hit past end counts as none). */
-export function indexIn(s: string, ch: string, i: number, end: number): number {
-  const k = s.indexOf(ch, i);
-  return k < end ? k : -1;
-}
-
 /** True when s is a non-empty token. */
 export function isToken(s: string): boolean {
   return s.length > 0 && scan(s, 0, TOKEN) === s.length;
 }
 
 /**
- * End index (just past the closing quote) of the quoted-string starting at s[i] === '"', or -1 when unterminated.
- * quoted-pair = "\" (%x00-09 / %x0B-0C / %x0E-7F) per RFC 3261 §25.1; a bare CR or LF inside ends it badly.
- */
-export function quotedEnd(s: string, i: number): number {
-  return quotedEndTo(s, i, s.length);
-}
-
-/**
- * quotedEnd bounded to s[i..end): end index just past the closing quote of the quoted-string at s[i] === '"', or -1
- * when it does not close before end. Same grammar as quotedEnd.
+ * End index (just past the closing quote) of the quoted-string starting at s[i] === '"', or -1 when it does not close
+ * before end. quoted-pair = "\" (%x00-09 / %x0B-0C / %x0E-7F) per RFC 3261 §25.1; a bare CR or LF inside ends it badly.
  */
 export function quotedEndTo(s: string, i: number, end: number): number {
   const close = s.indexOf('"', i + 1);
@@ -121,7 +99,7 @@ export function quotedEndTo(s: string, i: number, end: number): number {
   return -1;
 }
 
-/** unquote(s.slice(a, b)) where s[a..b) is a whole quoted-string (as quotedEnd/quotedEndTo delimit it). */
+/** unquote(s.slice(a, b)) where s[a..b) is a whole quoted-string (as quotedEndTo delimits it). */
 export function unquoteAt(s: string, a: number, b: number): string {
   const bs = s.indexOf('\\', a + 1);
   if (bs < 0 || bs >= b - 1) return s.slice(a + 1, b - 1);
@@ -129,7 +107,7 @@ export function unquoteAt(s: string, a: number, b: number): string {
 }
 
 /** Contents of a quoted-string (quotes removed, quoted-pairs resolved); text without quotes is returned as is. */
-export function unquote(s: string): string {
+function unquote(s: string): string {
   if (s.length < 2 || s.charCodeAt(0) !== 34 || s.charCodeAt(s.length - 1) !== 34) return s;
   const inner = s.slice(1, -1);
   if (inner.indexOf('\\') < 0) return inner;
@@ -205,8 +183,8 @@ export function interner(known: readonly string[]): Interner {
 const NO_NAMES: readonly string[] = [];
 
 /**
- * internName with a by-length table: one of the known lower-case names when s[a..b) matches it case-insensitively,
- * else a fresh lower-cased slice.
+ * Lower-case name of s[a..b): one of the known lower-case names of the by-length table (a constant, so Map keys hash
+ * once) when it matches case-insensitively, else a fresh lower-cased slice.
  */
 export function internAt(s: string, a: number, b: number, table: Interner): string {
   const len = b - a;
@@ -271,23 +249,4 @@ export function trimEndJs(s: string, a: number, b: number): number {
 
 function isJsSpace(c: number): boolean {
   return (c >= 9 && c <= 13) || c === 32 || c === 160;
-}
-
-/**
- * Lower-case name of s[a..b): one of the known lower-case names (a constant, so Map keys hash once) when it matches
- * case-insensitively, else a fresh lower-cased slice.
- */
-export function internName(s: string, a: number, b: number, known: readonly string[]): string {
-  const len = b - a;
-  outer: for (let k = 0; k < known.length; k++) {
-    const name = known[k];
-    if (name.length !== len) continue;
-    for (let j = 0; j < len; j++) {
-      const c = s.charCodeAt(a + j);
-      const n = name.charCodeAt(j);
-      if (c !== n && !(n >= 97 && n <= 122 && (c | 0x20) === n)) continue outer;
-    }
-    return name;
-  }
-  return lowerAscii(s.slice(a, b));
 }

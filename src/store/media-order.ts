@@ -13,7 +13,7 @@ export function newestFirst(a: MediaVersion, b: MediaVersion): number {
 }
 
 /** Status listing order: tenant, class, newest first. */
-export function listingOrder(a: MediaVersion, b: MediaVersion): number {
+function listingOrder(a: MediaVersion, b: MediaVersion): number {
   return a.tenant < b.tenant ? -1 : a.tenant > b.tenant ? 1 : a.cls < b.cls ? -1 : a.cls > b.cls ? 1 : newestFirst(a, b);
 }
 

@@ -11,12 +11,12 @@ import { T1, T2, T4 } from './server-transaction.ts';
 import { TimerWheel } from './timer-wheel.ts';
 
 /** Timer B (INVITE) and Timer F (non-INVITE): 64*T1, ms. */
-export const TIMER_B = 64 * T1;
-export const TIMER_F = 64 * T1;
+const TIMER_B = 64 * T1;
+const TIMER_F = 64 * T1;
 /** Timer D: wait for final-response retransmissions after ACKing a non-2xx, unreliable transports, ms (§17.1.1.2: at least 32 s). */
-export const TIMER_D = 32_000;
+const TIMER_D = 32_000;
 /** Timer K: absorb final-response retransmissions of a non-INVITE, unreliable transports, ms (§17.1.2.2: T4). */
-export const TIMER_K = T4;
+const TIMER_K = T4;
 
 /** Bucket widths, as for the server side: fine for T1-scale retransmits (Timers A, E), coarse for B, D, F, K. */
 const SHORT_RESOLUTION_MS = 50;
@@ -337,6 +337,6 @@ function clientKey(branch: string, method: string): string {
  * The ACK for a 300-699 final to `invite` (§17.1.1.3): the INVITE's Request-URI, Call-ID, From and CSeq number, the
  * response's To (with its tag), only the INVITE's top Via, and the INVITE's Route headers.
  */
-export function buildAck(invite: Buffer, res: SipMessage): Buffer {
+function buildAck(invite: Buffer, res: SipMessage): Buffer {
   return buildHopAck(parseMessage(invite), res);
 }

@@ -3,7 +3,7 @@
 import type { SipMessage } from '../sip/types.ts';
 
 /** RFC 3261 §8.1.1.7: branches that begin with this cookie are unique per transaction. */
-export const BRANCH_COOKIE = 'z9hG4bK';
+const BRANCH_COOKIE = 'z9hG4bK';
 
 /**
  * The key of the server transaction `msg` belongs to, for a transaction of `method`: pass 'INVITE' for an ACK (it

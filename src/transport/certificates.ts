@@ -61,7 +61,7 @@ async function readPem(file: string, key: string, code: ErrorCode): Promise<stri
 }
 
 /** Every PEM CERTIFICATE block of `text`, in order. */
-export function pemCertificates(text: string): string[] {
+function pemCertificates(text: string): string[] {
   return text.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
 }
 
@@ -92,7 +92,7 @@ function parseKey(text: string, file: string): KeyObject {
  * Reads and checks a certificate/key pair: both files readable, PEM, the key the certificate's own, and OpenSSL willing
  * to serve them. Throws a SipedgeError (SIPEDGE_ERR_TLS_CERT, _KEY or _MISMATCH) naming the file and the problem.
  */
-export async function loadPair(certFile: string, keyFile: string): Promise<Loaded> {
+async function loadPair(certFile: string, keyFile: string): Promise<Loaded> {
   const [certText, keyText] = await Promise.all([readPem(certFile, 'tls.certFile', 'SIPEDGE_ERR_TLS_CERT'), readPem(keyFile, 'tls.keyFile', 'SIPEDGE_ERR_TLS_KEY')]);
   const chain = parseCertificates(certText, 'tls.certFile', certFile, 'SIPEDGE_ERR_TLS_CERT');
   const key = parseKey(keyText, keyFile);

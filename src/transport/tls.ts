@@ -7,7 +7,7 @@ import type { ListenerContext } from './listener-context.ts';
 import { connectStream, type StreamServerFactory, type TcpConnection } from './tcp.ts';
 
 /** A TLS handshake must finish within this long, or the connection is dropped and counted; ms. */
-export const HANDSHAKE_TIMEOUT_MS = 10_000;
+const HANDSHAKE_TIMEOUT_MS = 10_000;
 
 /** How the edge checks the certificates of TLS peers it connects to (upstreams). */
 export interface TlsClientOptions {

@@ -11,7 +11,7 @@ import type { CredentialSource } from './certificates.ts';
 import { TcpListener, connectTcp } from './tcp.ts';
 import { connectTls, tlsServer, type TlsClientOptions } from './tls.ts';
 import { UdpListener } from './udp.ts';
-import { nativeUdp } from './native-udp.ts';
+import { nativeUdp, nativeUdpError } from './native-udp.ts';
 import { WsListener } from './ws.ts';
 
 export type { FramingErrorHandler } from './listener-context.ts';
@@ -52,6 +52,8 @@ export class TransportLayer implements ListenerContext {
   private readonly sip: Config['sip'];
   private readonly handler: TransportHandler & Partial<FramingErrorHandler>;
   private readonly udp: UdpListener;
+  /** Why the UDP listener uses dgram (logged at start); undefined when it uses the native I/O. */
+  private readonly udpIoReason: string | undefined;
   private readonly tcp: TcpListener;
   private readonly tls: TcpListener | undefined;
   private readonly ws: WsListener;
@@ -78,6 +80,7 @@ export class TransportLayer implements ListenerContext {
     this.idleTimeoutMs = opts.sip.idleTimeoutSeconds * 1000;
     if (opts.udpIo === 'native' && nativeUdp === undefined) throw new Error('udpIo native: the native UDP I/O is not available');
     this.udp = new UdpListener(this, opts.udpIo === 'dgram' ? undefined : nativeUdp);
+    this.udpIoReason = opts.udpIo === 'dgram' ? 'the udpIo option asks for dgram' : nativeUdpError;
     this.certificates = opts.certificates;
     this.tlsClient = opts.tlsClient ?? { verify: true };
     const pingMs = opts.wsPingIntervalMs ?? 30_000;
@@ -124,6 +127,8 @@ export class TransportLayer implements ListenerContext {
       tls: out.tls && `${out.tls.address}:${out.tls.port}`,
       wss: out.wss && `${out.wss.address}:${out.wss.port}`,
       udpIo: out.udp && this.udp.io,
+      // Why not native (not built, no compiler, SIPEDGE_NATIVE_UDP=0, ...): an operator reading the start log sees it.
+      udpIoReason: out.udp && this.udp.io === 'dgram' ? this.udpIoReason : undefined,
     });
     return out;
   }

@@ -4,6 +4,7 @@ import dgram from 'node:dgram';
 import { lookup as dnsLookup, type LookupOneOptions } from 'node:dns';
 import { lookup as dnsLookupAsync } from 'node:dns/promises';
 import { isIPv6, type AddressInfo } from 'node:net';
+import { getSystemErrorName } from 'node:util';
 import type { Flow, TransportKind } from './flow.ts';
 import { isKeepAlive, type ListenerContext } from './listener-context.ts';
 import { isStun, stunBindingResponse } from './stun.ts';
@@ -20,12 +21,14 @@ const ROUNDS = 8;
 const STRIDE = 65_536;
 /** Native path: int32s of meta per datagram (sip_udp.c). */
 const META = 8;
+/** Native path: the reasons sip_udp.c's send counts drops by, in its order (the sipedge_udp_send_dropped_total label). */
+const SEND_DROP_REASONS = ['no-room', 'refused', 'bad-entry'] as const;
 
 /**
  * The way back to one UDP peer. Not stored anywhere by the listener: one small object per datagram, with the id
  * string built only when someone asks for it. Id format: 'udp:<localPort>:<ip>:<port>'.
  */
-export class UdpFlow implements Flow {
+class UdpFlow implements Flow {
   constructor(
     private readonly listener: UdpListener,
     readonly remoteAddress: string,
@@ -67,6 +70,9 @@ export class UdpListener {
   private rx: { buf: Buffer; meta: Int32Array; bytes: Uint8Array } | undefined;
   /** Native path: IPv4 source addresses as strings, by their 4 bytes read as an int32 (one string per peer). */
   private readonly v4Names = new Map<number, string>();
+  /** Native path: drops of one flush by reason (sip_udp.c adds to it), and their counters, bound once. */
+  private readonly sendDrops = new Int32Array(SEND_DROP_REASONS.length);
+  private readonly sendDropCounters: { inc(n?: number): void }[];
   localAddress = '';
   localPort = 0;
   /** 'udp:<localPort>:', the start of every flow id of this listener. */
@@ -74,7 +80,9 @@ export class UdpListener {
   constructor(
     private readonly ctx: ListenerContext,
     private readonly native: NativeUdp | undefined = nativeUdp,
-  ) {}
+  ) {
+    this.sendDropCounters = SEND_DROP_REASONS.map((r) => ctx.metrics.udpSendDrops.labels(r));
+  }
 
   /** 'native' (recvmmsg/sendmmsg) or 'dgram': how this listener moves datagrams. */
   get io(): 'native' | 'dgram' {
@@ -111,11 +119,15 @@ export class UdpListener {
    * with the rest of this loop turn's after its I/O callbacks (setImmediate): the requests read in one wake-up (up to
    * 32 by libuv's dgram, up to ROUNDS x BATCH natively) get their responses back to back, natively in sendmmsg calls of
    * up to 64, so a peer that sleeps between packets is woken about once per burst instead of once per datagram
-   * (REGISTER load, dgram: ~10 % less edge CPU per request). Hot path: no callback,
-   * because given one, dgram defers a completion callback per send (process.nextTick) even when the kernel took the
-   * datagram at once; a datagram the kernel refuses is lost like one lost on the wire (the peer retransmits,
-   * §17.1.2.2). A host name is resolved first and the datagram queued then (a lookup error is logged at debug), so
-   * both I/O paths only ever see IP literals.
+   * (REGISTER load, dgram: ~10 % less edge CPU per request). A host name is resolved first and the datagram queued
+   * then (a lookup error is logged at debug), so both I/O paths only ever see IP literals.
+   *
+   * What the kernel does not take, the two paths treat differently. Native: a datagram it has no room for (socket
+   * buffer full) or refuses is dropped and counted (sipedge_udp_send_dropped_total), like one lost on the wire: a
+   * request's sender retransmits (RFC 3261 §17.1.2.2), and a lost response is sent again when the retransmitted
+   * request reaches its transaction. dgram queues a datagram the kernel has no room for until the socket is writable
+   * (memory instead of loss), and drops the others silently: sends carry no callback, because given one, dgram defers a
+   * completion callback per send (process.nextTick) even when the kernel took the datagram at once.
    */
   send(data: Buffer | string, port: number, address: string): boolean {
     if ((this.socket === undefined && this.fd < 0) || !(port > 0 && port < 65536 && (port | 0) === port)) return false;
@@ -144,7 +156,8 @@ export class UdpListener {
       try {
         socket.send(q[i] as Buffer, q[i + 1] as number, q[i + 2] as string);
       } catch {
-        // closed socket or bad address
+        // dgram refuses an entry it cannot send at once (a bad port or address): dropped like on the native path.
+        this.sendDropCounters[2]!.inc();
       }
     }
   };
@@ -187,12 +200,22 @@ export class UdpListener {
   /**
    * Native path, called by the event loop while the socket is readable: up to ROUNDS batches of BATCH datagrams,
    * each copied out of the receive slots (a message's body may outlive the batch) and handled in order, as dgram's
-   * 'message' events are (onDatagram drops what is too long; the handler's errors are deliver's to contain).
+   * 'message' events are (onDatagram drops what is too long; the handler's errors are deliver's to contain). A failed
+   * poll (`status` < 0, a pending socket error) is logged; sip_udp.c has already read the error away and watches
+   * again, unless it gave up (`stopped`: the socket no longer receives, which needs an operator's restart).
    */
-  private readonly onReadable = (): void => {
+  private readonly onReadable = (status: number, stopped: boolean): void => {
     const native = this.native;
     const rx = this.rx;
     if (native === undefined || rx === undefined) return;
+    if (status < 0) {
+      const code = getSystemErrorName(status);
+      if (stopped) {
+        this.ctx.logger.error({ event: 'transport.udp.poll-stopped', code, address: `${this.localAddress}:${this.localPort}` });
+        return;
+      }
+      this.ctx.logger.warn({ event: 'transport.udp.poll-error', code });
+    }
     const { buf, meta } = rx;
     for (let round = 0; round < ROUNDS; round++) {
       const count = native.recv(this.fd, buf, STRIDE, meta, BATCH);
@@ -228,11 +251,24 @@ export class UdpListener {
     return name;
   }
 
-  /** Native path: the loop turn's datagrams in sendmmsg batches. */
+  /** Native path: the loop turn's datagrams in sendmmsg batches; what is dropped is counted by reason (see send). */
   private flushNative(native: NativeUdp, q: (Buffer | string | number)[]): void {
     if (this.fd < 0) return;
-    const refused = native.send(this.fd, this.family, q, q.length / 3);
-    if (refused > 0) this.ctx.logger.debug({ event: 'transport.udp.send-refused', datagrams: refused });
+    const drops = this.sendDrops;
+    let dropped: number;
+    try {
+      dropped = native.send(this.fd, this.family, q, q.length / 3, drops);
+    } catch {
+      // Only a queue of the wrong shape throws (a bug of ours); count it instead of throwing out of setImmediate.
+      dropped = q.length / 3;
+      drops[2] = dropped;
+    }
+    if (dropped === 0) return;
+    for (let r = 0; r < drops.length; r++) {
+      if (drops[r]! > 0) this.sendDropCounters[r]!.inc(drops[r]);
+      drops[r] = 0;
+    }
+    this.ctx.logger.debug({ event: 'transport.udp.send-dropped', datagrams: dropped });
   }
 
   /**

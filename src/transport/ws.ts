@@ -31,7 +31,7 @@ function toBuffer(data: RawData): Buffer {
 }
 
 /** One WebSocket peer. Replies use the frame type (text or binary) the client last used. */
-export class WsConnection implements Connection {
+class WsConnection implements Connection {
   readonly remoteAddress: string;
   readonly remotePort: number;
   readonly localAddress: string;

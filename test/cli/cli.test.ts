@@ -1,11 +1,19 @@
 // The operator's `sipedge` command, run as a real child process: help, provisioning, CSV import that is all or
 // nothing, config errors that name the key, and `start` stopping cleanly on SIGTERM.
+//
+// Each child costs ~1.3 s of CPU (node, tsx, the modules a command needs); on two cores shared with another test run a
+// child takes 3-5 s, so a story of several commands outlasts the suite's 30 s default without anything being wrong.
+// These stories get 120 s instead, a safety net only: a wrong answer fails at once, a hung child is killed after 60 s.
+// The per-command help texts are read in process (the same main() the binary runs), beside one real `--help`.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { main } from '../../src/cli/main.ts';
+import { IO_SWITCHES } from '../../src/config/io-switches.ts';
 import { generateSelfSigned } from '../../src/transport/certificates.ts';
+import { NextMatch } from '../helpers/next-match.ts';
 
 interface Result {
   code: number;
@@ -29,19 +37,27 @@ function sipedge(args: string[], env: Record<string, string> = {}): Promise<Resu
   });
 }
 
+/** main() in this process, as bin/sipedge.js calls it: exit code and what it printed. */
+async function inProcess(args: string[]): Promise<Result> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await main(args, { out: (s) => out.push(s), err: (s) => err.push(s) });
+  return { code, stdout: out.join('\n'), stderr: err.join('\n') };
+}
+
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'sipedge-cli-'));
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-describe('sipedge CLI', () => {
+describe('sipedge CLI', { timeout: 120_000 }, () => {
   it('prints help for every command', async () => {
-    const main = await sipedge(['--help']);
-    expect(main.code).toBe(0);
+    const top = await sipedge(['--help']);
+    expect(top.code).toBe(0);
     const commands = ['start', 'tenant add', 'import', 'ext add', 'ext rotate', 'ext unlock', 'ext show', 'ext login-password', 'ext role', 'ext reset-2fa', 'demo', 'moh upload', 'moh status', 'upstream status'];
-    for (const c of commands) expect(main.stdout).toContain(`sipedge ${c}`);
+    for (const c of commands) expect(top.stdout).toContain(`sipedge ${c}`);
     for (const c of commands) {
-      const r = await sipedge([...c.split(' '), '--help']);
+      const r = await inProcess([...c.split(' '), '--help']);
       expect(r.code, c).toBe(0);
       expect(r.stdout).toContain(`usage: sipedge ${c}`);
     }
@@ -189,10 +205,13 @@ describe('sipedge CLI', () => {
     expect(f.stderr.trim()).toMatch(/^sipedge: config: registrar\.minExpires "soon": .*SIPEDGE_ERR_CONFIG_INVALID\)$/);
   });
 
-  /** `sipedge start` in the foreground on free loopback ports (env adds to / overrides them), once it says it listens. */
-  async function startForeground(env: NodeJS.ProcessEnv): Promise<{ out: string; stop(): Promise<number | null> }> {
+  /**
+   * `sipedge start` in the foreground on free loopback ports (env adds to / overrides them), once it has printed its
+   * listening line. `line(re)` waits for the first whole output line matching re (stdout and stderr).
+   */
+  async function startForeground(env: NodeJS.ProcessEnv): Promise<{ line(re: RegExp): Promise<string>; stop(): Promise<number | null> }> {
     const inherited: NodeJS.ProcessEnv = { ...process.env };
-    delete inherited.SIPEDGE_NATIVE_UDP;
+    delete inherited[IO_SWITCHES.nativeUdp];
     const child = spawn('node', ['bin/sipedge.js', 'start'], {
       env: {
         ...inherited,
@@ -209,12 +228,31 @@ describe('sipedge CLI', () => {
       },
     });
     let out = '';
-    child.stdout.on('data', (d) => (out += String(d)));
-    child.stderr.on('data', (d) => (out += String(d)));
+    const lines: string[] = [];
+    const arriving = new NextMatch<string>();
+    const read = (d: Buffer): void => {
+      out += String(d);
+      const end = out.lastIndexOf('\n');
+      if (end < 0) return;
+      for (const l of out.slice(0, end).split('\n')) {
+        lines.push(l);
+        arriving.feed(l);
+      }
+      out = out.slice(end + 1);
+    };
+    child.stdout.on('data', read);
+    child.stderr.on('data', read);
     const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-    for (let i = 0; i < 200 && !out.includes('sipedge listening'); i++) await new Promise((r) => setTimeout(r, 50));
+    // An edge that exits before the line comes fails the test with its output.
+    const line = (re: RegExp): Promise<string> => {
+      const seen = lines.find((l) => re.test(l));
+      if (seen !== undefined) return Promise.resolve(seen);
+      const died = exited.then((code) => Promise.reject(new Error(`sipedge start exited (${code}) without printing ${re}:\n${lines.join('\n')}${out}`)));
+      return Promise.race([arriving.next((l) => re.test(l), 60_000, `line ${re}`), died]);
+    };
+    await line(/sipedge listening/);
     return {
-      out,
+      line,
       stop() {
         child.kill('SIGTERM');
         return exited;
@@ -239,22 +277,24 @@ describe('sipedge CLI', () => {
 
   it('starts in the foreground and exits 0 on SIGTERM', async () => {
     const edge = await startForeground({});
-    expect(edge.out).toContain('sipedge listening');
+    const listening = await edge.line(/sipedge listening/);
     // The self-signed certificate made on this first start, and its fingerprint for users to compare.
-    expect(edge.out).toMatch(/sipedge TLS certificate \(self-signed, .*self-signed-cert\.pem\): SHA-256 fingerprint ([0-9A-F]{2}:){31}[0-9A-F]{2}/);
-    const http = /http 127\.0\.0\.1:(\d+)/.exec(edge.out)![1];
+    expect(await edge.line(/sipedge TLS certificate/)).toMatch(
+      /sipedge TLS certificate \(self-signed, .*self-signed-cert\.pem\): SHA-256 fingerprint ([0-9A-F]{2}:){31}[0-9A-F]{2}/,
+    );
+    const http = /http 127\.0\.0\.1:(\d+)/.exec(listening)![1];
     expect((await fetch(`http://127.0.0.1:${http}/healthz`)).status).toBe(200);
     expect(await edge.stop()).toBe(0);
   });
 
   it.each([
     ['native', {}],
-    ['dgram', { SIPEDGE_NATIVE_UDP: '0' }],
-  ] as const)('starts with %s UDP I/O and says so in its listening line', async (io, extra) => {
+    ['dgram', { [IO_SWITCHES.nativeUdp]: '0' }],
+  ] as const)('starts with %s UDP I/O and says so in its listening line, with the reason when not native', async (io, extra) => {
     const edge = await startForeground({ ...extra, SIPEDGE_SIP_TCP: 'off', SIPEDGE_SIP_WS: 'off', SIPEDGE_LOG_LEVEL: 'info' });
-    const line = edge.out.split('\n').find((l) => l.includes('"transport.listening"'));
-    expect(line, edge.out).toBeDefined();
-    expect(JSON.parse(line!).udpIo).toBe(io);
+    const line = JSON.parse(await edge.line(/"transport\.listening"/)) as Record<string, unknown>;
+    expect(line.udpIo).toBe(io);
+    expect(line.udpIoReason).toBe(io === 'dgram' ? 'disabled by SIPEDGE_NATIVE_UDP=0' : undefined);
     expect(await edge.stop()).toBe(0);
   });
 });

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { IO_SWITCHES } from '../../src/config/io-switches.ts';
 import { loadConfig } from '../../src/config/load.ts';
 import { parseUpstreamUri } from '../../src/config/schema.ts';
 import { SipedgeError } from '../../src/config/errors.ts';
@@ -44,7 +45,7 @@ describe('config', () => {
   });
 
   it('leaves the native I/O switches to the code that reads them instead of refusing them as unknown keys', () => {
-    const c = loadConfig({ env: { SIPEDGE_NATIVE_UDP: '0', SIPEDGE_NATIVE_RTP: '0', SIPEDGE_SIP_UDP: '127.0.0.1:5070' } });
+    const c = loadConfig({ env: { [IO_SWITCHES.nativeUdp]: '0', [IO_SWITCHES.nativeRtp]: '0', SIPEDGE_SIP_UDP: '127.0.0.1:5070' } });
     expect(c.sip.udp).toBe('127.0.0.1:5070');
     expect(errorOf(() => loadConfig({ env: { SIPEDGE_NATIVE_UPD: '0' } })).message).toContain('nativeUpd');
   });

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEdge, type RunningEdge } from '../../load-tests/lib/edge-process.ts';
 import { metricValue } from '../../load-tests/lib/metrics-text.ts';
 import { writeUserFiles, type UserFiles } from '../../load-tests/lib/users.ts';
-import { describeSipp, runSipp } from '../helpers/sipp.ts';
+import { describeSipp, runSipp } from '../../load-tests/lib/sipp.ts';
 
 const TENANT = { code: 'acme', domain: 'acme.sipedge.test' };
 const CALLS = 4;

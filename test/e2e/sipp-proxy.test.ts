@@ -8,8 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSippUas, type SippUas } from '../../load-tests/lib/sipp-uas.ts';
 import { writeUserFiles, type UserFiles } from '../../load-tests/lib/users.ts';
 import { eventually, startEdge, type TestEdge } from '../helpers/edge.ts';
-import { describeSipp, runSipp } from '../helpers/sipp.ts';
-import { freeUdpPortOn } from './free-port.ts';
+import { describeSipp, freeUdpPortOn, runSipp } from '../../load-tests/lib/sipp.ts';
 
 const TENANT = { code: 'acme', domain: 'acme.sipedge.test' };
 const USERS = 12;

@@ -7,7 +7,8 @@ import JsSIP from 'jssip';
 import { Inviter, Messager, SessionState, type SessionDescriptionHandler, type UserAgentOptions } from 'sip.js';
 import { eventually, startEdge, type TestEdge } from '../helpers/edge.ts';
 import { installBrowserWebSocket, JsSipPhone, SipJsPhone, uninstallBrowserWebSocket, type SoftphoneAccount } from '../helpers/softphone.ts';
-import { buildRequest, inDialog, proxyAuthorization, register, SipPeer, tagOf } from '../proxy/sip-peer.ts';
+import { proxyAuthorization, register } from '../helpers/phone.ts';
+import { buildRequest, inDialog, SipPeer, tagOf } from '../helpers/sip-peer.ts';
 
 const DOMAIN = 'demo.example.com';
 const PW = 'Correct-Horse-Battery-9';
@@ -92,7 +93,7 @@ describe('softphones calling each other through an edge without upstreams', () =
     const bob = new SipJsPhone(account('bob', '1002'), {}, fixedSdp);
     phones.push(bob);
     expect((await bob.start()).status, bob.wire()).toBe(200);
-    const desk = await SipPeer.udp(edge.udpPort);
+    const desk = await SipPeer.open({ transport: 'udp', port: edge.udpPort });
     peers.push(desk);
     expect(await register(desk, '1003', DOMAIN, PW)).toBe(200);
 
@@ -123,7 +124,7 @@ describe('softphones calling each other through an edge without upstreams', () =
     const alice = new JsSipPhone(account('alice', '1001'));
     phones.push(alice);
     expect(await alice.start(), alice.wire()).toEqual({ registered: true });
-    const desk = await SipPeer.udp(edge.udpPort);
+    const desk = await SipPeer.open({ transport: 'udp', port: edge.udpPort });
     peers.push(desk);
     // JsSIP looks for window.RTCPeerConnection on an incoming INVITE; Node has neither, so it answers 488.
     const g = globalThis as { window?: unknown };

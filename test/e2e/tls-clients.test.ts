@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canConnect, freeTcpPort, startEdge, type RunningEdge } from '../../load-tests/lib/edge-process.ts';
 import { metricValue } from '../../load-tests/lib/metrics-text.ts';
 import { writeUserFiles, type UserFiles } from '../../load-tests/lib/users.ts';
-import { describeSipp, runSipp } from '../helpers/sipp.ts';
+import { describeSipp, runSipp } from '../../load-tests/lib/sipp.ts';
 
 // The tenant's domain is `localhost`: sipsak resolves the domain it registers at, and linphone (belle-sip on mbedTLS)
 // checks a server certificate against DNS names only, so clients reach the edge as localhost (a name the

@@ -4,7 +4,8 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generate } from 'otplib';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Phone, SipClient } from '../helpers/sip-client.ts';
+import { Phone } from '../helpers/phone.ts';
+import { SipPeer } from '../helpers/sip-peer.ts';
 import { startGatewayEdge, PASSWORDS, type GatewayEdge } from './api.ts';
 
 for (const store of ['memory', 'redis'] as const) {
@@ -60,7 +61,7 @@ for (const store of ['memory', 'redis'] as const) {
       await again.post('/api/login/totp', { code: c3 });
       const voip = (await again.post('/api/voip/sip-password', { graceSeconds: 60 })).body;
       keep(voip.voipPassword, voip.provisioning?.content);
-      const sip = await SipClient.open({ transport: 'udp', port: gw.edge.udpPort });
+      const sip = await SipPeer.open({ transport: 'udp', port: gw.edge.udpPort });
       try {
         expect((await new Phone(sip, { ext: '1001', domain: 'acme.example.com', password: voip.voipPassword }).register({ expires: 300 })).status).toBe(200);
       } finally {

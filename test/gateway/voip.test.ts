@@ -1,13 +1,14 @@
 // VoIP credential stories: the settings name the edge as the one server, a regenerated password registers a real
 // phone (and the QR carries exactly it), grace keeps the old one for a while, provisioning tokens work once in 15 min.
 import { afterEach, describe, expect, it } from 'vitest';
-import { Phone, SipClient } from '../helpers/sip-client.ts';
+import { Phone } from '../helpers/phone.ts';
+import { SipPeer } from '../helpers/sip-peer.ts';
 import { startGatewayEdge, PASSWORDS, type GatewayEdge } from './api.ts';
 
 for (const store of ['memory', 'redis'] as const) {
   describe(`gateway VoIP credentials (${store} store)`, () => {
     let gw: GatewayEdge | undefined;
-    const sip: SipClient[] = [];
+    const sip: SipPeer[] = [];
     afterEach(async () => {
       for (const c of sip.splice(0)) await c.close();
       await gw?.stop();
@@ -15,7 +16,7 @@ for (const store of ['memory', 'redis'] as const) {
     });
 
     async function register(password: string): Promise<number> {
-      const client = await SipClient.open({ transport: 'udp', port: gw!.edge.udpPort });
+      const client = await SipPeer.open({ transport: 'udp', port: gw!.edge.udpPort });
       sip.push(client);
       return (await new Phone(client, { ext: '1001', domain: 'acme.example.com', password }).register({ expires: 300 })).status;
     }
@@ -95,7 +96,7 @@ for (const store of ['memory', 'redis'] as const) {
       const redeemed = await phone.post('/api/provisioning/redeem', { token });
       expect(redeemed.status).toBe(200);
       expect(JSON.parse(redeemed.body.provisioning.content)).toMatchObject({ username: '1005', password: redeemed.body.voipPassword });
-      const client = await SipClient.open({ transport: 'udp', port: gw.edge.udpPort });
+      const client = await SipPeer.open({ transport: 'udp', port: gw.edge.udpPort });
       sip.push(client);
       expect((await new Phone(client, { ext: '1005', domain: 'acme.example.com', password: redeemed.body.voipPassword }).register({ expires: 300 })).status).toBe(200);
       const twice = await phone.post('/api/provisioning/redeem', { token });

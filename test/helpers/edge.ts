@@ -13,7 +13,10 @@ import type { Config } from '../../src/config/schema.ts';
 import { REDACT_PATHS } from '../../src/observability/logger.ts';
 import { Metrics } from '../../src/observability/metrics.ts';
 import { Provisioning } from '../../src/auth/provisioning.ts';
+import { NextMatch } from './next-match.ts';
+import type { MemoryStores } from '../../src/store/memory/index.ts';
 import { openStores } from '../../src/store/open.ts';
+import type { Stores } from '../../src/store/types.ts';
 
 export interface TestEdge {
   app: App;
@@ -27,7 +30,12 @@ export interface TestEdge {
   wssPort: number;
   httpsPort: number;
   logs: string[];
-  /** Provisioning through a separate 'cli'-role store, as the `sipedge` CLI does. */
+  /** The first log line (already written or still to come) that matches; fails after timeoutMs. */
+  waitForLog(match: (line: string) => boolean, timeoutMs?: number): Promise<string>;
+  /**
+   * Provisioning through a separate 'cli'-role store, as the `sipedge` CLI does. With the embedded store the edge then
+   * reads the CLI's journal records at once (as its tailer would within 250 ms); Redis needs no catching up.
+   */
   cli<T>(fn: (p: Provisioning) => Promise<T>): Promise<T>;
   metric(name: string, labels?: Record<string, string>): Promise<number>;
   stop(): Promise<void>;
@@ -50,9 +58,14 @@ export async function startEdge(
   };
   const config = loadConfig({ env: {}, overrides: [base, opts.overrides ?? {}] });
   const logs: string[] = [];
+  const logLines = new NextMatch<string>();
   const sink = new Writable({
     write(chunk, _enc, cb) {
-      for (const l of String(chunk).split('\n')) if (l) logs.push(l);
+      for (const l of String(chunk).split('\n')) {
+        if (!l) continue;
+        logs.push(l);
+        logLines.feed(l);
+      }
       cb();
     },
   });
@@ -71,12 +84,17 @@ export async function startEdge(
     wssPort: a.wss?.port ?? 0,
     httpsPort: a.https?.port ?? 0,
     logs,
+    waitForLog(match, timeoutMs = 5000) {
+      const seen = logs.find(match);
+      return seen !== undefined ? Promise.resolve(seen) : logLines.next(match, timeoutMs, 'matching log line');
+    },
     async cli(fn) {
       const stores = await openStores(config, { role: 'cli', clock: systemClock });
       try {
         return await fn(new Provisioning(stores, config.auth, systemClock));
       } finally {
         await stores.close();
+        if (isMemoryStores(app.stores)) app.stores.catchUp();
       }
     },
     async metric(name, labels = {}) {
@@ -95,6 +113,10 @@ export async function startEdge(
       if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+function isMemoryStores(stores: Stores): stores is MemoryStores {
+  return 'catchUp' in stores;
 }
 
 /** Polls `fn` until it returns true or the deadline passes (for effects that cross processes). */

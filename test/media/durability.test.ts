@@ -1,5 +1,5 @@
 // Activated hold music survives kill -9 (a real child process killed mid-upload loop), and a running edge picks up
-// an activation made by the `sipedge moh upload` CLI process within a second.
+// an activation made by the `sipedge moh upload` CLI process (its journal tailer, not a catch-up call).
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,9 +12,9 @@ import { decodeArtifact } from '../../src/media/artifact.ts';
 import { decodeUlaw } from '../../src/media/g711.ts';
 import { openMemoryStores } from '../../src/store/memory/index.ts';
 import { startEdge } from '../helpers/edge.ts';
-import { SipClient } from '../helpers/sip-client.ts';
+import { SipPeer } from '../helpers/sip-peer.ts';
 import { makeWav, tone, toneShare } from './audio-fixtures.ts';
-import { MohCall, offer, RtpReceiver } from './sip-peer.ts';
+import { MohCall, offer, RtpReceiver } from './moh-caller.ts';
 import { writeFileSync } from 'node:fs';
 
 const CHILD = fileURLToPath(new URL('./moh-child.ts', import.meta.url));
@@ -69,14 +69,16 @@ describe('hold-music durability', () => {
     }
   }, 30_000);
 
-  it('plays music uploaded by the `sipedge moh upload` CLI on a running edge within a second', async () => {
+  it('plays music uploaded by the `sipedge moh upload` CLI on a running edge, which follows the journal on its own', async () => {
     const root = mkdtempSync(join(tmpdir(), 'sipedge-moh-cli-'));
     dirs.push(root);
     const base = 35000 + Math.floor(Math.random() * 200) * 100;
     const edge = await startEdge({ dataDir: root, overrides: { upstreams: [{ uri: 'sip:127.0.0.2:5060', priority: 1, weight: 1, transport: 'udp' }], media: { rtpPortMin: base, rtpPortMax: base + 99 } } });
-    const pbx = await SipClient.open({ transport: 'udp', port: edge.udpPort, localAddress: '127.0.0.2' });
+    const pbx = await SipPeer.open({ transport: 'udp', port: edge.udpPort, localAddress: '127.0.0.2' });
     const rtp = await RtpReceiver.open();
     try {
+      // The edge's journal tailer (and its cache's poll of the activation counter) bring the CLI's version in.
+      const loaded = edge.waitForLog((l) => l.includes('"moh.cache.loaded"') && l.includes('"tenant":"acme"'), 20_000);
       await edge.app.stores.accounts.addTenant({ code: 'acme', domain: 'acme.example.com', createdAt: Date.now() });
       const file = join(root, 'hold.wav');
       writeFileSync(file, makeWav(tone(48000, 2, 900, 0.4), 48000, 'pcm24'));
@@ -87,11 +89,11 @@ describe('hold-music durability', () => {
       expect(cli.stderr).toBe('');
       expect(cli.stdout).toMatch(/^hold\.wav: active hold music of acme \(version \S+, WAV PCM 24-bit 48000 Hz mono, 2\.0 s/);
       expect(cli.status).toBe(0);
-      await sleep(1000);
-      const call = new MohCall(pbx, edge.udpPort, 'sip:moh@acme.example.com');
+      await loaded;
+      const call = new MohCall(pbx, 'sip:moh@acme.example.com');
       expect((await call.invite(offer('127.0.0.2', rtp.port, '0'))).status).toBe(200);
       call.ack();
-      await sleep(600);
+      await rtp.received(25);
       await call.bye();
       const pcm = decodeUlaw(Buffer.concat(rtp.packets.map((p) => p.payload)));
       expect(toneShare(pcm, 8000, 900)).toBeGreaterThan(0.9);

@@ -2,12 +2,11 @@
 // (multi-node: the activation counter and the artifact come from Redis).
 import { afterEach, describe, expect, it } from 'vitest';
 import { decodeUlaw } from '../../src/media/g711.ts';
-import { SipClient } from '../helpers/sip-client.ts';
+import { SipPeer } from '../helpers/sip-peer.ts';
 import { startEdge, type TestEdge } from '../helpers/edge.ts';
 import { makeWav, tone, toneShare } from './audio-fixtures.ts';
-import { MohCall, offer, RtpReceiver } from './sip-peer.ts';
+import { MohCall, offer, RtpReceiver } from './moh-caller.ts';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const cleanup: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const c of cleanup.splice(0).reverse()) await c();
@@ -26,15 +25,15 @@ describe('hold music on the Redis store', () => {
     cleanup.push(() => b.stop());
     await a.app.stores.accounts.addTenant({ code: 'acme', domain: 'acme.example.com', createdAt: Date.now() });
     await a.app.media.upload({ tenant: 'acme', cls: 'queue', sourceName: 'q.wav', bytes: makeWav(tone(32000, 2, 800, 0.4), 32000, 'float32') });
-    await sleep(1000);
-    const pbx = await SipClient.open({ transport: 'udp', port: b.udpPort, localAddress: '127.0.0.2' });
+    await b.app.holdMusic.refreshMusic(); // b reads the activation from Redis (its cache also polls it)
+    const pbx = await SipPeer.open({ transport: 'udp', port: b.udpPort, localAddress: '127.0.0.2' });
     cleanup.push(() => pbx.close());
     const rtp = await RtpReceiver.open();
     cleanup.push(() => rtp.close());
-    const call = new MohCall(pbx, b.udpPort, 'sip:queue@acme.example.com');
+    const call = new MohCall(pbx, 'sip:queue@acme.example.com');
     expect((await call.invite(offer('127.0.0.2', rtp.port, '0'))).status).toBe(200);
     call.ack();
-    await sleep(600);
+    await rtp.received(25);
     expect((await call.bye()).status).toBe(200);
     expect(toneShare(decodeUlaw(Buffer.concat(rtp.packets.map((p) => p.payload))), 8000, 800)).toBeGreaterThan(0.9);
     expect((await b.app.stores.media.active('acme', 'queue'))?.sourceName).toBe('q.wav');

@@ -1,10 +1,11 @@
 // A registered user (not an upstream) calls the hold-music URI: the proxy's admission challenges the INVITE with 407,
 // the authenticated retry is answered by the hold-music service with RTP to the user's SDP address, and BYE ends it.
 // A stranger from a foreign domain gets 403, a guessed extension a 407 it cannot answer, and neither gets music.
-import dgram from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
 import { eventually, startEdge, type TestEdge } from '../helpers/edge.ts';
-import { ackFor, buildRequest, inDialog, proxyAuthorization, register, SipPeer, tagOf, uriOf } from '../proxy/sip-peer.ts';
+import { proxyAuthorization, register } from '../helpers/phone.ts';
+import { ackFor, buildRequest, inDialog, SipPeer, tagOf, uriOf } from '../helpers/sip-peer.ts';
+import { RtpReceiver } from './moh-caller.ts';
 
 const DOMAIN = 'acme.example.com';
 const PW = 'Correct-Horse-Battery-9';
@@ -18,13 +19,10 @@ afterEach(async () => {
   edge = undefined;
 });
 
-async function rtpReceiver(): Promise<{ port: number; packets: Buffer[] }> {
-  const sock = dgram.createSocket('udp4');
-  const packets: Buffer[] = [];
-  sock.on('message', (m) => packets.push(m));
-  await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
-  closers.push(() => new Promise<void>((r) => sock.close(() => r())));
-  return { port: sock.address().port, packets };
+async function rtpReceiver(): Promise<RtpReceiver> {
+  const r = await RtpReceiver.open('127.0.0.1');
+  closers.push(() => r.close());
+  return r;
 }
 
 const sdpFor = (port: number): string =>
@@ -42,7 +40,7 @@ async function setup(): Promise<void> {
 describe('hold music for an authenticated user', () => {
   it('answers the 407-authenticated INVITE to sip:moh@domain with PCMA RTP until BYE', async () => {
     await setup();
-    const phone = await SipPeer.udp(edge!.udpPort, '127.0.0.1');
+    const phone = await SipPeer.open({ transport: 'udp', port: edge!.udpPort, localAddress: '127.0.0.1' });
     closers.push(() => phone.close());
     expect(await register(phone, '1001', DOMAIN, PW)).toBe(200);
     const rtp = await rtpReceiver();
@@ -58,10 +56,10 @@ describe('hold music for an authenticated user', () => {
     expect(ok.body).toContain('a=sendonly');
     expect(ok.body).toMatch(/m=audio \d+ RTP\/AVP 8/);
     phone.send(ackFor(phone, inv, ok, { from: `sip:1001@${DOMAIN}`, cseq: 2 }));
-    expect(await eventually(() => rtp.packets.length >= 10)).toBe(true);
+    await rtp.received(10);
     for (const p of rtp.packets.slice(0, 10)) {
-      expect(p.length).toBe(172);
-      expect(p[1]! & 0x7f).toBe(8);
+      expect(p.size).toBe(172);
+      expect(p.pt).toBe(8);
     }
     const bye = inDialog(phone, {
       method: 'BYE',
@@ -76,7 +74,7 @@ describe('hold music for an authenticated user', () => {
     });
     phone.send(bye);
     await phone.waitFor(phone.response(200, 'BYE', inv.callId));
-    await new Promise((r) => setTimeout(r, 100));
+    await rtp.settled(); // what was sent before the BYE has been read
     const after = rtp.packets.length;
     await new Promise((r) => setTimeout(r, 200));
     expect(rtp.packets.length).toBe(after);
@@ -84,7 +82,7 @@ describe('hold music for an authenticated user', () => {
 
   it('refuses a stranger from a domain we do not serve (403), challenges an unknown extension of ours (407), no RTP', async () => {
     await setup();
-    const stranger = await SipPeer.udp(edge!.udpPort, '127.0.0.3');
+    const stranger = await SipPeer.open({ transport: 'udp', port: edge!.udpPort, localAddress: '127.0.0.3' });
     closers.push(() => stranger.close());
     const rtp = await rtpReceiver();
     const to = `sip:moh@${DOMAIN}`;

@@ -3,6 +3,7 @@
 // one packet each per call; per-entry errno for bad descriptors, bad lengths and refused ports; argument checking.
 import dgram from 'node:dgram';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { monotonicClock } from '../../src/clock.ts';
 import { nativeSendBatch, nativeSendError, type SendBatch } from '../../src/media/native-send.ts';
 import { RtpPortPool, type RtpSocket } from '../../src/media/rtp-socket.ts';
 
@@ -61,7 +62,7 @@ async function receiver(): Promise<{ port: number; got: Received[]; until(n: num
 /** `n` RtpSockets from a pool on a random even range, connected to `port` on 127.0.0.1. */
 async function senders(n: number, port: number): Promise<RtpSocket[]> {
   const base = 20000 + Math.floor(Math.random() * 400) * 20;
-  const pool = new RtpPortPool({ min: base, max: base + 199 });
+  const pool = new RtpPortPool({ min: base, max: base + 199 }, monotonicClock);
   const out: RtpSocket[] = [];
   for (let i = 0; i < n; i++) {
     const s = await pool.open('127.0.0.1');

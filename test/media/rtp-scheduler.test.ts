@@ -3,6 +3,7 @@
 // recognisable, sinks that record each packet with the clock. Last: the native batch send on real loopback sockets.
 import dgram from 'node:dgram';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { monotonicClock } from '../../src/clock.ts';
 import { decodeArtifact, encodeArtifact, FRAME_SAMPLES } from '../../src/media/artifact.ts';
 import { CachedVersion, type HoldCache } from '../../src/media/hold-cache.ts';
 import { nativeSendBatch, nativeSendError } from '../../src/media/native-send.ts';
@@ -89,7 +90,7 @@ class Sink implements RtpSink {
 let scheduler: RtpScheduler | undefined;
 
 function makeScheduler(o: Partial<RtpSchedulerOptions> & { cache: HoldCache }): RtpScheduler {
-  scheduler = new RtpScheduler({ now: clock, ...o });
+  scheduler = new RtpScheduler({ clock: { now: clock }, ...o });
   return scheduler;
 }
 
@@ -456,7 +457,7 @@ describe('RtpScheduler with the native batch send on real sockets', () => {
       onPacket();
     });
     const base = 20000 + Math.floor(Math.random() * 400) * 20;
-    const pool = new RtpPortPool({ min: base, max: base + 199 });
+    const pool = new RtpPortPool({ min: base, max: base + 199 }, monotonicClock);
     const socks: RtpSocket[] = [];
     for (let i = 0; i < 3; i++) {
       const s = await pool.open('127.0.0.1');

@@ -2,6 +2,7 @@
 // counts as a sign of life; both ports come back on close; a pair with either port taken is skipped.
 import dgram from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
+import { monotonicClock } from '../../src/clock.ts';
 import { RtpPortPool, type RtpSocket } from '../../src/media/rtp-socket.ts';
 import { loadConfig } from '../../src/config/load.ts';
 import { isPrivateAddress } from '../../src/transport/local-address.ts';
@@ -29,7 +30,7 @@ const base = () => 41000 + 2 * Math.floor(Math.random() * 4000);
 describe('RTP port pool', () => {
   it('binds an even RTP port and the RTCP port above it, and frees both on close', async () => {
     const b = base();
-    const pool = new RtpPortPool({ min: b + 1, max: b + 20 }); // an odd min starts at the next even port
+    const pool = new RtpPortPool({ min: b + 1, max: b + 20 }, monotonicClock); // an odd min starts at the next even port
     const s = (await pool.open('127.0.0.1'))!;
     expect(s.port).toBe(b + 2);
     expect(await free(s.port)).toBe(false);
@@ -42,7 +43,7 @@ describe('RTP port pool', () => {
 
   it('counts RTCP from the peer as a sign of life (a silent phone still sends receiver reports)', async () => {
     const b = base();
-    const s = (await new RtpPortPool({ min: b, max: b + 9 }).open('127.0.0.1'))!;
+    const s = (await new RtpPortPool({ min: b, max: b + 9 }, monotonicClock).open('127.0.0.1'))!;
     open.push(s);
     expect(s.lastHeardAt).toBe(0);
     const peer = dgram.createSocket('udp4');
@@ -60,7 +61,7 @@ describe('RTP port pool', () => {
     others.push(squatter);
     await new Promise<void>((r) => squatter.bind(b + 3, '127.0.0.1', () => r()));
     // b..b+6: pairs (b, b+1), (b+2, b+3) taken by the squatter's RTCP port, (b+4, b+5); b+6 has no RTCP port in range.
-    const pool = new RtpPortPool({ min: b, max: b + 6 });
+    const pool = new RtpPortPool({ min: b, max: b + 6 }, monotonicClock);
     const a = (await pool.open('127.0.0.1'))!;
     const c = (await pool.open('127.0.0.1'))!;
     open.push(a, c);

@@ -5,7 +5,8 @@
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { DOMAIN, LOGIN, portalSuite, registered, shootAsIs, signIn } from '../helpers/browser.ts';
-import { buildRequest, proxyAuthorization, register, SipPeer } from '../proxy/sip-peer.ts';
+import { proxyAuthorization, register } from '../helpers/phone.ts';
+import { buildRequest, SipPeer } from '../helpers/sip-peer.ts';
 
 /** Keeps every RTCPeerConnection the page makes reachable for getStats() (before the app's scripts run). */
 function recordPeerConnections(): void {
@@ -121,7 +122,7 @@ describe('Phone tab softphone (Chromium, WebRTC)', () => {
     const alice = await user('1001-acme', LOGIN.alice);
     const pe = await suite.edge();
     const { password } = await pe.edge.app.gateway.provisioning.rotate({ tenant: 'acme', ext: '1002' }, { graceMs: 0, dropBindings: false });
-    const desk = await SipPeer.udp(pe.edge.udpPort);
+    const desk = await SipPeer.open({ transport: 'udp', port: pe.edge.udpPort });
     try {
       expect(await register(desk, '1002', DOMAIN, password)).toBe(200);
       const to = `sip:1001@${DOMAIN}`;

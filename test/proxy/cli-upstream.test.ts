@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.ts';
 import { eventually, startEdge, type TestEdge } from '../helpers/edge.ts';
-import { SipPeer } from './sip-peer.ts';
+import { SipPeer } from '../helpers/sip-peer.ts';
 
 let edge: TestEdge | undefined;
 const peers: SipPeer[] = [];
@@ -27,8 +27,8 @@ async function cli(args: string[]): Promise<{ code: number; out: string }> {
 
 describe('sipedge upstream status and ext show', () => {
   it('shows each upstream up or down as the edge sees it, the extensions it holds, and an extension\'s choice', async () => {
-    const alive = await SipPeer.udp(0, '127.0.0.2');
-    const dead = await SipPeer.udp(0, '127.0.0.4');
+    const alive = await SipPeer.open({ transport: 'udp', port: 0, localAddress: '127.0.0.2' });
+    const dead = await SipPeer.open({ transport: 'udp', port: 0, localAddress: '127.0.0.4' });
     dead.silent = true;
     peers.push(alive, dead);
     const upstreams = [alive, dead].map((p) => ({ uri: `sip:${p.host}:${p.port}`, priority: 1, weight: 1, transport: 'udp' as const }));

@@ -3,7 +3,8 @@
 // edge's refusals (403 strangers, 482 merged and looped requests, 483). The edge runs through createApp on port 0.
 import { afterEach, describe, expect, it } from 'vitest';
 import { eventually, startEdge, type TestEdge } from '../helpers/edge.ts';
-import { ackFor, buildRequest, inDialog, proxyAuthorization, register, SipPeer, tagOf, uriOf, type Msg } from './sip-peer.ts';
+import { proxyAuthorization, register } from '../helpers/phone.ts';
+import { ackFor, buildRequest, inDialog, SipPeer, tagOf, uriOf, type Msg } from '../helpers/sip-peer.ts';
 
 const DOMAIN = 'acme.example.com';
 const PW = 'Correct-Horse-Battery-9';
@@ -19,7 +20,7 @@ afterEach(async () => {
 });
 
 async function peer(kind: 'udp' | 'ws', address = '127.0.0.1'): Promise<SipPeer> {
-  const p = kind === 'udp' ? await SipPeer.udp(edge?.udpPort ?? 0, address) : await SipPeer.ws(edge!.wsPort);
+  const p = kind === 'udp' ? await SipPeer.open({ transport: 'udp', port: edge?.udpPort ?? 0, localAddress: address }) : await SipPeer.open({ transport: 'ws', port: edge!.wsPort });
   peers.push(p);
   return p;
 }
@@ -212,7 +213,9 @@ describe('calls from the PBX to users', () => {
     expect(await register(phone, '1001', DOMAIN, PW)).toBe(200);
     const inv = buildRequest(pbxA, { method: 'INVITE', ruri: `sip:1001@${DOMAIN}`, from: `sip:2000@${DOMAIN}`, to: `sip:1001@${DOMAIN}`, body: SDP });
     pbxA.send(inv.text);
-    await phone.waitFor(phone.request('INVITE', inv.callId));
+    // The phone rings (180): from then on the edge's INVITE transaction towards it sends no retransmissions (Timer A,
+    // 500 ms), so any second INVITE below is a second ring.
+    phone.reply(await phone.waitFor(phone.request('INVITE', inv.callId)), 180);
     // The same call (From tag, Call-ID, CSeq) through the second PBX: its own Via and branch.
     const again = buildRequest(pbxB, { method: 'INVITE', ruri: `sip:1001@${DOMAIN}`, from: `sip:2000@${DOMAIN}`, to: `sip:1001@${DOMAIN}`, body: SDP, callId: inv.callId, fromTag: inv.fromTag });
     pbxB.send(again.text);

@@ -3,7 +3,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { FakeClock } from '../../src/clock.ts';
-import { Phone, SipClient, digestAuthorization, param } from '../helpers/sip-client.ts';
+import { digestAuthorization, Phone, param } from '../helpers/phone.ts';
+import { SipPeer } from '../helpers/sip-peer.ts';
 import { eventually, startEdge, type TestEdge } from '../helpers/edge.ts';
 
 const DOMAIN = 'acme.example.com';
@@ -13,7 +14,7 @@ for (const store of ['memory', 'redis'] as const) {
   describe(`registrar timing and bad input (${store} store)`, () => {
     let edge: TestEdge;
     let clock: FakeClock;
-    const clients: SipClient[] = [];
+    const clients: SipPeer[] = [];
 
     async function setup(): Promise<Phone> {
       clock = new FakeClock(Date.now());
@@ -23,7 +24,7 @@ for (const store of ['memory', 'redis'] as const) {
         await p.addExtension({ ext: '1001', tenant: 'acme' }, { password: PW });
       });
       expect(await eventually(async () => !!(await edge.app.stores.accounts.getExtension('acme', '1001')))).toBe(true);
-      const client = await SipClient.open({ transport: 'udp', port: edge.udpPort });
+      const client = await SipPeer.open({ transport: 'udp', port: edge.udpPort });
       clients.push(client);
       return new Phone(client, { ext: '1001', domain: DOMAIN, password: PW });
     }
@@ -36,11 +37,11 @@ for (const store of ['memory', 'redis'] as const) {
     it('answers an expired nonce with 401 stale=true and does not count it as a failure', async () => {
       const alice = await setup();
       const first = alice.buildRegister({ expires: 600 });
-      const r1 = await alice.client.request(first.text, alice.callId, first.cseq);
+      const r1 = await alice.client.sendRequest(first.text, alice.callId, first.cseq);
       clock.advance(301_000); // auth.nonceTtlSeconds is 300
       const auth = digestAuthorization(r1.headers('www-authenticate')[0]!, { username: '1001', password: PW, method: 'REGISTER', uri: `sip:${DOMAIN}` });
       const late = alice.buildRegister({ expires: 600, authorization: auth });
-      const r2 = await alice.client.request(late.text, alice.callId, late.cseq);
+      const r2 = await alice.client.sendRequest(late.text, alice.callId, late.cseq);
       expect(r2.status).toBe(401);
       expect(r2.headers('www-authenticate').every((c) => param(c, 'stale') === 'true')).toBe(true);
       expect(await edge.metric('sipedge_auth_failures_total', { reason: 'stale-nonce' })).toBe(1);
@@ -67,7 +68,7 @@ for (const store of ['memory', 'redis'] as const) {
       const callId = `${randomBytes(6).toString('hex')}@t`;
       const bad = [
         `REGISTER sip:${DOMAIN} SIP/2.0`,
-        `Via: SIP/2.0/UDP 127.0.0.1:${alice.client.localPort};branch=z9hG4bK${randomBytes(5).toString('hex')};rport`,
+        `Via: SIP/2.0/UDP 127.0.0.1:${alice.client.port};branch=z9hG4bK${randomBytes(5).toString('hex')};rport`,
         'Max-Forwards: 70',
         `From: <sip:1001@${DOMAIN}>;tag=1`,
         `To: <sip:1001@${DOMAIN}>`,

@@ -1,7 +1,8 @@
 // Attack stories over real sockets: lockout after repeated failures, the lockout that cannot be used as a weapon
 // against a registered phone, source bans, scanner drops, and the operator's unlock.
 import { afterEach, describe, expect, it } from 'vitest';
-import { Phone, SipClient } from '../helpers/sip-client.ts';
+import { Phone } from '../helpers/phone.ts';
+import { SipPeer } from '../helpers/sip-peer.ts';
 import { eventually, startEdge, type TestEdge } from '../helpers/edge.ts';
 
 const DOMAIN = 'acme.example.com';
@@ -10,7 +11,7 @@ const PW = 'Correct-Horse-Battery-9';
 for (const store of ['memory', 'redis'] as const) {
   describe(`lockout and bans (${store} store)`, () => {
     let edge: TestEdge;
-    const clients: SipClient[] = [];
+    const clients: SipPeer[] = [];
 
     async function setup(exts = ['1001']): Promise<void> {
       edge = await startEdge({ store });
@@ -23,7 +24,7 @@ for (const store of ['memory', 'redis'] as const) {
     }
 
     async function phoneAt(ip: string, ext: string, password: string, userAgent?: string): Promise<Phone> {
-      const client = await SipClient.open({ transport: 'udp', port: edge.udpPort, localAddress: ip });
+      const client = await SipPeer.open({ transport: 'udp', port: edge.udpPort, localAddress: ip });
       clients.push(client);
       return new Phone(client, { ext, domain: DOMAIN, password, userAgent });
     }

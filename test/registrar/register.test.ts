@@ -2,7 +2,8 @@
 // challenge, digest, bindings (§10.3), outbound flows, and what an operator's rotation does to registered phones.
 import { afterEach, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { Phone, SipClient, param, type ClientTransport } from '../helpers/sip-client.ts';
+import { digestAuthorization, Phone, param } from '../helpers/phone.ts';
+import { SipPeer, type PeerTransport } from '../helpers/sip-peer.ts';
 import { eventually, startEdge, type TestEdge } from '../helpers/edge.ts';
 
 const DOMAIN = 'acme.example.com';
@@ -11,7 +12,7 @@ const PW = 'Correct-Horse-Battery-9';
 for (const store of ['memory', 'redis'] as const) {
   describe(`registrar (${store} store)`, () => {
     let edge: TestEdge;
-    const clients: SipClient[] = [];
+    const clients: SipPeer[] = [];
 
     async function setup(overrides = {}): Promise<void> {
       edge = await startEdge({ store, overrides });
@@ -23,10 +24,10 @@ for (const store of ['memory', 'redis'] as const) {
       expect(await eventually(async () => !!(await edge.app.stores.accounts.getExtension('acme', '1003')))).toBe(true);
     }
 
-    async function phone(transport: ClientTransport, ext = '1001', extra: Partial<ConstructorParameters<typeof Phone>[1]> = {}, localAddress?: string): Promise<Phone> {
+    async function phone(transport: PeerTransport, ext = '1001', extra: Partial<ConstructorParameters<typeof Phone>[1]> = {}, localAddress?: string): Promise<Phone> {
       const ports = { udp: edge.udpPort, tcp: edge.tcpPort, tls: edge.tlsPort, ws: edge.wsPort, wss: edge.wssPort };
       // TLS and WSS: the edge's self-signed certificate (for 127.0.0.1) is the one trusted, as a phone that pinned it.
-      const client = await SipClient.open({ transport, port: ports[transport], localAddress, ca: edge.app.certificates!.current.cert });
+      const client = await SipPeer.open({ transport, port: ports[transport], localAddress, ca: edge.app.certificates!.current.cert });
       clients.push(client);
       return new Phone(client, { ext, domain: DOMAIN, password: PW, ...extra });
     }
@@ -40,7 +41,7 @@ for (const store of ['memory', 'redis'] as const) {
       await setup();
       const alice = await phone('udp');
       const reg = alice.buildRegister({ expires: 600 });
-      const r = await alice.client.request(reg.text, alice.callId, reg.cseq);
+      const r = await alice.client.sendRequest(reg.text, alice.callId, reg.cseq);
       expect(r.status).toBe(401);
       const ch = r.headers('www-authenticate');
       expect(ch.map((c) => param(c, 'algorithm'))).toEqual(['SHA-256', 'MD5']);
@@ -51,7 +52,7 @@ for (const store of ['memory', 'redis'] as const) {
       await setup();
       const desk = await phone('udp', '1002', { userAgent: 'Yealink SIP-T46U 108.86.0.20' });
       const reg = desk.buildRegister({ expires: 600 });
-      const r = await desk.client.request(reg.text, desk.callId, reg.cseq);
+      const r = await desk.client.sendRequest(reg.text, desk.callId, reg.cseq);
       expect(r.headers('www-authenticate').map((c) => param(c, 'algorithm'))).toEqual(['SHA-256', 'MD5']);
       expect(new Set(r.headers('www-authenticate').map((c) => param(c, 'nonce'))).size).toBe(1);
     });
@@ -101,13 +102,12 @@ for (const store of ['memory', 'redis'] as const) {
       await setup();
       const alice = await phone('udp');
       const first = alice.buildRegister({ expires: 300 });
-      const r1 = await alice.client.request(first.text, alice.callId, first.cseq);
-      const { digestAuthorization } = await import('../helpers/sip-client.ts');
+      const r1 = await alice.client.sendRequest(first.text, alice.callId, first.cseq);
       const auth = digestAuthorization(r1.headers('www-authenticate')[0]!, { username: '1001', password: PW, method: 'REGISTER', uri: `sip:${DOMAIN}`, nc: 1, cnonce: 'abc123' });
       const ok = alice.buildRegister({ expires: 300, authorization: auth });
-      expect((await alice.client.request(ok.text, alice.callId, ok.cseq)).status).toBe(200);
+      expect((await alice.client.sendRequest(ok.text, alice.callId, ok.cseq)).status).toBe(200);
       const again = alice.buildRegister({ expires: 300, authorization: auth });
-      const r3 = await alice.client.request(again.text, alice.callId, again.cseq);
+      const r3 = await alice.client.sendRequest(again.text, alice.callId, again.cseq);
       expect(r3.status).toBe(401);
       expect(await edge.metric('sipedge_auth_failures_total', { reason: 'replay' })).toBe(1);
     });
@@ -116,12 +116,11 @@ for (const store of ['memory', 'redis'] as const) {
       await setup();
       const alice = await phone('udp');
       const first = alice.buildRegister({ expires: 300 });
-      const r1 = await alice.client.request(first.text, alice.callId, first.cseq);
-      const { digestAuthorization } = await import('../helpers/sip-client.ts');
+      const r1 = await alice.client.sendRequest(first.text, alice.callId, first.cseq);
       const auth = digestAuthorization(r1.headers('www-authenticate')[0]!, { username: '1001', password: PW, method: 'REGISTER', uri: `sip:${DOMAIN}` });
       const second = alice.buildRegister({ expires: 300, authorization: auth });
-      const a = await alice.client.request(second.text, alice.callId, second.cseq);
-      const b = await alice.client.request(second.text, alice.callId, second.cseq);
+      const a = await alice.client.sendRequest(second.text, alice.callId, second.cseq);
+      const b = await alice.client.sendRequest(second.text, alice.callId, second.cseq);
       expect(a.status).toBe(200);
       expect(b.raw).toBe(a.raw);
       expect(await edge.metric('sipedge_sip_retransmissions_absorbed_total')).toBe(1);
@@ -215,13 +214,13 @@ for (const store of ['memory', 'redis'] as const) {
 
     it('answers OPTIONS to the edge with 200', async () => {
       await setup();
-      const c = await SipClient.open({ transport: 'udp', port: edge.udpPort });
+      const c = await SipPeer.open({ transport: 'udp', port: edge.udpPort });
       clients.push(c);
       const callId = `${randomBytes(6).toString('hex')}@t`;
-      const r = await c.request(
+      const r = await c.sendRequest(
         [
           `OPTIONS sip:${DOMAIN} SIP/2.0`,
-          `Via: SIP/2.0/UDP 127.0.0.1:${c.localPort};branch=z9hG4bK${randomBytes(5).toString('hex')};rport`,
+          `Via: SIP/2.0/UDP 127.0.0.1:${c.port};branch=z9hG4bK${randomBytes(5).toString('hex')};rport`,
           'Max-Forwards: 70',
           `From: <sip:probe@${DOMAIN}>;tag=1`,
           `To: <sip:${DOMAIN}>`,

@@ -3,7 +3,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { Phone, SipClient } from '../helpers/sip-client.ts';
+import { Phone } from '../helpers/phone.ts';
+import { SipPeer } from '../helpers/sip-peer.ts';
 import { eventually, startEdge, type TestEdge } from '../helpers/edge.ts';
 
 const run = promisify(execFile);
@@ -13,7 +14,7 @@ const PW = 'Correct-Horse-Battery-9';
 for (const store of ['memory', 'redis'] as const) {
   describe(`rotation (${store} store)`, () => {
     let edge: TestEdge;
-    const clients: SipClient[] = [];
+    const clients: SipPeer[] = [];
 
     async function setup(): Promise<void> {
       edge = await startEdge({ store });
@@ -26,7 +27,7 @@ for (const store of ['memory', 'redis'] as const) {
     }
 
     async function phone(password: string): Promise<Phone> {
-      const client = await SipClient.open({ transport: 'udp', port: edge.udpPort });
+      const client = await SipPeer.open({ transport: 'udp', port: edge.udpPort });
       clients.push(client);
       return new Phone(client, { ext: '1001', domain: DOMAIN, password });
     }

@@ -101,7 +101,10 @@ function expectCleanJournal(dir: string): void {
 const edge = (clock = new FakeClock()): StoreOptions => ({ role: 'edge', clock });
 const cli = (clock = new FakeClock()): StoreOptions => ({ role: 'cli', clock });
 
-describe('memory store journal', () => {
+// Some stories run child processes (node + tsx, ~1.3 s of CPU each before any work, then 10,000-extension batches):
+// on two cores shared with another test run they outlast the suite's 30 s default without anything being wrong, so
+// they get 120 s as a safety net. A wrong outcome still fails at once.
+describe('memory store journal', { timeout: 120_000 }, () => {
   const open: MemoryStores[] = [];
   const children: Child[] = [];
   async function openStore(dir: string, opts: StoreOptions, tuning?: MemoryStoreTuning): Promise<MemoryStores> {

@@ -141,6 +141,44 @@ describe.each(['native', 'dgram'] as const)('UDP transport (%s I/O)', (io) => {
   });
 });
 
+describe('native UDP I/O: what is not sent is counted, never thrown', () => {
+  it('drops a datagram the kernel refuses (too big for UDP) and counts it, while the rest of the turn goes out', async () => {
+    edge = await startWith({ tcp: 'off', ws: 'off' }, undefined, 'native');
+    const bob = await phone();
+    const flow = edge.layer.udpFlow('127.0.0.1', bob.port);
+    flow.send('before');
+    flow.send(Buffer.alloc(70_000)); // over the 65,507 bytes an IPv4 UDP datagram can carry: EMSGSIZE
+    flow.send('after');
+    await until(() => bob.received.length === 2);
+    expect(bob.received).toEqual(['before', 'after']);
+    expect(await metricValue(edge.metrics.udpSendDrops, { reason: 'refused' })).toBe(1);
+    expect(await metricValue(edge.metrics.udpSendDrops, { reason: 'no-room' })).toBe(0);
+  });
+
+  it('counts entries that are not datagrams as dropped and sends the good ones of the same batch', async () => {
+    const native = nativeUdp!;
+    const [fd, family] = native.open('127.0.0.1', 0, 0, 0);
+    try {
+      const bob = await phone();
+      const drops = new Int32Array(3);
+      const queue = [
+        'one', bob.port, '127.0.0.1',
+        42, bob.port, '127.0.0.1', // data neither a Buffer nor a string
+        'x', 0, '127.0.0.1', // port 0
+        'x', bob.port, 'not-an-address',
+        'x'.repeat(70_000), bob.port, '127.0.0.1', // a string over the 64 KiB scratch slot
+        Buffer.from('two'), bob.port, '127.0.0.1',
+      ];
+      expect(native.send(fd, family, queue, queue.length / 3, drops)).toBe(4);
+      expect([...drops]).toEqual([0, 0, 4]);
+      await until(() => bob.received.length === 2);
+      expect(bob.received).toEqual(['one', 'two']);
+    } finally {
+      native.close(fd);
+    }
+  });
+});
+
 describe('ipv6Name: a source address as text, as inet_ntop writes it', () => {
   const bytes = (hex: string) => Buffer.from(hex.replace(/[^0-9a-f]/g, ''), 'hex');
   it.each([

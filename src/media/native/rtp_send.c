@@ -8,6 +8,13 @@
 //           errors: Int32Array): number
 //   packet i is packets[i*stride .. i*stride+lengths[i]), sent on fds[i]; errors[i] = 0 or the errno; returns the
 //   number sent. MSG_DONTWAIT: a full socket buffer is EAGAIN (a lost packet), never a blocked event loop.
+//
+// Descriptor lifetime, which this file relies on and cannot check: fds[i] must still be the open socket of packet
+// i's stream when sendBatch runs. A descriptor closed and reused by a new socket in between would carry the packet
+// from the wrong port to the wrong peer (the kernel sees only a number). rtp-scheduler.ts guarantees it: a batch is
+// filled and sent within one synchronous scheduler tick, sockets close only outside a tick's sending (on SIP events,
+// and in the tick's onTick housekeeping, which runs after its last flush), and RtpSocket.close() sets fd = -1 before
+// it closes the socket. The addon keeps no state of its own.
 #include <errno.h>
 #include <stdint.h>
 #include <sys/socket.h>

@@ -4,9 +4,9 @@ import fs from 'node:fs';
 import { SipedgeError } from '../../config/errors.ts';
 
 /** How long a writer waits for the lock before giving up; ms. */
-export const LOCK_WAIT_MS = 5_000;
+const LOCK_WAIT_MS = 5_000;
 /** A lock older than this is stale even if its pid is alive (pid reuse); writes hold it for milliseconds. ms. */
-export const LOCK_MAX_AGE_MS = 30_000;
+const LOCK_MAX_AGE_MS = 30_000;
 
 /** Lock paths this process holds right now (two stores on one dir in one process share them). */
 const heldHere = new Set<string>();

@@ -76,7 +76,7 @@ export function encodeRecords(records: readonly JournalRecord[]): Buffer {
  * Decodes one line (without its newline). Returns undefined when the checksum, the JSON or the record type is
  * wrong: that is what a torn write (kill -9, power loss) leaves behind.
  */
-export function decodeLine(line: Buffer): JournalRecord | undefined {
+function decodeLine(line: Buffer): JournalRecord | undefined {
   if (line.length < HEX_LEN + 3 || line[HEX_LEN] !== SPACE) return undefined;
   const want = Number.parseInt(line.toString('latin1', 0, HEX_LEN), 16);
   if (!Number.isInteger(want)) return undefined;

@@ -10,18 +10,33 @@
 // open(host: string, port: number, recvBufferBytes: number, sendBufferBytes: number): [fd, family, port, address]
 //   a non-blocking UDP socket bound to host:port (an IPv6 host gives a dual-stack socket, like dgram's 'udp6');
 //   throws an Error whose code is the errno name (EADDRINUSE, EADDRNOTAVAIL, EACCES, ...).
-// watch(fd: number, onReadable: () => void): handle
-//   calls onReadable from the event loop whenever fd is readable (level-triggered), as an async callback: process
-//   ticks and promise jobs run after it like after any I/O callback. Keeps the event loop alive until unwatch.
+// watch(fd: number, onReadable: (status: number, stopped: boolean) => void): handle
+//   calls onReadable(0, false) from the event loop whenever fd is readable (level-triggered), as an async callback:
+//   process ticks and promise jobs run after it like after any I/O callback. Keeps the event loop alive until
+//   unwatch. When the poll fails (libuv reports POLLERR as status UV_EBADF and stops the handle), the pending socket
+//   error is read away (SO_ERROR) and the poll started again: onReadable(status, false). When that is not possible
+//   (the descriptor is gone, uv_poll_start fails, or MAX_POLL_ERRORS failures come in a row without a readable event
+//   between them), the watch stays stopped: onReadable(status, true), and no datagram arrives any more. Throws
+//   (with the errno name as code) when libuv refuses to watch fd at all.
 // unwatch(handle): stops watching; close(fd): closes the socket (after unwatch).
 // recv(fd, buf: Uint8Array, stride: number, meta: Int32Array, max: number): number
 //   up to max datagrams (max <= 64), datagram i into buf[i*stride ..]; meta[i*8 ..] = length, port, family (4/6),
 //   1 when truncated (longer than stride), then the source address bytes (4 or 16) in meta[i*8+4 .. i*8+8).
 //   Returns the count, 0 when nothing is waiting, -errno on another error. Never blocks.
-// send(fd: number, family: number, queue: Array, count: number): number
+// send(fd: number, family: number, queue: Array, count: number, drops: Int32Array): number
 //   queue holds count triples (data: Buffer | string (UTF-8), port: number, address: IP literal), flattened; sends
-//   them with sendmmsg, 64 at a time, MSG_DONTWAIT. A datagram the kernel refuses (full buffer, bad address, too big)
-//   is skipped like one lost on the wire. Returns how many were refused.
+//   them with sendmmsg, 64 at a time, MSG_DONTWAIT. Returns how many were not sent, and adds them to drops by why:
+//   drops[0] the kernel had no room (socket buffer full: EAGAIN, EWOULDBLOCK, ENOBUFS), drops[1] the kernel refused
+//   the datagram (bad address, too big, unreachable: any other errno), drops[2] the entry is not a datagram (data not
+//   a Buffer or string, a string over 64 KiB, port not 1-65535, address not an IP literal of the socket's family).
+//   None of these throws: each datagram is dropped like one lost on the wire (a request's sender retransmits, RFC 3261
+//   §17.1; a lost response is sent again when the retransmitted request reaches its transaction). This is where this
+//   path differs from Node's dgram, which queues a datagram the kernel has no room for and sends it once the socket
+//   is writable (memory grows instead). Throws a TypeError only for arguments of the wrong shape (fd, family, queue,
+//   count, drops).
+//
+// Threads: the addon keeps no process-wide state. Its only scratch memory (where string datagrams are encoded) is
+// per Node environment (napi_set_instance_data), so the main thread and worker threads may each load and use it.
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -38,6 +53,13 @@
 #define BATCH 64
 #define SCRATCH_BYTES 65536
 #define META 8
+/** Failed polls in a row (no readable event between them) after which a watch gives up. */
+#define MAX_POLL_ERRORS 8
+
+/** Per-environment state: scratch for string datagrams, BATCH slots of SCRATCH_BYTES, allocated on first use. */
+typedef struct {
+  uint8_t *scratch;
+} Instance;
 
 /**
  * One watched socket. Freed once both libuv has closed the poll handle and the JavaScript handle (an external) was
@@ -48,6 +70,8 @@ typedef struct {
   napi_env env;
   napi_ref callback;
   napi_async_context async;
+  int fd;
+  int errors;
   int stopped;
   int closed;
   int finalized;
@@ -66,6 +90,9 @@ static napi_value throw_errno(napi_env env, int err, const char *what) {
     case ENOBUFS: name = "ENOBUFS"; break;
     case ENOMEM: name = "ENOMEM"; break;
     case EBADF: name = "EBADF"; break;
+    case EEXIST: name = "EEXIST"; break;
+    case ENOTSOCK: name = "ENOTSOCK"; break;
+    case EPERM: name = "EPERM"; break;
   }
   char text[160];
   snprintf(text, sizeof text, "%s %s: %s", what, name, strerror(err));
@@ -175,17 +202,29 @@ static napi_value udp_open(napi_env env, napi_callback_info info) {
 }
 
 static void on_poll(uv_poll_t *handle, int status, int events) {
-  (void)status;
   (void)events;
   Watch *w = (Watch *)handle->data;
   if (w->stopped) return;
+  int gaveUp = 0;
+  if (status < 0) {
+    // libuv has stopped the handle. SO_ERROR reads the pending error away (it is what raised POLLERR); then watch
+    // again, unless the descriptor is gone or the errors keep coming.
+    int err = 0;
+    socklen_t len = sizeof err;
+    gaveUp = ++w->errors > MAX_POLL_ERRORS || getsockopt(w->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 ||
+             uv_poll_start(&w->poll, UV_READABLE, on_poll) != 0;
+  } else {
+    w->errors = 0;
+  }
   napi_env env = w->env;
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
-  napi_value cb, recv, result;
+  napi_value cb, recv, result, argv[2];
   if (napi_get_reference_value(env, w->callback, &cb) == napi_ok && cb != NULL) {
     napi_get_global(env, &recv);
-    if (napi_make_callback(env, w->async, recv, cb, 0, NULL, &result) == napi_pending_exception) {
+    napi_create_int32(env, status < 0 ? status : 0, &argv[0]);
+    napi_get_boolean(env, gaveUp, &argv[1]);
+    if (napi_make_callback(env, w->async, recv, cb, 2, argv, &result) == napi_pending_exception) {
       napi_value err;
       napi_get_and_clear_last_exception(env, &err);
       napi_fatal_exception(env, err);
@@ -249,7 +288,14 @@ static napi_value udp_watch(napi_env env, napi_callback_info info) {
     return throw_errno(env, -rc, "watch");
   }
   w->poll.data = w;
-  uv_poll_start(&w->poll, UV_READABLE, on_poll);
+  w->fd = fd;
+  rc = uv_poll_start(&w->poll, UV_READABLE, on_poll);
+  if (rc != 0) {
+    // The handle is initialised: it must be closed, and its memory goes in on_closed (no JavaScript handle exists).
+    w->finalized = 1;
+    stop(env, w);
+    return throw_errno(env, -rc, "watch");
+  }
   if (napi_create_external(env, w, finalize, NULL, &external) != napi_ok) {
     stop(env, w);
     w->finalized = 1;
@@ -337,64 +383,83 @@ static napi_value udp_recv(napi_env env, napi_callback_info info) {
   return result;
 }
 
-static uint8_t scratch[BATCH][SCRATCH_BYTES];
+/** This environment's string scratch (BATCH x SCRATCH_BYTES), allocated on first use; NULL when memory is short. */
+static uint8_t *scratch_of(napi_env env) {
+  Instance *inst = NULL;
+  if (napi_get_instance_data(env, (void **)&inst) != napi_ok || inst == NULL) return NULL;
+  if (inst->scratch == NULL) inst->scratch = malloc((size_t)BATCH * SCRATCH_BYTES);
+  return inst->scratch;
+}
+
+static void free_instance(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  Instance *inst = (Instance *)data;
+  free(inst->scratch);
+  free(inst);
+}
+
+enum { DROP_NO_ROOM, DROP_REFUSED, DROP_BAD_ENTRY };
 
 static napi_value udp_send(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
+  size_t argc = 5;
+  napi_value argv[5];
   int32_t fd, family, count;
+  int32_t *drops;
+  size_t ndrops;
   bool isArray;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 4 || !get_int(env, argv[0], &fd) ||
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 5 || !get_int(env, argv[0], &fd) ||
       !get_int(env, argv[1], &family) || napi_is_array(env, argv[2], &isArray) != napi_ok || !isArray ||
-      !get_int(env, argv[3], &count) || count < 0) {
-    napi_throw_type_error(env, NULL, "send(fd, family, queue, count)");
+      !get_int(env, argv[3], &count) || count < 0 || !typed(env, argv[4], napi_int32_array, (void **)&drops, &ndrops) ||
+      ndrops < 3) {
+    napi_throw_type_error(env, NULL, "send(fd, family, queue, count, drops)");
     return NULL;
   }
   struct mmsghdr msgs[BATCH];
   struct iovec iov[BATCH];
   struct sockaddr_storage to[BATCH];
-  int32_t refused = 0;
+  uint8_t *scratch = NULL;
+  int32_t dropped = 0;
   int32_t done = 0;
   while (done < count) {
     int n = 0;
     for (; done < count && n < BATCH; done++) {
       napi_value data, portValue, addressValue;
+      napi_valuetype t;
       int32_t port;
       char address[64];
       size_t addressLen;
-      if (napi_get_element(env, argv[2], (uint32_t)done * 3, &data) != napi_ok ||
-          napi_get_element(env, argv[2], (uint32_t)done * 3 + 1, &portValue) != napi_ok ||
-          napi_get_element(env, argv[2], (uint32_t)done * 3 + 2, &addressValue) != napi_ok || !get_int(env, portValue, &port) ||
-          napi_get_value_string_latin1(env, addressValue, address, sizeof address, &addressLen) != napi_ok) {
-        napi_throw_type_error(env, NULL, "send: the queue holds (data, port, address) triples");
-        return NULL;
-      }
-      socklen_t len = to_sockaddr(address, port, family, &to[n]);
-      if (len == 0 || port <= 0 || port > 65535) {
-        refused++;
-        continue;
-      }
-      napi_valuetype t;
-      napi_typeof(env, data, &t);
-      if (t == napi_string) {
+      socklen_t len = 0;
+      int ok = napi_get_element(env, argv[2], (uint32_t)done * 3, &data) == napi_ok &&
+               napi_get_element(env, argv[2], (uint32_t)done * 3 + 1, &portValue) == napi_ok &&
+               napi_get_element(env, argv[2], (uint32_t)done * 3 + 2, &addressValue) == napi_ok &&
+               get_int(env, portValue, &port) && port > 0 && port <= 65535 &&
+               napi_get_value_string_latin1(env, addressValue, address, sizeof address, &addressLen) == napi_ok &&
+               (len = to_sockaddr(address, port, family, &to[n])) != 0 && napi_typeof(env, data, &t) == napi_ok;
+      if (ok && t == napi_string) {
         size_t written;
+        if (scratch == NULL) scratch = scratch_of(env);
+        uint8_t *slot = scratch == NULL ? NULL : scratch + (size_t)n * SCRATCH_BYTES;
         // A string that does not fit (64 KiB of UTF-8) would be cut: refuse it instead.
-        if (napi_get_value_string_utf8(env, data, (char *)scratch[n], SCRATCH_BYTES, &written) != napi_ok ||
-            written >= SCRATCH_BYTES - 1) {
-          refused++;
-          continue;
+        ok = slot != NULL && napi_get_value_string_utf8(env, data, (char *)slot, SCRATCH_BYTES, &written) == napi_ok &&
+             written < SCRATCH_BYTES - 1;
+        if (ok) {
+          iov[n].iov_base = slot;
+          iov[n].iov_len = written;
         }
-        iov[n].iov_base = scratch[n];
-        iov[n].iov_len = written;
-      } else {
+      } else if (ok) {
         void *bytes;
         size_t length;
-        if (napi_get_buffer_info(env, data, &bytes, &length) != napi_ok) {
-          napi_throw_type_error(env, NULL, "send: data must be a Buffer or a string");
-          return NULL;
+        ok = napi_get_buffer_info(env, data, &bytes, &length) == napi_ok;
+        if (ok) {
+          iov[n].iov_base = bytes;
+          iov[n].iov_len = length;
         }
-        iov[n].iov_base = bytes;
-        iov[n].iov_len = length;
+      }
+      if (!ok) {
+        drops[DROP_BAD_ENTRY]++;
+        dropped++;
+        continue;
       }
       memset(&msgs[n].msg_hdr, 0, sizeof msgs[n].msg_hdr);
       msgs[n].msg_hdr.msg_iov = &iov[n];
@@ -408,7 +473,9 @@ static napi_value udp_send(napi_env env, napi_callback_info info) {
       int r = sendmmsg(fd, msgs + i, (unsigned)(n - i), MSG_DONTWAIT | MSG_NOSIGNAL);
       if (r < 0) {
         if (errno == EINTR) continue;
-        refused++; // this one is lost; go on with the rest
+        // This datagram is lost (see the contract above); go on with the rest.
+        drops[errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS ? DROP_NO_ROOM : DROP_REFUSED]++;
+        dropped++;
         i++;
       } else {
         i += r;
@@ -416,11 +483,16 @@ static napi_value udp_send(napi_env env, napi_callback_info info) {
     }
   }
   napi_value result;
-  napi_create_int32(env, refused, &result);
+  napi_create_int32(env, dropped, &result);
   return result;
 }
 
 NAPI_MODULE_INIT() {
+  Instance *inst = calloc(1, sizeof *inst);
+  if (inst == NULL || napi_set_instance_data(env, inst, free_instance, NULL) != napi_ok) {
+    free(inst);
+    return NULL;
+  }
   static const struct {
     const char *name;
     napi_callback fn;

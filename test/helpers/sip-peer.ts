@@ -1,11 +1,14 @@
-// Test actor for proxy stories: a SIP endpoint (desk phone, softphone or PBX) on a real UDP, WebSocket or TLS socket
-// that both sends and receives requests and responses. Independent of src/: text in, text out, string parsing only.
+// Test actor: a SIP endpoint (desk phone, softphone or PBX) on a real UDP, TCP, TLS, WS or WSS socket to the edge. It
+// sends requests and responses as text and records what arrives, parsed with string operations only (independent of
+// src/). Message builders for dialogs live here too; REGISTER and digest answers are phone.ts's.
 import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
+import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import tls from 'node:tls';
 import WebSocket from 'ws';
-import { digestAuthorization } from '../helpers/sip-client.ts';
+
+export type PeerTransport = 'udp' | 'tcp' | 'tls' | 'ws' | 'wss';
 
 /** One message as the peer received it. */
 export interface Msg {
@@ -13,21 +16,22 @@ export interface Msg {
   isRequest: boolean;
   method: string;
   ruri: string;
+  /** Status code of a response (0 for a request). */
   status: number;
+  reason: string;
   /** All values of a header (one entry per line; compact names expanded). */
   headers(name: string): string[];
   header(name: string): string | undefined;
   body: string;
-  /** Where it came from (UDP) — replies go back there. */
+  /** Where it came from (UDP) — replies go back there; the edge's address on TCP and WS. */
   from: { address: string; port: number };
 }
 
 const COMPACT: Record<string, string> = { v: 'via', f: 'from', t: 'to', i: 'call-id', m: 'contact', l: 'content-length', c: 'content-type' };
 
-export function parseMsg(raw: string, from: { address: string; port: number }): Msg {
+export function parseMsg(raw: string, from: { address: string; port: number } = { address: '', port: 0 }): Msg {
   const end = raw.indexOf('\r\n\r\n');
-  const head = raw.slice(0, end < 0 ? raw.length : end);
-  const lines = head.split('\r\n');
+  const lines = raw.slice(0, end < 0 ? raw.length : end).split('\r\n');
   const start = lines[0]!;
   const map = new Map<string, string[]>();
   for (const l of lines.slice(1)) {
@@ -46,6 +50,7 @@ export function parseMsg(raw: string, from: { address: string; port: number }): 
     method: isRequest ? parts[0]! : '',
     ruri: isRequest ? parts[1]! : '',
     status: isRequest ? 0 : Number(parts[1]),
+    reason: isRequest ? '' : parts.slice(2).join(' '),
     headers: (n) => map.get(n.toLowerCase()) ?? [],
     header: (n) => map.get(n.toLowerCase())?.[0],
     body: end < 0 ? '' : raw.slice(end + 4),
@@ -59,70 +64,65 @@ export const tagOf = (v: string | undefined): string | undefined => /;tag=([^;>\
 /** The URI inside <> of a name-addr (or the value itself). */
 export const uriOf = (v: string): string => /<([^>]*)>/.exec(v)?.[1] ?? v.split(';')[0]!;
 
+export interface PeerOptions {
+  transport: PeerTransport;
+  /** The edge's port for this transport (0 for a PBX started before the edge: set edgePort later). */
+  port: number;
+  /** The edge's host; default 127.0.0.1. */
+  host?: string;
+  /** Local address to send from (UDP/TCP), e.g. 127.0.0.2 for a second source. */
+  localAddress?: string;
+  /** WebSocket subprotocols to offer; default ['sip']. */
+  protocols?: string[];
+  /** TLS/WSS: the CA (PEM) the edge's certificate must chain to, e.g. its self-signed certificate. */
+  ca?: string;
+}
+
+/** A datagram a UDP peer sends itself to know that everything sent to it before has been read (settled()). */
+const MARK = '\0sipedge-test-settled:';
+
 export class SipPeer {
+  /** Messages received and not yet taken by waitFor() or request(). */
   readonly received: Msg[] = [];
-  private waiters: Array<{ pred: (m: Msg) => boolean; resolve: (m: Msg) => void }> = [];
-  private udp?: dgram.Socket;
-  private ws?: WebSocket;
-  /** TLS: the phone's connection to the edge, or the edge's latest connection to a TLS PBX. */
-  private stream?: tls.TLSSocket;
-  private server?: tls.Server;
-  private buf = '';
+  /** Requests received by method, silent or not, taken or not. */
+  readonly seen = new Map<string, number>();
   /** When set, requests matching it get this automatic answer (e.g. OPTIONS probes -> 200). */
   autoAnswer: ((m: Msg) => number | undefined) | undefined = (m) => (m.method === 'OPTIONS' ? 200 : undefined);
   /** A dead host: everything is ignored (still counted in `seen`). */
   silent = false;
-  /** Requests received by method, silent or not. */
-  readonly seen = new Map<string, number>();
+  /** Where send() goes by default: the edge. */
+  edgePort: number;
+  /** This peer's own address as it names it in Via and Contact (a WebSocket peer: a random .invalid host, port 0). */
   host = '127.0.0.1';
   port = 0;
+  closed = false;
+  private waiters: Array<{ pred: (m: Msg) => boolean; resolve: (m: Msg) => void }> = [];
+  private marks = new Map<string, () => void>();
+  private udp?: dgram.Socket;
+  /** TCP/TLS: the connection to the edge, or (tlsServer) the edge's latest connection to this PBX. */
+  private tcp?: net.Socket;
+  private server?: tls.Server;
+  private ws?: WebSocket;
+  private buf = '';
 
-  private constructor(
-    readonly transport: 'udp' | 'ws' | 'tls',
-    /** Where send() goes by default: the edge (UDP port; set later for a PBX started before the edge). */
-    public edgePort: number,
-  ) {}
+  private constructor(private readonly o: PeerOptions) {
+    this.edgePort = o.port;
+  }
 
-  static async udp(edgePort: number, address = '127.0.0.1'): Promise<SipPeer> {
-    const p = new SipPeer('udp', edgePort);
-    const s = dgram.createSocket('udp4');
-    p.udp = s;
-    s.on('message', (m, r) => p.onData(m.toString('latin1'), { address: r.address, port: r.port }));
-    await new Promise<void>((r) => s.bind(0, address, () => r()));
-    p.host = address;
-    p.port = s.address().port;
+  static async open(o: PeerOptions): Promise<SipPeer> {
+    const p = new SipPeer(o);
+    await p.connect();
     return p;
   }
 
-  static async ws(edgeWsPort: number): Promise<SipPeer> {
-    const p = new SipPeer('ws', edgeWsPort);
-    const ws = new WebSocket(`ws://127.0.0.1:${edgeWsPort}`, ['sip']);
-    p.ws = ws;
-    ws.on('message', (d) => p.onData(Buffer.from(d as Buffer).toString('latin1'), { address: '127.0.0.1', port: edgeWsPort }));
-    await new Promise<void>((r, j) => {
-      ws.once('open', () => r());
-      ws.once('error', j);
-    });
-    p.host = `${rnd(4)}.invalid`;
-    p.port = 0;
-    return p;
+  get transport(): PeerTransport {
+    return this.o.transport;
   }
 
-  /** A phone on a TLS connection to the edge's sip.tls port, trusting `ca` (the edge's certificate). */
-  static async tls(edgeTlsPort: number, ca: string): Promise<SipPeer> {
-    const p = new SipPeer('tls', edgeTlsPort);
-    const s = tls.connect({ port: edgeTlsPort, host: '127.0.0.1', ca });
-    p.attach(s);
-    await new Promise<void>((r, j) => s.once('secureConnect', () => r()).once('error', j));
-    p.host = '127.0.0.1';
-    p.port = s.localPort!;
-    return p;
-  }
-
-  /** A PBX with a TLS listener on address (certificate and key in PEM); the edge connects to it. */
+  /** A PBX with a TLS listener on `address` (certificate and key in PEM); the edge connects to it. */
   static async tlsServer(address: string, cert: string, key: string): Promise<SipPeer> {
-    const p = new SipPeer('tls', 0);
-    const server = tls.createServer({ cert, key }, (s) => p.attach(s));
+    const p = new SipPeer({ transport: 'tls', port: 0 });
+    const server = tls.createServer({ cert, key }, (s) => p.attachStream(s));
     p.server = server;
     await new Promise<void>((r) => server.listen(0, address, () => r()));
     p.host = address;
@@ -130,35 +130,85 @@ export class SipPeer {
     return p;
   }
 
-  private attach(s: tls.TLSSocket): void {
-    this.stream = s;
-    s.setEncoding('latin1');
-    s.on('error', () => undefined);
-    s.on('data', (d: string) => {
-      this.buf += d;
-      for (;;) {
-        while (this.buf.startsWith('\r\n')) this.buf = this.buf.slice(2);
-        const end = this.buf.indexOf('\r\n\r\n');
-        if (end < 0) return;
-        const len = Number(/\r\n(?:content-length|l)\s*:\s*(\d+)/i.exec(this.buf.slice(0, end + 2))?.[1] ?? 0);
-        if (this.buf.length < end + 4 + len) return;
-        this.onData(this.buf.slice(0, end + 4 + len), { address: s.remoteAddress ?? '', port: s.remotePort ?? 0 });
-        this.buf = this.buf.slice(end + 4 + len);
-      }
-    });
+  private get isWebSocket(): boolean {
+    return this.transport === 'ws' || this.transport === 'wss';
   }
 
-  /** Via sent-by and transport token for requests this peer originates. */
+  /** Via sent-by with its transport token, for requests this peer originates. */
   get via(): string {
-    return this.transport === 'ws' ? `SIP/2.0/WS ${this.host}` : `SIP/2.0/${this.transport.toUpperCase()} ${this.host}:${this.port}`;
+    return this.isWebSocket ? `SIP/2.0/${this.transport.toUpperCase()} ${this.host}` : `SIP/2.0/${this.transport.toUpperCase()} ${this.host}:${this.port}`;
   }
 
+  /** A Contact URI reaching this peer. */
   get contact(): string {
-    if (this.transport === 'ws') return `sip:${rnd(3)}@${this.host};transport=ws`;
+    // RFC 7118 §5: a WSS contact is still transport=ws.
+    if (this.isWebSocket) return `sip:${rnd(3)}@${this.host};transport=ws`;
     return this.transport === 'tls' ? `sip:peer@${this.host}:${this.port};transport=tls` : `sip:peer@${this.host}:${this.port}`;
   }
 
+  private async connect(): Promise<void> {
+    const host = this.o.host ?? '127.0.0.1';
+    const edge = { address: host, port: this.o.port };
+    if (this.o.transport === 'udp') {
+      const s = dgram.createSocket('udp4');
+      this.udp = s;
+      s.on('message', (m, r) => this.onData(m.toString('latin1'), { address: r.address, port: r.port }));
+      await new Promise<void>((r) => s.bind(0, this.o.localAddress ?? '127.0.0.1', () => r()));
+      this.host = this.o.localAddress ?? '127.0.0.1';
+      this.port = s.address().port;
+    } else if (this.o.transport === 'tcp' || this.o.transport === 'tls') {
+      const plain = net.connect({ port: this.o.port, host, localAddress: this.o.localAddress });
+      const s = this.o.transport === 'tcp' ? plain : tls.connect({ socket: plain, host, ca: this.o.ca });
+      this.attachStream(s, edge);
+      await new Promise<void>((r, j) => {
+        s.once(this.o.transport === 'tls' ? 'secureConnect' : 'connect', () => r());
+        s.once('error', j);
+      });
+      this.host = s.localAddress!;
+      this.port = s.localPort!;
+    } else {
+      const ws = new WebSocket(`${this.o.transport}://${host}:${this.o.port}`, this.o.protocols ?? ['sip'], { ca: this.o.ca });
+      this.ws = ws;
+      ws.on('message', (d) => this.onData(Buffer.from(d as Buffer).toString('latin1'), edge));
+      ws.on('close', () => (this.closed = true));
+      await new Promise<void>((r, j) => {
+        ws.once('open', () => r());
+        ws.once('error', j);
+      });
+      this.host = `${rnd(4)}.invalid`;
+      this.port = 0;
+    }
+  }
+
+  private attachStream(s: net.Socket, from?: { address: string; port: number }): void {
+    this.tcp = s;
+    this.buf = '';
+    s.setEncoding('latin1');
+    s.on('data', (d: string) => this.onStream(d, from ?? { address: s.remoteAddress ?? '', port: s.remotePort ?? 0 }));
+    s.on('close', () => (this.closed = true));
+    // A server-side connection's errors end it; the story sees the close.
+    if (from === undefined) s.on('error', () => undefined);
+  }
+
+  private onStream(d: string, from: { address: string; port: number }): void {
+    this.buf += d;
+    for (;;) {
+      while (this.buf.startsWith('\r\n')) this.buf = this.buf.slice(2);
+      const end = this.buf.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      const m = /\r\n(?:content-length|l)\s*:\s*(\d+)/i.exec(this.buf.slice(0, end + 2));
+      const len = m ? Number(m[1]) : 0;
+      if (this.buf.length < end + 4 + len) return;
+      this.onData(this.buf.slice(0, end + 4 + len), from);
+      this.buf = this.buf.slice(end + 4 + len);
+    }
+  }
+
   private onData(text: string, from: { address: string; port: number }): void {
+    if (text.startsWith(MARK)) {
+      this.marks.get(text)?.();
+      return;
+    }
     if (text.trim() === '') return;
     const m = parseMsg(text, from);
     if (m.isRequest) this.seen.set(m.method, (this.seen.get(m.method) ?? 0) + 1);
@@ -175,14 +225,18 @@ export class SipPeer {
     if (i >= 0) this.waiters.splice(i, 1)[0]!.resolve(m);
   }
 
-  send(text: string, to?: { address: string; port: number }): void {
-    const b = Buffer.from(text.replace(/\r?\n/g, '\r\n'), 'latin1');
-    if (this.udp) this.udp.send(b, to?.port ?? this.edgePort, to?.address ?? '127.0.0.1');
-    else if (this.stream) this.stream.write(b);
+  /** Sends raw text (LF line ends become CRLF): to the edge, or over UDP to `to`. */
+  send(text: string | Buffer, to?: { address: string; port: number }): void {
+    const b = typeof text === 'string' ? Buffer.from(text.replace(/\r?\n/g, '\r\n'), 'latin1') : text;
+    if (this.udp) this.udp.send(b, to?.port ?? this.edgePort, to?.address ?? this.o.host ?? '127.0.0.1');
+    else if (this.tcp) this.tcp.write(b);
     else this.ws!.send(b.toString('latin1'));
   }
 
-  /** The next message matching pred (also one already received and not yet taken, when `past`). */
+  /**
+   * The next message matching pred, taken out of `received`: one that already arrived and was not taken (`past`), or
+   * the first to arrive within timeoutMs.
+   */
   waitFor(pred: (m: Msg) => boolean, timeoutMs = 3000, past = true): Promise<Msg> {
     if (past) {
       const i = this.received.findIndex(pred);
@@ -191,7 +245,7 @@ export class SipPeer {
     return new Promise((resolve, reject) => {
       const t = setTimeout(() => {
         this.waiters = this.waiters.filter((w) => w.resolve !== done);
-        reject(new Error(`no matching SIP message within ${timeoutMs} ms; got:\n${this.received.map((m) => m.raw.split('\r\n')[0]).join('\n')}`));
+        reject(new Error(`no matching SIP response (or request) within ${timeoutMs} ms; got:\n${this.received.map((m) => m.raw.split('\r\n')[0]).join('\n')}`));
       }, timeoutMs);
       const done = (m: Msg): void => {
         clearTimeout(t);
@@ -203,10 +257,37 @@ export class SipPeer {
     });
   }
 
+  /** Sends a request and resolves with its final response (same Call-ID and CSeq number, arriving after the send). */
+  sendRequest(text: string, callId: string, cseq: number, timeoutMs = 3000): Promise<Msg> {
+    const p = this.waitFor((m) => !m.isRequest && m.status >= 200 && m.header('call-id') === callId && m.header('cseq')?.startsWith(`${cseq} `) === true, timeoutMs, false);
+    this.send(text);
+    return p;
+  }
+
+  /**
+   * UDP: resolves once every datagram sent to this peer before the call (by anyone in this process) has been read,
+   * and the edge has handled what this peer sent it before. One loop turn first (the edge sends a turn's datagrams in
+   * setImmediate); then the peer sends itself a marker, which queues behind them; then one loop turn more, so that
+   * other sockets made readable by the same sends (the edge's) have had their turn too.
+   */
+  async settled(): Promise<void> {
+    if (this.udp === undefined) throw new Error('settled() is for UDP peers');
+    await new Promise((r) => setImmediate(r));
+    const mark = `${MARK}${rnd()}`;
+    await new Promise<void>((resolve) => {
+      this.marks.set(mark, resolve);
+      this.udp!.send(mark, this.port, this.host);
+    });
+    this.marks.delete(mark);
+    await new Promise((r) => setImmediate(r));
+  }
+
+  /** Matches a request by method (and Call-ID). */
   request(method: string, callId?: string): (m: Msg) => boolean {
     return (m) => m.isRequest && m.method === method && (callId === undefined || m.header('call-id') === callId);
   }
 
+  /** Matches a response by status (and CSeq method, Call-ID). */
   response(status: number, method?: string, callId?: string): (m: Msg) => boolean {
     return (m) =>
       !m.isRequest && m.status === status && (method === undefined || m.header('cseq')!.endsWith(' ' + method)) &&
@@ -233,8 +314,8 @@ export class SipPeer {
 
   async close(): Promise<void> {
     if (this.udp) await new Promise<void>((r) => this.udp!.close(() => r()));
-    if (this.ws) this.ws.terminate();
-    this.stream?.destroy();
+    this.tcp?.destroy();
+    this.ws?.terminate();
     this.server?.close();
   }
 }
@@ -264,25 +345,6 @@ export function buildRequest(
     body,
   ];
   return { text: lines.join('\r\n'), callId, fromTag, branch };
-}
-
-/** Registers `peer` as ext@domain through the 401 challenge; resolves with the final status. */
-export async function register(peer: SipPeer, ext: string, domain: string, password: string): Promise<number> {
-  const callId = `${rnd()}@reg`;
-  const base = { method: 'REGISTER', ruri: `sip:${domain}`, from: `sip:${ext}@${domain}`, to: `sip:${ext}@${domain}`, callId, headers: ['Expires: 600'] };
-  const first = buildRequest(peer, { ...base, cseq: 1 });
-  peer.send(first.text);
-  const challenge = await peer.waitFor(peer.response(401, 'REGISTER', callId));
-  const auth = digestAuthorization(challenge.headers('www-authenticate').at(-1)!, { username: ext, password, method: 'REGISTER', uri: `sip:${domain}` });
-  const second = buildRequest(peer, { ...base, cseq: 2, headers: [...base.headers, `Authorization: ${auth}`] });
-  peer.send(second.text);
-  const final = await peer.waitFor((m) => !m.isRequest && m.status >= 200 && m.header('call-id') === callId && m.header('cseq') === '2 REGISTER');
-  return final.status;
-}
-
-/** Proxy-Authorization value answering a 407. */
-export function proxyAuthorization(res: Msg, o: { username: string; password: string; method: string; uri: string }): string {
-  return digestAuthorization(res.headers('proxy-authenticate').at(-1)!, o);
 }
 
 /** The ACK for a 2xx: new branch, the route set reversed from the 2xx's Record-Route, the 2xx's To. */

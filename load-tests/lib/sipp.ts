@@ -1,11 +1,13 @@
-// runSipp: one real `sipp` run (UAC, loopback) bounded by a timeout, with its final call counts from -trace_stat.
+// runSipp: one real `sipp` run (UAC, loopback) bounded by a timeout, with its final call counts from -trace_stat; the
+// one home of running SIPp, for the load runners and the e2e tests alike (test/ imports load-tests/lib/, never back).
 // Scenarios and injection files are fixtures (load-tests/sipp/, load-tests/lib/users.ts); the edge is started elsewhere.
 import { spawn } from 'node:child_process';
+import dgram from 'node:dgram';
 import { accessSync, constants, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CpuSampler } from '../../load-tests/lib/proc-cpu.ts';
+import { CpuSampler } from './proc-cpu.ts';
 
 const REPO_ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 /** Kept of stdout/stderr/error log, in characters (SIPp repaints its screen to a non-tty stdout). */
@@ -285,4 +287,16 @@ function statsFromScreen(stdout: string): SippStats {
     elapsedSeconds: 0,
     meanResponseMs: undefined,
   };
+}
+
+/** A free UDP port on a loopback address, for SIPp phones that must call from the port they registered from. */
+export async function freeUdpPortOn(ip: string): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const s = dgram.createSocket('udp4');
+    s.once('error', reject);
+    s.bind(0, ip, () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
 }
