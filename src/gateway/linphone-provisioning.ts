@@ -1,27 +1,11 @@
-// Linphone remote provisioning: a one-time `<gateway.publicUrl>/provision/<token>.xml` URL (and its QR code) that
-// answers, once, the linphonerc XML of one account (proxy config + auth info, the edge as outbound proxy), as Linphone
+// Linphone remote provisioning: the one-time `<gateway.publicUrl>/provision/<token>.xml` URL (offered by
+// provisioning-tokens.ts linphoneOffer, with its QR code) answers, once, the linphonerc XML of one account (proxy config + auth info, the edge as outbound proxy), as Linphone
 // apps read it from a scanned QR code or their "fetch remote configuration" setting ([misc] config-uri in linphonerc).
 // Tokens are provisioning-tokens.ts's; the sipedge JSON format is voip-settings.ts's.
-import type { ExtensionRef } from '../auth/provisioning.ts';
 import type { GatewayServices, RouteSpec } from './route-spec.ts';
-import { issueProvisioningToken, redeemProvisioningToken } from './provisioning-tokens.ts';
-import { qrCodes, type VoipSettings } from './voip-settings.ts';
+import { redeemProvisioningToken } from './provisioning-tokens.ts';
+import type { VoipSettings } from './voip-settings.ts';
 import { settingsOf } from './voip-routes.ts';
-
-export interface LinphoneOffer {
-  /** The remote provisioning URL: works once, within gateway.provisioningTokenSeconds. */
-  url: string;
-  expiresAt: string;
-  qrSvg: string;
-  qrPngDataUrl: string;
-}
-
-/** Seals `password` under a new token and returns its Linphone provisioning URL with a QR code of it. */
-export async function linphoneOffer(g: GatewayServices, ref: ExtensionRef, password: string): Promise<LinphoneOffer> {
-  const { token, expiresAt } = await issueProvisioningToken(g, ref, password);
-  const url = `${g.cfg.publicUrl.replace(/\/+$/, '')}/provision/${token}.xml`;
-  return { url, expiresAt: new Date(expiresAt).toISOString(), ...(await qrCodes(url)) };
-}
 
 const xmlText = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
@@ -41,7 +25,7 @@ function chooseTransport(s: VoipSettings): [string, string] {
  * outbound proxy (reg_route: calls to sip:<ext>@<domain> go to the edge, not to the domain's DNS); auth_info_0 holds
  * the VoIP password for the tenant's realm.
  */
-export function linphoneXml(s: VoipSettings, password: string): string {
+function linphoneXml(s: VoipSettings, password: string): string {
   const [transport, hostPort] = chooseTransport(s);
   const entry = (name: string, value: string): string => `    <entry name="${name}" overwrite="true">${xmlText(value)}</entry>`;
   return [

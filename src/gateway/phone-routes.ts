@@ -16,7 +16,7 @@ const SAFE_HOST = /^(?:[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])$/;
  * wss listener, else ws; on the host name the browser used for the page (its certificate names that one), at the
  * listener's port. undefined when SIP over WebSocket is off.
  */
-export function browserWsUrl(req: FastifyRequest, transports: VoipSettings['transports']): string | undefined {
+function browserWsUrl(req: FastifyRequest, transports: VoipSettings['transports']): string | undefined {
   const t = transports as Record<string, string | undefined>;
   const chosen = req.protocol === 'https' ? (t.wss ?? t.ws) : (t.ws ?? t.wss);
   if (chosen === undefined) return undefined;

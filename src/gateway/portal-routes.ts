@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import type { Logger } from '../observability/logger.ts';
 
 /** Where scripts/build-portal.mjs writes the bundle. */
-export const PORTAL_DIR = fileURLToPath(new URL('../../build/portal/', import.meta.url));
+const PORTAL_DIR = fileURLToPath(new URL('../../build/portal/', import.meta.url));
 
 /** The app's pages (src/portal/main.tsx shows one per path): each answers index.html, and the app routes in the browser. */
 export const PAGE_PATHS = ['/', '/sign-in', '/forgot-password', '/reset-password', '/provision', '/phone', '/settings', '/admin', '/music'];
@@ -21,7 +21,7 @@ const SAFE_HOST = /^(?:[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])$/;
  * also as data: URLs (the QR codes), and the page's own host on any port over ws/wss (the Phone tab's SIP over
  * WebSocket listener has its own port).
  */
-export function contentSecurityPolicy(req: FastifyRequest): string {
+function contentSecurityPolicy(req: FastifyRequest): string {
   const host = SAFE_HOST.test(req.hostname) ? req.hostname : undefined;
   const sockets = host === undefined ? '' : ` ws://${host}:* wss://${host}:*`;
   return [

@@ -1,12 +1,14 @@
 // One-time provisioning tokens: a VoIP password waiting, sealed (AES-256-GCM), under the SHA-256 of a random token for
-// gateway.provisioningTokenSeconds. Redeemed once, as JSON (POST /api/provisioning/redeem) or as Linphone XML
-// (GET /provision/<token>.xml, linphone-provisioning.ts). What is shown with the password is voip-routes.ts's.
+// gateway.provisioningTokenSeconds, and the Linphone URL that redeems one. Redeemed once, as JSON
+// (POST /api/provisioning/redeem) or as Linphone XML (GET /provision/<token>.xml, linphone-provisioning.ts). What is
+// shown with the password is voip-routes.ts's.
 import type { FastifyRequest } from 'fastify';
 import { ha1 } from '../auth/digest.ts';
 import { newToken, safeEqual, tokenId } from '../auth/login-token.ts';
 import type { ExtensionRef } from '../auth/provisioning.ts';
 import { ApiError } from './api-error.ts';
 import type { GatewayServices } from './route-spec.ts';
+import { qrCodes } from './voip-settings.ts';
 
 const key = (token: string): string => `prov:${tokenId(token)}`;
 const aad = (ref: ExtensionRef): string => `prov:${ref.tenant}/${ref.ext}`;
@@ -38,4 +40,19 @@ export async function redeemProvisioningToken(g: GatewayServices, req: FastifyRe
   const password = g.box.open(v.sealed, aad(ref));
   if (!e || !t || password === undefined || !safeEqual(ha1('SHA-256', e.ext, t.domain, password), e.cred.sha256)) throw bad;
   return { ref, password };
+}
+
+export interface LinphoneOffer {
+  /** The remote provisioning URL: works once, within gateway.provisioningTokenSeconds. */
+  url: string;
+  expiresAt: string;
+  qrSvg: string;
+  qrPngDataUrl: string;
+}
+
+/** Seals `password` under a new token and returns its Linphone provisioning URL (linphone-provisioning.ts) with a QR code. */
+export async function linphoneOffer(g: GatewayServices, ref: ExtensionRef, password: string): Promise<LinphoneOffer> {
+  const { token, expiresAt } = await issueProvisioningToken(g, ref, password);
+  const url = `${g.cfg.publicUrl.replace(/\/+$/, '')}/provision/${token}.xml`;
+  return { url, expiresAt: new Date(expiresAt).toISOString(), ...(await qrCodes(url)) };
 }

@@ -3,8 +3,7 @@
 // Linphone provisioning URL offered beside it: linphone-provisioning.ts.
 import type { ExtensionRef } from '../auth/provisioning.ts';
 import { notFound } from './api-error.ts';
-import { linphoneOffer } from './linphone-provisioning.ts';
-import { issueProvisioningToken, redeemProvisioningToken } from './provisioning-tokens.ts';
+import { issueProvisioningToken, linphoneOffer, redeemProvisioningToken } from './provisioning-tokens.ts';
 import type { GatewayServices, RouteSpec } from './route-spec.ts';
 import { bodies } from './schemas.ts';
 import { provisioningContent, qrCodes, voipSettings, type VoipSettings } from './voip-settings.ts';
