@@ -1,4 +1,5 @@
-# sipedge container: Node 20 on Debian bookworm, embedded store under /data (mount a volume there).
+# sipedge container: Node 20 on Debian bookworm, embedded store under /data (mount a volume there); the portal is
+# served on the HTTP port.
 # Stage 1 builds the optional native parts, the RTP sender and the SIP UDP I/O (needs a C compiler, which the slim
 # image does not have).
 FROM node:20-bookworm AS native
@@ -10,8 +11,12 @@ RUN node scripts/build-native.mjs --require
 
 FROM node:20-bookworm-slim
 WORKDIR /app
+# npm ci's prepare script bundles the portal (esbuild, Preact, SIP.js: dependencies) into build/portal/, so its
+# sources and build script come first.
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+COPY scripts/build-portal.mjs ./scripts/
+COPY src/portal ./src/portal
+RUN npm ci --omit=dev --no-audit --no-fund && test -f build/portal/assets/app.js && npm cache clean --force
 COPY bin ./bin
 COPY src ./src
 COPY config ./config

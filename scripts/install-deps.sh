@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Installs what sipedge needs on Debian: npm packages and the optional native parts (RTP sender, SIP UDP I/O; always;
-# without a C compiler the edge runs on dgram), and with --test the tools the test suite runs for real (SIPp =
-# sip-tester, redis-server, sox, lame, and gcc so that the native parts are built and tested). Idempotent; fails loudly
-# when an install fails. --test also brings the SIP-over-TLS clients the suite drives (sipsak, linphonec from
-# linphone-cli, and socat as the TLS client in front of SIPp, whose Debian build has no TLS).
+# Installs what sipedge needs on Debian: npm packages, the portal bundle (build/portal/, rebuilt when missing or older
+# than src/portal/) and the optional native parts (RTP sender, SIP UDP I/O; always; without a C compiler the edge runs
+# on dgram), and with --test the tools the test suite runs for real (SIPp = sip-tester, redis-server, sox, lame,
+# Chromium for the portal's browser tests, and gcc so that the native parts are built and tested). Idempotent; fails
+# loudly when an install fails. --test also brings the SIP-over-TLS clients the suite drives (sipsak, linphonec from
+# linphone-cli, also used for Linphone provisioning, and socat as the TLS client in front of SIPp, whose Debian build
+# has no TLS).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +15,8 @@ if [ "${1:-}" = "--test" ]; then
   command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
   command -v sox >/dev/null 2>&1 || need_apt+=(sox)
   command -v lame >/dev/null 2>&1 || need_apt+=(lame)
+  # Debian's Chromium, driven by playwright-core (which never downloads a browser of its own).
+  command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
   command -v sipsak >/dev/null 2>&1 || need_apt+=(sipsak)
   command -v linphonec >/dev/null 2>&1 || need_apt+=(linphone-cli)
   command -v socat >/dev/null 2>&1 || need_apt+=(socat)
@@ -31,6 +35,9 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   echo "installing npm packages" >&2
   npm ci --no-audit --no-fund --loglevel=error
 fi
+
+# build/portal/: `npm ci` builds it (the prepare script); rebuilt here when src/portal/ changed since.
+node scripts/build-portal.mjs --if-stale
 
 # build/native/rtp_send.node (hold-music batch send) and sip_udp.node (SIP UDP I/O): required for the tests, optional
 # for running the edge.

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# The whole test suite: installs SIPp, redis-server (Debian) and npm packages when missing, typechecks, runs vitest.
+# The whole test suite: installs SIPp, redis-server, Chromium, linphone-cli (Debian) and npm packages when missing,
+# builds the portal when stale, typechecks the edge and the portal, runs vitest.
 # .ci/run calls exactly this. The last line is the plain "N passed, N failed" summary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh --test
 npx tsc --noEmit -p tsconfig.json
+npx tsc --noEmit -p src/portal/tsconfig.json
 report="$(mktemp -d)/vitest.json"
 status=0
 npx vitest run --reporter=default --reporter=json --outputFile.json="$report" "$@" || status=$?

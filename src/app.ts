@@ -31,6 +31,7 @@ import { Gateway } from './gateway/gateway.ts';
 import { resolveGatewayKey } from './auth/secret-box.ts';
 import { decodeKey } from './config/schema.ts';
 import { mohRoutes, tokenOrSessionAuthorize } from './gateway/moh-routes.ts';
+import { portalRoutes } from './gateway/portal-routes.ts';
 import { DEFAULT_MOH_FILE, HoldCache } from './media/hold-cache.ts';
 import { MohService } from './media/moh-service.ts';
 import { MediaLibrary } from './media/library.ts';
@@ -326,7 +327,10 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
   const http = new HttpServer({
     trustProxy: config.gateway.trustProxy,
     // Hold-music routes live in the gateway's scope: its session cookies, CSRF rule and error handler apply to them.
-    mount: (app) => gateway.register(app, (scope) => mohRoutes(scope, { library: media, authorize: mohAuthorize })),
+    mount: (app) => {
+      gateway.register(app, (scope) => mohRoutes(scope, { library: media, authorize: mohAuthorize }));
+      app.register(portalRoutes, { logger });
+    },
     listen: config.http.listen,
     https: certificates !== undefined && config.http.https !== 'off' ? { listen: config.http.https, certificate: certificates } : undefined,
     metrics,

@@ -24,6 +24,8 @@ import { openApiDocument } from './openapi.ts';
 import type { Caller, GatewayServices, RouteSpec } from './route-spec.ts';
 import { edgeHost, type SipPorts } from './voip-settings.ts';
 import { voipRoutes } from './voip-routes.ts';
+import { linphoneRoutes } from './linphone-provisioning.ts';
+import { phoneRoutes } from './phone-routes.ts';
 
 const SESSION_COOKIE = 'sipedge_session';
 const CSRF_HEADER = 'x-csrf-token';
@@ -91,6 +93,8 @@ export class Gateway implements GatewayServices {
       },
       ...loginRoutes(this),
       ...voipRoutes(this),
+      ...phoneRoutes(this),
+      ...linphoneRoutes(this),
       ...adminRoutes(this),
     ];
   }

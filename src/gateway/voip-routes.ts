@@ -1,16 +1,15 @@
 // VoIP credential routes: show the settings, regenerate the VoIP password (the same rotation as `sipedge ext
-// rotate`), and redeem a one-time provisioning token. QR content format: voip-settings.ts provisioningContent.
-import { ha1 } from '../auth/digest.ts';
-import { newToken, safeEqual, tokenId } from '../auth/login-token.ts';
+// rotate`), and redeem a one-time provisioning token. QR content format: voip-settings.ts provisioningContent; the
+// Linphone provisioning URL offered beside it: linphone-provisioning.ts.
 import type { ExtensionRef } from '../auth/provisioning.ts';
-import { ApiError } from '../errors.ts';
 import { notFound } from './api-error.ts';
+import { issueProvisioningToken, linphoneOffer, redeemProvisioningToken } from './provisioning-tokens.ts';
 import type { GatewayServices, RouteSpec } from './route-spec.ts';
 import { bodies } from './schemas.ts';
 import { provisioningContent, qrCodes, voipSettings, type VoipSettings } from './voip-settings.ts';
 
 /** The settings of one extension, as phones should use them (the edge as the one server). */
-async function settingsOf(g: GatewayServices, ref: ExtensionRef): Promise<VoipSettings> {
+export async function settingsOf(g: GatewayServices, ref: ExtensionRef): Promise<VoipSettings> {
   const [e, t] = await Promise.all([g.stores.accounts.getExtension(ref.tenant, ref.ext), g.stores.accounts.getTenant(ref.tenant)]);
   if (!e || !t) throw notFound(`extension ${ref.ext}@${ref.tenant}`);
   return voipSettings(e, t, g.edgeHost(), g.sipPorts(), g.sharedDomain);
@@ -28,14 +27,7 @@ export async function deliverVoipPassword(
 ): Promise<Record<string, unknown>> {
   const settings = await settingsOf(g, ref);
   if (delivery === 'token') {
-    const token = newToken();
-    const expiresAt = g.now() + g.cfg.provisioningTokenSeconds * 1000;
-    const sealed = g.box.seal(password, `prov:${ref.tenant}/${ref.ext}`);
-    await g.stores.tokens.put(
-      `prov:${tokenId(token)}`,
-      JSON.stringify({ tenant: ref.tenant, ext: ref.ext, sealed }),
-      expiresAt,
-    );
+    const { token, expiresAt } = await issueProvisioningToken(g, ref, password);
     return {
       settings,
       provisioningToken: token,
@@ -44,7 +36,12 @@ export async function deliverVoipPassword(
     };
   }
   const content = provisioningContent(settings, password);
-  return { settings, voipPassword: password, provisioning: { content, ...(await qrCodes(content)) } };
+  return {
+    settings,
+    voipPassword: password,
+    provisioning: { content, ...(await qrCodes(content)) },
+    linphone: await linphoneOffer(g, ref, password),
+  };
 }
 
 export function voipRoutes(g: GatewayServices): RouteSpec[] {
@@ -65,7 +62,7 @@ export function voipRoutes(g: GatewayServices): RouteSpec[] {
       tag: 'voip',
       auth: 'session',
       body: bodies.sipPassword,
-      responses: { 200: '{ settings, voipPassword, provisioning: { content, qrSvg, qrPngDataUrl } }' },
+      responses: { 200: '{ settings, voipPassword, provisioning: { content, qrSvg, qrPngDataUrl }, linphone: { url, expiresAt, qrSvg, qrPngDataUrl } }' },
       async handler(req, _reply, c) {
         const { graceSeconds = 0, dropBindings = false } = req.body as { graceSeconds?: number; dropBindings?: boolean };
         const { password } = await g.provisioning.rotate(c.ref, { graceMs: graceSeconds * 1000, dropBindings });
@@ -81,23 +78,12 @@ export function voipRoutes(g: GatewayServices): RouteSpec[] {
       tag: 'voip',
       auth: 'none',
       body: bodies.redeem,
-      responses: { 200: '{ settings, voipPassword, provisioning }', 400: 'token invalid, expired, used, or the password was changed since', 429: 'rate limited (per IP)' },
+      responses: { 200: '{ settings, voipPassword, provisioning, linphone }', 400: 'token invalid, expired, used, or the password was changed since', 429: 'rate limited (per IP)' },
       async handler(req) {
-        await g.limiter.assertOpen(undefined, req.ip);
-        const raw = await g.stores.tokens.take(`prov:${tokenId((req.body as { token: string }).token)}`, g.now());
-        const bad = new ApiError(400, 'SIPEDGE_ERR_API_TOKEN_INVALID', 'the provisioning token is invalid, expired or already used', { field: 'token' });
-        if (raw === undefined) {
-          await g.limiter.fail(undefined, req.ip);
-          throw bad;
-        }
-        const v = JSON.parse(raw) as { tenant: string; ext: string; sealed: string };
-        const [e, t] = await Promise.all([g.stores.accounts.getExtension(v.tenant, v.ext), g.stores.accounts.getTenant(v.tenant)]);
-        const password = g.box.open(v.sealed, `prov:${v.tenant}/${v.ext}`);
-        // A password rotated again since the token was issued is not the one the token holds: refuse, do not mislead.
-        if (!e || !t || password === undefined || !safeEqual(ha1('SHA-256', e.ext, t.domain, password), e.cred.sha256)) throw bad;
+        const { ref, password } = await redeemProvisioningToken(g, req, (req.body as { token: string }).token);
         g.metrics.event('provisioning_redeemed');
-        g.log('gateway.provisioning.redeemed', { user: `${v.ext}@${v.tenant}` });
-        return deliverVoipPassword(g, v, password, 'response');
+        g.log('gateway.provisioning.redeemed', { user: `${ref.ext}@${ref.tenant}` });
+        return deliverVoipPassword(g, ref, password, 'response');
       },
     },
   ];

@@ -12,6 +12,8 @@ export const REDACT_PATHS = [
   '*.voipPassword',
   'ha1',
   '*.ha1',
+  'authorizationHa1',
+  '*.authorizationHa1',
   'authorization',
   '*.authorization',
   'secret',

@@ -45,7 +45,9 @@ describe('gateway over HTTPS', () => {
     expect((await new Client(gw.edge.httpPort).get('/api/me')).status).toBe(401);
     expect((await https.get('/healthz')).status).toBe(200);
     const page = await https.get('/');
-    expect(page.status).toBe(404);
+    // The portal, served there and not sent anywhere else.
+    expect(page.status).toBe(200);
+    expect(page.headers['content-type']).toMatch(/^text\/html/);
     expect(page.headers.location).toBeUndefined();
     const metrics = String((await plain.get('/metrics')).body);
     const expiry = /^sipedge_tls_certificate_expiry_seconds\{source="self-signed"\} (\d+)$/m.exec(metrics);
