@@ -256,7 +256,7 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
   const relay = new MediaRelay({ set: rtpengines, mode: config.media.anchoring, clock, logger, metrics });
   const holdCache = new HoldCache({ store: stores.media, logger, defaultFile: DEFAULT_MOH_FILE.pathname });
   // RTP is paced on a monotonic clock (a wall-clock step would stall or burst the streams), unless a test brings its own.
-  const moh = new MohService({ config: config.media, serverName: config.sip.serverName, advertisedHost: config.sip.advertisedHost, accounts: stores.accounts, cache: holdCache, clock: opts.clock ?? monotonicClock, logger, metrics });
+  const moh = new MohService({ config: config.media, serverName: config.sip.serverName, advertisedHost: config.sip.advertisedHost, accounts: stores.accounts, cache: holdCache, clock: opts.clock ?? monotonicClock, logger, metrics, relay });
   const media = new MediaLibrary({ config: config.media, media: stores.media, accounts: stores.accounts, clock, logger, metrics, transcoder: transcodeInWorker });
   const localServices: LocalService[] = [moh];
   const dispatcher = new Dispatcher(auth, registrar, logger, localServices);
