@@ -4,15 +4,18 @@ import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { monotonicClock, systemClock, type Clock } from './clock.ts';
 import type { Config } from './config/schema.ts';
-import { SipedgeError } from './config/errors.ts';
+import { SipedgeError } from './errors.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
 import { Metrics } from './observability/metrics.ts';
 import { openStores } from './store/open.ts';
+import { chain, type MaybePromise } from './store/maybe-promise.ts';
 import type { Stores } from './store/types.ts';
 import { DigestAuthenticator, type Verdict } from './auth/authenticator.ts';
+import { Identities } from './auth/identity.ts';
 import { resolveNonceSecret } from './auth/nonce.ts';
 import { Registrar } from './registrar/registrar.ts';
 import { TransportLayer } from './transport/transport-layer.ts';
+import { errorResponse } from './transaction/error-response.ts';
 import { TransactionLayer } from './transaction/transaction-layer.ts';
 import type { LocalService, ServerTransaction, TransactionUser } from './transaction/types.ts';
 import type { SipMessage } from './sip/types.ts';
@@ -72,41 +75,39 @@ class Dispatcher implements TransactionUser {
     private readonly auth: DigestAuthenticator,
     private readonly registrar: Registrar,
     private readonly logger: Logger,
-    /** UAS services on the edge (hold music, issue 5), asked before the proxy; empty until one is merged in. */
+    /** UAS services on the edge (hold music), asked before the proxy. */
     private readonly services: readonly LocalService[],
   ) {}
 
   onRequest(tx: ServerTransaction): void {
     this.inflight++;
-    let pending: void | Promise<void> = undefined;
+    let pending: MaybePromise<void> = undefined;
     try {
       pending = this.route(tx);
     } catch (e) {
       this.failed(tx, e);
     }
     // A REGISTER on the embedded store is answered by now: no promise was made for it.
-    if (pending === undefined) this.settled();
-    else pending.catch((e: unknown) => this.failed(tx, e)).finally(() => this.settled());
+    if (pending instanceof Promise) pending.catch((e: unknown) => this.failed(tx, e)).finally(() => this.settled());
+    else this.settled();
   }
 
   private failed(tx: ServerTransaction, e: unknown): void {
-    this.logger.error({ event: 'dispatch.error', err: (e as Error)?.stack ?? String(e) });
-    if (!tx.isCompleted) tx.respond(500, 'Server Internal Error');
+    const { answer } = errorResponse(e, this.logger, 'dispatch');
+    if (!tx.isCompleted) tx.respond(answer.status, answer.reason, { headers: answer.headers });
   }
 
   private settled(): void {
     if (--this.inflight === 0 && this.drained) this.drained();
   }
 
-  private route(tx: ServerTransaction): void | Promise<void> {
+  private route(tx: ServerTransaction): MaybePromise<void> {
     const req = tx.request;
     // Scanners and banned sources are dropped before any work (DESIGN.md §5).
-    const verdict = this.auth.precheck(req.source!.address, req.userAgent);
-    if (verdict instanceof Promise) return verdict.then((v) => this.routeChecked(tx, v));
-    return this.routeChecked(tx, verdict);
+    return chain(this.auth.precheck(req.source!.address, req.userAgent), (verdict) => this.routeChecked(tx, verdict));
   }
 
-  private routeChecked(tx: ServerTransaction, verdict: Verdict): void | Promise<void> {
+  private routeChecked(tx: ServerTransaction, verdict: Verdict): MaybePromise<void> {
     if (verdict !== 'ok') {
       tx.drop();
       return;
@@ -239,10 +240,10 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
     logger,
     nonceSecret,
   });
+  const identities = new Identities(stores.accounts, config.auth.sharedDomain);
   const registrar = new Registrar({
     config: config.registrar,
-    sharedDomain: config.auth.sharedDomain,
-    accounts: stores.accounts,
+    identities,
     bindings: stores.bindings,
     auth,
     clock,
@@ -256,7 +257,17 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
   const relay = new MediaRelay({ set: rtpengines, mode: config.media.anchoring, clock, logger, metrics });
   const holdCache = new HoldCache({ store: stores.media, logger, defaultFile: DEFAULT_MOH_FILE.pathname });
   // RTP is paced on a monotonic clock (a wall-clock step would stall or burst the streams), unless a test brings its own.
-  const moh = new MohService({ config: config.media, serverName: config.sip.serverName, advertisedHost: config.sip.advertisedHost, accounts: stores.accounts, cache: holdCache, clock: opts.clock ?? monotonicClock, logger, metrics, relay });
+  const moh = new MohService({
+    config: config.media,
+    serverName: config.sip.serverName,
+    advertisedHost: config.sip.advertisedHost,
+    identify: (user, host) => identities.of(user, host),
+    cache: holdCache,
+    clock: opts.clock ?? monotonicClock,
+    logger,
+    metrics,
+    relay,
+  });
   const media = new MediaLibrary({ config: config.media, media: stores.media, accounts: stores.accounts, clock, logger, metrics, transcoder: transcodeInWorker });
   const localServices: LocalService[] = [moh];
   const dispatcher = new Dispatcher(auth, registrar, logger, localServices);
@@ -293,17 +304,9 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
       moveBackMs: config.proxy.moveBackAfterSeconds * 1000,
       moves: metrics.upstreamMoves,
     }),
-    admission: new UserAdmission({
-      auth,
-      accounts: stores.accounts,
-      bindings: stores.bindings,
-      config: config.proxy,
-      sharedDomain: config.auth.sharedDomain,
-      clock,
-    }),
-    accounts: stores.accounts,
+    admission: new UserAdmission({ auth, identities, bindings: stores.bindings, config: config.proxy, clock }),
+    identities,
     bindings: stores.bindings,
-    sharedDomain: config.auth.sharedDomain,
     clients: transactions.clients,
     matchInvite: (cancel) => transactions.matchInvite(cancel),
     transport,

@@ -1,13 +1,16 @@
-// Digest authentication of one request: challenge, precheck (scanners, bans), and verify, ending in a DigestOutcome.
-// The caller (registrar, proxy) parses headers, resolves the tenant and turns the outcome into a response via DIGEST_FAILURES.
+// Digest authentication of one request: challenge, precheck (scanners, bans), and verify, ending in a DigestOutcome,
+// and the one mapping of a failed outcome to its response (refusal). The caller (registrar, proxy) parses headers,
+// resolves the identity (identity.ts) and sends the response.
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { AuthFailureReason, Metrics } from '../observability/metrics.ts';
-import type { DigestCredentials } from '../sip/types.ts';
+import type { DigestCredentials, SipAnswer } from '../sip/types.ts';
+import { chain, chain2, type MaybePromise } from '../store/maybe-promise.ts';
 import type { AccountStore, CredentialSet, Extension, LockoutStore, NonceCountStore, Tenant } from '../store/types.ts';
 import { ha2, parseDigestAlgorithm, verifyResponse, type DigestAlgorithm, type ResponseInput } from './digest.ts';
-import { createScannerMatcher, LockoutGuard, type FailureSubject, type LockoutGuardSync, type LockState } from './lockout.ts';
+import { resolveIdentity } from './identity.ts';
+import { createScannerMatcher, LockoutGuard, type FailureSubject, type LockState } from './lockout.ts';
 import { NonceIssuer, nonceSequence, type NonceCheck } from './nonce.ts';
 
 /** Why a request was not authenticated; each is a metric label source and a row in DIGEST_FAILURES. */
@@ -62,6 +65,18 @@ export const DIGEST_FAILURES = {
   malformed: { status: 400, countsTowardLockout: false, countsTowardBan: false, metric: 'malformed' },
 } as const satisfies Record<DigestFailure, FailureRule>;
 
+/**
+ * How a registrar (RFC 3261 §22.2: 401 and WWW-Authenticate) and a proxy (§22.3: 407 and Proxy-Authenticate) word
+ * DIGEST_FAILURES' statuses; the nonces and realm are the same for both.
+ */
+const AS_SEEN_BY = {
+  registrar: { challenge: 401, challengeReason: 'Unauthorized', header: 'WWW-Authenticate: ', malformed: 'Bad Authorization' },
+  proxy: { challenge: 407, challengeReason: 'Proxy Authentication Required', header: 'Proxy-Authenticate: ', malformed: 'Bad Proxy-Authorization' },
+} as const;
+
+/** Who answers a failed digest: the registrar (REGISTER) or the proxy (any other request). */
+type Challenger = keyof typeof AS_SEEN_BY;
+
 /** precheck()'s answer: go on, or drop silently. */
 export type Verdict = 'ok' | 'scanner' | 'banned';
 
@@ -105,18 +120,6 @@ export interface AuthenticatorDeps {
   nonceSecret: string;
 }
 
-/**
- * Splits a credential username into extension and tenant code: in the shared domain it is `ext-tenantcode`, split at
- * the first '-' (tenant codes may contain '-', extensions may not); in a tenant's own realm it is the extension.
- * In the shared realm, tenantCode is absent when the username has no '-'; treat that as an unknown user.
- */
-export function resolveIdentity(username: string, realm: string, sharedDomain: string): { ext: string; tenantCode?: string } {
-  if (sharedDomain === '' || realm !== sharedDomain) return { ext: username };
-  const dash = username.indexOf('-');
-  if (dash <= 0 || dash === username.length - 1) return { ext: username };
-  return { ext: username.slice(0, dash), tenantCode: username.slice(dash + 1) };
-}
-
 type Counter = { inc(): void };
 
 /** What a failure is logged and counted against; `subject` absent = count nothing (metric and log only). */
@@ -148,12 +151,6 @@ export class DigestAuthenticator {
   private readonly successCounters: Record<DigestAlgorithm, { current: Counter; grace: Counter }>;
   private readonly lockoutCounter: Counter;
   private readonly banCounter: Counter;
-  /**
-   * The stores' synchronous twins, when every one the success path needs exists (the embedded store in the edge):
-   * then authenticate() awaits nothing on its way to a success, and precheck() reads the ban without a promise.
-   * Otherwise (Redis, a CLI process) undefined, and the async methods are used as before. Same reads, same writes.
-   */
-  private readonly sync: SyncStores | undefined;
 
   constructor(deps: AuthenticatorDeps) {
     this.config = deps.config;
@@ -184,7 +181,6 @@ export class DigestAuthenticator {
     this.successCounters = { MD5: ok('MD5'), 'SHA-256': ok('SHA-256') };
     this.lockoutCounter = m.lockouts;
     this.banCounter = m.bans;
-    this.sync = syncStores(deps.stores, this.guard.sync);
   }
 
   /** The LockoutGuard, for operator unlock/unban (CLI and API share the store's keys through it). */
@@ -194,18 +190,15 @@ export class DigestAuthenticator {
 
   /**
    * Before anything else is done with a request: 'scanner' (User-Agent matches auth.scannerUserAgents) or 'banned'
-   * (source banned) mean drop silently. One store read for the ban; scanners cost no I/O. Answered without a promise
-   * on the embedded store (see `sync`), through the store's async read otherwise.
+   * (source banned) mean drop silently. One store read for the ban (a value on the embedded store); scanners cost no I/O.
    */
-  precheck(sourceIp: string, userAgent: string | undefined): Verdict | Promise<Verdict> {
+  precheck(sourceIp: string, userAgent: string | undefined): MaybePromise<Verdict> {
     if (this.isScanner(userAgent)) {
       this.failureCounters.scanner.inc();
       this.log.debug({ event: 'auth.drop', reason: 'scanner', ip: sourceIp });
       return 'scanner';
     }
-    const now = this.clock.now();
-    if (this.sync !== undefined) return this.banVerdict(sourceIp, this.sync.guard.bannedUntil(sourceIp, now));
-    return this.guard.bannedUntil(sourceIp, now).then((until) => this.banVerdict(sourceIp, until));
+    return chain(this.guard.bannedUntil(sourceIp, this.clock.now()), (until) => this.banVerdict(sourceIp, until));
   }
 
   private banVerdict(sourceIp: string, bannedUntil: number): Verdict {
@@ -228,41 +221,47 @@ export class DigestAuthenticator {
   }
 
   /**
+   * The response to a failed digest, as DIGEST_FAILURES says: a fresh challenge for `realm` (stale=true where the row
+   * says so), 403 while locked, 400 for malformed credentials; worded for `by` (AS_SEEN_BY).
+   */
+  refusal(reason: DigestFailure, realm: string, by: Challenger): SipAnswer {
+    const rule: FailureRule = DIGEST_FAILURES[reason];
+    const words = AS_SEEN_BY[by];
+    if (rule.status === 401) {
+      const challenges = this.challenge(realm, rule.stale === true);
+      const headers = new Array<string>(challenges.length);
+      for (let i = 0; i < challenges.length; i++) headers[i] = words.header + challenges[i];
+      return { status: words.challenge, reason: words.challengeReason, headers };
+    }
+    if (rule.status === 403) return { status: 403, reason: 'Forbidden (locked)' };
+    return { status: 400, reason: words.malformed };
+  }
+
+  /**
    * Verifies the request's digest. Order: pick the credential for `realm` (SHA-256 preferred) -> syntax -> lock for
    * this source -> nonce MAC/age -> account -> response (current, previous in grace, previous after grace) -> nc
-   * replay -> success (trust the source, reset its own counter). Rejects with StoreUnavailable if a store is down.
-   * On the embedded store a success (and a first request without credentials) is answered without a promise; a
-   * failure that counts toward lockout, and every outcome on Redis, come as a promise.
+   * replay -> success (trust the source, reset its own counter). Fails with StoreUnavailable if a store is down.
+   * A value when every store answered with one (the embedded store: no promise on the REGISTER path), else a promise.
    */
-  authenticate(input: AuthenticateInput): DigestOutcome | Promise<DigestOutcome> {
+  authenticate(input: AuthenticateInput): MaybePromise<DigestOutcome> {
     const now = this.clock.now();
     const claim = this.claim(input, now);
     if (!('nonceState' in claim)) return claim;
-    const sync = this.sync;
-    if (sync === undefined) return this.authenticateAsync(claim, now);
     const { tenant, ext, ip } = claim;
-    const checked = this.verify(claim, sync.guard.check(tenant.code, ext, ip, now), sync.getExtension(tenant.code, ext), now);
-    if (!('account' in checked)) return checked;
-    if (!sync.checkAndSet(claim.nonce, claim.nc, now, this.nonceTtlMs, nonceSequence(claim.nonce))) return this.fail('replay', checked.ctx);
-    sync.guard.recordSuccess(tenant.code, ext, ip, now);
-    return this.succeeded(claim, checked);
-  }
-
-  /** authenticate() over the stores' async methods (Redis, or a store without synchronous twins). */
-  private async authenticateAsync(claim: Claim, now: number): Promise<DigestOutcome> {
-    const { tenant, ext, ip } = claim;
-    // The lock state and the account are read together (one round trip); the account is ignored while locked.
-    const [lock, account] = await Promise.all([this.guard.check(tenant.code, ext, ip, now), this.accounts.getExtension(tenant.code, ext)]);
-    const checked = this.verify(claim, lock, account, now);
-    if (!('account' in checked)) return await checked;
-    const sequence = nonceSequence(claim.nonce);
-    if (!(await this.nonceCounts.checkAndSet(claim.nonce, claim.nc, now, this.nonceTtlMs, sequence))) return await this.fail('replay', checked.ctx);
-    await this.guard.recordSuccess(tenant.code, ext, ip, now);
-    return this.succeeded(claim, checked);
+    // The lock state and the account are read together (one Redis round trip); the account is ignored while locked.
+    return chain2(this.guard.check(tenant.code, ext, ip, now), this.accounts.getExtension(tenant.code, ext), (lock, account) => {
+      const checked = this.verify(claim, lock, account, now);
+      if (!('account' in checked)) return checked;
+      const fresh = this.nonceCounts.checkAndSet(claim.nonce, claim.nc, now, this.nonceTtlMs, nonceSequence(claim.nonce));
+      return chain(fresh, (isFresh) => {
+        if (!isFresh) return this.fail('replay', checked.ctx);
+        return chain(this.guard.recordSuccess(tenant.code, ext, ip, now), () => this.succeeded(claim, checked));
+      });
+    });
   }
 
   /** The credential's syntax and whose it claims to be, before any store is read; or the outcome when that fails. */
-  private claim(input: AuthenticateInput, now: number): Claim | DigestOutcome | Promise<DigestOutcome> {
+  private claim(input: AuthenticateInput, now: number): Claim | MaybePromise<DigestOutcome> {
     const ip = input.sourceIp;
     const picked = this.pickCredential(input.credentials, input.realm);
     if (picked === undefined) return { ok: false, reason: 'no-credentials' };
@@ -298,7 +297,7 @@ export class DigestAuthenticator {
     lock: LockState,
     account: Extension | undefined,
     now: number,
-  ): { account: Extension; viaGrace: boolean; ctx: FailureContext } | DigestOutcome | Promise<DigestOutcome> {
+  ): { account: Extension; viaGrace: boolean; ctx: FailureContext } | MaybePromise<DigestOutcome> {
     const { tenant, ext, ip, algorithm, isShared } = claim;
     const ctx: FailureContext = { ip, user: ext, tenant: tenant.code, subject: { tenant: tenant.code, ext, trusted: lock.trusted } };
     if (lock.lockedUntil > 0) {
@@ -344,29 +343,30 @@ export class DigestAuthenticator {
   }
 
   /** Counts, logs and records one failure as DIGEST_FAILURES says. */
-  private async fail(reason: Exclude<DigestFailure, 'locked' | 'no-credentials'>, ctx: FailureContext): Promise<DigestOutcome> {
+  private fail(reason: Exclude<DigestFailure, 'locked' | 'no-credentials'>, ctx: FailureContext): MaybePromise<DigestOutcome> {
     const rule: FailureRule = DIGEST_FAILURES[reason];
     if (rule.metric !== null) this.failureCounters[rule.metric].inc();
     this.log.debug({ event: 'auth.failure', reason, tenant: ctx.tenant, user: ctx.user, ip: ctx.ip, nonce: ctx.nonce });
-    if (ctx.subject === undefined || !(rule.countsTowardLockout || rule.countsTowardBan)) return { ok: false, reason };
-    const now = this.clock.now();
-    const effect = await this.guard.recordFailure(ctx.ip, ctx.subject, now, rule);
-    if (effect.lockStartedUntil > 0 && !('unowned' in ctx.subject)) {
-      this.lockoutCounter.inc();
-      this.log.warn({
-        event: 'auth.lockout.start',
-        tenant: ctx.subject.tenant,
-        ext: ctx.subject.ext,
-        ip: ctx.ip,
-        scope: ctx.subject.trusted ? 'source' : 'extension',
-        until: new Date(effect.lockStartedUntil).toISOString(),
-      });
-    }
-    if (effect.banStartedUntil > 0) {
-      this.banCounter.inc();
-      this.log.warn({ event: 'auth.ban.start', ip: ctx.ip, until: new Date(effect.banStartedUntil).toISOString() });
-    }
-    return { ok: false, reason };
+    const subject = ctx.subject;
+    if (subject === undefined || !(rule.countsTowardLockout || rule.countsTowardBan)) return { ok: false, reason };
+    return chain(this.guard.recordFailure(ctx.ip, subject, this.clock.now(), rule), (effect) => {
+      if (effect.lockStartedUntil > 0 && !('unowned' in subject)) {
+        this.lockoutCounter.inc();
+        this.log.warn({
+          event: 'auth.lockout.start',
+          tenant: subject.tenant,
+          ext: subject.ext,
+          ip: ctx.ip,
+          scope: subject.trusted ? 'source' : 'extension',
+          until: new Date(effect.lockStartedUntil).toISOString(),
+        });
+      }
+      if (effect.banStartedUntil > 0) {
+        this.banCounter.inc();
+        this.log.warn({ event: 'auth.ban.start', ip: ctx.ip, until: new Date(effect.banStartedUntil).toISOString() });
+      }
+      return { ok: false, reason };
+    });
   }
 
   /** The credential for `realm` with an offered algorithm, the strongest by configured order; undefined if none. */
@@ -406,24 +406,6 @@ export class DigestAuthenticator {
     }
     return parts;
   }
-}
-
-/** The synchronous store reads and writes the hot path uses; see DigestAuthenticator.sync. */
-interface SyncStores {
-  guard: LockoutGuardSync;
-  getExtension(tenant: string, ext: string): Extension | undefined;
-  checkAndSet(nonce: string, nc: number, now: number, ttlMs: number, sequence: number): boolean;
-}
-
-/** SyncStores when the guard and both other stores have synchronous twins; undefined otherwise. */
-function syncStores(stores: AuthenticatorDeps['stores'], guard: LockoutGuardSync | undefined): SyncStores | undefined {
-  const { accounts: a, nonces: n } = stores;
-  if (guard === undefined || a.getExtensionSync === undefined || n.checkAndSetSync === undefined) return undefined;
-  return {
-    guard,
-    getExtension: (tenant, ext) => a.getExtensionSync!(tenant, ext),
-    checkAndSet: (nonce, nc, now, ttlMs, sequence) => n.checkAndSetSync!(nonce, nc, now, ttlMs, sequence),
-  };
 }
 
 /** The HA1 for an algorithm and identity (tenant realm or shared domain); undefined when not provisioned. */

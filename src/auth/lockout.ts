@@ -1,6 +1,7 @@
 // Lockout and ban policy over the LockoutStore: which key a failure counts on, who is locked, who is banned, scanners.
 // Counting, expiry and atomicity are the store's (memory or Redis); deciding what a failure is belongs to authenticator.ts.
 import type { Config } from '../config/schema.ts';
+import { chain, chain2, chain3, type MaybePromise } from '../store/maybe-promise.ts';
 import type { BanPolicy, LockoutPolicy, LockoutStore } from '../store/types.ts';
 
 // The anti-weaponisation rule (DESIGN.md "Lockout"):
@@ -69,26 +70,21 @@ export class LockoutGuard {
       banMs: config.ban.banSeconds * 1000,
     };
     this.trustMs = config.lockout.trustSeconds * 1000;
-    this.sync = syncGuard(store, this.trustMs);
   }
 
   /**
-   * check(), recordSuccess() and bannedUntil() answered without a promise, when the store has synchronous twins of
-   * every method they use (the embedded store in the edge); undefined otherwise (Redis, a CLI process).
-   * Same keys, same reads and writes as the async methods.
+   * Whether `ip` may attempt `tenant`/`ext` now. Three reads issued together (one Redis round trip when pipelined);
+   * a value on the embedded store, like every method here that the request path calls.
    */
-  readonly sync: LockoutGuardSync | undefined;
-
-  /** Whether `ip` may attempt `tenant`/`ext` now. Three reads issued together (one Redis round trip when pipelined). */
-  async check(tenant: string, ext: string, ip: string, now: number): Promise<LockState> {
+  check(tenant: string, ext: string, ip: string, now: number): MaybePromise<LockState> {
     const extKey = extensionKey(tenant, ext);
-    const [trusted, extLock, srcLock] = await Promise.all([
-      this.store.isTrusted(extKey, ip, now),
-      this.store.lockedUntil(extKey, now),
-      this.store.lockedUntil(sourceKey(tenant, ext, ip), now),
-    ]);
-    const until = trusted ? srcLock : extLock;
-    return { trusted, lockedUntil: until > now ? until : 0 };
+    const trusted = this.store.isTrusted(extKey, ip, now);
+    const extLock = this.store.lockedUntil(extKey, now);
+    const srcLock = this.store.lockedUntil(sourceKey(tenant, ext, ip), now);
+    return chain3(trusted, extLock, srcLock, (isTrusted, extUntil, srcUntil) => {
+      const until = isTrusted ? srcUntil : extUntil;
+      return { trusted: isTrusted, lockedUntil: until > now ? until : 0 };
+    });
   }
 
   /**
@@ -97,12 +93,12 @@ export class LockoutGuard {
    * extension key (or `unowned:<identity>` for identities no tenant owns). Both writes are issued together.
    * Assumes the caller saw the key unlocked just before (check()), so any lock reported now is one this failure started.
    */
-  async recordFailure(
+  recordFailure(
     ip: string,
     subject: FailureSubject,
     now: number,
     counts: { countsTowardLockout: boolean; countsTowardBan: boolean },
-  ): Promise<FailureEffect> {
+  ): MaybePromise<FailureEffect> {
     let lockKey: string | undefined;
     let banKey: string;
     if ('unowned' in subject) {
@@ -111,34 +107,28 @@ export class LockoutGuard {
       banKey = extensionKey(subject.tenant, subject.ext);
       lockKey = subject.trusted ? sourceKey(subject.tenant, subject.ext, ip) : banKey;
     }
-    const [lock, ban] = await Promise.all([
-      counts.countsTowardLockout && lockKey !== undefined ? this.store.recordFailure(lockKey, now, this.lockout) : undefined,
-      counts.countsTowardBan ? this.store.recordSourceFailure(ip, banKey, now, this.ban) : undefined,
-    ]);
-    return {
+    const lockWrite = counts.countsTowardLockout && lockKey !== undefined ? this.store.recordFailure(lockKey, now, this.lockout) : undefined;
+    const banWrite = counts.countsTowardBan ? this.store.recordSourceFailure(ip, banKey, now, this.ban) : undefined;
+    return chain2(lockWrite, banWrite, (lock, ban) => ({
       lockStartedUntil: lock !== undefined && lock.lockedUntil > now ? lock.lockedUntil : 0,
       banStartedUntil: ban !== undefined && ban.bannedUntil > now ? ban.bannedUntil : 0,
-    };
+    }));
   }
 
   /** `ip` proved the password: trust it for trustSeconds and clear its own counter and lock (not the extension's). */
-  async recordSuccess(tenant: string, ext: string, ip: string, now: number): Promise<void> {
-    await Promise.all([
-      this.store.trust(extensionKey(tenant, ext), ip, now, this.trustMs),
-      this.store.unlock(sourceKey(tenant, ext, ip)),
-    ]);
+  recordSuccess(tenant: string, ext: string, ip: string, now: number): MaybePromise<void> {
+    const trust = this.store.trust(extensionKey(tenant, ext), ip, now, this.trustMs);
+    return chain2(trust, this.store.unlock(sourceKey(tenant, ext, ip)), () => undefined);
   }
 
   /** ms epoch until which the extension-wide lock (the one strangers meet) holds; 0 when unlocked. */
-  async extensionLockedUntil(tenant: string, ext: string, now: number): Promise<number> {
-    const until = await this.store.lockedUntil(extensionKey(tenant, ext), now);
-    return until > now ? until : 0;
+  extensionLockedUntil(tenant: string, ext: string, now: number): MaybePromise<number> {
+    return chain(this.store.lockedUntil(extensionKey(tenant, ext), now), (until) => (until > now ? until : 0));
   }
 
   /** ms epoch until which `ip` is banned; 0 when it is not. */
-  async bannedUntil(ip: string, now: number): Promise<number> {
-    const until = await this.store.bannedUntil(ip, now);
-    return until > now ? until : 0;
+  bannedUntil(ip: string, now: number): MaybePromise<number> {
+    return chain(this.store.bannedUntil(ip, now), (until) => (until > now ? until : 0));
   }
 
   /**
@@ -167,33 +157,5 @@ export function createScannerMatcher(patterns: readonly string[]): (userAgent: s
     const ua = userAgent.toLowerCase();
     for (const p of lowered) if (ua.includes(p)) return true;
     return false;
-  };
-}
-
-/** LockoutGuard's hot-path methods over a store's synchronous twins; see LockoutGuard.sync. */
-export interface LockoutGuardSync {
-  check(tenant: string, ext: string, ip: string, now: number): LockState;
-  recordSuccess(tenant: string, ext: string, ip: string, now: number): void;
-  bannedUntil(ip: string, now: number): number;
-}
-
-function syncGuard(store: LockoutStore, trustMs: number): LockoutGuardSync | undefined {
-  const { lockedUntilSync, isTrustedSync, bannedUntilSync, trustSync, unlockSync } = store;
-  if (!lockedUntilSync || !isTrustedSync || !bannedUntilSync || !trustSync || !unlockSync) return undefined;
-  return {
-    check(tenant, ext, ip, now) {
-      const extKey = extensionKey(tenant, ext);
-      const trusted = isTrustedSync.call(store, extKey, ip, now);
-      const until = lockedUntilSync.call(store, trusted ? sourceKey(tenant, ext, ip) : extKey, now);
-      return { trusted, lockedUntil: until > now ? until : 0 };
-    },
-    recordSuccess(tenant, ext, ip, now) {
-      trustSync.call(store, extensionKey(tenant, ext), ip, now, trustMs);
-      unlockSync.call(store, sourceKey(tenant, ext, ip));
-    },
-    bannedUntil(ip, now) {
-      const until = bannedUntilSync.call(store, ip, now);
-      return until > now ? until : 0;
-    },
   };
 }

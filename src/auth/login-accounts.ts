@@ -1,7 +1,7 @@
 // Operator and self-service changes to an extension's gateway login: password (hashed, policy-checked), role,
 // 2FA reset. Shared by the CLI and the gateway; login and session handling themselves are the gateway's.
 import type { Clock } from '../clock.ts';
-import { SipedgeError } from '../config/errors.ts';
+import { SipedgeError } from '../errors.ts';
 import type { AccountStore, LoginRecord, LoginRole, LoginStore } from '../store/types.ts';
 import { generateLoginPassword, type LoginHasher } from './login-password.ts';
 import { checkPassword, policyFor, type PolicyPreset, type PolicyViolation } from './password-policy.ts';

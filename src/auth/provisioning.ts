@@ -2,7 +2,7 @@
 // (later) the gateway's admin API. Digest math is in digest.ts/credentials.ts; durability is the store's.
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config/schema.ts';
-import { SipedgeError } from '../config/errors.ts';
+import { SipedgeError } from '../errors.ts';
 import type { AccountStore, BindingStore, Extension, LockoutStore, Tenant } from '../store/types.ts';
 import { generateVoipPassword, makeCredentialSet, rotateCredentials } from './credentials.ts';
 import { LockoutGuard } from './lockout.ts';

@@ -1,7 +1,7 @@
 // CLI commands for gateway logins: set/generate a login password, set a role (operator, tenant-admin, user),
 // reset 2FA. The logic is auth/login-accounts.ts's (shared with the gateway's admin API).
 import { systemClock } from '../clock.ts';
-import { SipedgeError } from '../config/errors.ts';
+import { SipedgeError } from '../errors.ts';
 import type { Config } from '../config/schema.ts';
 import { LoginAccounts } from '../auth/login-accounts.ts';
 import { LoginHasher } from '../auth/login-password.ts';

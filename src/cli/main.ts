@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { systemClock } from '../clock.ts';
-import { SipedgeError } from '../config/errors.ts';
+import { SipedgeError } from '../errors.ts';
 import { loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { openStores } from '../store/open.ts';

@@ -3,7 +3,7 @@
 import { open } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { systemClock } from '../clock.ts';
-import { SipedgeError } from '../config/errors.ts';
+import { SipedgeError } from '../errors.ts';
 import type { Config } from '../config/schema.ts';
 import { createLogger } from '../observability/logger.ts';
 import { MediaLibrary, mb } from '../media/library.ts';

@@ -2,7 +2,7 @@
 // A bad value becomes one SipedgeError line that names the key; never a stack trace.
 import { readFileSync } from 'node:fs';
 import { configSchema, type Config } from './schema.ts';
-import { SipedgeError } from './errors.ts';
+import { SipedgeError } from '../errors.ts';
 import { IO_SWITCHES } from './io-switches.ts';
 
 /** Env names fixed by the issues (outside checks use them), mapped to key paths. */

@@ -3,7 +3,7 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
 import multipart from '@fastify/multipart';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { SipedgeError } from '../config/errors.ts';
+import { SipedgeError } from '../errors.ts';
 import { MediaLibrary, UploadError, mb } from '../media/library.ts';
 import type { LoginRole, MediaVersion } from '../store/types.ts';
 import { forbidden } from './api-error.ts';

@@ -6,7 +6,7 @@ import type { FastifyRequest } from 'fastify';
 import { ha1 } from '../auth/digest.ts';
 import { newToken, safeEqual, tokenId } from '../auth/login-token.ts';
 import type { ExtensionRef } from '../auth/provisioning.ts';
-import { ApiError } from './api-error.ts';
+import { ApiError } from '../errors.ts';
 import type { GatewayServices } from './route-spec.ts';
 import { qrCodes } from './voip-settings.ts';
 

@@ -2,7 +2,7 @@
 // uploads are recorded as failed with their reason. Used by the CLI and the HTTP API; playing is hold-cache.ts's.
 import { randomBytes } from 'node:crypto';
 import type { Clock } from '../clock.ts';
-import { SipedgeError, type ErrorCode } from '../config/errors.ts';
+import { SipedgeError, type ErrorCode } from '../errors.ts';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';

@@ -7,7 +7,8 @@ import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { newTag } from '../sip/random.ts';
 import type { ResponseOptions, SipMessage } from '../sip/types.ts';
-import type { AccountStore, MohClass } from '../store/types.ts';
+import type { MaybePromise } from '../store/maybe-promise.ts';
+import type { MohClass, Tenant } from '../store/types.ts';
 import { ResponseBuilder } from '../transaction/response-builder.ts';
 import { T1, T2 } from '../transaction/server-transaction.ts';
 import type { LocalService, ServerTransaction } from '../transaction/types.ts';
@@ -38,7 +39,8 @@ export interface MohServiceDeps {
   serverName: string;
   /** sip.advertisedHost: how the edge names itself in Contact and Via ('' = by the flow's local address). */
   advertisedHost?: string;
-  accounts: Pick<AccountStore, 'findTenantByDomain'>;
+  /** The tenant a URI's user@host names (auth/identity.ts's Identities.of, wired by app.ts). */
+  identify(user: string, host: string): MaybePromise<{ tenant: Tenant | undefined } | undefined>;
   cache: HoldCache;
   /** Drives the streams, 2xx retransmissions, session timers and RTP timeouts (clock.ts's monotonicClock in the edge). */
   clock: Clock;
@@ -182,7 +184,7 @@ export class MohService implements LocalService {
       tx.respond(420, 'Bad Extension', { headers: [`Unsupported: ${require.join(', ')}`] });
       return;
     }
-    const tenant = await this.d.accounts.findTenantByDomain(req.ruri.host);
+    const tenant = (await this.d.identify(user, req.ruri.host))?.tenant;
     if (p.cancelled) return;
     if (tenant === undefined) {
       this.count('unknown-tenant');

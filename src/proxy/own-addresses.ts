@@ -8,7 +8,7 @@ import type { Flow } from '../transport/flow.ts';
 import { isWildcard, localAddresses, splitHostPort, uriHost } from '../transport/local-address.ts';
 
 /** The edge's own address on one transport, with the header pieces that name it precomputed. */
-export interface Local {
+interface Local {
   /** Host as written in URIs (IPv6 in brackets). */
   uriHost: string;
   port: number;

@@ -4,15 +4,16 @@
 import type { AddressInfo } from 'node:net';
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config/schema.ts';
-import { resolveIdentity } from '../auth/authenticator.ts';
+import type { Identities } from '../auth/identity.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { forwardRequest } from '../sip/forward.ts';
 import { newBranch } from '../sip/random.ts';
 import { parseUri } from '../sip/uri.ts';
 import { SipError, type SipMessage, type SipUri } from '../sip/types.ts';
-import { StoreUnavailable, type AccountStore, type Binding, type BindingStore, type Tenant } from '../store/types.ts';
+import type { Binding, BindingStore, Tenant } from '../store/types.ts';
 import type { ClientTransactionHandle, ClientTransactions } from '../transaction/client-transaction.ts';
+import { errorResponse } from '../transaction/error-response.ts';
 import { TimerWheel } from '../transaction/timer-wheel.ts';
 import type { ServerTransaction } from '../transaction/types.ts';
 import type { Flow } from '../transport/flow.ts';
@@ -43,9 +44,9 @@ export interface ProxyDeps {
   upstreams: UpstreamFlows;
   chooser: UpstreamChooser;
   admission: UserAdmission;
-  accounts: AccountStore;
+  /** Which tenant and extension a Request-URI names (auth/identity.ts). */
+  identities: Identities;
   bindings: BindingStore;
-  sharedDomain: string;
   clients: ClientTransactions;
   /** transaction/TransactionLayer.matchInvite: the INVITE a CANCEL names (§9.2). */
   matchInvite(cancel: SipMessage): ServerTransaction | undefined;
@@ -402,19 +403,9 @@ export class Proxy {
   /** The called user of a Request-URI (its host a tenant domain, or the shared domain's ext-tenant), else the To host. */
   private async calledUser(ruri: SipUri, req: SipMessage): Promise<{ tenant: Tenant; ext: string } | undefined> {
     if ((ruri.scheme !== 'sip' && ruri.scheme !== 'sips') || ruri.user === '') return undefined;
-    const shared = this.d.sharedDomain;
-    if (shared !== '' && ruri.host === shared.toLowerCase()) {
-      const id = resolveIdentity(ruri.user, shared, shared);
-      const tenant = id.tenantCode ? await this.d.accounts.getTenant(id.tenantCode) : undefined;
-      return tenant === undefined ? undefined : { tenant, ext: id.ext };
-    }
-    let tenant = await this.d.accounts.findTenantByDomain(ruri.host);
-    if (tenant === undefined) {
-      // A PBX may address the edge by IP and name the tenant only in To.
-      const to = parseUri(req.to.uri, 'To');
-      tenant = await this.d.accounts.findTenantByDomain(to.host);
-    }
-    return tenant === undefined ? undefined : { tenant, ext: ruri.user };
+    // A PBX may address the edge by IP and name the tenant only in To.
+    const id = (await this.d.identities.of(ruri.user, ruri.host)) ?? (await this.d.identities.of(ruri.user, parseUri(req.to.uri, 'To').host));
+    return id?.tenant === undefined ? undefined : { tenant: id.tenant, ext: id.ext };
   }
 
   /**
@@ -515,14 +506,9 @@ export class Proxy {
 
   private fail(tx: ServerTransaction, e: unknown): void {
     if (tx.isCompleted) return;
-    if (e instanceof SipError) tx.respond(e.status, e.reason);
-    else if (e instanceof StoreUnavailable) {
-      this.d.logger.warn({ event: 'store.unavailable', during: 'proxy', err: e.message });
-      this.reject(tx, 503, 'Service Unavailable', 'unavailable', RETRY_AFTER);
-    } else {
-      this.unexpected(e);
-      tx.respond(500, 'Server Internal Error');
-    }
+    const { cause, answer } = errorResponse(e, this.d.logger, 'proxy');
+    if (cause === 'store-unavailable') this.reject(tx, answer.status, answer.reason, 'unavailable', answer.headers);
+    else tx.respond(answer.status, answer.reason, { headers: answer.headers });
   }
 
   private unexpected(e: unknown): void {

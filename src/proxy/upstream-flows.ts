@@ -10,7 +10,7 @@ import type { Flow } from '../transport/flow.ts';
 import type { Upstream } from './upstream-set.ts';
 
 /** What the upstream flows need of transport/ (TransportLayer). */
-export interface UpstreamTransport {
+interface UpstreamTransport {
   udpFlow(address: string, port: number): Flow;
   connectTcp(host: string, port: number): Promise<Flow>;
   connectTls(host: string, port: number): Promise<Flow>;

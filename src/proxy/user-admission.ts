@@ -2,10 +2,11 @@
 // the tenant's policy (407 digest by default, or "from a registered source"). Digest itself is auth/'s.
 import type { Clock } from '../clock.ts';
 import type { Config, UserAuthPolicy } from '../config/schema.ts';
-import { DIGEST_FAILURES, resolveIdentity, type DigestAuthenticator, type FailureRule } from '../auth/authenticator.ts';
+import type { DigestAuthenticator } from '../auth/authenticator.ts';
+import type { Identities } from '../auth/identity.ts';
 import { parseUri } from '../sip/uri.ts';
 import type { SipMessage } from '../sip/types.ts';
-import type { AccountStore, BindingStore, Tenant } from '../store/types.ts';
+import type { BindingStore, Tenant } from '../store/types.ts';
 import type { ServerTransaction } from '../transaction/types.ts';
 
 /** An admitted user: the From identity, proven. */
@@ -19,7 +20,7 @@ export interface Caller {
 }
 
 /** The identity a From URI claims: a tenant we serve and an extension, plus the digest realm to challenge in. */
-export interface ClaimedIdentity {
+interface ClaimedIdentity {
   tenant: Tenant;
   ext: string;
   realm: string;
@@ -27,10 +28,10 @@ export interface ClaimedIdentity {
 
 export interface UserAdmissionDeps {
   auth: DigestAuthenticator;
-  accounts: AccountStore;
+  /** Which tenant and extension the From URI names (auth/identity.ts). */
+  identities: Identities;
   bindings: BindingStore;
   config: Pick<Config['proxy'], 'userAuth' | 'tenantUserAuth'>;
-  sharedDomain: string;
   clock: Clock;
 }
 
@@ -38,17 +39,12 @@ export class UserAdmission {
   constructor(private readonly d: UserAdmissionDeps) {}
 
   /** The tenant and extension the request's From names; undefined when it names no tenant this edge serves. */
-  async claimed(req: SipMessage): Promise<ClaimedIdentity | undefined> {
+  private async claimed(req: SipMessage): Promise<ClaimedIdentity | undefined> {
     const from = parseUri(req.from.uri, 'From');
     if (from.scheme !== 'sip' && from.scheme !== 'sips') return undefined;
-    const shared = this.d.sharedDomain;
-    if (shared !== '' && from.host === shared.toLowerCase()) {
-      const id = resolveIdentity(from.user, shared, shared);
-      const tenant = id.tenantCode ? await this.d.accounts.getTenant(id.tenantCode) : undefined;
-      return tenant === undefined ? undefined : { tenant, ext: id.ext, realm: shared };
-    }
-    const tenant = await this.d.accounts.findTenantByDomain(from.host);
-    return tenant === undefined || from.user === '' ? undefined : { tenant, ext: from.user, realm: tenant.domain };
+    const id = await this.d.identities.of(from.user, from.host);
+    if (id === undefined || id.tenant === undefined || id.ext === '') return undefined;
+    return { tenant: id.tenant, ext: id.ext, realm: id.realm };
   }
 
   /**
@@ -75,13 +71,8 @@ export class UserAdmission {
       sourceIp: req.source!.address,
     });
     if (!outcome.ok) {
-      const rule: FailureRule = DIGEST_FAILURES[outcome.reason];
-      if (rule.status === 401) {
-        // RFC 3261 §22.3: a proxy challenges with 407 and Proxy-Authenticate (same nonces and realm as the registrar).
-        const headers = this.d.auth.challenge(realm, rule.stale === true).map((c) => 'Proxy-Authenticate: ' + c);
-        tx.respond(407, 'Proxy Authentication Required', { headers });
-      } else if (rule.status === 403) tx.respond(403, outcome.reason === 'locked' ? 'Forbidden (locked)' : 'Forbidden');
-      else tx.respond(400, 'Bad Proxy-Authorization');
+      const a = this.d.auth.refusal(outcome.reason, realm, 'proxy');
+      tx.respond(a.status, a.reason, { headers: a.headers });
       return undefined;
     }
     // The digest proves a user; it must be the one the From names (no calling as somebody else).

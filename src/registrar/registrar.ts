@@ -1,15 +1,19 @@
 // REGISTER processing (RFC 3261 §10.3): authenticate, then add/refresh/remove bindings with Call-ID/CSeq ordering,
-// min/max expiry, Path and RFC 5626 outbound. Bindings live in store/ (the location service); digest lives in auth/.
+// min/max expiry, Path and RFC 5626 outbound; every refusal is a row of REFUSALS. Bindings live in store/ (the
+// location service); digest and identities live in auth/.
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
-import { DIGEST_FAILURES, resolveIdentity, type DigestAuthenticator, type DigestOutcome, type FailureRule } from '../auth/authenticator.ts';
+import type { DigestAuthenticator, DigestOutcome } from '../auth/authenticator.ts';
+import type { Identities, UriIdentity } from '../auth/identity.ts';
 import { parseUri } from '../sip/uri.ts';
-import { SipError, type Contact, type SipMessage } from '../sip/types.ts';
+import type { Contact, SipAnswer, SipMessage } from '../sip/types.ts';
+import { errorResponse } from '../transaction/error-response.ts';
 import type { ServerTransaction } from '../transaction/types.ts';
 import type { Flow } from '../transport/flow.ts';
-import { StoreUnavailable, type AccountStore, type Binding, type BindingStore, type Tenant } from '../store/types.ts';
+import { chain, type MaybePromise } from '../store/maybe-promise.ts';
+import type { Binding, BindingStore } from '../store/types.ts';
 import { bindingKey, contactLine, instanceOf, regIdOf } from './contact-binding.ts';
 
 /** Option tags the registrar understands in Require (RFC 3327 path, RFC 5626 outbound). */
@@ -17,10 +21,46 @@ const SUPPORTED = new Set(['path', 'outbound']);
 /** Compare-and-set attempts before answering 500 (concurrent REGISTERs for one AOR on several nodes). */
 const MAX_CAS_ATTEMPTS = 8;
 
+/** Why the registrar refuses a REGISTER itself (after Kamailio registrar's error codes): the log's reason field. */
+type Refusal =
+  | 'bad-extension'
+  | 'unsupported-uri-scheme'
+  | 'domain-not-served'
+  | 'not-your-aor'
+  | 'invalid-wildcard'
+  | 'invalid-cseq'
+  | 'invalid-expires'
+  | 'interval-too-brief'
+  | 'invalid-reg-id'
+  | 'concurrent-update';
+
+/** The single place where each refusal's status and reason phrase are decided; extra headers come from the site. */
+const REFUSALS = {
+  // RFC 3261 §8.2.2.3: a Require option tag we do not support; Unsupported lists them.
+  'bad-extension': { status: 420, reason: 'Bad Extension' },
+  // §10.3 step 3: the To URI (the address-of-record) must be sip: or sips:.
+  'unsupported-uri-scheme': { status: 416, reason: 'Unsupported URI Scheme' },
+  // §10.3 step 1: the domain is not one this registrar serves (neither a tenant's nor the shared domain).
+  'domain-not-served': { status: 404, reason: 'Domain Not Served' },
+  // §10.3 step 3: the authenticated user may only register its own address-of-record.
+  'not-your-aor': { status: 403, reason: 'Not Your Address-of-Record' },
+  // §10.3 step 6: "*" is valid only alone and with Expires: 0.
+  'invalid-wildcard': { status: 400, reason: 'Invalid Wildcard Contact' },
+  // §10.3 step 7 (removal) and step 8: same Call-ID with a CSeq not above the stored one is out of order.
+  'invalid-cseq': { status: 400, reason: 'Invalid CSeq Number' },
+  'invalid-expires': { status: 400, reason: 'Invalid Expires' },
+  // §10.3 step 7: shorter than registrar.minExpires; Min-Expires says the least we accept.
+  'interval-too-brief': { status: 423, reason: 'Interval Too Brief' },
+  // RFC 5626 §6: reg-id must be a number.
+  'invalid-reg-id': { status: 400, reason: 'Invalid reg-id' },
+  // Every compare-and-set round lost to another writer; Retry-After: 1.
+  'concurrent-update': { status: 500, reason: 'Concurrent Update' },
+} as const satisfies Record<Refusal, SipAnswer>;
+
 export interface RegistrarDeps {
   config: Config['registrar'];
-  sharedDomain: string;
-  accounts: AccountStore;
+  /** Which tenant and extension the To URI names (auth/identity.ts). */
+  identities: Identities;
   bindings: BindingStore;
   auth: DigestAuthenticator;
   clock: Clock;
@@ -44,10 +84,9 @@ interface Applied {
   outbound: boolean;
 }
 
-/** A §10.3 refusal found while applying the contacts; becomes the response. */
-interface Refusal {
-  status: number;
-  reason: string;
+/** A §10.3 refusal found while applying the contacts, with the header lines its response carries. */
+interface Refused {
+  refused: Refusal;
   headers?: string[];
 }
 
@@ -59,131 +98,90 @@ export class Registrar {
   constructor(private readonly d: RegistrarDeps) {}
 
   /**
-   * Handles one REGISTER server transaction; never rejects (errors become responses). On the embedded store a
-   * REGISTER is answered before this returns (undefined: no promise, no microtask per stage); otherwise, or when a
-   * failure is recorded toward lockout, the returned promise settles once it is answered.
+   * Handles one REGISTER server transaction; never rejects (errors become responses). When every store answers with a
+   * value (the embedded store) the REGISTER is answered before this returns, with no promise made; otherwise the
+   * returned promise settles once it is answered.
    */
-  process(tx: ServerTransaction): void | Promise<void> {
-    let pending: void | Promise<void>;
+  process(tx: ServerTransaction): MaybePromise<void> {
+    let pending: MaybePromise<void>;
     try {
       pending = this.register(tx);
     } catch (e) {
       this.fail(tx, e);
       return;
     }
-    if (pending !== undefined) return pending.catch((e: unknown) => this.fail(tx, e));
+    if (pending instanceof Promise) return pending.catch((e: unknown) => this.fail(tx, e));
   }
 
-  private register(tx: ServerTransaction): void | Promise<void> {
+  private register(tx: ServerTransaction): MaybePromise<void> {
     const req = tx.request;
     const required = req.headerValues('require');
     const unsupported = required.length === 0 ? required : required.filter((t) => !SUPPORTED.has(t.toLowerCase()));
     if (unsupported.length > 0) {
-      // RFC 3261 §8.2.2.3: 420 listing what we do not support.
-      this.respond(tx, 420, 'Bad Extension', { headers: [`Unsupported: ${unsupported.join(', ')}`] });
+      this.refuse(tx, 'bad-extension', [`Unsupported: ${unsupported.join(', ')}`]);
       return;
     }
     // §10.3 step 1-3: the To header names the address-of-record; its domain picks the tenant (and realm).
     const toUri = parseUri(req.to.uri, 'To');
     if (toUri.scheme !== 'sip' && toUri.scheme !== 'sips') {
-      this.respond(tx, 416, 'Unsupported URI Scheme');
+      this.refuse(tx, 'unsupported-uri-scheme');
       return;
     }
-    const shared = this.d.sharedDomain;
-    const isShared = shared !== '' && toUri.host === shared.toLowerCase();
-    let ext = toUri.user;
-    let tenant: Tenant | undefined | Promise<Tenant | undefined>;
-    // The embedded store answers synchronously (no promise per REGISTER); Redis through its async reads.
-    const accounts = this.d.accounts;
-    if (isShared) {
-      const id = resolveIdentity(toUri.user, shared, shared);
-      ext = id.ext;
-      if (id.tenantCode === undefined || id.tenantCode === '') tenant = undefined;
-      else tenant = accounts.getTenantSync ? accounts.getTenantSync(id.tenantCode) : accounts.getTenant(id.tenantCode);
-    } else {
-      tenant = accounts.findTenantByDomainSync ? accounts.findTenantByDomainSync(toUri.host) : accounts.findTenantByDomain(toUri.host);
-    }
-    if (tenant instanceof Promise) return tenant.then((t) => this.withTenant(tx, isShared, t, ext));
-    return this.withTenant(tx, isShared, tenant, ext);
+    return chain(this.d.identities.of(toUri.user, toUri.host), (id) => this.withIdentity(tx, id));
   }
 
-  /** §10.3 step 2 on: the tenant the AOR's domain (or the shared domain's username) names, then digest. */
-  private withTenant(tx: ServerTransaction, isShared: boolean, tenant: Tenant | undefined, ext: string): void | Promise<void> {
-    if (!isShared && !tenant) {
-      this.respond(tx, 404, 'Domain Not Served');
+  /**
+   * §10.3 step 2 on: the tenant the AOR's domain (or the shared domain's username) names, then digest. A shared-domain
+   * name of no tenant is still challenged (no enumeration); the digest then fails as unknown-user.
+   */
+  private withIdentity(tx: ServerTransaction, id: UriIdentity | undefined): MaybePromise<void> {
+    if (id === undefined) {
+      this.refuse(tx, 'domain-not-served');
       return;
     }
-    const realm = isShared ? this.d.sharedDomain : tenant!.domain;
     const req = tx.request;
     const outcome = this.d.auth.authenticate({
       method: 'REGISTER',
       credentials: req.credentials(false),
-      realm,
-      tenant,
+      realm: id.realm,
+      tenant: id.tenant,
       sourceIp: req.source!.address,
     });
-    if (outcome instanceof Promise) return outcome.then((o) => this.authenticated(tx, o, realm, tenant, ext));
-    return this.authenticated(tx, outcome, realm, tenant, ext);
+    return chain(outcome, (o) => this.authenticated(tx, o, id));
   }
 
-  private authenticated(
-    tx: ServerTransaction,
-    outcome: DigestOutcome,
-    realm: string,
-    tenant: Tenant | undefined,
-    ext: string,
-  ): void | Promise<void> {
+  private authenticated(tx: ServerTransaction, outcome: DigestOutcome, id: UriIdentity): MaybePromise<void> {
+    const { tenant, ext } = id;
     if (!outcome.ok) {
-      const rule: FailureRule = DIGEST_FAILURES[outcome.reason];
-      if (rule.status === 401) {
-        const challenges = this.d.auth.challenge(realm, rule.stale === true);
-        this.respond(tx, 401, 'Unauthorized', { headers: challenges.map((c) => `WWW-Authenticate: ${c}`) });
-      } else if (rule.status === 403) this.respond(tx, 403, outcome.reason === 'locked' ? 'Forbidden (locked)' : 'Forbidden');
-      else this.respond(tx, 400, 'Bad Authorization');
+      this.answer(tx, this.d.auth.refusal(outcome.reason, id.realm, 'registrar'));
       return;
     }
-    // §10.3 step 3: the authenticated user may only register its own AOR.
     if (!tenant || outcome.ext.ext !== ext || outcome.ext.tenant !== tenant.code) {
-      this.respond(tx, 403, 'Not Your Address-of-Record');
+      this.refuse(tx, 'not-your-aor');
       return;
     }
     return this.updateBindings(tx, `${ext}@${tenant.code}`);
   }
 
   /**
-   * §10.3 steps 6-8 under compare-and-set, then the 200 listing every current binding. With the embedded store's
-   * synchronous twins one round needs no promise; otherwise the async store methods.
+   * §10.3 steps 6-8 under compare-and-set, then the 200 listing every current binding. A round that lost to another
+   * writer (concurrent REGISTERs for one AOR on several nodes) starts again on a fresh snapshot, at most
+   * MAX_CAS_ATTEMPTS times.
    */
-  private updateBindings(tx: ServerTransaction, aor: string): void | Promise<void> {
-    const store = this.d.bindings;
-    const { getSync, replaceSync } = store;
-    if (getSync === undefined || replaceSync === undefined) return this.updateBindingsAsync(tx, aor);
-    const update = this.updateOf(tx);
-    for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
-      const now = this.d.clock.now();
-      const current = getSync.call(store, aor, now);
-      const result = this.applyTo(tx, update, current.bindings, now);
-      if (result === undefined) return;
-      if (result.changed && !replaceSync.call(store, aor, result.bindings, current.version, now)) continue;
-      this.registered(tx, aor, update, result, now);
+  private updateBindings(tx: ServerTransaction, aor: string, update = this.updateOf(tx), attempt = 0): MaybePromise<void> {
+    if (attempt === MAX_CAS_ATTEMPTS) {
+      this.refuse(tx, 'concurrent-update', ['Retry-After: 1']);
       return;
     }
-    this.respond(tx, 500, 'Concurrent Update', { headers: ['Retry-After: 1'] });
-  }
-
-  private async updateBindingsAsync(tx: ServerTransaction, aor: string): Promise<void> {
-    const store = this.d.bindings;
-    const update = this.updateOf(tx);
-    for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
-      const now = this.d.clock.now();
-      const current = await store.get(aor, now);
+    const now = this.d.clock.now();
+    return chain(this.d.bindings.get(aor, now), (current) => {
       const result = this.applyTo(tx, update, current.bindings, now);
       if (result === undefined) return;
-      if (result.changed && !(await store.replace(aor, result.bindings, current.version, now))) continue;
-      this.registered(tx, aor, update, result, now);
-      return;
-    }
-    this.respond(tx, 500, 'Concurrent Update', { headers: ['Retry-After: 1'] });
+      if (!result.changed) return this.registered(tx, aor, update, result, now);
+      return chain(this.d.bindings.replace(aor, result.bindings, current.version, now), (stored) =>
+        stored ? this.registered(tx, aor, update, result, now) : this.updateBindings(tx, aor, update, attempt + 1),
+      );
+    });
   }
 
   /** What one REGISTER asks of its AOR's bindings, read from the request once for every CAS round. */
@@ -196,8 +194,8 @@ export class Registrar {
   /** apply() over one snapshot; a refusal is answered here (undefined). */
   private applyTo(tx: ServerTransaction, u: BindingUpdate, existing: Binding[], now: number): Applied | undefined {
     const result = this.apply(tx.request, tx.flow, u.contacts, u.headerExpires, u.supported.includes('outbound'), existing, now);
-    if (!('status' in result)) return result;
-    this.respond(tx, result.status, result.reason, { headers: result.headers });
+    if (!('refused' in result)) return result;
+    this.refuse(tx, result.refused, result.headers);
     return undefined;
   }
 
@@ -210,7 +208,7 @@ export class Registrar {
     // RFC 5626 §6: a registrar that applied outbound says so with Require: outbound.
     if (result.outbound) headers.push('Require: outbound');
     headers.push('Supported: path, outbound');
-    this.respond(tx, 200, 'OK', { headers });
+    this.answer(tx, { status: 200, reason: 'OK', headers });
     this.d.logger.debug({ event: 'registrar.update', aor, bindings: result.bindings.length });
   }
 
@@ -223,7 +221,7 @@ export class Registrar {
     supportsOutbound: boolean,
     existing: Binding[],
     now: number,
-  ): Refusal | Applied {
+  ): Refused | Applied {
     const cfg = this.d.config;
     const callId = req.callId;
     const cseq = req.cseq.seq;
@@ -231,10 +229,9 @@ export class Registrar {
     const byKey = new Map<string, Binding>();
     for (const b of existing) byKey.set(bindingKey(b), b);
     if (contacts.some((c) => c.isStar)) {
-      // §10.3 step 6: "*" is valid only alone and with Expires: 0, otherwise 400.
-      if (contacts.length !== 1 || headerExpires !== 0) return { status: 400, reason: 'Invalid Wildcard Contact' };
+      if (contacts.length !== 1 || headerExpires !== 0) return { refused: 'invalid-wildcard' };
       for (const b of existing) {
-        if (b.callId === callId && cseq <= b.cseq) return { status: 400, reason: 'Invalid CSeq Number' };
+        if (b.callId === callId && cseq <= b.cseq) return { refused: 'invalid-cseq' };
       }
       return { bindings: [], changed: existing.length > 0, outbound: false };
     }
@@ -244,15 +241,13 @@ export class Registrar {
     let outbound = false;
     for (const c of contacts) {
       const raw = c.expires ?? headerExpires ?? cfg.defaultExpires;
-      if (!Number.isInteger(raw) || raw < 0) return { status: 400, reason: 'Invalid Expires' };
+      if (!Number.isInteger(raw) || raw < 0) return { refused: 'invalid-expires' };
       // §10.3 step 7: too brief -> 423 with Min-Expires; too long -> clamp (the 200 tells the UA).
-      if (raw > 0 && raw < cfg.minExpires) {
-        return { status: 423, reason: 'Interval Too Brief', headers: [`Min-Expires: ${cfg.minExpires}`] };
-      }
+      if (raw > 0 && raw < cfg.minExpires) return { refused: 'interval-too-brief', headers: [`Min-Expires: ${cfg.minExpires}`] };
       const expires = Math.min(raw, cfg.maxExpires);
       const instanceId = instanceOf(c);
       let regId = regIdOf(c);
-      if (Number.isNaN(regId)) return { status: 400, reason: 'Invalid reg-id' };
+      if (Number.isNaN(regId)) return { refused: 'invalid-reg-id' };
       // RFC 5626 §6: reg-id without +sip.instance is ignored.
       if (instanceId === undefined) regId = undefined;
       const isOutbound = regId !== undefined && supportsOutbound;
@@ -260,7 +255,7 @@ export class Registrar {
       const key = bindingKey({ contact: c.uri, instanceId, regId });
       const old = byKey.get(key);
       // §10.3 step 8: same Call-ID with a CSeq not above the stored one is out of order.
-      if (old && old.callId === callId && cseq <= old.cseq) return { status: 400, reason: 'Invalid CSeq Number' };
+      if (old && old.callId === callId && cseq <= old.cseq) return { refused: 'invalid-cseq' };
       if (expires === 0) {
         byKey.delete(key);
         continue;
@@ -329,23 +324,21 @@ export class Registrar {
     }
   }
 
-  private respond(tx: ServerTransaction, status: number, reason: string, opts?: { headers?: string[] }): void {
-    const headers = opts?.headers ?? [];
-    tx.respond(status, reason, { headers });
-    let c = this.responses.get(status);
-    if (!c) this.responses.set(status, (c = this.d.metrics.registerResponses.labels(String(status))));
+  private refuse(tx: ServerTransaction, why: Refusal, headers?: string[]): void {
+    const row = REFUSALS[why];
+    this.d.logger.debug({ event: 'registrar.refused', reason: why, status: row.status });
+    this.answer(tx, headers === undefined ? row : { status: row.status, reason: row.reason, headers });
+  }
+
+  /** Sends `a` and counts it in sipedge_register_responses_total{status}. */
+  private answer(tx: ServerTransaction, a: SipAnswer): void {
+    tx.respond(a.status, a.reason, { headers: a.headers });
+    let c = this.responses.get(a.status);
+    if (!c) this.responses.set(a.status, (c = this.d.metrics.registerResponses.labels(String(a.status))));
     c.inc();
   }
 
   private fail(tx: ServerTransaction, e: unknown): void {
-    if (tx.isCompleted) return;
-    if (e instanceof SipError) this.respond(tx, e.status, e.reason);
-    else if (e instanceof StoreUnavailable) {
-      this.d.logger.warn({ event: 'store.unavailable', during: 'register', err: e.message });
-      this.respond(tx, 503, 'Service Unavailable', { headers: ['Retry-After: 5'] });
-    } else {
-      this.d.logger.error({ event: 'registrar.error', err: (e as Error)?.stack ?? String(e) });
-      this.respond(tx, 500, 'Server Internal Error');
-    }
+    if (!tx.isCompleted) this.answer(tx, errorResponse(e, this.d.logger, 'registrar').answer);
   }
 }

@@ -123,6 +123,14 @@ export interface HeaderField {
 }
 
 /** Options for building a response to a request. */
+/** A final response decided before it is sent: a refusal table's row, a digest refusal, a thrown error's answer. */
+export interface SipAnswer {
+  status: number;
+  reason: string;
+  /** Extra header lines, complete ("Retry-After: 5"), without CRLF. */
+  headers?: string[];
+}
+
 export interface ResponseOptions {
   /** Extra header lines, complete ("WWW-Authenticate: Digest ..."), without CRLF. */
   headers?: string[];

@@ -1,14 +1,9 @@
 // The store's interfaces, one per concern; memory/ (journal-backed) and redis/ implement all of them
 // and pass the same contract suite (test/store/contract.ts). Services depend on these types only.
+// The calls on the SIP request path return a MaybePromise (maybe-promise.ts): a value from the embedded store in the
+// edge (memory), a promise from Redis or from a CLI process; failures of a store that is down are StoreUnavailable.
 import type { Clock } from '../clock.ts';
-
-/** Thrown (as a rejected promise) when the backing store cannot be reached. */
-export class StoreUnavailable extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'StoreUnavailable';
-  }
-}
+import type { MaybePromise } from './maybe-promise.ts';
 
 export interface Tenant {
   /** Short code, e.g. "acme"; used in `extension-tenant` usernames and CLI arguments. */
@@ -45,11 +40,11 @@ export interface Extension {
 export interface AccountStore {
   /** Rejects with SipedgeError SIPEDGE_ERR_TENANT_EXISTS if the code or the domain is taken. */
   addTenant(t: Tenant): Promise<void>;
-  getTenant(code: string): Promise<Tenant | undefined>;
+  getTenant(code: string): MaybePromise<Tenant | undefined>;
   /** Case-insensitive domain lookup. */
-  findTenantByDomain(domain: string): Promise<Tenant | undefined>;
+  findTenantByDomain(domain: string): MaybePromise<Tenant | undefined>;
   listTenants(): Promise<Tenant[]>;
-  getExtension(tenant: string, ext: string): Promise<Extension | undefined>;
+  getExtension(tenant: string, ext: string): MaybePromise<Extension | undefined>;
   listExtensions(tenant: string): Promise<Extension[]>;
   /**
    * All-or-nothing upsert; durable (fsync'd / acknowledged) when the promise resolves. Rejects with SipedgeError
@@ -65,11 +60,6 @@ export interface AccountStore {
   removeTenant(code: string): Promise<boolean>;
   /** Extensions whose email equals `email` (case-insensitive), in any tenant. */
   findExtensionsByEmail(email: string): Promise<Extension[]>;
-  // Optional synchronous twins of the reads above, for a store that answers from local memory (the embedded store in
-  // the edge). Same results; the REGISTER hot path uses them when present and skips a promise per read. Redis has none.
-  getTenantSync?(code: string): Tenant | undefined;
-  findTenantByDomainSync?(domain: string): Tenant | undefined;
-  getExtensionSync?(tenant: string, ext: string): Extension | undefined;
 }
 
 /** One registered contact of an address-of-record (RFC 3261 §10.3). */
@@ -108,16 +98,13 @@ export interface BindingSet {
 
 export interface BindingStore {
   /** Unexpired bindings of an AOR ("ext@tenant"). */
-  get(aor: string, now: number): Promise<BindingSet>;
+  get(aor: string, now: number): MaybePromise<BindingSet>;
   /** Replaces the AOR's bindings if the version is still `expectedVersion`; false means retry. Empty list removes. */
-  replace(aor: string, bindings: Binding[], expectedVersion: number, now: number): Promise<boolean>;
+  replace(aor: string, bindings: Binding[], expectedVersion: number, now: number): MaybePromise<boolean>;
   /** Removes all of an AOR's bindings (e.g. rotate --drop-bindings). In a CLI process this reaches the running edge. */
   removeAll(aor: string): Promise<void>;
   /** Number of unexpired bindings (all AORs). */
   countActive(now: number): Promise<number>;
-  /** Optional synchronous twins of get and replace (local-memory stores only; see AccountStore.getTenantSync). */
-  getSync?(aor: string, now: number): BindingSet;
-  replaceSync?(aor: string, bindings: Binding[], expectedVersion: number, now: number): boolean;
 }
 
 export interface LockoutPolicy {
@@ -135,31 +122,24 @@ export interface BanPolicy {
 /** Failed-digest counting, locks, trusted sources and source bans. Keys are opaque strings chosen by auth/. */
 export interface LockoutStore {
   /** Counts a failure for `key` inside the sliding window; sets the lock when it reaches maxFailures. */
-  recordFailure(key: string, now: number, policy: LockoutPolicy): Promise<{ failures: number; lockedUntil: number }>;
+  recordFailure(key: string, now: number, policy: LockoutPolicy): MaybePromise<{ failures: number; lockedUntil: number }>;
   /** ms epoch until which `key` is locked; 0 when not locked. */
-  lockedUntil(key: string, now: number): Promise<number>;
+  lockedUntil(key: string, now: number): MaybePromise<number>;
   /** Clears the lock and failure count of `key`. In a CLI process this reaches the running edge. */
-  unlock(key: string): Promise<void>;
+  unlock(key: string): MaybePromise<void>;
   /**
    * Operator unlock: clears `key` and every key beneath it (`key|...`, e.g. the per-source keys auth/ derives from an
    * extension key). In a CLI process this reaches the running edge.
    */
   unlockAll(key: string): Promise<void>;
   /** Remembers that `source` proved the password of `key` (until now + ttlMs). */
-  trust(key: string, source: string, now: number, ttlMs: number): Promise<void>;
-  isTrusted(key: string, source: string, now: number): Promise<boolean>;
+  trust(key: string, source: string, now: number, ttlMs: number): MaybePromise<void>;
+  isTrusted(key: string, source: string, now: number): MaybePromise<boolean>;
   /** Records that `source` failed on `key`; bans the source once it failed on maxExtensions distinct keys. */
-  recordSourceFailure(source: string, key: string, now: number, policy: BanPolicy): Promise<{ distinct: number; bannedUntil: number }>;
+  recordSourceFailure(source: string, key: string, now: number, policy: BanPolicy): MaybePromise<{ distinct: number; bannedUntil: number }>;
   /** ms epoch until which `source` is banned; 0 when not banned. */
-  bannedUntil(source: string, now: number): Promise<number>;
+  bannedUntil(source: string, now: number): MaybePromise<number>;
   unban(source: string): Promise<void>;
-  // Optional synchronous twins (local-memory stores only; see AccountStore.getTenantSync). unlockSync is absent
-  // where unlock has to travel elsewhere (a CLI process forwarding to the edge).
-  lockedUntilSync?(key: string, now: number): number;
-  isTrustedSync?(key: string, source: string, now: number): boolean;
-  bannedUntilSync?(source: string, now: number): number;
-  trustSync?(key: string, source: string, now: number, ttlMs: number): void;
-  unlockSync?(key: string): void;
 }
 
 export interface NonceCountStore {
@@ -168,9 +148,7 @@ export interface NonceCountStore {
    * given, is the nonce's sequence number (auth/nonce.ts nonceSequence: unique among the nonces this process minted
    * within 2^32): a store may key by it instead of the nonce text (the memory store does; see nonce-counts.ts).
    */
-  checkAndSet(nonce: string, nc: number, now: number, ttlMs: number, sequence?: number): Promise<boolean>;
-  /** Optional synchronous twin of checkAndSet (local-memory stores only). */
-  checkAndSetSync?(nonce: string, nc: number, now: number, ttlMs: number, sequence?: number): boolean;
+  checkAndSet(nonce: string, nc: number, now: number, ttlMs: number, sequence?: number): MaybePromise<boolean>;
 }
 
 /** Small durable values: generated secrets, versions. */
@@ -182,7 +160,7 @@ export interface MetaStore {
 /** What a gateway login may do: its own extension, its tenant's admin API, or every tenant's. */
 export type LoginRole = 'user' | 'tenant-admin' | 'operator';
 
-/** The gateway login of one extension (issue 4): separate from its VoIP credentials. Durable. */
+/** The gateway login of one extension (DESIGN.md §9): separate from its VoIP credentials. Durable. */
 export interface LoginRecord {
   tenant: string;
   ext: string;
@@ -240,7 +218,7 @@ export interface TokenStore {
   take(id: string, now: number): Promise<string | undefined>;
 }
 
-/** The upstream an address-of-record's requests go to (issue 3: exactly one per extension, sticky while healthy). */
+/** The upstream an address-of-record's requests go to (DESIGN.md §6: exactly one per extension, sticky while healthy). */
 export interface UpstreamChoice {
   /** The configured upstream uri. */
   upstream: string;

@@ -38,7 +38,7 @@ export interface TransactionUser {
 }
 
 /**
- * A service on the edge that answers requests itself as a UAS (hold music, issue 5). app.ts's dispatcher asks each
+ * A service on the edge that answers requests itself as a UAS (hold music). app.ts's dispatcher asks each
  * local service before routing a request to the proxy: an out-of-dialog request it owns goes through the proxy's
  * admission (request from a configured upstream address, or an authenticated user) and then to onRequest; an
  * in-dialog request of one of its dialogs goes straight to onRequest.

@@ -10,7 +10,7 @@ import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createSecureContext, rootCertificates } from 'node:tls';
 import type { Config } from '../config/schema.ts';
-import { SipedgeError, type ErrorCode } from '../config/errors.ts';
+import { SipedgeError, type ErrorCode } from '../errors.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 

@@ -1,7 +1,8 @@
 // Digest authentication stories on the real memory and Redis stores: challenge, register, refusals, replay, rotation with grace.
 // Lockout, weaponisation and bans are in lockout.test.ts; time comes from the FakeClock.
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DIGEST_FAILURES, resolveIdentity } from '../../src/auth/authenticator.ts';
+import { DIGEST_FAILURES } from '../../src/auth/authenticator.ts';
+import { Identities, resolveIdentity } from '../../src/auth/identity.ts';
 import { rotateCredentials } from '../../src/auth/credentials.ts';
 import { acme, failures, password, sharedDomain, startEdge, type Edge } from './edge.ts';
 import { testRedis } from '../helpers/redis.ts';
@@ -198,6 +199,17 @@ describe.each([
       expect(resolveIdentity('1001-acme-uk', sharedDomain, sharedDomain)).toEqual({ ext: '1001', tenantCode: 'acme-uk' });
       expect(resolveIdentity('1001', sharedDomain, sharedDomain)).toEqual({ ext: '1001' });
       expect(resolveIdentity('1001-acme', 'acme.example.com', '')).toEqual({ ext: '1001-acme' });
+    });
+
+    it('names the tenant and extension of a URI: its tenant domain, the shared domain\'s ext-tenant, nothing elsewhere', async () => {
+      const ids = new Identities(edge.stores.accounts, sharedDomain);
+      expect(await ids.of('1001', 'acme.example.com')).toMatchObject({ ext: '1001', tenant: { code: 'acme' }, realm: acme.domain, isShared: false });
+      expect(await ids.of('1001-acme', sharedDomain)).toMatchObject({ ext: '1001', tenant: { code: 'acme' }, realm: sharedDomain, isShared: true });
+      // The shared domain is ours even when the username names no tenant: challenged in its realm, unknown user then.
+      expect(await ids.of('1001-other', sharedDomain)).toEqual({ ext: '1001', tenant: undefined, realm: sharedDomain, isShared: true });
+      expect(await ids.of('1001', sharedDomain)).toEqual({ ext: '1001', tenant: undefined, realm: sharedDomain, isShared: true });
+      expect(await ids.of('1001', 'other.example.com')).toBeUndefined();
+      expect(await new Identities(edge.stores.accounts, '').of('1001-acme', sharedDomain)).toBeUndefined();
     });
   });
 

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { IO_SWITCHES } from '../../src/config/io-switches.ts';
 import { loadConfig } from '../../src/config/load.ts';
 import { parseUpstreamUri } from '../../src/config/schema.ts';
-import { SipedgeError } from '../../src/config/errors.ts';
+import { SipedgeError } from '../../src/errors.ts';
 
 function leafKeys(o: unknown, prefix = ''): string[] {
   if (o === null || typeof o !== 'object' || Array.isArray(o)) return [prefix];
@@ -75,7 +75,7 @@ describe('config', () => {
       const documented = readme.includes(`\`${key}\``) || readme.split('\n').some((l) => l.startsWith('|') && l.includes(key.split('.').slice(0, -1).join('.')) && l.includes(`\`${key.split('.').pop()}\``));
       expect(documented, key).toBe(true);
     }
-    const codes = readFileSync('src/config/errors.ts', 'utf8').match(/SIPEDGE_ERR_[A-Z_]+/g)!;
+    const codes = readFileSync('src/errors.ts', 'utf8').match(/SIPEDGE_ERR_[A-Z_]+/g)!;
     for (const code of new Set(codes)) expect(readme, code).toContain(code);
   });
 

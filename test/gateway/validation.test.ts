@@ -112,7 +112,7 @@ describe('gateway input validation', () => {
   it('documents every API error code in the README', async () => {
     const { readFileSync } = await import('node:fs');
     const readme = readFileSync('README.md', 'utf8');
-    const codes = new Set(readFileSync('src/gateway/api-error.ts', 'utf8').match(/SIPEDGE_ERR_API_[A-Z_]+/g));
+    const codes = new Set(readFileSync('src/errors.ts', 'utf8').match(/SIPEDGE_ERR_API_[A-Z_]+/g));
     expect(codes.size).toBeGreaterThan(10);
     for (const code of codes) expect(readme, code).toContain(code);
   });

@@ -2,7 +2,7 @@
 // Implementation-specific stories (journal crashes, processes, Redis outages) live in those files.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FakeClock } from '../../src/clock.ts';
-import { SipedgeError } from '../../src/config/errors.ts';
+import { SipedgeError } from '../../src/errors.ts';
 import type { Binding, Extension, LoginRecord, MediaVersion, SessionRecord, Stores, Tenant } from '../../src/store/types.ts';
 
 /** Opens a fresh, empty store for one test, in the 'edge' role, reading time from `clock`. */

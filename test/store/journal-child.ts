@@ -2,7 +2,7 @@
 // concurrently, or sends CLI commands, printing progress lines the parent test waits for or kills on.
 import { writeSync } from 'node:fs';
 import { systemClock } from '../../src/clock.ts';
-import { SipedgeError } from '../../src/config/errors.ts';
+import { SipedgeError } from '../../src/errors.ts';
 import { openMemoryStores } from '../../src/store/memory/index.ts';
 import { extension, tenant } from './contract.ts';
 

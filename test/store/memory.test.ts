@@ -8,7 +8,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { FakeClock } from '../../src/clock.ts';
-import { SipedgeError } from '../../src/config/errors.ts';
+import { SipedgeError } from '../../src/errors.ts';
 import { openMemoryStores, type MemoryStores, type MemoryStoreTuning } from '../../src/store/memory/index.ts';
 import { encodeRecords, scanLines } from '../../src/store/memory/journal-record.ts';
 import { openStores } from '../../src/store/open.ts';

@@ -16,7 +16,7 @@ describe('memory nonce counts by sequence number', () => {
     const a = issuer.mintNonce(now);
     const b = issuer.mintNonce(now);
     expect(nonceSequence(b) - nonceSequence(a)).toBe(1);
-    const check = (n: string, nc: number) => store.checkAndSetSync(n, nc, now, TTL, nonceSequence(n));
+    const check = (n: string, nc: number) => store.checkAndSet(n, nc, now, TTL, nonceSequence(n));
     expect(check(a, 1)).toBe(true);
     expect(check(a, 1)).toBe(false);
     expect(check(b, 1)).toBe(true);
@@ -31,11 +31,11 @@ describe('memory nonce counts by sequence number', () => {
     const store = new MemoryNonceCountStore();
     const early = 12345;
     const late = early + SLOTS;
-    expect(store.checkAndSetSync('early', 1, now, TTL, early)).toBe(true);
-    expect(store.checkAndSetSync('late', 1, now, TTL, late)).toBe(true);
-    expect(store.checkAndSetSync('early', 2, now, TTL, early)).toBe(false);
-    expect(store.checkAndSetSync('late', 2, now, TTL, late)).toBe(true);
-    expect(store.checkAndSetSync('late', 2, now, TTL, late)).toBe(false);
+    expect(store.checkAndSet('early', 1, now, TTL, early)).toBe(true);
+    expect(store.checkAndSet('late', 1, now, TTL, late)).toBe(true);
+    expect(store.checkAndSet('early', 2, now, TTL, early)).toBe(false);
+    expect(store.checkAndSet('late', 2, now, TTL, late)).toBe(true);
+    expect(store.checkAndSet('late', 2, now, TTL, late)).toBe(false);
   });
 
   it('orders sequences across the 32-bit wrap: the one after 2^31-1 is later', () => {
@@ -43,9 +43,9 @@ describe('memory nonce counts by sequence number', () => {
     const before = 0x7fffffff - SLOTS + 1;
     const after = -0x80000000; // SLOTS sequences after `before`, past the wrap: same slot, later
     expect(before & (SLOTS - 1)).toBe(after & (SLOTS - 1));
-    expect(store.checkAndSetSync('b', 1, now, TTL, before)).toBe(true);
-    expect(store.checkAndSetSync('a', 1, now, TTL, after)).toBe(true);
-    expect(store.checkAndSetSync('b', 2, now, TTL, before)).toBe(false);
+    expect(store.checkAndSet('b', 1, now, TTL, before)).toBe(true);
+    expect(store.checkAndSet('a', 1, now, TTL, after)).toBe(true);
+    expect(store.checkAndSet('b', 2, now, TTL, before)).toBe(false);
   });
 
   it('reads the sequence of a nonce as minted, and NaN from text that is not base64url', () => {
@@ -55,7 +55,7 @@ describe('memory nonce counts by sequence number', () => {
     expect(nonceSequence('0123456789!!!!!!!!!!!!')).toBeNaN();
     // Without a usable sequence the store falls back to the nonce's text.
     const store = new MemoryNonceCountStore();
-    expect(store.checkAndSetSync('text', 1, now, TTL, Number.NaN)).toBe(true);
-    expect(store.checkAndSetSync('text', 1, now, TTL, Number.NaN)).toBe(false);
+    expect(store.checkAndSet('text', 1, now, TTL, Number.NaN)).toBe(true);
+    expect(store.checkAndSet('text', 1, now, TTL, Number.NaN)).toBe(false);
   });
 });

@@ -6,10 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { FakeClock } from '../../src/clock.ts';
-import { SipedgeError } from '../../src/config/errors.ts';
+import { SipedgeError, StoreUnavailable } from '../../src/errors.ts';
 import { openStores } from '../../src/store/open.ts';
 import { openRedisStores } from '../../src/store/redis/index.ts';
-import { StoreUnavailable, type Stores } from '../../src/store/types.ts';
+import type { Stores } from '../../src/store/types.ts';
 import { freePort } from '../helpers/global-setup.ts';
 import { testRedis } from '../helpers/redis.ts';
 import { binding, extension, storeContract, tenant } from './contract.ts';
@@ -104,7 +104,7 @@ describe('redis store', () => {
       }
       // Give the client a moment to notice the closed socket; then every call must reject, typed.
       await new Promise((r) => setTimeout(r, 200));
-      const calls: Promise<unknown>[] = [
+      const calls: unknown[] = [
         stores.bindings.get('1001@acme', clock.now()),
         stores.lockouts.recordFailure('k', clock.now(), { maxFailures: 5, windowMs: 1, lockMs: 1 }),
         stores.nonces.checkAndSet('n', 2, clock.now(), 60_000),

@@ -10,7 +10,7 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { configSchema, type Config } from '../../src/config/schema.ts';
-import type { SipedgeError } from '../../src/config/errors.ts';
+import type { SipedgeError } from '../../src/errors.ts';
 import { Metrics } from '../../src/observability/metrics.ts';
 import { Certificates, generateSelfSigned, loadUpstreamCa, type TlsCredentials } from '../../src/transport/certificates.ts';
 import { RecordingHandler, sipConfig, until } from './peers.ts';

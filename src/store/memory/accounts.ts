@@ -1,13 +1,14 @@
 // AccountStore and MetaStore of the embedded store: reads from AccountState, writes through the journal.
 // Durability, locking and cross-process visibility are journal.ts's; the state itself is account-state.ts's.
-import { SipedgeError } from '../../config/errors.ts';
+import { SipedgeError } from '../../errors.ts';
 import type { AccountStore, Extension, MetaStore, Tenant } from '../types.ts';
 import type { AccountState } from './account-state.ts';
 import type { Journal } from './journal.ts';
 
 /**
- * Accounts in memory, durable in the journal. Reads are Map lookups; `freshen` runs before each read (the CLI
- * role catches up with the journal there, the edge relies on its tailer). Returned objects are frozen and shared.
+ * Accounts in memory, durable in the journal. Reads are Map lookups answered as values (the REGISTER path's reads make
+ * no promise); `freshen` runs before each read (the CLI role catches up with the journal there, the edge relies on its
+ * tailer). Returned objects are frozen and shared.
  */
 export class MemoryAccountStore implements AccountStore {
   constructor(
@@ -26,20 +27,12 @@ export class MemoryAccountStore implements AccountStore {
     });
   }
 
-  async getTenant(code: string): Promise<Tenant | undefined> {
-    return this.getTenantSync(code);
-  }
-
-  getTenantSync(code: string): Tenant | undefined {
+  getTenant(code: string): Tenant | undefined {
     this.freshen();
     return this.state.tenants.get(code);
   }
 
-  async findTenantByDomain(domain: string): Promise<Tenant | undefined> {
-    return this.findTenantByDomainSync(domain);
-  }
-
-  findTenantByDomainSync(domain: string): Tenant | undefined {
+  findTenantByDomain(domain: string): Tenant | undefined {
     this.freshen();
     const code = this.state.domains.get(domain.toLowerCase());
     return code === undefined ? undefined : this.state.tenants.get(code);
@@ -50,11 +43,7 @@ export class MemoryAccountStore implements AccountStore {
     return [...this.state.tenants.values()].sort((a, b) => (a.code < b.code ? -1 : a.code > b.code ? 1 : 0));
   }
 
-  async getExtension(tenant: string, ext: string): Promise<Extension | undefined> {
-    return this.getExtensionSync(tenant, ext);
-  }
-
-  getExtensionSync(tenant: string, ext: string): Extension | undefined {
+  getExtension(tenant: string, ext: string): Extension | undefined {
     this.freshen();
     return this.state.extensions.get(tenant)?.get(ext);
   }

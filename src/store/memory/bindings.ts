@@ -11,7 +11,7 @@ interface Entry {
 }
 
 /**
- * In-memory location service. get/replace are one Map lookup plus a small array copy; expired bindings are
+ * In-memory location service. get/replace are one Map lookup plus a small array copy, answered as values; expired bindings are
  * hidden on read and freed by the store's periodic sweep. Versions come from one counter for the whole store,
  * so a version is never reused, even after an AOR's bindings were removed and added again (no ABA).
  */
@@ -23,22 +23,14 @@ export class MemoryBindingStore implements BindingStore {
   /** @param forward set in the CLI role: sends removeAll to the running edge instead of acting here. */
   constructor(private readonly forward?: (aor: string) => Promise<void>) {}
 
-  async get(aor: string, now: number): Promise<BindingSet> {
-    return this.getSync(aor, now);
-  }
-
-  getSync(aor: string, now: number): BindingSet {
+  get(aor: string, now: number): BindingSet {
     const e = this.byAor.get(aor);
     if (e === undefined) return { bindings: [], version: 0 };
     if (e.minExpiresAt > now) return { bindings: e.bindings.slice(), version: e.version };
     return { bindings: e.bindings.filter((b) => b.expiresAt > now), version: e.version };
   }
 
-  async replace(aor: string, bindings: Binding[], expectedVersion: number, now: number): Promise<boolean> {
-    return this.replaceSync(aor, bindings, expectedVersion, now);
-  }
-
-  replaceSync(aor: string, bindings: Binding[], expectedVersion: number, now: number): boolean {
+  replace(aor: string, bindings: Binding[], expectedVersion: number, now: number): boolean {
     const e = this.byAor.get(aor);
     if ((e === undefined ? 0 : e.version) !== expectedVersion) return false;
     let minExpiresAt = Number.POSITIVE_INFINITY;

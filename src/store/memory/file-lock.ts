@@ -1,7 +1,7 @@
 // The writers' lock on a data dir: an O_EXCL lock file holding the owner's pid, stale-lock breaking, bounded retry.
 // What happens while the lock is held (read tail, validate, append, fsync) is journal.ts's business.
 import fs from 'node:fs';
-import { SipedgeError } from '../../config/errors.ts';
+import { SipedgeError } from '../../errors.ts';
 
 /** How long a writer waits for the lock before giving up; ms. */
 const LOCK_WAIT_MS = 5_000;

@@ -3,7 +3,7 @@
 // What records mean is the handler's business (account-state.ts and index.ts); the lock itself is file-lock.ts.
 import fs from 'node:fs';
 import path from 'node:path';
-import { SipedgeError } from '../../config/errors.ts';
+import { SipedgeError } from '../../errors.ts';
 import { FileLock, isCode } from './file-lock.ts';
 import { encodeRecords, scanLines, type JournalRecord, type SnapshotRecord } from './journal-record.ts';
 
@@ -243,7 +243,8 @@ function readAt(fd: number, position: number, length: number): Buffer {
   return done === length ? buf : buf.subarray(0, done);
 }
 
-function fsyncDir(dir: string): void {
+/** fsyncs a directory, so that a file created or renamed in it survives a crash. */
+export function fsyncDir(dir: string): void {
   const fd = fs.openSync(dir, 'r');
   try {
     fs.fsyncSync(fd);

@@ -26,8 +26,9 @@ export interface LockoutForwarder {
 }
 
 /**
- * Volatile lockout state of one edge. recordFailure is a Map lookup and a push onto an array bounded by
- * maxFailures; entries are freed by the store's periodic sweep once their window and lock have passed.
+ * Volatile lockout state of one edge, answered as values. recordFailure is a Map lookup and a push onto an array
+ * bounded by maxFailures; entries are freed by the store's periodic sweep once their window and lock have passed. In
+ * the CLI role the operator commands (unlock, unlockAll, unban) travel to the running edge as promises.
  */
 export class MemoryLockoutStore implements LockoutStore {
   private readonly byKey = new Map<string, KeyState>();
@@ -38,14 +39,9 @@ export class MemoryLockoutStore implements LockoutStore {
   private readonly sourceExpiries = new ExpiryBuckets();
   private readonly trustExpiries = new ExpiryBuckets();
 
-  /** Present in the edge only: a CLI's unlock travels to the edge instead (LockoutStore.unlockSync). */
-  readonly unlockSync: ((key: string) => void) | undefined;
+  constructor(private readonly forward?: LockoutForwarder) {}
 
-  constructor(private readonly forward?: LockoutForwarder) {
-    this.unlockSync = forward === undefined ? (key) => this.unlockNow(key) : undefined;
-  }
-
-  async recordFailure(key: string, now: number, policy: LockoutPolicy): Promise<{ failures: number; lockedUntil: number }> {
+  recordFailure(key: string, now: number, policy: LockoutPolicy): { failures: number; lockedUntil: number } {
     let s = this.byKey.get(key);
     if (s === undefined) {
       s = { failures: [], lockedUntil: 0, staleAt: 0 };
@@ -71,16 +67,12 @@ export class MemoryLockoutStore implements LockoutStore {
     return { failures, lockedUntil: s.lockedUntil > now ? s.lockedUntil : 0 };
   }
 
-  async lockedUntil(key: string, now: number): Promise<number> {
-    return this.lockedUntilSync(key, now);
-  }
-
-  lockedUntilSync(key: string, now: number): number {
+  lockedUntil(key: string, now: number): number {
     const until = this.byKey.get(key)?.lockedUntil ?? 0;
     return until > now ? until : 0;
   }
 
-  async unlock(key: string): Promise<void> {
+  unlock(key: string): void | Promise<void> {
     if (this.forward !== undefined) return this.forward.unlock(key);
     this.unlockNow(key);
   }
@@ -102,27 +94,19 @@ export class MemoryLockoutStore implements LockoutStore {
     for (const k of this.byKey.keys()) if (k.startsWith(below)) this.byKey.delete(k);
   }
 
-  async trust(key: string, source: string, now: number, ttlMs: number): Promise<void> {
-    this.trustSync(key, source, now, ttlMs);
-  }
-
-  trustSync(key: string, source: string, now: number, ttlMs: number): void {
+  trust(key: string, source: string, now: number, ttlMs: number): void {
     const until = now + ttlMs;
     const k = key + '\n' + source;
     this.trusted.set(k, until);
     this.trustExpiries.add(k, until);
   }
 
-  async isTrusted(key: string, source: string, now: number): Promise<boolean> {
-    return this.isTrustedSync(key, source, now);
-  }
-
-  isTrustedSync(key: string, source: string, now: number): boolean {
+  isTrusted(key: string, source: string, now: number): boolean {
     const until = this.trusted.get(key + '\n' + source);
     return until !== undefined && until > now;
   }
 
-  async recordSourceFailure(source: string, key: string, now: number, policy: BanPolicy): Promise<{ distinct: number; bannedUntil: number }> {
+  recordSourceFailure(source: string, key: string, now: number, policy: BanPolicy): { distinct: number; bannedUntil: number } {
     let s = this.bySource.get(source);
     if (s === undefined) {
       s = { keys: new Map(), bannedUntil: 0, staleAt: 0 };
@@ -144,11 +128,7 @@ export class MemoryLockoutStore implements LockoutStore {
     return { distinct, bannedUntil: s.bannedUntil > now ? s.bannedUntil : 0 };
   }
 
-  async bannedUntil(source: string, now: number): Promise<number> {
-    return this.bannedUntilSync(source, now);
-  }
-
-  bannedUntilSync(source: string, now: number): number {
+  bannedUntil(source: string, now: number): number {
     const until = this.bySource.get(source)?.bannedUntil ?? 0;
     return until > now ? until : 0;
   }

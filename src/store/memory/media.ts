@@ -2,11 +2,11 @@
 // files under <store>/media/ written temp + fsync + rename + fsync dir before the record that names them.
 import fs from 'node:fs';
 import path from 'node:path';
-import { SipedgeError } from '../../config/errors.ts';
+import { SipedgeError } from '../../errors.ts';
 import { limitPerSlot, newestFirst, RETIRED_ARTIFACTS_KEPT, VERSIONS_KEPT } from '../media-order.ts';
 import type { MediaStore, MediaVersion, MohClass } from '../types.ts';
 import type { JournalRecord } from './journal-record.ts';
-import type { Journal } from './journal.ts';
+import { fsyncDir, type Journal } from './journal.ts';
 
 
 const ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
@@ -140,11 +140,3 @@ function checkId(id: string): void {
   if (!ID_RE.test(id)) throw new Error(`media: version id "${id}" is not [A-Za-z0-9_-]{1,64}`);
 }
 
-function fsyncDir(dir: string): void {
-  const fd = fs.openSync(dir, 'r');
-  try {
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-}

@@ -30,11 +30,7 @@ export class MemoryNonceCountStore implements NonceCountStore {
   /** Per slot: the sequence it holds, that nonce's highest nc, and 1 once the slot holds one. Made on first use. */
   private table: { sequences: Int32Array; counts: Uint32Array; used: Uint8Array } | undefined;
 
-  async checkAndSet(nonce: string, nc: number, now: number, ttlMs: number, sequence?: number): Promise<boolean> {
-    return this.checkAndSetSync(nonce, nc, now, ttlMs, sequence);
-  }
-
-  checkAndSetSync(nonce: string, nc: number, now: number, ttlMs: number, sequence?: number): boolean {
+  checkAndSet(nonce: string, nc: number, now: number, ttlMs: number, sequence?: number): boolean {
     if (sequence !== undefined && (sequence | 0) === sequence) return this.checkAndSetSequence(sequence, nc);
     const expiresAt = now + ttlMs;
     const e = this.byNonce.get(nonce);

@@ -1,7 +1,7 @@
 // AccountStore and MetaStore on Redis: tenants and domains in two hashes, extensions in one hash per tenant.
 // Connection and error mapping are connection.ts's; the Lua sources are scripts.ts's.
 import type { Redis } from 'ioredis';
-import { SipedgeError } from '../../config/errors.ts';
+import { SipedgeError } from '../../errors.ts';
 import type { AccountStore, Extension, MetaStore, Tenant } from '../types.ts';
 import { guarded, toStoreError } from './connection.ts';
 

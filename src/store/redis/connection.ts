@@ -1,8 +1,7 @@
 // The Redis connection: options that fail fast instead of queueing, connect at open, and the mapping of client
 // errors to StoreUnavailable. What is stored where is the store files' concern.
 import { Redis } from 'ioredis';
-import { SipedgeError } from '../../config/errors.ts';
-import { StoreUnavailable } from '../types.ts';
+import { SipedgeError, StoreUnavailable } from '../../errors.ts';
 import { defineScripts } from './scripts.ts';
 
 /** Where the Redis store lives. */

@@ -1,7 +1,7 @@
 // MediaStore on Redis: version records as JSON in one hash, the active id per tenant/class in another, artifacts as
 // binary strings, and an activation counter; activation is one Lua script. Connection handling is connection.ts's.
 import type { ClientContext, Redis, Result } from 'ioredis';
-import { SipedgeError } from '../../config/errors.ts';
+import { SipedgeError } from '../../errors.ts';
 import type { MediaStore, MediaVersion, MohClass } from '../types.ts';
 import { guarded } from './connection.ts';
 import { limitPerSlot, newestFirst, RETIRED_ARTIFACTS_KEPT, VERSIONS_KEPT } from '../media-order.ts';
