@@ -47,8 +47,8 @@ const COMMON = { SDES: ['off'], replace: ['origin', 'session-connection'] };
  * NG flags for an SDP going to a side of `toward`'s profile (rtpengine docs/ng_protocol.md). Towards a browser:
  * UDP/TLS/RTP/SAVPF with ICE, DTLS-SRTP (rtpengine passive when it answers), rtcp-mux offered, and Opus added by
  * transcoding when the plain side lacks it. Towards a desk phone or PBX: RTP/AVP without ICE or DTLS, RTCP on its own
- * port, and PCMU and PCMA added by transcoding when the browser offered only Opus. SDES crypto is never offered;
- * the origin and connection lines become rtpengine's.
+ * port, and PCMU and PCMA added by transcoding when the browser offered only Opus (rtpengine passive towards the
+ * offering browser as well). SDES crypto is never offered; the origin and connection lines become rtpengine's.
  */
 export function flagsToward(toward: MediaProfile, isOffer: boolean): NgDict {
   if (toward === 'webrtc') {
@@ -67,6 +67,8 @@ export function flagsToward(toward: MediaProfile, isOffer: boolean): NgDict {
     ICE: 'remove',
     DTLS: 'off',
     'rtcp-mux': ['demux'],
-    ...(isOffer ? { codec: { transcode: ['PCMU', 'PCMA'] } } : {}),
+    // The browser that offered gets rtpengine as the DTLS server too: ICE may complete before the answer, and an active
+    // rtpengine would then send its ClientHello early, reset to passive on the answer, and no handshake would finish.
+    ...(isOffer ? { 'DTLS-reverse': 'passive', codec: { transcode: ['PCMU', 'PCMA'] } } : {}),
   };
 }

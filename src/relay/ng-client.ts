@@ -63,6 +63,8 @@ export class NgClient {
     if (this.closed) return { ok: false, reason: 'closed', detail: 'the NG client is closed' };
     this.connected ??= new Promise<void>((resolve) => this.socket.connect(this.o.port, this.o.host, resolve));
     await this.connected;
+    // Closed while connecting (the edge stopping as a call ends).
+    if (this.closed) return { ok: false, reason: 'closed', detail: 'the NG client is closed' };
     const cookie = this.prefix + (this.seq++).toString(36);
     const bytes = Buffer.concat([Buffer.from(cookie + ' ', 'latin1'), encode(cmd as BValue)]);
     const now = this.o.clock.now();
@@ -94,9 +96,14 @@ export class NgClient {
   }
 
   private send(bytes: Buffer): void {
-    this.socket.send(bytes, (err) => {
-      if (err !== null && err !== undefined) this.failAll('error', err.message);
-    });
+    try {
+      this.socket.send(bytes, (err) => {
+        if (err !== null && err !== undefined) this.failAll('error', err.message);
+      });
+    } catch (e) {
+      // The socket was closed under a pending command (a retransmission after close()).
+      this.failAll('closed', (e as Error).message);
+    }
   }
 
   private onMessage(m: Buffer): void {
