@@ -145,6 +145,20 @@ export async function launchChromium(opts: { fakeAudioFile?: string } = {}): Pro
   });
 }
 
+/** An init script (`context.addInitScript`): keeps every RTCPeerConnection the page makes in `window.peerConnections`
+ * for getStats(), before the app's scripts run. */
+export function recordPeerConnections(): void {
+  const Native = window.RTCPeerConnection;
+  const list: RTCPeerConnection[] = [];
+  (window as unknown as { peerConnections: RTCPeerConnection[] }).peerConnections = list;
+  window.RTCPeerConnection = class extends Native {
+    constructor(config?: RTCConfiguration) {
+      super(config);
+      list.push(this);
+    }
+  } as typeof RTCPeerConnection;
+}
+
 export const DESKTOP = { width: 1280, height: 800 };
 export const PHONE = { width: 390, height: 844 };
 

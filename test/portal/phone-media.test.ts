@@ -12,7 +12,7 @@ import { NgClient } from '../../src/relay/ng-client.ts';
 import { startTestRtpengine, type TestRtpengine } from '../../load-tests/lib/rtpengine.ts';
 import { runSipp } from '../../load-tests/lib/sipp.ts';
 import { startSippUas, type SippUas } from '../../load-tests/lib/sipp-uas.ts';
-import { DOMAIN, LOGIN, portalSuite, registered, shootAsIs, signIn, type PortalEdge } from '../helpers/browser.ts';
+import { DOMAIN, LOGIN, portalSuite, recordPeerConnections, registered, shootAsIs, signIn, type PortalEdge } from '../helpers/browser.ts';
 import { eventually } from '../helpers/edge.ts';
 import { RtpReceiver } from '../media/moh-caller.ts';
 import { decodeG711, tonePcap, toneShares, toneWav } from '../helpers/tone.ts';
@@ -32,19 +32,6 @@ afterAll(async () => {
   await rtpengine?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
-
-/** Keeps every RTCPeerConnection the page makes reachable for getStats() (before the app's scripts run). */
-function recordPeerConnections(): void {
-  const Native = window.RTCPeerConnection;
-  const list: RTCPeerConnection[] = [];
-  (window as unknown as { peerConnections: RTCPeerConnection[] }).peerConnections = list;
-  window.RTCPeerConnection = class extends Native {
-    constructor(config?: RTCConfiguration) {
-      super(config);
-      list.push(this);
-    }
-  } as typeof RTCPeerConnection;
-}
 
 /** The inbound audio of the page's newest peer connection: its level (0..1, getStats audioLevel) and bytes. */
 function inbound(page: Page): Promise<{ level: number; bytes: number; codec: string }> {
