@@ -1,5 +1,5 @@
 // `npm run bench`: runs every load-tests/micro/*.bench.ts in its own process, then quick load runs (REGISTER, hold
-// music, calls through the proxy, SIP over TLS against TCP).
+// music, calls through the proxy, bridged calls through rtpengine against plain ones, SIP over TLS against TCP).
 // It prints figures and asserts nothing about speed; it fails only when a benchmark or the load run crashes.
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
@@ -13,12 +13,14 @@ const RUN_MOH = join(REPO_ROOT, 'load-tests', 'run-moh.ts');
 const RUN_INVITE = join(REPO_ROOT, 'load-tests', 'run-invite.ts');
 const RUN_TLS = join(REPO_ROOT, 'load-tests', 'run-tls.ts');
 
-const USAGE = `usage: npm run bench -- [--micro] [--register] [--moh] [--invite] [--tls] [--full] [run-register options...]
+const USAGE = `usage: npm run bench -- [--micro] [--register] [--moh] [--invite] [--anchor] [--tls] [--full] [run-register options...]
 
   --micro       only the micro benchmarks (load-tests/micro/*.bench.ts)
   --register    only the SIPp REGISTER load run (load-tests/run-register.ts)
   --moh         only the hold-music streaming run (load-tests/run-moh.ts: 1,000 streams once, 2,000 three times, 10 s each)
   --invite      only the SIPp call load run through the proxy (load-tests/run-invite.ts; see its --help)
+  --anchor      only bridged calls (a browser's SDP, rewritten by a real rtpengine both ways) against plain calls, step
+                by step in the same run: calls/s and edge CPU per call (run-invite.ts --anchor)
   --tls         only SIP over TLS against TCP, A/B interleaved: REGISTER rate on one kept connection each, and full
                 TLS handshakes/s (load-tests/run-tls.ts; see its --help)
   (none)        all of them
@@ -66,13 +68,15 @@ async function main(argv: string[]): Promise<number> {
   const full = argv.includes('--full');
   const onlyMoh = argv.includes('--moh');
   const onlyTls = argv.includes('--tls');
-  const forwarded = argv.filter((a) => !['--micro', '--register', '--invite', '--moh', '--tls', '--full'].includes(a));
-  const none = !onlyMicro && !onlyRegister && !onlyInvite && !onlyMoh && !onlyTls;
+  const onlyAnchor = argv.includes('--anchor');
+  const forwarded = argv.filter((a) => !['--micro', '--register', '--invite', '--moh', '--tls', '--anchor', '--full'].includes(a));
+  const none = !onlyMicro && !onlyRegister && !onlyInvite && !onlyMoh && !onlyTls && !onlyAnchor;
   const doMicro = onlyMicro || none;
   const doRegister = onlyRegister || none;
   const doInvite = onlyInvite || none;
   const doMoh = onlyMoh || none;
   const doTls = onlyTls || none;
+  const doAnchor = onlyAnchor || none;
   if (forwarded.length > 0 && !doRegister) {
     console.error(`bench: ${forwarded.join(' ')} only apply to the register run, which the other options leave out\n${USAGE}`);
     return 2;
@@ -94,6 +98,11 @@ async function main(argv: string[]): Promise<number> {
     console.log(`\n== call load run through the proxy (${full ? 'full' : 'quick'} profile)`);
     const code = await runTs(RUN_INVITE, full ? [] : ['--quick']);
     if (code !== 0) failures.push(`run-invite.ts (exit ${code})`);
+  }
+  if (doAnchor) {
+    console.log(`\n== bridged calls through rtpengine against plain calls (${full ? 'full' : 'quick'} profile)`);
+    const code = await runTs(RUN_INVITE, full ? ['--anchor', '--rates', '100,200,400,800'] : ['--quick', '--anchor']);
+    if (code !== 0) failures.push(`run-invite.ts --anchor (exit ${code})`);
   }
   if (doTls) {
     console.log(`\n== SIP over TLS against TCP (${full ? 'full' : 'quick'} profile)`);

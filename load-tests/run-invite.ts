@@ -1,16 +1,19 @@
 // Stepped-rate call load through the proxy: a SIPp UAS as the upstream PBX (uas-upstream.xml), SIPp phones that register
 // and then call through the edge (invite-via-proxy.xml: INVITE/100/180/200/ACK/BYE/200), the edge pinned to one core and
 // both SIPps to the other. Reports the highest call rate held with < 0.5 % failures; --cpu-prof profiles the edge.
+// --anchor adds bridged calls (the phones offer a browser's DTLS-SRTP/ICE/Opus SDP, so the edge has rtpengine rewrite
+// the offer and the answer, and deletes the rtpengine call on BYE) alternating with plain ones at each rate.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { describeSipp, formatErrorKinds, freeUdpPortOn, requireSipp, runSipp, type SippResult } from './lib/sipp.ts';
 import { summariseProfileFile } from './lib/cpu-profile-summary.ts';
-import { startEdge, type RunningEdge } from './lib/edge-process.ts';
+import { REPO_ROOT, startEdge, type RunningEdge } from './lib/edge-process.ts';
 import { formatSamples, metricValue } from './lib/metrics-text.ts';
 import { coreBusyPct, cpuSeconds, parseCpuList, readCoreTimes } from './lib/proc-cpu.ts';
+import { startTestRtpengine, type TestRtpengine } from './lib/rtpengine.ts';
 import { startSippUas, type SippUas } from './lib/sipp-uas.ts';
 import { writeUserFiles } from './lib/users.ts';
 
@@ -25,12 +28,43 @@ const USAGE = `usage: tsx load-tests/run-invite.ts [options]
   --cpu-prof          run the edge under node --cpu-prof and print the top functions at the end
   --prof-dir DIR      where --cpu-prof writes (default: a new temp dir, kept)
   --quick             500 users, rates 1000,2000,3000, 5 s steps (npm run bench's default)
+  --anchor            bridged calls too: a real rtpengine (media ports 40000-44999) as media.rtpengine, and at each rate
+                      a plain step and a bridged step (the same scenario with a browser's SDP: UDP/TLS/RTP/SAVPF, ICE,
+                      DTLS fingerprint, Opus and PCMU); prints edge CPU ms per call for both and their ratio
+                      (--quick with --anchor: rates 100,200,400)
   -h, --help
 
 One call = INVITE -> 100 -> 180 -> 200 -> ACK -> BYE -> 200 through the edge to the PBX (2 proxied transactions and a
 stateless ACK). The tenant uses proxy.tenantUserAuth "registered": phones register first (register-auth.xml, from the
 port they then call from), so calls carry no digest. A step is "held" when fewer than 0.5 % of its calls failed, every
 call was placed, and the achieved rate reached 95 % of the target.`;
+
+const PLAIN_SCENARIO = 'load-tests/sipp/invite-via-proxy.xml';
+/** The plain scenario's media lines, which the bridged variant replaces. */
+const PLAIN_MEDIA = 'm=audio [media_port] RTP/AVP 0\n      a=rtpmap:0 PCMU/8000\n';
+/** What a browser offers (RFC 8829 §5.2.1, trimmed to what rtpengine reads): DTLS-SRTP, ICE, rtcp-mux, Opus and PCMU. */
+const WEBRTC_MEDIA = [
+  'm=audio [media_port] UDP/TLS/RTP/SAVPF 111 0',
+  'a=rtpmap:111 opus/48000/2',
+  'a=fmtp:111 minptime=10;useinbandfec=1',
+  'a=rtpmap:0 PCMU/8000',
+  'a=setup:actpass',
+  `a=fingerprint:sha-256 ${Array.from({ length: 32 }, (_, i) => (i * 7 + 16).toString(16).toUpperCase()).join(':')}`,
+  'a=ice-ufrag:sipp[call_number]',
+  'a=ice-pwd:sipedgeloadrunicepassword',
+  'a=candidate:1 1 udp 2122260223 [media_ip] 9 typ host', // SIPp names [media_port] only on m= lines
+  'a=rtcp-mux',
+  'a=sendrecv',
+].map((l) => `      ${l}\n`).join('');
+
+/** invite-via-proxy.xml with a browser's offer instead of the desk phone's: the one call flow, only the SDP differs. */
+function writeBridgedScenario(dir: string): string {
+  const plain = readFileSync(join(REPO_ROOT, PLAIN_SCENARIO), 'utf8');
+  if (!plain.includes(PLAIN_MEDIA)) throw new Error(`${PLAIN_SCENARIO} no longer has the media lines --anchor replaces`);
+  const file = join(dir, 'invite-webrtc-via-proxy.xml');
+  writeFileSync(file, plain.replace(PLAIN_MEDIA, WEBRTC_MEDIA).replace('name="sipedge invite-via-proxy"', 'name="sipedge invite-webrtc-via-proxy"'));
+  return file;
+}
 
 const MAX_FAILURE_RATIO = 0.005;
 const MIN_ACHIEVED_RATIO = 0.95;
@@ -45,9 +79,11 @@ interface Options {
   allSteps: boolean;
   cpuProf: boolean;
   profDir: string | undefined;
+  anchor: boolean;
 }
 
 interface Step {
+  kind: 'plain' | 'bridged';
   target: number;
   calls: number;
   ok: number;
@@ -58,6 +94,10 @@ interface Step {
   meanMs: number | undefined;
   retrans: number;
   edgeCpuPct: number | undefined;
+  /** Edge CPU per successful call, ms. */
+  edgeCpuMsPerCall: number | undefined;
+  /** rtpengine CPU per successful call, ms (bridged steps). */
+  rtpengineCpuMsPerCall: number | undefined;
   coreBusyPct: number | undefined;
   held: boolean;
   result: SippResult;
@@ -75,6 +115,7 @@ function parseOptions(argv: string[]): Options | undefined {
       'all-steps': { type: 'boolean', default: false },
       'cpu-prof': { type: 'boolean', default: false },
       'prof-dir': { type: 'string' },
+      anchor: { type: 'boolean', default: false },
       quick: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -85,7 +126,8 @@ function parseOptions(argv: string[]): Options | undefined {
   }
   const quick = values.quick;
   const users = Number(values.users ?? (quick ? 500 : 2000));
-  const rates = (values.rates ?? (quick ? '1000,2000,3000' : '1000,2000,3000,4000,5000')).split(',').map((r) => Number(r.trim()));
+  const quickRates = values.anchor ? '100,200,400' : '1000,2000,3000';
+  const rates = (values.rates ?? (quick ? quickRates : '1000,2000,3000,4000,5000')).split(',').map((r) => Number(r.trim()));
   const stepSeconds = Number(values['step-seconds'] ?? (quick ? 5 : 10));
   if (!Number.isInteger(users) || users < 1) throw new Error(`--users ${values.users} must be a positive integer`);
   if (rates.some((r) => !Number.isInteger(r) || r < 1)) throw new Error(`--rates: each rate is a positive integer (calls/s)`);
@@ -99,6 +141,7 @@ function parseOptions(argv: string[]): Options | undefined {
     allSteps: values['all-steps'],
     cpuProf: values['cpu-prof'],
     profDir: values['prof-dir'],
+    anchor: values.anchor,
   };
 }
 
@@ -126,6 +169,7 @@ async function main(argv: string[]): Promise<number> {
   if (profDir) mkdirSync(profDir, { recursive: true });
   let edge: RunningEdge | undefined;
   let pbx: SippUas | undefined;
+  let rtpengine: TestRtpengine | undefined;
   try {
     console.log(
       [
@@ -133,6 +177,7 @@ async function main(argv: string[]): Promise<number> {
         `  nproc ${availableParallelism()}, node ${process.version}`,
         `  edge on cpu ${opts.edgeCpus || '(any)'}, SIPp phones and SIPp PBX on cpu ${opts.sippCpus || '(any)'}, UDP`,
         `  ${opts.users} phones, ${opts.stepSeconds} s per step; unit: calls/s (INVITE/100/180/200/ACK/BYE/200)`,
+        ...(opts.anchor ? ['  --anchor: each rate runs a plain step, then a bridged step through rtpengine (not pinned)'] : []),
       ].join('\n'),
     );
     const idle = readCoreTimes();
@@ -142,6 +187,8 @@ async function main(argv: string[]): Promise<number> {
 
     const files = writeUserFiles({ count: opts.users, tenant: TENANT.code, domain: TENANT.domain, outDir: work });
     pbx = await startSippUas({ ip: '127.0.0.2', cpus: sippCpus });
+    const bridgedScenario = opts.anchor ? writeBridgedScenario(work) : undefined;
+    if (opts.anchor) rtpengine = await startTestRtpengine({ ports: { min: 40_000, max: 44_999 }, logLevel: 4 });
     edge = await startEdge({
       tenants: [TENANT],
       importCsv: files.importCsv,
@@ -150,6 +197,7 @@ async function main(argv: string[]): Promise<number> {
         SIPEDGE_PROXY__TENANT_USER_AUTH: JSON.stringify({ [TENANT.code]: 'registered' }),
         SIPEDGE_PROXY__PROBE__INTERVAL_SECONDS: '2',
         SIPEDGE_PROXY__PROBE__TIMEOUT_SECONDS: '1',
+        ...(rtpengine ? { SIPEDGE_MEDIA__RTPENGINE: rtpengine.address } : {}),
       },
       logLevel: 'warn',
       tcp: false,
@@ -160,6 +208,10 @@ async function main(argv: string[]): Promise<number> {
     const deadline = Date.now() + 10_000;
     while (metricValue(await edge.metrics(), 'sipedge_upstream_up', { upstream: pbx.uri }) !== 1) {
       if (Date.now() > deadline) throw new Error(`the PBX ${pbx.uri} was not marked up within 10 s`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    while (rtpengine && metricValue(await edge.metrics(), 'sipedge_rtpengine_up', { rtpengine: rtpengine.address }) !== 1) {
+      if (Date.now() > deadline) throw new Error(`rtpengine ${rtpengine.address} was not marked up within 10 s`);
       await new Promise((r) => setTimeout(r, 200));
     }
     const phonePort = await freeUdpPortOn('127.0.0.1');
@@ -177,12 +229,13 @@ async function main(argv: string[]): Promise<number> {
     if (reg.successful !== opts.users) throw new Error(`registration phase failed:\n${describeSipp(reg)}`);
     console.log(`  ${reg.successful} phones registered from 127.0.0.1:${phonePort}; PBX ${pbx.uri}`);
 
-    const place = async (rate: number, seconds: number): Promise<Step> => {
+    const place = async (rate: number, seconds: number, kind: Step['kind'] = 'plain'): Promise<Step> => {
       const calls = Math.max(1, Math.round(rate * seconds));
       const cpuBefore = cpuSeconds(edge!.pid);
+      const rtpengineBefore = rtpengine ? cpuSeconds(rtpengine.pid) : undefined;
       const coresBefore = readCoreTimes();
       const result = await runSipp({
-        scenario: 'load-tests/sipp/invite-via-proxy.xml',
+        scenario: kind === 'bridged' ? bridgedScenario! : PLAIN_SCENARIO,
         target: edge!.sipTarget,
         inf: files.sippCsv,
         calls,
@@ -195,10 +248,14 @@ async function main(argv: string[]): Promise<number> {
         extraArgs: ['-buff_size', String(4 * 1024 * 1024)],
       });
       const cpuAfter = cpuSeconds(edge!.pid);
+      const rtpengineAfter = rtpengine ? cpuSeconds(rtpengine.pid) : undefined;
+      const perCall = (before: number | undefined, after: number | undefined): number | undefined =>
+        before === undefined || after === undefined || result.successful === 0 ? undefined : ((after - before) * 1000) / result.successful;
       const edgeCores = opts!.edgeCpus === '' ? [...Array(availableParallelism()).keys()] : parseCpuList(opts!.edgeCpus);
       const achieved = result.elapsedSeconds > 0 ? result.successful / result.elapsedSeconds : 0;
       const failurePct = (100 * (calls - result.successful)) / calls;
       return {
+        kind,
         target: rate,
         calls,
         ok: result.successful,
@@ -209,30 +266,39 @@ async function main(argv: string[]): Promise<number> {
         meanMs: result.meanResponseMs,
         retrans: result.retransmissions,
         edgeCpuPct: cpuBefore === undefined || cpuAfter === undefined ? undefined : (100 * (cpuAfter - cpuBefore)) / result.wallSeconds,
+        edgeCpuMsPerCall: perCall(cpuBefore, cpuAfter),
+        rtpengineCpuMsPerCall: kind === 'bridged' ? perCall(rtpengineBefore, rtpengineAfter) : undefined,
         coreBusyPct: coreBusyPct(coresBefore, readCoreTimes(), edgeCores),
         held: !result.timedOut && result.created >= calls && failurePct / 100 < MAX_FAILURE_RATIO && achieved >= MIN_ACHIEVED_RATIO * rate,
         result,
       };
     };
 
-    const warm = await place(opts.rates[0]!, 2);
-    console.log(`\nwarm-up: ${warm.target} calls/s for 2 s: ${warm.ok} ok, ${warm.failed} failed (not counted)`);
-    if (warm.ok === 0) throw new Error(`warm-up placed no successful call:\n${describeSipp(warm.result)}\nedge output:\n${edge.output()}`);
-    const cols = ['calls/s', 'calls', 'ok', 'failed', 'fail %', 'secs', 'got/s', 'mean ms', 'retrans', 'edge cpu%', 'core busy%', 'held'];
-    console.log(`\n${cols.map((c) => c.padStart(10)).join(' ')}`);
+    const kinds: Step['kind'][] = opts.anchor ? ['plain', 'bridged'] : ['plain'];
+    for (const kind of kinds) {
+      const warm = await place(opts.rates[0]!, 2, kind);
+      console.log(`\nwarm-up (${kind}): ${warm.target} calls/s for 2 s: ${warm.ok} ok, ${warm.failed} failed (not counted)`);
+      if (warm.ok === 0) throw new Error(`warm-up placed no successful ${kind} call:\n${describeSipp(warm.result)}\nedge output:\n${edge.output()}`);
+    }
+    const cols = ['calls', 'ok', 'failed', 'fail %', 'secs', 'got/s', 'mean ms', 'retrans', 'edge cpu%', 'ms/call', 'core busy%', 'held'];
+    console.log(`\n${['calls/s', 'kind'].map((c) => c.padStart(10)).join(' ')} ${cols.map((c) => c.padStart(10)).join(' ')}`);
     const steps: Step[] = [];
     let missed = 0;
     for (const rate of opts.rates) {
-      if (!edge.isRunning()) throw new Error(`the edge exited during the run:\n${edge.output()}`);
-      await new Promise((r) => setTimeout(r, 1500));
-      const s = await place(rate, opts.stepSeconds);
-      steps.push(s);
-      const cells = [s.target, s.calls, s.ok, s.failed, s.failurePct.toFixed(2), s.secs.toFixed(1), s.achieved.toFixed(0), s.meanMs?.toFixed(1) ?? '-', s.retrans, s.edgeCpuPct?.toFixed(0) ?? '-', s.coreBusyPct?.toFixed(0) ?? '-', s.held ? 'yes' : 'no'];
-      console.log(cells.map((c) => String(c).padStart(10)).join(' '));
-      if (s.result.errorKinds.size > 0) console.log(formatErrorKinds(s.result.errorKinds, 4).replace(/^/gm, '    '));
-      missed = s.held ? 0 : missed + 1;
+      let held = true;
+      for (const kind of kinds) {
+        if (!edge.isRunning()) throw new Error(`the edge exited during the run:\n${edge.output()}`);
+        await new Promise((r) => setTimeout(r, 1500));
+        const s = await place(rate, opts.stepSeconds, kind);
+        steps.push(s);
+        held &&= s.held;
+        const cells = [s.target, s.kind, s.calls, s.ok, s.failed, s.failurePct.toFixed(2), s.secs.toFixed(1), s.achieved.toFixed(0), s.meanMs?.toFixed(1) ?? '-', s.retrans, s.edgeCpuPct?.toFixed(0) ?? '-', s.edgeCpuMsPerCall?.toFixed(3) ?? '-', s.coreBusyPct?.toFixed(0) ?? '-', s.held ? 'yes' : 'no'];
+        console.log(cells.map((c) => String(c).padStart(10)).join(' '));
+        if (s.result.errorKinds.size > 0) console.log(formatErrorKinds(s.result.errorKinds, 4).replace(/^/gm, '    '));
+      }
+      missed = held ? 0 : missed + 1;
       if (missed >= 2 && !opts.allSteps) {
-        console.log('  (two steps in a row not held: stopping; --all-steps runs them all)');
+        console.log('  (two rates in a row not held: stopping; --all-steps runs them all)');
         break;
       }
     }
@@ -245,16 +311,20 @@ async function main(argv: string[]): Promise<number> {
       'sipedge_sip_dropped_total',
       'sipedge_sip_retransmissions_absorbed_total',
       'sipedge_upstream_moves_total',
+      ...(opts.anchor ? ['sipedge_anchor_decisions_total', 'sipedge_rtpengine_errors_total', 'sipedge_anchored_calls'] : []),
     ])) {
       console.log(`  ${line}`);
     }
     console.log(`PBX counts: ${JSON.stringify(pbx.counts())}`);
-    const best = steps.filter((s) => s.held).reduce<Step | undefined>((a, s) => (!a || s.target > a.target ? s : a), undefined);
-    console.log(
-      best
-        ? `\nhighest rate held (< 0.5 % failures, >= 95 % of target): ${best.target} calls/s (achieved ${best.achieved.toFixed(0)}/s, ${best.failurePct.toFixed(2)} % failed, edge cpu ${best.edgeCpuPct?.toFixed(0) ?? '?'} %)`
-        : '\nno step was held',
-    );
+    for (const kind of kinds) {
+      const best = steps.filter((s) => s.kind === kind && s.held).reduce<Step | undefined>((a, s) => (!a || s.target > a.target ? s : a), undefined);
+      console.log(
+        best
+          ? `\nhighest ${kind} rate held (< 0.5 % failures, >= 95 % of target): ${best.target} calls/s (achieved ${best.achieved.toFixed(0)}/s, ${best.failurePct.toFixed(2)} % failed, edge cpu ${best.edgeCpuPct?.toFixed(0) ?? '?'} %)`
+          : `\nno ${kind} step was held`,
+      );
+    }
+    if (opts.anchor) printBridgedCost(steps);
     console.log(`edge exit on SIGTERM: ${exit.exitCode ?? exit.signal}`);
     if (profDir) {
       const profiles = readdirSync(profDir)
@@ -271,7 +341,20 @@ async function main(argv: string[]): Promise<number> {
     return 1;
   } finally {
     await pbx?.stop();
+    await rtpengine?.stop();
     rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/** Per rate: edge CPU per bridged call against per plain call (the target is < 1.5x), and rtpengine's per bridged call. */
+function printBridgedCost(steps: Step[]): void {
+  console.log('\nedge CPU per call, bridged (through rtpengine) against plain, same rate, same run:');
+  for (const b of steps.filter((s) => s.kind === 'bridged')) {
+    const p = steps.find((s) => s.kind === 'plain' && s.target === b.target);
+    const ratio = p?.edgeCpuMsPerCall !== undefined && b.edgeCpuMsPerCall !== undefined ? (b.edgeCpuMsPerCall / p.edgeCpuMsPerCall).toFixed(2) : '?';
+    console.log(
+      `  ${String(b.target).padStart(5)} calls/s: plain ${p?.edgeCpuMsPerCall?.toFixed(3) ?? '?'} ms, bridged ${b.edgeCpuMsPerCall?.toFixed(3) ?? '?'} ms = ${ratio}x; rtpengine ${b.rtpengineCpuMsPerCall?.toFixed(3) ?? '?'} ms per bridged call`,
+    );
   }
 }
 

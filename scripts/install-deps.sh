@@ -6,11 +6,27 @@
 # loudly when an install fails. --test also brings the SIP-over-TLS clients the suite drives (sipsak, linphonec from
 # linphone-cli, also used for Linphone provisioning, and socat as the TLS client in front of SIPp, whose Debian build
 # has no TLS).
+# rtpengine (rtpengine-daemon, the media relay between browsers and desk phones) is installed in both cases: --test
+# needs it (the WebRTC media tests run it) and fails without it; for `scripts/start.sh` it is what lets the portal's
+# browser phone talk to desk phones and hear hold music, but the edge runs without it, so an install that cannot
+# happen there (not root, no apt-get, no network) is reported and skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+if [ "${1:-}" != "--test" ] && ! command -v rtpengine >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing Debian package: rtpengine-daemon (media relay for WebRTC calls)" >&2
+    if ! (export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && apt-get install -y -qq --no-install-recommends rtpengine-daemon >/dev/null); then
+      echo "sipedge: could not install rtpengine-daemon: browsers cannot talk to desk phones or hear hold music until it is" >&2
+    fi
+  else
+    echo "sipedge: rtpengine is not installed (Debian: apt-get install rtpengine-daemon, as root): browsers cannot talk to desk phones or hear hold music until it is" >&2
+  fi
+fi
+
 need_apt=()
 if [ "${1:-}" = "--test" ]; then
+  command -v rtpengine >/dev/null 2>&1 || need_apt+=(rtpengine-daemon)
   command -v sipp >/dev/null 2>&1 || need_apt+=(sip-tester)
   command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
   command -v sox >/dev/null 2>&1 || need_apt+=(sox)

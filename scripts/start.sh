@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Starts sipedge on the embedded store with the demo tenant, installing npm packages first when needed.
+# Starts sipedge on the embedded store with the demo tenant, installing npm packages (and rtpengine) first when needed.
 # Extra arguments go to `sipedge start` (e.g. --config FILE); listen addresses follow config/env (README).
+# --local-rtpengine: when media.rtpengine is not configured, the edge runs rtpengine beside itself (README "WebRTC media").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 node bin/sipedge.js demo "$@"
 # --max-semi-space-size=64: see the comment at the top of bin/sipedge.js.
-exec node --max-semi-space-size=64 bin/sipedge.js start "$@"
+exec node --max-semi-space-size=64 bin/sipedge.js start --local-rtpengine "$@"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole test suite: installs SIPp, redis-server, Chromium, linphone-cli (Debian) and npm packages when missing,
+# The whole test suite: installs SIPp, redis-server, Chromium, linphone-cli, rtpengine (Debian) and npm packages when missing,
 # builds the portal when stale, typechecks the edge and the portal, runs vitest.
 # .ci/run calls exactly this. The last line is the plain "N passed, N failed" summary.
 set -euo pipefail

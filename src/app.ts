@@ -25,6 +25,9 @@ import { UpstreamChooser } from './proxy/upstream-chooser.ts';
 import { UpstreamFlows } from './proxy/upstream-flows.ts';
 import { probeTransportOf, UpstreamSet } from './proxy/upstream-set.ts';
 import { UserAdmission } from './proxy/user-admission.ts';
+import { MediaAnchor } from './proxy/media-anchor.ts';
+import { MediaRelay } from './relay/media-relay.ts';
+import { RtpengineSet } from './relay/rtpengine-set.ts';
 import type { Flow, TransportHandler } from './transport/flow.ts';
 import { HttpServer } from './gateway/server.ts';
 import { Gateway } from './gateway/gateway.ts';
@@ -190,6 +193,10 @@ export interface App {
   readonly certificates: Certificates | undefined;
   /** The hold-music service (a test on a fake clock drives its scheduler). */
   readonly holdMusic: MohService;
+  /** The configured rtpengines and their health (pings run from start() to stop()). */
+  readonly rtpengines: RtpengineSet;
+  /** The calls anchored through rtpengine. */
+  readonly relay: MediaRelay;
   start(): Promise<AppAddresses>;
   /** Stops accepting, lets in-flight requests finish, closes the store. */
   stop(): Promise<void>;
@@ -245,6 +252,9 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
     nodeId,
   });
   const addresses: AppAddresses = {};
+  // The media relays (rtpengine) and the anchored calls; the proxy and the hold music both anchor through them.
+  const rtpengines = new RtpengineSet({ rtpengines: config.media.rtpengine, probe: config.media.rtpengineProbe, clock, logger, metrics });
+  const relay = new MediaRelay({ set: rtpengines, mode: config.media.anchoring, clock, logger, metrics });
   const holdCache = new HoldCache({ store: stores.media, logger, defaultFile: DEFAULT_MOH_FILE.pathname });
   // RTP is paced on a monotonic clock (a wall-clock step would stall or burst the streams), unless a test brings its own.
   const moh = new MohService({
@@ -256,6 +266,7 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
     clock: opts.clock ?? monotonicClock,
     logger,
     metrics,
+    relay,
   });
   const media = new MediaLibrary({ config: config.media, media: stores.media, accounts: stores.accounts, clock, logger, metrics, transcoder: transcodeInWorker });
   const localServices: LocalService[] = [moh];
@@ -300,6 +311,7 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
     matchInvite: (cancel) => transactions.matchInvite(cancel),
     transport,
     tokens: new RouteTokens(nonceSecret),
+    anchor: new MediaAnchor(relay, logger, metrics),
     clock,
     logger,
     metrics,
@@ -357,6 +369,8 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
     proxy,
     certificates,
     holdMusic: moh,
+    rtpengines,
+    relay,
     async start() {
       try {
         await holdCache.start();
@@ -373,7 +387,9 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
       listening = true;
       certificates?.watch();
       upstreamSet.start();
-      logger.info({ event: 'edge.started', nodeId, store: config.store, upstreams: config.upstreams.length });
+      await rtpengines.start();
+      relay.start();
+      logger.info({ event: 'edge.started', nodeId, store: config.store, upstreams: config.upstreams.length, rtpengines: config.media.rtpengine.length, anchoring: config.media.anchoring });
       return addresses;
     },
     async stop() {
@@ -388,6 +404,8 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
       holdCache.stop();
       transactions.close();
       proxy.close();
+      relay.close();
+      rtpengines.stop();
       await http.close();
       await gateway.idle();
       gateway.close();

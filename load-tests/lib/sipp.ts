@@ -3,7 +3,7 @@
 // Scenarios and injection files are fixtures (load-tests/sipp/, load-tests/lib/users.ts); the edge is started elsewhere.
 import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
-import { accessSync, constants, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -40,6 +40,8 @@ export interface SippOptions {
   localIp?: string;
   /** Local port (-p); default 0 (any). A phone that registered from a port can call from it again. */
   localPort?: number;
+  /** Files written into SIPp's working directory before it starts (media a scenario names by a relative path). */
+  files?: Record<string, Buffer>;
   extraArgs?: string[];
 }
 
@@ -132,6 +134,8 @@ export async function runSipp(opts: SippOptions): Promise<SippResult> {
   const sipp = requireSipp();
   const workDir = mkdtempSync(join(tmpdir(), 'sipedge-sipp-'));
   try {
+    // SIPp reads a scenario's play_pcap_audio file when it loads the scenario, relative to its working directory.
+    for (const [name, bytes] of Object.entries(opts.files ?? {})) writeFileSync(join(workDir, name), bytes);
     const args = sippArgs(opts, workDir);
     const [file, argv] = opts.cpus !== undefined ? ['taskset', ['-c', opts.cpus, sipp, ...args]] : [sipp, args];
     const command = [file, ...argv];

@@ -36,11 +36,13 @@ const GLOBAL = '  --config FILE   JSON config file (default: $SIPEDGE_CONFIG, el
 // CPU, 2-core VM shared with other work).
 const COMMANDS: Record<string, Command> = {
   start: {
-    usage: 'sipedge start',
-    summary: 'run the edge in the foreground (SIGTERM/SIGINT: stop accepting, finish transactions, exit 0)',
-    options: {},
+    usage: 'sipedge start [--local-rtpengine]',
+    summary:
+      'run the edge in the foreground (SIGTERM/SIGINT: stop accepting, finish transactions, exit 0); --local-rtpengine: ' +
+      'when media.rtpengine is empty and rtpengine is installed, run one beside the edge (WebRTC calls to desk phones)',
+    options: { 'local-rtpengine': { type: 'boolean' } },
     positionals: 0,
-    run: async (ctx) => (await import('./start.ts')).runStart(ctx.config, ctx.out, ctx.err),
+    run: async (ctx, _args, o) => (await import('./start.ts')).runStart(ctx.config, ctx.out, ctx.err, { localRtpengine: o['local-rtpengine'] === true }),
   },
   demo: {
     usage: 'sipedge demo',

@@ -57,6 +57,53 @@ export function parseUpstreamUri(uri: string): { host: string; port: number; tra
   return { host, port, transport };
 }
 
+/**
+ * One rtpengine NG control address, `udp:host:port` (host an IP literal, [IPv6] or a name resolved at start), as
+ * rtpengine's --listen-ng takes it. Config-time only. config/ imports nothing of ours.
+ */
+export function parseNgAddress(s: string): { host: string; port: number } | undefined {
+  if (!s.startsWith('udp:')) return undefined;
+  const hp = parseHostPort(s.slice(4));
+  return hp === undefined || hp.port === 0 ? undefined : hp;
+}
+
+/** A media.rtpengine entry written as text, `udp:host:port[;weight=N]`, as an object for the schema below. */
+function rtpengineEntry(v: unknown): unknown {
+  if (typeof v !== 'string') return v;
+  const [address, ...params] = v.trim().split(';');
+  const entry: Record<string, unknown> = { address };
+  for (const p of params) {
+    const m = /^weight=(\d{1,5})$/i.exec(p.trim());
+    if (m !== null) entry.weight = Number(m[1]);
+    else entry.parameter = `;${p}`;
+  }
+  return entry;
+}
+
+/** A media.rtpengine entry: `udp:host:port`, optionally `;weight=N`, or `{ address, weight }`. */
+const rtpengineSchema = z.preprocess(
+  rtpengineEntry,
+  z
+    .object({
+      address: z.string().superRefine((a, ctx) => {
+        if (parseNgAddress(a) === undefined) ctx.addIssue({ code: 'custom', message: `"${a}" is not an NG address udp:host:port (e.g. udp:127.0.0.1:22222)` });
+      }),
+      weight: z.number().int().min(0).max(65535).default(1),
+      /** Only there when the text named a parameter other than weight: always refused. */
+      parameter: z
+        .string()
+        .optional()
+        .superRefine((p, ctx) => {
+          if (p !== undefined) ctx.addIssue({ code: 'custom', message: `"${p}" is not a parameter of an rtpengine address (only ;weight=N)` });
+        }),
+    })
+    .strict()
+    .transform((r) => ({ address: r.address, weight: r.weight })),
+);
+
+/** Which calls go through rtpengine (config media.anchoring; README "WebRTC media"). */
+const ANCHORING_MODES = ['bridge', 'always'] as const;
+
 /** How the proxy admits requests from users (config proxy.userAuth). */
 const USER_AUTH_POLICIES = ['challenge', 'registered'] as const;
 export type UserAuthPolicy = (typeof USER_AUTH_POLICIES)[number];
@@ -94,6 +141,9 @@ const upstreamSchema = z
     weight: u.weight,
     transport: u.transport ?? (parseUpstreamUri(u.uri)?.transport as (typeof UPSTREAM_TRANSPORTS)[number] | undefined) ?? 'udp',
   }));
+
+/** One configured rtpengine, as the media relay receives it. */
+export type RtpengineConfig = z.infer<typeof rtpengineSchema>;
 
 /** One configured upstream PBX, as the proxy receives it. */
 export type UpstreamConfig = z.infer<typeof upstreamSchema>;
@@ -365,6 +415,37 @@ export const configSchema = z
         maxBurstFrames: z.number().int().min(1).max(50).default(3),
         /** Bearer token for POST/GET /api/moh (operator access until gateway sessions land); empty: API disabled. */
         apiToken: z.string().default(''),
+        /**
+         * rtpengine media relays (NG control addresses) with weights; empty: no media relay, so calls between a browser
+         * and plain RTP get 488. A comma-separated string (env SIPEDGE_MEDIA__RTPENGINE) is a list too.
+         */
+        rtpengine: z
+          .preprocess((v) => (typeof v === 'string' ? (v.trim() === '' ? [] : v.split(',')) : v), z.array(rtpengineSchema))
+          .default([])
+          .superRefine((list, ctx) => {
+            const seen = new Set<string>();
+            list.forEach((r, i) => {
+              if (seen.has(r.address)) ctx.addIssue({ code: 'custom', path: [i], message: 'is listed twice (each address is one rtpengine and one metric label)' });
+              seen.add(r.address);
+            });
+          }),
+        /** "bridge": anchor calls whose two sides differ (WebRTC <-> plain RTP); "always": every call with SDP. */
+        anchoring: z.enum(ANCHORING_MODES).default('bridge'),
+        /** NG pings of every rtpengine (hysteresis as proxy.probe); commands wait timeoutSeconds too. */
+        rtpengineProbe: z
+          .object({
+            /** Time between pings; seconds. */
+            intervalSeconds: z.number().min(0.5).default(5),
+            /** A ping or command without a reply within this fails (retransmitted 4 times meanwhile); seconds. */
+            timeoutSeconds: z.number().min(0.1).max(10).default(1),
+            /** Consecutive failed pings or commands that mark an up rtpengine down. */
+            failuresToDown: z.number().int().min(1).default(2),
+            /** Consecutive answered pings that mark a down rtpengine up. */
+            successesToUp: z.number().int().min(1).default(2),
+          })
+          .strict()
+          .refine((p) => p.timeoutSeconds < p.intervalSeconds, { path: ['timeoutSeconds'], message: 'must be less than media.rtpengineProbe.intervalSeconds' })
+          .prefault({}),
       })
       .strict()
       .refine((m) => m.rtpPortMin < m.rtpPortMax, { path: ['rtpPortMax'], message: 'must be greater than media.rtpPortMin' })

@@ -40,6 +40,8 @@ export interface Dialog {
   errorSince: number;
   /** The formats of the last offer/answer we accepted (our SDP lists them). */
   negotiated: OfferInfo | undefined;
+  /** A browser's call: its SDP goes through rtpengine (moh-relay.ts), our RTP goes to rtpengine. */
+  relayed: boolean;
   ended?: boolean;
 }
 

@@ -15,6 +15,8 @@ import type { LocalService, ServerTransaction } from '../transaction/types.ts';
 import type { Flow } from '../transport/flow.ts';
 import { isPrivateAddress, localAddresses } from '../transport/local-address.ts';
 import type { HoldCache } from './hold-cache.ts';
+import type { MediaRelay } from '../relay/media-relay.ts';
+import { MohRelay } from './moh-relay.ts';
 import { byeRequest, dialogKey, hostPort, pendingKey, sessionExpires, type Dialog } from './moh-dialog.ts';
 import { RtpPortPool } from './rtp-socket.ts';
 import { nativeSendBatch, nativeSendError } from './native-send.ts';
@@ -44,6 +46,8 @@ export interface MohServiceDeps {
   clock: Clock;
   logger: Logger;
   metrics?: Metrics;
+  /** rtpengine, for browsers (WebRTC) calling the hold music; undefined: they get 488. */
+  relay?: MediaRelay;
 }
 
 export class MohService implements LocalService {
@@ -53,9 +57,11 @@ export class MohService implements LocalService {
   private readonly pending = new Map<string, PendingInvite>();
   private readonly unacked = new Set<Dialog>();
   private readonly responses: ResponseBuilder;
+  private readonly relay: MohRelay;
   private lastSweep = 0;
 
   constructor(private readonly d: MohServiceDeps) {
+    this.relay = new MohRelay(d.relay, d.logger);
     this.pool = new RtpPortPool({ min: d.config.rtpPortMin, max: d.config.rtpPortMax }, d.clock);
     this.responses = new ResponseBuilder(d.serverName);
     this.scheduler = new RtpScheduler({
@@ -144,15 +150,22 @@ export class MohService implements LocalService {
     this.unacked.delete(d);
     if (d.awaitingAnswer) {
       d.awaitingAnswer = false;
-      const r = ack.body.length > 0 ? readOffer(ack.body.toString('latin1')) : undefined;
-      if (r === undefined || !r.ok) {
-        // RFC 3261 §13.3.1.4 leaves a bad answer in an ACK to the UAS: end the call.
-        this.end(d, 'bad-answer', true);
-        return true;
-      }
-      void this.apply(d, r.offer).catch(() => this.end(d, 'bad-answer', true));
+      const dialog = d;
+      void this.lateAnswer(dialog, ack.body).catch(() => this.end(dialog, 'bad-answer', true));
     }
     return true;
+  }
+
+  /** The answer to our offer (late offer), from the ACK: through rtpengine first for a relayed caller. */
+  private async lateAnswer(d: Dialog, body: Buffer): Promise<void> {
+    const sdp = body.length === 0 ? undefined : d.relayed ? await this.relay.ackAnswer(d.callId, d.localTag, d.remoteTag, body) : body.toString('latin1');
+    const r = sdp === undefined ? undefined : readOffer(sdp);
+    if (r === undefined || !r.ok) {
+      // RFC 3261 §13.3.1.4 leaves a bad answer in an ACK to the UAS: end the call.
+      this.end(d, 'bad-answer', true);
+      return;
+    }
+    await this.apply(d, r.offer);
   }
 
   /** Stops every stream and forgets every dialog (edge shutdown; no BYE). */
@@ -185,28 +198,47 @@ export class MohService implements LocalService {
         tx.respond(415, 'Unsupported Media Type', { headers: ['Accept: application/sdp'] });
         return;
       }
-      const r = readOffer(req.body.toString('latin1'));
+    }
+    // A browser's DTLS-SRTP offer is read as rtpengine rewrote it for us (plain RTP, G.711 added by transcoding).
+    const inbound = await this.relay.inbound(req, tx.flow, req.from.tag ?? '');
+    if (p.cancelled) {
+      if ('relayed' in inbound && inbound.relayed) this.relay.end(req.callId, 'cancelled');
+      return;
+    }
+    if (!('relayed' in inbound)) {
+      this.count('no-relay');
+      tx.respond(inbound.status, inbound.reason, { headers: inbound.headers });
+      return;
+    }
+    const relayed = inbound.relayed;
+    const refused = (status: number, reason: string, headers: string[]): void => {
+      if (relayed) this.relay.end(req.callId, 'refused');
+      tx.respond(status, reason, { headers });
+    };
+    if (inbound.sdp !== undefined) {
+      const r = readOffer(inbound.sdp);
       if (!r.ok) {
         this.count('no-codec');
-        tx.respond(488, 'Not Acceptable Here', { headers: [`Warning: 305 sipedge "${r.reason}"`] });
+        refused(488, 'Not Acceptable Here', [`Warning: 305 sipedge "${r.reason}"`]);
         return;
       }
       offer = r.offer;
     }
     const se = sessionExpires(req);
     if (se !== undefined && se < MIN_SE) {
-      tx.respond(422, 'Session Interval Too Small', { headers: [`Min-SE: ${MIN_SE}`] });
+      refused(422, 'Session Interval Too Small', [`Min-SE: ${MIN_SE}`]);
       return;
     }
     const address = this.rtpAddress(tx.flow);
     const socket = await this.pool.open(address);
     if (socket === undefined) {
       this.count('no-port');
-      tx.respond(503, 'Service Unavailable', { headers: ['Retry-After: 5', 'Warning: 399 sipedge "no free RTP port (media.rtpPortMin..rtpPortMax)"'] });
+      refused(503, 'Service Unavailable', ['Retry-After: 5', 'Warning: 399 sipedge "no free RTP port (media.rtpPortMin..rtpPortMax)"']);
       return;
     }
     if (p.cancelled) {
       socket.close();
+      if (relayed) this.relay.end(req.callId, 'cancelled');
       return;
     }
     const localTag = newTag();
@@ -239,6 +271,7 @@ export class MohService implements LocalService {
       startedAt: this.d.clock.now(),
       errorSince: 0,
       negotiated: undefined,
+      relayed,
     };
     if (offer !== undefined) {
       try {
@@ -247,22 +280,25 @@ export class MohService implements LocalService {
         socket.close();
         stream.version.refs--;
         this.count('bad-address');
-        tx.respond(488, 'Not Acceptable Here', { headers: ['Warning: 305 sipedge "unusable connection address"'] });
+        refused(488, 'Not Acceptable Here', ['Warning: 305 sipedge "unusable connection address"']);
         return;
       }
     } else {
       // Late offer: we offer both codecs; the answer in the ACK picks one.
       stream.payloadType = 0;
     }
-    if (p.cancelled) {
+    const body = await this.ourSdp(d);
+    if (p.cancelled || body === undefined) {
       socket.close();
       stream.version.refs--;
+      if (body === undefined && !p.cancelled) refused(503, 'Service Unavailable', ['Retry-After: 5', 'Warning: 399 sipedge "no media relay (rtpengine) is reachable"']);
+      else if (relayed) this.relay.end(req.callId, 'cancelled');
       return;
     }
     this.dialogs.set(d.key, d);
     this.scheduler.start();
     if (d.sessionExpiresMs > 0) d.refreshBy = this.d.clock.now() + d.sessionExpiresMs;
-    this.sendOk(d, tx, offer);
+    this.sendOk(d, tx, body);
     if (offer !== undefined) this.play(d);
     this.count('answered');
     this.d.logger.debug({ event: 'moh.call.start', tenant: tenant.code, cls, version: version.id });
@@ -275,9 +311,10 @@ export class MohService implements LocalService {
     const pt = keep ?? o.payloadTypes[0]!;
     // A caller behind NAT names its private address in the SDP, where RTP cannot reach it: stream to wherever its
     // RTP comes from instead, once it sends from the address its SIP comes from (symmetric RTP; a stranger's
-    // packets from elsewhere move nothing). A public SDP address, or the SIP source's own, is used as it is.
+    // packets from elsewhere move nothing). A public SDP address, or the SIP source's own, is used as it is; so is
+    // rtpengine's for a relayed caller (it sends us nothing to latch on: the caller only listens).
     const sipSource = d.flow.remoteAddress;
-    const behindNat = isPrivateAddress(o.address) && o.address !== sipSource;
+    const behindNat = !d.relayed && isPrivateAddress(o.address) && o.address !== sipSource;
     d.socket.latchFrom = behindNat ? sipSource : undefined;
     d.socket.onLatch = (address, port) =>
       this.d.logger.debug({ event: 'moh.rtp.latched', tenant: d.tenant, sdp: `${o.address}:${o.port}`, to: `${address}:${port}` });
@@ -318,8 +355,15 @@ export class MohService implements LocalService {
     });
   }
 
+  /** Our SDP as the caller gets it: as it is, or through rtpengine for a relayed caller (undefined when that fails). */
+  private async ourSdp(d: Dialog): Promise<string | undefined> {
+    const sdp = this.sdp(d);
+    if (!d.relayed) return sdp;
+    return await this.relay.outbound(d.callId, d.localTag, d.remoteTag, sdp, d.awaitingAnswer);
+  }
+
   /** Sends the 200 with our SDP and, on UDP, keeps it for retransmission until the ACK (RFC 3261 §13.3.1.4). */
-  private sendOk(d: Dialog, tx: ServerTransaction, _offer: OfferInfo | undefined): void {
+  private sendOk(d: Dialog, tx: ServerTransaction, body: string): void {
     const req = tx.request;
     const headers = [
       `Contact: <sip:${req.ruri.user}@${hostPort(tx.flow, this.d.advertisedHost)}${tx.flow.transport === 'udp' ? '' : `;transport=${tx.flow.transport}`}>`,
@@ -331,7 +375,7 @@ export class MohService implements LocalService {
       headers.push(`Session-Expires: ${d.sessionExpiresMs / 1000};refresher=uac`);
       if (req.headerValues('supported').some((o) => o.toLowerCase() === 'timer')) headers.push('Require: timer');
     }
-    const opts: ResponseOptions = { headers, toTag: d.localTag, body: this.sdp(d), contentType: 'application/sdp' };
+    const opts: ResponseOptions = { headers, toTag: d.localTag, body, contentType: 'application/sdp' };
     tx.respond(200, 'OK', opts);
     if (!tx.flow.isReliable) {
       const now = this.d.clock.now();
@@ -381,7 +425,8 @@ export class MohService implements LocalService {
     const req = tx.request;
     this.refresh(d, req);
     if (req.body.length > 0) {
-      const r = readOffer(req.body.toString('latin1'));
+      const sdp = d.relayed ? await this.relay.reoffer(d.callId, d.remoteTag, d.localTag, req.body) : req.body.toString('latin1');
+      const r = sdp === undefined ? { ok: false as const, reason: 'the media relay (rtpengine) did not take the new offer' } : readOffer(sdp);
       if (!r.ok) {
         // RFC 3264 §8: a refused re-offer leaves the session as it was.
         tx.respond(488, 'Not Acceptable Here', { headers: [`Warning: 305 sipedge "${r.reason}"`] });
@@ -392,11 +437,16 @@ export class MohService implements LocalService {
     }
     const contact = req.contacts()[0];
     if (contact !== undefined) d.remoteTarget = contact.uri;
+    const body = this.dialogs.get(d.key) === d ? await this.ourSdp(d) : undefined;
     if (this.dialogs.get(d.key) !== d) {
       tx.respond(481, 'Call/Transaction Does Not Exist');
       return;
     }
-    this.sendOk(d, tx, undefined);
+    if (body === undefined) {
+      tx.respond(503, 'Service Unavailable', { headers: ['Retry-After: 5', 'Warning: 399 sipedge "no media relay (rtpengine) is reachable"'] });
+      return;
+    }
+    this.sendOk(d, tx, body);
   }
 
   private refresh(d: Dialog, req: SipMessage): void {
@@ -452,8 +502,9 @@ export class MohService implements LocalService {
           continue;
         }
       } else d.errorSince = 0;
-      // Only a peer that said it sends (sendrecv/sendonly) can be timed out on silence.
-      const peerSends = d.offerDirection === 'sendrecv' || d.offerDirection === 'sendonly';
+      // Only a peer that said it sends (sendrecv/sendonly) can be timed out on silence; rtpengine sends a relayed
+      // caller's RTCP to nobody here, and its own timeout ends what a silent browser left.
+      const peerSends = !d.relayed && (d.offerDirection === 'sendrecv' || d.offerDirection === 'sendonly');
       if (peerSends && d.negotiated !== undefined && now - Math.max(s.lastHeardAt, d.startedAt) > timeoutMs) {
         this.end(d, 'rtp-timeout', true);
       }
@@ -468,6 +519,7 @@ export class MohService implements LocalService {
     else if (!d.ended) d.stream.version.refs--;
     d.ended = true;
     d.socket.close();
+    if (d.relayed) this.relay.end(d.callId, why);
     if (sendBye) d.flow.send(byeRequest(d, this.d.serverName, this.d.advertisedHost));
     this.d.logger.debug({ event: 'moh.call.end', tenant: d.tenant, cls: d.cls, why, packets: d.stream.packets });
   }

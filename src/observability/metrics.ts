@@ -165,6 +165,37 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly rtpengineUp = new Gauge({
+    name: 'sipedge_rtpengine_up',
+    help: 'rtpengine health from NG pings and commands: 1 up, 0 down or not yet proven; label = configured address (closed set)',
+    labelNames: ['rtpengine'] as const,
+    registers: [this.registry],
+  });
+  readonly rtpengineErrors = new FastCounter({
+    name: 'sipedge_rtpengine_errors_total',
+    help: 'NG commands without a usable reply, by rtpengine (configured address), command and reason (timeout, refused, error, bad-reply, closed)',
+    labelNames: ['rtpengine', 'command', 'reason'] as const,
+    registers: [this.registry],
+  });
+  readonly rtpengineCommandSeconds = new Histogram({
+    name: 'sipedge_rtpengine_command_seconds',
+    help: 'Round-trip time of answered NG commands, by command',
+    labelNames: ['command'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [this.registry],
+  });
+  readonly anchoredCalls = new Gauge({
+    name: 'sipedge_anchored_calls',
+    help: 'Calls whose media goes through rtpengine now',
+    registers: [this.registry],
+  });
+  readonly anchorDecisions = new FastCounter({
+    name: 'sipedge_anchor_decisions_total',
+    help: 'Calls by media anchoring outcome: anchored, direct (not needed), refused (needed, no rtpengine), unanchored (optional, rtpengine failed)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
   readonly tlsCertificateExpiry = new Gauge({
     name: 'sipedge_tls_certificate_expiry_seconds',
     help: "Seconds until the TLS listeners' certificate ends (negative once expired), by source: configured or self-signed",

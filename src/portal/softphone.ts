@@ -30,12 +30,12 @@ export interface PhoneView {
 }
 
 export const MEDIA_MESSAGE =
-  'The call could not carry audio: the other phone does not speak WebRTC (DTLS-SRTP), and media bridging between ' +
-  'browsers and desk phones or the PBX is not available on this edge yet.';
+  'The call could not carry audio: the other phone does not speak WebRTC (DTLS-SRTP), and this edge has no media ' +
+  'relay (rtpengine) up to bridge browsers and desk phones or the PBX.';
 
 export const INCOMING_MEDIA_WARNING =
-  'This caller\'s phone does not speak WebRTC (DTLS-SRTP): answering here cannot carry audio until media bridging ' +
-  'between browsers and desk phones or the PBX is available on this edge.';
+  'This caller\'s phone does not speak WebRTC (DTLS-SRTP) and no media relay bridges the call: answering here cannot ' +
+  'carry audio.';
 
 /** A WebRTC offer or answer: DTLS-SRTP with ICE (RFC 8827); desk phones and PBXs send plain RTP/AVP. */
 export function isWebRtcSdp(sdp: string | undefined): boolean {

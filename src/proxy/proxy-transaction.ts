@@ -8,6 +8,7 @@ import type { SipMessage } from '../sip/types.ts';
 import type { ClientTransactionHandle, ClientTransactionHandlers } from '../transaction/client-transaction.ts';
 import type { ServerTransaction } from '../transaction/types.ts';
 import type { Flow } from '../transport/flow.ts';
+import type { MediaProfile } from '../relay/anchoring.ts';
 import type { Upstream } from './upstream-set.ts';
 
 /** Where one branch goes. */
@@ -25,6 +26,30 @@ export interface BranchTarget {
   dropVias?: boolean;
   /** ... and this Contact instead of the upstream's. */
   contact?: string;
+  /** The body this branch carries instead of the request's (its SDP rewritten by the media relay). */
+  body?: Buffer;
+  /** Media anchoring of this branch (media-anchor.ts); absent: the request carries no media to anchor. */
+  media?: BranchMedia;
+}
+
+/** The far side of one branch as media anchoring sees it. */
+export interface BranchMedia {
+  /** The media profile of the target (a browser over WebSocket: webrtc; a desk phone or the PBX: rtp). */
+  readonly profile: MediaProfile;
+  /** Its SDP goes through rtpengine (offer on the way out, answer on the way back). */
+  readonly anchored: boolean;
+  /** rtpengine's via-branch for this branch's offer and answer, when one request made offers of two profiles. */
+  readonly viaBranch?: string;
+}
+
+/** What media anchoring does with the responses of one proxied request (media-anchor.ts). */
+export interface MediaSession {
+  /** The body for the upstream side of a response on branch b: undefined keeps it; a promise holds the relay back. */
+  responseBody(b: Branch, res: SipMessage): Buffer | undefined | Promise<Buffer | undefined>;
+  /** The rewritten body of a 2xx already relayed once (its retransmission), or undefined. */
+  cachedBody(res: SipMessage): Buffer | undefined;
+  /** The final status the request was answered with (a failure ends a call this request anchored). */
+  finished(status: number): void;
 }
 
 /** How responses are edited on the way back (topology hiding): see ProxyTx.respEdit. */
@@ -60,13 +85,19 @@ export class Branch implements ClientTransactionHandlers {
   /** Slot of the failover timer (before any response) or Timer C (INVITE, after a provisional); -1 none. */
   slot = -1;
 
+  readonly flow: Flow;
+  readonly upstream: Upstream | undefined;
+
   constructor(
     readonly tx: ProxyTx,
     readonly id: string,
     readonly bytes: Buffer,
-    readonly flow: Flow,
-    readonly upstream: Upstream | undefined,
-  ) {}
+    /** Where it went: a failover re-sends its body and media to the next upstream. */
+    readonly target: BranchTarget,
+  ) {
+    this.flow = target.flow;
+    this.upstream = target.upstream;
+  }
 
   onResponse(res: SipMessage): void {
     this.tx.onResponse(this, res);
@@ -104,6 +135,10 @@ export class ProxyTx {
   private failedOver = false;
   /** A failover is being looked up (async): the context must not finish meanwhile. */
   private choosing = false;
+  /** Media anchoring of this request's SDP (set by the proxy before start), or undefined. */
+  media: MediaSession | undefined = undefined;
+  /** With media: responses leave in arrival order after the relay rewrote their SDP (relay() chains them). */
+  private chain: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly host: ProxyHost,
@@ -143,8 +178,9 @@ export class ProxyTx {
       removeHeaders: this.drop,
       dropVias: t.dropVias,
       contact: t.contact,
+      body: t.body,
     });
-    const b = new Branch(this, id, bytes, t.flow, t.upstream);
+    const b = new Branch(this, id, bytes, t);
     this.branches.push(b);
     this.pending++;
     // Silence from an upstream fails over well before Timer B (32 s); any target is bounded by it anyway.
@@ -168,14 +204,14 @@ export class ProxyTx {
       b.slot = this.isInvite ? this.host.schedule(b, this.host.timerCMs) : -1;
       if (b.cancelPending) this.sendCancel(b);
       // §16.7 step 5: provisionals other than 100 are forwarded at once.
-      if (!this.finalSent) this.server.relay(status, this.bytesOf(res));
+      if (!this.finalSent) this.relay(b, res);
       return;
     }
     this.settle(b);
     if (status < 300) {
       // §16.7 step 5: every 2xx is forwarded at once (a later one from another fork too); §16.7 step 10: CANCEL the rest.
       this.finalSent = true;
-      this.server.relay(status, this.bytesOf(res));
+      this.relay(b, res);
       if (this.isInvite) {
         this.host.accepted(b, this);
         this.cancelPending();
@@ -286,16 +322,59 @@ export class ProxyTx {
     }
     this.choosing = false;
     if (next !== undefined && !this.cancelled && !this.finalSent) {
-      this.fork(next);
+      // The same SDP (rewritten for an upstream's profile) goes to the next upstream.
+      this.fork({ ...next, body: b.target.body, media: b.target.media });
       return;
     }
     this.generate(this.cancelled ? TERMINATED : { status: 503, reason: 'Service Unavailable' });
     this.maybeFinish();
   }
 
-  /** A downstream response as the upstream side gets it (§16.7 steps 3-9, plus topology hiding when asked). */
-  bytesOf(res: SipMessage): Buffer {
-    return forwardResponse(res, this.respEdit?.(res));
+  /**
+   * A downstream response as the upstream side gets it (§16.7 steps 3-9, plus topology hiding when asked), with body
+   * as its body (an SDP the relay rewrote) or, for a retransmitted 2xx, the body its first copy was given.
+   */
+  bytesOf(res: SipMessage, body?: Buffer): Buffer {
+    const edit = this.respEdit?.(res);
+    const b = body ?? this.media?.cachedBody(res);
+    return forwardResponse(res, b === undefined ? edit : { ...edit, body: b });
+  }
+
+  /** Sends res on to the caller: at once, or with media after the relay rewrote its SDP and after earlier ones. */
+  private relay(b: Branch | undefined, res: SipMessage): void {
+    const media = this.media;
+    if (media === undefined) {
+      this.server.relay(res.status, this.bytesOf(res));
+      return;
+    }
+    this.chain = this.chain
+      .then(async () => {
+        const body = b === undefined ? undefined : await media.responseBody(b, res);
+        this.server.relay(res.status, this.bytesOf(res, body));
+        if (res.status >= 200) media.finished(res.status);
+      })
+      .catch((err: unknown) => this.host.onError(err));
+  }
+
+  /** A retransmitted 2xx (§16.7 step 9) goes on as its first copy did: after it, with the same rewritten body. */
+  relayRetransmission(res: SipMessage): void {
+    if (this.media === undefined) this.server.relay(res.status, this.bytesOf(res));
+    else this.chain = this.chain.then(() => this.server.relay(res.status, this.bytesOf(res))).catch((err: unknown) => this.host.onError(err));
+  }
+
+  /** Answers the caller with a generated status, after any response still waiting for the relay. */
+  private respond(g: { status: number; reason: string }): void {
+    const media = this.media;
+    if (media === undefined) {
+      this.server.respond(g.status, g.reason);
+      return;
+    }
+    this.chain = this.chain
+      .then(() => {
+        this.server.respond(g.status, g.reason);
+        media.finished(g.status);
+      })
+      .catch((err: unknown) => this.host.onError(err));
   }
 
   private generate(g: { status: number; reason: string }): void {
@@ -312,12 +391,11 @@ export class ProxyTx {
     const best = this.best;
     if (best !== undefined) {
       // §16.7 step 6: a 503 is not passed on (it would make the client avoid this edge); 500 instead.
-      if (best.status === 503) this.server.respond(500, 'Server Internal Error');
-      else this.server.relay(best.status, this.bytesOf(best));
+      if (best.status === 503) this.respond({ status: 500, reason: 'Server Internal Error' });
+      else this.relay(undefined, best);
       return;
     }
-    const g = this.generated ?? TIMEOUT;
-    this.server.respond(g.status, g.reason);
+    this.respond(this.generated ?? TIMEOUT);
   }
 }
 

@@ -18,7 +18,9 @@ import { TimerWheel } from '../transaction/timer-wheel.ts';
 import type { ServerTransaction } from '../transaction/types.ts';
 import type { Flow } from '../transport/flow.ts';
 import { OwnAddresses } from './own-addresses.ts';
-import { Branch, ProxyTx, type BranchTarget, type ProxyHost, type ResponseEditor } from './proxy-transaction.ts';
+import type { MediaAnchor } from './media-anchor.ts';
+import type { RelayRefusal } from '../relay/media-relay.ts';
+import { Branch, ProxyTx, type BranchTarget, type MediaSession, type ProxyHost, type ResponseEditor } from './proxy-transaction.ts';
 import { MergedRequests } from './merged-requests.ts';
 import type { RouteTarget, RouteTokens } from './route-token.ts';
 import { TopologyHiding } from './topology-hiding.ts';
@@ -50,6 +52,8 @@ export interface ProxyDeps {
   matchInvite(cancel: SipMessage): ServerTransaction | undefined;
   transport: ProxyTransport;
   tokens: RouteTokens;
+  /** Media anchoring through rtpengine (README "WebRTC media"): which calls, and their SDP on the way through. */
+  anchor: MediaAnchor;
   clock: Clock;
   logger: Logger;
   metrics: Metrics;
@@ -61,7 +65,7 @@ const RECORD_ROUTE_METHODS = new Set(['INVITE', 'SUBSCRIBE', 'REFER', 'NOTIFY'])
 /** How long a 2xx-answered INVITE is remembered for its 2xx retransmissions (RFC 6026 Timer L, 64*T1); ms. */
 const ACCEPTED_MS = 32_000;
 /** Reasons the proxy refuses a request itself (metric label, closed set). */
-type RejectReason = 'merged' | 'loop' | 'too-many-hops' | 'no-route' | 'no-upstream' | 'unavailable' | 'forbidden';
+type RejectReason = 'merged' | 'loop' | 'too-many-hops' | 'no-route' | 'no-upstream' | 'unavailable' | 'forbidden' | 'no-media-relay';
 
 export class Proxy {
   private readonly d: ProxyDeps;
@@ -177,8 +181,12 @@ export class Proxy {
       const { count, target } = this.ourRoutes(routes);
       if (target === undefined) return;
       const flow = this.flowOf(target);
-      if (flow === undefined || flow instanceof Promise) {
-        if (flow !== undefined) void flow.then((f) => f && this.sendAck(ack, f, routes, count, target)).catch(() => undefined);
+      // An ACK answering a 2xx's offer in an anchored call (a late offer) carries an SDP for rtpengine to rewrite.
+      const body = this.d.anchor.ackBody(ack);
+      if (flow === undefined || flow instanceof Promise || body !== undefined) {
+        void Promise.all([flow, body])
+          .then(([f, b]) => f && this.sendAck(ack, f, routes, count, target, b))
+          .catch((e: unknown) => this.unexpected(e));
         return;
       }
       this.sendAck(ack, flow, routes, count, target);
@@ -192,7 +200,7 @@ export class Proxy {
     if (res.status < 200 || res.status >= 300) return;
     try {
       const entry = this.accepted.get(res.topVia.branch);
-      if (entry !== undefined) entry.tx.server.relay(res.status, entry.tx.bytesOf(res));
+      if (entry !== undefined) entry.tx.relayRetransmission(res);
     } catch (e) {
       if (!(e instanceof SipError)) this.unexpected(e);
     }
@@ -257,7 +265,7 @@ export class Proxy {
     const targets = await this.locate(called.ext + '@' + called.tenant.code, route, rr, sips);
     for (const t of targets) this.hiding.hideUpstream(req, t, sips);
     this.routes['from-upstream'].inc();
-    this.forward(tx, targets, undefined, undefined, this.hiding.restoreVias(req));
+    await this.forward(tx, targets, undefined, undefined, this.hiding.restoreVias(req));
   }
 
   /** DESIGN.md §6-7: an admitted user's request goes to its one upstream, or (none configured) to the called user. */
@@ -284,7 +292,7 @@ export class Proxy {
         return;
       }
       this.routes['to-upstream'].inc();
-      this.forward(tx, [target], caller.aor, drop, this.hiding.maskResponses(tx.flow, sips));
+      await this.forward(tx, [target], caller.aor, drop, this.hiding.maskResponses(tx.flow, sips));
       return;
     }
     const called = await this.calledUser(req.ruri, req);
@@ -295,7 +303,7 @@ export class Proxy {
     const rr = RECORD_ROUTE_METHODS.has(req.method) ? this.recordRoute(tx.flow, { kind: 'flow', flowId: tx.flow.id }, sips) : undefined;
     const targets = await this.locate(called.ext + '@' + called.tenant.code, route, rr, sips);
     this.routes.local.inc();
-    this.forward(tx, targets, undefined, drop);
+    await this.forward(tx, targets, undefined, drop);
   }
 
   /** An in-dialog request along our Record-Route to the peer the token names (topology hiding kept up both ways). */
@@ -310,29 +318,46 @@ export class Proxy {
     const sips = isSips(req);
     if (target.kind === 'upstream') {
       const t: BranchTarget = { flow, route, requestUri: this.hiding.unmask(req.requestUri) };
-      this.forward(tx, [t], undefined, undefined, this.hiding.maskResponses(tx.flow, sips));
+      await this.forward(tx, [t], undefined, undefined, this.hiding.maskResponses(tx.flow, sips));
     } else if (this.upstreamOf(req) !== undefined) {
       const t: BranchTarget = { flow, route };
       this.hiding.hideUpstream(req, t, sips);
-      this.forward(tx, [t], undefined, undefined, this.hiding.restoreVias(req));
-    } else this.forward(tx, [{ flow, route }], undefined, undefined);
+      await this.forward(tx, [t], undefined, undefined, this.hiding.restoreVias(req));
+    } else await this.forward(tx, [{ flow, route }], undefined, undefined);
   }
 
-  private forward(
+  private async forward(
     tx: ServerTransaction,
     targets: BranchTarget[],
     aor: string | undefined,
     drop: string[] | undefined,
     respEdit?: ResponseEditor,
-  ): void {
+  ): Promise<void> {
     // A CANCEL may have ended the INVITE while we looked things up (onCancel answered 487).
     if (tx.isCompleted) return;
-    const ptx = new ProxyTx(this.host, tx, aor, drop, respEdit);
-    if (ptx.isInvite) {
-      this.inviteTx.set(tx, ptx);
-      // §16.2 / §16.7: the proxy answers 100 Trying itself (hop by hop) so the caller stops retransmitting.
-      if (targets.length > 0) tx.respond(100, 'Trying');
+    const req = tx.request;
+    const isInvite = req.method === 'INVITE';
+    // §16.2 / §16.7: the proxy answers 100 Trying itself (hop by hop) so the caller stops retransmitting, also while
+    // rtpengine rewrites the offer.
+    if (isInvite && targets.length > 0) tx.respond(100, 'Trying');
+    let media: MediaSession | undefined;
+    if (targets.length > 0) {
+      let m = req.to.tag === undefined ? (isInvite ? this.d.anchor.invite(req, tx.flow, targets) : undefined) : this.d.anchor.inDialog(req, targets[0]!);
+      if (m instanceof Promise) m = await m;
+      if (m !== undefined && isRefusal(m)) {
+        this.reject(tx, m.status, m.reason, 'no-media-relay', m.headers);
+        return;
+      }
+      media = m;
+      if (tx.isCompleted) {
+        // CANCELled while rtpengine was asked: the call it anchored ends with it.
+        media?.finished(487);
+        return;
+      }
     }
+    const ptx = new ProxyTx(this.host, tx, aor, drop, respEdit);
+    ptx.media = media;
+    if (ptx.isInvite) this.inviteTx.set(tx, ptx);
     ptx.start(targets);
   }
 
@@ -449,7 +474,7 @@ export class Proxy {
     return { count, target };
   }
 
-  private sendAck(ack: SipMessage, flow: Flow, routes: string[], count: number, target: RouteTarget): void {
+  private sendAck(ack: SipMessage, flow: Flow, routes: string[], count: number, target: RouteTarget, body?: Buffer): void {
     const l = this.own.of(flow);
     const toUpstream = target.kind === 'upstream';
     flow.send(
@@ -458,6 +483,7 @@ export class Proxy {
         route: routes.slice(count),
         requestUri: toUpstream ? this.hiding.unmask(ack.requestUri) : undefined,
         dropVias: !toUpstream && this.upstreamOf(ack) !== undefined,
+        body,
       }),
     );
   }
@@ -491,6 +517,10 @@ export class Proxy {
 }
 
 const NO_ROUTE = { count: 0, target: undefined };
+
+function isRefusal(m: MediaSession | RelayRefusal): m is RelayRefusal {
+  return 'status' in m;
+}
 const SIPS_WARNING = ['Warning: 399 sipedge "a sips: request needs TLS to its target"'];
 
 /** RFC 3261 §16.6 step 4 / §26.2.2: a request for a sips: Request-URI; its dialog uses sips: URIs and TLS hops. */

@@ -37,6 +37,8 @@ export interface RequestEdit {
    * Via, Route, Record-Route, Max-Forwards and Content-Length have their own options and are not dropped here.
    */
   removeHeaders?: string[];
+  /** Replaces the body (an SDP rewritten by the media relay); Content-Length follows it. Content-Type is kept. */
+  body?: Buffer;
 }
 
 /** What forwardResponse changes; every other header line is copied byte for byte. */
@@ -49,13 +51,16 @@ export interface ResponseEdit {
   vias?: string[];
   /** Replaces every Contact line with one `Contact: <value>` (topology hiding). */
   contact?: string;
+  /** Replaces the body (an SDP rewritten by the media relay); Content-Length follows it. */
+  body?: Buffer;
 }
 
 /**
  * The bytes of req forwarded with edit applied (§16.6 steps 2-8): the request line with the new Request-URI; the
  * new Via just above the first existing Via; Record-Route values above the first existing one (or at the top);
  * Max-Forwards decremented in place (or Max-Forwards: 70 at the top); the top Route value removed or the Route set
- * replaced; Content-Length set to the body's byte length in place (or at the end); extraHeaders; the body unchanged.
+ * replaced; Content-Length set to the body's byte length in place (or at the end); extraHeaders; the body unchanged
+ * unless edit.body replaces it.
  * Throws SipError(483) when Max-Forwards is 0 (§16.3 step 3 should have answered already) and SipError(400) when it
  * is malformed. Header lines are written with CRLF; inserted strings may hold UTF-8 (written as UTF-8 bytes).
  */
@@ -99,7 +104,8 @@ export function forwardRequest(req: SipMessage, edit: RequestEdit): Buffer {
   if (firstRR < 0) w.put(rr);
   if (decrement && !hasMF) w.put('Max-Forwards: 70\r\n');
   if (firstRoute < 0 && route !== undefined) w.put(route);
-  const bodyLength = p.body.length;
+  const body = edit.body ?? p.body;
+  const bodyLength = body.length;
   let seenCL = false;
   const dropVias = edit.dropVias === true;
   const contact = edit.contact === undefined ? undefined : 'Contact: ' + bytesOf(edit.contact) + '\r\n';
@@ -140,13 +146,13 @@ export function forwardRequest(req: SipMessage, edit: RequestEdit): Buffer {
   const extra = edit.extraHeaders;
   if (extra !== undefined) for (let i = 0; i < extra.length; i++) w.put(bytesOf(extra[i]) + '\r\n');
   if (!hasCL) w.put('Content-Length: ' + bodyLength + '\r\n');
-  return withBody(w.end(), p.body);
+  return withBody(w.end(), body);
 }
 
 /**
  * The bytes of res passed upstream (§16.7 steps 3, 4, 9): the top Via value removed (only the first value of a
  * header line holding several), our Record-Route value replaced when asked, Content-Length set to the body's byte
- * length; every other line copied byte for byte, the body unchanged.
+ * length; every other line copied byte for byte, the body unchanged unless edit.body replaces it.
  */
 export function forwardResponse(res: SipMessage, edit?: ResponseEdit): Buffer {
   const p = asParsed(res);
@@ -157,7 +163,8 @@ export function forwardResponse(res: SipMessage, edit?: ResponseEdit): Buffer {
   const rr = edit?.recordRoute;
   const rrOurs = rr === undefined ? '' : rr.ours.trim();
   let rrPending = rr !== undefined;
-  const bodyLength = p.body.length;
+  const body = edit?.body ?? p.body;
+  const bodyLength = body.length;
   const w = new Writer(raw, 'SIP/2.0 ' + p.status + ' ' + p.reason + '\r\n');
   let seenCL = false;
   const vias = edit?.vias;
@@ -196,7 +203,7 @@ export function forwardResponse(res: SipMessage, edit?: ResponseEdit): Buffer {
     w.copy(h, o);
   }
   if (!seenCL) w.put('Content-Length: ' + bodyLength + '\r\n');
-  return withBody(w.end(), p.body);
+  return withBody(w.end(), body);
 }
 
 /**

@@ -19,6 +19,11 @@ import ts from 'typescript';
  * the caller reaches (transport/local-address.ts). Routing both through the transaction layer would only rename the
  * same dependency; a copy of local-address.ts in media/ would be a second owner of "how the edge names itself".
  * cli -> app: `sipedge start` runs the edge, and app.ts is what builds it.
+ *
+ * relay (rtpengine: the NG client, the set of rtpengines with their health, the anchoring rule, the anchored calls)
+ * sits below proxy and media, which are siblings and both anchor calls through it: the proxy rewrites the SDP of
+ * forwarded calls, the hold music that of browsers calling it. It knows SDP only as bytes and SIP not at all, so it
+ * imports nothing but observability and config. cli -> relay: `sipedge start --local-rtpengine` runs one.
  */
 const ALLOWED: Record<string, readonly string[]> = {
   sip: [],
@@ -29,14 +34,15 @@ const ALLOWED: Record<string, readonly string[]> = {
   transaction: ['sip', 'transport', 'observability', 'config'],
   auth: ['sip', 'store', 'observability', 'config'],
   registrar: ['sip', 'transport', 'transaction', 'auth', 'store', 'observability', 'config'],
-  proxy: ['sip', 'transport', 'transaction', 'auth', 'store', 'observability', 'config'],
-  media: ['sip', 'transport', 'transaction', 'store', 'observability', 'config'],
+  relay: ['observability', 'config'],
+  proxy: ['sip', 'transport', 'transaction', 'auth', 'store', 'relay', 'observability', 'config'],
+  media: ['sip', 'transport', 'transaction', 'store', 'relay', 'observability', 'config'],
   gateway: ['auth', 'media', 'store', 'observability', 'config'],
-  cli: ['app', 'auth', 'media', 'store', 'observability', 'config'],
+  cli: ['app', 'auth', 'media', 'relay', 'store', 'observability', 'config'],
   portal: [],
   clock: [],
   errors: [],
-  app: ['sip', 'config', 'observability', 'store', 'transport', 'transaction', 'auth', 'registrar', 'proxy', 'media', 'gateway', 'cli'],
+  app: ['sip', 'config', 'observability', 'store', 'transport', 'transaction', 'auth', 'registrar', 'proxy', 'relay', 'media', 'gateway', 'cli'],
 };
 const UNIVERSAL = ['clock', 'errors'];
 

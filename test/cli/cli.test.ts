@@ -7,12 +7,13 @@
 // The per-command help texts are read in process (the same main() the binary runs), beside one real `--help`.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../../src/cli/main.ts';
 import { IO_SWITCHES } from '../../src/config/io-switches.ts';
 import { generateSelfSigned } from '../../src/transport/certificates.ts';
+import { eventually } from '../helpers/edge.ts';
 import { NextMatch } from '../helpers/next-match.ts';
 
 interface Result {
@@ -209,10 +210,10 @@ describe('sipedge CLI', { timeout: 120_000 }, () => {
    * `sipedge start` in the foreground on free loopback ports (env adds to / overrides them), once it has printed its
    * listening line. `line(re)` waits for the first whole output line matching re (stdout and stderr).
    */
-  async function startForeground(env: NodeJS.ProcessEnv): Promise<{ line(re: RegExp): Promise<string>; stop(): Promise<number | null> }> {
+  async function startForeground(env: NodeJS.ProcessEnv, args: string[] = []): Promise<{ line(re: RegExp): Promise<string>; stop(): Promise<number | null> }> {
     const inherited: NodeJS.ProcessEnv = { ...process.env };
     delete inherited[IO_SWITCHES.nativeUdp];
-    const child = spawn('node', ['bin/sipedge.js', 'start'], {
+    const child = spawn('node', ['bin/sipedge.js', 'start', ...args], {
       env: {
         ...inherited,
         SIPEDGE_DATA_DIR: dir,
@@ -285,6 +286,19 @@ describe('sipedge CLI', { timeout: 120_000 }, () => {
     const http = /http 127\.0\.0\.1:(\d+)/.exec(listening)![1];
     expect((await fetch(`http://127.0.0.1:${http}/healthz`)).status).toBe(200);
     expect(await edge.stop()).toBe(0);
+  });
+
+  it('runs a local rtpengine beside itself with --local-rtpengine (none configured): says where, pings it up, and it ends with the edge', async () => {
+    const edge = await startForeground({ SIPEDGE_SIP_TCP: 'off', SIPEDGE_SIP_WS: 'off', SIPEDGE_SIP_TLS: 'off', SIPEDGE_SIP_WSS: 'off', SIPEDGE_HTTPS: 'off' }, ['--local-rtpengine']);
+    const said = await edge.line(/sipedge media relay/);
+    const m = /local rtpengine \(pid (\d+)\) on (udp:127\.0\.0\.1:\d+), media on \S+ ports 16000-19999$/.exec(said);
+    expect(m, said).not.toBeNull();
+    const pid = Number(m![1]);
+    const http = /http 127\.0\.0\.1:(\d+)/.exec(await edge.line(/sipedge listening/))![1];
+    const up = async (): Promise<string> => (await (await fetch(`http://127.0.0.1:${http}/metrics`)).text()).split('\n').find((l) => l.startsWith('sipedge_rtpengine_up{')) ?? '';
+    expect(await eventually(async () => (await up()) === `sipedge_rtpengine_up{rtpengine="${m![2]}"} 1`, 10_000)).toBe(true);
+    expect(await edge.stop()).toBe(0);
+    expect(await eventually(() => !existsSync(`/proc/${pid}`), 10_000)).toBe(true);
   });
 
   it.each([

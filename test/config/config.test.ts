@@ -95,6 +95,30 @@ describe('config', () => {
     expect(loadConfig({ env: {} }).proxy.probe).toEqual({ intervalSeconds: 10, timeoutSeconds: 2, failuresToDown: 3, successesToUp: 2 });
   });
 
+  it('reads the rtpengines from SIPEDGE_MEDIA__RTPENGINE (comma-separated udp:host:port;weight=N) or a file list of strings or objects', () => {
+    expect(loadConfig({ env: { SIPEDGE_MEDIA__RTPENGINE: 'udp:127.0.0.1:22222;weight=3,udp:[::1]:2223' } }).media.rtpengine).toEqual([
+      { address: 'udp:127.0.0.1:22222', weight: 3 },
+      { address: 'udp:[::1]:2223', weight: 1 },
+    ]);
+    const listed = loadConfig({ env: {}, overrides: { media: { rtpengine: ['udp:rtp1.example.com:22222' as never, { address: 'udp:10.0.0.9:22222', weight: 0 }] } } });
+    expect(listed.media.rtpengine).toEqual([{ address: 'udp:rtp1.example.com:22222', weight: 1 }, { address: 'udp:10.0.0.9:22222', weight: 0 }]);
+    expect(loadConfig({ env: {} }).media).toMatchObject({ rtpengine: [], anchoring: 'bridge' });
+  });
+
+  it('names a bad rtpengine address, parameter or anchoring mode in one line', () => {
+    const cases: [Record<string, string>, RegExp][] = [
+      [{ SIPEDGE_MEDIA__RTPENGINE: 'tcp:127.0.0.1:22222' }, /^config: media\.rtpengine\[0\]\.address: "tcp:127\.0\.0\.1:22222" is not an NG address udp:host:port \(e\.g\. udp:127\.0\.0\.1:22222\)$/],
+      [{ SIPEDGE_MEDIA__RTPENGINE: 'udp:127.0.0.1:22222;wieght=2' }, /^config: media\.rtpengine\[0\]\.parameter: ";wieght=2" is not a parameter of an rtpengine address \(only ;weight=N\)$/],
+      [{ SIPEDGE_MEDIA__RTPENGINE: 'udp:127.0.0.1:1,udp:127.0.0.1:1' }, /media\.rtpengine\[1\].*listed twice/],
+      [{ SIPEDGE_MEDIA__ANCHORING: 'sometimes' }, /^config: media\.anchoring "sometimes"/],
+    ];
+    for (const [env, message] of cases) {
+      const e = errorOf(() => loadConfig({ env }));
+      expect(e.code).toBe('SIPEDGE_ERR_CONFIG_INVALID');
+      expect(e.message).toMatch(message);
+    }
+  });
+
   it('names the bad upstream by its index in one line', () => {
     const bad = errorOf(() => loadConfig({ env: { SIPEDGE_UPSTREAMS: 'sip:pbx1.example.com,sip:' } }));
     expect(bad.code).toBe('SIPEDGE_ERR_CONFIG_INVALID');

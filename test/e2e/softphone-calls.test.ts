@@ -1,10 +1,14 @@
 // Two browser softphones (JsSIP 3.13 and SIP.js 0.21 over WebSocket) and a desk phone (UDP) on the demo-like tenant of
 // an edge with no upstream: they message and call each other through the edge (407, Record-Route, WS <-> UDP).
 // The libraries run unmodified; Node has no WebRTC, so SIP.js gets a fixed-SDP session description handler and the
-// JsSIP phone rejects the call it rings for (answering would need RTCPeerConnection).
+// JsSIP phone rejects the call it rings for (answering would need RTCPeerConnection). The desk phone's call to JsSIP
+// goes through a real rtpengine (plain RTP to a browser is bridged).
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import JsSIP from 'jssip';
 import { Inviter, Messager, SessionState, type SessionDescriptionHandler, type UserAgentOptions } from 'sip.js';
+import type { DeepPartial } from '../../src/config/load.ts';
+import type { Config } from '../../src/config/schema.ts';
+import { startTestRtpengine } from '../../load-tests/lib/rtpengine.ts';
 import { eventually, startEdge, type TestEdge } from '../helpers/edge.ts';
 import { installBrowserWebSocket, JsSipPhone, SipJsPhone, uninstallBrowserWebSocket, type SoftphoneAccount } from '../helpers/softphone.ts';
 import { proxyAuthorization, register } from '../helpers/phone.ts';
@@ -38,6 +42,7 @@ describe('softphones calling each other through an edge without upstreams', () =
   let edge: TestEdge;
   const phones: Array<JsSipPhone | SipJsPhone> = [];
   const peers: SipPeer[] = [];
+  const cleanups: Array<() => Promise<void>> = [];
 
   beforeAll(() => installBrowserWebSocket());
   afterAll(() => uninstallBrowserWebSocket());
@@ -45,10 +50,11 @@ describe('softphones calling each other through an edge without upstreams', () =
     for (const p of phones.splice(0)) await p.close();
     for (const p of peers.splice(0)) await p.close();
     await edge?.stop();
+    for (const c of cleanups.splice(0)) await c();
   });
 
-  async function setup(): Promise<void> {
-    edge = await startEdge({ store: 'memory' });
+  async function setup(overrides: DeepPartial<Config> = {}): Promise<void> {
+    edge = await startEdge({ store: 'memory', overrides });
     await edge.cli(async (p) => {
       await p.addTenant('demo', DOMAIN);
       for (const ext of ['1001', '1002', '1003']) await p.addExtension({ ext, tenant: 'demo' }, { password: PW });
@@ -119,8 +125,12 @@ describe('softphones calling each other through an edge without upstreams', () =
     await terminated;
   }, 30_000);
 
-  it('a UDP desk phone calls JsSIP: the INVITE reaches it once over its WebSocket, and its answer (488 in Node) comes back', async () => {
-    await setup();
+  it('a UDP desk phone calls JsSIP: the INVITE reaches it once over its WebSocket, its offer bridged to DTLS-SRTP by rtpengine, and its answer (488 in Node) comes back', async () => {
+    // A plain RTP call to a browser needs the media relay (README "WebRTC media"); without one the edge refuses it.
+    const rtpengine = await startTestRtpengine();
+    cleanups.push(() => rtpengine.stop());
+    await setup({ media: { rtpengine: [{ address: rtpengine.address, weight: 1 }] } });
+    expect(await eventually(() => edge.app.rtpengines.members[0]!.state === 'up')).toBe(true);
     const alice = new JsSipPhone(account('alice', '1001'));
     phones.push(alice);
     expect(await alice.start(), alice.wire()).toEqual({ registered: true });
@@ -144,6 +154,7 @@ describe('softphones calling each other through an edge without upstreams', () =
       expect(invites).toHaveLength(1);
       expect(invites[0]).toContain(`Call-ID: ${inv.callId}`);
       expect(invites[0]).toMatch(/Record-Route: <sip:[^@]+@127\.0\.0\.1:\d+;transport=ws;lr>/);
+      expect(invites[0]).toContain('UDP/TLS/RTP/SAVPF');
     } finally {
       delete g.window;
     }

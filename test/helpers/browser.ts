@@ -120,9 +120,10 @@ export async function startPortalEdge(overrides: DeepPartial<Config> = {}, host:
 
 /**
  * Headless Debian Chromium: fake microphone and permission prompt, nothing fetched from the network, a fresh profile,
- * and the test certificate trusted by its public key (nothing else is: a wrong certificate still fails).
+ * and the test certificate trusted by its public key (nothing else is: a wrong certificate still fails). With
+ * `fakeAudioFile` (a 16-bit PCM WAV) the fake microphone plays that file in a loop instead of its beeps.
  */
-export async function launchChromium(): Promise<Browser> {
+export async function launchChromium(opts: { fakeAudioFile?: string } = {}): Promise<Browser> {
   const { spki } = await testCertificate();
   return chromium.launch({
     executablePath: CHROMIUM,
@@ -139,8 +140,23 @@ export async function launchChromium(): Promise<Browser> {
       '--use-fake-ui-for-media-stream',
       '--autoplay-policy=no-user-gesture-required',
       `--ignore-certificate-errors-spki-list=${spki}`,
+      ...(opts.fakeAudioFile !== undefined ? [`--use-file-for-fake-audio-capture=${opts.fakeAudioFile}`] : []),
     ],
   });
+}
+
+/** An init script (`context.addInitScript`): keeps every RTCPeerConnection the page makes in `window.peerConnections`
+ * for getStats(), before the app's scripts run. */
+export function recordPeerConnections(): void {
+  const Native = window.RTCPeerConnection;
+  const list: RTCPeerConnection[] = [];
+  (window as unknown as { peerConnections: RTCPeerConnection[] }).peerConnections = list;
+  window.RTCPeerConnection = class extends Native {
+    constructor(config?: RTCConfiguration) {
+      super(config);
+      list.push(this);
+    }
+  } as typeof RTCPeerConnection;
 }
 
 export const DESKTOP = { width: 1280, height: 800 };
@@ -167,16 +183,17 @@ export interface PortalSuite {
 }
 
 /**
- * A browser test file's fixture: one Chromium for the file, a fresh edge per test, and after each test the edge
- * stopped and the check that no page had an uncaught error or a console error other than an API refusal it showed
- * (a refused inline script or style would be one). Registers its own hooks.
+ * A browser test file's fixture: one Chromium for the file (launched with `chromium()`'s options, read in beforeAll),
+ * a fresh edge per test, and after each test the edge stopped and the check that no page had an uncaught error or a
+ * console error other than an API refusal it showed (a refused inline script or style would be one). Registers its
+ * own hooks.
  */
-export function portalSuite(): PortalSuite {
+export function portalSuite(chromium: () => Parameters<typeof launchChromium>[0] = () => ({})): PortalSuite {
   let browser: Browser | undefined;
   let pe: PortalEdge | undefined;
   const errors: string[][] = [];
   beforeAll(async () => {
-    browser = await launchChromium();
+    browser = await launchChromium(chromium());
   });
   afterAll(async () => {
     await browser?.close();

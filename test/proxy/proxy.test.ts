@@ -1,10 +1,12 @@
 // Calls through the edge between phones (UDP and WebSocket peers on real sockets) and a PBX upstream (a UDP peer on
 // 127.0.0.2): authentication, Record-Route, in-dialog requests both ways, CANCEL, re-INVITE, topology hiding, and the
 // edge's refusals (403 strangers, 482 merged and looped requests, 483). The edge runs through createApp on port 0.
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import { eventually, startEdge, type TestEdge } from '../helpers/edge.ts';
 import { proxyAuthorization, register } from '../helpers/phone.ts';
 import { ackFor, buildRequest, inDialog, SipPeer, tagOf, uriOf, type Msg } from '../helpers/sip-peer.ts';
+import { readSdp, webrtcSdp } from '../helpers/sdp.ts';
+import { startTestRtpengine } from '../../load-tests/lib/rtpengine.ts';
 
 const DOMAIN = 'acme.example.com';
 const PW = 'Correct-Horse-Battery-9';
@@ -26,11 +28,12 @@ async function peer(kind: 'udp' | 'ws', address = '127.0.0.1'): Promise<SipPeer>
 }
 
 /** An edge with tenant acme (1001, 1002) and the given PBXs as upstreams, each proven up by one probe. */
-async function setup(pbxs: SipPeer[], proxy: Record<string, unknown> = {}): Promise<void> {
+async function setup(pbxs: SipPeer[], proxy: Record<string, unknown> = {}, rtpengine?: string): Promise<void> {
   edge = await startEdge({
     overrides: {
       upstreams: pbxs.map((p) => ({ uri: `sip:${p.host}:${p.port}`, priority: 1, weight: 1, transport: 'udp' as const })),
       proxy: { probe: { intervalSeconds: 1, timeoutSeconds: 0.5, failuresToDown: 2, successesToUp: 1 }, failoverTimeoutSeconds: 1, ...proxy },
+      media: { rtpengine: rtpengine === undefined ? [] : [{ address: rtpengine, weight: 1 }] },
     },
   });
   for (const p of pbxs) p.edgePort = edge.udpPort;
@@ -166,8 +169,11 @@ describe('calls from a phone to the PBX', () => {
 
 describe('calls from the PBX to users', () => {
   it('forks to every registered device of the user (UDP at its source, WebSocket on its connection), each once', async () => {
+    // The WebSocket device is a browser: its branch gets the PBX's offer through rtpengine (test/proxy/anchoring.test.ts).
+    const rtpengine = await startTestRtpengine();
+    onTestFinished(() => rtpengine.stop());
     const pbx = await peer('udp', '127.0.0.2');
-    await setup([pbx]);
+    await setup([pbx], {}, rtpengine.address);
     const desk = await peer('udp');
     const soft = await peer('ws');
     expect(await register(desk, '1001', DOMAIN, PW)).toBe(200);
@@ -186,11 +192,13 @@ describe('calls from the PBX to users', () => {
       expect(m.raw).not.toContain('127.0.0.2');
       expect(m.headers('via')).toHaveLength(1);
     }
+    expect(atDesk.body).toBe(SDP);
+    expect(readSdp(atSoft.body).proto).toBe('UDP/TLS/RTP/SAVPF');
     const ringDesk = desk.reply(atDesk, 180);
     soft.reply(atSoft, 180);
     await pbx.waitFor(pbx.response(180, 'INVITE', inv.callId));
     // The softphone answers; the edge cancels the desk phone's branch.
-    soft.reply(atSoft, 200, { body: SDP });
+    soft.reply(atSoft, 200, { body: webrtcSdp(50000, { setup: 'active' }) });
     const ok = await pbx.waitFor(pbx.response(200, 'INVITE', inv.callId));
     expect(ok.header('via')).toContain(`127.0.0.2:${pbx.port}`);
     const cancel = await desk.waitFor(desk.request('CANCEL', inv.callId));

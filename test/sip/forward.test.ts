@@ -161,6 +161,15 @@ describe('forwardRequest', () => {
     const out = forwardRequest(req, { via: OUR_VIA, extraHeaders: ['Subject: Réunion'] });
     expect(out.includes(Buffer.from('Subject: Réunion\r\n', 'utf8'))).toBe(true);
   });
+
+  it('carries a replacement body (an SDP the media relay rewrote) with its own Content-Length, every line else as it was', () => {
+    const sdp = Buffer.from('v=0\r\no=- 1 1 IN IP4 192.0.2.9\r\ns=-\r\nc=IN IP4 192.0.2.9\r\nt=0 0\r\nm=audio 30000 RTP/AVP 0\r\n');
+    const out = forwardRequest(req, { via: OUR_VIA, body: sdp });
+    const fwd = parseMessage(out);
+    expect(fwd.body.equals(sdp)).toBe(true);
+    expect(fwd.header('content-length')).toBe(String(sdp.length));
+    expect(untouchedLines(out, ['via', 'max-forwards', 'content-length'])).toEqual(untouchedLines(forwardRequest(req, { via: OUR_VIA }), ['via', 'max-forwards', 'content-length']));
+  });
 });
 
 describe('forwardResponse', () => {
@@ -212,6 +221,11 @@ describe('forwardResponse', () => {
     expect(fwd.headerLines('record-route')).toEqual(['<sip:sbc.example.org;lr>, <sip:203.0.113.1:5060;lr>']);
     expect(fwd.header('content-length')).toBe(String(Buffer.byteLength('v=0\r\ns=Straße\r\n', 'utf8')));
     expect(fwd.body.toString('utf8')).toBe('v=0\r\ns=Straße\r\n');
+    const rewritten = Buffer.from('v=0\r\ns=-\r\nm=audio 30002 UDP/TLS/RTP/SAVPF 111\r\n');
+    const replaced = parseMessage(forwardResponse(res, { body: rewritten }));
+    expect(replaced.body.equals(rewritten)).toBe(true);
+    expect(replaced.header('content-length')).toBe(String(rewritten.length));
+    expect(replaced.header('content-type')).toBe('application/sdp');
   });
 });
 

@@ -1,0 +1,156 @@
+// One rtpengine's NG control channel (rtpengine docs/ng_protocol.md): `<cookie> <bencoded dict>` datagrams over UDP,
+// answered with the same cookie. Lost datagrams are retransmitted with the same cookie (rtpengine answers a duplicate
+// from its cache); a command gets an outcome, never an exception. Which rtpengine to ask is rtpengine-set.ts's.
+//
+// Own client rather than npm `rtpengine-client` 0.4.12: it does not load (lib/BaseClient.js requires `debug`, which it
+// lists only as a devDependency), never retransmits over UDP, and emits an 'error' event for a reply that arrives after
+// its timeout, which without a listener ends the process; it also pulls ws@7 and bencode@2 for transports we do not use.
+import { randomBytes } from 'node:crypto';
+import dgram from 'node:dgram';
+import { isIPv6 } from 'node:net';
+import type { Clock } from '../clock.ts';
+import { BencodeError, decode, encode, type BValue } from './bencode.ts';
+
+/** A command or reply dictionary. */
+export type NgDict = { [key: string]: BValue | undefined };
+
+/** Why a command got no usable reply (metric label `reason`, closed set). */
+export type NgFailure = 'timeout' | 'refused' | 'error' | 'bad-reply' | 'closed';
+
+export type NgOutcome = { ok: true; reply: NgDict } | { ok: false; reason: NgFailure; detail: string };
+
+export interface NgClientOptions {
+  /** An address rtpengine's --listen-ng listens on (resolved: an IP literal). */
+  host: string;
+  port: number;
+  /** How long a command waits for its reply, retransmissions included; ms. */
+  timeoutMs: number;
+  /** Retransmit an unanswered command this often; ms (rtpengine answers a repeated cookie from its cache). */
+  retransmitMs: number;
+  clock: Clock;
+}
+
+interface Pending {
+  readonly bytes: Buffer;
+  readonly deadline: number;
+  nextSendAt: number;
+  resolve(o: NgOutcome): void;
+}
+
+/** How often pending commands are checked for retransmission and timeout; ms. */
+const SWEEP_MS = 25;
+
+export class NgClient {
+  private readonly socket: dgram.Socket;
+  private readonly pending = new Map<string, Pending>();
+  /** Random per client, so that a restarted edge never repeats a cookie rtpengine still has a cached reply for. */
+  private readonly prefix = randomBytes(6).toString('base64url') + '.';
+  private seq = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private connected: Promise<void> | undefined;
+  private closed = false;
+
+  constructor(private readonly o: NgClientOptions) {
+    this.socket = dgram.createSocket(isIPv6(o.host) ? 'udp6' : 'udp4');
+    this.socket.on('message', (m) => this.onMessage(m));
+    // A connected UDP socket reports ICMP port unreachable as ECONNREFUSED: nobody listens there (rtpengine is gone).
+    this.socket.on('error', (e: NodeJS.ErrnoException) => this.failAll(e.code === 'ECONNREFUSED' ? 'refused' : 'error', e.message));
+    this.socket.unref();
+  }
+
+  /** Sends one command (a dictionary with `command`) and resolves with its reply or why there is none. Never rejects. */
+  async command(cmd: NgDict): Promise<NgOutcome> {
+    if (this.closed) return { ok: false, reason: 'closed', detail: 'the NG client is closed' };
+    this.connected ??= new Promise<void>((resolve) => this.socket.connect(this.o.port, this.o.host, resolve));
+    await this.connected;
+    // Closed while connecting (the edge stopping as a call ends).
+    if (this.closed) return { ok: false, reason: 'closed', detail: 'the NG client is closed' };
+    const cookie = this.prefix + (this.seq++).toString(36);
+    const bytes = Buffer.concat([Buffer.from(cookie + ' ', 'latin1'), encode(cmd as BValue)]);
+    const now = this.o.clock.now();
+    return await new Promise<NgOutcome>((resolve) => {
+      this.pending.set(cookie, { bytes, deadline: now + this.o.timeoutMs, nextSendAt: now + this.o.retransmitMs, resolve });
+      this.send(bytes);
+      if (this.timer === undefined) {
+        this.timer = setInterval(() => this.sweep(), SWEEP_MS);
+        this.timer.unref();
+      }
+    });
+  }
+
+  /** Commands waiting for a reply. */
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  /** Fails what is pending with 'closed' and closes the socket. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.failAll('closed', 'the NG client is closed');
+    try {
+      this.socket.close();
+    } catch {
+      // never bound
+    }
+  }
+
+  private send(bytes: Buffer): void {
+    try {
+      this.socket.send(bytes, (err) => {
+        if (err !== null && err !== undefined) this.failAll('error', err.message);
+      });
+    } catch (e) {
+      // The socket was closed under a pending command (a retransmission after close()).
+      this.failAll('closed', (e as Error).message);
+    }
+  }
+
+  private onMessage(m: Buffer): void {
+    const space = m.indexOf(0x20);
+    if (space <= 0) return;
+    const cookie = m.toString('latin1', 0, space);
+    const p = this.pending.get(cookie);
+    if (p === undefined) return; // a late or duplicate reply
+    this.settle(cookie, p, replyOutcome(m, space + 1));
+  }
+
+  private sweep(): void {
+    const now = this.o.clock.now();
+    for (const [cookie, p] of this.pending) {
+      if (now >= p.deadline) this.settle(cookie, p, { ok: false, reason: 'timeout', detail: `no reply within ${this.o.timeoutMs} ms` });
+      else if (now >= p.nextSendAt) {
+        p.nextSendAt = now + this.o.retransmitMs;
+        this.send(p.bytes);
+      }
+    }
+  }
+
+  private settle(cookie: string, p: Pending, o: NgOutcome): void {
+    this.pending.delete(cookie);
+    if (this.pending.size === 0 && this.timer !== undefined) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+    }
+    p.resolve(o);
+  }
+
+  private failAll(reason: NgFailure, detail: string): void {
+    for (const [cookie, p] of this.pending) this.settle(cookie, p, { ok: false, reason, detail });
+  }
+}
+
+/** The outcome a reply datagram carries: its dictionary when `result` is ok or pong, else rtpengine's error reason. */
+function replyOutcome(m: Buffer, from: number): NgOutcome {
+  let v: BValue;
+  try {
+    v = decode(m, from);
+  } catch (e) {
+    return { ok: false, reason: 'bad-reply', detail: e instanceof BencodeError ? e.message : String(e) };
+  }
+  if (typeof v !== 'object' || Array.isArray(v)) return { ok: false, reason: 'bad-reply', detail: 'the reply is not a dictionary' };
+  const result = v.result;
+  if (result === 'ok' || result === 'pong') return { ok: true, reply: v };
+  const why = v['error-reason'];
+  return { ok: false, reason: 'error', detail: typeof why === 'string' ? why : `result ${String(result)}` };
+}
