@@ -108,6 +108,13 @@ export const configSchema = z
       .object({
         url: z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://').default('redis://127.0.0.1:6379'),
         keyPrefix: z.string().default('sipedge:'),
+        /** How long one Redis command may take before it fails and the request is answered 503; ms. */
+        commandTimeoutMs: z.number().int().min(50).max(60_000).default(1000),
+        /**
+         * While Redis cannot be reached, answers read before the outage (tenant by domain, bindings, bans) are still
+         * used for this long after they were read (a binding never past its own expiry); seconds, 0 = not at all.
+         */
+        outageCacheSeconds: seconds(300),
       })
       .strict()
       .prefault({}),

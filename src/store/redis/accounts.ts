@@ -3,18 +3,32 @@
 import type { Redis } from 'ioredis';
 import { SipedgeError } from '../../errors.ts';
 import type { AccountStore, Extension, MetaStore, Tenant } from '../types.ts';
+import type { Clock } from '../../clock.ts';
 import { guarded, toStoreError } from './connection.ts';
+import { LastKnown, type LastKnownOptions } from './last-known.ts';
+import { MARKER_KEY, META_KEY } from './marker.ts';
 
 const TENANTS = 'tenants';
 const DOMAINS = 'tenant-domains';
-const META = 'meta';
 const extKey = (tenant: string): string => `ext:${tenant}`;
 /** Set of "tenant/ext" per lower-cased email; checked against the extension on read (stale members are removed). */
 const emailKey = (email: string): string => `ext-email:${email.toLowerCase()}`;
 
 /** Accounts as JSON values in hashes; tenant uniqueness in one script, batch upserts in one MULTI. */
 export class RedisAccountStore implements AccountStore {
-  constructor(private readonly redis: Redis) {}
+  /** Tenants as last read here (by code and by domain), for calls to registered phones during an outage. */
+  private readonly byCode: LastKnown<Tenant | undefined>;
+  private readonly byDomain: LastKnown<Tenant | undefined>;
+  private readonly clock: Clock | undefined;
+
+  constructor(
+    private readonly redis: Redis,
+    outageCache?: LastKnownOptions & { clock: Clock },
+  ) {
+    this.byCode = new LastKnown(outageCache);
+    this.byDomain = new LastKnown(outageCache);
+    this.clock = outageCache?.clock;
+  }
 
   async addTenant(t: Tenant): Promise<void> {
     const tenant: Tenant = { code: t.code, domain: t.domain, createdAt: t.createdAt };
@@ -28,13 +42,18 @@ export class RedisAccountStore implements AccountStore {
   }
 
   async getTenant(code: string): Promise<Tenant | undefined> {
-    const json = await guarded(this.redis.hget(TENANTS, code));
-    return json === null ? undefined : (JSON.parse(json) as Tenant);
+    return await this.byCode.read(code, this.clock?.now() ?? 0, async () => {
+      const json = await guarded(this.redis.hget(TENANTS, code));
+      return json === null ? undefined : (JSON.parse(json) as Tenant);
+    });
   }
 
   async findTenantByDomain(domain: string): Promise<Tenant | undefined> {
-    const json = await guarded(this.redis.sipedgeTenantByDomain(TENANTS, DOMAINS, domain.toLowerCase()));
-    return json === null ? undefined : (JSON.parse(json) as Tenant);
+    const lower = domain.toLowerCase();
+    return await this.byDomain.read(lower, this.clock?.now() ?? 0, async () => {
+      const json = await guarded(this.redis.sipedgeTenantByDomain(TENANTS, DOMAINS, lower));
+      return json === null ? undefined : (JSON.parse(json) as Tenant);
+    });
   }
 
   async listTenants(): Promise<Tenant[]> {
@@ -113,14 +132,25 @@ export class RedisAccountStore implements AccountStore {
   }
 }
 
-/** MetaStore on Redis: HSETNX then HGET in one MULTI, so the first value written wins across nodes. */
+/**
+ * MetaStore on Redis: HSETNX then HGET in one script, so the first value written wins across nodes, and only while
+ * the store has its marker (marker.ts): a store that lost its data never gets a new secret from this node.
+ */
 export class RedisMetaStore implements MetaStore {
+  /** Every value this node got, put back by health.ts should Redis lose its data. */
+  readonly held = new Map<string, string>();
+
   constructor(private readonly redis: Redis) {}
 
   async getOrSet(name: string, candidate: string): Promise<string> {
-    const results = await guarded(this.redis.multi().hsetnx(META, name, candidate).hget(META, name).exec());
-    const value = results?.[1]?.[1];
-    if (typeof value !== 'string') throw new Error(`meta ${name}: no value after HSETNX`);
+    const value = await guarded(this.redis.sipedgeMetaGetOrSet(MARKER_KEY, META_KEY, name, candidate));
+    if (value === null) {
+      throw new SipedgeError(
+        'SIPEDGE_ERR_STORE_EMPTY',
+        `store: Redis lost its data (key ${MARKER_KEY} missing); no new ${name} is made while other nodes may hold the old one (README "Redis outages")`,
+      );
+    }
+    this.held.set(name, value);
     return value;
   }
 }
