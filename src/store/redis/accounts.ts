@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 import { SipedgeError } from '../../errors.ts';
 import type { AccountStore, Extension, MetaStore, Tenant } from '../types.ts';
 import type { Clock } from '../../clock.ts';
-import { guarded, toStoreError } from './connection.ts';
+import { guarded, NO_ACKS, toStoreError } from './connection.ts';
 import { LastKnown, type LastKnownOptions } from './last-known.ts';
 import { MARKER_KEY, META_KEY } from './marker.ts';
 
@@ -24,6 +24,7 @@ export class RedisAccountStore implements AccountStore {
   constructor(
     private readonly redis: Redis,
     outageCache?: LastKnownOptions & { clock: Clock },
+    private readonly acks = NO_ACKS,
   ) {
     this.byCode = new LastKnown(outageCache);
     this.byDomain = new LastKnown(outageCache);
@@ -36,6 +37,7 @@ export class RedisAccountStore implements AccountStore {
       this.redis.sipedgeAddTenant(TENANTS, DOMAINS, tenant.code, tenant.domain.toLowerCase(), JSON.stringify(tenant)),
     );
     if (verdict === 'code') throw new SipedgeError('SIPEDGE_ERR_TENANT_EXISTS', `tenant: tenant code "${t.code}" is already taken`);
+    await this.acks.wait();
     if (verdict.startsWith('domain:')) {
       throw new SipedgeError('SIPEDGE_ERR_TENANT_EXISTS', `tenant: domain "${t.domain}" already belongs to tenant "${verdict.slice(7)}"`);
     }
@@ -99,6 +101,7 @@ export class RedisAccountStore implements AccountStore {
     const results = await guarded(multi.exec());
     if (results === null) throw new Error('extensions: MULTI was aborted');
     for (const [err] of results) if (err !== null) throw toStoreError(err);
+    await this.acks.wait();
   }
 
   async removeExtension(tenant: string, ext: string): Promise<boolean> {
@@ -107,6 +110,7 @@ export class RedisAccountStore implements AccountStore {
     const multi = this.redis.multi().hdel(extKey(tenant), ext);
     if (e.email) multi.srem(emailKey(e.email), `${tenant}/${ext}`);
     await guarded(multi.exec());
+    await this.acks.wait();
     return true;
   }
 
@@ -115,6 +119,7 @@ export class RedisAccountStore implements AccountStore {
     if (verdict === 'not-empty') {
       throw new SipedgeError('SIPEDGE_ERR_TENANT_NOT_EMPTY', `tenant "${code}" still has extensions; remove them first`);
     }
+    await this.acks.wait();
     return verdict === 'ok';
   }
 
@@ -140,7 +145,10 @@ export class RedisMetaStore implements MetaStore {
   /** Every value this node got, put back by health.ts should Redis lose its data. */
   readonly held = new Map<string, string>();
 
-  constructor(private readonly redis: Redis) {}
+  constructor(
+    private readonly redis: Redis,
+    private readonly acks = NO_ACKS,
+  ) {}
 
   async getOrSet(name: string, candidate: string): Promise<string> {
     const value = await guarded(this.redis.sipedgeMetaGetOrSet(MARKER_KEY, META_KEY, name, candidate));
@@ -150,6 +158,7 @@ export class RedisMetaStore implements MetaStore {
         `store: Redis lost its data (key ${MARKER_KEY} missing); no new ${name} is made while other nodes may hold the old one (README "Redis outages")`,
       );
     }
+    await this.acks.wait();
     this.held.set(name, value);
     return value;
   }

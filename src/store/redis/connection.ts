@@ -17,6 +17,12 @@ export interface RedisStoreConfig {
   outageCacheSeconds?: number;
   /** How long the first connection may take; ms, default 3000. */
   connectTimeoutMs?: number;
+  /** Sentinel addresses "host:port" (redis.sentinels); empty or absent: redis.url is the server. */
+  sentinels?: readonly string[];
+  /** The primary's name at the sentinels (redis.name). */
+  name?: string;
+  /** Replicas a durable write must reach before it is done (redis.waitReplicas, WriteAcks); default 0. */
+  waitReplicas?: number;
 }
 
 /**
@@ -35,6 +41,26 @@ function clientOptions(cfg: RedisStoreConfig, role: 'main' | 'probe'): RedisOpti
     commandTimeout: cfg.commandTimeoutMs ?? 1_000,
     connectTimeout: cfg.connectTimeoutMs ?? 3_000,
     retryStrategy: role === 'main' ? () => null : (times) => Math.min(times * 100, 1_000),
+    ...sentinelOptions(cfg),
+  };
+}
+
+/**
+ * With redis.sentinels: ioredis asks them for the primary of redis.name at each connect (health.ts reconnects after a
+ * failover closed the connection) and, with failoverDetector, drops the connection as soon as they announce a new
+ * primary (+switch-master) instead of writing on into a demoted one.
+ */
+function sentinelOptions(cfg: RedisStoreConfig): Partial<RedisOptions> {
+  if (cfg.sentinels === undefined || cfg.sentinels.length === 0) return {};
+  return {
+    sentinels: cfg.sentinels.map((s) => {
+      const colon = s.lastIndexOf(':');
+      return { host: s.slice(0, colon).replace(/^\[|\]$/g, ''), port: Number(s.slice(colon + 1)) };
+    }),
+    name: cfg.name ?? 'mymaster',
+    role: 'master',
+    failoverDetector: true,
+    sentinelRetryStrategy: () => null,
   };
 }
 
@@ -75,6 +101,32 @@ export async function closeRedis(redis: Redis): Promise<void> {
     redis.disconnect();
   }
 }
+
+/**
+ * Replication acknowledgement of durable writes (accounts, credentials, logins, hold music, generated secrets): with
+ * redis.waitReplicas > 0 such a write is reported done only once that many replicas have it (WAIT), so a Sentinel
+ * failover to one of them cannot lose it; otherwise the caller gets StoreUnavailable (the write may or may not survive).
+ */
+export class WriteAcks {
+  constructor(
+    private readonly redis: Redis | undefined,
+    private readonly replicas = 0,
+    /** WAIT's own timeout; ms (half of redis.commandTimeoutMs, so the answer comes before the command times out). */
+    private readonly timeoutMs = 500,
+  ) {}
+
+  /** Resolves once every write this connection made so far has reached the replicas asked for. */
+  async wait(): Promise<void> {
+    if (this.replicas === 0 || this.redis === undefined) return;
+    const acked = await guarded(this.redis.wait(this.replicas, this.timeoutMs));
+    if (acked < this.replicas) {
+      throw new StoreUnavailable(`redis: the write reached ${acked} of ${this.replicas} replicas within ${this.timeoutMs} ms (redis.waitReplicas)`);
+    }
+  }
+}
+
+/** No replica acknowledgement (redis.waitReplicas 0). */
+export const NO_ACKS = new WriteAcks(undefined);
 
 /**
  * Closes the connection at once, so that commands reject at once from here on (no offline queue) instead of waiting

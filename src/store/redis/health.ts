@@ -70,9 +70,13 @@ export class RedisHealth {
   private async probeOnce(): Promise<void> {
     let found: string | null;
     try {
+      // A probe that gave up (with Sentinel: no sentinel named a reachable primary yet) starts over.
+      if (this.d.probe.status === 'end') await this.d.probe.connect();
       found = await this.d.probe.get(MARKER_KEY);
     } catch (err) {
-      this.begin('unreachable', `Redis does not answer (${err instanceof Error ? err.message : String(err)})`);
+      const why = err instanceof Error ? err.message : String(err);
+      this.d.logger?.debug({ event: 'store.probe.failed', err: why, status: this.d.probe.status });
+      this.begin('unreachable', `Redis does not answer (${why})`);
       return;
     }
     if (found === this.d.marker) {

@@ -5,7 +5,7 @@ import { SipedgeError } from '../../errors.ts';
 import type { StoreOptions, Stores } from '../types.ts';
 import { RedisAccountStore, RedisMetaStore } from './accounts.ts';
 import { RedisBindingStore } from './bindings.ts';
-import { closeRedis, connectRedis, type RedisStoreConfig } from './connection.ts';
+import { closeRedis, connectRedis, WriteAcks, type RedisStoreConfig } from './connection.ts';
 import { RedisHealth } from './health.ts';
 import { RedisLockoutStore } from './lockouts.ts';
 import { RedisNonceCountStore } from './nonce-counts.ts';
@@ -38,7 +38,8 @@ export async function openRedisStores(cfg: RedisStoreConfig, opts: StoreOptions)
     );
   }
   defineGatewayScripts(redis);
-  const meta = new RedisMetaStore(redis);
+  const acks = new WriteAcks(redis, cfg.waitReplicas ?? 0, Math.floor((cfg.commandTimeoutMs ?? 1_000) / 2));
+  const meta = new RedisMetaStore(redis, acks);
   // The CLI is short-lived: it needs no probe; its commands fail with StoreUnavailable as they come.
   let health: RedisHealth | undefined;
   if (opts.role === 'edge') {
@@ -52,16 +53,16 @@ export async function openRedisStores(cfg: RedisStoreConfig, opts: StoreOptions)
   const keepMs = (cfg.outageCacheSeconds ?? 300) * 1000;
   const cacheAnswers = opts.metrics?.storeCacheAnswers.labels();
   return {
-    accounts: new RedisAccountStore(redis, { keepMs, answers: cacheAnswers, clock: opts.clock }),
+    accounts: new RedisAccountStore(redis, { keepMs, answers: cacheAnswers, clock: opts.clock }, acks),
     bindings: new RedisBindingStore(redis, { keepMs, answers: cacheAnswers }),
     lockouts: new RedisLockoutStore(redis, cfg.keyPrefix, { keepMs, answers: cacheAnswers }),
     nonces: new RedisNonceCountStore(redis),
     upstreamChoices: new RedisUpstreamChoiceStore(redis),
     meta,
-    logins: new RedisLoginStore(redis),
+    logins: new RedisLoginStore(redis, acks),
     sessions: new RedisSessionStore(redis),
-    tokens: new RedisTokenStore(redis, () => opts.clock.now()),
-    media: new RedisMediaStore(redis),
+    tokens: new RedisTokenStore(redis, () => opts.clock.now(), acks),
+    media: new RedisMediaStore(redis, acks),
     status: () => health?.status() ?? { ok: true },
     close: async () => {
       await Promise.all([health?.close(), closeRedis(redis)]);
