@@ -55,7 +55,7 @@ export class RedisHealth {
   }
 
   /** One probe: read the marker, then start, change or end the outage by what it says. Concurrent calls share one. */
-  check(): Promise<void> {
+  private check(): Promise<void> {
     this.checking ??= this.probeOnce().finally(() => (this.checking = undefined));
     return this.checking;
   }

@@ -61,7 +61,7 @@ export class LastKnown<V> {
   }
 
   /** The value remembered for `key` if still usable at `now`. */
-  recall(key: string, now: number): { value: V } | undefined {
+  private recall(key: string, now: number): { value: V } | undefined {
     const e = this.entries.get(key);
     if (e === undefined || e.until <= now) return undefined;
     this.answers?.inc();
