@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what sipedge needs on Debian: npm packages, the portal bundle (build/portal/, rebuilt when missing or older
 # than src/portal/) and the optional native parts (RTP sender, SIP UDP I/O; always; without a C compiler the edge runs
-# on dgram), and with --test the tools the test suite runs for real (SIPp = sip-tester, redis-server, sox, lame,
+# on dgram), and with --test the tools the test suite runs for real (SIPp = sip-tester, redis-server, redis-sentinel, sox, lame,
 # Chromium for the portal's browser tests, and gcc so that the native parts are built and tested). Idempotent; fails
 # loudly when an install fails. --test also brings the SIP-over-TLS clients the suite drives (sipsak, linphonec from
 # linphone-cli, also used for Linphone provisioning, and socat as the TLS client in front of SIPp, whose Debian build
@@ -29,6 +29,8 @@ if [ "${1:-}" = "--test" ]; then
   command -v rtpengine >/dev/null 2>&1 || need_apt+=(rtpengine-daemon)
   command -v sipp >/dev/null 2>&1 || need_apt+=(sip-tester)
   command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+  # Redis Sentinel: the failover story starts a primary, a replica and three sentinels.
+  command -v redis-sentinel >/dev/null 2>&1 || need_apt+=(redis-sentinel)
   command -v sox >/dev/null 2>&1 || need_apt+=(sox)
   command -v lame >/dev/null 2>&1 || need_apt+=(lame)
   # Debian's Chromium, driven by playwright-core (which never downloads a browser of its own).

@@ -74,7 +74,8 @@ class Dispatcher implements TransactionUser {
   constructor(
     private readonly auth: DigestAuthenticator,
     private readonly registrar: Registrar,
-    private readonly logger: Logger,
+    readonly logger: Logger,
+    readonly metrics: Metrics,
     /** UAS services on the edge (hold music), asked before the proxy. */
     private readonly services: readonly LocalService[],
   ) {}
@@ -93,7 +94,7 @@ class Dispatcher implements TransactionUser {
   }
 
   private failed(tx: ServerTransaction, e: unknown): void {
-    const { answer } = errorResponse(e, this.logger, 'dispatch');
+    const { answer } = errorResponse(e, this, 'dispatch');
     if (!tx.isCompleted) tx.respond(answer.status, answer.reason, { headers: answer.headers });
   }
 
@@ -230,7 +231,7 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
   // Certificates first: a bad certificate file stops the start before the store is opened (and locked).
   const certificates = await openCertificates(config, logger, metrics);
   const upstreamCa = await loadUpstreamCa(config.tls.upstreamCaFile);
-  const stores = await openStores(config, { role: 'edge', clock });
+  const stores = await openStores(config, { role: 'edge', clock, logger, metrics });
   const nonceSecret = await resolveNonceSecret(config.auth.nonceSecret, stores.meta);
   const auth = new DigestAuthenticator({
     config: config.auth,
@@ -270,7 +271,7 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
   });
   const media = new MediaLibrary({ config: config.media, media: stores.media, accounts: stores.accounts, clock, logger, metrics, transcoder: transcodeInWorker });
   const localServices: LocalService[] = [moh];
-  const dispatcher = new Dispatcher(auth, registrar, logger, localServices);
+  const dispatcher = new Dispatcher(auth, registrar, logger, metrics, localServices);
   const transactions = new TransactionLayer({ tu: dispatcher, metrics, logger, clock, serverHeader: config.sip.serverName });
   const transport = new TransportLayer({
     sip: config.sip,
@@ -352,7 +353,10 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
       if (certificates !== undefined) metrics.tlsCertificateExpiry.labels(certificates.source).set(certificates.expirySeconds(Date.now()));
       metrics.registrationsActive.set(await stores.bindings.countActive(clock.now()));
     },
-    isReady: async () => listening,
+    readiness: async () => {
+      if (!listening) return { ok: false, reason: 'not listening yet' };
+      return stores.status();
+    },
   });
   let stopped = false;
 

@@ -13,6 +13,7 @@ export type ErrorCode =
   | 'SIPEDGE_ERR_EXTENSION_EXISTS'
   | 'SIPEDGE_ERR_IMPORT_INVALID'
   | 'SIPEDGE_ERR_STORE_UNAVAILABLE'
+  | 'SIPEDGE_ERR_STORE_EMPTY'
   | 'SIPEDGE_ERR_STORE_LOCKED'
   | 'SIPEDGE_ERR_STORE_CORRUPT'
   | 'SIPEDGE_ERR_LISTEN'
@@ -36,6 +37,9 @@ export class SipedgeError extends Error {
     this.name = 'SipedgeError';
   }
 }
+
+/** Seconds a client is asked to wait (Retry-After) while the store cannot be reached (RFC 3261 §20.33). */
+export const STORE_RETRY_AFTER_SECONDS = 5;
 
 /** Thrown (as a rejected promise) when the backing store cannot be reached; services answer 503 (STYLE.md §4). */
 export class StoreUnavailable extends Error {

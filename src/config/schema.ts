@@ -158,6 +158,25 @@ export const configSchema = z
       .object({
         url: z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://').default('redis://127.0.0.1:6379'),
         keyPrefix: z.string().default('sipedge:'),
+        /** How long one Redis command may take before it fails and the request is answered 503; ms. */
+        commandTimeoutMs: z.number().int().min(50).max(60_000).default(1000),
+        /**
+         * While Redis cannot be reached, answers read before the outage (tenant by domain, bindings, bans) are still
+         * used for this long after they were read (a binding never past its own expiry); seconds, 0 = not at all.
+         */
+        outageCacheSeconds: seconds(300),
+        /**
+         * Redis Sentinel addresses ("host:port"); when given, the edge asks them for the primary of `name` (redis.url
+         * then only gives the password, database and TLS) and follows its failovers.
+         */
+        sentinels: z.array(listenAddress.refine((s) => s !== 'off', { message: 'is not host:port' })).default([]),
+        /** The primary's name as the sentinels know it (sentinel monitor <name> ...). */
+        name: z.string().min(1).default('mymaster'),
+        /**
+         * Replicas that must have a durable write (accounts, credentials, logins, hold music) before it is reported
+         * done (WAIT); 0 = do not wait. With Sentinel and one replica, 1: a failover then loses nothing reported done.
+         */
+        waitReplicas: z.number().int().min(0).max(16).default(0),
       })
       .strict()
       .prefault({}),

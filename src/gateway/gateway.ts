@@ -4,7 +4,7 @@ import cookie from '@fastify/cookie';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import path from 'node:path';
 import type { Clock } from '../clock.ts';
-import { ApiError, SipedgeError, StoreUnavailable, type ApiErrorCode } from '../errors.ts';
+import { ApiError, SipedgeError, STORE_RETRY_AFTER_SECONDS, StoreUnavailable, type ApiErrorCode } from '../errors.ts';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
@@ -247,7 +247,10 @@ export class Gateway implements GatewayServices {
 
   private sendError(err: unknown, req: FastifyRequest, reply: FastifyReply): FastifyReply {
     const e = toApiError(err);
-    if (e.status >= 500) {
+    if (e.code === 'SIPEDGE_ERR_API_UNAVAILABLE') {
+      // The store logs its outage once (store.outage.start/end); each refused request is only counted.
+      this.d.metrics.storeRefused.labels('gateway').inc();
+    } else if (e.status >= 500) {
       this.d.logger.error({ event: 'gateway.error', method: req.method, route: req.routeOptions.url, err: (err as Error)?.stack ?? String(err) });
     } else {
       this.d.logger.debug({ event: 'gateway.refused', method: req.method, route: req.routeOptions.url, code: e.code, status: e.status });
@@ -263,10 +266,15 @@ function callerOf(req: FastifyRequest): Caller {
   return req.caller;
 }
 
+/** 503 with Retry-After: the store is down; the client may try again in the time a phone is asked to wait. */
+function unavailable(message: string): ApiError {
+  return new ApiError(503, 'SIPEDGE_ERR_API_UNAVAILABLE', message, {}, STORE_RETRY_AFTER_SECONDS);
+}
+
 /** Maps anything thrown to an ApiError: ours as is, fastify's client errors to 4xx, the store being down to 503. */
 function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
-  if (err instanceof StoreUnavailable) return new ApiError(503, 'SIPEDGE_ERR_API_UNAVAILABLE', 'the store is unavailable; try again');
+  if (err instanceof StoreUnavailable) return unavailable('the store is unavailable; try again');
   if (err instanceof SipedgeError) {
     const map: Partial<Record<SipedgeError['code'], [number, ApiErrorCode]>> = {
       SIPEDGE_ERR_TENANT_EXISTS: [409, 'SIPEDGE_ERR_API_CONFLICT'],
@@ -277,8 +285,10 @@ function toApiError(err: unknown): ApiError {
       SIPEDGE_ERR_CLI_USAGE: [400, 'SIPEDGE_ERR_API_INVALID'],
       SIPEDGE_ERR_STORE_UNAVAILABLE: [503, 'SIPEDGE_ERR_API_UNAVAILABLE'],
       SIPEDGE_ERR_STORE_LOCKED: [503, 'SIPEDGE_ERR_API_UNAVAILABLE'],
+      SIPEDGE_ERR_STORE_EMPTY: [503, 'SIPEDGE_ERR_API_UNAVAILABLE'],
     };
     const hit = map[err.code];
+    if (hit?.[1] === 'SIPEDGE_ERR_API_UNAVAILABLE') return unavailable(err.message);
     if (hit) return new ApiError(hit[0], hit[1], err.message);
     return new ApiError(500, 'SIPEDGE_ERR_API_INTERNAL', 'internal error');
   }

@@ -15,8 +15,8 @@ export interface HttpServerDeps {
   logger: Logger;
   /** Refreshes gauges that are computed on scrape (e.g. active registrations). */
   beforeScrape?: () => Promise<void>;
-  /** Whether the edge is ready to take traffic (listeners bound, store reachable). */
-  isReady: () => Promise<boolean>;
+  /** Whether the edge is ready to take traffic (listeners bound, store serving), or why not. */
+  readiness: () => Promise<{ ok: true } | { ok: false; reason: string }>;
   /** Trust X-Forwarded-* from a reverse proxy (config gateway.trustProxy). */
   trustProxy?: boolean;
   /** Mounts more routes (the auth gateway API, gateway.ts) on this server. */
@@ -75,8 +75,8 @@ export class HttpServer {
     if (d.https !== undefined) this.app.addHook('onRequest', async (req, reply) => this.toHttps(req, reply));
     this.app.get('/healthz', async () => ({ status: 'ok' }));
     this.app.get('/readyz', async (_req, reply) => {
-      const ready = await d.isReady().catch(() => false);
-      return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready' });
+      const r = await d.readiness().catch((e: unknown) => ({ ok: false as const, reason: e instanceof Error ? e.message : String(e) }));
+      return r.ok ? reply.code(200).send({ status: 'ready' }) : reply.code(503).send({ status: 'not ready', reason: r.reason });
     });
     this.app.get('/metrics', async (_req, reply) => {
       if (d.beforeScrape) await d.beforeScrape().catch(() => undefined);

@@ -214,6 +214,33 @@ export class Metrics {
     labelNames: ['transport'] as const,
     registers: [this.registry],
   });
+  readonly storeUp = new Gauge({
+    name: 'sipedge_store_up',
+    help: 'Whether the store serves requests: 1, or 0 during an outage (Redis unreachable, or restarted empty)',
+    registers: [this.registry],
+  });
+  readonly storeOutages = new FastCounter({
+    name: 'sipedge_store_outages_total',
+    help: 'Store outages by kind: unreachable, empty (Redis came back without its data), replaced (with another store); one outage may count as unreachable, then empty',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+  readonly storeOutageSeconds = new FastCounter({
+    name: 'sipedge_store_outage_seconds_total',
+    help: 'Seconds spent in store outages that have ended',
+    registers: [this.registry],
+  });
+  readonly storeRefused = new FastCounter({
+    name: 'sipedge_store_refused_total',
+    help: 'Requests answered 503 because the store could not be reached, by service (registrar, proxy, dispatch, gateway)',
+    labelNames: ['service'] as const,
+    registers: [this.registry],
+  });
+  readonly storeCacheAnswers = new FastCounter({
+    name: 'sipedge_store_outage_cache_answers_total',
+    help: 'Reads answered from what was read before, while the store could not be reached (redis.outageCacheSeconds)',
+    registers: [this.registry],
+  });
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     if (opts.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'sipedge_' });
   }

@@ -506,7 +506,7 @@ export class Proxy {
 
   private fail(tx: ServerTransaction, e: unknown): void {
     if (tx.isCompleted) return;
-    const { cause, answer } = errorResponse(e, this.d.logger, 'proxy');
+    const { cause, answer } = errorResponse(e, this.d, 'proxy');
     if (cause === 'store-unavailable') this.reject(tx, answer.status, answer.reason, 'unavailable', answer.headers);
     else tx.respond(answer.status, answer.reason, { headers: answer.headers });
   }

@@ -339,6 +339,6 @@ export class Registrar {
   }
 
   private fail(tx: ServerTransaction, e: unknown): void {
-    if (!tx.isCompleted) this.answer(tx, errorResponse(e, this.d.logger, 'registrar').answer);
+    if (!tx.isCompleted) this.answer(tx, errorResponse(e, this.d, 'registrar').answer);
   }
 }

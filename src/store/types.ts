@@ -3,6 +3,8 @@
 // The calls on the SIP request path return a MaybePromise (maybe-promise.ts): a value from the embedded store in the
 // edge (memory), a promise from Redis or from a CLI process; failures of a store that is down are StoreUnavailable.
 import type { Clock } from '../clock.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { Metrics } from '../observability/metrics.ts';
 import type { MaybePromise } from './maybe-promise.ts';
 
 export interface Tenant {
@@ -250,13 +252,22 @@ export interface Stores {
   nonces: NonceCountStore;
   meta: MetaStore;
   media: MediaStore;
+  /** Whether the store serves requests now (/readyz); the embedded store always does. */
+  status(): StoreStatus;
   close(): Promise<void>;
 }
+
+/** ok, or why the store cannot serve (Redis unreachable, or restarted empty: README "Redis outages"). */
+export type StoreStatus = { ok: true } | { ok: false; reason: string };
 
 export interface StoreOptions {
   /** 'edge' keeps volatile state (bindings, locks) in memory; 'cli' forwards commands on it to the running edge. */
   role: 'edge' | 'cli';
   clock: Clock;
+  /** Where a Redis store logs its outages (one line when one starts, one when it ends). */
+  logger?: Logger;
+  /** Where a Redis store counts its outages and reads the refused requests (sipedge_store_*). */
+  metrics?: Metrics;
 }
 
 /** Hold-music class: music on hold, or the call-queue music. */

@@ -17,7 +17,7 @@ function requireTool(name: string): void {
   try {
     execFileSync('sh', ['-c', `command -v ${name}`], { stdio: 'pipe' });
   } catch {
-    throw new Error(`${name} is not installed: run "bash scripts/test.sh" (it installs sip-tester, redis-server, chromium, linphone-cli and rtpengine-daemon), or apt-get install it`);
+    throw new Error(`${name} is not installed: run "bash scripts/test.sh" (it installs sip-tester, redis-server, redis-sentinel, chromium, linphone-cli and rtpengine-daemon), or apt-get install it`);
   }
 }
 
@@ -37,6 +37,7 @@ let pidFile = '';
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   requireTool('redis-server');
+  requireTool('redis-sentinel');
   requireTool('sipp');
   // The portal's browser tests (Debian chromium, never a downloaded browser) and Linphone provisioning (linphone-cli).
   requireTool('chromium');

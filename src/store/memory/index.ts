@@ -154,6 +154,7 @@ export async function openMemoryStores(dir: string, opts: StoreOptions, tuning: 
     journalGeneration: () => journal.generation,
     catchUp: () => journal.catchUp(),
     tailError: () => tailError,
+    status: () => ({ ok: true }),
     async close(): Promise<void> {
       if (closed) return;
       closed = true;

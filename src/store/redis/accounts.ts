@@ -3,18 +3,33 @@
 import type { Redis } from 'ioredis';
 import { SipedgeError } from '../../errors.ts';
 import type { AccountStore, Extension, MetaStore, Tenant } from '../types.ts';
-import { guarded, toStoreError } from './connection.ts';
+import type { Clock } from '../../clock.ts';
+import { guarded, NO_ACKS, toStoreError } from './connection.ts';
+import { LastKnown, type LastKnownOptions } from './last-known.ts';
+import { MARKER_KEY, META_KEY } from './marker.ts';
 
 const TENANTS = 'tenants';
 const DOMAINS = 'tenant-domains';
-const META = 'meta';
 const extKey = (tenant: string): string => `ext:${tenant}`;
 /** Set of "tenant/ext" per lower-cased email; checked against the extension on read (stale members are removed). */
 const emailKey = (email: string): string => `ext-email:${email.toLowerCase()}`;
 
 /** Accounts as JSON values in hashes; tenant uniqueness in one script, batch upserts in one MULTI. */
 export class RedisAccountStore implements AccountStore {
-  constructor(private readonly redis: Redis) {}
+  /** Tenants as last read here (by code and by domain), for calls to registered phones during an outage. */
+  private readonly byCode: LastKnown<Tenant | undefined>;
+  private readonly byDomain: LastKnown<Tenant | undefined>;
+  private readonly clock: Clock | undefined;
+
+  constructor(
+    private readonly redis: Redis,
+    outageCache?: LastKnownOptions & { clock: Clock },
+    private readonly acks = NO_ACKS,
+  ) {
+    this.byCode = new LastKnown(outageCache);
+    this.byDomain = new LastKnown(outageCache);
+    this.clock = outageCache?.clock;
+  }
 
   async addTenant(t: Tenant): Promise<void> {
     const tenant: Tenant = { code: t.code, domain: t.domain, createdAt: t.createdAt };
@@ -22,19 +37,25 @@ export class RedisAccountStore implements AccountStore {
       this.redis.sipedgeAddTenant(TENANTS, DOMAINS, tenant.code, tenant.domain.toLowerCase(), JSON.stringify(tenant)),
     );
     if (verdict === 'code') throw new SipedgeError('SIPEDGE_ERR_TENANT_EXISTS', `tenant: tenant code "${t.code}" is already taken`);
+    await this.acks.wait();
     if (verdict.startsWith('domain:')) {
       throw new SipedgeError('SIPEDGE_ERR_TENANT_EXISTS', `tenant: domain "${t.domain}" already belongs to tenant "${verdict.slice(7)}"`);
     }
   }
 
   async getTenant(code: string): Promise<Tenant | undefined> {
-    const json = await guarded(this.redis.hget(TENANTS, code));
-    return json === null ? undefined : (JSON.parse(json) as Tenant);
+    return await this.byCode.read(code, this.clock?.now() ?? 0, async () => {
+      const json = await guarded(this.redis.hget(TENANTS, code));
+      return json === null ? undefined : (JSON.parse(json) as Tenant);
+    });
   }
 
   async findTenantByDomain(domain: string): Promise<Tenant | undefined> {
-    const json = await guarded(this.redis.sipedgeTenantByDomain(TENANTS, DOMAINS, domain.toLowerCase()));
-    return json === null ? undefined : (JSON.parse(json) as Tenant);
+    const lower = domain.toLowerCase();
+    return await this.byDomain.read(lower, this.clock?.now() ?? 0, async () => {
+      const json = await guarded(this.redis.sipedgeTenantByDomain(TENANTS, DOMAINS, lower));
+      return json === null ? undefined : (JSON.parse(json) as Tenant);
+    });
   }
 
   async listTenants(): Promise<Tenant[]> {
@@ -80,6 +101,7 @@ export class RedisAccountStore implements AccountStore {
     const results = await guarded(multi.exec());
     if (results === null) throw new Error('extensions: MULTI was aborted');
     for (const [err] of results) if (err !== null) throw toStoreError(err);
+    await this.acks.wait();
   }
 
   async removeExtension(tenant: string, ext: string): Promise<boolean> {
@@ -88,6 +110,7 @@ export class RedisAccountStore implements AccountStore {
     const multi = this.redis.multi().hdel(extKey(tenant), ext);
     if (e.email) multi.srem(emailKey(e.email), `${tenant}/${ext}`);
     await guarded(multi.exec());
+    await this.acks.wait();
     return true;
   }
 
@@ -96,6 +119,7 @@ export class RedisAccountStore implements AccountStore {
     if (verdict === 'not-empty') {
       throw new SipedgeError('SIPEDGE_ERR_TENANT_NOT_EMPTY', `tenant "${code}" still has extensions; remove them first`);
     }
+    await this.acks.wait();
     return verdict === 'ok';
   }
 
@@ -113,14 +137,29 @@ export class RedisAccountStore implements AccountStore {
   }
 }
 
-/** MetaStore on Redis: HSETNX then HGET in one MULTI, so the first value written wins across nodes. */
+/**
+ * MetaStore on Redis: HSETNX then HGET in one script, so the first value written wins across nodes, and only while
+ * the store has its marker (marker.ts): a store that lost its data never gets a new secret from this node.
+ */
 export class RedisMetaStore implements MetaStore {
-  constructor(private readonly redis: Redis) {}
+  /** Every value this node got, put back by health.ts should Redis lose its data. */
+  readonly held = new Map<string, string>();
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly acks = NO_ACKS,
+  ) {}
 
   async getOrSet(name: string, candidate: string): Promise<string> {
-    const results = await guarded(this.redis.multi().hsetnx(META, name, candidate).hget(META, name).exec());
-    const value = results?.[1]?.[1];
-    if (typeof value !== 'string') throw new Error(`meta ${name}: no value after HSETNX`);
+    const value = await guarded(this.redis.sipedgeMetaGetOrSet(MARKER_KEY, META_KEY, name, candidate));
+    if (value === null) {
+      throw new SipedgeError(
+        'SIPEDGE_ERR_STORE_EMPTY',
+        `store: Redis lost its data (key ${MARKER_KEY} missing); no new ${name} is made while other nodes may hold the old one (README "Redis outages")`,
+      );
+    }
+    await this.acks.wait();
+    this.held.set(name, value);
     return value;
   }
 }

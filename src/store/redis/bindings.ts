@@ -3,6 +3,7 @@
 import type { Redis } from 'ioredis';
 import type { Binding, BindingSet, BindingStore } from '../types.ts';
 import { guarded } from './connection.ts';
+import { LastKnown, type LastKnownOptions } from './last-known.ts';
 
 const INDEX = 'bindings:index';
 const VERSION = 'bindings:version';
@@ -11,16 +12,34 @@ const aorKey = (aor: string): string => `aor:${aor}`;
 /**
  * Shared location service. Versions come from one INCR counter, so they never repeat for an AOR even after its
  * key expired or was removed (no ABA). The hash expires (PEXPIRE) at its latest binding's expiry; reads also
- * filter by the caller's `now`.
+ * filter by the caller's `now`. While Redis cannot be reached, get() answers what this node last read or wrote for
+ * the AOR (last-known.ts), with version 0.
  */
 export class RedisBindingStore implements BindingStore {
-  constructor(private readonly redis: Redis) {}
+  /** Each AOR's bindings as last read or written here, for calls to registered phones during an outage. */
+  private readonly known: LastKnown<Binding[]>;
+
+  constructor(
+    private readonly redis: Redis,
+    outageCache?: LastKnownOptions,
+  ) {
+    this.known = new LastKnown(outageCache);
+  }
 
   async get(aor: string, now: number): Promise<BindingSet> {
-    const [v, b] = await guarded(this.redis.hmget(aorKey(aor), 'v', 'b'));
-    if (v === null || v === undefined || b === null || b === undefined) return { bindings: [], version: 0 };
-    const all = JSON.parse(b) as Binding[];
-    return { bindings: all.filter((x) => x.expiresAt > now), version: Number(v) };
+    let version = 0;
+    const all = await this.known.read(
+      aor,
+      now,
+      async () => {
+        const [v, b] = await guarded(this.redis.hmget(aorKey(aor), 'v', 'b'));
+        if (v === null || v === undefined || b === null || b === undefined) return [];
+        version = Number(v);
+        return JSON.parse(b) as Binding[];
+      },
+      latestExpiry,
+    );
+    return { bindings: all.filter((x) => x.expiresAt > now), version };
   }
 
   async replace(aor: string, bindings: Binding[], expectedVersion: number, now: number): Promise<boolean> {
@@ -29,14 +48,23 @@ export class RedisBindingStore implements BindingStore {
       aorKey(aor), INDEX, VERSION, expectedVersion, now, aor, JSON.stringify(live), live.length,
     ];
     for (const x of live) args.push(x.expiresAt);
-    return (await guarded(this.redis.sipedgeBindingsReplace(...args))) === 1;
+    const replaced = (await guarded(this.redis.sipedgeBindingsReplace(...args))) === 1;
+    if (replaced) this.known.remember(aor, live, now, latestExpiry(live));
+    return replaced;
   }
 
   async removeAll(aor: string): Promise<void> {
     await guarded(this.redis.sipedgeBindingsRemove(aorKey(aor), INDEX, aor));
+    this.known.forget(aor);
   }
 
   async countActive(now: number): Promise<number> {
     return await guarded(this.redis.zcount(INDEX, `(${now}`, '+inf'));
   }
+}
+
+function latestExpiry(bindings: Binding[]): number {
+  let latest = 0;
+  for (const b of bindings) if (b.expiresAt > latest) latest = b.expiresAt;
+  return latest;
 }

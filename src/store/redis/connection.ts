@@ -1,7 +1,8 @@
-// The Redis connection: options that fail fast instead of queueing, connect at open, and the mapping of client
-// errors to StoreUnavailable. What is stored where is the store files' concern.
-import { Redis } from 'ioredis';
+// The Redis connections: options that fail fast instead of queueing or waiting, connect at open, and the mapping of
+// client errors to StoreUnavailable. What is stored where is the store files' concern; outages are health.ts's.
+import { Redis, type RedisOptions } from 'ioredis';
 import { SipedgeError, StoreUnavailable } from '../../errors.ts';
+import { defineMarkerScripts } from './marker.ts';
 import { defineScripts } from './scripts.ts';
 
 /** Where the Redis store lives. */
@@ -10,28 +11,70 @@ export interface RedisStoreConfig {
   url: string;
   /** Prefix of every key (config key redis.keyPrefix), e.g. "sipedge:". */
   keyPrefix: string;
+  /** How long one command may take before it fails with StoreUnavailable (redis.commandTimeoutMs); default 1000. */
+  commandTimeoutMs?: number;
+  /** How long reads stay usable during an outage (redis.outageCacheSeconds); default 300. */
+  outageCacheSeconds?: number;
   /** How long the first connection may take; ms, default 3000. */
   connectTimeoutMs?: number;
+  /** Sentinel addresses "host:port" (redis.sentinels); empty or absent: redis.url is the server. */
+  sentinels?: readonly string[];
+  /** The primary's name at the sentinels (redis.name). */
+  name?: string;
+  /** Replicas a durable write must reach before it is done (redis.waitReplicas, WriteAcks); default 0. */
+  waitReplicas?: number;
+}
+
+/**
+ * The main connection (every store's commands) or the probe (health.ts). Both fail fast: no offline queue, so a
+ * command issued while disconnected rejects at once; every command times out after commandTimeoutMs; nothing
+ * unanswered is sent again after a reconnect (the request that issued it has been answered 503 by then). The main
+ * connection never reconnects by itself: health.ts reopens it once the probe finds this store's marker again.
+ */
+function clientOptions(cfg: RedisStoreConfig, role: 'main' | 'probe'): RedisOptions {
+  return {
+    keyPrefix: cfg.keyPrefix,
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    autoResendUnfulfilledCommands: false,
+    maxRetriesPerRequest: 0,
+    commandTimeout: cfg.commandTimeoutMs ?? 1_000,
+    connectTimeout: cfg.connectTimeoutMs ?? 3_000,
+    retryStrategy: role === 'main' ? () => null : (times) => Math.min(times * 100, 1_000),
+    ...sentinelOptions(cfg),
+  };
+}
+
+/**
+ * With redis.sentinels: ioredis asks them for the primary of redis.name at each connect (health.ts reconnects after a
+ * failover closed the connection) and, with failoverDetector, drops the connection as soon as they announce a new
+ * primary (+switch-master) instead of writing on into a demoted one.
+ */
+function sentinelOptions(cfg: RedisStoreConfig): Partial<RedisOptions> {
+  if (cfg.sentinels === undefined || cfg.sentinels.length === 0) return {};
+  return {
+    sentinels: cfg.sentinels.map((s) => {
+      const colon = s.lastIndexOf(':');
+      return { host: s.slice(0, colon).replace(/^\[|\]$/g, ''), port: Number(s.slice(colon + 1)) };
+    }),
+    name: cfg.name ?? 'mymaster',
+    role: 'master',
+    failoverDetector: true,
+    sentinelRetryStrategy: () => null,
+  };
 }
 
 /**
  * Opens a connected client with the scripts defined. Commands issued while disconnected reject at once
- * (enableOfflineQueue off, one retry per request) so services see StoreUnavailable instead of piling up work;
- * the client keeps reconnecting in the background. Rejects with SIPEDGE_ERR_STORE_UNAVAILABLE when the first
- * connection fails.
+ * (StoreUnavailable) so services answer 503 instead of piling up work. Rejects with SIPEDGE_ERR_STORE_UNAVAILABLE
+ * when the first connection fails.
  */
-export async function connectRedis(cfg: RedisStoreConfig): Promise<Redis> {
-  const redis = new Redis(cfg.url, {
-    keyPrefix: cfg.keyPrefix,
-    lazyConnect: true,
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 1,
-    connectTimeout: cfg.connectTimeoutMs ?? 3_000,
-    retryStrategy: (times) => Math.min(times * 100, 2_000),
-  });
+export async function connectRedis(cfg: RedisStoreConfig, role: 'main' | 'probe' = 'main'): Promise<Redis> {
+  const redis = new Redis(cfg.url, clientOptions(cfg, role));
   // Without a listener an 'error' event would crash the process; the failures reach callers as rejections.
   redis.on('error', () => {});
   defineScripts(redis);
+  defineMarkerScripts(redis);
   try {
     await redis.connect();
   } catch (err) {
@@ -57,6 +100,42 @@ export async function closeRedis(redis: Redis): Promise<void> {
   } finally {
     redis.disconnect();
   }
+}
+
+/**
+ * Replication acknowledgement of durable writes (accounts, credentials, logins, hold music, generated secrets): with
+ * redis.waitReplicas > 0 such a write is reported done only once that many replicas have it (WAIT), so a Sentinel
+ * failover to one of them cannot lose it; otherwise the caller gets StoreUnavailable (the write may or may not survive).
+ */
+export class WriteAcks {
+  constructor(
+    private readonly redis: Redis | undefined,
+    private readonly replicas = 0,
+    /** WAIT's own timeout; ms (half of redis.commandTimeoutMs, so the answer comes before the command times out). */
+    private readonly timeoutMs = 500,
+  ) {}
+
+  /** Resolves once every write this connection made so far has reached the replicas asked for. */
+  async wait(): Promise<void> {
+    if (this.replicas === 0 || this.redis === undefined) return;
+    const acked = await guarded(this.redis.wait(this.replicas, this.timeoutMs));
+    if (acked < this.replicas) {
+      throw new StoreUnavailable(`redis: the write reached ${acked} of ${this.replicas} replicas within ${this.timeoutMs} ms (redis.waitReplicas)`);
+    }
+  }
+}
+
+/** No replica acknowledgement (redis.waitReplicas 0). */
+export const NO_ACKS = new WriteAcks(undefined);
+
+/**
+ * Closes the connection at once, so that commands reject at once from here on (no offline queue) instead of waiting
+ * for a frozen server. The socket is destroyed, not ended: a half-closed socket to a frozen server would report its
+ * close only once the server wakes, and ioredis would apply that late close to the connection opened since.
+ */
+export function dropConnection(redis: Redis): void {
+  if (redis.status === 'ready' || redis.status === 'connect') redis.stream.destroy();
+  else redis.disconnect();
 }
 
 /** Reply errors that mean "Redis cannot serve right now" rather than "this command is wrong". */

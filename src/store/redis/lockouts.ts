@@ -2,8 +2,10 @@
 // Values hold their own "until" so the caller's clock decides expiry; PX only frees memory. Lua is in scripts.ts.
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { StoreUnavailable } from '../../errors.ts';
 import type { BanPolicy, LockoutPolicy, LockoutStore } from '../types.ts';
 import { guarded } from './connection.ts';
+import { LastKnown, type LastKnownOptions } from './last-known.ts';
 
 const failKey = (key: string): string => `fail:${key}`;
 const lockKey = (key: string): string => `lock:${key}`;
@@ -18,11 +20,17 @@ export class RedisLockoutStore implements LockoutStore {
   private readonly memberPrefix = randomBytes(6).toString('base64url');
   private seq = 0;
 
+  /** Each source's ban as last read here: the ban check still answers during an outage for the sources it saw. */
+  private readonly knownBans: LastKnown<number>;
+
   /** keyPrefix: the connection's key prefix (SCAN patterns and results carry it; commands add it themselves). */
   constructor(
     private readonly redis: Redis,
     private readonly keyPrefix = '',
-  ) {}
+    outageCache?: LastKnownOptions,
+  ) {
+    this.knownBans = new LastKnown(outageCache);
+  }
 
   async recordFailure(key: string, now: number, policy: LockoutPolicy): Promise<{ failures: number; lockedUntil: number }> {
     const member = `${now}:${this.memberPrefix}:${++this.seq}`;
@@ -68,8 +76,20 @@ export class RedisLockoutStore implements LockoutStore {
     return { distinct: Number(distinct), bannedUntil: Number(bannedUntil) };
   }
 
+  /**
+   * While Redis cannot be reached: the ban last read for `source`, or none. The ban check only filters before the
+   * real work, and every step that proves a user needs Redis (and answers 503 without it); what passes it then is a
+   * request that can be served from what is at hand, such as a PBX's call to a registered phone.
+   */
   async bannedUntil(source: string, now: number): Promise<number> {
-    return untilOrZero(await guarded(this.redis.get(banKey(source))), now);
+    let until: number;
+    try {
+      until = await this.knownBans.read(source, now, async () => untilOrZero(await guarded(this.redis.get(banKey(source))), now));
+    } catch (e) {
+      if (e instanceof StoreUnavailable) return 0;
+      throw e;
+    }
+    return until > now ? until : 0;
   }
 
   async unban(source: string): Promise<void> {

@@ -2,7 +2,7 @@
 // their own keys; every check-and-set is one Lua script (gateway-scripts.ts). Connection handling: connection.ts.
 import type { Redis } from 'ioredis';
 import type { LoginRecord, LoginStore, SessionRecord, SessionStore, TokenStore } from '../types.ts';
-import { guarded } from './connection.ts';
+import { guarded, NO_ACKS } from './connection.ts';
 
 const LOGINS = 'logins';
 const field = (tenant: string, ext: string): string => `${tenant}/${ext}`;
@@ -11,7 +11,10 @@ const sessionKey = (id: string): string => `session:${id}`;
 const tokenKey = (id: string): string => `token:${id}`;
 
 export class RedisLoginStore implements LoginStore {
-  constructor(private readonly redis: Redis) {}
+  constructor(
+    private readonly redis: Redis,
+    private readonly acks = NO_ACKS,
+  ) {}
 
   async get(tenant: string, ext: string): Promise<LoginRecord | undefined> {
     const json = await guarded(this.redis.hget(LOGINS, field(tenant, ext)));
@@ -20,10 +23,12 @@ export class RedisLoginStore implements LoginStore {
 
   async put(rec: LoginRecord): Promise<void> {
     await guarded(this.redis.hset(LOGINS, field(rec.tenant, rec.ext), JSON.stringify(rec)));
+    await this.acks.wait();
   }
 
   async remove(tenant: string, ext: string): Promise<void> {
     await guarded(this.redis.hdel(LOGINS, field(tenant, ext)));
+    await this.acks.wait();
   }
 
   async lastTotpStep(tenant: string, ext: string): Promise<number> {
@@ -31,7 +36,9 @@ export class RedisLoginStore implements LoginStore {
   }
 
   async useTotpStep(tenant: string, ext: string, step: number): Promise<boolean> {
-    return (await guarded(this.redis.sipedgeUseTotpStep(stepKey(tenant, ext), step))) === 1;
+    const used = (await guarded(this.redis.sipedgeUseTotpStep(stepKey(tenant, ext), step))) === 1;
+    await this.acks.wait();
+    return used;
   }
 }
 
@@ -62,11 +69,13 @@ export class RedisTokenStore implements TokenStore {
   constructor(
     private readonly redis: Redis,
     private readonly clockNow: () => number,
+    private readonly acks = NO_ACKS,
   ) {}
 
   async put(id: string, value: string, expiresAt: number): Promise<void> {
     const ttl = Math.max(1, expiresAt - this.clockNow());
     await guarded(this.redis.set(tokenKey(id), `${expiresAt} ${value}`, 'PX', ttl));
+    await this.acks.wait();
   }
 
   async take(id: string, now: number): Promise<string | undefined> {

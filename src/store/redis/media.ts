@@ -3,7 +3,7 @@
 import type { ClientContext, Redis, Result } from 'ioredis';
 import { SipedgeError } from '../../errors.ts';
 import type { MediaStore, MediaVersion, MohClass } from '../types.ts';
-import { guarded } from './connection.ts';
+import { guarded, NO_ACKS } from './connection.ts';
 import { limitPerSlot, newestFirst, RETIRED_ARTIFACTS_KEPT, VERSIONS_KEPT } from '../media-order.ts';
 
 const VERSIONS = 'moh:versions';
@@ -45,7 +45,10 @@ return 1
 `;
 
 export class RedisMediaStore implements MediaStore {
-  constructor(private readonly redis: Redis) {
+  constructor(
+    private readonly redis: Redis,
+    private readonly acks = NO_ACKS,
+  ) {
     if (typeof (redis as Partial<Redis>).sipedgeMohActivate !== 'function') {
       redis.defineCommand('sipedgeMohActivate', { numberOfKeys: 3, lua: ACTIVATE });
     }
@@ -57,6 +60,7 @@ export class RedisMediaStore implements MediaStore {
       this.redis.multi().set(artifactKey(v.id), artifact).hset(VERSIONS, v.id, JSON.stringify({ ...v, status: 'pending' })).exec(),
     );
     for (const [err] of r ?? []) if (err) throw err;
+    await this.acks.wait();
     await this.trim(v.tenant, v.cls);
   }
 
@@ -68,6 +72,7 @@ export class RedisMediaStore implements MediaStore {
   async activate(id: string, now: number): Promise<void> {
     const ok = await guarded(this.redis.sipedgeMohActivate(VERSIONS, ACTIVE, REV, id, now));
     if (ok !== 1) throw new SipedgeError('SIPEDGE_ERR_MEDIA_UNKNOWN', `media: version ${id} is not a pending version`);
+    await this.acks.wait();
     const v = await this.get(id);
     if (v === undefined) return;
     const retired = (await this.of(v.tenant, v.cls)).filter((o) => o.status === 'retired').slice(RETIRED_ARTIFACTS_KEPT);
