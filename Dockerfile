@@ -11,14 +11,13 @@ RUN node scripts/build-native.mjs --require
 
 FROM node:20-bookworm-slim
 WORKDIR /app
-# npm ci's prepare script bundles the portal (esbuild, Preact, SIP.js: dependencies) into build/portal/, so its
-# sources and build script come first.
-COPY package.json package-lock.json ./
-COPY scripts/build-portal.mjs ./scripts/
-COPY src/portal ./src/portal
-RUN npm ci --omit=dev --no-audit --no-fund && test -f build/portal/assets/app.js && npm cache clean --force
-COPY bin ./bin
+# npm ci's prepare script bundles the portal (esbuild, Preact, SIP.js: dependencies) into build/portal/ and builds the
+# edge to JavaScript in dist/ (typescript: a dependency), so the sources and build scripts come first.
+COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
+COPY scripts/build-portal.mjs scripts/build-dist.mjs ./scripts/
 COPY src ./src
+RUN npm ci --omit=dev --no-audit --no-fund && test -f build/portal/assets/app.js && test -f dist/cli/main.js && npm cache clean --force
+COPY bin ./bin
 COPY config ./config
 COPY --from=native /build/build/native ./build/native
 ENV SIPEDGE_DATA_DIR=/data \

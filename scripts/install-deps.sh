@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what sipedge needs on Debian: npm packages, the portal bundle (build/portal/, rebuilt when missing or older
-# than src/portal/) and the optional native parts (RTP sender, SIP UDP I/O; always; without a C compiler the edge runs
-# on dgram), and with --test the tools the test suite runs for real (SIPp = sip-tester, redis-server, sox, lame,
+# than src/portal/), the edge built to JavaScript (dist/, likewise), the optional native parts (RTP sender, SIP UDP
+# I/O; always; without a C compiler the edge runs on dgram), and with --test the tools the test suite runs for real (SIPp = sip-tester, redis-server, sox, lame,
 # Chromium for the portal's browser tests, and gcc so that the native parts are built and tested). Idempotent; fails
 # loudly when an install fails. --test also brings the SIP-over-TLS clients the suite drives (sipsak, linphonec from
 # linphone-cli, also used for Linphone provisioning, and socat as the TLS client in front of SIPp, whose Debian build
@@ -36,8 +36,10 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   npm ci --no-audit --no-fund --loglevel=error
 fi
 
-# build/portal/: `npm ci` builds it (the prepare script); rebuilt here when src/portal/ changed since.
+# build/portal/ and dist/ (the edge as JavaScript, what bin/sipedge.js runs): `npm ci` builds them (the prepare
+# script); rebuilt here when their sources changed since.
 node scripts/build-portal.mjs --if-stale
+node scripts/build-dist.mjs --if-stale
 
 # build/native/rtp_send.node (hold-music batch send) and sip_udp.node (SIP UDP I/O): required for the tests, optional
 # for running the edge.

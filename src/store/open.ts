@@ -2,8 +2,6 @@
 // The implementations live in memory/ and redis/; the interfaces in types.ts.
 import path from 'node:path';
 import type { Config } from '../config/schema.ts';
-import { openMemoryStores } from './memory/index.ts';
-import { openRedisStores } from './redis/index.ts';
 import type { StoreOptions, Stores } from './types.ts';
 
 /**
@@ -12,8 +10,12 @@ import type { StoreOptions, Stores } from './types.ts';
  * SIPEDGE_ERR_STORE_LOCKED, SIPEDGE_ERR_STORE_CORRUPT) when the store cannot be opened.
  */
 export async function openStores(config: Pick<Config, 'store' | 'redis' | 'dataDir'>, opts: StoreOptions): Promise<Stores> {
+  // Each implementation loads when chosen: a CLI command on the embedded store never loads ioredis, nor the edge on
+  // Redis the journal code.
   if (config.store === 'redis') {
+    const { openRedisStores } = await import('./redis/index.ts');
     return openRedisStores({ url: config.redis.url, keyPrefix: config.redis.keyPrefix }, opts);
   }
+  const { openMemoryStores } = await import('./memory/index.ts');
   return openMemoryStores(path.join(config.dataDir, 'store'), opts);
 }

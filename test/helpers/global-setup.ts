@@ -1,9 +1,11 @@
-// Test-run setup: checks the real tools exist (no skipping), starts one real redis-server on a free port
-// for the whole run, and hands its port to tests via inject('redisPort').
+// Test-run setup: checks the real tools exist (no skipping), builds dist/ when older than src/ (the tests that spawn
+// bin/sipedge.js run the built edge, as users do), starts one real redis-server on a free port for the whole run, and
+// hands its port to tests via inject('redisPort').
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import net from 'node:net';
 import type { TestProject } from 'vitest/node';
 
@@ -41,6 +43,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   // The portal's browser tests (Debian chromium, never a downloaded browser) and Linphone provisioning (linphone-cli).
   requireTool('chromium');
   requireTool('linphonec');
+  execFileSync(process.execPath, [fileURLToPath(new URL('../../scripts/build-dist.mjs', import.meta.url)), '--if-stale'], { stdio: 'inherit' });
   dir = mkdtempSync(join(tmpdir(), 'sipedge-redis-'));
   pidFile = join(dir, 'redis.pid');
   const port = await freePort();
