@@ -35,7 +35,7 @@ const COMMANDS: Record<string, Command> = {
     summary: 'run the edge in the foreground (SIGTERM/SIGINT: stop accepting, finish transactions, exit 0)',
     options: {},
     positionals: 0,
-    run: async (ctx) => (await import('./start.ts')).runStart(ctx.config, ctx.out, ctx.err),
+    run: async (ctx) => (await import('./start.ts')).runStart(ctx.config, ctx.err),
   },
   demo: {
     usage: 'sipedge demo',
@@ -289,7 +289,8 @@ export async function main(argv: string[], io?: { out?: (s: string) => void; err
     return await cmd.run({ config, out, err }, parsed.positionals, parsed.values as Record<string, string | boolean | undefined>);
   } catch (e) {
     if (e instanceof SipedgeError) {
-      err(`sipedge: ${e.message} (${e.code})`);
+      // One line per problem (a config can have several), each with the code, so each stands alone in a log.
+      for (const line of e.message.split('\n')) err(`sipedge: ${line} (${e.code})`);
       return e.code === 'SIPEDGE_ERR_CLI_USAGE' ? 2 : 1;
     }
     err(`sipedge: unexpected error: ${(e as Error)?.stack ?? String(e)}`);

@@ -1,9 +1,10 @@
 // `sipedge start`: runs the edge in the foreground until SIGTERM/SIGINT, then stops cleanly and returns 0.
-// The wiring itself is app.ts's.
+// The wiring itself is app.ts's. stdout carries the JSON log lines only (one object a line, for jq and log shippers);
+// the lines for people (certificate fingerprint, listening addresses) go to stderr.
 import type { Config } from '../config/schema.ts';
 import { createApp } from '../app.ts';
 
-export async function runStart(config: Readonly<Config>, out: (s: string) => void, err: (s: string) => void): Promise<number> {
+export async function runStart(config: Readonly<Config>, err: (s: string) => void): Promise<number> {
   const app = await createApp(config);
   const a = await app.start();
   const show = (x?: { address: string; port: number }) => (x ? `${x.address}:${x.port}` : 'off');
@@ -28,8 +29,8 @@ export async function runStart(config: Readonly<Config>, out: (s: string) => voi
     // SIGTERM sent right after it could still meet Node's default action and kill the edge without a clean stop).
     // The certificate line first: whoever waits for the listening line has both.
     const certs = app.certificates;
-    if (certs !== undefined) out(`sipedge TLS certificate (${certs.source}, ${certs.certFile}): SHA-256 fingerprint ${certs.fingerprint256}`);
-    out(
+    if (certs !== undefined) err(`sipedge TLS certificate (${certs.source}, ${certs.certFile}): SHA-256 fingerprint ${certs.fingerprint256}`);
+    err(
       `sipedge listening: udp ${show(a.udp)}, tcp ${show(a.tcp)}, tls ${show(a.tls)}, ws ${show(a.ws)}, wss ${show(a.wss)}, ` +
         `http ${show(a.http)}, https ${show(a.https)} (store: ${config.store})`,
     );
