@@ -195,11 +195,11 @@ const COMMANDS: Record<string, Command> = {
     },
   },
   'moh status': {
-    usage: 'sipedge moh status [--tenant T] [--json]',
-    summary: 'hold-music versions per tenant and class: pending / active / retired / failed (reason), with times',
-    options: { tenant: { type: 'string' }, json: { type: 'boolean' } },
+    usage: 'sipedge moh status [--tenant T] [--all] [--json]',
+    summary: 'hold-music versions per tenant and class: the active and pending ones, then the 5 most recent others (retired, failed with the reason; --all: every one kept), with times',
+    options: { tenant: { type: 'string' }, all: { type: 'boolean' }, json: { type: 'boolean' } },
     positionals: 0,
-    run: async (ctx, _a, o) => (await import('./moh.ts')).mohStatus(ctx.config, o.tenant as string | undefined, o.json === true, ctx.out),
+    run: async (ctx, _a, o) => (await import('./moh.ts')).mohStatus(ctx.config, o.tenant as string | undefined, o.all === true, o.json === true, ctx.out),
   },
   'upstream status': {
     usage: 'sipedge upstream status [--json]',

@@ -59,9 +59,18 @@ export async function mohUpload(config: Readonly<Config>, file: string, tenant: 
   });
 }
 
-export async function mohStatus(config: Readonly<Config>, tenant: string | undefined, json: boolean, out: Out): Promise<number> {
+/** Recent versions (retired, failed) shown per tenant and class beside the active and pending ones, without --all. */
+const RECENT_SHOWN = 5;
+
+export async function mohStatus(config: Readonly<Config>, tenant: string | undefined, all: boolean, json: boolean, out: Out): Promise<number> {
   return withLibrary(config, async (lib) => {
-    const versions = await lib.status(tenant, 5);
+    // Per tenant and class (in the store's listing order): what plays (active) and what is about to (pending) first,
+    // then the recent ones, newest first.
+    const listed = await lib.status(tenant, all ? Infinity : RECENT_SHOWN);
+    const slots = new Map<string, number>();
+    for (const v of listed) if (!slots.has(`${v.tenant}|${v.cls}`)) slots.set(`${v.tenant}|${v.cls}`, slots.size);
+    const rank = (v: MediaVersion, i: number) => slots.get(`${v.tenant}|${v.cls}`)! * 2 * listed.length + (v.status === 'active' || v.status === 'pending' ? 0 : listed.length) + i;
+    const versions = listed.map((v, i) => ({ v, r: rank(v, i) })).sort((a, b) => a.r - b.r).map((x) => x.v);
     if (json) {
       out(JSON.stringify(versions, null, 2));
       return 0;
