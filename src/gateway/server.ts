@@ -74,6 +74,12 @@ export class HttpServer {
       },
     });
     if (d.https !== undefined) this.app.addHook('onRequest', async (req, reply) => this.toHttps(req, reply));
+    // Route latency by the route's template (a closed set: the registered routes; "unmatched" for 404s), never a path.
+    const seconds = d.metrics.httpRequestSeconds;
+    this.app.addHook('onResponse', async (req, reply) => {
+      const route = req.routeOptions.url ?? 'unmatched';
+      seconds.labels(req.method, route, `${Math.floor(reply.statusCode / 100)}xx`).observe(reply.elapsedTime / 1000);
+    });
     this.app.get('/healthz', async () => ({ status: 'ok' }));
     this.app.get('/readyz', async (_req, reply) => {
       const ready = await d.isReady().catch(() => false);
