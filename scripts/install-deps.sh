@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs what sipedge needs on Debian: npm packages, the portal bundle (build/portal/, rebuilt when missing or older
 # than src/portal/), the edge built to JavaScript (dist/, likewise), the optional native parts (RTP sender, SIP UDP
-# I/O; always; without a C compiler the edge runs on dgram), and with --test the tools the test suite runs for real (SIPp = sip-tester, redis-server, sox, lame,
-# Chromium for the portal's browser tests, and gcc so that the native parts are built and tested). Idempotent; fails
+# I/O; always; without a C compiler the edge runs on dgram), and with --test the tools the test suite runs for real
+# (SIPp = sip-tester, redis-server, sox, lame, Chromium for the portal's browser tests, and gcc so that the native
+# parts are built and tested). Idempotent; fails
 # loudly when an install fails. --test also brings the SIP-over-TLS clients the suite drives (sipsak, linphonec from
 # linphone-cli, also used for Linphone provisioning, and socat as the TLS client in front of SIPp, whose Debian build
-# has no TLS).
+# has no TLS), and promtool (prometheus) for the operator's kit in ops/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +21,8 @@ if [ "${1:-}" = "--test" ]; then
   command -v sipsak >/dev/null 2>&1 || need_apt+=(sipsak)
   command -v linphonec >/dev/null 2>&1 || need_apt+=(linphone-cli)
   command -v socat >/dev/null 2>&1 || need_apt+=(socat)
+  # promtool (Debian's prometheus package) checks ops/prometheus/ and the edge's /metrics text.
+  command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
   command -v cc >/dev/null 2>&1 || command -v gcc >/dev/null 2>&1 || need_apt+=(gcc libc6-dev)
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then

@@ -219,7 +219,12 @@ export class Metrics {
     registers: [this.registry],
   });
   constructor(opts: { defaultMetrics?: boolean } = {}) {
-    if (opts.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'sipedge_' });
+    if (opts.defaultMetrics) {
+      collectDefaultMetrics({ register: this.registry, prefix: 'sipedge_' });
+      // prom-client names three gauges *_total, which Prometheus reserves for counters (promtool check metrics fails
+      // on them); each is the sum over its per-type gauge beside it (sipedge_nodejs_active_handles{type}, ...).
+      for (const name of ['active_handles_total', 'active_requests_total', 'active_resources_total']) this.registry.removeSingleMetric(`sipedge_nodejs_${name}`);
+    }
   }
 }
 

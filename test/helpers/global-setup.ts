@@ -19,7 +19,7 @@ function requireTool(name: string): void {
   try {
     execFileSync('sh', ['-c', `command -v ${name}`], { stdio: 'pipe' });
   } catch {
-    throw new Error(`${name} is not installed: run "bash scripts/test.sh" (it installs sip-tester, redis-server, chromium and linphone-cli), or apt-get install it`);
+    throw new Error(`${name} is not installed: run "bash scripts/test.sh" (it installs sip-tester, redis-server, chromium, linphone-cli and prometheus), or apt-get install it`);
   }
 }
 
@@ -43,6 +43,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
   // The portal's browser tests (Debian chromium, never a downloaded browser) and Linphone provisioning (linphone-cli).
   requireTool('chromium');
   requireTool('linphonec');
+  // The ops kit's checks (ops/prometheus/, /metrics) run Prometheus's promtool.
+  requireTool('promtool');
   execFileSync(process.execPath, [fileURLToPath(new URL('../../scripts/build-dist.mjs', import.meta.url)), '--if-stale'], { stdio: 'inherit' });
   dir = mkdtempSync(join(tmpdir(), 'sipedge-redis-'));
   pidFile = join(dir, 'redis.pid');
