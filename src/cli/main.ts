@@ -201,6 +201,13 @@ const COMMANDS: Record<string, Command> = {
     positionals: 0,
     run: async (ctx, _a, o) => (await import('./moh.ts')).mohStatus(ctx.config, o.tenant as string | undefined, o.all === true, o.json === true, ctx.out),
   },
+  health: {
+    usage: 'sipedge health',
+    summary: "asks the running edge's /healthz on the configured HTTP address (http.listen, else http.https); exit 0 when it answers 200 (container health checks)",
+    options: {},
+    positionals: 0,
+    run: async (ctx) => (await import('./health.ts')).runHealth(ctx.config, ctx.out, ctx.err),
+  },
   'upstream status': {
     usage: 'sipedge upstream status [--json]',
     summary: "the configured upstreams, each one's state as the running edge sees it, and (Redis store) the extensions it holds",

@@ -56,7 +56,7 @@ describe('sipedge CLI', { timeout: 120_000 }, () => {
   it('prints help for every command', async () => {
     const top = await sipedge(['--help']);
     expect(top.code).toBe(0);
-    const commands = ['start', 'tenant add', 'import', 'ext add', 'ext rotate', 'ext unlock', 'ext show', 'ext login-password', 'ext role', 'ext reset-2fa', 'demo', 'moh upload', 'moh status', 'upstream status'];
+    const commands = ['start', 'tenant add', 'import', 'ext add', 'ext rotate', 'ext unlock', 'ext show', 'ext login-password', 'ext role', 'ext reset-2fa', 'demo', 'moh upload', 'moh status', 'upstream status', 'health'];
     for (const c of commands) expect(top.stdout).toContain(`sipedge ${c}`);
     for (const c of commands) {
       const r = await inProcess([...c.split(' '), '--help']);
@@ -320,7 +320,13 @@ describe('sipedge CLI', { timeout: 120_000 }, () => {
     );
     const http = /http 127\.0\.0\.1:(\d+)/.exec(listening)![1];
     expect((await fetch(`http://127.0.0.1:${http}/healthz`)).status).toBe(200);
+    // The container health check asks the configured HTTP address.
+    const health = await sipedge(['health'], { SIPEDGE_HTTP: `127.0.0.1:${http}` });
+    expect(health).toMatchObject({ code: 0, stdout: `ok http://127.0.0.1:${http}/healthz\n` });
     expect(await edge.stop()).toBe(0);
+    const down = await sipedge(['health'], { SIPEDGE_HTTP: `127.0.0.1:${http}` });
+    expect(down.code).toBe(1);
+    expect(down.stderr).toContain(`sipedge: health: http://127.0.0.1:${http}/healthz: `);
   });
 
   it.each([
