@@ -1,6 +1,6 @@
-// `sipedge health`: GET /healthz on the edge's configured HTTP listener (http.listen), for container health checks (the Dockerfile's
-// HEALTHCHECK), so that the check follows http.listen / SIPEDGE_HTTP instead of a fixed port. What /healthz answers is
-// gateway/server.ts's.
+// `sipedge health`: GET /healthz on the edge's configured HTTP listener, for container health checks (the
+// Dockerfile's HEALTHCHECK), so that the check follows http.listen / SIPEDGE_HTTP instead of a fixed port. What
+// /healthz answers is gateway/server.ts's.
 import { parseHostPort, type Config } from '../config/schema.ts';
 
 /** The URL of /healthz on http.listen (a wildcard address is asked on loopback); undefined when it is off. */

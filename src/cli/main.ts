@@ -203,7 +203,7 @@ const COMMANDS: Record<string, Command> = {
   },
   health: {
     usage: 'sipedge health',
-    summary: "asks the running edge's /healthz on the configured HTTP address (http.listen, else http.https); exit 0 when it answers 200 (container health checks)",
+    summary: "asks the running edge's /healthz on the configured HTTP address (http.listen); exit 0 when it answers 200 (container health checks)",
     options: {},
     positionals: 0,
     run: async (ctx) => (await import('./health.ts')).runHealth(ctx.config, ctx.out, ctx.err),

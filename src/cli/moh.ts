@@ -66,11 +66,13 @@ export async function mohStatus(config: Readonly<Config>, tenant: string | undef
   return withLibrary(config, async (lib) => {
     // Per tenant and class (in the store's listing order): what plays (active) and what is about to (pending) first,
     // then the recent ones, newest first.
-    const listed = await lib.status(tenant, all ? Infinity : RECENT_SHOWN);
+    // (Array sort is stable: the store's newest-first order holds within each group.)
+    const versions = await lib.status(tenant, all ? Infinity : RECENT_SHOWN);
     const slots = new Map<string, number>();
-    for (const v of listed) if (!slots.has(`${v.tenant}|${v.cls}`)) slots.set(`${v.tenant}|${v.cls}`, slots.size);
-    const rank = (v: MediaVersion, i: number) => slots.get(`${v.tenant}|${v.cls}`)! * 2 * listed.length + (v.status === 'active' || v.status === 'pending' ? 0 : listed.length) + i;
-    const versions = listed.map((v, i) => ({ v, r: rank(v, i) })).sort((a, b) => a.r - b.r).map((x) => x.v);
+    for (const v of versions) if (!slots.has(`${v.tenant}|${v.cls}`)) slots.set(`${v.tenant}|${v.cls}`, slots.size);
+    const slot = (v: MediaVersion) => slots.get(`${v.tenant}|${v.cls}`)!;
+    const recent = (v: MediaVersion) => (v.status === 'active' || v.status === 'pending' ? 0 : 1);
+    versions.sort((a, b) => slot(a) - slot(b) || recent(a) - recent(b));
     if (json) {
       out(JSON.stringify(versions, null, 2));
       return 0;

@@ -35,6 +35,11 @@ class Cell implements HistogramCell {
     this.sum += seconds;
     this.count++;
   }
+  reset(): void {
+    this.counts.fill(0);
+    this.sum = 0;
+    this.count = 0;
+  }
 }
 
 export class FastHistogram<L extends string = never> {
@@ -53,7 +58,10 @@ export class FastHistogram<L extends string = never> {
       type: 'histogram',
       aggregator: 'sum',
       get: () => ({ name: opts.name, help: opts.help, type: 'histogram', aggregator: 'sum', values: render(opts.name, bounds, cells.values()) }),
-      reset: () => cells.clear(),
+      // Zeroes the cells rather than dropping them: callers keep their bound cells.
+      reset: () => {
+        for (const c of cells.values()) c.reset();
+      },
     };
     for (const r of opts.registers) r.registerMetric(family as unknown as Metric);
   }
