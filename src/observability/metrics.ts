@@ -80,8 +80,8 @@ export class Metrics {
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
-  // Named _open, not plain sipedge_connections: under OpenMetrics a counter sipedge_connections_total is the family
-  // sipedge_connections, which a gauge of that name would clash with (promtool check metrics).
+  // Named _open, not plain sipedge_connections: under OpenMetrics the counter sipedge_connections_total is the family
+  // sipedge_connections, which a gauge of that name would clash with (test/ops/ops-kit.test.ts checks every family).
   readonly connections = new Gauge({
     name: 'sipedge_connections_open',
     help: 'Open connections by transport',

@@ -93,9 +93,14 @@ describe('ops kit', () => {
     expect(config.code, config.output).toBe(0);
   });
 
-  it("passes promtool's metric lint: names, units, no family clashes", async () => {
+  it("passes promtool's metric lint (names, units, _total only on counters)", async () => {
     const lint = await promtool(['check', 'metrics'], exposition);
     expect(lint.output.trim()).toBe('');
     expect(lint.code).toBe(0);
+  });
+
+  it('has no two metrics in one OpenMetrics family (a counter X_total is the family X)', () => {
+    const families = [...exposition.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map(([, name, type]) => (type === 'counter' ? name!.replace(/_total$/, '') : name!));
+    expect(families.filter((f, i) => families.indexOf(f) !== i)).toEqual([]);
   });
 });
