@@ -1,26 +1,27 @@
-# sipedge container: Node 20 on Debian bookworm, embedded store under /data (mount a volume there); the portal is
-# served on the HTTP port.
-# Stage 1 builds the optional native parts, the RTP sender and the SIP UDP I/O (needs a C compiler, which the slim
-# image does not have).
-FROM node:20-bookworm AS native
+# sipedge container: Node 24 LTS on Debian bookworm, run as the unprivileged `node` user, embedded store under /data
+# (owned by that user; mount a volume there); the portal is served on the HTTP port. The same code runs on the Node 20
+# of the README's two commands (package.json engines).
+# Stage 1 installs every dependency (npm ci's prepare script bundles the portal into build/portal/ and compiles the
+# edge into dist/ with tsc and the @types packages, development dependencies) and builds the optional native parts,
+# the RTP sender and the SIP UDP I/O (a C compiler, which the slim image does not have).
+FROM node:24-bookworm AS build
 WORKDIR /build
-COPY scripts/build-native.mjs ./scripts/
-COPY src/media/native ./src/media/native
-COPY src/transport/native ./src/transport/native
-RUN node scripts/build-native.mjs --require
-
-FROM node:20-bookworm-slim
-WORKDIR /app
-# npm ci's prepare script bundles the portal (esbuild, Preact, SIP.js: dependencies) into build/portal/, so its
-# sources and build script come first.
-COPY package.json package-lock.json ./
-COPY scripts/build-portal.mjs ./scripts/
-COPY src/portal ./src/portal
-RUN npm ci --omit=dev --no-audit --no-fund && test -f build/portal/assets/app.js && npm cache clean --force
-COPY bin ./bin
+COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
+COPY scripts/build-portal.mjs scripts/build-dist.mjs scripts/build-native.mjs ./scripts/
 COPY src ./src
+RUN npm ci --no-audit --no-fund && test -f build/portal/assets/app.js && test -f dist/cli/main.js \
+    && node scripts/build-native.mjs --require
+
+# Stage 2: the runtime dependencies only (no scripts: what they would build is copied from stage 1; argon2 loads its
+# prebuilt binary), the built edge, portal and native parts.
+FROM node:24-bookworm-slim
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
+COPY --from=build /build/dist ./dist
+COPY --from=build /build/build ./build
+COPY bin ./bin
 COPY config ./config
-COPY --from=native /build/build/native ./build/native
 ENV SIPEDGE_DATA_DIR=/data \
     SIPEDGE_SIP_UDP=0.0.0.0:5060 \
     SIPEDGE_SIP_TCP=0.0.0.0:5060 \
@@ -29,9 +30,13 @@ ENV SIPEDGE_DATA_DIR=/data \
     SIPEDGE_SIP_WSS=0.0.0.0:7443 \
     SIPEDGE_HTTP=0.0.0.0:8080 \
     SIPEDGE_HTTPS=0.0.0.0:8443
+# The app stays root's and read-only to the edge; only /data is the edge's (every listen port is above 1024).
+RUN mkdir -p /data && chown node:node /data
+USER node
 VOLUME /data
 EXPOSE 5060/udp 5060/tcp 5061/tcp 5066/tcp 7443/tcp 8080/tcp 8443/tcp
-HEALTHCHECK --interval=15s --timeout=3s CMD node -e "fetch('http://127.0.0.1:8080/healthz').then(r=>process.exit(r.ok?0:1)).catch(()=>process.exit(1))"
+# Asks /healthz on the configured HTTP address (SIPEDGE_HTTP, or http.listen in the file SIPEDGE_CONFIG names).
+HEALTHCHECK --interval=15s --timeout=5s CMD ["node", "bin/sipedge.js", "health"]
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["node", "--max-semi-space-size=64", "bin/sipedge.js"]
 CMD ["start"]

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs what sipedge needs on Debian: npm packages, the portal bundle (build/portal/, rebuilt when missing or older
-# than src/portal/) and the optional native parts (RTP sender, SIP UDP I/O; always; without a C compiler the edge runs
-# on dgram), and with --test the tools the test suite runs for real (SIPp = sip-tester, redis-server, redis-sentinel, sox, lame,
-# Chromium for the portal's browser tests, and gcc so that the native parts are built and tested). Idempotent; fails
-# loudly when an install fails. --test also brings the SIP-over-TLS clients the suite drives (sipsak, linphonec from
-# linphone-cli, also used for Linphone provisioning, and socat as the TLS client in front of SIPp, whose Debian build
-# has no TLS).
+# than src/portal/), the edge built to JavaScript (dist/, likewise), the optional native parts (RTP sender, SIP UDP
+# I/O; always; without a C compiler the edge runs on dgram), and with --test the tools the test suite runs for real
+# (SIPp = sip-tester, redis-server, redis-sentinel, sox, lame, Chromium for the portal's browser tests, and gcc so
+# that the native parts are built and tested). Idempotent; fails loudly when an install fails. --test also brings the
+# SIP-over-TLS clients the suite drives (sipsak, linphonec from linphone-cli, also used for Linphone provisioning, and
+# socat as the TLS client in front of SIPp, whose Debian build has no TLS), and promtool (prometheus) for the
+# operator's kit in ops/.
 # rtpengine (rtpengine-daemon, the media relay between browsers and desk phones) is installed in both cases: --test
 # needs it (the WebRTC media tests run it) and fails without it; for `scripts/start.sh` it is what lets the portal's
 # browser phone talk to desk phones and hear hold music, but the edge runs without it, so an install that cannot
@@ -38,6 +39,8 @@ if [ "${1:-}" = "--test" ]; then
   command -v sipsak >/dev/null 2>&1 || need_apt+=(sipsak)
   command -v linphonec >/dev/null 2>&1 || need_apt+=(linphone-cli)
   command -v socat >/dev/null 2>&1 || need_apt+=(socat)
+  # promtool (Debian's prometheus package) checks ops/prometheus/ and the edge's /metrics text.
+  command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
   command -v cc >/dev/null 2>&1 || command -v gcc >/dev/null 2>&1 || need_apt+=(gcc libc6-dev)
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -54,8 +57,10 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   npm ci --no-audit --no-fund --loglevel=error
 fi
 
-# build/portal/: `npm ci` builds it (the prepare script); rebuilt here when src/portal/ changed since.
+# build/portal/ and dist/ (the edge as JavaScript, what bin/sipedge.js runs): `npm ci` builds them (the prepare
+# script); rebuilt here when their sources changed since.
 node scripts/build-portal.mjs --if-stale
+node scripts/build-dist.mjs --if-stale
 
 # build/native/rtp_send.node (hold-music batch send) and sip_udp.node (SIP UDP I/O): required for the tests, optional
 # for running the edge.

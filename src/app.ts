@@ -385,6 +385,7 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
         await transport.close().catch(() => undefined);
         await http.close().catch(() => undefined);
         await stores.close().catch(() => undefined);
+        if (e instanceof SipedgeError) throw e;
         const err = e as NodeJS.ErrnoException;
         throw new SipedgeError('SIPEDGE_ERR_LISTEN', `cannot listen: ${err.code ?? ''} ${err.message}`.trim());
       }

@@ -41,6 +41,23 @@ export class SipedgeError extends Error {
 /** Seconds a client is asked to wait (Retry-After) while the store cannot be reached (RFC 3261 §20.33). */
 export const STORE_RETRY_AFTER_SECONDS = 5;
 
+/** What the usual bind failures mean, for the operator reading the one-line refusal. */
+const BIND_FAILURES: Record<string, string> = {
+  EADDRINUSE: 'address already in use (another process, or another listener of this config, holds it)',
+  EACCES: 'permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE)',
+  EADDRNOTAVAIL: 'no such address on this host',
+};
+
+/**
+ * SIPEDGE_ERR_LISTEN naming the config key and the address a listener could not bind, e.g.
+ * `cannot listen on sip.udp 127.0.0.1:5060: address already in use (EADDRINUSE)`.
+ */
+export function listenError(key: string, address: string, e: unknown): SipedgeError {
+  const err = e as NodeJS.ErrnoException;
+  const what = err.code !== undefined ? `${BIND_FAILURES[err.code] ?? err.message} (${err.code})` : String(err?.message ?? e);
+  return new SipedgeError('SIPEDGE_ERR_LISTEN', `cannot listen on ${key} ${address}: ${what}`);
+}
+
 /** Thrown (as a rejected promise) when the backing store cannot be reached; services answer 503 (STYLE.md §4). */
 export class StoreUnavailable extends Error {
   constructor(message: string) {

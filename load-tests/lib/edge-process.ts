@@ -1,7 +1,7 @@
 // A real `sipedge` process for e2e tests and load runs: free loopback ports, provisioning through the CLI,
 // `sipedge start` in the foreground (optionally pinned with taskset), readiness via /healthz, and SIGTERM to stop.
 // The edge itself (config, stores, listeners) is src/'s; this file only drives its command line.
-import { execFile, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import dgram from 'node:dgram';
 import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
@@ -135,8 +135,17 @@ export async function runCli(args: string[], env: Record<string, string>, timeou
   });
 }
 
+let built = false;
+/** bin/sipedge.js runs dist/: rebuilds it once per process when src/ changed since (a no-op otherwise). */
+function ensureBuilt(): void {
+  if (built) return;
+  execFileSync(process.execPath, [join(REPO_ROOT, 'scripts/build-dist.mjs'), '--if-stale'], { stdio: 'inherit' });
+  built = true;
+}
+
 /** Provisions tenants and users through the CLI, starts `sipedge start`, and resolves once /healthz answers 200. */
 export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
+  ensureBuilt();
   const ownsDataDir = opts.dataDir === undefined;
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'sipedge-edge-'));
   const sipPort = await freeSipPort();

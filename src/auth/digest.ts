@@ -9,7 +9,7 @@ export type DigestAlgorithm = 'MD5' | 'SHA-256';
 const HASH_NAME = { MD5: 'md5', 'SHA-256': 'sha256' } as const satisfies Record<DigestAlgorithm, string>;
 const DIGEST_BYTES = { MD5: 16, 'SHA-256': 32 } as const satisfies Record<DigestAlgorithm, number>;
 
-// crypto.hash (Node >= 20.12) is a one-shot without the Hash object: 1.74 M vs 934 k md5/s (DEPENDENCIES.md §1).
+// crypto.hash (Node >= 20.12) is a one-shot without the Hash object: 1.74 M vs 934 k md5/s (docs/libraries.md, Node crypto).
 const oneShot: typeof crypto.hash | undefined = typeof crypto.hash === 'function' ? crypto.hash : undefined;
 
 function hex(algorithm: DigestAlgorithm, text: string): string {

@@ -42,7 +42,7 @@ export class NonceIssuer {
   private readonly macPrefix: string;
   private readonly ttlMs: number;
   private readonly maxDriftMs: number;
-  // randomBytes(16) per call held minting at 189 k/s (DEPENDENCIES.md §1); one fill per POOL_NONCES nonces.
+  // randomBytes(16) per call held minting at 189 k/s (docs/libraries.md, Node crypto); one fill per POOL_NONCES nonces.
   private readonly pool = Buffer.allocUnsafe(RANDOM_BYTES * POOL_NONCES);
   private poolOffset = this.pool.length;
   private readonly payload = Buffer.allocUnsafe(SIGNED_BYTES);

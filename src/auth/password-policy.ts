@@ -1,4 +1,4 @@
-// Login password policy presets (issue 4): "basic" (the customer-portal seed) and "strict" (the sipcall seed).
+// Login password policy presets: "basic" (the customer-portal seed) and "strict" (the sipcall seed).
 // Which preset a tenant uses is config (gateway.passwordPolicy*); hashing is login-password.ts's.
 
 export type PolicyPreset = 'basic' | 'strict';

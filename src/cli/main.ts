@@ -4,15 +4,11 @@ import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { systemClock } from '../clock.ts';
 import { SipedgeError } from '../errors.ts';
-import { loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { openStores } from '../store/open.ts';
 import type { Stores } from '../store/types.ts';
 import { parseDuration, parseExtensionRef, Provisioning } from '../auth/provisioning.ts';
 import { ensureDemo } from './demo.ts';
-import { LoginAccounts } from '../auth/login-accounts.ts';
-import { LoginHasher } from '../auth/login-password.ts';
-import { runLoginPassword, runResetTotp, runRole } from './login.ts';
 import { formatUpstreamStatus, upstreamStatus } from './upstream-status.ts';
 
 interface Command {
@@ -31,9 +27,8 @@ interface Context {
 
 const GLOBAL = '  --config FILE   JSON config file (default: $SIPEDGE_CONFIG, else built-in defaults)\n  -h, --help      this help';
 
-// `start` (the whole edge) and the `moh` commands (the media pipeline) load their modules only when they run: every
-// other command then starts on ~35 % less CPU (`node bin/sipedge.js --help`: 1.2-1.5 s instead of 2.0-2.2 s of user
-// CPU, 2-core VM shared with other work).
+// Each command loads the modules it needs when it runs (the edge, the media pipeline, argon2, zod for the config, the
+// store): `sipedge --help` and a usage error load none of them and start in about the time of a bare node.
 const COMMANDS: Record<string, Command> = {
   start: {
     usage: 'sipedge start [--local-rtpengine]',
@@ -42,14 +37,18 @@ const COMMANDS: Record<string, Command> = {
       'when media.rtpengine is empty and rtpengine is installed, run one beside the edge (WebRTC calls to desk phones)',
     options: { 'local-rtpengine': { type: 'boolean' } },
     positionals: 0,
-    run: async (ctx, _args, o) => (await import('./start.ts')).runStart(ctx.config, ctx.out, ctx.err, { localRtpengine: o['local-rtpengine'] === true }),
+    run: async (ctx, _args, o) => (await import('./start.ts')).runStart(ctx.config, ctx.err, { localRtpengine: o['local-rtpengine'] === true }),
   },
   demo: {
     usage: 'sipedge demo',
     summary: 'create the demo tenant and extensions 1001, 1002 if missing; prints their VoIP passwords once',
     options: {},
     positionals: 0,
-    run: (ctx) => withProvisioning(ctx, async (p, stores) => ensureDemo(p, stores, new LoginAccounts(stores, new LoginHasher(ctx.config.gateway.argon2), ctx.config.gateway, systemClock), ctx.out)),
+    run: (ctx) =>
+      withProvisioning(ctx, async (p, stores) => {
+        const [{ LoginAccounts }, { LoginHasher }] = await Promise.all([import('../auth/login-accounts.ts'), import('../auth/login-password.ts')]);
+        return ensureDemo(p, stores, new LoginAccounts(stores, new LoginHasher(ctx.config.gateway.argon2), ctx.config.gateway, systemClock), ctx.out);
+      }),
   },
   'tenant add': {
     usage: 'sipedge tenant add CODE --domain DOMAIN',
@@ -144,21 +143,21 @@ const COMMANDS: Record<string, Command> = {
     summary: 'set the gateway login password (checked against the tenant policy); generated and printed once if not given; ends its sessions',
     options: { password: { type: 'string' } },
     positionals: 1,
-    run: (ctx, [ref], o) => runLoginPassword(ctx.config, ref!, o.password as string | undefined, ctx.out, ctx.err),
+    run: async (ctx, [ref], o) => (await import('./login.ts')).runLoginPassword(ctx.config, ref!, o.password as string | undefined, ctx.out, ctx.err),
   },
   'ext role': {
     usage: 'sipedge ext role EXT@TENANT ROLE',
     summary: 'set the gateway role: user (own extension), tenant-admin (its tenant) or operator (every tenant)',
     options: {},
     positionals: 2,
-    run: (ctx, [ref, role]) => runRole(ctx.config, ref!, role!, ctx.out),
+    run: async (ctx, [ref, role]) => (await import('./login.ts')).runRole(ctx.config, ref!, role!, ctx.out),
   },
   'ext reset-2fa': {
     usage: 'sipedge ext reset-2fa EXT@TENANT',
     summary: 'turn TOTP 2FA off for an extension that lost its authenticator',
     options: {},
     positionals: 1,
-    run: (ctx, [ref]) => runResetTotp(ctx.config, ref!, ctx.out),
+    run: async (ctx, [ref]) => (await import('./login.ts')).runResetTotp(ctx.config, ref!, ctx.out),
   },
   'ext show': {
     usage: 'sipedge ext show EXT@TENANT [--json]',
@@ -198,11 +197,18 @@ const COMMANDS: Record<string, Command> = {
     },
   },
   'moh status': {
-    usage: 'sipedge moh status [--tenant T] [--json]',
-    summary: 'hold-music versions per tenant and class: pending / active / retired / failed (reason), with times',
-    options: { tenant: { type: 'string' }, json: { type: 'boolean' } },
+    usage: 'sipedge moh status [--tenant T] [--all] [--json]',
+    summary: 'hold-music versions per tenant and class: the active and pending ones, then the 5 most recent others (retired, failed with the reason; --all: every one kept), with times',
+    options: { tenant: { type: 'string' }, all: { type: 'boolean' }, json: { type: 'boolean' } },
     positionals: 0,
-    run: async (ctx, _a, o) => (await import('./moh.ts')).mohStatus(ctx.config, o.tenant as string | undefined, o.json === true, ctx.out),
+    run: async (ctx, _a, o) => (await import('./moh.ts')).mohStatus(ctx.config, o.tenant as string | undefined, o.all === true, o.json === true, ctx.out),
+  },
+  health: {
+    usage: 'sipedge health',
+    summary: "asks the running edge's /healthz on the configured HTTP address (http.listen); exit 0 when it answers 200 (container health checks)",
+    options: {},
+    positionals: 0,
+    run: async (ctx) => (await import('./health.ts')).runHealth(ctx.config, ctx.out, ctx.err),
   },
   'upstream status': {
     usage: 'sipedge upstream status [--json]',
@@ -288,11 +294,12 @@ export async function main(argv: string[], io?: { out?: (s: string) => void; err
     return 2;
   }
   try {
-    const config = loadConfig({ file: configFile });
+    const config = (await import('../config/load.ts')).loadConfig({ file: configFile });
     return await cmd.run({ config, out, err }, parsed.positionals, parsed.values as Record<string, string | boolean | undefined>);
   } catch (e) {
     if (e instanceof SipedgeError) {
-      err(`sipedge: ${e.message} (${e.code})`);
+      // One line per problem (a config can have several), each with the code, so each stands alone in a log.
+      for (const line of e.message.split('\n')) err(`sipedge: ${line} (${e.code})`);
       return e.code === 'SIPEDGE_ERR_CLI_USAGE' ? 2 : 1;
     }
     err(`sipedge: unexpected error: ${(e as Error)?.stack ?? String(e)}`);

@@ -59,9 +59,20 @@ export async function mohUpload(config: Readonly<Config>, file: string, tenant: 
   });
 }
 
-export async function mohStatus(config: Readonly<Config>, tenant: string | undefined, json: boolean, out: Out): Promise<number> {
+/** Recent versions (retired, failed) shown per tenant and class beside the active and pending ones, without --all. */
+const RECENT_SHOWN = 5;
+
+export async function mohStatus(config: Readonly<Config>, tenant: string | undefined, all: boolean, json: boolean, out: Out): Promise<number> {
   return withLibrary(config, async (lib) => {
-    const versions = await lib.status(tenant, 5);
+    // Per tenant and class (in the store's listing order): what plays (active) and what is about to (pending) first,
+    // then the recent ones, newest first.
+    // (Array sort is stable: the store's newest-first order holds within each group.)
+    const versions = await lib.status(tenant, all ? Infinity : RECENT_SHOWN);
+    const slots = new Map<string, number>();
+    for (const v of versions) if (!slots.has(`${v.tenant}|${v.cls}`)) slots.set(`${v.tenant}|${v.cls}`, slots.size);
+    const slot = (v: MediaVersion) => slots.get(`${v.tenant}|${v.cls}`)!;
+    const recent = (v: MediaVersion) => (v.status === 'active' || v.status === 'pending' ? 0 : 1);
+    versions.sort((a, b) => slot(a) - slot(b) || recent(a) - recent(b));
     if (json) {
       out(JSON.stringify(versions, null, 2));
       return 0;

@@ -1,6 +1,8 @@
 // `sipedge start`: runs the edge in the foreground until SIGTERM/SIGINT, then stops cleanly and returns 0; with
 // --local-rtpengine and no media.rtpengine configured, also a local rtpengine as its child (README "WebRTC media").
-// The wiring itself is app.ts's; running rtpengine is relay/local-rtpengine.ts's.
+// The wiring itself is app.ts's; running rtpengine is relay/local-rtpengine.ts's. stdout carries the JSON log lines
+// only (one object a line, for jq and log shippers); the lines for people (certificate fingerprint, listening
+// addresses, the media relay) go to stderr.
 import type { Config } from '../config/schema.ts';
 import { createApp } from '../app.ts';
 import { defaultMediaAddress, startLocalRtpengine, type LocalRtpengine } from '../relay/local-rtpengine.ts';
@@ -10,14 +12,13 @@ const LOCAL_PORTS = { min: 16000, max: 19999 };
 
 export async function runStart(
   configured: Readonly<Config>,
-  out: (s: string) => void,
   err: (s: string) => void,
   opts: { localRtpengine?: boolean } = {},
 ): Promise<number> {
   let config = configured;
   let local: LocalRtpengine | undefined;
   if (opts.localRtpengine === true && config.media.rtpengine.length === 0) {
-    local = await startLocal(config, out);
+    local = await startLocal(config, err);
     if (local !== undefined) config = { ...config, media: { ...config.media, rtpengine: [{ address: local.address, weight: 1 }] } };
   }
   let app: Awaited<ReturnType<typeof createApp>>;
@@ -54,8 +55,8 @@ export async function runStart(
     // SIGTERM sent right after it could still meet Node's default action and kill the edge without a clean stop).
     // The certificate line first: whoever waits for the listening line has both.
     const certs = app.certificates;
-    if (certs !== undefined) out(`sipedge TLS certificate (${certs.source}, ${certs.certFile}): SHA-256 fingerprint ${certs.fingerprint256}`);
-    out(
+    if (certs !== undefined) err(`sipedge TLS certificate (${certs.source}, ${certs.certFile}): SHA-256 fingerprint ${certs.fingerprint256}`);
+    err(
       `sipedge listening: udp ${show(a.udp)}, tcp ${show(a.tcp)}, tls ${show(a.tls)}, ws ${show(a.ws)}, wss ${show(a.wss)}, ` +
         `http ${show(a.http)}, https ${show(a.https)} (store: ${config.store})`,
     );
@@ -66,14 +67,14 @@ export async function runStart(
  * Starts rtpengine beside the edge (it dies with the edge, kill -9 included) and says so; without rtpengine installed,
  * or when it does not start, says what that means and returns undefined: the edge runs without a media relay.
  */
-async function startLocal(config: Readonly<Config>, out: (s: string) => void): Promise<LocalRtpengine | undefined> {
+async function startLocal(config: Readonly<Config>, err: (s: string) => void): Promise<LocalRtpengine | undefined> {
   const mediaAddress = config.media.rtpAddress !== '' ? config.media.rtpAddress : defaultMediaAddress();
   try {
-    const r = await startLocalRtpengine({ mediaAddress, portMin: LOCAL_PORTS.min, portMax: LOCAL_PORTS.max, onLog: (l) => out(`rtpengine: ${l}`) });
-    out(`sipedge media relay: local rtpengine (pid ${r.pid}) on ${r.address}, media on ${mediaAddress} ports ${LOCAL_PORTS.min}-${LOCAL_PORTS.max}`);
+    const r = await startLocalRtpengine({ mediaAddress, portMin: LOCAL_PORTS.min, portMax: LOCAL_PORTS.max, onLog: (l) => err(`rtpengine: ${l}`) });
+    err(`sipedge media relay: local rtpengine (pid ${r.pid}) on ${r.address}, media on ${mediaAddress} ports ${LOCAL_PORTS.min}-${LOCAL_PORTS.max}`);
     return r;
   } catch (e) {
-    out(`sipedge media relay: none (${(e as Error).message}): calls between browsers and desk phones or the PBX get 488`);
+    err(`sipedge media relay: none (${(e as Error).message}): calls between browsers and desk phones or the PBX get 488`);
     return undefined;
   }
 }

@@ -1,11 +1,13 @@
 // Loads config: schema defaults <- JSON file <- environment overrides; validates and freezes once.
-// A bad value becomes one SipedgeError line that names the key; never a stack trace.
+// Every bad value becomes one line of one SipedgeError (all of them at once), naming the key, the value and the rule;
+// an unknown key is named with the closest known one. Never a stack trace.
 import { readFileSync } from 'node:fs';
+import { z } from 'zod';
 import { configSchema, type Config } from './schema.ts';
 import { SipedgeError } from '../errors.ts';
 import { IO_SWITCHES } from './io-switches.ts';
 
-/** Env names fixed by the issues (outside checks use them), mapped to key paths. */
+/** Env names with a fixed spelling (outside checks use them), mapped to key paths. */
 const ENV_ALIASES: Record<string, string> = {
   SIPEDGE_SIP_UDP: 'sip.udp',
   SIPEDGE_SIP_TCP: 'sip.tcp',
@@ -53,6 +55,8 @@ export function loadConfig(opts: LoadOptions = {}): Readonly<Config> {
       throw new SipedgeError('SIPEDGE_ERR_CONFIG_FILE', `config: ${file} must hold a JSON object`);
     }
   }
+  /** Key path -> the environment variable that set it, for the error lines. */
+  const fromEnv = new Map<string, string>();
   for (const [name, value] of Object.entries(env)) {
     if (value === undefined || !name.startsWith('SIPEDGE_') || NOT_CONFIG.has(name)) continue;
     if (name === 'SIPEDGE_UPSTREAMS') {
@@ -62,20 +66,76 @@ export function loadConfig(opts: LoadOptions = {}): Readonly<Config> {
     const path = ENV_ALIASES[name] ?? envNameToPath(name);
     if (!path) continue;
     setPath(raw, path, coerceEnv(value, ENV_ALIASES[name] !== undefined));
+    fromEnv.set(path, name);
   }
   const layers = opts.overrides === undefined ? [] : Array.isArray(opts.overrides) ? opts.overrides : [opts.overrides];
   for (const layer of layers) merge(raw, layer as Record<string, unknown>);
   const result = configSchema.safeParse(raw);
   if (!result.success) {
-    const issue = result.error.issues[0]!;
-    const key = keyOf(issue.path as (string | number)[]);
-    const value = getPath(raw, issue.path as (string | number)[]);
-    const shown = value === undefined ? '' : ` ${JSON.stringify(value)}`;
-    let rule = issue.message;
-    if (issue.code === 'unrecognized_keys') rule = `unknown key(s): ${(issue as { keys: string[] }).keys.join(', ')}`;
-    throw new SipedgeError('SIPEDGE_ERR_CONFIG_INVALID', `config: ${key}${shown}: ${rule}`);
+    const lines = result.error.issues.flatMap((issue) => describeIssue(issue, raw, fromEnv));
+    throw new SipedgeError('SIPEDGE_ERR_CONFIG_INVALID', lines.join('\n'));
   }
   return deepFreeze(result.data);
+}
+
+/**
+ * One line per problem: `config: KEY VALUE: RULE`. An unknown key gets a line of its own naming only the key (never
+ * the object around it, which may hold secrets) and the closest known key at that level.
+ */
+function describeIssue(issue: z.core.$ZodIssue, raw: Record<string, unknown>, fromEnv: Map<string, string>): string[] {
+  const path = issue.path as (string | number)[];
+  const origin = (key: string) => (fromEnv.has(key) ? ` (from ${fromEnv.get(key)})` : '');
+  if (issue.code === 'unrecognized_keys') {
+    const known = knownKeys(path);
+    return issue.keys.map((k) => {
+      const key = keyOf([...path, k]);
+      const near = closest(k, known);
+      return `config: ${key}${origin(key)}: unknown key${near === undefined ? '' : `; did you mean ${keyOf([...path, near])}?`}`;
+    });
+  }
+  const key = keyOf(path);
+  return [`config: ${key}${shownValue(key, getPath(raw, path))}${origin(key)}: ${issue.message}`];
+}
+
+/** Keys whose values are secrets (or may carry one, as an SMTP URL's password): an error line never shows them. */
+const SECRET = /(secret|key|token|password|smtpurl)$/i;
+
+/** ` "value"` for the error line: scalars and lists of scalars; nothing for objects (the keys inside say more). */
+function shownValue(key: string, value: unknown): string {
+  if (value === undefined) return '';
+  if (SECRET.test(key)) return ' (value not shown)';
+  const scalar = (v: unknown) => v === null || typeof v !== 'object';
+  return scalar(value) || (Array.isArray(value) && value.every(scalar)) ? ` ${JSON.stringify(value)}` : '';
+}
+
+/** The keys the schema knows in the object at `path` (array indexes step into the item schema). */
+function knownKeys(path: (string | number)[]): string[] {
+  type Node = { type?: string; properties?: Record<string, Node>; items?: Node };
+  let node: Node | undefined = z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' }) as Node;
+  for (const p of path) node = typeof p === 'number' ? node?.items : node?.properties?.[p];
+  return Object.keys(node?.properties ?? {});
+}
+
+/** The known key nearest to `key` by edit distance (case-insensitive), when it is near enough to be a typo. */
+function closest(key: string, known: string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const k of known) {
+    const d = editDistance(key.toLowerCase(), k.toLowerCase());
+    if (d < bestDistance) [best, bestDistance] = [k, d];
+  }
+  return bestDistance <= Math.max(2, Math.floor(key.length / 3)) ? best : undefined;
+}
+
+/** Levenshtein distance. */
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length]!;
 }
 
 /** ['upstreams', 1, 'uri'] -> upstreams[1].uri */
@@ -86,7 +146,7 @@ function keyOf(path: (string | number)[]): string {
 }
 
 /**
- * SIPEDGE_UPSTREAMS (name fixed by issue 3; outside checks use it): comma-separated SIP URIs, each with optional
+ * SIPEDGE_UPSTREAMS (a fixed name: outside checks use it): comma-separated SIP URIs, each with optional
  * `;priority=N;weight=N`, e.g. `sip:pbx1.example.com:5060;priority=1;weight=10,sip:10.0.0.2;transport=tcp`.
  * priority and weight are the edge's, so they leave the uri; `;transport=` is the URI's own and stays (the schema
  * derives the transport from it). Values are not checked here: the schema names the bad one, e.g. upstreams[1].uri.

@@ -3,11 +3,25 @@
 import { z } from 'zod';
 
 /** "host:port" (IPv4, [IPv6] or name), or "off" to disable a listener. Port 0 = any free port. */
-const listenAddress = z
-  .string()
-  .refine((s) => s === 'off' || parseHostPort(s) !== undefined, {
-    message: 'is not host:port (e.g. 0.0.0.0:5060) or "off"',
+const listenAddress = z.string().superRefine((s, ctx) => {
+  if (s === 'off' || parseHostPort(s) !== undefined) return;
+  const port = /:(\d+)$/.exec(s);
+  ctx.addIssue({
+    code: 'custom',
+    message: port !== null && Number(port[1]) > 65535 ? `port ${port[1]} is out of range (0-65535)` : 'is not host:port (e.g. 0.0.0.0:5060) or "off"',
   });
+});
+
+/** The listeners on TCP (SIP over TCP, TLS, WS, WSS; HTTP, HTTPS): two of them cannot share a port on one address. */
+const TCP_LISTENERS = [
+  ['sip', 'tcp'],
+  ['sip', 'tls'],
+  ['sip', 'ws'],
+  ['sip', 'wss'],
+  ['http', 'listen'],
+  ['http', 'https'],
+] as const;
+const WILDCARD_HOSTS = new Set(['0.0.0.0', '::']);
 
 export function parseHostPort(s: string): { host: string; port: number } | undefined {
   let host: string;
@@ -238,6 +252,7 @@ export const configSchema = z
         maxContacts: z.number().int().min(1).default(10),
       })
       .strict()
+      .refine((r) => r.minExpires <= r.maxExpires, { path: ['minExpires'], message: 'must not be above registrar.maxExpires' })
       .prefault({}),
     auth: z
       .object({
@@ -482,6 +497,16 @@ export const configSchema = z
   })
   .strict()
   .superRefine((c, ctx) => {
+    const bound: { key: string; host: string; port: number }[] = [];
+    for (const [section, name] of TCP_LISTENERS) {
+      const value = (c[section] as Record<string, string>)[name]!;
+      const a = value === 'off' ? undefined : parseHostPort(value);
+      if (a === undefined || a.port === 0) continue;
+      const key = `${section}.${name}`;
+      const other = bound.find((b) => b.port === a.port && (b.host === a.host || WILDCARD_HOSTS.has(b.host) || WILDCARD_HOSTS.has(a.host)));
+      if (other !== undefined) ctx.addIssue({ code: 'custom', path: [section, name], message: `uses the TCP port of ${other.key} (one listener per port)` });
+      bound.push({ key, ...a });
+    }
     c.upstreams.forEach((u, i) => {
       if (u.transport === 'tls' && c.sip.tls === 'off') {
         // The upstream's in-dialog requests come back to the edge's Record-Route, which names the TLS listener.

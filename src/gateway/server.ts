@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { parseHostPort } from '../config/schema.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
+import { listenError } from '../errors.ts';
 
 export interface HttpServerDeps {
   listen: string;
@@ -73,6 +74,12 @@ export class HttpServer {
       },
     });
     if (d.https !== undefined) this.app.addHook('onRequest', async (req, reply) => this.toHttps(req, reply));
+    // Route latency by the route's template (a closed set: the registered routes; "unmatched" for 404s), never a path.
+    const seconds = d.metrics.httpRequestSeconds;
+    this.app.addHook('onResponse', async (req, reply) => {
+      const route = req.routeOptions.url ?? 'unmatched';
+      seconds.labels(req.method, route, `${Math.floor(reply.statusCode / 100)}xx`).observe(reply.elapsedTime / 1000);
+    });
     this.app.get('/healthz', async () => ({ status: 'ok' }));
     this.app.get('/readyz', async (_req, reply) => {
       const r = await d.readiness().catch((e: unknown) => ({ ok: false as const, reason: e instanceof Error ? e.message : String(e) }));
@@ -95,9 +102,10 @@ export class HttpServer {
     if (sp && this.secure) {
       const secure = this.secure;
       await new Promise<void>((resolve, reject) => {
-        secure.once('error', reject);
+        const refused = (e: unknown) => reject(listenError('http.https', this.d.https!.listen, e));
+        secure.once('error', refused);
         secure.listen(sp.port, sp.host, () => {
-          secure.off('error', reject);
+          secure.off('error', refused);
           resolve();
         });
       });
@@ -106,7 +114,9 @@ export class HttpServer {
       this.httpsPort = out.https.port;
     }
     if (hp) {
-      await this.app.listen({ host: hp.host, port: hp.port });
+      await this.app.listen({ host: hp.host, port: hp.port }).catch((e: unknown) => {
+        throw listenError('http.listen', this.d.listen, e);
+      });
       out.http = this.app.server.address() as AddressInfo;
     }
     const show = (a?: AddressInfo) => a && `${a.address}:${a.port}`;

@@ -119,6 +119,7 @@ export class MediaLibrary {
   }
 
   /** Versions newest first per tenant/class (at most `limit` each); all tenants when `tenant` is undefined. */
+  /** Per tenant/class: the active and pending versions, then at most `limit` recent others. */
   async status(tenant?: string, limit = 5): Promise<MediaVersion[]> {
     if (tenant !== undefined && (await this.d.accounts.getTenant(tenant)) === undefined) {
       throw new SipedgeError('SIPEDGE_ERR_TENANT_UNKNOWN', `tenant "${tenant}" does not exist`);

@@ -1,5 +1,5 @@
 // Sample-rate conversion to 8 kHz: polyphase windowed-sinc (Blackman) low-pass at 0.93 of the output Nyquist, so
-// nothing above 4 kHz aliases into the band (DEPENDENCIES.md §8 measured the design). Runs once per upload.
+// nothing above 4 kHz aliases into the band (docs/libraries.md has the measurements). Runs once per upload.
 
 /** Output rate of every hold-music artifact (G.711). */
 export const TARGET_RATE = 8000;

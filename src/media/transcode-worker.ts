@@ -6,15 +6,19 @@ import { Worker } from 'node:worker_threads';
 import { UploadRefused, type RefusalReason } from './decoded-audio.ts';
 import type { TranscodeOptions, Transcoded } from './transcode.ts';
 
-const TRANSCODE_URL = new URL('./transcode.ts', import.meta.url).href;
-/** tsx's register API, resolved here: a data: URL module cannot resolve bare specifiers. */
-const TSX_API_URL = pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href;
+/** True when this file runs as TypeScript (tests and load tests under tsx), false when built to dist/. */
+const IS_SOURCE = import.meta.url.endsWith('.ts');
+const TRANSCODE_URL = new URL(IS_SOURCE ? './transcode.ts' : './transcode.js', import.meta.url).href;
+/**
+ * tsx's register API, resolved here (a data: URL module cannot resolve bare specifiers); only for the TypeScript
+ * sources, as tsx is a development dependency.
+ */
+const TSX_API_URL = IS_SOURCE ? pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href : undefined;
 
-// The worker registers tsx itself (the edge runs TypeScript without a build), then answers one request.
+// Under tsx the worker registers tsx itself (a worker does not inherit the loader), then answers one request.
 const WORKER_SOURCE = `
 import { parentPort, workerData } from 'node:worker_threads';
-const { register } = await import(workerData.tsx);
-register();
+if (workerData.tsx) (await import(workerData.tsx)).register();
 const { transcode } = await import(workerData.url);
 try {
   const out = await transcode(Buffer.from(workerData.bytes), workerData.opts);

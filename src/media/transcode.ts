@@ -67,7 +67,7 @@ export async function transcode(bytes: Buffer, o: TranscodeOptions): Promise<Tra
 }
 
 /** Average of the channels. */
-export function downmix(channels: Float32Array[]): Float32Array {
+function downmix(channels: Float32Array[]): Float32Array {
   if (channels.length === 1) return channels[0]!;
   const n = channels[0]!.length;
   const out = new Float32Array(n);

@@ -2,6 +2,12 @@
 // Counters are FastCounters (plain adds on the hot path, copied into prom-client at scrape); bind label sets once.
 import { Registry, Gauge, Histogram, collectDefaultMetrics } from 'prom-client';
 import { FastCounter } from './fast-counter.ts';
+import { FastHistogram } from './fast-histogram.ts';
+
+/** Latency buckets in seconds: sub-millisecond local answers (REGISTER, OPTIONS) up to a call rung for a minute. */
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+/** HTTP latency buckets in seconds: argon2 logins take ~50-100 ms, an upload's conversion seconds. */
+const HTTP_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 export class Metrics {
   readonly registry = new Registry();
@@ -74,8 +80,10 @@ export class Metrics {
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
+  // Named _open, not plain sipedge_connections: under OpenMetrics the counter sipedge_connections_total is the family
+  // sipedge_connections, which a gauge of that name would clash with (test/ops/ops-kit.test.ts checks every family).
   readonly connections = new Gauge({
-    name: 'sipedge_connections',
+    name: 'sipedge_connections_open',
     help: 'Open connections by transport',
     labelNames: ['transport'] as const,
     registers: [this.registry],
@@ -84,6 +92,33 @@ export class Metrics {
     name: 'sipedge_connections_total',
     help: 'Connections accepted by transport',
     labelNames: ['transport'] as const,
+    registers: [this.registry],
+  });
+  readonly sipResponseSeconds = new FastHistogram({
+    name: 'sipedge_sip_response_seconds',
+    help: 'Server transactions: time from the request to its final response, by method (closed set) and status class',
+    labelNames: ['method', 'status_class'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly proxyInviteProvisionalSeconds = new FastHistogram({
+    name: 'sipedge_proxy_invite_provisional_seconds',
+    help: 'Proxied INVITEs: time from the INVITE to the first provisional response other than 100 relayed to the caller (post-dial delay)',
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly proxyInviteFinalSeconds = new FastHistogram({
+    name: 'sipedge_proxy_invite_final_seconds',
+    help: 'Proxied INVITEs: time from the INVITE to the final response sent to the caller, by status class',
+    labelNames: ['status_class'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly httpRequestSeconds = new FastHistogram({
+    name: 'sipedge_http_request_duration_seconds',
+    help: 'HTTP requests (API, portal, metrics): time to the response, by method, route template and status class',
+    labelNames: ['method', 'route', 'status_class'] as const,
+    buckets: HTTP_BUCKETS,
     registers: [this.registry],
   });
   readonly transactions = new Gauge({
@@ -242,7 +277,12 @@ export class Metrics {
     registers: [this.registry],
   });
   constructor(opts: { defaultMetrics?: boolean } = {}) {
-    if (opts.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'sipedge_' });
+    if (opts.defaultMetrics) {
+      collectDefaultMetrics({ register: this.registry, prefix: 'sipedge_' });
+      // prom-client names three gauges *_total, which Prometheus reserves for counters (promtool check metrics fails
+      // on them); each is the sum over its per-type gauge beside it (sipedge_nodejs_active_handles{type}, ...).
+      for (const name of ['active_handles_total', 'active_requests_total', 'active_resources_total']) this.registry.removeSingleMetric(`sipedge_nodejs_${name}`);
+    }
   }
 }
 

@@ -1,6 +1,7 @@
 // One proxied request (RFC 3261 §16): the server transaction in, a client transaction per branch out, the response
 // context (§16.7), CANCEL (§16.10), Timer C (§16.6 step 11) and one failover to another upstream (DESIGN.md §6).
 // Where a request goes (targets, Record-Route, Via) is proxy.ts's; retransmissions and Timers A-K are transaction/'s.
+import { finalClassIndex, type HistogramCell } from '../observability/fast-histogram.ts';
 import { buildCancel, forwardRequest, forwardResponse, type ResponseEdit } from '../sip/forward.ts';
 import { parseMessage } from '../sip/parser.ts';
 import { newBranch } from '../sip/random.ts';
@@ -69,6 +70,8 @@ export interface ProxyHost {
   failover(tx: ProxyTx, failed: Upstream): Promise<BranchTarget | undefined>;
   readonly failoverTimeoutMs: number;
   readonly timerCMs: number;
+  /** INVITE latency cells: to the first relayed provisional, and to the final response by class (finalClassIndex). */
+  readonly inviteTimes: { provisional: HistogramCell; final: HistogramCell[] };
   onError(err: unknown): void;
 }
 
@@ -139,6 +142,9 @@ export class ProxyTx {
   media: MediaSession | undefined = undefined;
   /** With media: responses leave in arrival order after the relay rewrote their SDP (relay() chains them). */
   private chain: Promise<void> = Promise.resolve();
+  /** When the proxy took the request (performance.now(), ms), for the INVITE latency histograms. */
+  private readonly startedAt = performance.now();
+  private provisionalTimed = false;
 
   constructor(
     private readonly host: ProxyHost,
@@ -160,6 +166,7 @@ export class ProxyTx {
   /** Forks to every target at once (§16.5 parallel search); no target: 480. */
   start(targets: BranchTarget[]): void {
     if (targets.length === 0) {
+      this.timeFinal(UNAVAILABLE.status);
       this.server.respond(UNAVAILABLE.status, UNAVAILABLE.reason);
       return;
     }
@@ -204,13 +211,19 @@ export class ProxyTx {
       b.slot = this.isInvite ? this.host.schedule(b, this.host.timerCMs) : -1;
       if (b.cancelPending) this.sendCancel(b);
       // §16.7 step 5: provisionals other than 100 are forwarded at once.
-      if (!this.finalSent) this.relay(b, res);
+      if (this.finalSent) return;
+      if (this.isInvite && !this.provisionalTimed) {
+        this.provisionalTimed = true;
+        this.host.inviteTimes.provisional.observe((performance.now() - this.startedAt) / 1000);
+      }
+      this.relay(b, res);
       return;
     }
     this.settle(b);
     if (status < 300) {
       // §16.7 step 5: every 2xx is forwarded at once (a later one from another fork too); §16.7 step 10: CANCEL the rest.
       this.finalSent = true;
+      this.timeFinal(status);
       this.relay(b, res);
       if (this.isInvite) {
         this.host.accepted(b, this);
@@ -391,11 +404,19 @@ export class ProxyTx {
     const best = this.best;
     if (best !== undefined) {
       // §16.7 step 6: a 503 is not passed on (it would make the client avoid this edge); 500 instead.
+      this.timeFinal(best.status === 503 ? 500 : best.status);
       if (best.status === 503) this.respond({ status: 500, reason: 'Server Internal Error' });
       else this.relay(undefined, best);
       return;
     }
-    this.respond(this.generated ?? TIMEOUT);
+    const g = this.generated ?? TIMEOUT;
+    this.timeFinal(g.status);
+    this.respond(g);
+  }
+
+  /** sipedge_proxy_invite_final_seconds: the caller's final response is going out now. */
+  private timeFinal(status: number): void {
+    if (this.isInvite) this.host.inviteTimes.final[finalClassIndex(status)]!.observe((performance.now() - this.startedAt) / 1000);
   }
 }
 

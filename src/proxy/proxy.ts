@@ -6,6 +6,7 @@ import type { Clock } from '../clock.ts';
 import type { Config } from '../config/schema.ts';
 import type { Identities } from '../auth/identity.ts';
 import type { Logger } from '../observability/logger.ts';
+import { cellsByFinalClass } from '../observability/fast-histogram.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { forwardRequest } from '../sip/forward.ts';
 import { newBranch } from '../sip/random.ts';
@@ -114,6 +115,7 @@ export class Proxy {
       failover: (tx, failed) => this.failover(tx, failed),
       failoverTimeoutMs: cfg.failoverTimeoutSeconds * 1000,
       timerCMs: cfg.timerCSeconds * 1000,
+      inviteTimes: { provisional: m.proxyInviteProvisionalSeconds.labels(), final: cellsByFinalClass(m.proxyInviteFinalSeconds) },
       onError: (err) => this.unexpected(err),
     };
   }

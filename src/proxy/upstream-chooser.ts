@@ -1,4 +1,4 @@
-// One upstream per extension (issue 3 point 2): chosen among the healthy ones by priority then weight, kept in the
+// One upstream per extension: chosen among the healthy ones by priority then weight, kept in the
 // store while it is healthy, moved when it goes down (or on a failed request), optionally moved back later.
 // Health is upstream-set.ts's; the shared record is store/'s UpstreamChoiceStore.
 import type { Clock } from '../clock.ts';
@@ -47,7 +47,7 @@ export class UpstreamChooser {
   }
 
   /**
-   * The request to `failed` timed out or got 503 (issue 3 point 3): the extension moves to another healthy upstream,
+   * The request to `failed` timed out or got 503: the extension moves to another healthy upstream,
    * once. Returns it, or undefined when no other is healthy.
    */
   async failover(aor: string, failed: Upstream): Promise<Upstream | undefined> {

@@ -89,7 +89,7 @@ interface Pending {
 const FAILING_STATUS: Record<number, ProbeFailure> = { 503: 'status-503', 408: 'status-408' };
 
 /**
- * Health of the configured upstreams. Decisions (issue 3, point 1):
+ * Health of the configured upstreams. Decisions:
  * - Any final response but 503 and 408 proves the host alive (a 404 or 405 to OPTIONS is still a SIP stack answering).
  * - Start: 'unknown', counted as not healthy. The first answered probe marks it up at once, so the edge is usable one
  *   round trip after start; from then on hysteresis: `failuresToDown` consecutive failures mark it down and

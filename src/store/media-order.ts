@@ -17,12 +17,16 @@ function listingOrder(a: MediaVersion, b: MediaVersion): number {
   return a.tenant < b.tenant ? -1 : a.tenant > b.tenant ? 1 : a.cls < b.cls ? -1 : a.cls > b.cls ? 1 : newestFirst(a, b);
 }
 
-/** At most `limit` newest versions per tenant/class of `all`, in listing order. */
+/**
+ * The active and pending versions of each tenant/class of `all` (what plays and what is about to), plus at most
+ * `limit` newest others per tenant/class, in listing order.
+ */
 export function limitPerSlot(all: MediaVersion[], limit: number): MediaVersion[] {
   const counts = new Map<string, number>();
   return [...all]
     .sort(newestFirst)
     .filter((v) => {
+      if (v.status === 'active' || v.status === 'pending') return true;
       const k = `${v.tenant}|${v.cls}`;
       const n = counts.get(k) ?? 0;
       counts.set(k, n + 1);

@@ -2,8 +2,7 @@
 // The implementations live in memory/ and redis/; the interfaces in types.ts.
 import path from 'node:path';
 import type { Config } from '../config/schema.ts';
-import { openMemoryStores } from './memory/index.ts';
-import { openRedisStores, type RedisStoreConfig } from './redis/index.ts';
+import type { RedisStoreConfig } from './redis/index.ts';
 import type { StoreOptions, Stores } from './types.ts';
 
 /** The config keys the store reads; the redis keys other than url and keyPrefix have defaults (connection.ts). */
@@ -15,6 +14,12 @@ export type StoreConfig = Pick<Config, 'store' | 'dataDir'> & { redis: RedisStor
  * SIPEDGE_ERR_STORE_EMPTY, SIPEDGE_ERR_STORE_LOCKED, SIPEDGE_ERR_STORE_CORRUPT) when the store cannot be opened.
  */
 export async function openStores(config: StoreConfig, opts: StoreOptions): Promise<Stores> {
-  if (config.store === 'redis') return openRedisStores(config.redis, opts);
+  // Each implementation loads when chosen: a CLI command on the embedded store never loads ioredis, nor the edge on
+  // Redis the journal code.
+  if (config.store === 'redis') {
+    const { openRedisStores } = await import('./redis/index.ts');
+    return openRedisStores(config.redis, opts);
+  }
+  const { openMemoryStores } = await import('./memory/index.ts');
   return openMemoryStores(path.join(config.dataDir, 'store'), opts);
 }

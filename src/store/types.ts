@@ -316,7 +316,10 @@ export interface MediaStore {
   activate(id: string, now: number): Promise<void>;
   /** The active version of a tenant/class, if any. */
   active(tenant: string, cls: MohClass): Promise<MediaVersion | undefined>;
-  /** Newest first, at most `limit` per tenant/class (default 10); all tenants when `tenant` is undefined. */
+  /**
+   * Newest first per tenant/class: its active and pending versions always, plus at most `limit` others (default 10);
+   * all tenants when `tenant` is undefined.
+   */
   list(tenant?: string, limit?: number): Promise<MediaVersion[]>;
   /** The artifact bytes of a version, undefined when absent (failed versions, pruned retired ones). */
   getArtifact(id: string): Promise<Buffer | undefined>;

@@ -1,6 +1,7 @@
 // The live server transactions (RFC 3261 §17.2, RFC 6026): the keyed table, the two timer wheels, every state transition.
 // Parsing and answering malformed messages happen before, in transaction-layer.ts; what a request means is the TU's.
 import type { Clock } from '../clock.ts';
+import { finalClassIndex, type HistogramCell } from '../observability/fast-histogram.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { ResponseOptions, SipMessage } from '../sip/types.ts';
 import type { Flow } from '../transport/flow.ts';
@@ -33,6 +34,12 @@ export interface ServerTransactionTableOptions {
   responses: ResponseBuilder;
   /** Counts each absorbed retransmission (metrics.retransmissions). */
   retransmissions: { inc(): void };
+  /**
+   * Request-to-final-response time cells by method (cellsByFinalClass of metrics.sipResponseSeconds); methods not in
+   * the map use `otherResponseTimes`.
+   */
+  responseTimes: Map<string, HistogramCell[]>;
+  otherResponseTimes: HistogramCell[];
   /** Called after each coarse tick with the live count (metrics.transactions). */
   onSize: (size: number) => void;
   /** Anything unexpected (a bug): the owner counts and logs it. */
@@ -49,6 +56,8 @@ export class ServerTransactionTable implements TxOwner {
   private readonly logger: Logger;
   private readonly responses: ResponseBuilder;
   private readonly retransmissions: { inc(): void };
+  private readonly responseTimes: Map<string, HistogramCell[]>;
+  private readonly otherResponseTimes: HistogramCell[];
   private readonly onError: (err: unknown) => void;
   private readonly table = new Map<string, TxEntry>();
   private readonly kept = new KeptResponses();
@@ -60,6 +69,8 @@ export class ServerTransactionTable implements TxOwner {
     this.logger = opts.logger;
     this.responses = opts.responses;
     this.retransmissions = opts.retransmissions;
+    this.responseTimes = opts.responseTimes;
+    this.otherResponseTimes = opts.otherResponseTimes;
     this.onError = opts.onError;
     const onSize = opts.onSize;
     this.long = new TimerWheel<TxEntry>({
@@ -204,6 +215,9 @@ export class ServerTransactionTable implements TxOwner {
       this.keep(entry, buf);
       return;
     }
+    // The first final response: how long the request waited for it (a map lookup, a bucket search, three adds).
+    const times = this.responseTimes.get(tx.request.method) ?? this.otherResponseTimes;
+    times[finalClassIndex(status)]!.observe((performance.now() - tx.startedAt) / 1000);
     entry.tx = undefined;
     if (!entry.isInvite) {
       // §17.2.2: final -> Completed; Timer J = 64*T1 on unreliable transports, zero on reliable ones.

@@ -79,6 +79,8 @@ export interface TxOwner {
 /** The TU's handle on one server transaction; short-lived (the table keeps only the TxEntry). */
 export class ServerTx implements ServerTransaction {
   private completed = false;
+  /** When the request was taken (performance.now(), ms): sipedge_sip_response_seconds measures from here. */
+  readonly startedAt = performance.now();
 
   constructor(
     private readonly owner: TxOwner,

@@ -1,6 +1,7 @@
 // The entry point for every SIP message: parse, answer or count malformed ones, hand requests to the transaction table.
 // State machines are in server-transaction-table.ts and client-transaction.ts; sockets and framing are transport/'s; the message model is sip/'s.
 import type { Clock } from '../clock.ts';
+import { cellsByFinalClass } from '../observability/fast-histogram.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { parseMessage, validateRequest } from '../sip/parser.ts';
@@ -23,7 +24,7 @@ export interface TransactionLayerOptions {
   serverHeader?: string;
 }
 
-/** Methods counted by name in sipedge_sip_requests_total; others are "other" (closed label set). */
+/** Methods named in sipedge_sip_requests_total and sipedge_sip_response_seconds; others are "other" (closed label set). */
 const METHODS = ['REGISTER', 'INVITE', 'ACK', 'BYE', 'CANCEL', 'OPTIONS', 'MESSAGE', 'NOTIFY', 'SUBSCRIBE', 'REFER', 'INFO', 'UPDATE', 'PRACK', 'PUBLISH'];
 const TRANSPORTS: TransportKind[] = ['udp', 'tcp', 'tls', 'ws', 'wss'];
 /** Unexpected errors are logged at warn at most this often (every one is counted in the drops metric). */
@@ -74,6 +75,8 @@ export class TransactionLayer implements TransportHandler, FramingErrorHandler {
       clock: this.clock,
       responses: this.responses,
       retransmissions: m.retransmissions,
+      responseTimes: new Map(METHODS.map((method) => [method, cellsByFinalClass(m.sipResponseSeconds, method)])),
+      otherResponseTimes: cellsByFinalClass(m.sipResponseSeconds, 'other'),
       onSize: (size) => this.liveGauge.set(size),
       onError: (err) => this.unexpected(err),
     });

@@ -5,6 +5,7 @@ import { parseHostPort, type Config } from '../config/schema.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { SipError } from '../sip/types.ts';
+import { listenError } from '../errors.ts';
 import type { Flow, TransportHandler, TransportKind } from './flow.ts';
 import type { Connection, FramingErrorHandler, ListenerContext, TransportDropReason } from './listener-context.ts';
 import type { CredentialSource } from './certificates.ts';
@@ -104,17 +105,22 @@ export class TransportLayer implements ListenerContext {
   /** Binds every listener not configured "off"; port 0 picks a free port (reported in the result). */
   async listen(): Promise<ListenAddresses> {
     const out: ListenAddresses = {};
+    // A bind failure names its key and address (SIPEDGE_ERR_LISTEN), e.g. "sip.tcp 0.0.0.0:5060: address in use".
+    const bind = async <A>(kind: TransportKind, listen: (host: string, port: number) => Promise<A>): Promise<A | undefined> => {
+      const a = bindAddress(this.sip[kind]);
+      if (!a) return undefined;
+      try {
+        return await listen(a.host, a.port);
+      } catch (e) {
+        throw listenError(`sip.${kind}`, this.sip[kind], e);
+      }
+    };
     try {
-      const udp = bindAddress(this.sip.udp);
-      if (udp) out.udp = await this.udp.listen(udp.host, udp.port);
-      const tcp = bindAddress(this.sip.tcp);
-      if (tcp) out.tcp = await this.tcp.listen(tcp.host, tcp.port);
-      const ws = bindAddress(this.sip.ws);
-      if (ws) out.ws = await this.ws.listen(ws.host, ws.port);
-      const tls = bindAddress(this.sip.tls);
-      if (tls) out.tls = await this.tls!.listen(tls.host, tls.port);
-      const wss = bindAddress(this.sip.wss);
-      if (wss) out.wss = await this.wss!.listen(wss.host, wss.port);
+      out.udp = await bind('udp', (h, p) => this.udp.listen(h, p));
+      out.tcp = await bind('tcp', (h, p) => this.tcp.listen(h, p));
+      out.ws = await bind('ws', (h, p) => this.ws.listen(h, p));
+      out.tls = await bind('tls', (h, p) => this.tls!.listen(h, p));
+      out.wss = await bind('wss', (h, p) => this.wss!.listen(h, p));
     } catch (err) {
       await this.close();
       throw err;

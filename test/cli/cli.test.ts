@@ -1,14 +1,16 @@
 // The operator's `sipedge` command, run as a real child process: help, provisioning, CSV import that is all or
 // nothing, config errors that name the key, and `start` stopping cleanly on SIGTERM.
 //
-// Each child costs ~1.3 s of CPU (node, tsx, the modules a command needs); on two cores shared with another test run a
-// child takes 3-5 s, so a story of several commands outlasts the suite's 30 s default without anything being wrong.
+// The children run bin/sipedge.js, which runs the built dist/ (the test setup rebuilds it when src/ changed): the code
+// users run, including the build. A child that opens the store costs ~0.5 s of CPU; on two cores shared with other
+// test runs a story of several commands can still outlast the suite's 30 s default without anything being wrong.
 // These stories get 120 s instead, a safety net only: a wrong answer fails at once, a hung child is killed after 60 s.
 // The per-command help texts are read in process (the same main() the binary runs), beside one real `--help`.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { execFile, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import net from 'node:net';
 import { join } from 'node:path';
 import { main } from '../../src/cli/main.ts';
 import { IO_SWITCHES } from '../../src/config/io-switches.ts';
@@ -55,7 +57,7 @@ describe('sipedge CLI', { timeout: 120_000 }, () => {
   it('prints help for every command', async () => {
     const top = await sipedge(['--help']);
     expect(top.code).toBe(0);
-    const commands = ['start', 'tenant add', 'import', 'ext add', 'ext rotate', 'ext unlock', 'ext show', 'ext login-password', 'ext role', 'ext reset-2fa', 'demo', 'moh upload', 'moh status', 'upstream status'];
+    const commands = ['start', 'tenant add', 'import', 'ext add', 'ext rotate', 'ext unlock', 'ext show', 'ext login-password', 'ext role', 'ext reset-2fa', 'demo', 'moh upload', 'moh status', 'upstream status', 'health'];
     for (const c of commands) expect(top.stdout).toContain(`sipedge ${c}`);
     for (const c of commands) {
       const r = await inProcess([...c.split(' '), '--help']);
@@ -206,11 +208,43 @@ describe('sipedge CLI', { timeout: 120_000 }, () => {
     expect(f.stderr.trim()).toMatch(/^sipedge: config: registrar\.minExpires "soon": .*SIPEDGE_ERR_CONFIG_INVALID\)$/);
   });
 
+  it('refuses a config with several problems with one line each, and an unknown key by name with the nearest one', async () => {
+    const file = join(dir, 'bad.json');
+    writeFileSync(file, JSON.stringify({ registrar: { minExpires: 900, maxExpires: 300 }, sip: { udpp: '0.0.0.0:5060' } }));
+    const r = await sipedge(['--config', file, 'tenant', 'list'], { SIPEDGE_HTTP: '0.0.0.0:99999' });
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n').sort()).toEqual([
+      'sipedge: config: http.listen "0.0.0.0:99999" (from SIPEDGE_HTTP): port 99999 is out of range (0-65535) (SIPEDGE_ERR_CONFIG_INVALID)',
+      'sipedge: config: registrar.minExpires 900: must not be above registrar.maxExpires (SIPEDGE_ERR_CONFIG_INVALID)',
+      'sipedge: config: sip.udpp: unknown key; did you mean sip.udp? (SIPEDGE_ERR_CONFIG_INVALID)',
+    ]);
+  });
+
+  it('refuses to start on an address in use with one line naming the key and the address', async () => {
+    const holder = net.createServer();
+    await new Promise<void>((r) => holder.listen(0, '127.0.0.1', r));
+    const taken = `127.0.0.1:${(holder.address() as net.AddressInfo).port}`;
+    try {
+      const off = { SIPEDGE_SIP_TCP: 'off', SIPEDGE_SIP_WS: 'off', SIPEDGE_SIP_TLS: 'off', SIPEDGE_SIP_WSS: 'off', SIPEDGE_HTTPS: 'off' };
+      const r = await sipedge(['start'], { ...off, SIPEDGE_SIP_UDP: '127.0.0.1:0', SIPEDGE_HTTP: taken });
+      expect(r.code).toBe(1);
+      expect(r.stderr.trim()).toBe(
+        `sipedge: cannot listen on http.listen ${taken}: address already in use (another process, or another listener of this config, holds it) (EADDRINUSE) (SIPEDGE_ERR_LISTEN)`,
+      );
+    } finally {
+      holder.close();
+    }
+  });
+
   /**
    * `sipedge start` in the foreground on free loopback ports (env adds to / overrides them), once it has printed its
-   * listening line. `line(re)` waits for the first whole output line matching re (stdout and stderr).
+   * listening line. `line(re)` waits for the first whole output line matching re (stdout and stderr); `stdout()` is
+   * what it wrote to stdout so far.
    */
-  async function startForeground(env: NodeJS.ProcessEnv, args: string[] = []): Promise<{ line(re: RegExp): Promise<string>; stop(): Promise<number | null> }> {
+  async function startForeground(
+    env: NodeJS.ProcessEnv,
+    args: string[] = [],
+  ): Promise<{ line(re: RegExp): Promise<string>; stdout(): string; stop(): Promise<number | null> }> {
     const inherited: NodeJS.ProcessEnv = { ...process.env };
     delete inherited[IO_SWITCHES.nativeUdp];
     const child = spawn('node', ['bin/sipedge.js', 'start', ...args], {
@@ -241,7 +275,11 @@ describe('sipedge CLI', { timeout: 120_000 }, () => {
       }
       out = out.slice(end + 1);
     };
-    child.stdout.on('data', read);
+    let stdout = '';
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += String(d);
+      read(d);
+    });
     child.stderr.on('data', read);
     const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
     // An edge that exits before the line comes fails the test with its output.
@@ -254,6 +292,7 @@ describe('sipedge CLI', { timeout: 120_000 }, () => {
     await line(/sipedge listening/);
     return {
       line,
+      stdout: () => stdout,
       stop() {
         child.kill('SIGTERM');
         return exited;
@@ -285,7 +324,13 @@ describe('sipedge CLI', { timeout: 120_000 }, () => {
     );
     const http = /http 127\.0\.0\.1:(\d+)/.exec(listening)![1];
     expect((await fetch(`http://127.0.0.1:${http}/healthz`)).status).toBe(200);
+    // The container health check asks the configured HTTP address.
+    const health = await sipedge(['health'], { SIPEDGE_HTTP: `127.0.0.1:${http}` });
+    expect(health).toMatchObject({ code: 0, stdout: `ok http://127.0.0.1:${http}/healthz\n` });
     expect(await edge.stop()).toBe(0);
+    const down = await sipedge(['health'], { SIPEDGE_HTTP: `127.0.0.1:${http}` });
+    expect(down.code).toBe(1);
+    expect(down.stderr).toContain(`sipedge: health: http://127.0.0.1:${http}/healthz: `);
   });
 
   it('runs a local rtpengine beside itself with --local-rtpengine (none configured): says where, pings it up, and it ends with the edge', async () => {
@@ -310,5 +355,14 @@ describe('sipedge CLI', { timeout: 120_000 }, () => {
     expect(line.udpIo).toBe(io);
     expect(line.udpIoReason).toBe(io === 'dgram' ? 'disabled by SIPEDGE_NATIVE_UDP=0' : undefined);
     expect(await edge.stop()).toBe(0);
+  });
+
+  it('writes only JSON lines to stdout (jq reads every line); the listening and certificate lines go to stderr', async () => {
+    const edge = await startForeground({ SIPEDGE_LOG_LEVEL: 'info' });
+    await edge.line(/sipedge TLS certificate/);
+    expect(await edge.stop()).toBe(0);
+    const lines = edge.stdout().split('\n').filter((l) => l !== '');
+    expect(lines.map((l) => (JSON.parse(l) as { event?: string }).event)).toEqual(expect.arrayContaining(['transport.listening', 'edge.signal']));
+    expect(edge.stdout()).not.toContain('sipedge listening');
   });
 });

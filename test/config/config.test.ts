@@ -1,4 +1,4 @@
-// Config as an operator meets it: defaults, env overrides by the documented names, one-line errors naming the key,
+// Config as an operator meets it: defaults, env overrides by the documented names, errors naming key, value and rule,
 // and a README that documents every key and every error code.
 import { describe, expect, it } from 'vitest';
 import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
@@ -53,7 +53,7 @@ describe('config', () => {
   it('names the key, the value and the rule in one line', () => {
     const e = errorOf(() => loadConfig({ env: { SIPEDGE_SIP_TCP: 'localhost' } }));
     expect(e.code).toBe('SIPEDGE_ERR_CONFIG_INVALID');
-    expect(e.message).toBe('config: sip.tcp "localhost": is not host:port (e.g. 0.0.0.0:5060) or "off"');
+    expect(e.message).toBe('config: sip.tcp "localhost" (from SIPEDGE_SIP_TCP): is not host:port (e.g. 0.0.0.0:5060) or "off"');
     const store = errorOf(() => loadConfig({ env: { SIPEDGE_STORE: 'mysql' } }));
     expect(store.message.split('\n')).toHaveLength(1);
     expect(store.message).toContain('store "mysql"');
@@ -67,6 +67,52 @@ describe('config', () => {
     expect(e.message).toContain('minExpire');
     writeFileSync(file, '{ not json');
     expect(errorOf(() => loadConfig({ file, env: {} })).code).toBe('SIPEDGE_ERR_CONFIG_FILE');
+  });
+
+  it('reports every problem at once, one line each naming the key, the value and the rule', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sipedge-cfg-'));
+    const file = join(dir, 'c.json');
+    writeFileSync(file, JSON.stringify({ registrar: { minExpires: 'soon' }, auth: { lockout: { maxFailures: 0 } } }));
+    const e = errorOf(() => loadConfig({ file, env: { SIPEDGE_SIP_TCP: 'localhost', SIPEDGE_STORE: 'mysql' } }));
+    expect(e.code).toBe('SIPEDGE_ERR_CONFIG_INVALID');
+    const lines = e.message.split('\n').sort();
+    expect(lines).toHaveLength(4);
+    expect(lines[0]).toMatch(/^config: auth\.lockout\.maxFailures 0: .*>=\s*1/);
+    expect(lines[1]).toMatch(/^config: registrar\.minExpires "soon": .*number/);
+    expect(lines[2]).toBe('config: sip.tcp "localhost" (from SIPEDGE_SIP_TCP): is not host:port (e.g. 0.0.0.0:5060) or "off"');
+    expect(lines[3]).toMatch(/^config: store "mysql" \(from SIPEDGE_STORE\): .*"memory"/);
+  });
+
+  it('names an unknown key alone, with the nearest known key, never the values around it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sipedge-cfg-'));
+    const file = join(dir, 'c.json');
+    writeFileSync(file, JSON.stringify({ gatway: { encryptionKey: 'do-not-print-me' }, registrar: { minExpire: 30, maxExpires: 600 }, zzz: 1 }));
+    const e = errorOf(() => loadConfig({ file, env: { SIPEDGE_AUTH__LOCKOUT__MAX_FAILUERS: '3' } }));
+    expect(e.message.split('\n').sort()).toEqual([
+      'config: auth.lockout.maxFailuers (from SIPEDGE_AUTH__LOCKOUT__MAX_FAILUERS): unknown key; did you mean auth.lockout.maxFailures?',
+      'config: gatway: unknown key; did you mean gateway?',
+      'config: registrar.minExpire: unknown key; did you mean registrar.minExpires?',
+      'config: zzz: unknown key',
+    ]);
+    expect(errorOf(() => loadConfig({ env: { SIPEDGE_GATEWAY__ENCRYPTION_KEY: 'short-secret' } })).message).toBe(
+      'config: gateway.encryptionKey (value not shown) (from SIPEDGE_GATEWAY__ENCRYPTION_KEY): must be 32 bytes as 64 hex characters or base64 (44/43 characters), or empty',
+    );
+  });
+
+  it('checks keys against each other: expiry bounds, port ranges, one TCP listener per port', () => {
+    expect(errorOf(() => loadConfig({ env: { SIPEDGE_REGISTRAR__MIN_EXPIRES: '600', SIPEDGE_REGISTRAR__MAX_EXPIRES: '300' } })).message).toBe(
+      'config: registrar.minExpires 600 (from SIPEDGE_REGISTRAR__MIN_EXPIRES): must not be above registrar.maxExpires',
+    );
+    expect(errorOf(() => loadConfig({ env: { SIPEDGE_SIP_UDP: '0.0.0.0:70000' } })).message).toBe(
+      'config: sip.udp "0.0.0.0:70000" (from SIPEDGE_SIP_UDP): port 70000 is out of range (0-65535)',
+    );
+    expect(errorOf(() => loadConfig({ env: { SIPEDGE_SIP_WS: '127.0.0.1:8080', SIPEDGE_HTTP: '0.0.0.0:8080' } })).message).toBe(
+      'config: http.listen "0.0.0.0:8080" (from SIPEDGE_HTTP): uses the TCP port of sip.ws (one listener per port)',
+    );
+    // UDP and TCP share 5060 by design; two addresses of the host may each have their own listener on one port; port 0 is any port.
+    expect(loadConfig({ env: { SIPEDGE_SIP_UDP: '0.0.0.0:5060', SIPEDGE_SIP_TCP: '0.0.0.0:5060' } }).sip.tcp).toBe('0.0.0.0:5060');
+    expect(loadConfig({ env: { SIPEDGE_SIP_WS: '127.0.0.1:8080', SIPEDGE_HTTP: '127.0.0.2:8080' } }).http.listen).toBe('127.0.0.2:8080');
+    expect(loadConfig({ env: { SIPEDGE_SIP_WS: '127.0.0.1:0', SIPEDGE_HTTP: '127.0.0.1:0' } }).http.listen).toBe('127.0.0.1:0');
   });
 
   it('documents every config key and every error code in the README', () => {
@@ -129,7 +175,7 @@ describe('config', () => {
     expect(errorOf(() => loadConfig({ env: { SIPEDGE_UPSTREAMS: 'sip:pbx;transport=sctp' } })).message).toContain('names a transport other than udp, tcp or tls');
     expect(errorOf(() => loadConfig({ env: { SIPEDGE_UPSTREAMS: 'sip:a,sip:b,sip:a' } })).message).toContain('upstreams[2].uri "sip:a": is listed twice');
     expect(errorOf(() => loadConfig({ env: { SIPEDGE_PROXY__PROBE__TIMEOUT_SECONDS: '10' } })).message).toBe(
-      'config: proxy.probe.timeoutSeconds 10: must be less than proxy.probe.intervalSeconds',
+      'config: proxy.probe.timeoutSeconds 10 (from SIPEDGE_PROXY__PROBE__TIMEOUT_SECONDS): must be less than proxy.probe.intervalSeconds',
     );
   });
 
@@ -139,7 +185,7 @@ describe('config', () => {
     expect(c.upstreams.map((u) => parseUpstreamUri(u.uri)?.port)).toEqual([5061, 5071]);
     expect(parseUpstreamUri('sip:pbx;transport=tls')?.port).toBe(5061);
     expect(errorOf(() => loadConfig({ env: { SIPEDGE_UPSTREAMS: 'sips:pbx1.example.com', SIPEDGE_SIP_TLS: 'off' } })).message).toBe(
-      'config: sip.tls "off": must listen: upstreams[0] is a TLS upstream',
+      'config: sip.tls "off" (from SIPEDGE_SIP_TLS): must listen: upstreams[0] is a TLS upstream',
     );
     const envs = loadConfig({ env: { SIPEDGE_SIP_TLS: '127.0.0.1:5062', SIPEDGE_SIP_WSS: 'off', SIPEDGE_HTTPS: '[::1]:9443' } });
     expect([envs.sip.tls, envs.sip.wss, envs.http.https]).toEqual(['127.0.0.1:5062', 'off', '[::1]:9443']);

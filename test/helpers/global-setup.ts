@@ -1,9 +1,11 @@
-// Test-run setup: checks the real tools exist (no skipping), starts one real redis-server on a free port
-// for the whole run, and hands its port to tests via inject('redisPort').
+// Test-run setup: checks the real tools exist (no skipping), builds dist/ when older than src/ (the tests that spawn
+// bin/sipedge.js run the built edge, as users do), starts one real redis-server on a free port for the whole run, and
+// hands its port to tests via inject('redisPort').
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import net from 'node:net';
 import type { TestProject } from 'vitest/node';
 
@@ -17,7 +19,7 @@ function requireTool(name: string): void {
   try {
     execFileSync('sh', ['-c', `command -v ${name}`], { stdio: 'pipe' });
   } catch {
-    throw new Error(`${name} is not installed: run "bash scripts/test.sh" (it installs sip-tester, redis-server, redis-sentinel, chromium, linphone-cli and rtpengine-daemon), or apt-get install it`);
+    throw new Error(`${name} is not installed: run "bash scripts/test.sh" (it installs sip-tester, redis-server, redis-sentinel, chromium, linphone-cli, rtpengine-daemon and prometheus), or apt-get install it`);
   }
 }
 
@@ -44,6 +46,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
   requireTool('linphonec');
   // The media relay between browsers and desk phones (rtpengine-daemon), run per test file (load-tests/lib/rtpengine.ts).
   requireTool('rtpengine');
+  // The ops kit's checks (ops/prometheus/, /metrics) run Prometheus's promtool.
+  requireTool('promtool');
+  execFileSync(process.execPath, [fileURLToPath(new URL('../../scripts/build-dist.mjs', import.meta.url)), '--if-stale'], { stdio: 'inherit' });
   dir = mkdtempSync(join(tmpdir(), 'sipedge-redis-'));
   pidFile = join(dir, 'redis.pid');
   const port = await freePort();

@@ -44,11 +44,23 @@ describe('sipedge moh', () => {
     const status = await run('moh', 'status');
     const lines = status.out.split('\n');
     expect(lines).toHaveLength(3);
-    expect(lines[0]).toMatch(/^acme\thold\t\S+\t\d{4}-\d\d-\d\dT[\d:.]+Z\tbig\.wav\tfailed: big\.wav is 5\.0 MB/);
-    expect(lines[1]).toMatch(/\tsong\.wma\tfailed: song\.wma: Windows Media/);
-    expect(lines[2]).toMatch(/\thold\.wav\tactive WAV PCM 16-bit 16000 Hz mono 1\.0 s$/);
+    expect(lines[0]).toMatch(/\thold\.wav\tactive WAV PCM 16-bit 16000 Hz mono 1\.0 s$/);
+    expect(lines[1]).toMatch(/^acme\thold\t\S+\t\d{4}-\d\d-\d\dT[\d:.]+Z\tbig\.wav\tfailed: big\.wav is 5\.0 MB/);
+    expect(lines[2]).toMatch(/\tsong\.wma\tfailed: song\.wma: Windows Media/);
     const json = JSON.parse((await run('moh', 'status', '--tenant', 'acme', '--json')).out) as { status: string }[];
-    expect(json.map((v) => v.status)).toEqual(['failed', 'failed', 'active']);
+    expect(json.map((v) => v.status)).toEqual(['active', 'failed', 'failed']);
+  });
+
+  it('always lists the playing version, however many refusals came after it, then the 5 most recent (--all: every one)', async () => {
+    expect((await run('tenant', 'add', 'busy', '--domain', 'busy.example.com')).code).toBe(0);
+    expect((await run('moh', 'upload', join(dir, 'hold.wav'), '--tenant', 'busy', '--class', 'queue')).code).toBe(0);
+    for (let i = 0; i < 7; i++) expect((await run('moh', 'upload', join(dir, 'song.wma'), '--tenant', 'busy', '--class', 'queue')).code).toBe(1);
+    const shown = (await run('moh', 'status', '--tenant', 'busy')).out.split('\n');
+    expect(shown.map((l) => l.split('\t')[5]!.split(' ')[0])).toEqual(['active', 'failed:', 'failed:', 'failed:', 'failed:', 'failed:']);
+    expect(shown[0]).toContain('\thold.wav\t');
+    const all = (await run('moh', 'status', '--tenant', 'busy', '--all')).out.split('\n');
+    expect(all).toHaveLength(8);
+    expect(all[0]).toContain('\tactive ');
   });
 
   it('answers usage errors with exit 2: a missing --class, a class other than hold or queue, an unknown tenant (exit 1)', async () => {

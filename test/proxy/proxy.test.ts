@@ -97,7 +97,7 @@ describe('calls from a phone to the PBX', () => {
     const ok = await phone.waitFor(phone.response(200, 'INVITE', inv.callId));
     expect(tagOf(ringing.header('to'))).toBe(toTag);
     expect(ok.headers('via')).toHaveLength(1);
-    // Issue 3 point 8: the phone sees the edge only (its Record-Route and a Contact at the edge).
+    // Topology hiding: the phone sees the edge only (its Record-Route and a Contact at the edge).
     expect(ok.raw).not.toContain('127.0.0.2');
     expect(ok.raw).not.toContain(String(pbx.port));
     expect(uriOf(ok.header('contact')!)).toContain(`@127.0.0.1:${edge!.udpPort}`);
@@ -115,6 +115,15 @@ describe('calls from a phone to the PBX', () => {
     expect((await phone.waitFor(phone.response(200, 'BYE', inv.callId))).headers('via')).toHaveLength(1);
     expect(await edge!.metric('sipedge_proxy_requests_total', { route: 'to-upstream' })).toBe(1);
     expect(await edge!.metric('sipedge_proxy_requests_total', { route: 'in-dialog' })).toBe(1);
+    // Latency histograms: the 180 timed once as the post-dial delay, the 200 as the final; the server transactions by
+    // method and class (the challenged INVITE's 407, the answered one's 200, the REGISTER's 401 and 200, the BYE's 200).
+    expect(await edge!.metric('sipedge_proxy_invite_provisional_seconds_count')).toBe(1);
+    expect(await edge!.metric('sipedge_proxy_invite_final_seconds_count', { status_class: '2xx' })).toBe(1);
+    expect(await edge!.metric('sipedge_proxy_invite_final_seconds_count')).toBe(1);
+    for (const [method, cls] of [['INVITE', '4xx'], ['INVITE', '2xx'], ['REGISTER', '4xx'], ['REGISTER', '2xx'], ['BYE', '2xx']]) {
+      expect(await edge!.metric('sipedge_sip_response_seconds_count', { method: method!, status_class: cls! }), `${method} ${cls}`).toBe(1);
+    }
+    expect(await edge!.metric('sipedge_http_request_duration_seconds_count', { method: 'GET', route: '/metrics', status_class: '2xx' })).toBeGreaterThanOrEqual(1);
   });
 
   it('cancels a ringing call: 200 to the CANCEL, CANCEL to the PBX, 487 back to the phone', async () => {

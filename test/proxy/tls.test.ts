@@ -122,7 +122,7 @@ describe('proxying over TLS', () => {
     expect(req.headers('record-route')[0]).toMatch(new RegExp(`@127\\.0\\.0\\.1:${edge!.tlsPort};transport=tls;lr>$`));
     pbx.reply(req, 486);
     expect((await phone.waitFor(phone.response(486, 'INVITE', inv.callId))).status).toBe(486);
-    expect(await edge!.metric('sipedge_connections', { transport: 'tls' })).toBeGreaterThanOrEqual(1);
+    expect(await edge!.metric('sipedge_connections_open', { transport: 'tls' })).toBeGreaterThanOrEqual(1);
   });
 
   it('sends a sips: call only to TLS devices, with sips: Record-Route, and answers 480 when the callee has none', async () => {

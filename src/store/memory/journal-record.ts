@@ -10,7 +10,7 @@ export interface SnapshotRecord {
   tenants: Tenant[];
   extensions: Extension[];
   meta: Record<string, string>;
-  /** Gateway logins (absent in snapshots written before issue 4). */
+  /** Gateway logins (absent in snapshots written before the gateway's logins existed). */
   logins?: LoginRecord[];
   /** "tenant/ext" -> last TOTP step used. */
   totpSteps?: Record<string, number>;
