@@ -277,6 +277,8 @@ export class Metrics {
     registers: [this.registry],
   });
   constructor(opts: { defaultMetrics?: boolean } = {}) {
+    // The embedded store is always up; the Redis store's health monitor sets 0 during an outage and 1 after it.
+    this.storeUp.set(1);
     if (opts.defaultMetrics) {
       collectDefaultMetrics({ register: this.registry, prefix: 'sipedge_' });
       // prom-client names three gauges *_total, which Prometheus reserves for counters (promtool check metrics fails
