@@ -25,6 +25,8 @@ export interface BranchTarget {
   dropVias?: boolean;
   /** ... and this Contact instead of the upstream's. */
   contact?: string;
+  /** Header lines added to this branch's request (the internal hop's Sipedge-Hop). */
+  headers?: string[];
 }
 
 /** How responses are edited on the way back (topology hiding): see ProxyTx.respEdit. */
@@ -143,6 +145,7 @@ export class ProxyTx {
       removeHeaders: this.drop,
       dropVias: t.dropVias,
       contact: t.contact,
+      extraHeaders: t.headers,
     });
     const b = new Branch(this, id, bytes, t.flow, t.upstream);
     this.branches.push(b);

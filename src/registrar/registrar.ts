@@ -15,6 +15,7 @@ import type { Flow } from '../transport/flow.ts';
 import { chain, type MaybePromise } from '../store/maybe-promise.ts';
 import type { Binding, BindingStore } from '../store/types.ts';
 import { bindingKey, contactLine, instanceOf, regIdOf } from './contact-binding.ts';
+import type { NodeIdentity } from './node-registry.ts';
 
 /** Option tags the registrar understands in Require (RFC 3327 path, RFC 5626 outbound). */
 const SUPPORTED = new Set(['path', 'outbound']);
@@ -66,8 +67,8 @@ export interface RegistrarDeps {
   clock: Clock;
   metrics: Metrics;
   logger: Logger;
-  /** This node's id, stored with bindings whose flow it holds. */
-  nodeId: string;
+  /** This node's id and internal hop address, stored with bindings whose flow it holds. */
+  node: NodeIdentity;
 }
 
 /** What one REGISTER asks for: its contacts, its Expires header, its Supported option tags (lower case). */
@@ -278,7 +279,8 @@ export class Registrar {
         sourceAddress: source.address,
         sourcePort: source.port,
         userAgent,
-        nodeId: this.d.nodeId,
+        nodeId: this.d.node.id,
+        nodeAddress: this.d.node.address,
       });
     }
     let bindings = [...byKey.values()];

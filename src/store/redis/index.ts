@@ -9,6 +9,7 @@ import { RedisNonceCountStore } from './nonce-counts.ts';
 import { defineGatewayScripts } from './gateway-scripts.ts';
 import { RedisLoginStore, RedisSessionStore, RedisTokenStore } from './logins.ts';
 import { RedisMediaStore } from './media.ts';
+import { RedisNodeStore } from './nodes.ts';
 import { RedisUpstreamChoiceStore } from './upstream-choices.ts';
 
 export type { RedisStoreConfig } from './connection.ts';
@@ -24,6 +25,7 @@ export async function openRedisStores(cfg: RedisStoreConfig, opts: StoreOptions)
   return {
     accounts: new RedisAccountStore(redis),
     bindings: new RedisBindingStore(redis),
+    nodes: new RedisNodeStore(redis),
     lockouts: new RedisLockoutStore(redis, cfg.keyPrefix),
     nonces: new RedisNonceCountStore(redis),
     upstreamChoices: new RedisUpstreamChoiceStore(redis),
