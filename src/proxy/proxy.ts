@@ -240,7 +240,7 @@ export class Proxy {
     const { count, target } = routes.length === 0 ? NO_ROUTE : this.ourRoutes(routes);
     const rest = count === 0 ? undefined : routes.slice(count);
     if (target !== undefined) {
-      await this.inDialog(tx, target, rest ?? [], hop !== undefined);
+      await this.inDialog(tx, target, routes.slice(count), hop !== undefined);
       return;
     }
     if (req.to.tag !== undefined) {
