@@ -2,7 +2,11 @@
 // and messages users through node A whose flows are on nodes B (SIP.js over WebSocket) and C (a UDP desk phone); route
 // tokens of one node are never delivered to a flow of another; a forged internal hop is refused; a dead node's
 // connection bindings go.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { Invitation, SessionState } from 'sip.js';
 import { startEdge, type TestEdge } from '../helpers/edge.ts';
 import { register } from '../helpers/phone.ts';
@@ -16,10 +20,12 @@ const PBX_USER = `sip:2000@${DOMAIN}`;
 let nodes: TestEdge[] = [];
 let peers: SipPeer[] = [];
 let phones: SipJsPhone[] = [];
+let children: ChildProcess[] = [];
 
 beforeAll(() => installBrowserWebSocket());
 afterAll(() => uninstallBrowserWebSocket());
 afterEach(async () => {
+  for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   for (const p of phones.splice(0)) await p.close().catch(() => undefined);
   for (const p of peers.splice(0)) await p.close();
   for (const n of nodes.splice(0)) await n.stop();
@@ -35,8 +41,12 @@ async function peer(o: Parameters<typeof SipPeer.open>[0]): Promise<SipPeer> {
  * Nodes A (127.0.0.2), B (127.0.0.1: the softphone helper connects there) and C (127.0.0.3) on one Redis key space,
  * the PBX their one upstream, tenant acme with 1001 and 1002; every node has seen the others' heartbeats.
  */
-async function cluster(pbx: SipPeer): Promise<{ a: TestEdge; b: TestEdge; c: TestEdge }> {
-  const keyPrefix = `nodes${process.pid}x${rnd(3)}:`;
+async function cluster(
+  pbx: SipPeer,
+  keyPrefix = `nodes${process.pid}x${rnd(3)}:`,
+  // Heartbeats are driven by the test (nodes.beat()) unless it asks for real ones.
+  timing = { heartbeatSeconds: 60, deadAfterSeconds: 120 },
+): Promise<{ a: TestEdge; b: TestEdge; c: TestEdge }> {
   const start = (host: string): Promise<TestEdge> =>
     startEdge({
       store: 'redis',
@@ -46,8 +56,7 @@ async function cluster(pbx: SipPeer): Promise<{ a: TestEdge; b: TestEdge; c: Tes
         http: { listen: `${host}:0`, https: 'off' },
         upstreams: [{ uri: `sip:${pbx.host}:${pbx.port}`, priority: 1, weight: 1, transport: 'udp' }],
         proxy: { probe: { intervalSeconds: 1, timeoutSeconds: 0.5, failuresToDown: 2, successesToUp: 1 } },
-        // Heartbeats are driven by the test (nodes.beat()); the interval only has to stay out of the way.
-        cluster: { heartbeatSeconds: 60, deadAfterSeconds: 120 },
+        cluster: timing,
       },
     });
   const a = await start('127.0.0.2');
@@ -214,5 +223,62 @@ describe('many nodes on one Redis', () => {
     expect(await b.metric('sipedge_proxy_rejected_total', { reason: 'forbidden' })).toBe(3);
     expect(await b.metric('sipedge_proxy_requests_total', { route: 'from-node' })).toBe(0);
     expect(soft.seen.get('INVITE') ?? 0).toBe(0);
+  }, 60_000);
+
+  it('removes the connection bindings of a node killed with kill -9 once it is dead, and calls fall back to the user\'s other phone', async () => {
+    const pbx = await peer({ transport: 'udp', port: 0, localAddress: '127.0.0.4', host: '127.0.0.2' });
+    const keyPrefix = `nodes${process.pid}x${rnd(3)}:`;
+    // Dead after 5 s without a heartbeat (every 0.5 s): the survivors judge by their own config.
+    const timing = { heartbeatSeconds: 0.5, deadAfterSeconds: 5 };
+    const { a } = await cluster(pbx, keyPrefix, timing);
+    // Node D: `sipedge start` in its own process on the same Redis key space, with a short heartbeat.
+    const dir = mkdtempSync(join(tmpdir(), 'sipedge-node-d-'));
+    const config = join(dir, 'sipedge.json');
+    writeFileSync(config, JSON.stringify({
+      dataDir: dir,
+      store: 'redis',
+      redis: { url: `redis://127.0.0.1:${inject('redisPort')}`, keyPrefix },
+      sip: { udp: '127.0.0.5:0', tcp: '127.0.0.5:0', ws: '127.0.0.5:0', tls: 'off', wss: 'off' },
+      http: { listen: 'off', https: 'off' },
+      cluster: timing,
+      log: { level: 'warn' },
+    }));
+    const d = spawn('node', ['bin/sipedge.js', 'start'], { env: { ...process.env, SIPEDGE_CONFIG: config } });
+    children.push(d);
+    const listening = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      d.stdout!.on('data', (b: Buffer) => {
+        out += String(b);
+        const m = /sipedge listening.*/.exec(out);
+        if (m) resolve(m[0]);
+      });
+      d.on('exit', (code) => reject(new Error(`node D exited (${code}):\n${out}`)));
+    });
+    const wsPort = Number(/ws 127\.0\.0\.5:(\d+)/.exec(listening)![1]);
+    const soft = await peer({ transport: 'ws', port: wsPort, host: '127.0.0.5' });
+    const desk = await peer({ transport: 'udp', port: a.udpPort, host: '127.0.0.2' });
+    expect(await register(soft, '1001', DOMAIN, PW)).toBe(200);
+    expect(await register(desk, '1001', DOMAIN, PW)).toBe(200);
+    await a.app.nodes.beat();
+    const before = (await a.app.stores.bindings.get('1001@acme', Date.now())).bindings;
+    expect(before.map((b) => b.transport).sort()).toEqual(['udp', 'ws']);
+    const dId = before.find((b) => b.transport === 'ws')!.nodeId;
+
+    d.kill('SIGKILL');
+    // One of the survivors (whichever removes D's record first) cleans up and logs it.
+    const dead = JSON.parse(
+      await Promise.any(nodes.map((n) => n.waitForLog((l) => l.includes('"node.dead"') && l.includes(dId), 30_000))),
+    ) as Record<string, unknown>;
+    expect(dead.removedBindings).toBe(1);
+    const after = (await a.app.stores.bindings.get('1001@acme', Date.now())).bindings;
+    expect(after.map((b) => b.transport)).toEqual(['udp']);
+    expect((await a.app.stores.nodes.list()).map((n) => n.id)).not.toContain(dId);
+
+    // The PBX's call to 1001 rings the desk phone that is left.
+    const inv = inviteFromPbx(pbx);
+    const atDesk = await desk.waitFor(desk.request('INVITE', inv.callId), 5000);
+    desk.reply(atDesk, 486);
+    await pbx.waitFor(pbx.response(486, 'INVITE', inv.callId), 5000);
+    rmSync(dir, { recursive: true, force: true });
   }, 60_000);
 });
