@@ -320,7 +320,7 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
       moveBackMs: config.proxy.moveBackAfterSeconds * 1000,
       moves: metrics.upstreamMoves,
     }),
-    admission: new UserAdmission({ auth, identities, bindings: stores.bindings, config: config.proxy, clock }),
+    admission: new UserAdmission({ auth, identities, bindings: stores.bindings, config: config.proxy, clock, nodeId }),
     identities,
     bindings: stores.bindings,
     clients: transactions.clients,

@@ -317,7 +317,8 @@ export class Registrar {
     for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
       const now = this.d.clock.now();
       const cur = await this.d.bindings.get(aor, now);
-      const kept = cur.bindings.filter((b) => !(b.isFlowBound && b.flowId === flowId));
+      // Flow ids are per node: the same id on another node is another connection.
+      const kept = cur.bindings.filter((b) => !(b.isFlowBound && b.flowId === flowId && b.nodeId === this.d.node.id));
       if (kept.length === cur.bindings.length) return;
       if (await this.d.bindings.replace(aor, kept, cur.version, now)) {
         this.d.logger.debug({ event: 'registrar.flow_closed', aor, removed: cur.bindings.length - kept.length });

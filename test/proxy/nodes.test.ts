@@ -43,9 +43,12 @@ async function peer(o: Parameters<typeof SipPeer.open>[0]): Promise<SipPeer> {
  */
 async function cluster(
   pbx: SipPeer,
-  keyPrefix = `nodes${process.pid}x${rnd(3)}:`,
-  // Heartbeats are driven by the test (nodes.beat()) unless it asks for real ones.
-  timing = { heartbeatSeconds: 60, deadAfterSeconds: 120 },
+  {
+    keyPrefix = `nodes${process.pid}x${rnd(3)}:`,
+    // Heartbeats are driven by the test (nodes.beat()) unless it asks for real ones.
+    timing = { heartbeatSeconds: 60, deadAfterSeconds: 120 },
+    userAuth = 'challenge' as 'challenge' | 'registered',
+  } = {},
 ): Promise<{ a: TestEdge; b: TestEdge; c: TestEdge }> {
   const start = (host: string): Promise<TestEdge> =>
     startEdge({
@@ -55,7 +58,7 @@ async function cluster(
         sip: { udp: `${host}:0`, tcp: `${host}:0`, ws: `${host}:0`, tls: 'off', wss: 'off' },
         http: { listen: `${host}:0`, https: 'off' },
         upstreams: [{ uri: `sip:${pbx.host}:${pbx.port}`, priority: 1, weight: 1, transport: 'udp' }],
-        proxy: { probe: { intervalSeconds: 1, timeoutSeconds: 0.5, failuresToDown: 2, successesToUp: 1 } },
+        proxy: { userAuth, probe: { intervalSeconds: 1, timeoutSeconds: 0.5, failuresToDown: 2, successesToUp: 1 } },
         cluster: timing,
       },
     });
@@ -200,6 +203,27 @@ describe('many nodes on one Redis', () => {
     expect(soft.seen.get('INVITE')).toBe(1);
   }, 60_000);
 
+  it('admits without a digest (proxy.userAuth registered) only the connection a user registered on, not the same flow id on another node', async () => {
+    const pbx = await peer({ transport: 'udp', port: 0, localAddress: '127.0.0.4', host: '127.0.0.2' });
+    const { a, b } = await cluster(pbx, { userAuth: 'registered' });
+    const atB = await peer({ transport: 'ws', port: b.wsPort, host: '127.0.0.1' });
+    const atA = await peer({ transport: 'ws', port: a.wsPort, host: '127.0.0.2' });
+    expect(await register(atB, '1001', DOMAIN, PW)).toBe(200);
+    expect(await register(atA, '1002', DOMAIN, PW)).toBe(200);
+    const call = (from: SipPeer): ReturnType<typeof buildRequest> => {
+      const inv = buildRequest(from, { method: 'INVITE', ruri: `sip:2000@${DOMAIN}`, from: `sip:1001@${DOMAIN}`, to: `sip:2000@${DOMAIN}`, body: SDP });
+      from.send(inv.text);
+      return inv;
+    };
+    // 1002's connection on A claims to be 1001 (whose connection on B has the same id): challenged.
+    const forged = call(atA);
+    await atA.waitFor(atA.response(407, 'INVITE', forged.callId));
+    // 1001 on its own connection is admitted and reaches the PBX.
+    const real = call(atB);
+    await pbx.waitFor(pbx.request('INVITE', real.callId), 5000);
+    expect(pbx.seen.get('INVITE')).toBe(1);
+  }, 60_000);
+
   it('refuses with 403 a request that claims to come from another node without its key', async () => {
     const pbx = await peer({ transport: 'udp', port: 0, localAddress: '127.0.0.4', host: '127.0.0.2' });
     const { a, b } = await cluster(pbx);
@@ -230,7 +254,7 @@ describe('many nodes on one Redis', () => {
     const keyPrefix = `nodes${process.pid}x${rnd(3)}:`;
     // Dead after 5 s without a heartbeat (every 0.5 s): the survivors judge by their own config.
     const timing = { heartbeatSeconds: 0.5, deadAfterSeconds: 5 };
-    const { a } = await cluster(pbx, keyPrefix, timing);
+    const { a } = await cluster(pbx, { keyPrefix, timing });
     // Node D: `sipedge start` in its own process on the same Redis key space, with a short heartbeat.
     const dir = mkdtempSync(join(tmpdir(), 'sipedge-node-d-'));
     const config = join(dir, 'sipedge.json');
