@@ -1,14 +1,17 @@
 // Three edges on one real redis-server (127.0.0.1, .2, .3; README "Many nodes"): a PBX (a UDP peer on 127.0.0.4) calls
-// and messages users through node A whose flows are on nodes B (SIP.js over WebSocket) and C (a UDP desk phone); route
-// tokens of one node are never delivered to a flow of another; a forged internal hop is refused; a dead node's
-// connection bindings go.
+// and messages users through node A whose flows are on nodes B (SIP.js over WebSocket) and C (a UDP desk phone); a SIPp
+// phone at A calls a SIP.js phone at B (load-tests/sipp/{register-auth,invite-via-proxy}.xml); route tokens and flow ids
+// of one node never reach a flow of another; a forged internal hop is refused; a node killed with kill -9 loses its
+// connection bindings once dead.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { Invitation, SessionState } from 'sip.js';
-import { startEdge, type TestEdge } from '../helpers/edge.ts';
+import { describeSipp, freeUdpPortOn, runSipp } from '../../load-tests/lib/sipp.ts';
+import { writeUserFiles } from '../../load-tests/lib/users.ts';
+import { eventually, startEdge, type TestEdge } from '../helpers/edge.ts';
 import { register } from '../helpers/phone.ts';
 import { ackFor, buildRequest, inDialog, rnd, SipPeer, uriOf } from '../helpers/sip-peer.ts';
 import { fixedSdp, installBrowserWebSocket, SDP, SipJsPhone, uninstallBrowserWebSocket } from '../helpers/softphone.ts';
@@ -42,7 +45,7 @@ async function peer(o: Parameters<typeof SipPeer.open>[0]): Promise<SipPeer> {
  * the PBX their one upstream, tenant acme with 1001 and 1002; every node has seen the others' heartbeats.
  */
 async function cluster(
-  pbx: SipPeer,
+  pbx: SipPeer | undefined,
   {
     keyPrefix = `nodes${process.pid}x${rnd(3)}:`,
     // Heartbeats are driven by the test (nodes.beat()) unless it asks for real ones.
@@ -57,7 +60,7 @@ async function cluster(
         redis: { keyPrefix },
         sip: { udp: `${host}:0`, tcp: `${host}:0`, ws: `${host}:0`, tls: 'off', wss: 'off' },
         http: { listen: `${host}:0`, https: 'off' },
-        upstreams: [{ uri: `sip:${pbx.host}:${pbx.port}`, priority: 1, weight: 1, transport: 'udp' }],
+        upstreams: pbx === undefined ? [] : [{ uri: `sip:${pbx.host}:${pbx.port}`, priority: 1, weight: 1, transport: 'udp' }],
         proxy: { userAuth, probe: { intervalSeconds: 1, timeoutSeconds: 0.5, failuresToDown: 2, successesToUp: 1 } },
         cluster: timing,
       },
@@ -71,11 +74,10 @@ async function cluster(
     await p.addTenant('acme', DOMAIN);
     for (const ext of ['1001', '1002']) await p.addExtension({ ext, tenant: 'acme' }, { password: PW });
   });
-  pbx.edgePort = a.udpPort;
-  await new Promise<void>((resolve) => {
-    const ready = (): void => (a.app.upstreams.healthy().length === 1 ? resolve() : void setTimeout(ready, 50));
-    ready();
-  });
+  if (pbx !== undefined) {
+    pbx.edgePort = a.udpPort;
+    expect(await eventually(() => a.app.upstreams.healthy().length === 1, 5000)).toBe(true);
+  }
   return { a, b, c };
 }
 
@@ -138,6 +140,41 @@ describe('many nodes on one Redis', () => {
     expect(bye.headers('route')).toHaveLength(0);
     pbx.reply(bye, 200);
     await terminated;
+  }, 60_000);
+
+  it('a SIPp phone registered at node A calls a SIP.js phone on node B (no upstream): INVITE, ACK and BYE cross the nodes', async () => {
+    const { a, b } = await cluster(undefined, { userAuth: 'registered' });
+    const dir = mkdtempSync(join(tmpdir(), 'sipedge-nodes-sipp-'));
+    // SIPp's caller 1003 (load-tests/sipp/register-auth.xml, invite-via-proxy.xml) calls 9<its extension>: 91003.
+    const users = writeUserFiles({ count: 1, tenant: 'acme', domain: DOMAIN, outDir: dir, firstExtension: 1003 });
+    await a.cli(async (p) => {
+      await p.importCsv(readFileSync(users.importCsv, 'utf8'));
+      await p.addExtension({ ext: '91003', tenant: 'acme' }, { password: PW });
+    });
+    let invitation: Invitation | undefined;
+    const soft = new SipJsPhone({ name: 'callee-b', wsPort: b.wsPort, ext: '91003', domain: DOMAIN, password: PW }, {}, {
+      ...fixedSdp,
+      delegate: {
+        onInvite: (i) => {
+          invitation = i;
+          void i.accept();
+        },
+      },
+    });
+    phones.push(soft);
+    expect((await soft.start()).status, soft.wire()).toBe(200);
+    const localPort = await freeUdpPortOn('127.0.0.1');
+    const sipp = (scenario: string) =>
+      runSipp({ scenario: `load-tests/sipp/${scenario}.xml`, target: `127.0.0.2:${a.udpPort}`, inf: users.sippCsv, calls: 1, authUri: DOMAIN, localPort, timeoutMs: 30_000 });
+    const reg = await sipp('register-auth');
+    expect(reg.exitCode, describeSipp(reg)).toBe(0);
+    const call = await sipp('invite-via-proxy');
+    expect(call.exitCode, describeSipp(call)).toBe(0);
+    expect(call.successful).toBe(1);
+    expect(invitation?.state).toBe(SessionState.Terminated);
+    expect(await a.metric('sipedge_proxy_requests_total', { route: 'local' })).toBe(1);
+    expect(await b.metric('sipedge_proxy_requests_total', { route: 'from-node' })).toBe(1);
+    rmSync(dir, { recursive: true, force: true });
   }, 60_000);
 
   it('delivers the PBX BYE of a call on node B that lands on node A to the right phone, never to a phone on A with the same flow id', async () => {
