@@ -40,6 +40,16 @@ async function peer(o: Parameters<typeof SipPeer.open>[0]): Promise<SipPeer> {
   return p;
 }
 
+/** The PBX: a UDP peer on 127.0.0.4 sending to node A (127.0.0.2) unless told otherwise. */
+function pbxPeer(): Promise<SipPeer> {
+  return peer({ transport: 'udp', port: 0, localAddress: '127.0.0.4', host: '127.0.0.2' });
+}
+
+/** A phone on a node's WebSocket listener. */
+function wsPhone(node: TestEdge): Promise<SipPeer> {
+  return peer({ transport: 'ws', port: node.wsPort, host: node.config.sip.ws.split(':')[0] });
+}
+
 /**
  * Nodes A (127.0.0.2), B (127.0.0.1: the softphone helper connects there) and C (127.0.0.3) on one Redis key space,
  * the PBX their one upstream, tenant acme with 1001 and 1002; every node has seen the others' heartbeats.
@@ -90,7 +100,7 @@ function inviteFromPbx(pbx: SipPeer, to = `sip:1001@${DOMAIN}`): ReturnType<type
 
 describe('many nodes on one Redis', () => {
   it('relays the PBX INVITE, ACK, MESSAGE and BYE at node A to a SIP.js phone on node B, and its BYE back through both nodes', async () => {
-    const pbx = await peer({ transport: 'udp', port: 0, localAddress: '127.0.0.4', host: '127.0.0.2' });
+    const pbx = await pbxPeer();
     const { a, b } = await cluster(pbx);
     let invitation: Invitation | undefined;
     const messages: string[] = [];
@@ -178,11 +188,11 @@ describe('many nodes on one Redis', () => {
   }, 60_000);
 
   it('delivers the PBX BYE of a call on node B that lands on node A to the right phone, never to a phone on A with the same flow id', async () => {
-    const pbx = await peer({ transport: 'udp', port: 0, localAddress: '127.0.0.4', host: '127.0.0.2' });
+    const pbx = await pbxPeer();
     const { a, b } = await cluster(pbx);
     // Each node's first WebSocket connection: the same flow id on both.
-    const atB = await peer({ transport: 'ws', port: b.wsPort, host: '127.0.0.1' });
-    const atA = await peer({ transport: 'ws', port: a.wsPort, host: '127.0.0.2' });
+    const atB = await wsPhone(b);
+    const atA = await wsPhone(a);
     expect(await register(atB, '1001', DOMAIN, PW)).toBe(200);
     expect(await register(atA, '1002', DOMAIN, PW)).toBe(200);
 
@@ -214,9 +224,9 @@ describe('many nodes on one Redis', () => {
   }, 60_000);
 
   it('forks the PBX call at node A to the user\'s WebSocket phone on B and UDP desk phone on C, each rung once', async () => {
-    const pbx = await peer({ transport: 'udp', port: 0, localAddress: '127.0.0.4', host: '127.0.0.2' });
+    const pbx = await pbxPeer();
     const { b, c } = await cluster(pbx);
-    const soft = await peer({ transport: 'ws', port: b.wsPort, host: '127.0.0.1' });
+    const soft = await wsPhone(b);
     const desk = await peer({ transport: 'udp', port: c.udpPort, host: '127.0.0.3' });
     expect(await register(soft, '1001', DOMAIN, PW)).toBe(200);
     expect(await register(desk, '1001', DOMAIN, PW)).toBe(200);
@@ -241,10 +251,10 @@ describe('many nodes on one Redis', () => {
   }, 60_000);
 
   it('admits without a digest (proxy.userAuth registered) only the connection a user registered on, not the same flow id on another node', async () => {
-    const pbx = await peer({ transport: 'udp', port: 0, localAddress: '127.0.0.4', host: '127.0.0.2' });
+    const pbx = await pbxPeer();
     const { a, b } = await cluster(pbx, { userAuth: 'registered' });
-    const atB = await peer({ transport: 'ws', port: b.wsPort, host: '127.0.0.1' });
-    const atA = await peer({ transport: 'ws', port: a.wsPort, host: '127.0.0.2' });
+    const atB = await wsPhone(b);
+    const atA = await wsPhone(a);
     expect(await register(atB, '1001', DOMAIN, PW)).toBe(200);
     expect(await register(atA, '1002', DOMAIN, PW)).toBe(200);
     const call = (from: SipPeer): ReturnType<typeof buildRequest> => {
@@ -262,9 +272,9 @@ describe('many nodes on one Redis', () => {
   }, 60_000);
 
   it('refuses with 403 a request that claims to come from another node without its key', async () => {
-    const pbx = await peer({ transport: 'udp', port: 0, localAddress: '127.0.0.4', host: '127.0.0.2' });
+    const pbx = await pbxPeer();
     const { a, b } = await cluster(pbx);
-    const soft = await peer({ transport: 'ws', port: b.wsPort, host: '127.0.0.1' });
+    const soft = await wsPhone(b);
     expect(await register(soft, '1001', DOMAIN, PW)).toBe(200);
     const outsider = await peer({ transport: 'tcp', port: b.tcpPort, host: '127.0.0.1' });
     const to = `sip:1001@${DOMAIN}`;
@@ -287,7 +297,7 @@ describe('many nodes on one Redis', () => {
   }, 60_000);
 
   it('removes the connection bindings of a node killed with kill -9 once it is dead, and calls fall back to the user\'s other phone', async () => {
-    const pbx = await peer({ transport: 'udp', port: 0, localAddress: '127.0.0.4', host: '127.0.0.2' });
+    const pbx = await pbxPeer();
     const keyPrefix = `nodes${process.pid}x${rnd(3)}:`;
     // Dead after 5 s without a heartbeat (every 0.5 s): the survivors judge by their own config.
     const timing = { heartbeatSeconds: 0.5, deadAfterSeconds: 5 };
