@@ -243,6 +243,11 @@ export class Proxy {
       await this.inDialog(tx, target, routes.slice(count), hop !== undefined);
       return;
     }
+    if (hop !== undefined) {
+      // Relayed, but neither for a flow here nor along a Route value of this node: not ours to act on.
+      this.reject(tx, 403, 'Forbidden', 'forbidden');
+      return;
+    }
     if (req.to.tag !== undefined) {
       // In dialog, but not through this edge's Record-Route: no dialog we know of.
       this.reject(tx, 481, 'Call/Transaction Does Not Exist', 'no-route');
@@ -583,9 +588,6 @@ function isSips(req: SipMessage): boolean {
   return req.ruri.scheme === 'sips';
 }
 
-function isSecure(flow: Flow): boolean {
-  return flow.transport === 'tls' || flow.transport === 'wss';
-}
 const DROP_PROXY_AUTH = ['proxy-authorization'];
 /** A relayed request's Sipedge-Hop is for this node alone. */
 const DROP_HOP = [HOP_HEADER];
