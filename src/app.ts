@@ -21,6 +21,8 @@ import type { LocalService, ServerTransaction, TransactionUser } from './transac
 import type { SipMessage } from './sip/types.ts';
 import { Proxy } from './proxy/proxy.ts';
 import { RouteTokens } from './proxy/route-token.ts';
+import { NodeHops } from './proxy/node-hop.ts';
+import { NodeRegistry, type NodeIdentity } from './registrar/node-registry.ts';
 import { UpstreamChooser } from './proxy/upstream-chooser.ts';
 import { UpstreamFlows } from './proxy/upstream-flows.ts';
 import { probeTransportOf, UpstreamSet } from './proxy/upstream-set.ts';
@@ -174,6 +176,13 @@ function isForEdge(req: SipMessage): boolean {
   }
 }
 
+/** Where other nodes reach this one's internal hop by default: its SIP TCP listener ('' when TCP is off). */
+function hopAddress(tcp: AddressInfo | undefined): string {
+  if (tcp === undefined) return '';
+  const host = isWildcard(tcp.address) ? localAddresses.for(undefined, tcp.address) : tcp.address;
+  return (host.includes(':') ? `[${host}]` : host) + ':' + tcp.port;
+}
+
 export interface App {
   readonly config: Readonly<Config>;
   readonly stores: Stores;
@@ -190,6 +199,10 @@ export interface App {
   /** The configured upstreams and their health (probes run from start() to stop()). */
   readonly upstreams: UpstreamSet;
   readonly proxy: Proxy;
+  /** This node's heartbeat and view of the other nodes. */
+  readonly nodes: NodeRegistry;
+  /** This node's id and internal hop address (README "Many nodes"). */
+  readonly node: NodeIdentity;
   /** The certificate of sip.tls, sip.wss and http.https; undefined when all three are off. */
   readonly certificates: Certificates | undefined;
   /** The hold-music service (a test on a fake clock drives its scheduler). */
@@ -228,6 +241,7 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
   const clock = opts.clock ?? systemClock;
   const metrics = opts.metrics ?? new Metrics({ defaultMetrics: true });
   const nodeId = opts.nodeId ?? randomUUID();
+  const node: NodeIdentity = { id: nodeId, address: '' };
   // Certificates first: a bad certificate file stops the start before the store is opened (and locked).
   const certificates = await openCertificates(config, logger, metrics);
   const upstreamCa = await loadUpstreamCa(config.tls.upstreamCaFile);
@@ -250,7 +264,7 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
     clock,
     metrics,
     logger,
-    nodeId,
+    node,
   });
   const addresses: AppAddresses = {};
   // The media relays (rtpengine) and the anchored calls; the proxy and the hold music both anchor through them.
@@ -282,6 +296,19 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
     tlsClient: { ca: upstreamCa, verify: config.tls.verifyUpstreams },
   });
   const upstreamFlows = new UpstreamFlows(transport, logger);
+  const nodes = new NodeRegistry({
+    config: config.cluster,
+    nodes: stores.nodes,
+    bindings: stores.bindings,
+    node,
+    view: () => ({
+      connections: transport.connectionCount,
+      upstreams: Object.fromEntries(upstreamSet.all().map((u) => [u.uri, upstreamSet.stateOf(u.uri) ?? 'unknown'])),
+    }),
+    clock,
+    logger,
+    metrics,
+  });
   const upstreamSet = new UpstreamSet({
     upstreams: config.upstreams,
     probe: config.proxy.probe,
@@ -305,13 +332,15 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
       moveBackMs: config.proxy.moveBackAfterSeconds * 1000,
       moves: metrics.upstreamMoves,
     }),
-    admission: new UserAdmission({ auth, identities, bindings: stores.bindings, config: config.proxy, clock }),
+    admission: new UserAdmission({ auth, identities, bindings: stores.bindings, config: config.proxy, clock, nodeId }),
     identities,
     bindings: stores.bindings,
     clients: transactions.clients,
     matchInvite: (cancel) => transactions.matchInvite(cancel),
     transport,
-    tokens: new RouteTokens(nonceSecret),
+    tokens: new RouteTokens(nonceSecret, nodeId),
+    hops: new NodeHops(nonceSecret, nodeId, clock, (host, port) => transport.connectTcp(host, port), logger),
+    nodes,
     anchor: new MediaAnchor(relay, logger, metrics),
     clock,
     logger,
@@ -371,6 +400,8 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
     gateway,
     upstreams: upstreamSet,
     proxy,
+    nodes,
+    node,
     certificates,
     holdMusic: moh,
     rtpengines,
@@ -380,6 +411,7 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
         await holdCache.start();
         Object.assign(addresses, await transport.listen());
         await proxy.start(addresses);
+        node.address = config.cluster.address || hopAddress(addresses.tcp);
         Object.assign(addresses, await http.listen());
       } catch (e) {
         await transport.close().catch(() => undefined);
@@ -394,7 +426,16 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
       upstreamSet.start();
       await rtpengines.start();
       relay.start();
-      logger.info({ event: 'edge.started', nodeId, store: config.store, upstreams: config.upstreams.length, rtpengines: config.media.rtpengine.length, anchoring: config.media.anchoring });
+      nodes.start();
+      logger.info({
+        event: 'edge.started',
+        nodeId,
+        address: node.address,
+        store: config.store,
+        upstreams: config.upstreams.length,
+        rtpengines: config.media.rtpengine.length,
+        anchoring: config.media.anchoring,
+      });
       return addresses;
     },
     async stop() {
@@ -404,6 +445,7 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
       logger.info({ event: 'edge.stopping' });
       upstreamSet.stop();
       await transport.close();
+      await nodes.stop();
       await dispatcher.drain(DRAIN_MS);
       moh.close();
       holdCache.stop();

@@ -32,7 +32,8 @@ export interface ExtensionView {
   graceUntil?: string;
   createdAt: string;
   lockedUntil?: string;
-  bindings?: Array<{ contact: string; transport: string; source: string; expiresIn: number; userAgent?: string }>;
+  /** Unexpired registrations; node: the id of the node that holds its flow, nodeAddress: that node's internal hop. */
+  bindings?: Array<{ contact: string; transport: string; source: string; expiresIn: number; userAgent?: string; node: string; nodeAddress?: string }>;
 }
 
 /** Parses "EXT@TENANT". */
@@ -222,6 +223,8 @@ export class Provisioning {
         source: `${b.sourceAddress}:${b.sourcePort}`,
         expiresIn: Math.round((b.expiresAt - now) / 1000),
         userAgent: b.userAgent,
+        node: b.nodeId,
+        nodeAddress: b.nodeAddress,
       }));
     }
     return view;

@@ -10,6 +10,7 @@ import type { Stores } from '../store/types.ts';
 import { parseDuration, parseExtensionRef, Provisioning } from '../auth/provisioning.ts';
 import { ensureDemo } from './demo.ts';
 import { formatUpstreamStatus, upstreamStatus } from './upstream-status.ts';
+import { formatNodes, nodeRows } from './nodes.ts';
 
 interface Command {
   usage: string;
@@ -180,7 +181,7 @@ const COMMANDS: Record<string, Command> = {
         }
         if (v.bindings) {
           ctx.out(`${'registrations'.padEnd(20)} ${v.bindings.length}`);
-          for (const b of v.bindings) ctx.out(`  ${b.contact}  ${b.transport} from ${b.source}, expires in ${b.expiresIn}s`);
+          for (const b of v.bindings) ctx.out(`  ${b.contact}  ${b.transport} from ${b.source}, expires in ${b.expiresIn}s, node ${b.node}${b.nodeAddress ? ` (${b.nodeAddress})` : ''}`);
         } else ctx.out(`${'registrations'.padEnd(20)} held by the running edge (embedded store): see its /metrics`);
         if (!live && ctx.config.upstreams.length > 0) ctx.out(`${'upstream'.padEnd(20)} held by the running edge (embedded store)`);
         return 0;
@@ -212,18 +213,39 @@ const COMMANDS: Record<string, Command> = {
   },
   'upstream status': {
     usage: 'sipedge upstream status [--json]',
-    summary: "the configured upstreams, each one's state as the running edge sees it, and (Redis store) the extensions it holds",
+    summary: "the configured upstreams, each one's state as the running edge sees it, and (Redis store) the extensions it holds and every node's view",
     options: { json: { type: 'boolean' } },
     positionals: 0,
     run: async (ctx, _args, o) => {
       const stores = ctx.config.store === 'redis' ? await openStores(ctx.config, { role: 'cli', clock: systemClock }) : undefined;
       try {
-        const rows = await upstreamStatus(ctx.config, stores?.upstreamChoices);
+        const rows = await upstreamStatus(ctx.config, stores?.upstreamChoices, stores?.nodes);
         if (o.json) ctx.out(JSON.stringify(rows, null, 2));
         else for (const line of formatUpstreamStatus(rows)) ctx.out(line);
         return 0;
       } finally {
         await stores?.close();
+      }
+    },
+  },
+  nodes: {
+    usage: 'sipedge nodes [--json]',
+    summary: 'the nodes of a deployment on the Redis store: address, live or dead, age, connections, registrations, upstreams up',
+    options: { json: { type: 'boolean' } },
+    positionals: 0,
+    run: async (ctx, _args, o) => {
+      if (ctx.config.store !== 'redis') {
+        ctx.out('one node: the running edge (the node registry is shared through the Redis store; store is "memory")');
+        return 0;
+      }
+      const stores = await openStores(ctx.config, { role: 'cli', clock: systemClock });
+      try {
+        const rows = await nodeRows(ctx.config, stores, systemClock.now());
+        if (o.json) ctx.out(JSON.stringify(rows, null, 2));
+        else for (const line of formatNodes(rows)) ctx.out(line);
+        return 0;
+      } finally {
+        await stores.close();
       }
     },
   },

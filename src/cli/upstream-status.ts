@@ -1,7 +1,7 @@
 // `sipedge upstream status` and the chosen upstream of `sipedge ext show`: the configured set, each upstream's state as
 // the running edge sees it (its /metrics), and how many extensions each holds (the shared store). Probing is proxy/'s.
 import type { Config } from '../config/schema.ts';
-import type { UpstreamChoiceStore } from '../store/types.ts';
+import type { NodeStore, UpstreamChoiceStore } from '../store/types.ts';
 
 export interface UpstreamStatusRow {
   uri: string;
@@ -12,6 +12,8 @@ export interface UpstreamStatusRow {
   state: 'up' | 'down' | 'unknown';
   /** Extensions bound to it; undefined with the embedded store (the choices live in the edge's memory). */
   extensions: number | undefined;
+  /** Every node's view (Redis store: the node registry), node id -> up / down / unknown; absent with the embedded store. */
+  nodes?: Record<string, string>;
 }
 
 /** The running edge's sipedge_upstream_up values by upstream uri, from its /metrics; undefined when not reachable. */
@@ -41,12 +43,17 @@ async function upStates(config: Readonly<Config>): Promise<Map<string, number> |
   return out;
 }
 
-export async function upstreamStatus(config: Readonly<Config>, choices: UpstreamChoiceStore | undefined): Promise<UpstreamStatusRow[]> {
+export async function upstreamStatus(
+  config: Readonly<Config>,
+  choices: UpstreamChoiceStore | undefined,
+  nodes: NodeStore | undefined,
+): Promise<UpstreamStatusRow[]> {
   const states = await upStates(config);
   const counts = choices === undefined ? undefined : await choices.countByUpstream();
+  const views = nodes === undefined ? undefined : await nodes.list();
   return config.upstreams.map((u) => {
     const v = states?.get(u.uri);
-    return {
+    const row: UpstreamStatusRow = {
       uri: u.uri,
       priority: u.priority,
       weight: u.weight,
@@ -54,13 +61,18 @@ export async function upstreamStatus(config: Readonly<Config>, choices: Upstream
       state: v === undefined ? 'unknown' : v === 1 ? 'up' : 'down',
       extensions: counts === undefined ? undefined : (counts.get(u.uri) ?? 0),
     };
+    if (views !== undefined) row.nodes = Object.fromEntries(views.map((n) => [n.id, n.upstreams[u.uri] ?? 'unknown']));
+    return row;
   });
 }
 
 export function formatUpstreamStatus(rows: UpstreamStatusRow[]): string[] {
   if (rows.length === 0) return ['no upstreams configured (upstreams / SIPEDGE_UPSTREAMS): calls are routed between registered users'];
-  const lines = [['uri', 'priority', 'weight', 'transport', 'state', 'extensions'].join('\t')];
-  for (const r of rows) lines.push([r.uri, r.priority, r.weight, r.transport, r.state, r.extensions ?? '-'].join('\t'));
+  const lines = [['uri', 'priority', 'weight', 'transport', 'state', 'extensions', 'nodes'].join('\t')];
+  for (const r of rows) {
+    const nodes = r.nodes === undefined ? '-' : Object.entries(r.nodes).map(([id, s]) => `${id}=${s}`).join(',') || '-';
+    lines.push([r.uri, r.priority, r.weight, r.transport, r.state, r.extensions ?? '-', nodes].join('\t'));
+  }
   if (rows.some((r) => r.state === 'unknown')) lines.push('(state unknown: the running edge did not answer on http.listen /metrics)');
   if (rows.some((r) => r.extensions === undefined)) lines.push('(extensions per upstream: held by the running edge with the embedded store)');
   return lines;

@@ -488,6 +488,22 @@ export const configSchema = z
         message: 'must leave room for one even RTP port and the odd RTCP port above it, from media.rtpPortMin on',
       })
       .prefault({}),
+    /** Many nodes on one Redis (README "Many nodes"): the node registry and the authenticated internal hop between nodes. */
+    cluster: z
+      .object({
+        /** host:port other nodes reach this node's internal hop at (SIP over TCP); empty: the bound sip.tcp address. */
+        address: z.string().refine((s) => s === '' || parseHostPort(s) !== undefined, { message: 'is not host:port (e.g. 10.0.0.2:5060) or empty' }).default(''),
+        /** How often a node writes its record to the registry; seconds (fractions allowed). */
+        heartbeatSeconds: z.number().min(0.1).default(2),
+        /** A node whose record is older than this is dead: the others remove its connection bindings; seconds. */
+        deadAfterSeconds: z.number().min(0.3).default(10),
+      })
+      .strict()
+      .refine((c) => c.deadAfterSeconds >= 2 * c.heartbeatSeconds, {
+        path: ['deadAfterSeconds'],
+        message: 'must be at least twice cluster.heartbeatSeconds (one late heartbeat must not kill a node)',
+      })
+      .prefault({}),
     log: z
       .object({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -126,6 +126,16 @@ export class Metrics {
     help: 'Live server transactions',
     registers: [this.registry],
   });
+  readonly nodesLive = new Gauge({
+    name: 'sipedge_nodes_live',
+    help: 'Nodes of the deployment this node saw alive at its last heartbeat (itself included)',
+    registers: [this.registry],
+  });
+  readonly nodesDead = new FastCounter({
+    name: 'sipedge_nodes_dead_total',
+    help: 'Dead nodes this node cleaned up after (their connection bindings removed)',
+    registers: [this.registry],
+  });
   readonly upstreamUp = new Gauge({
     name: 'sipedge_upstream_up',
     help: 'Upstream health from OPTIONS probes: 1 up, 0 down or not yet proven; label = configured uri (closed set)',
@@ -179,7 +189,7 @@ export class Metrics {
 
   readonly proxyRequests = new FastCounter({
     name: 'sipedge_proxy_requests_total',
-    help: 'Requests the proxy forwarded, by route: to-upstream, from-upstream, local (user to user), in-dialog',
+    help: 'Requests the proxy forwarded, by route: to-upstream, from-upstream, local (user to user), in-dialog, from-node (relayed by another node)',
     labelNames: ['route'] as const,
     registers: [this.registry],
   });

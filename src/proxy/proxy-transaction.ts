@@ -31,6 +31,8 @@ export interface BranchTarget {
   body?: Buffer;
   /** Media anchoring of this branch (media-anchor.ts); absent: the request carries no media to anchor. */
   media?: BranchMedia;
+  /** Header lines added to this branch's request (the internal hop's Sipedge-Hop). */
+  headers?: string[];
 }
 
 /** The far side of one branch as media anchoring sees it. */
@@ -186,6 +188,7 @@ export class ProxyTx {
       dropVias: t.dropVias,
       contact: t.contact,
       body: t.body,
+      extraHeaders: t.headers,
     });
     const b = new Branch(this, id, bytes, t);
     this.branches.push(b);

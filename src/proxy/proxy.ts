@@ -1,6 +1,7 @@
 // The stateful proxy (RFC 3261 §16; DESIGN.md §6-7): which requests go where. Users' requests go to their one chosen
 // upstream (or, with none configured, to the called user's registered contacts); upstreams' requests fork to the called
-// user's contacts; in-dialog requests follow the edge's Record-Route. Per-request state is proxy-transaction.ts's.
+// user's contacts; in-dialog requests follow the edge's Record-Route; a contact or dialog held by another node is
+// reached through that node (node-hop.ts). Per-request state is proxy-transaction.ts's.
 import type { AddressInfo } from 'node:net';
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config/schema.ts';
@@ -23,6 +24,7 @@ import type { MediaAnchor } from './media-anchor.ts';
 import type { RelayRefusal } from '../relay/media-relay.ts';
 import { Branch, ProxyTx, type BranchTarget, type MediaSession, type ProxyHost, type ResponseEditor } from './proxy-transaction.ts';
 import { MergedRequests } from './merged-requests.ts';
+import { HOP_HEADER, type Hop, type NodeDirectory, type NodeHops } from './node-hop.ts';
 import type { RouteTarget, RouteTokens } from './route-token.ts';
 import { TopologyHiding } from './topology-hiding.ts';
 import type { UpstreamChooser } from './upstream-chooser.ts';
@@ -55,6 +57,9 @@ export interface ProxyDeps {
   tokens: RouteTokens;
   /** Media anchoring through rtpengine (README "WebRTC media"): which calls, and their SDP on the way through. */
   anchor: MediaAnchor;
+  /** The internal hop to other nodes, and which of them are alive where. */
+  hops: NodeHops;
+  nodes: NodeDirectory;
   clock: Clock;
   logger: Logger;
   metrics: Metrics;
@@ -79,7 +84,7 @@ export class Proxy {
   private readonly own: OwnAddresses;
   private readonly hiding: TopologyHiding;
   private readonly host: ProxyHost;
-  private readonly routes: Record<'to-upstream' | 'from-upstream' | 'local' | 'in-dialog', { inc(): void }>;
+  private readonly routes: Record<'to-upstream' | 'from-upstream' | 'local' | 'in-dialog' | 'from-node', { inc(): void }>;
   private readonly rejects = new Map<RejectReason, { inc(): void }>();
   private readonly failovers: { inc(): void };
 
@@ -100,6 +105,7 @@ export class Proxy {
       'from-upstream': m.proxyRequests.labels('from-upstream'),
       local: m.proxyRequests.labels('local'),
       'in-dialog': m.proxyRequests.labels('in-dialog'),
+      'from-node': m.proxyRequests.labels('from-node'),
     };
     this.failovers = m.proxyFailovers;
     const cfg = deps.config;
@@ -227,12 +233,29 @@ export class Proxy {
       this.reject(tx, 483, 'Too Many Hops', 'too-many-hops');
       return;
     }
+    // A request relayed by another node: its Sipedge-Hop must prove it (node-hop.ts), or nothing else is looked at.
+    const hopValue = req.header(HOP_HEADER);
+    const hop = hopValue === undefined ? undefined : this.d.hops.verify(req, hopValue);
+    if (hopValue !== undefined && hop === undefined) {
+      this.d.logger.warn({ event: 'node.hop_refused', source: req.source?.address, callId: req.callId });
+      this.reject(tx, 403, 'Forbidden', 'forbidden');
+      return;
+    }
+    if (hop?.flowId !== undefined) {
+      await this.deliver(tx, hop, hop.flowId);
+      return;
+    }
     // §16.4: Route values naming this edge are removed; the last one of ours (a Record-Route we wrote) says where to.
     const routes = req.headerValues('route');
     const { count, target } = routes.length === 0 ? NO_ROUTE : this.ourRoutes(routes);
     const rest = count === 0 ? undefined : routes.slice(count);
     if (target !== undefined) {
-      await this.inDialog(tx, target, rest ?? []);
+      await this.inDialog(tx, target, routes.slice(count), hop !== undefined);
+      return;
+    }
+    if (hop !== undefined) {
+      // Relayed, but neither for a flow here nor along a Route value of this node: not ours to act on.
+      this.reject(tx, 403, 'Forbidden', 'forbidden');
       return;
     }
     if (req.to.tag !== undefined) {
@@ -264,7 +287,7 @@ export class Proxy {
     }
     const sips = isSips(req);
     const rr = RECORD_ROUTE_METHODS.has(req.method) ? this.recordRoute(tx.flow, { kind: 'upstream', uri: upstream.uri }, sips) : undefined;
-    const targets = await this.locate(called.ext + '@' + called.tenant.code, route, rr, sips);
+    const targets = await this.locate(req, called.ext + '@' + called.tenant.code, route, rr, sips);
     for (const t of targets) this.hiding.hideUpstream(req, t, sips);
     this.routes['from-upstream'].inc();
     await this.forward(tx, targets, undefined, undefined, this.hiding.restoreVias(req));
@@ -303,29 +326,59 @@ export class Proxy {
       return;
     }
     const rr = RECORD_ROUTE_METHODS.has(req.method) ? this.recordRoute(tx.flow, { kind: 'flow', flowId: tx.flow.id }, sips) : undefined;
-    const targets = await this.locate(called.ext + '@' + called.tenant.code, route, rr, sips);
+    const targets = await this.locate(req, called.ext + '@' + called.tenant.code, route, rr, sips);
     this.routes.local.inc();
     await this.forward(tx, targets, undefined, drop);
   }
 
-  /** An in-dialog request along our Record-Route to the peer the token names (topology hiding kept up both ways). */
-  private async inDialog(tx: ServerTransaction, target: RouteTarget, route: string[]): Promise<void> {
+  /**
+   * An in-dialog request along our Record-Route to the peer the token names (topology hiding kept up both ways), or to
+   * the node that holds the dialog's other side (one hop, Sipedge-Hop; that node follows its own Route values). A dialog
+   * of a node that is dead or unknown is refused with 403: the token is not this node's to deliver.
+   */
+  private async inDialog(tx: ServerTransaction, target: RouteTarget, route: string[], fromNode: boolean): Promise<void> {
+    const req = tx.request;
+    if (target.kind === 'node' && (fromNode || this.d.nodes.addressOf(target.nodeId) === undefined)) {
+      this.reject(tx, 403, 'Forbidden', 'forbidden');
+      return;
+    }
     const flow = await this.flowOf(target);
     if (flow === undefined) {
       this.reject(tx, 480, 'Temporarily Unavailable', 'unavailable');
       return;
     }
     this.routes['in-dialog'].inc();
-    const req = tx.request;
     const sips = isSips(req);
+    const drop = fromNode ? DROP_HOP : undefined;
+    const headers = target.kind === 'node' ? [this.d.hops.header(req, target.nodeId)] : undefined;
     if (target.kind === 'upstream') {
       const t: BranchTarget = { flow, route, requestUri: this.hiding.unmask(req.requestUri) };
-      await this.forward(tx, [t], undefined, undefined, this.hiding.maskResponses(tx.flow, sips));
+      await this.forward(tx, [t], undefined, drop, this.hiding.maskResponses(tx.flow, sips));
     } else if (this.upstreamOf(req) !== undefined) {
-      const t: BranchTarget = { flow, route };
+      const t: BranchTarget = { flow, route, headers };
       this.hiding.hideUpstream(req, t, sips);
-      await this.forward(tx, [t], undefined, undefined, this.hiding.restoreVias(req));
-    } else await this.forward(tx, [{ flow, route }], undefined, undefined);
+      await this.forward(tx, [t], undefined, drop, this.hiding.restoreVias(req));
+    } else await this.forward(tx, [{ flow, route, headers }], undefined, drop);
+  }
+
+  /**
+   * A new request another node relayed for a contact whose flow this node holds (Sipedge-Hop flow=): it goes out on that
+   * flow as the other node addressed it, Record-Routed here too (the contact's side names the flow, the other side names
+   * the relaying node) so that the dialog's requests come back through both nodes.
+   */
+  private async deliver(tx: ServerTransaction, hop: Hop, flowId: string): Promise<void> {
+    const flow = this.d.transport.getFlow(flowId);
+    if (flow === undefined || !flow.isOpen) {
+      this.reject(tx, 480, 'Temporarily Unavailable', 'unavailable');
+      return;
+    }
+    this.routes['from-node'].inc();
+    const req = tx.request;
+    const sips = isSips(req);
+    const recordRoute = RECORD_ROUTE_METHODS.has(req.method)
+      ? [this.rrValue(flow, { kind: 'flow', flowId }, sips), this.rrValue(tx.flow, { kind: 'node', nodeId: hop.from }, sips)]
+      : undefined;
+    await this.forward(tx, [{ flow, recordRoute }], undefined, DROP_HOP);
   }
 
   private async forward(
@@ -383,10 +436,13 @@ export class Proxy {
     return await this.upstreamTarget(ptx.server, next, undefined);
   }
 
-  /** Record-Route for a request arriving on `inFlow`: the second value is ours facing the caller; the first is added per target. */
-  private recordRoute(inFlow: Flow, caller: RouteTarget, sips: boolean): (flow: Flow) => string[] {
+  /**
+   * Record-Route for a request arriving on `inFlow`: the second value is ours facing the caller; the first is added per
+   * target, naming the callee's side (its flow, or the node that holds it).
+   */
+  private recordRoute(inFlow: Flow, caller: RouteTarget, sips: boolean): (flow: Flow, callee: RouteTarget) => string[] {
     const callerSide = this.rrValue(inFlow, caller, sips);
-    return (flow) => [this.rrValue(flow, { kind: 'flow', flowId: flow.id }, sips), callerSide];
+    return (flow, callee) => [this.rrValue(flow, callee, sips), callerSide];
   }
 
   /**
@@ -411,29 +467,53 @@ export class Proxy {
   }
 
   /**
-   * The AOR's contacts as targets (§16.5): TCP/TLS/WS/WSS on their own flow, UDP at received/rport. For a SIPS request
-   * only contacts on TLS or WSS flows (RFC 3261 §26.2.2: TLS on every hop); none left means 480.
+   * The AOR's contacts as targets (§16.5), each once: TCP/TLS/WS/WSS on their own flow, UDP at received/rport, both
+   * through the node that holds them when that is another live node (one hop; it delivers on the flow, so a phone
+   * behind NAT is reached through its own pinhole). For a SIPS request only contacts on TLS or WSS flows (RFC 3261
+   * §26.2.2: TLS on every hop); none left means 480.
    */
-  private async locate(aor: string, route: string[] | undefined, rr: ((flow: Flow) => string[]) | undefined, sips: boolean): Promise<BranchTarget[]> {
+  private async locate(
+    req: SipMessage,
+    aor: string,
+    route: string[] | undefined,
+    rr: ((flow: Flow, callee: RouteTarget) => string[]) | undefined,
+    sips: boolean,
+  ): Promise<BranchTarget[]> {
     const set = await this.d.bindings.get(aor, this.d.clock.now());
     const out: BranchTarget[] = [];
     for (const b of set.bindings) {
+      if (sips && b.transport !== 'tls' && b.transport !== 'wss') continue;
+      const remote = b.nodeId === this.d.nodeId || b.flowId === undefined ? undefined : this.d.nodes.addressOf(b.nodeId);
+      if (remote !== undefined) {
+        const link = await this.d.hops.link(remote);
+        if (link === undefined) continue;
+        out.push({
+          flow: link,
+          requestUri: b.contact,
+          route: b.path.length > 0 ? b.path : route,
+          recordRoute: rr === undefined ? undefined : rr(link, { kind: 'node', nodeId: b.nodeId }),
+          headers: [this.d.hops.header(req, b.nodeId, b.flowId)],
+        });
+        continue;
+      }
       const flow = this.flowOfBinding(b);
-      if (flow === undefined || (sips && !isSecure(flow))) continue;
+      if (flow === undefined) continue;
       out.push({
         flow,
         requestUri: b.contact,
         route: b.path.length > 0 ? b.path : route,
-        recordRoute: rr === undefined ? undefined : rr(flow),
+        recordRoute: rr === undefined ? undefined : rr(flow, { kind: 'flow', flowId: flow.id }),
       });
     }
     return out;
   }
 
+  /**
+   * A binding's flow on this node. A UDP contact of a node that is gone is tried from this node's socket (reaches
+   * phones without NAT); a connection held by another node without a live hop is skipped (the connection died with it).
+   */
   private flowOfBinding(b: Binding): Flow | undefined {
     if (b.transport === 'udp') return this.d.transport.udpFlow(b.sourceAddress, b.sourcePort);
-    // A connection lives on the node that accepted it. TODO(DESIGN.md §11): reach another node's flow through it
-    // (Path); today a contact held by another node is skipped (its own node forks to it when the request lands there).
     if (b.nodeId !== this.d.nodeId || b.flowId === undefined) return undefined;
     const flow = this.d.transport.getFlow(b.flowId);
     return flow !== undefined && flow.isOpen ? flow : undefined;
@@ -444,13 +524,19 @@ export class Proxy {
       const flow = this.d.transport.getFlow(target.flowId);
       return flow !== undefined && flow.isOpen ? flow : undefined;
     }
+    if (target.kind === 'node') {
+      const address = this.d.nodes.addressOf(target.nodeId);
+      return address === undefined ? undefined : this.d.hops.link(address);
+    }
     const u = this.d.set.get(target.uri);
     return u === undefined ? undefined : this.d.upstreams.flowFor(u);
   }
 
   /**
    * How many leading Route values are ours, and the target in the last one of ours that carries a token. A value is
-   * ours when its user part is a token we minted, or (a preloaded outbound-proxy Route) its host:port is ours.
+   * ours when its user part is a token this node minted, or (a preloaded outbound-proxy Route) its host:port is ours.
+   * Another node's token ends the scan: with no token of ours before it, the target is that node (the request is
+   * relayed there with its Route values from that one on), never a local flow of the same id.
    */
   private ourRoutes(routes: string[]): { count: number; target: RouteTarget | undefined } {
     let count = 0;
@@ -462,8 +548,12 @@ export class Proxy {
       const colon = uri.indexOf(':');
       const at = uri.indexOf('@');
       const t = at > colon + 1 ? this.d.tokens.verify(uri.slice(colon + 1, at)) : undefined;
+      if (t !== undefined && t.node !== '' && t.node !== this.d.nodeId) {
+        if (target === undefined) target = { kind: 'node', nodeId: t.node };
+        break;
+      }
       if (t !== undefined) {
-        target = t;
+        target = t.target;
         count++;
         continue;
       }
@@ -530,10 +620,9 @@ function isSips(req: SipMessage): boolean {
   return req.ruri.scheme === 'sips';
 }
 
-function isSecure(flow: Flow): boolean {
-  return flow.transport === 'tls' || flow.transport === 'wss';
-}
 const DROP_PROXY_AUTH = ['proxy-authorization'];
+/** A relayed request's Sipedge-Hop is for this node alone. */
+const DROP_HOP = [HOP_HEADER];
 const RETRY_AFTER = ['Retry-After: 5'];
 /** A CANCEL's own client transaction: nothing to do with its response. */
 const CANCEL_HANDLERS = { onResponse: (): void => undefined, onTimeout: (): void => undefined };

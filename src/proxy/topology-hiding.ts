@@ -38,7 +38,7 @@ export class TopologyHiding {
     const colon = requestUri.indexOf(':');
     const at = requestUri.indexOf('@');
     if (at <= colon + 1) return undefined;
-    const t = this.tokens.verify(requestUri.slice(colon + 1, at));
+    const t = this.tokens.verify(requestUri.slice(colon + 1, at))?.target;
     return t !== undefined && t.kind === 'uri' ? t.uri : undefined;
   }
 

@@ -7,6 +7,7 @@ import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import type { Logger } from '../observability/logger.ts';
 import type { Flow } from '../transport/flow.ts';
+import { KeptConnections } from './kept-connections.ts';
 import type { Upstream } from './upstream-set.ts';
 
 /** What the upstream flows need of transport/ (TransportLayer). */
@@ -21,9 +22,7 @@ export class UpstreamFlows {
   private readonly byIp = new Map<string, Upstream>();
   private readonly udp = new Map<string, Flow>();
   /** Kept TCP/TLS connections, by upstream uri. */
-  private readonly streams = new Map<string, Flow>();
-  /** TCP/TLS connects under way, by upstream uri: whoever wants that upstream's connection meanwhile waits for this one. */
-  private readonly connecting = new Map<string, Promise<Flow | undefined>>();
+  private readonly streams = new KeptConnections();
 
   constructor(
     private readonly transport: UpstreamTransport,
@@ -62,26 +61,10 @@ export class UpstreamFlows {
       }
       return f;
     }
-    const open = this.streams.get(u.uri);
-    if (open !== undefined && open.isOpen) return open;
-    let pending = this.connecting.get(u.uri);
-    if (pending === undefined) {
-      const connect = u.transport === 'tls' ? this.transport.connectTls(u.host, u.port) : this.transport.connectTcp(u.host, u.port);
-      pending = connect.then(
-        (f) => {
-          this.connecting.delete(u.uri);
-          this.streams.set(u.uri, f);
-          return f;
-        },
-        (e: NodeJS.ErrnoException) => {
-          this.connecting.delete(u.uri);
-          // A refused certificate is worth a line (the probe only says no-flow); a refused connect is the probe's to report.
-          if (u.transport === 'tls' && e.code !== 'ECONNREFUSED') this.logger.warn({ event: 'upstream.tls_failed', upstream: u.uri, code: e.code, reason: e.message });
-          return undefined;
-        },
-      );
-      this.connecting.set(u.uri, pending);
-    }
-    return pending;
+    const connect = (): Promise<Flow> => (u.transport === 'tls' ? this.transport.connectTls(u.host, u.port) : this.transport.connectTcp(u.host, u.port));
+    return this.streams.get(u.uri, connect, (e) => {
+      // A refused certificate is worth a line (the probe only says no-flow); a refused connect is the probe's to report.
+      if (u.transport === 'tls' && e.code !== 'ECONNREFUSED') this.logger.warn({ event: 'upstream.tls_failed', upstream: u.uri, code: e.code, reason: e.message });
+    });
   }
 }

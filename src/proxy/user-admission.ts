@@ -33,6 +33,8 @@ export interface UserAdmissionDeps {
   bindings: BindingStore;
   config: Pick<Config['proxy'], 'userAuth' | 'tenantUserAuth'>;
   clock: Clock;
+  /** This node's id: a binding's flow id names a connection only on the node that holds it. */
+  nodeId: string;
 }
 
 export class UserAdmission {
@@ -94,7 +96,7 @@ export class UserAdmission {
     const src = req.source!;
     const set = await this.d.bindings.get(aor, this.d.clock.now());
     for (const b of set.bindings) {
-      if (b.flowId === src.flowId) return true;
+      if (b.flowId === src.flowId && b.nodeId === this.d.nodeId) return true;
       if (b.transport === 'udp' && src.transport === 'udp' && b.sourceAddress === src.address && b.sourcePort === src.port) return true;
     }
     return false;

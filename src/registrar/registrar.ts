@@ -15,6 +15,7 @@ import type { Flow } from '../transport/flow.ts';
 import { chain, type MaybePromise } from '../store/maybe-promise.ts';
 import type { Binding, BindingStore } from '../store/types.ts';
 import { bindingKey, contactLine, instanceOf, regIdOf } from './contact-binding.ts';
+import type { NodeIdentity } from './node-registry.ts';
 
 /** Option tags the registrar understands in Require (RFC 3327 path, RFC 5626 outbound). */
 const SUPPORTED = new Set(['path', 'outbound']);
@@ -66,8 +67,8 @@ export interface RegistrarDeps {
   clock: Clock;
   metrics: Metrics;
   logger: Logger;
-  /** This node's id, stored with bindings whose flow it holds. */
-  nodeId: string;
+  /** This node's id and internal hop address, stored with bindings whose flow it holds. */
+  node: NodeIdentity;
 }
 
 /** What one REGISTER asks for: its contacts, its Expires header, its Supported option tags (lower case). */
@@ -278,7 +279,8 @@ export class Registrar {
         sourceAddress: source.address,
         sourcePort: source.port,
         userAgent,
-        nodeId: this.d.nodeId,
+        nodeId: this.d.node.id,
+        nodeAddress: this.d.node.address,
       });
     }
     let bindings = [...byKey.values()];
@@ -315,7 +317,8 @@ export class Registrar {
     for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
       const now = this.d.clock.now();
       const cur = await this.d.bindings.get(aor, now);
-      const kept = cur.bindings.filter((b) => !(b.isFlowBound && b.flowId === flowId));
+      // Flow ids are per node: the same id on another node is another connection.
+      const kept = cur.bindings.filter((b) => !(b.isFlowBound && b.flowId === flowId && b.nodeId === this.d.node.id));
       if (kept.length === cur.bindings.length) return;
       if (await this.d.bindings.replace(aor, kept, cur.version, now)) {
         this.d.logger.debug({ event: 'registrar.flow_closed', aor, removed: cur.bindings.length - kept.length });

@@ -90,6 +90,8 @@ export interface Binding {
   userAgent?: string;
   /** Node that holds the flow (for multi-node routing). */
   nodeId: string;
+  /** That node's internal hop address (host:port, README "Many nodes"); absent or '' = not reachable from other nodes. */
+  nodeAddress?: string;
 }
 
 export interface BindingSet {
@@ -107,6 +109,32 @@ export interface BindingStore {
   removeAll(aor: string): Promise<void>;
   /** Number of unexpired bindings (all AORs). */
   countActive(now: number): Promise<number>;
+  /** The AORs with unexpired bindings (a survivor's sweep after a node died; not for the request path). */
+  aors(now: number): Promise<string[]>;
+}
+
+/** One edge node of a deployment as it announces itself (README "Many nodes"). */
+export interface NodeRecord {
+  id: string;
+  /** host:port of its internal hop (its SIP TCP listener); '' = other nodes cannot relay to it. */
+  address: string;
+  /** ms epoch. */
+  startedAt: number;
+  /** Its last heartbeat; ms epoch. */
+  seenAt: number;
+  /** Open connections (TCP, TLS, WS, WSS) it holds. */
+  connections: number;
+  /** Its view of the upstreams' health: uri -> 'up', 'down' or 'unknown' (not probed yet). */
+  upstreams: Record<string, string>;
+}
+
+/** The node registry: every node's record, shared with Redis; this process's own with the embedded store. */
+export interface NodeStore {
+  /** Writes (replaces) a node's record: its heartbeat. */
+  put(rec: NodeRecord): Promise<void>;
+  list(): Promise<NodeRecord[]>;
+  /** Removes a node's record; true only for the one caller that removed it (who then cleans up after it). */
+  remove(id: string): Promise<boolean>;
 }
 
 export interface LockoutPolicy {
@@ -248,6 +276,7 @@ export interface Stores {
   tokens: TokenStore;
   upstreamChoices: UpstreamChoiceStore;
   bindings: BindingStore;
+  nodes: NodeStore;
   lockouts: LockoutStore;
   nonces: NonceCountStore;
   meta: MetaStore;

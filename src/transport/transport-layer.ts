@@ -151,6 +151,11 @@ export class TransportLayer implements ListenerContext {
     await Promise.all(closing);
   }
 
+  /** Open connections (TCP, TLS, WS, WSS), accepted and outbound. */
+  get connectionCount(): number {
+    return this.conns.size;
+  }
+
   /** An open connection by id, or a UDP flow for a 'udp:<localPort>:<ip>:<port>' id of this listener. */
   getFlow(id: string): Flow | undefined {
     const conn = this.conns.get(id);

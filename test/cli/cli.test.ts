@@ -57,7 +57,7 @@ describe('sipedge CLI', { timeout: 120_000 }, () => {
   it('prints help for every command', async () => {
     const top = await sipedge(['--help']);
     expect(top.code).toBe(0);
-    const commands = ['start', 'tenant add', 'import', 'ext add', 'ext rotate', 'ext unlock', 'ext show', 'ext login-password', 'ext role', 'ext reset-2fa', 'demo', 'moh upload', 'moh status', 'upstream status', 'health'];
+    const commands = ['start', 'tenant add', 'import', 'ext add', 'ext rotate', 'ext unlock', 'ext show', 'ext login-password', 'ext role', 'ext reset-2fa', 'demo', 'moh upload', 'moh status', 'upstream status', 'health', 'nodes'];
     for (const c of commands) expect(top.stdout).toContain(`sipedge ${c}`);
     for (const c of commands) {
       const r = await inProcess([...c.split(' '), '--help']);

@@ -179,6 +179,16 @@ describe('config', () => {
     );
   });
 
+  it('refuses a node registry timing where one late heartbeat would kill a node, and a cluster address that is not host:port', () => {
+    expect(loadConfig({ env: {} }).cluster).toEqual({ address: '', heartbeatSeconds: 2, deadAfterSeconds: 10 });
+    expect(errorOf(() => loadConfig({ env: { SIPEDGE_CLUSTER__DEAD_AFTER_SECONDS: '3' } })).message).toBe(
+      'config: cluster.deadAfterSeconds 3: must be at least twice cluster.heartbeatSeconds (one late heartbeat must not kill a node)',
+    );
+    expect(errorOf(() => loadConfig({ env: { SIPEDGE_CLUSTER__ADDRESS: '10.0.0.2' } })).message).toBe(
+      'config: cluster.address "10.0.0.2": is not host:port (e.g. 10.0.0.2:5060) or empty',
+    );
+  });
+
   it('takes TLS upstreams as sips: or ;transport=tls (port 5061 unless named) and needs the TLS listener for them', () => {
     const c = loadConfig({ env: { SIPEDGE_UPSTREAMS: 'sips:pbx1.example.com,sip:10.0.0.2:5071;transport=tls' } });
     expect(c.upstreams.map((u) => u.transport)).toEqual(['tls', 'tls']);

@@ -5,38 +5,18 @@
 // goes through a real rtpengine (plain RTP to a browser is bridged).
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import JsSIP from 'jssip';
-import { Inviter, Messager, SessionState, type SessionDescriptionHandler, type UserAgentOptions } from 'sip.js';
+import { Inviter, Messager, SessionState } from 'sip.js';
 import type { DeepPartial } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/schema.ts';
 import { startTestRtpengine } from '../../load-tests/lib/rtpengine.ts';
 import { eventually, startEdge, type TestEdge } from '../helpers/edge.ts';
-import { installBrowserWebSocket, JsSipPhone, SipJsPhone, uninstallBrowserWebSocket, type SoftphoneAccount } from '../helpers/softphone.ts';
+import { fixedSdp, installBrowserWebSocket, JsSipPhone, SDP, SipJsPhone, uninstallBrowserWebSocket, type SoftphoneAccount } from '../helpers/softphone.ts';
 import { proxyAuthorization, register } from '../helpers/phone.ts';
 import { buildRequest, inDialog, SipPeer, tagOf } from '../helpers/sip-peer.ts';
 
 const DOMAIN = 'demo.example.com';
 const PW = 'Correct-Horse-Battery-9';
-const SDP = 'v=0\r\no=- 1 1 IN IP4 192.0.2.20\r\ns=-\r\nc=IN IP4 192.0.2.20\r\nt=0 0\r\nm=audio 4002 RTP/AVP 0\r\n';
 
-/** SIP.js's session description handler without WebRTC: offers and accepts a fixed SDP. */
-class FixedSdp implements SessionDescriptionHandler {
-  remote: string | undefined;
-  close(): void {}
-  getDescription(): Promise<{ body: string; contentType: string }> {
-    return Promise.resolve({ body: SDP, contentType: 'application/sdp' });
-  }
-  hasDescription(contentType: string): boolean {
-    return contentType === 'application/sdp';
-  }
-  setDescription(sdp: string): Promise<void> {
-    this.remote = sdp;
-    return Promise.resolve();
-  }
-  sendDtmf(): boolean {
-    return false;
-  }
-}
-const fixedSdp: Partial<UserAgentOptions> = { sessionDescriptionHandlerFactory: () => new FixedSdp() };
 
 describe('softphones calling each other through an edge without upstreams', () => {
   let edge: TestEdge;

@@ -73,6 +73,7 @@ export async function startEdge(
   const app = await createApp(config, { logger, metrics: new Metrics(), clock: opts.clock });
   const a = await app.start();
   const httpPort = a.http!.port;
+  const httpHost = a.http!.address;
   return {
     app,
     config,
@@ -98,7 +99,7 @@ export async function startEdge(
       }
     },
     async metric(name, labels = {}) {
-      const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
+      const text = await (await fetch(`http://${httpHost}:${httpPort}/metrics`)).text();
       let total = 0;
       for (const line of text.split('\n')) {
         if (!line.startsWith(name)) continue;

@@ -74,8 +74,19 @@ export default async function setup(project: TestProject): Promise<() => Promise
     if (existsSync(pidFile)) {
       const pid = Number(readFileSync(pidFile, 'utf8').trim());
       try { process.kill(pid, 'SIGTERM'); } catch { /* already gone */ }
+      // It writes its log while it shuts down: removing the directory before it is gone fails with ENOTEMPTY.
+      const gone = Date.now() + 10_000;
+      while (Date.now() < gone && isAlive(pid)) await new Promise((r) => setTimeout(r, 50));
     }
-    await new Promise((r) => setTimeout(r, 100));
     rmSync(dir, { recursive: true, force: true });
   };
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -3,7 +3,7 @@
 // browser's WebSocket: the `ws` package's, tapped so that a test can read the phone's side of the wire and drop the
 // connection the way a lost network does.
 import JsSIP from 'jssip';
-import { Registerer, RegistererState, UserAgent, type RegistererOptions, type UserAgentOptions } from 'sip.js';
+import { Registerer, RegistererState, UserAgent, type RegistererOptions, type SessionDescriptionHandler, type UserAgentOptions } from 'sip.js';
 import { WebSocket } from 'ws';
 
 /** How long one softphone step (connect, register, unregister, stop) may take on loopback before the test fails. */
@@ -274,3 +274,26 @@ export class SipJsPhone {
     });
   }
 }
+
+/** A fixed audio offer/answer (SIP.js's FixedSdp and raw test peers). */
+export const SDP = 'v=0\r\no=- 1 1 IN IP4 192.0.2.20\r\ns=-\r\nc=IN IP4 192.0.2.20\r\nt=0 0\r\nm=audio 4002 RTP/AVP 0\r\n';
+
+/** SIP.js's session description handler without WebRTC: offers and accepts a fixed SDP. */
+class FixedSdp implements SessionDescriptionHandler {
+  remote: string | undefined;
+  close(): void {}
+  getDescription(): Promise<{ body: string; contentType: string }> {
+    return Promise.resolve({ body: SDP, contentType: 'application/sdp' });
+  }
+  hasDescription(contentType: string): boolean {
+    return contentType === 'application/sdp';
+  }
+  setDescription(sdp: string): Promise<void> {
+    this.remote = sdp;
+    return Promise.resolve();
+  }
+  sendDtmf(): boolean {
+    return false;
+  }
+}
+export const fixedSdp: Partial<UserAgentOptions> = { sessionDescriptionHandlerFactory: () => new FixedSdp() };

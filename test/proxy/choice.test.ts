@@ -152,13 +152,22 @@ describe('merged requests (RFC 3261 §8.2.2.2)', () => {
 
 describe('Record-Route tokens', () => {
   it('verifies its own tokens and refuses tampered or foreign ones', () => {
-    const tokens = new RouteTokens('secret-1');
+    const tokens = new RouteTokens('secret-1', 'node-a');
     const t = tokens.mint({ kind: 'flow', flowId: 'udp:5060:192.0.2.7:5062' });
-    expect(tokens.verify(t)).toEqual({ kind: 'flow', flowId: 'udp:5060:192.0.2.7:5062' });
-    expect(new RouteTokens('secret-1').verify(t)).toEqual({ kind: 'flow', flowId: 'udp:5060:192.0.2.7:5062' });
-    expect(new RouteTokens('secret-2').verify(t)).toBeUndefined();
-    const forged = Buffer.from('fudp:5060:203.0.113.9:5060').toString('base64url') + t.slice(t.indexOf('.'));
+    const want = { target: { kind: 'flow', flowId: 'udp:5060:192.0.2.7:5062' }, node: 'node-a' };
+    expect(tokens.verify(t)).toEqual(want);
+    expect(new RouteTokens('secret-1', 'node-b').verify(t)).toEqual(want);
+    expect(new RouteTokens('secret-2', 'node-a').verify(t)).toBeUndefined();
+    const forged = Buffer.from('fnode-a udp:5060:203.0.113.9:5060').toString('base64url') + t.slice(t.indexOf('.'));
     expect(tokens.verify(forged)).toBeUndefined();
     expect(tokens.verify('alice')).toBeUndefined();
+  });
+
+  it('names the node that minted a flow token inside the MAC: moving a token to another node id breaks it', () => {
+    const a = new RouteTokens('secret-1', 'node-a');
+    const t = a.mint({ kind: 'flow', flowId: 'ws:2' });
+    const moved = Buffer.from('fnode-b ws:2').toString('base64url') + t.slice(t.indexOf('.'));
+    expect(new RouteTokens('secret-1', 'node-b').verify(moved)).toBeUndefined();
+    expect(new RouteTokens('secret-1', 'node-b').verify(t)?.node).toBe('node-a');
   });
 });

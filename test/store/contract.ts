@@ -3,7 +3,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FakeClock } from '../../src/clock.ts';
 import { SipedgeError } from '../../src/errors.ts';
-import type { Binding, Extension, LoginRecord, MediaVersion, SessionRecord, Stores, Tenant } from '../../src/store/types.ts';
+import type { Binding, Extension, LoginRecord, MediaVersion, NodeRecord, SessionRecord, Stores, Tenant } from '../../src/store/types.ts';
 
 /** Opens a fresh, empty store for one test, in the 'edge' role, reading time from `clock`. */
 export type StoresFactory = (clock: FakeClock) => Promise<Stores>;
@@ -227,6 +227,29 @@ export function storeContract(name: string, open: StoresFactory): void {
         expect(await stores.bindings.countActive(clock.now())).toBe(2);
         clock.advance(5 * MIN);
         expect(await stores.bindings.countActive(clock.now())).toBe(0);
+      });
+    });
+
+    describe('node registry', () => {
+      const rec = (id: string, seenAt: number): NodeRecord => ({ id, address: `192.0.2.1:5060`, startedAt: seenAt, seenAt, connections: 2, upstreams: { 'sip:pbx': 'up' } });
+
+      it('keeps the latest record of each node and lets exactly one caller remove a node', async () => {
+        await stores.nodes.put(rec('node-a', 1));
+        await stores.nodes.put(rec('node-b', 1));
+        await stores.nodes.put(rec('node-a', 2));
+        expect((await stores.nodes.list()).sort((x, y) => x.id.localeCompare(y.id))).toEqual([rec('node-a', 2), rec('node-b', 1)]);
+        const removals = await Promise.all([stores.nodes.remove('node-b'), stores.nodes.remove('node-b')]);
+        expect(removals.filter(Boolean)).toHaveLength(1);
+        expect((await stores.nodes.list()).map((n) => n.id)).toEqual(['node-a']);
+      });
+
+      it('lists the AORs that have unexpired bindings (the sweep after a dead node)', async () => {
+        const now = clock.now();
+        await stores.bindings.replace('1001@acme', [binding('sip:a@192.0.2.1', now, MIN), binding('sip:b@192.0.2.1', now, 5 * MIN)], 0, now);
+        await stores.bindings.replace('1002@acme', [binding('sip:c@192.0.2.3', now, MIN)], 0, now);
+        expect((await stores.bindings.aors(now)).sort()).toEqual(['1001@acme', '1002@acme']);
+        clock.advance(2 * MIN);
+        expect(await stores.bindings.aors(clock.now())).toEqual(['1001@acme']);
       });
     });
 

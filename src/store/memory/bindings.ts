@@ -77,6 +77,12 @@ export class MemoryBindingStore implements BindingStore {
     return n;
   }
 
+  async aors(now: number): Promise<string[]> {
+    const out: string[] = [];
+    for (const [aor, e] of this.byAor) if (e.bindings.some((b) => b.expiresAt > now)) out.push(aor);
+    return out;
+  }
+
   /** Frees expired bindings; called by the store's one sweep interval. */
   sweep(now: number): void {
     this.expiries.drain(now, (aor) => {

@@ -10,6 +10,7 @@ import type { JournalRecord } from './journal-record.ts';
 import { MemoryLockoutStore } from './lockouts.ts';
 import { MediaState, MemoryMediaStore } from './media.ts';
 import { MemoryNonceCountStore } from './nonce-counts.ts';
+import { MemoryNodeStore } from './nodes.ts';
 import { GatewayState } from './gateway-state.ts';
 import { MemoryLoginStore, MemorySessionStore, MemoryTokenStore } from './logins.ts';
 import { MemoryUpstreamChoiceStore } from './upstream-choices.ts';
@@ -143,6 +144,7 @@ export async function openMemoryStores(dir: string, opts: StoreOptions, tuning: 
   return {
     accounts: new MemoryAccountStore(state, journal, freshen),
     bindings,
+    nodes: new MemoryNodeStore(),
     lockouts,
     nonces,
     upstreamChoices: new MemoryUpstreamChoiceStore(),

@@ -61,6 +61,12 @@ export class RedisBindingStore implements BindingStore {
   async countActive(now: number): Promise<number> {
     return await guarded(this.redis.zcount(INDEX, `(${now}`, '+inf'));
   }
+
+  async aors(now: number): Promise<string[]> {
+    // Index members are `<aor>#<n>` (scripts.ts BINDINGS_REPLACE).
+    const members = await guarded(this.redis.zrangebyscore(INDEX, `(${now}`, '+inf'));
+    return [...new Set(members.map((m) => m.slice(0, m.lastIndexOf('#'))))];
+  }
 }
 
 function latestExpiry(bindings: Binding[]): number {

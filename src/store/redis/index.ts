@@ -13,6 +13,7 @@ import { defineGatewayScripts } from './gateway-scripts.ts';
 import { LOST_KEY, MARKER_KEY, openMarker } from './marker.ts';
 import { RedisLoginStore, RedisSessionStore, RedisTokenStore } from './logins.ts';
 import { RedisMediaStore } from './media.ts';
+import { RedisNodeStore } from './nodes.ts';
 import { RedisUpstreamChoiceStore } from './upstream-choices.ts';
 
 export type { RedisStoreConfig } from './connection.ts';
@@ -55,6 +56,7 @@ export async function openRedisStores(cfg: RedisStoreConfig, opts: StoreOptions)
   return {
     accounts: new RedisAccountStore(redis, { keepMs, answers: cacheAnswers, clock: opts.clock }, acks),
     bindings: new RedisBindingStore(redis, { keepMs, answers: cacheAnswers }),
+    nodes: new RedisNodeStore(redis),
     lockouts: new RedisLockoutStore(redis, cfg.keyPrefix, { keepMs, answers: cacheAnswers }),
     nonces: new RedisNonceCountStore(redis),
     upstreamChoices: new RedisUpstreamChoiceStore(redis),
