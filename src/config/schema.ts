@@ -116,7 +116,7 @@ const rtpengineSchema = z.preprocess(
 );
 
 /** Which calls go through rtpengine (config media.anchoring; README "WebRTC media"). */
-const ANCHORING_MODES = ['bridge', 'always'] as const;
+const ANCHORING_MODES = ['bridge', 'always', 'off'] as const;
 
 /** How the proxy admits requests from users (config proxy.userAuth). */
 const USER_AUTH_POLICIES = ['challenge', 'registered'] as const;
@@ -463,7 +463,7 @@ export const configSchema = z
               seen.add(r.address);
             });
           }),
-        /** "bridge": anchor calls whose two sides differ (WebRTC <-> plain RTP); "always": every call with SDP. */
+        /** "bridge": anchor calls whose two sides differ (WebRTC <-> plain RTP); "always": every call with SDP; "off": none. */
         anchoring: z.enum(ANCHORING_MODES).default('bridge'),
         /** NG pings of every rtpengine (hysteresis as proxy.probe); commands wait timeoutSeconds too. */
         rtpengineProbe: z

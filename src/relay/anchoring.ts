@@ -9,8 +9,11 @@ import type { NgDict } from './ng-client.ts';
  */
 export type MediaProfile = 'webrtc' | 'rtp';
 
-/** media.anchoring: 'bridge' anchors calls whose sides differ; 'always' anchors every call with SDP (phones behind NAT). */
-export type AnchoringMode = 'bridge' | 'always';
+/**
+ * media.anchoring: 'bridge' anchors calls whose sides differ; 'always' anchors every call with SDP (phones behind NAT);
+ * 'off' anchors no proxied call (another media relay does it, or every client speaks the same media).
+ */
+export type AnchoringMode = 'bridge' | 'always' | 'off';
 
 export interface AnchorDecision {
   anchor: boolean;
@@ -20,8 +23,9 @@ export interface AnchorDecision {
   rule: string;
 }
 
-/** The rule. Calls whose sides differ are anchored in every mode; in 'always' mode every other call too (optional). */
+/** The rule. Calls whose sides differ are anchored unless anchoring is off; in 'always' mode every other call too (optional). */
 export function decideAnchoring(mode: AnchoringMode, caller: MediaProfile, callee: MediaProfile): AnchorDecision {
+  if (mode === 'off') return { anchor: false, required: false, rule: 'off' };
   if (caller !== callee) return { anchor: true, required: true, rule: `bridge ${caller}->${callee}` };
   if (mode === 'always') return { anchor: true, required: false, rule: `always ${caller}->${callee}` };
   return { anchor: false, required: false, rule: `same profile ${caller}` };

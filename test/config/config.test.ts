@@ -182,10 +182,10 @@ describe('config', () => {
   it('refuses a node registry timing where one late heartbeat would kill a node, and a cluster address that is not host:port', () => {
     expect(loadConfig({ env: {} }).cluster).toEqual({ address: '', heartbeatSeconds: 2, deadAfterSeconds: 10 });
     expect(errorOf(() => loadConfig({ env: { SIPEDGE_CLUSTER__DEAD_AFTER_SECONDS: '3' } })).message).toBe(
-      'config: cluster.deadAfterSeconds 3: must be at least twice cluster.heartbeatSeconds (one late heartbeat must not kill a node)',
+      'config: cluster.deadAfterSeconds 3 (from SIPEDGE_CLUSTER__DEAD_AFTER_SECONDS): must be at least twice cluster.heartbeatSeconds (one late heartbeat must not kill a node)',
     );
     expect(errorOf(() => loadConfig({ env: { SIPEDGE_CLUSTER__ADDRESS: '10.0.0.2' } })).message).toBe(
-      'config: cluster.address "10.0.0.2": is not host:port (e.g. 10.0.0.2:5060) or empty',
+      'config: cluster.address "10.0.0.2" (from SIPEDGE_CLUSTER__ADDRESS): is not host:port (e.g. 10.0.0.2:5060) or empty',
     );
   });
 

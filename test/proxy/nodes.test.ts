@@ -73,6 +73,9 @@ async function cluster(
         upstreams: pbx === undefined ? [] : [{ uri: `sip:${pbx.host}:${pbx.port}`, priority: 1, weight: 1, transport: 'udp' }],
         proxy: { userAuth, probe: { intervalSeconds: 1, timeoutSeconds: 0.5, failuresToDown: 2, successesToUp: 1 } },
         cluster: timing,
+        // These stories are about signalling across nodes; media anchoring (a PBX's plain RTP to a WebSocket phone) has
+        // its own tests (anchoring.test.ts) and would need an rtpengine here.
+        media: { anchoring: 'off' },
       },
     });
   const a = await start('127.0.0.2');
@@ -312,13 +315,15 @@ describe('many nodes on one Redis', () => {
       sip: { udp: '127.0.0.5:0', tcp: '127.0.0.5:0', ws: '127.0.0.5:0', tls: 'off', wss: 'off' },
       http: { listen: 'off', https: 'off' },
       cluster: timing,
+      media: { anchoring: 'off' },
       log: { level: 'warn' },
     }));
     const d = spawn('node', ['bin/sipedge.js', 'start'], { env: { ...process.env, SIPEDGE_CONFIG: config } });
     children.push(d);
     const listening = await new Promise<string>((resolve, reject) => {
       let out = '';
-      d.stdout!.on('data', (b: Buffer) => {
+      // The listening line goes to stderr (stdout carries the JSON log lines only).
+      d.stderr!.on('data', (b: Buffer) => {
         out += String(b);
         const m = /sipedge listening.*/.exec(out);
         if (m) resolve(m[0]);
