@@ -2,15 +2,16 @@
 // and then call through the edge (invite-via-proxy.xml: INVITE/100/180/200/ACK/BYE/200), the edge pinned to one core and
 // both SIPps to the other. Reports the highest call rate held with < 0.5 % failures; --cpu-prof profiles the edge.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { describeSipp, formatErrorKinds, freeUdpPortOn, requireSipp, runSipp, type SippResult } from './lib/sipp.ts';
 import { summariseProfileFile } from './lib/cpu-profile-summary.ts';
-import { startEdge, type RunningEdge } from './lib/edge-process.ts';
+import { startEdge } from './lib/edge-process.ts';
+import { kamailioVersion, startKamailio, type ServerUnderTest } from './lib/kamailio.ts';
 import { formatSamples, metricValue } from './lib/metrics-text.ts';
-import { coreBusyPct, cpuSeconds, parseCpuList, readCoreTimes } from './lib/proc-cpu.ts';
+import { coreBusyPct, parseCpuList, readCoreTimes } from './lib/proc-cpu.ts';
 import { startSippUas, type SippUas } from './lib/sipp-uas.ts';
 import { writeUserFiles } from './lib/users.ts';
 
@@ -19,11 +20,15 @@ const USAGE = `usage: tsx load-tests/run-invite.ts [options]
   --users N           phones provisioned and registered (default 2000)
   --rates LIST        calls/s per step, comma-separated (default 1000,2000,3000,4000,5000)
   --step-seconds S    traffic per step (default 10)
-  --edge-cpus LIST    taskset CPU list for the edge (default 0; "" = not pinned)
+  --server sipedge|kamailio
+                      the server under load (default sipedge); kamailio runs load-tests/kamailio/kamailio.cfg
+                      (registered caller, record-route, dispatcher to the PBX, tm)
+  --edge-cpus LIST    taskset CPU list for the server (default 0; "" = not pinned)
   --sipp-cpus LIST    taskset CPU list for both SIPps, phones and PBX (default 1; "" = not pinned)
   --all-steps         run every step (default: stop after two steps in a row are not held)
   --cpu-prof          run the edge under node --cpu-prof and print the top functions at the end
   --prof-dir DIR      where --cpu-prof writes (default: a new temp dir, kept)
+  --json FILE         also write the step results as JSON
   --quick             500 users, rates 1000,2000,3000, 5 s steps (npm run bench's default)
   -h, --help
 
@@ -40,6 +45,8 @@ interface Options {
   users: number;
   rates: number[];
   stepSeconds: number;
+  server: 'sipedge' | 'kamailio';
+  json: string | undefined;
   edgeCpus: string;
   sippCpus: string;
   allSteps: boolean;
@@ -58,6 +65,10 @@ interface Step {
   meanMs: number | undefined;
   retrans: number;
   edgeCpuPct: number | undefined;
+  /** Server CPU per successful call in µs. */
+  cpuUsPerCall: number | undefined;
+  /** Server memory at the end of the step (proportional set size), MB. */
+  memoryMb: number | undefined;
   coreBusyPct: number | undefined;
   held: boolean;
   result: SippResult;
@@ -70,6 +81,8 @@ function parseOptions(argv: string[]): Options | undefined {
       users: { type: 'string' },
       rates: { type: 'string' },
       'step-seconds': { type: 'string' },
+      server: { type: 'string', default: 'sipedge' },
+      json: { type: 'string' },
       'edge-cpus': { type: 'string', default: '0' },
       'sipp-cpus': { type: 'string', default: '1' },
       'all-steps': { type: 'boolean', default: false },
@@ -90,7 +103,11 @@ function parseOptions(argv: string[]): Options | undefined {
   if (!Number.isInteger(users) || users < 1) throw new Error(`--users ${values.users} must be a positive integer`);
   if (rates.some((r) => !Number.isInteger(r) || r < 1)) throw new Error(`--rates: each rate is a positive integer (calls/s)`);
   if (!(stepSeconds >= 1)) throw new Error(`--step-seconds ${values['step-seconds']} must be at least 1`);
+  if (values.server !== 'sipedge' && values.server !== 'kamailio') throw new Error(`--server ${values.server} must be sipedge or kamailio`);
+  if (values.server === 'kamailio' && values['cpu-prof']) throw new Error('--cpu-prof profiles the edge only');
   return {
+    server: values.server,
+    json: values.json,
     users,
     rates,
     stepSeconds,
@@ -124,12 +141,12 @@ async function main(argv: string[]): Promise<number> {
   const work = mkdtempSync(join(tmpdir(), 'sipedge-load-invite-'));
   const profDir = opts.cpuProf ? resolve(opts.profDir ?? mkdtempSync(join(tmpdir(), 'sipedge-prof-'))) : undefined;
   if (profDir) mkdirSync(profDir, { recursive: true });
-  let edge: RunningEdge | undefined;
+  let edge: ServerUnderTest | undefined;
   let pbx: SippUas | undefined;
   try {
     console.log(
       [
-        'sipedge call load run through the proxy',
+        `${opts.server === 'kamailio' ? kamailioVersion() : 'sipedge'} call load run through the proxy`,
         `  nproc ${availableParallelism()}, node ${process.version}`,
         `  edge on cpu ${opts.edgeCpus || '(any)'}, SIPp phones and SIPp PBX on cpu ${opts.sippCpus || '(any)'}, UDP`,
         `  ${opts.users} phones, ${opts.stepSeconds} s per step; unit: calls/s (INVITE/100/180/200/ACK/BYE/200)`,
@@ -142,23 +159,28 @@ async function main(argv: string[]): Promise<number> {
 
     const files = writeUserFiles({ count: opts.users, tenant: TENANT.code, domain: TENANT.domain, outDir: work });
     pbx = await startSippUas({ ip: '127.0.0.2', cpus: sippCpus });
-    edge = await startEdge({
-      tenants: [TENANT],
-      importCsv: files.importCsv,
-      env: {
-        SIPEDGE_UPSTREAMS: pbx.uri,
-        SIPEDGE_PROXY__TENANT_USER_AUTH: JSON.stringify({ [TENANT.code]: 'registered' }),
-        SIPEDGE_PROXY__PROBE__INTERVAL_SECONDS: '2',
-        SIPEDGE_PROXY__PROBE__TIMEOUT_SECONDS: '1',
-      },
-      logLevel: 'warn',
-      tcp: false,
-      cpus: opts.edgeCpus === '' ? undefined : opts.edgeCpus,
-      nodeArgs: profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [],
-      startTimeoutMs: 60_000,
-    });
+    const cpus = opts.edgeCpus === '' ? undefined : opts.edgeCpus;
+    edge =
+      opts.server === 'kamailio'
+        ? await startKamailio({ users: files.users, domain: TENANT.domain, upstream: pbx.uri, cpus })
+        : await startEdge({
+            tenants: [TENANT],
+            importCsv: files.importCsv,
+            env: {
+              SIPEDGE_UPSTREAMS: pbx.uri,
+              SIPEDGE_PROXY__TENANT_USER_AUTH: JSON.stringify({ [TENANT.code]: 'registered' }),
+              SIPEDGE_PROXY__PROBE__INTERVAL_SECONDS: '2',
+              SIPEDGE_PROXY__PROBE__TIMEOUT_SECONDS: '1',
+            },
+            logLevel: 'warn',
+            tcp: false,
+            cpus,
+            nodeArgs: profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [],
+            startTimeoutMs: 60_000,
+          });
     const deadline = Date.now() + 10_000;
-    while (metricValue(await edge.metrics(), 'sipedge_upstream_up', { upstream: pbx.uri }) !== 1) {
+    // Kamailio's dispatcher starts with the destination active; the edge waits for its first probe answer.
+    while (opts.server === 'sipedge' && metricValue(await edge.metrics(), 'sipedge_upstream_up', { upstream: pbx.uri }) !== 1) {
       if (Date.now() > deadline) throw new Error(`the PBX ${pbx.uri} was not marked up within 10 s`);
       await new Promise((r) => setTimeout(r, 200));
     }
@@ -179,7 +201,7 @@ async function main(argv: string[]): Promise<number> {
 
     const place = async (rate: number, seconds: number): Promise<Step> => {
       const calls = Math.max(1, Math.round(rate * seconds));
-      const cpuBefore = cpuSeconds(edge!.pid);
+      const cpuBefore = edge!.cpuSeconds();
       const coresBefore = readCoreTimes();
       const result = await runSipp({
         scenario: 'load-tests/sipp/invite-via-proxy.xml',
@@ -194,7 +216,8 @@ async function main(argv: string[]): Promise<number> {
         cpus: sippCpus,
         extraArgs: ['-buff_size', String(4 * 1024 * 1024)],
       });
-      const cpuAfter = cpuSeconds(edge!.pid);
+      const cpuAfter = edge!.cpuSeconds();
+      const memory = edge!.memoryBytes();
       const edgeCores = opts!.edgeCpus === '' ? [...Array(availableParallelism()).keys()] : parseCpuList(opts!.edgeCpus);
       const achieved = result.elapsedSeconds > 0 ? result.successful / result.elapsedSeconds : 0;
       const failurePct = (100 * (calls - result.successful)) / calls;
@@ -209,6 +232,9 @@ async function main(argv: string[]): Promise<number> {
         meanMs: result.meanResponseMs,
         retrans: result.retransmissions,
         edgeCpuPct: cpuBefore === undefined || cpuAfter === undefined ? undefined : (100 * (cpuAfter - cpuBefore)) / result.wallSeconds,
+        cpuUsPerCall:
+          cpuBefore === undefined || cpuAfter === undefined || result.successful === 0 ? undefined : (1e6 * (cpuAfter - cpuBefore)) / result.successful,
+        memoryMb: memory === undefined ? undefined : memory / 2 ** 20,
         coreBusyPct: coreBusyPct(coresBefore, readCoreTimes(), edgeCores),
         held: !result.timedOut && result.created >= calls && failurePct / 100 < MAX_FAILURE_RATIO && achieved >= MIN_ACHIEVED_RATIO * rate,
         result,
@@ -218,7 +244,7 @@ async function main(argv: string[]): Promise<number> {
     const warm = await place(opts.rates[0]!, 2);
     console.log(`\nwarm-up: ${warm.target} calls/s for 2 s: ${warm.ok} ok, ${warm.failed} failed (not counted)`);
     if (warm.ok === 0) throw new Error(`warm-up placed no successful call:\n${describeSipp(warm.result)}\nedge output:\n${edge.output()}`);
-    const cols = ['calls/s', 'calls', 'ok', 'failed', 'fail %', 'secs', 'got/s', 'mean ms', 'retrans', 'edge cpu%', 'core busy%', 'held'];
+    const cols = ['calls/s', 'calls', 'ok', 'failed', 'fail %', 'secs', 'got/s', 'mean ms', 'retrans', 'edge cpu%', 'us/call', 'mem MB', 'core busy%', 'held'];
     console.log(`\n${cols.map((c) => c.padStart(10)).join(' ')}`);
     const steps: Step[] = [];
     let missed = 0;
@@ -227,7 +253,7 @@ async function main(argv: string[]): Promise<number> {
       await new Promise((r) => setTimeout(r, 1500));
       const s = await place(rate, opts.stepSeconds);
       steps.push(s);
-      const cells = [s.target, s.calls, s.ok, s.failed, s.failurePct.toFixed(2), s.secs.toFixed(1), s.achieved.toFixed(0), s.meanMs?.toFixed(1) ?? '-', s.retrans, s.edgeCpuPct?.toFixed(0) ?? '-', s.coreBusyPct?.toFixed(0) ?? '-', s.held ? 'yes' : 'no'];
+      const cells = [s.target, s.calls, s.ok, s.failed, s.failurePct.toFixed(2), s.secs.toFixed(1), s.achieved.toFixed(0), s.meanMs?.toFixed(1) ?? '-', s.retrans, s.edgeCpuPct?.toFixed(0) ?? '-', s.cpuUsPerCall?.toFixed(0) ?? '-', s.memoryMb?.toFixed(0) ?? '-', s.coreBusyPct?.toFixed(0) ?? '-', s.held ? 'yes' : 'no'];
       console.log(cells.map((c) => String(c).padStart(10)).join(' '));
       if (s.result.errorKinds.size > 0) console.log(formatErrorKinds(s.result.errorKinds, 4).replace(/^/gm, '    '));
       missed = s.held ? 0 : missed + 1;
@@ -256,6 +282,11 @@ async function main(argv: string[]): Promise<number> {
         : '\nno step was held',
     );
     console.log(`edge exit on SIGTERM: ${exit.exitCode ?? exit.signal}`);
+    if (opts.json) {
+      const rows = steps.map(({ result: _raw, ...step }) => step);
+      writeFileSync(opts.json, JSON.stringify({ options: opts, nproc: availableParallelism(), results: rows, best: best ? rows[steps.indexOf(best)] : null }, null, 2));
+      console.log(`results written to ${opts.json}`);
+    }
     if (profDir) {
       const profiles = readdirSync(profDir)
         .filter((f) => f.endsWith('.cpuprofile'))

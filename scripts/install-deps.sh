@@ -5,7 +5,8 @@
 # Chromium for the portal's browser tests, and gcc so that the native parts are built and tested). Idempotent; fails
 # loudly when an install fails. --test also brings the SIP-over-TLS clients the suite drives (sipsak, linphonec from
 # linphone-cli, also used for Linphone provisioning, and socat as the TLS client in front of SIPp, whose Debian build
-# has no TLS).
+# has no TLS). --bench brings what `npm run bench` runs: SIPp, gcc for the native parts, and Kamailio for
+# `npm run bench -- --against kamailio`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +21,11 @@ if [ "${1:-}" = "--test" ]; then
   command -v sipsak >/dev/null 2>&1 || need_apt+=(sipsak)
   command -v linphonec >/dev/null 2>&1 || need_apt+=(linphone-cli)
   command -v socat >/dev/null 2>&1 || need_apt+=(socat)
+  command -v cc >/dev/null 2>&1 || command -v gcc >/dev/null 2>&1 || need_apt+=(gcc libc6-dev)
+fi
+if [ "${1:-}" = "--bench" ]; then
+  command -v sipp >/dev/null 2>&1 || need_apt+=(sip-tester)
+  command -v kamailio >/dev/null 2>&1 || need_apt+=(kamailio)
   command -v cc >/dev/null 2>&1 || command -v gcc >/dev/null 2>&1 || need_apt+=(gcc libc6-dev)
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then
