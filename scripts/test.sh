@@ -11,6 +11,11 @@ report="$(mktemp -d)/vitest.json"
 status=0
 npx vitest run --reporter=default --reporter=json --outputFile.json="$report" "$@" || status=$?
 if [ -f "$report" ]; then
-  node -e 'const r = require(process.argv[1]); console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed`);' "$report"
+  # A test file whose setup failed has no failed test of its own: its tests are counted as failed here.
+  node -e 'const r = require(process.argv[1]);
+    const broken = r.testResults.filter((f) => f.status === "failed" && f.assertionResults.every((t) => t.status !== "failed"));
+    for (const f of broken) console.log(`failed before its tests ran: ${f.name}: ${(f.message || "").split("\n")[0]}`);
+    const notRun = broken.reduce((n, f) => n + f.assertionResults.length, 0);
+    console.log(`${r.numPassedTests} passed, ${r.numFailedTests + notRun} failed`);' "$report"
 fi
 exit "$status"

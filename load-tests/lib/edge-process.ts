@@ -43,7 +43,7 @@ export interface EdgeOptions {
   nodeArgs?: string[];
   /** Use this data dir (kept); default: a fresh temp dir, removed by stop(). */
   dataDir?: string;
-  /** How long `start` may take to answer /healthz; default 20 s. */
+  /** How long `start` may take to answer /healthz; default 60 s (a safety net: a loaded 2-core machine took > 20 s). */
   startTimeoutMs?: number;
   /** How long each CLI provisioning command may take; default 120 s (an import of 20 000 users). */
   cliTimeoutMs?: number;
@@ -249,7 +249,7 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
     await edge.stop();
     throw new Error(`sipedge start ${why}\ncommand: ${[file, ...argv].join(' ')}\noutput:\n${output()}`);
   };
-  const deadline = Date.now() + (opts.startTimeoutMs ?? 20_000);
+  const deadline = Date.now() + (opts.startTimeoutMs ?? 60_000);
   for (;;) {
     const state = await Promise.race([
       exited.then(() => 'exited' as const),
@@ -262,7 +262,7 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
       return await failStart(`exited before answering /healthz (exit ${exitCode ?? signal})`);
     }
     if (state instanceof Error) return await failStart(`could not be spawned: ${state.message}`);
-    if (Date.now() > deadline) return await failStart(`did not answer ${httpBase}/healthz within ${opts.startTimeoutMs ?? 20_000} ms`);
+    if (Date.now() > deadline) return await failStart(`did not answer ${httpBase}/healthz within ${opts.startTimeoutMs ?? 60_000} ms`);
     await new Promise((r) => setTimeout(r, 100));
   }
   if (opts.tcp !== false && !(await canConnect(sipPort))) {
