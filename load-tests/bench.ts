@@ -12,6 +12,7 @@ const RUN_REGISTER = join(REPO_ROOT, 'load-tests', 'run-register.ts');
 const RUN_MOH = join(REPO_ROOT, 'load-tests', 'run-moh.ts');
 const RUN_INVITE = join(REPO_ROOT, 'load-tests', 'run-invite.ts');
 const RUN_TLS = join(REPO_ROOT, 'load-tests', 'run-tls.ts');
+const RUN_AGAINST = join(REPO_ROOT, 'load-tests', 'run-against.ts');
 
 const USAGE = `usage: npm run bench -- [--micro] [--register] [--moh] [--invite] [--anchor] [--tls] [--full] [run-register options...]
 
@@ -24,6 +25,10 @@ const USAGE = `usage: npm run bench -- [--micro] [--register] [--moh] [--invite]
   --tls         only SIP over TLS against TCP, A/B interleaved: REGISTER rate on one kept connection each, and full
                 TLS handshakes/s (load-tests/run-tls.ts; see its --help)
   (none)        all of them
+  --against kamailio
+                the same SIPp REGISTER and call steps against Kamailio and the edge, interleaved, 3 rounds, with
+                the medians and ratios (load-tests/run-against.ts; see its --help; Kamailio from
+                \`bash scripts/install-deps.sh --bench\`); other options go to it, e.g. --quick, --only register
   --full        the full profiles (register: 20 000 users, 4k..24k tx/s, 10 s steps; invite; tls) instead of --quick
   Other options go to run-register.ts unchanged, e.g. --rates 4000,8000 --cpu-prof (see its --help).`;
 
@@ -61,6 +66,16 @@ async function main(argv: string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
     console.log(USAGE);
     return 0;
+  }
+  const against = argv.indexOf('--against');
+  if (against >= 0) {
+    if (argv[against + 1] !== 'kamailio') {
+      console.error(`bench: --against takes "kamailio" (the one reference server configured in load-tests/kamailio/)\n${USAGE}`);
+      return 2;
+    }
+    const rest = argv.filter((_, i) => i !== against && i !== against + 1);
+    const code = await runTs(RUN_AGAINST, rest);
+    return code === 0 ? 0 : 1;
   }
   const onlyMicro = argv.includes('--micro');
   const onlyRegister = argv.includes('--register');

@@ -10,7 +10,8 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { describeSipp, formatErrorKinds, freeUdpPortOn, requireSipp, runSipp, type SippResult } from './lib/sipp.ts';
 import { summariseProfileFile } from './lib/cpu-profile-summary.ts';
-import { REPO_ROOT, startEdge, type RunningEdge } from './lib/edge-process.ts';
+import { REPO_ROOT, startEdge } from './lib/edge-process.ts';
+import { kamailioVersion, startKamailio, type ServerUnderTest } from './lib/kamailio.ts';
 import { formatSamples, metricValue } from './lib/metrics-text.ts';
 import { coreBusyPct, cpuSeconds, parseCpuList, readCoreTimes } from './lib/proc-cpu.ts';
 import { startTestRtpengine, type TestRtpengine } from './lib/rtpengine.ts';
@@ -22,11 +23,15 @@ const USAGE = `usage: tsx load-tests/run-invite.ts [options]
   --users N           phones provisioned and registered (default 2000)
   --rates LIST        calls/s per step, comma-separated (default 1000,2000,3000,4000,5000)
   --step-seconds S    traffic per step (default 10)
-  --edge-cpus LIST    taskset CPU list for the edge (default 0; "" = not pinned)
+  --server sipedge|kamailio
+                      the server under load (default sipedge); kamailio runs load-tests/kamailio/kamailio.cfg
+                      (registered caller, record-route, dispatcher to the PBX, tm)
+  --edge-cpus LIST    taskset CPU list for the server (default 0; "" = not pinned)
   --sipp-cpus LIST    taskset CPU list for both SIPps, phones and PBX (default 1; "" = not pinned)
   --all-steps         run every step (default: stop after two steps in a row are not held)
   --cpu-prof          run the edge under node --cpu-prof and print the top functions at the end
   --prof-dir DIR      where --cpu-prof writes (default: a new temp dir, kept)
+  --json FILE         also write the step results as JSON
   --quick             500 users, rates 1000,2000,3000, 5 s steps (npm run bench's default)
   --anchor            bridged calls too: a real rtpengine (media ports 40000-44999) as media.rtpengine, and at each rate
                       a plain step and a bridged step (the same scenario with a browser's SDP: UDP/TLS/RTP/SAVPF, ICE,
@@ -80,6 +85,8 @@ interface Options {
   cpuProf: boolean;
   profDir: string | undefined;
   anchor: boolean;
+  server: 'sipedge' | 'kamailio';
+  json: string | undefined;
 }
 
 interface Step {
@@ -98,6 +105,8 @@ interface Step {
   edgeCpuMsPerCall: number | undefined;
   /** rtpengine CPU per successful call, ms (bridged steps). */
   rtpengineCpuMsPerCall: number | undefined;
+  /** Server memory at the end of the step (proportional set size), MB. */
+  memoryMb: number | undefined;
   coreBusyPct: number | undefined;
   held: boolean;
   result: SippResult;
@@ -116,6 +125,8 @@ function parseOptions(argv: string[]): Options | undefined {
       'cpu-prof': { type: 'boolean', default: false },
       'prof-dir': { type: 'string' },
       anchor: { type: 'boolean', default: false },
+      server: { type: 'string', default: 'sipedge' },
+      json: { type: 'string' },
       quick: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -132,6 +143,8 @@ function parseOptions(argv: string[]): Options | undefined {
   if (!Number.isInteger(users) || users < 1) throw new Error(`--users ${values.users} must be a positive integer`);
   if (rates.some((r) => !Number.isInteger(r) || r < 1)) throw new Error(`--rates: each rate is a positive integer (calls/s)`);
   if (!(stepSeconds >= 1)) throw new Error(`--step-seconds ${values['step-seconds']} must be at least 1`);
+  if (values.server !== 'sipedge' && values.server !== 'kamailio') throw new Error(`--server ${values.server} must be sipedge or kamailio`);
+  if (values.server === 'kamailio' && (values['cpu-prof'] || values.anchor)) throw new Error('--cpu-prof and --anchor apply to the edge only');
   return {
     users,
     rates,
@@ -142,6 +155,8 @@ function parseOptions(argv: string[]): Options | undefined {
     cpuProf: values['cpu-prof'],
     profDir: values['prof-dir'],
     anchor: values.anchor,
+    server: values.server,
+    json: values.json,
   };
 }
 
@@ -167,13 +182,13 @@ async function main(argv: string[]): Promise<number> {
   const work = mkdtempSync(join(tmpdir(), 'sipedge-load-invite-'));
   const profDir = opts.cpuProf ? resolve(opts.profDir ?? mkdtempSync(join(tmpdir(), 'sipedge-prof-'))) : undefined;
   if (profDir) mkdirSync(profDir, { recursive: true });
-  let edge: RunningEdge | undefined;
+  let edge: ServerUnderTest | undefined;
   let pbx: SippUas | undefined;
   let rtpengine: TestRtpengine | undefined;
   try {
     console.log(
       [
-        'sipedge call load run through the proxy',
+        `${opts.server === 'kamailio' ? kamailioVersion() : 'sipedge'} call load run through the proxy`,
         `  nproc ${availableParallelism()}, node ${process.version}`,
         `  edge on cpu ${opts.edgeCpus || '(any)'}, SIPp phones and SIPp PBX on cpu ${opts.sippCpus || '(any)'}, UDP`,
         `  ${opts.users} phones, ${opts.stepSeconds} s per step; unit: calls/s (INVITE/100/180/200/ACK/BYE/200)`,
@@ -189,24 +204,29 @@ async function main(argv: string[]): Promise<number> {
     pbx = await startSippUas({ ip: '127.0.0.2', cpus: sippCpus });
     const bridgedScenario = opts.anchor ? writeBridgedScenario(work) : undefined;
     if (opts.anchor) rtpengine = await startTestRtpengine({ ports: { min: 40_000, max: 44_999 }, logLevel: 4 });
-    edge = await startEdge({
-      tenants: [TENANT],
-      importCsv: files.importCsv,
-      env: {
-        SIPEDGE_UPSTREAMS: pbx.uri,
-        SIPEDGE_PROXY__TENANT_USER_AUTH: JSON.stringify({ [TENANT.code]: 'registered' }),
-        SIPEDGE_PROXY__PROBE__INTERVAL_SECONDS: '2',
-        SIPEDGE_PROXY__PROBE__TIMEOUT_SECONDS: '1',
-        ...(rtpengine ? { SIPEDGE_MEDIA__RTPENGINE: rtpengine.address } : {}),
-      },
-      logLevel: 'warn',
-      tcp: false,
-      cpus: opts.edgeCpus === '' ? undefined : opts.edgeCpus,
-      nodeArgs: profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [],
-      startTimeoutMs: 60_000,
-    });
+    const cpus = opts.edgeCpus === '' ? undefined : opts.edgeCpus;
+    edge =
+      opts.server === 'kamailio'
+        ? await startKamailio({ users: files.users, domain: TENANT.domain, upstream: pbx.uri, cpus })
+        : await startEdge({
+            tenants: [TENANT],
+            importCsv: files.importCsv,
+            env: {
+              SIPEDGE_UPSTREAMS: pbx.uri,
+              SIPEDGE_PROXY__TENANT_USER_AUTH: JSON.stringify({ [TENANT.code]: 'registered' }),
+              SIPEDGE_PROXY__PROBE__INTERVAL_SECONDS: '2',
+              SIPEDGE_PROXY__PROBE__TIMEOUT_SECONDS: '1',
+              ...(rtpengine ? { SIPEDGE_MEDIA__RTPENGINE: rtpengine.address } : {}),
+            },
+            logLevel: 'warn',
+            tcp: false,
+            cpus,
+            nodeArgs: profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [],
+            startTimeoutMs: 60_000,
+          });
     const deadline = Date.now() + 10_000;
-    while (metricValue(await edge.metrics(), 'sipedge_upstream_up', { upstream: pbx.uri }) !== 1) {
+    // Kamailio's dispatcher starts with the destination active; the edge waits for its first probe answer.
+    while (opts.server === 'sipedge' && metricValue(await edge.metrics(), 'sipedge_upstream_up', { upstream: pbx.uri }) !== 1) {
       if (Date.now() > deadline) throw new Error(`the PBX ${pbx.uri} was not marked up within 10 s`);
       await new Promise((r) => setTimeout(r, 200));
     }
@@ -231,7 +251,7 @@ async function main(argv: string[]): Promise<number> {
 
     const place = async (rate: number, seconds: number, kind: Step['kind'] = 'plain'): Promise<Step> => {
       const calls = Math.max(1, Math.round(rate * seconds));
-      const cpuBefore = cpuSeconds(edge!.pid);
+      const cpuBefore = edge!.cpuSeconds();
       const rtpengineBefore = rtpengine ? cpuSeconds(rtpengine.pid) : undefined;
       const coresBefore = readCoreTimes();
       const result = await runSipp({
@@ -247,7 +267,8 @@ async function main(argv: string[]): Promise<number> {
         cpus: sippCpus,
         extraArgs: ['-buff_size', String(4 * 1024 * 1024)],
       });
-      const cpuAfter = cpuSeconds(edge!.pid);
+      const cpuAfter = edge!.cpuSeconds();
+      const memory = edge!.memoryBytes();
       const rtpengineAfter = rtpengine ? cpuSeconds(rtpengine.pid) : undefined;
       const perCall = (before: number | undefined, after: number | undefined): number | undefined =>
         before === undefined || after === undefined || result.successful === 0 ? undefined : ((after - before) * 1000) / result.successful;
@@ -268,6 +289,7 @@ async function main(argv: string[]): Promise<number> {
         edgeCpuPct: cpuBefore === undefined || cpuAfter === undefined ? undefined : (100 * (cpuAfter - cpuBefore)) / result.wallSeconds,
         edgeCpuMsPerCall: perCall(cpuBefore, cpuAfter),
         rtpengineCpuMsPerCall: kind === 'bridged' ? perCall(rtpengineBefore, rtpengineAfter) : undefined,
+        memoryMb: memory === undefined ? undefined : memory / 2 ** 20,
         coreBusyPct: coreBusyPct(coresBefore, readCoreTimes(), edgeCores),
         held: !result.timedOut && result.created >= calls && failurePct / 100 < MAX_FAILURE_RATIO && achieved >= MIN_ACHIEVED_RATIO * rate,
         result,
@@ -280,7 +302,7 @@ async function main(argv: string[]): Promise<number> {
       console.log(`\nwarm-up (${kind}): ${warm.target} calls/s for 2 s: ${warm.ok} ok, ${warm.failed} failed (not counted)`);
       if (warm.ok === 0) throw new Error(`warm-up placed no successful ${kind} call:\n${describeSipp(warm.result)}\nedge output:\n${edge.output()}`);
     }
-    const cols = ['calls', 'ok', 'failed', 'fail %', 'secs', 'got/s', 'mean ms', 'retrans', 'edge cpu%', 'ms/call', 'core busy%', 'held'];
+    const cols = ['calls', 'ok', 'failed', 'fail %', 'secs', 'got/s', 'mean ms', 'retrans', 'edge cpu%', 'ms/call', 'mem MB', 'core busy%', 'held'];
     console.log(`\n${['calls/s', 'kind'].map((c) => c.padStart(10)).join(' ')} ${cols.map((c) => c.padStart(10)).join(' ')}`);
     const steps: Step[] = [];
     let missed = 0;
@@ -292,7 +314,7 @@ async function main(argv: string[]): Promise<number> {
         const s = await place(rate, opts.stepSeconds, kind);
         steps.push(s);
         held &&= s.held;
-        const cells = [s.target, s.kind, s.calls, s.ok, s.failed, s.failurePct.toFixed(2), s.secs.toFixed(1), s.achieved.toFixed(0), s.meanMs?.toFixed(1) ?? '-', s.retrans, s.edgeCpuPct?.toFixed(0) ?? '-', s.edgeCpuMsPerCall?.toFixed(3) ?? '-', s.coreBusyPct?.toFixed(0) ?? '-', s.held ? 'yes' : 'no'];
+        const cells = [s.target, s.kind, s.calls, s.ok, s.failed, s.failurePct.toFixed(2), s.secs.toFixed(1), s.achieved.toFixed(0), s.meanMs?.toFixed(1) ?? '-', s.retrans, s.edgeCpuPct?.toFixed(0) ?? '-', s.edgeCpuMsPerCall?.toFixed(3) ?? '-', s.memoryMb?.toFixed(0) ?? '-', s.coreBusyPct?.toFixed(0) ?? '-', s.held ? 'yes' : 'no'];
         console.log(cells.map((c) => String(c).padStart(10)).join(' '));
         if (s.result.errorKinds.size > 0) console.log(formatErrorKinds(s.result.errorKinds, 4).replace(/^/gm, '    '));
       }
@@ -326,6 +348,11 @@ async function main(argv: string[]): Promise<number> {
     }
     if (opts.anchor) printBridgedCost(steps);
     console.log(`edge exit on SIGTERM: ${exit.exitCode ?? exit.signal}`);
+    if (opts.json) {
+      const rows = steps.map(({ result: _raw, ...step }) => step);
+      writeFileSync(opts.json, JSON.stringify({ options: opts, nproc: availableParallelism(), results: rows }, null, 2));
+      console.log(`results written to ${opts.json}`);
+    }
     if (profDir) {
       const profiles = readdirSync(profDir)
         .filter((f) => f.endsWith('.cpuprofile'))

@@ -9,9 +9,10 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { describeSipp, formatErrorKinds, requireSipp, runSipp, type SippResult } from './lib/sipp.ts';
 import { summariseProfileFile } from './lib/cpu-profile-summary.ts';
-import { startEdge, type RunningEdge } from './lib/edge-process.ts';
+import { startEdge } from './lib/edge-process.ts';
+import { kamailioVersion, startKamailio, type ServerUnderTest } from './lib/kamailio.ts';
 import { formatSamples } from './lib/metrics-text.ts';
-import { coreBusyPct, cpuSeconds, parseCpuList, readCoreTimes } from './lib/proc-cpu.ts';
+import { coreBusyPct, parseCpuList, readCoreTimes } from './lib/proc-cpu.ts';
 import { writeUserFiles } from './lib/users.ts';
 
 const USAGE = `usage: tsx load-tests/run-register.ts [options]
@@ -24,7 +25,10 @@ const USAGE = `usage: tsx load-tests/run-register.ts [options]
   --scenario auth|badpass
                         register-auth.xml (default) or register-badpass.xml; badpass raises the edge's
                         lockout and ban limits so that every call still gets its second 401
-  --edge-cpus LIST      taskset CPU list for the edge (default 0; "" = not pinned)
+  --server sipedge|kamailio
+                        the server under load (default sipedge); kamailio runs load-tests/kamailio/kamailio.cfg
+                        with the same users (MD5 challenge; see that file for what it does)
+  --edge-cpus LIST      taskset CPU list for the server (default 0; "" = not pinned)
   --sipp-cpus LIST      taskset CPU list for SIPp (default 1; "" = not pinned)
   --all-steps           run every step (default: stop after two steps in a row are not held)
   --md5-only            offer only the MD5 challenge (SIPEDGE_AUTH__ALGORITHMS='["MD5"]'); default: the
@@ -50,6 +54,7 @@ interface Options {
   stepSeconds: number;
   transport: 'u1' | 't1';
   scenario: 'auth' | 'badpass';
+  server: 'sipedge' | 'kamailio';
   edgeCpus: string;
   sippCpus: string;
   allSteps: boolean;
@@ -71,6 +76,10 @@ interface StepResult {
   achievedTx: number;
   meanResponseMs: number | undefined;
   retransmissions: number;
+  /** Server CPU per successful call (one registration) in µs. */
+  cpuUsPerCall: number | undefined;
+  /** Server memory at the end of the step (proportional set size), MB. */
+  memoryMb: number | undefined;
   /** CPU used during the step as % of one core: edge (all its threads) and SIPp. */
   edgeCpuPct: number | undefined;
   sippCpuPct: number | undefined;
@@ -89,6 +98,7 @@ function parseOptions(argv: string[]): Options | undefined {
       'step-seconds': { type: 'string' },
       transport: { type: 'string', default: 'u1' },
       scenario: { type: 'string', default: 'auth' },
+      server: { type: 'string', default: 'sipedge' },
       'edge-cpus': { type: 'string', default: '0' },
       'sipp-cpus': { type: 'string', default: '1' },
       'all-steps': { type: 'boolean', default: false },
@@ -116,12 +126,14 @@ function parseOptions(argv: string[]): Options | undefined {
   if (!(stepSeconds >= 1)) throw new Error(`--step-seconds ${values['step-seconds']} must be at least 1`);
   if (values.transport !== 'u1' && values.transport !== 't1') throw new Error(`--transport ${values.transport} must be u1 or t1`);
   if (values.scenario !== 'auth' && values.scenario !== 'badpass') throw new Error(`--scenario ${values.scenario} must be auth or badpass`);
+  if (values.server !== 'sipedge' && values.server !== 'kamailio') throw new Error(`--server ${values.server} must be sipedge or kamailio`);
   return {
     users,
     ratesTx,
     stepSeconds,
     transport: values.transport,
     scenario: values.scenario,
+    server: values.server,
     edgeCpus: values['edge-cpus'],
     sippCpus: values['sipp-cpus'],
     allSteps: values['all-steps'],
@@ -148,6 +160,7 @@ function stepResult(
   r: SippResult,
   edgeCpu: number | undefined,
   edgeCoreBusyPct: number | undefined,
+  memoryBytes: number | undefined,
 ): StepResult {
   const targetCalls = targetTx / 2;
   const achievedCalls = r.elapsedSeconds > 0 ? r.successful / r.elapsedSeconds : 0;
@@ -170,6 +183,8 @@ function stepResult(
     achievedTx: 2 * achievedCalls,
     meanResponseMs: r.meanResponseMs,
     retransmissions: r.retransmissions,
+    cpuUsPerCall: edgeCpu === undefined || r.successful === 0 ? undefined : (1e6 * edgeCpu) / r.successful,
+    memoryMb: memoryBytes === undefined ? undefined : memoryBytes / 2 ** 20,
     edgeCpuPct: edgeCpu === undefined ? undefined : (100 * edgeCpu) / r.wallSeconds,
     sippCpuPct: r.cpuSeconds === undefined ? undefined : (100 * r.cpuSeconds) / r.wallSeconds,
     edgeCoreBusyPct,
@@ -191,6 +206,8 @@ const COLUMNS = [
   ['mean ms', 8],
   ['retrans', 7],
   ['edge cpu%', 9],
+  ['us/call', 7],
+  ['mem MB', 6],
   ['core busy%', 10],
   ['sipp cpu%', 9],
   ['held', 4],
@@ -210,6 +227,8 @@ function formatRow(s: StepResult): string {
     s.meanResponseMs === undefined ? '-' : s.meanResponseMs.toFixed(1),
     String(s.retransmissions),
     s.edgeCpuPct === undefined ? '-' : s.edgeCpuPct.toFixed(0),
+    s.cpuUsPerCall === undefined ? '-' : s.cpuUsPerCall.toFixed(1),
+    s.memoryMb === undefined ? '-' : s.memoryMb.toFixed(0),
     s.edgeCoreBusyPct === undefined ? '-' : s.edgeCoreBusyPct.toFixed(0),
     s.sippCpuPct === undefined ? '-' : s.sippCpuPct.toFixed(0),
     s.timedOut ? 'KILL' : s.held ? 'yes' : 'no',
@@ -221,17 +240,17 @@ function formatHeader(): string {
   return COLUMNS.map(([name, width]) => name.padStart(width)).join('  ');
 }
 
-async function runSteps(opts: Options, edge: RunningEdge, sippCsv: string): Promise<StepResult[]> {
+async function runSteps(opts: Options, edge: ServerUnderTest, sippCsv: string): Promise<StepResult[]> {
   const scenario = `load-tests/sipp/register-${opts.scenario}.xml`;
   const cpus = opts.sippCpus === '' ? undefined : opts.sippCpus;
   const edgeCores = opts.edgeCpus === '' ? [...Array(availableParallelism()).keys()] : parseCpuList(opts.edgeCpus);
   const place = async (
     targetTx: number,
     seconds: number,
-  ): Promise<{ calls: number; result: SippResult; edgeCpu: number | undefined; coreBusy: number | undefined }> => {
+  ): Promise<{ calls: number; result: SippResult; edgeCpu: number | undefined; coreBusy: number | undefined; memory: number | undefined }> => {
     const rate = targetTx / 2;
     const calls = Math.max(1, Math.round(rate * seconds));
-    const edgeCpuBefore = cpuSeconds(edge.pid);
+    const edgeCpuBefore = edge.cpuSeconds();
     const coresBefore = readCoreTimes();
     const result = await runSipp({
       scenario,
@@ -249,10 +268,11 @@ async function runSteps(opts: Options, edge: RunningEdge, sippCsv: string): Prom
       // Bigger socket buffers so SIPp's own receive queue is not what drops (net.core.rmem_max caps it).
       extraArgs: ['-buff_size', String(4 * 1024 * 1024)],
     });
-    const edgeCpuAfter = cpuSeconds(edge.pid);
+    const edgeCpuAfter = edge.cpuSeconds();
+    const memory = edge.memoryBytes();
     const coreBusy = coreBusyPct(coresBefore, readCoreTimes(), edgeCores);
     const edgeCpu = edgeCpuBefore === undefined || edgeCpuAfter === undefined ? undefined : edgeCpuAfter - edgeCpuBefore;
-    return { calls, result, edgeCpu, coreBusy };
+    return { calls, result, edgeCpu, coreBusy, memory };
   };
 
   const warmTx = opts.ratesTx[0]!;
@@ -278,8 +298,8 @@ async function runSteps(opts: Options, edge: RunningEdge, sippCsv: string): Prom
   for (const targetTx of opts.ratesTx) {
     if (!edge.isRunning()) throw new Error(`the edge exited during the run; its output:\n${edge.output()}`);
     await new Promise((r) => setTimeout(r, 1000)); // let the previous step drain
-    const { calls, result, edgeCpu, coreBusy } = await place(targetTx, opts.stepSeconds);
-    const step = stepResult(targetTx, calls, result, edgeCpu, coreBusy);
+    const { calls, result, edgeCpu, coreBusy, memory } = await place(targetTx, opts.stepSeconds);
+    const step = stepResult(targetTx, calls, result, edgeCpu, coreBusy, memory);
     results.push(step);
     console.log(formatRow(step));
     if (result.exitCode === 255 || (result.successful === 0 && result.failed === 0)) {
@@ -333,11 +353,11 @@ async function main(argv: string[]): Promise<number> {
   const work = mkdtempSync(join(tmpdir(), 'sipedge-load-'));
   const profDir = opts.cpuProf ? resolve(opts.profDir ?? mkdtempSync(join(tmpdir(), 'sipedge-prof-'))) : undefined;
   if (profDir) mkdirSync(profDir, { recursive: true });
-  let edge: RunningEdge | undefined;
+  let edge: ServerUnderTest | undefined;
   try {
     console.log(
       [
-        'sipedge REGISTER load run',
+        `${opts.server === 'kamailio' ? kamailioVersion() : 'sipedge'} REGISTER load run`,
         `  nproc ${availableParallelism()}, node ${process.version}, ${toolVersion('sipp', ['-v'], /SIPp v[\w.-]+/)}`,
         `  edge on cpu ${opts.edgeCpus || '(any)'}, sipp on cpu ${opts.sippCpus || '(any)'}, transport ${opts.transport}, ` +
           `scenario register-${opts.scenario}.xml, challenge ${opts.md5Only ? 'MD5 only' : 'edge default (SHA-256, MD5)'}`,
@@ -363,16 +383,23 @@ async function main(argv: string[]): Promise<number> {
       env.SIPEDGE_AUTH__LOCKOUT__MAX_FAILURES = '1000000000';
       env.SIPEDGE_AUTH__BAN__MAX_EXTENSIONS = '1000000000';
     }
-    edge = await startEdge({
-      tenants: [TENANT],
-      importCsv: files.importCsv,
-      env,
-      logLevel: 'warn',
-      tcp: true,
-      cpus: opts.edgeCpus === '' ? undefined : opts.edgeCpus,
-      nodeArgs: profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [],
-      startTimeoutMs: 60_000,
-    });
+    const cpus = opts.edgeCpus === '' ? undefined : opts.edgeCpus;
+    if (opts.server === 'kamailio' && (opts.transport !== 'u1' || opts.scenario !== 'auth' || opts.cpuProf)) {
+      throw new Error('--server kamailio runs the auth scenario over UDP (u1) only, without --cpu-prof');
+    }
+    edge =
+      opts.server === 'kamailio'
+        ? await startKamailio({ users: files.users, domain: TENANT.domain, cpus })
+        : await startEdge({
+            tenants: [TENANT],
+            importCsv: files.importCsv,
+            env,
+            logLevel: 'warn',
+            tcp: true,
+            cpus,
+            nodeArgs: profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [],
+            startTimeoutMs: 60_000,
+          });
     console.log(`  provisioned and started in ${((Date.now() - t0) / 1000).toFixed(1)} s (pid ${edge.pid}, sip ${edge.sipTarget})`);
 
     const results = await runSteps(opts, edge, files.sippCsv);

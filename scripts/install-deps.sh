@@ -11,6 +11,8 @@
 # needs it (the WebRTC media tests run it) and fails without it; for `scripts/start.sh` it is what lets the portal's
 # browser phone talk to desk phones and hear hold music, but the edge runs without it, so an install that cannot
 # happen there (not root, no apt-get, no network) is reported and skipped.
+# --bench brings what `npm run bench` runs: SIPp, gcc for the native parts, and Kamailio for
+# `npm run bench -- --against kamailio`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,6 +43,11 @@ if [ "${1:-}" = "--test" ]; then
   command -v socat >/dev/null 2>&1 || need_apt+=(socat)
   # promtool (Debian's prometheus package) checks ops/prometheus/ and the edge's /metrics text.
   command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
+  command -v cc >/dev/null 2>&1 || command -v gcc >/dev/null 2>&1 || need_apt+=(gcc libc6-dev)
+fi
+if [ "${1:-}" = "--bench" ]; then
+  command -v sipp >/dev/null 2>&1 || need_apt+=(sip-tester)
+  command -v kamailio >/dev/null 2>&1 || need_apt+=(kamailio)
   command -v cc >/dev/null 2>&1 || command -v gcc >/dev/null 2>&1 || need_apt+=(gcc libc6-dev)
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { IO_SWITCHES } from '../../src/config/io-switches.ts';
+import { cpuSeconds, treeMemoryBytes } from './proc-cpu.ts';
 
 export const REPO_ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const CLI = join(REPO_ROOT, 'bin', 'sipedge.js');
@@ -68,6 +69,10 @@ export interface RunningEdge {
   httpBase: string;
   /** GET /metrics (Prometheus text). */
   metrics(): Promise<string>;
+  /** CPU seconds the edge process has used so far (undefined once it has exited). */
+  cpuSeconds(): number | undefined;
+  /** Its memory in bytes (load-tests/lib/proc-cpu.ts treeMemoryBytes). */
+  memoryBytes(): number | undefined;
   /** True until the process has exited. */
   isRunning(): boolean;
   /** The last lines the edge wrote to stdout/stderr. */
@@ -224,6 +229,8 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
       if (!res.ok) throw new Error(`GET ${httpBase}/metrics answered ${res.status}`);
       return await res.text();
     },
+    cpuSeconds: () => cpuSeconds(edge.pid),
+    memoryBytes: () => treeMemoryBytes(edge.pid),
     isRunning: () => running,
     output,
     stop: () => {

@@ -1,6 +1,6 @@
 // CPU time of a running process (all its threads) from /proc/<pid>/stat, so load reports can say which side saturated.
 // Linux only; elsewhere, and after the process has exited, readings are undefined.
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 /** USER_HZ: /proc times are in these ticks; 100 on every mainstream Linux build (`getconf CLK_TCK`). */
 const TICKS_PER_SECOND = 100;
@@ -98,4 +98,43 @@ export function parseCpuList(list: string): number[] {
     for (let c = lo; c <= (hi ?? lo); c++) cores.push(c);
   }
   return cores;
+}
+
+/** cpuSeconds summed over pid and every process whose parent is pid (a forking server such as Kamailio). */
+export function treeCpuSeconds(pid: number): number | undefined {
+  const own = cpuSeconds(pid);
+  if (own === undefined) return undefined;
+  let total = own;
+  for (const child of childPids(pid)) total += cpuSeconds(child) ?? 0;
+  return total;
+}
+
+/**
+ * Memory of pid plus its direct children in bytes: the sum of their proportional set sizes (Pss in
+ * /proc/<pid>/smaps_rollup), so pages the processes share (Kamailio's shared memory) count once, not once per process.
+ * For a single process it equals its resident set.
+ */
+export function treeMemoryBytes(pid: number): number | undefined {
+  const rss = (p: number): number | undefined => {
+    try {
+      const m = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${p}/smaps_rollup`, 'latin1'));
+      return m ? Number(m[1]) * 1024 : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  const own = rss(pid);
+  if (own === undefined) return undefined;
+  return childPids(pid).reduce((sum, c) => sum + (rss(c) ?? 0), own);
+}
+
+function childPids(pid: number): number[] {
+  try {
+    // Every thread's children file together lists the direct children (Linux >= 3.5, CONFIG_PROC_CHILDREN).
+    return readdirSync(`/proc/${pid}/task`).flatMap((t) =>
+      readFileSync(`/proc/${pid}/task/${t}/children`, 'latin1').trim().split(/\s+/).filter(Boolean).map(Number),
+    );
+  } catch {
+    return [];
+  }
 }
