@@ -11,7 +11,7 @@ import type { AccountStore, CredentialSet, Extension, LockoutStore, NonceCountSt
 import { ha2, parseDigestAlgorithm, verifyResponse, type DigestAlgorithm, type ResponseInput } from './digest.ts';
 import { resolveIdentity } from './identity.ts';
 import { createScannerMatcher, LockoutGuard, type FailureSubject, type LockState } from './lockout.ts';
-import { NonceIssuer, nonceSequence, type NonceCheck } from './nonce.ts';
+import { NonceIssuer, nonceSequence, sourceBinding, type AuthSource, type NonceCheck } from './nonce.ts';
 
 /** Why a request was not authenticated; each is a metric label source and a row in DIGEST_FAILURES. */
 export type DigestFailure =
@@ -47,9 +47,10 @@ export interface FailureRule {
 export const DIGEST_FAILURES = {
   // The normal first request of every dialog: challenge it.
   'no-credentials': { status: 401, countsTowardLockout: false, countsTowardBan: false, metric: null },
-  // Same answer as bad-password (no enumeration). It also counts toward lockout of the (non-existent) extension key,
-  // so "5 failures then 403" does not reveal which extensions exist; the ban bounds how many such keys one IP makes.
-  'unknown-user': { status: 401, countsTowardLockout: true, countsTowardBan: true, metric: 'unknown-user' },
+  // Same answer as bad-password. It creates no lock entry for the made-up name (a flood of invented names would each
+  // leave one, and an extension created later would inherit it); it counts toward the source's ban instead, which
+  // also bounds how many names one address can probe for the 401-then-403 difference a real extension shows.
+  'unknown-user': { status: 401, countsTowardLockout: false, countsTowardBan: true, metric: 'unknown-user' },
   'bad-password': { status: 401, countsTowardLockout: true, countsTowardBan: true, metric: 'bad-password' },
   // Expired or foreign nonce: the response was never evaluated, so nothing was guessed.
   'stale-nonce': { status: 401, stale: true, countsTowardLockout: false, countsTowardBan: false, metric: 'stale-nonce' },
@@ -83,6 +84,8 @@ export type Verdict = 'ok' | 'scanner' | 'banned';
 /** A syntactically complete credential for an identity some tenant owns: what authenticate() checks. */
 interface Claim {
   ip: string;
+  /** sourceBinding of the request's source: what its nonce must be bound to and what trust is recorded for. */
+  bound: string;
   tenant: Tenant;
   ext: string;
   isShared: boolean;
@@ -107,7 +110,8 @@ export interface AuthenticateInput {
   realm: string;
   /** The tenant owning the realm, or resolved from the `ext-tenant` username; undefined when none could be. */
   tenant: Tenant | undefined;
-  sourceIp: string;
+  /** Where the request came from (its nonce must have been issued there; bans go by its address). */
+  source: AuthSource;
 }
 
 export interface AuthenticatorDeps {
@@ -125,6 +129,8 @@ type Counter = { inc(): void };
 /** What a failure is logged and counted against; `subject` absent = count nothing (metric and log only). */
 interface FailureContext {
   ip: string;
+  /** sourceBinding of the source: a trusted source's own lock key names it. */
+  bound: string;
   /** Username or extension, for the debug log only (never a secret). */
   user: string | undefined;
   tenant?: string;
@@ -210,11 +216,12 @@ export class DigestAuthenticator {
 
   /**
    * WWW-Authenticate (or Proxy-Authenticate) values for `realm`: one per configured algorithm in order, sharing one
-   * fresh nonce, each `Digest realm="…", nonce="…", algorithm=…, qop="auth"` plus `, stale=true` when `stale`.
+   * fresh nonce bound to `source`, each `Digest realm="…", nonce="…", algorithm=…, qop="auth"` plus `, stale=true` when
+   * `stale`.
    */
-  challenge(realm: string, stale: boolean): string[] {
+  challenge(realm: string, stale: boolean, source: AuthSource): string[] {
     const parts = this.prefixesFor(realm);
-    const nonce = this.issuer.mintNonce(this.clock.now());
+    const nonce = this.issuer.mintNonce(this.clock.now(), sourceBinding(source));
     const out = new Array<string>(parts.length);
     for (let i = 0; i < parts.length; i++) out[i] = parts[i][0] + nonce + (stale ? parts[i][2] : parts[i][1]);
     return out;
@@ -224,11 +231,11 @@ export class DigestAuthenticator {
    * The response to a failed digest, as DIGEST_FAILURES says: a fresh challenge for `realm` (stale=true where the row
    * says so), 403 while locked, 400 for malformed credentials; worded for `by` (AS_SEEN_BY).
    */
-  refusal(reason: DigestFailure, realm: string, by: Challenger): SipAnswer {
+  refusal(reason: DigestFailure, realm: string, by: Challenger, source: AuthSource): SipAnswer {
     const rule: FailureRule = DIGEST_FAILURES[reason];
     const words = AS_SEEN_BY[by];
     if (rule.status === 401) {
-      const challenges = this.challenge(realm, rule.stale === true);
+      const challenges = this.challenge(realm, rule.stale === true, source);
       const headers = new Array<string>(challenges.length);
       for (let i = 0; i < challenges.length; i++) headers[i] = words.header + challenges[i];
       return { status: words.challenge, reason: words.challengeReason, headers };
@@ -247,22 +254,23 @@ export class DigestAuthenticator {
     const now = this.clock.now();
     const claim = this.claim(input, now);
     if (!('nonceState' in claim)) return claim;
-    const { tenant, ext, ip } = claim;
+    const { tenant, ext, bound } = claim;
     // The lock state and the account are read together (one Redis round trip); the account is ignored while locked.
-    return chain2(this.guard.check(tenant.code, ext, ip, now), this.accounts.getExtension(tenant.code, ext), (lock, account) => {
+    return chain2(this.guard.check(tenant.code, ext, bound, now), this.accounts.getExtension(tenant.code, ext), (lock, account) => {
       const checked = this.verify(claim, lock, account, now);
       if (!('account' in checked)) return checked;
       const fresh = this.nonceCounts.checkAndSet(claim.nonce, claim.nc, now, this.nonceTtlMs, nonceSequence(claim.nonce));
       return chain(fresh, (isFresh) => {
         if (!isFresh) return this.fail('replay', checked.ctx);
-        return chain(this.guard.recordSuccess(tenant.code, ext, ip, now), () => this.succeeded(claim, checked));
+        return chain(this.guard.recordSuccess(tenant.code, ext, bound, now), () => this.succeeded(claim, checked));
       });
     });
   }
 
   /** The credential's syntax and whose it claims to be, before any store is read; or the outcome when that fails. */
   private claim(input: AuthenticateInput, now: number): Claim | MaybePromise<DigestOutcome> {
-    const ip = input.sourceIp;
+    const ip = input.source.address;
+    const bound = sourceBinding(input.source);
     const picked = this.pickCredential(input.credentials, input.realm);
     if (picked === undefined) return { ok: false, reason: 'no-credentials' };
     const { algorithm, params } = picked;
@@ -276,18 +284,21 @@ export class DigestAuthenticator {
     // RFC 2617 §3.2.2: qop MUST be sent when the challenge offered it, and ours always does; without qop there is no
     // nc, so accepting the RFC 2069 form would drop replay protection.
     if (!username || !nonce || !uri || !response || !cnonce || nc < 0 || params.get('qop')?.toLowerCase() !== 'auth') {
-      return this.fail('malformed', { ip, user: username });
+      return this.fail('malformed', { ip, bound, user: username });
     }
+    const nonceState = this.issuer.checkNonce(nonce, now, bound);
     const isShared = this.config.sharedDomain !== '' && input.realm === this.config.sharedDomain;
     const identity = resolveIdentity(username, input.realm, this.config.sharedDomain);
     const tenant = input.tenant;
     if (tenant === undefined || (isShared && identity.tenantCode !== tenant.code) || (!isShared && input.realm !== tenant.domain)) {
-      // No tenant owns this identity: nothing to lock, but the attempt counts toward the source's ban.
-      return this.fail('unknown-user', { ip, user: username, subject: { unowned: `${input.realm}:${username}` } });
+      // No tenant owns this identity: nothing to lock, but the attempt counts toward the source's ban, and only with a
+      // nonce issued to this source (a forged source address cannot ban the phone that really owns it).
+      if (nonceState !== 'ok') return this.fail('stale-nonce', { ip, bound, user: username, nonce: nonceState });
+      return this.fail('unknown-user', { ip, bound, user: username, subject: { unowned: `${input.realm}:${username}` } });
     }
     return {
-      ip, tenant, ext: identity.ext, isShared, algorithm, method: input.method, uri, nonce, nc, ncText: ncText!, cnonce, response,
-      nonceState: this.issuer.checkNonce(nonce, now),
+      ip, bound, tenant, ext: identity.ext, isShared, algorithm, method: input.method, uri, nonce, nc, ncText: ncText!, cnonce, response,
+      nonceState,
     };
   }
 
@@ -298,8 +309,8 @@ export class DigestAuthenticator {
     account: Extension | undefined,
     now: number,
   ): { account: Extension; viaGrace: boolean; ctx: FailureContext } | MaybePromise<DigestOutcome> {
-    const { tenant, ext, ip, algorithm, isShared } = claim;
-    const ctx: FailureContext = { ip, user: ext, tenant: tenant.code, subject: { tenant: tenant.code, ext, trusted: lock.trusted } };
+    const { tenant, ext, ip, bound, algorithm, isShared } = claim;
+    const ctx: FailureContext = { ip, bound, user: ext, tenant: tenant.code, subject: { tenant: tenant.code, ext, trusted: lock.trusted } };
     if (lock.lockedUntil > 0) {
       this.failureCounters.locked.inc();
       this.log.debug({ event: 'auth.failure', reason: 'locked', tenant: tenant.code, ext, ip, trusted: lock.trusted });
@@ -310,8 +321,10 @@ export class DigestAuthenticator {
       // a fresh challenge; the response was not evaluated. The log tells the two apart.
       return this.fail('stale-nonce', { ...ctx, nonce: claim.nonceState });
     }
-    const currentHa1 = account === undefined ? undefined : pickHa1(account.cred, algorithm, isShared);
-    if (account === undefined || currentHa1 === undefined) return this.fail('unknown-user', ctx);
+    // No lock entry for a name that is no extension (DIGEST_FAILURES 'unknown-user'): the ban counts it as unowned.
+    if (account === undefined) return this.fail('unknown-user', { ...ctx, subject: { unowned: `${tenant.code}:${ext}` } });
+    const currentHa1 = pickHa1(account.cred, algorithm, isShared);
+    if (currentHa1 === undefined) return this.fail('unknown-user', ctx);
 
     const digest: ResponseInput = {
       algorithm, ha1: currentHa1, method: claim.method, uri: claim.uri, nonce: claim.nonce, nc: claim.ncText, cnonce: claim.cnonce, qop: 'auth',
@@ -349,7 +362,7 @@ export class DigestAuthenticator {
     this.log.debug({ event: 'auth.failure', reason, tenant: ctx.tenant, user: ctx.user, ip: ctx.ip, nonce: ctx.nonce });
     const subject = ctx.subject;
     if (subject === undefined || !(rule.countsTowardLockout || rule.countsTowardBan)) return { ok: false, reason };
-    return chain(this.guard.recordFailure(ctx.ip, subject, this.clock.now(), rule), (effect) => {
+    return chain(this.guard.recordFailure(ctx.ip, ctx.bound, subject, this.clock.now(), rule), (effect) => {
       if (effect.lockStartedUntil > 0 && !('unowned' in subject)) {
         this.lockoutCounter.inc();
         this.log.warn({

@@ -68,10 +68,10 @@ export class UserAdmission {
       credentials: req.credentials(true),
       realm,
       tenant,
-      sourceIp: req.source!.address,
+      source: req.source!,
     });
     if (!outcome.ok) {
-      const a = this.d.auth.refusal(outcome.reason, realm, 'proxy');
+      const a = this.d.auth.refusal(outcome.reason, realm, 'proxy', req.source!);
       tx.respond(a.status, a.reason, { headers: a.headers });
       return undefined;
     }

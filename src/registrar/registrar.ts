@@ -145,7 +145,7 @@ export class Registrar {
       credentials: req.credentials(false),
       realm: id.realm,
       tenant: id.tenant,
-      sourceIp: req.source!.address,
+      source: req.source!,
     });
     return chain(outcome, (o) => this.authenticated(tx, o, id));
   }
@@ -153,7 +153,7 @@ export class Registrar {
   private authenticated(tx: ServerTransaction, outcome: DigestOutcome, id: UriIdentity): MaybePromise<void> {
     const { tenant, ext } = id;
     if (!outcome.ok) {
-      this.answer(tx, this.d.auth.refusal(outcome.reason, id.realm, 'registrar'));
+      this.answer(tx, this.d.auth.refusal(outcome.reason, id.realm, 'registrar', tx.request.source!));
       return;
     }
     if (!tenant || outcome.ext.ext !== ext || outcome.ext.tenant !== tenant.code) {
