@@ -143,6 +143,7 @@ async function main(argv: string[]): Promise<number> {
     const files = writeUserFiles({ count: opts.users, tenant: TENANT.code, domain: TENANT.domain, outDir: work });
     pbx = await startSippUas({ ip: '127.0.0.2', cpus: sippCpus });
     edge = await startEdge({
+      floodGuard: false,
       tenants: [TENANT],
       importCsv: files.importCsv,
       env: {

@@ -364,6 +364,7 @@ async function main(argv: string[]): Promise<number> {
       env.SIPEDGE_AUTH__BAN__MAX_EXTENSIONS = '1000000000';
     }
     edge = await startEdge({
+      floodGuard: false,
       tenants: [TENANT],
       importCsv: files.importCsv,
       env,

@@ -15,6 +15,7 @@ import { Identities } from './auth/identity.ts';
 import { resolveNonceSecret } from './auth/nonce.ts';
 import { Registrar } from './registrar/registrar.ts';
 import { TransportLayer } from './transport/transport-layer.ts';
+import { FloodGuard } from './transport/flood-guard.ts';
 import { errorResponse } from './transaction/error-response.ts';
 import { TransactionLayer } from './transaction/transaction-layer.ts';
 import type { LocalService, ServerTransaction, TransactionUser } from './transaction/types.ts';
@@ -70,6 +71,7 @@ class Dispatcher implements TransactionUser {
 
   constructor(
     private readonly auth: DigestAuthenticator,
+    private readonly flood: FloodGuard,
     private readonly registrar: Registrar,
     private readonly logger: Logger,
     /** UAS services on the edge (hold music), asked before the proxy. */
@@ -106,6 +108,8 @@ class Dispatcher implements TransactionUser {
 
   private routeChecked(tx: ServerTransaction, verdict: Verdict): MaybePromise<void> {
     if (verdict !== 'ok') {
+      // From now on the source's messages are dropped before parsing (flood.banSeconds), not after.
+      this.flood.ban(tx.request.source!.address, verdict === 'scanner' ? 'scanner' : 'auth');
       tx.drop();
       return;
     }
@@ -190,6 +194,8 @@ export interface App {
   readonly certificates: Certificates | undefined;
   /** The hold-music service (a test on a fake clock drives its scheduler). */
   readonly holdMusic: MohService;
+  /** Per-source budgets and bans before parsing (a test sweeps it to see its memory given back). */
+  readonly flood: FloodGuard;
   start(): Promise<AppAddresses>;
   /** Stops accepting, lets in-flight requests finish, closes the store. */
   stop(): Promise<void>;
@@ -225,6 +231,7 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
   const upstreamCa = await loadUpstreamCa(config.tls.upstreamCaFile);
   const stores = await openStores(config, { role: 'edge', clock });
   const nonceSecret = await resolveNonceSecret(config.auth.nonceSecret, stores.meta);
+  const flood = new FloodGuard({ config: config.flood, metrics, provenMs: config.auth.lockout.trustSeconds * 1000 });
   const auth = new DigestAuthenticator({
     config: config.auth,
     stores: { accounts: stores.accounts, lockouts: stores.lockouts, nonces: stores.nonces },
@@ -232,6 +239,7 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
     metrics,
     logger,
     nonceSecret,
+    onProven: (source) => flood.markProven(source.address),
   });
   const identities = new Identities(stores.accounts, config.auth.sharedDomain);
   const registrar = new Registrar({
@@ -259,7 +267,7 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
   });
   const media = new MediaLibrary({ config: config.media, media: stores.media, accounts: stores.accounts, clock, logger, metrics, transcoder: transcodeInWorker });
   const localServices: LocalService[] = [moh];
-  const dispatcher = new Dispatcher(auth, registrar, logger, localServices);
+  const dispatcher = new Dispatcher(auth, flood, registrar, logger, localServices);
   const transactions = new TransactionLayer({ tu: dispatcher, metrics, logger, clock, serverHeader: config.sip.serverName });
   const transport = new TransportLayer({
     sip: config.sip,
@@ -268,8 +276,11 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
     logger,
     certificates,
     tlsClient: { ca: upstreamCa, verify: config.tls.verifyUpstreams },
+    flood,
   });
   const upstreamFlows = new UpstreamFlows(transport, logger);
+  // Upstreams have the larger budget from their first message on.
+  flood.isUpstream = (address) => upstreamFlows.from(address) !== undefined;
   const upstreamSet = new UpstreamSet({
     upstreams: config.upstreams,
     probe: config.proxy.probe,
@@ -339,6 +350,7 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
       // Wall time, not the injected clock: peers judge the certificate by theirs.
       if (certificates !== undefined) metrics.tlsCertificateExpiry.labels(certificates.source).set(certificates.expirySeconds(Date.now()));
       metrics.registrationsActive.set(await stores.bindings.countActive(clock.now()));
+      metrics.floodSources.set(flood.size);
     },
     isReady: async () => listening,
   });
@@ -357,6 +369,7 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
     proxy,
     certificates,
     holdMusic: moh,
+    flood,
     async start() {
       try {
         await holdCache.start();
@@ -372,6 +385,7 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
       }
       listening = true;
       certificates?.watch();
+      flood.start();
       upstreamSet.start();
       logger.info({ event: 'edge.started', nodeId, store: config.store, upstreams: config.upstreams.length });
       return addresses;
@@ -382,6 +396,7 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
       listening = false;
       logger.info({ event: 'edge.stopping' });
       upstreamSet.stop();
+      flood.stop();
       await transport.close();
       await dispatcher.drain(DRAIN_MS);
       moh.close();

@@ -122,6 +122,8 @@ export interface AuthenticatorDeps {
   logger: Logger;
   /** config.nonceSecret, or the generated one (resolveNonceSecret); must be non-empty. */
   nonceSecret: string;
+  /** Told of every source that proved a password (the flood guard gives it a larger budget). */
+  onProven?: (source: AuthSource) => void;
 }
 
 type Counter = { inc(): void };
@@ -157,6 +159,7 @@ export class DigestAuthenticator {
   private readonly successCounters: Record<DigestAlgorithm, { current: Counter; grace: Counter }>;
   private readonly lockoutCounter: Counter;
   private readonly banCounter: Counter;
+  private readonly onProven: ((source: AuthSource) => void) | undefined;
 
   constructor(deps: AuthenticatorDeps) {
     this.config = deps.config;
@@ -187,6 +190,7 @@ export class DigestAuthenticator {
     this.successCounters = { MD5: ok('MD5'), 'SHA-256': ok('SHA-256') };
     this.lockoutCounter = m.lockouts;
     this.banCounter = m.bans;
+    this.onProven = deps.onProven;
   }
 
   /** The LockoutGuard, for operator unlock/unban (CLI and API share the store's keys through it). */
@@ -262,6 +266,7 @@ export class DigestAuthenticator {
       const fresh = this.nonceCounts.checkAndSet(claim.nonce, claim.nc, now, this.nonceTtlMs, nonceSequence(claim.nonce));
       return chain(fresh, (isFresh) => {
         if (!isFresh) return this.fail('replay', checked.ctx);
+        this.onProven?.(input.source);
         return chain(this.guard.recordSuccess(tenant.code, ext, bound, now), () => this.succeeded(claim, checked));
       });
     });

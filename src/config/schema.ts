@@ -39,6 +39,18 @@ export function decodeKey(s: string): Buffer | undefined {
 
 const seconds = (def: number) => z.number().int().min(0).default(def);
 
+/** Requests per second and burst per source address on one transport (config flood.<transport>). */
+const floodBudget = () =>
+  z
+    .object({
+      /** Messages per second a source may send. */
+      rate: z.number().positive().default(50),
+      /** Messages a source may send at once (the bucket's size). */
+      burst: z.number().int().min(1).default(100),
+    })
+    .strict()
+    .prefault({});
+
 /**
  * The parts of an upstream `sip:`/`sips:` URI the edge needs: host, port and the transport. A `sips:` URI means TLS
  * (RFC 3261 §19.1.2); the default port is 5061 for TLS, else 5060 (RFC 3263 §4.2). Config-time only (a regex is fine
@@ -213,6 +225,30 @@ export const configSchema = z
         scannerUserAgents: z
           .array(z.string().min(1))
           .default(['friendly-scanner', 'sipvicious', 'sipcli', 'VaxSIPUserAgent', 'pplsip']),
+      })
+      .strict()
+      .prefault({}),
+    /**
+     * Per-source flood control before parsing (transport/flood-guard.ts): a token bucket per source address and
+     * transport; sources that stay over it are banned for a while. Proven sources and upstreams get provenFactor x.
+     */
+    flood: z
+      .object({
+        enabled: z.boolean().default(true),
+        udp: floodBudget(),
+        tcp: floodBudget(),
+        tls: floodBudget(),
+        ws: floodBudget(),
+        wss: floodBudget(),
+        /** Budget multiplier for sources that proved a password (for auth.lockout.trustSeconds) and upstreams. */
+        provenFactor: z.number().int().min(1).default(20),
+        /** Over-budget drops within banWindowSeconds that ban a source. */
+        banDrops: z.number().int().min(1).default(200),
+        banWindowSeconds: z.number().int().min(1).default(10),
+        /** Ban length (flood, scanner User-Agent); seconds; 0 = never ban, only drop. */
+        banSeconds: seconds(600),
+        /** Entries per table (sources per transport, bans, proven sources); the oldest is forgotten beyond. */
+        maxSources: z.number().int().min(16).default(65_536),
       })
       .strict()
       .prefault({}),
