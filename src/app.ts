@@ -8,6 +8,7 @@ import { SipedgeError } from './errors.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
 import { Metrics } from './observability/metrics.ts';
 import { openStores } from './store/open.ts';
+import { securePrivateFiles } from './store/private-files.ts';
 import { chain, type MaybePromise } from './store/maybe-promise.ts';
 import type { Stores } from './store/types.ts';
 import { DigestAuthenticator, type Verdict } from './auth/authenticator.ts';
@@ -226,6 +227,11 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
   const clock = opts.clock ?? systemClock;
   const metrics = opts.metrics ?? new Metrics({ defaultMetrics: true });
   const nodeId = opts.nodeId ?? randomUUID();
+  // The data dir holds HA1s, the nonce secret and the gateway key (README "Data directory"): private before anything.
+  const loosened = securePrivateFiles(config.dataDir);
+  if (loosened.length > 0) {
+    logger.warn({ event: 'data.modes.fixed', dataDir: config.dataDir, count: loosened.length, paths: loosened.slice(0, 20) });
+  }
   // Certificates first: a bad certificate file stops the start before the store is opened (and locked).
   const certificates = await openCertificates(config, logger, metrics);
   const upstreamCa = await loadUpstreamCa(config.tls.upstreamCaFile);
