@@ -20,6 +20,8 @@ if [ "${1:-}" = "--test" ]; then
   command -v sipsak >/dev/null 2>&1 || need_apt+=(sipsak)
   command -v linphonec >/dev/null 2>&1 || need_apt+=(linphone-cli)
   command -v socat >/dev/null 2>&1 || need_apt+=(socat)
+  # baresip 1.0, registered by the suite with the default challenge policy.
+  command -v baresip >/dev/null 2>&1 || need_apt+=(baresip-core)
   command -v cc >/dev/null 2>&1 || command -v gcc >/dev/null 2>&1 || need_apt+=(gcc libc6-dev)
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then

@@ -88,9 +88,9 @@ try {
     logger: silentLogger(),
     nonceSecret: config.auth.nonceSecret,
   });
-  bench('DigestAuthenticator.challenge (2 values)', () => auth.challenge(realm, false, source));
+  bench('DigestAuthenticator.challenge (2 values)', () => auth.challenge(realm, false, { source }));
 
-  const challengeNonce = /nonce="([^"]+)"/.exec(auth.challenge(realm, false, source)[0])?.[1] ?? '';
+  const challengeNonce = /nonce="([^"]+)"/.exec(auth.challenge(realm, false, { source })[0])?.[1] ?? '';
   const h = (s: string) => createHash('sha256').update(s).digest('hex');
   const userHa1 = h(`1001:${realm}:${password}`);
   const uri = `sip:${realm}`;

@@ -112,6 +112,17 @@ export interface AuthenticateInput {
   tenant: Tenant | undefined;
   /** Where the request came from (its nonce must have been issued there; bans go by its address). */
   source: AuthSource;
+  /** The request's User-Agent: which algorithms its device is offered and has proved (config auth.challengePolicy). */
+  userAgent?: string;
+}
+
+/** Who a challenge is for: the source its nonce is bound to, and what picks the algorithms offered (challengePolicy). */
+export interface ChallengeTarget {
+  source: AuthSource;
+  userAgent?: string;
+  /** Tenant code and extension the request names, when known (tenant rules; the device's proven algorithm). */
+  tenant?: string;
+  ext?: string;
 }
 
 export interface AuthenticatorDeps {
@@ -153,7 +164,15 @@ export class DigestAuthenticator {
   private readonly nonceTtlMs: number;
   /** Offered algorithms, as configured (strongest first). */
   private readonly algorithms: readonly DigestAlgorithm[];
-  /** Per realm, per algorithm: [text before the nonce, text after it, text after it with stale=true]. */
+  /** auth.challengePolicy with lower-cased patterns, and auth.tenantChallengePolicy by tenant code. */
+  private readonly uaRules: readonly ChallengeRule[];
+  private readonly tenantUaRules: ReadonlyMap<string, readonly ChallengeRule[]>;
+  /**
+   * `<tenant>:<ext>\n<User-Agent>` of the devices that answered SHA-256: offered SHA-256 only from then on, and an MD5
+   * answer from them is challenged again (downgrade protection). This node's memory, bounded (MAX_PROVEN_DEVICES).
+   */
+  private readonly strongDevices = new Map<string, true>();
+  /** Per algorithm list and realm, per algorithm: [text before the nonce, text after it, text after it with stale=true]. */
   private readonly prefixes = new Map<string, Array<[string, string, string]>>();
   private readonly failureCounters: Record<AuthFailureReason, Counter>;
   private readonly successCounters: Record<DigestAlgorithm, { current: Counter; grace: Counter }>;
@@ -172,6 +191,8 @@ export class DigestAuthenticator {
     this.isScanner = createScannerMatcher(deps.config.scannerUserAgents);
     this.nonceTtlMs = deps.config.nonceTtlSeconds * 1000;
     this.algorithms = [...deps.config.algorithms];
+    this.uaRules = lowerRules(deps.config.challengePolicy);
+    this.tenantUaRules = new Map(Object.entries(deps.config.tenantChallengePolicy).map(([t, rules]) => [t, lowerRules(rules)]));
     // Label sets bound once (STYLE.md §5), not on every increment.
     const m = deps.metrics;
     const fail = (r: AuthFailureReason): Counter => m.authFailures.labels(r);
@@ -219,13 +240,13 @@ export class DigestAuthenticator {
   }
 
   /**
-   * WWW-Authenticate (or Proxy-Authenticate) values for `realm`: one per configured algorithm in order, sharing one
-   * fresh nonce bound to `source`, each `Digest realm="…", nonce="…", algorithm=…, qop="auth"` plus `, stale=true` when
-   * `stale`.
+   * WWW-Authenticate (or Proxy-Authenticate) values for `realm`: one per algorithm offered to `to` (offerFor), sharing
+   * one fresh nonce bound to its source, each `Digest realm="…", nonce="…", algorithm=…, qop="auth"` plus
+   * `, stale=true` when `stale`.
    */
-  challenge(realm: string, stale: boolean, source: AuthSource): string[] {
-    const parts = this.prefixesFor(realm);
-    const nonce = this.issuer.mintNonce(this.clock.now(), sourceBinding(source));
+  challenge(realm: string, stale: boolean, to: ChallengeTarget): string[] {
+    const parts = this.prefixesFor(realm, this.offerFor(to));
+    const nonce = this.issuer.mintNonce(this.clock.now(), sourceBinding(to.source));
     const out = new Array<string>(parts.length);
     for (let i = 0; i < parts.length; i++) out[i] = parts[i][0] + nonce + (stale ? parts[i][2] : parts[i][1]);
     return out;
@@ -235,11 +256,11 @@ export class DigestAuthenticator {
    * The response to a failed digest, as DIGEST_FAILURES says: a fresh challenge for `realm` (stale=true where the row
    * says so), 403 while locked, 400 for malformed credentials; worded for `by` (AS_SEEN_BY).
    */
-  refusal(reason: DigestFailure, realm: string, by: Challenger, source: AuthSource): SipAnswer {
+  refusal(reason: DigestFailure, realm: string, by: Challenger, to: ChallengeTarget): SipAnswer {
     const rule: FailureRule = DIGEST_FAILURES[reason];
     const words = AS_SEEN_BY[by];
     if (rule.status === 401) {
-      const challenges = this.challenge(realm, rule.stale === true, source);
+      const challenges = this.challenge(realm, rule.stale === true, to);
       const headers = new Array<string>(challenges.length);
       for (let i = 0; i < challenges.length; i++) headers[i] = words.header + challenges[i];
       return { status: words.challenge, reason: words.challengeReason, headers };
@@ -259,6 +280,12 @@ export class DigestAuthenticator {
     const claim = this.claim(input, now);
     if (!('nonceState' in claim)) return claim;
     const { tenant, ext, bound } = claim;
+    const device = deviceKey(tenant.code, ext, input.userAgent);
+    if (claim.algorithm !== 'SHA-256' && this.strongDevices.has(device)) {
+      // This device answered SHA-256 before: a weaker answer is challenged again with SHA-256 only, nothing counted.
+      this.log.debug({ event: 'auth.downgrade_refused', tenant: tenant.code, ext, ip: claim.ip, algorithm: claim.algorithm });
+      return { ok: false, reason: 'no-credentials' };
+    }
     // The lock state and the account are read together (one Redis round trip); the account is ignored while locked.
     return chain2(this.guard.check(tenant.code, ext, bound, now), this.accounts.getExtension(tenant.code, ext), (lock, account) => {
       const checked = this.verify(claim, lock, account, now);
@@ -267,6 +294,7 @@ export class DigestAuthenticator {
       return chain(fresh, (isFresh) => {
         if (!isFresh) return this.fail('replay', checked.ctx);
         this.onProven?.(input.source);
+        if (claim.algorithm === 'SHA-256') this.rememberStrong(device);
         return chain(this.guard.recordSuccess(tenant.code, ext, bound, now), () => this.succeeded(claim, checked));
       });
     });
@@ -276,7 +304,7 @@ export class DigestAuthenticator {
   private claim(input: AuthenticateInput, now: number): Claim | MaybePromise<DigestOutcome> {
     const ip = input.source.address;
     const bound = sourceBinding(input.source);
-    const picked = this.pickCredential(input.credentials, input.realm);
+    const picked = this.pickCredential(input.credentials, input.realm, this.offerFor({ source: input.source, userAgent: input.userAgent, tenant: input.tenant?.code }));
     if (picked === undefined) return { ok: false, reason: 'no-credentials' };
     const { algorithm, params } = picked;
     const username = params.get('username');
@@ -387,10 +415,14 @@ export class DigestAuthenticator {
     });
   }
 
-  /** The credential for `realm` with an offered algorithm, the strongest by configured order; undefined if none. */
+  /**
+   * The credential for `realm` with an algorithm of auth.algorithms or of the client's challengePolicy offer
+   * (`offered`), preferring configured order, then offer order; undefined if none.
+   */
   private pickCredential(
     credentials: DigestCredentials[],
     realm: string,
+    offered: readonly DigestAlgorithm[],
   ): { algorithm: DigestAlgorithm; params: Map<string, string> } | undefined {
     let best: { algorithm: DigestAlgorithm; params: Map<string, string> } | undefined;
     let bestRank = Infinity;
@@ -399,7 +431,8 @@ export class DigestAuthenticator {
       if (c.params.get('realm') !== realm) continue;
       const algorithm = parseDigestAlgorithm(c.params.get('algorithm'));
       if (algorithm === undefined) continue;
-      const rank = this.algorithms.indexOf(algorithm);
+      const configured = this.algorithms.indexOf(algorithm);
+      const rank = configured >= 0 ? configured : offered.includes(algorithm) ? this.algorithms.length + offered.indexOf(algorithm) : -1;
       if (rank >= 0 && rank < bestRank) {
         best = { algorithm, params: c.params };
         bestRank = rank;
@@ -408,22 +441,72 @@ export class DigestAuthenticator {
     return best;
   }
 
-  private prefixesFor(realm: string): Array<[string, string, string]> {
-    let parts = this.prefixes.get(realm);
+  /**
+   * The algorithms offered to `to`, strongest first: the first challengePolicy rule of its tenant, then of the config,
+   * whose User-Agent substring its User-Agent contains; else auth.algorithms. A device that answered SHA-256 before
+   * is offered SHA-256 only.
+   */
+  offerFor(to: ChallengeTarget): readonly DigestAlgorithm[] {
+    let offer = this.algorithms;
+    const ua = to.userAgent;
+    if (ua !== undefined && ua !== '') {
+      const lowered = ua.toLowerCase();
+      const tenantRules = to.tenant === undefined ? undefined : this.tenantUaRules.get(to.tenant);
+      const rule = (tenantRules && matchRule(tenantRules, lowered)) ?? matchRule(this.uaRules, lowered);
+      if (rule !== undefined) offer = rule.algorithms;
+    }
+    if (to.tenant !== undefined && to.ext !== undefined && this.strongDevices.has(deviceKey(to.tenant, to.ext, ua))) return SHA256_ONLY;
+    return offer;
+  }
+
+  private rememberStrong(device: string): void {
+    const known = this.strongDevices;
+    if (known.has(device)) return;
+    if (known.size >= MAX_PROVEN_DEVICES) known.delete(known.keys().next().value as string);
+    known.set(device, true);
+  }
+
+  private prefixesFor(realm: string, algorithms: readonly DigestAlgorithm[]): Array<[string, string, string]> {
+    const key = algorithms.length === 2 ? realm : `${algorithms.join(',')}\n${realm}`;
+    let parts = this.prefixes.get(key);
     if (parts === undefined) {
       // Realms come from tenants and config, so the map stays small; the cap only guards against a caller bug.
       if (this.prefixes.size >= 10_000) this.prefixes.clear();
       const quoted = realm.replace(/["\\]/g, '\\$&');
-      const hint = this.config.md5OpaqueHint && this.algorithms.includes('MD5');
-      parts = this.algorithms.map((a): [string, string, string] => {
+      const hint = this.config.md5OpaqueHint && algorithms.includes('MD5');
+      parts = algorithms.map((a): [string, string, string] => {
         // The opaque hint: SIPp 3.6 reads the first "algorithm=" anywhere in the text; see config auth.md5OpaqueHint.
         const after = `"${hint && a !== 'MD5' ? ', opaque="algorithm=MD5"' : ''}, algorithm=${a}, qop="auth"`;
         return [`Digest realm="${quoted}", nonce="`, after, `${after}, stale=true`];
       });
-      this.prefixes.set(realm, parts);
+      this.prefixes.set(key, parts);
     }
     return parts;
   }
+}
+
+/** A challengePolicy rule with its User-Agent substring lower-cased. */
+interface ChallengeRule {
+  ua: string;
+  algorithms: readonly DigestAlgorithm[];
+}
+
+const SHA256_ONLY: readonly DigestAlgorithm[] = ['SHA-256'];
+/** Devices remembered as SHA-256 capable per node; the oldest is forgotten beyond (it is offered its policy again). */
+const MAX_PROVEN_DEVICES = 100_000;
+
+function lowerRules(rules: ReadonlyArray<{ userAgent: string; algorithms: readonly DigestAlgorithm[] }>): ChallengeRule[] {
+  return rules.map((r) => ({ ua: r.userAgent.toLowerCase(), algorithms: [...r.algorithms] }));
+}
+
+function matchRule(rules: readonly ChallengeRule[], loweredUa: string): ChallengeRule | undefined {
+  for (const r of rules) if (loweredUa.includes(r.ua)) return r;
+  return undefined;
+}
+
+/** The key a device is remembered by: its extension and its User-Agent. */
+function deviceKey(tenant: string, ext: string, userAgent: string | undefined): string {
+  return `${tenant}:${ext}\n${userAgent ?? ''}`;
 }
 
 /** The HA1 for an algorithm and identity (tenant realm or shared domain); undefined when not provisioned. */

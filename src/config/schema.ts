@@ -39,6 +39,17 @@ export function decodeKey(s: string): Buffer | undefined {
 
 const seconds = (def: number) => z.number().int().min(0).default(def);
 
+/** auth.challengePolicy rules: a User-Agent substring and the algorithms offered to it, strongest first. */
+const challengeRules = () =>
+  z.array(
+    z
+      .object({
+        userAgent: z.string().min(1),
+        algorithms: z.array(z.enum(['SHA-256', 'MD5'])).min(1),
+      })
+      .strict(),
+  );
+
 /** Requests per second and burst per source address on one transport (config flood.<transport>). */
 const floodBudget = () =>
   z
@@ -221,6 +232,14 @@ export const configSchema = z
           })
           .strict()
           .prefault({}),
+        /**
+         * Which algorithms to challenge a client with, by User-Agent substring (case-insensitive; the first rule that
+         * matches wins): for clients that refuse a whole challenge set naming an algorithm they do not know (baresip
+         * 1.0 with SHA-256). A device that once answered SHA-256 is never offered less (downgrade protection).
+         */
+        challengePolicy: challengeRules().default([{ userAgent: 'baresip', algorithms: ['MD5'] }]),
+        /** Per tenant code: rules tried before challengePolicy's. */
+        tenantChallengePolicy: z.record(z.string(), challengeRules()).default({}),
         /** User-Agent substrings (case-insensitive) dropped silently. */
         scannerUserAgents: z
           .array(z.string().min(1))

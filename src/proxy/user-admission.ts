@@ -69,9 +69,10 @@ export class UserAdmission {
       realm,
       tenant,
       source: req.source!,
+      userAgent: req.userAgent,
     });
     if (!outcome.ok) {
-      const a = this.d.auth.refusal(outcome.reason, realm, 'proxy', req.source!);
+      const a = this.d.auth.refusal(outcome.reason, realm, 'proxy', { source: req.source!, userAgent: req.userAgent, tenant: tenant.code, ext });
       tx.respond(a.status, a.reason, { headers: a.headers });
       return undefined;
     }

@@ -21,13 +21,13 @@ const MIN = 60_000;
 /** A device at `ip` using `username`; `knowsPassword` decides whether it types the right one. */
 function device(ip: string, username: string, knowsPassword: boolean): Phone {
   const phone = new Phone({ ip, username, password: knowsPassword ? password(username) : 'letmein', realm });
-  phone.hear(edge.auth.challenge(realm, false, phone.source));
+  phone.hear(edge.auth.challenge(realm, false, { source: phone.source }));
   return phone;
 }
 
 /** One REGISTER answering a fresh challenge, as a phone does after each 401. */
 function attempt(phone: Phone) {
-  phone.hear(edge.auth.challenge(realm, false, phone.source));
+  phone.hear(edge.auth.challenge(realm, false, { source: phone.source }));
   return edge.auth.authenticate({ method: 'REGISTER', credentials: phone.credentials(), realm, tenant: acme, source: phone.source });
 }
 
@@ -223,7 +223,7 @@ describe.each([
       const input = { method: 'REGISTER', realm: 'sip.example.net', tenant: undefined };
       for (let n = 0; n < 10; n++) {
         const p = new Phone({ ip: '198.51.100.70', username: `${n}-nobody`, password: 'x', realm: input.realm });
-        p.hear(edge.auth.challenge(input.realm, false, p.source));
+        p.hear(edge.auth.challenge(input.realm, false, { source: p.source }));
         await edge.auth.authenticate({ ...input, source: p.source, credentials: p.credentials() });
       }
       expect(await edge.auth.precheck('198.51.100.70', undefined)).toBe('banned');

@@ -17,7 +17,7 @@ function requireTool(name: string): void {
   try {
     execFileSync('sh', ['-c', `command -v ${name}`], { stdio: 'pipe' });
   } catch {
-    throw new Error(`${name} is not installed: run "bash scripts/test.sh" (it installs sip-tester, redis-server, chromium and linphone-cli), or apt-get install it`);
+    throw new Error(`${name} is not installed: run "bash scripts/test.sh" (it installs sip-tester, redis-server, chromium, linphone-cli and baresip-core), or apt-get install it`);
   }
 }
 
@@ -41,6 +41,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   // The portal's browser tests (Debian chromium, never a downloaded browser) and Linphone provisioning (linphone-cli).
   requireTool('chromium');
   requireTool('linphonec');
+  requireTool('baresip');
   dir = mkdtempSync(join(tmpdir(), 'sipedge-redis-'));
   pidFile = join(dir, 'redis.pid');
   const port = await freePort();
