@@ -1,5 +1,6 @@
 // The one config schema: every key with its default and unit. Loading and env overrides are in load.ts.
 // Services receive their frozen slice; nothing reads process.env after start.
+import { isIP } from 'node:net';
 import { z } from 'zod';
 
 /** "host:port" (IPv4, [IPv6] or name), or "off" to disable a listener. Port 0 = any free port. */
@@ -35,6 +36,17 @@ export function decodeKey(s: string): Buffer | undefined {
   const t = s.trim();
   const b = /^[0-9a-fA-F]{64}$/.test(t) ? Buffer.from(t, 'hex') : /^[A-Za-z0-9+/_-]{43}=?$/.test(t) ? Buffer.from(t, 'base64url') : undefined;
   return b !== undefined && b.length === 32 ? b : undefined;
+}
+
+/** An IPv4/IPv6 address, optionally with a /prefix (a CIDR), as gateway.trustProxy takes them. */
+function isAddressOrCidr(s: string): boolean {
+  const slash = s.indexOf('/');
+  const address = slash < 0 ? s : s.slice(0, slash);
+  const family = isIP(address);
+  if (family === 0) return false;
+  if (slash < 0) return true;
+  const prefix = s.slice(slash + 1);
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
 }
 
 const seconds = (def: number) => z.number().int().min(0).default(def);
@@ -331,8 +343,15 @@ export const configSchema = z
           .refine((s) => s === '' || decodeKey(s) !== undefined, { message: 'must be 32 bytes as 64 hex characters or base64 (44/43 characters), or empty' }),
         /** Base URL put in reset links and provisioning links, e.g. https://portal.example.com. */
         publicUrl: z.string().regex(/^https?:\/\/[^\s]+$/, 'must start with http:// or https://').default('http://localhost:8080'),
-        /** Trust X-Forwarded-For/-Proto from a reverse proxy (client IP for rate limits, Secure cookies behind TLS offload). */
-        trustProxy: z.boolean().default(false),
+        /**
+         * Addresses or CIDRs of the reverse proxies whose X-Forwarded-For/-Proto are believed (client IP for rate
+         * limits, Secure cookies behind TLS offload); empty: none. A list, never "everyone": anybody can send the header.
+         */
+        trustProxy: z
+          .array(z.string().refine(isAddressOrCidr, { message: 'is not an IP address or CIDR (e.g. 10.0.0.5 or 10.0.0.0/8)' }), {
+            error: 'must be a list of proxy addresses or CIDRs, e.g. ["10.0.0.5", "192.168.0.0/16"] (true would trust anybody)',
+          })
+          .default([]),
         /** Idle lifetime of a session; each authenticated request renews it; seconds. */
         sessionSeconds: z.number().int().min(60).default(14_400),
         /** How long the half-logged-in state (password proven, TOTP code due) lasts; seconds. */

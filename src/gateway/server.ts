@@ -17,8 +17,8 @@ export interface HttpServerDeps {
   beforeScrape?: () => Promise<void>;
   /** Whether the edge is ready to take traffic (listeners bound, store reachable). */
   isReady: () => Promise<boolean>;
-  /** Trust X-Forwarded-* from a reverse proxy (config gateway.trustProxy). */
-  trustProxy?: boolean;
+  /** Addresses/CIDRs of the reverse proxies whose X-Forwarded-* are believed (config gateway.trustProxy). */
+  trustProxy?: readonly string[];
   /** Mounts more routes (the auth gateway API, gateway.ts) on this server. */
   mount?: (app: FastifyInstance) => void;
   /** HTTPS on http.https with this certificate (app.ts passes transport/certificates.ts's source). */
@@ -61,7 +61,8 @@ export class HttpServer {
     // Bodies are validated as sent: no type coercion, no silently dropped fields (gateway/schemas.ts).
     this.app = Fastify({
       logger: false,
-      trustProxy: d.trustProxy ?? false,
+      // fastify's list form (proxy-addr): only a hop from these addresses may name the client.
+      trustProxy: d.trustProxy !== undefined && d.trustProxy.length > 0 ? [...d.trustProxy] : false,
       ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false } },
       serverFactory: (handler) => {
         if (d.https !== undefined) {
