@@ -56,6 +56,8 @@ export interface AppAddresses {
   wss?: AddressInfo;
   http?: AddressInfo;
   https?: AddressInfo;
+  /** /metrics on its own listener (http.metricsListen). */
+  metrics?: AddressInfo;
 }
 
 /** Methods this edge handles (REGISTER and OPTIONS to itself; the rest it proxies, DESIGN.md §7). */
@@ -349,6 +351,8 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
       app.register(portalRoutes, { logger });
     },
     listen: config.http.listen,
+    metricsListen: config.http.metricsListen,
+    metricsToken: config.http.metricsToken,
     https: certificates !== undefined && config.http.https !== 'off' ? { listen: config.http.https, certificate: certificates } : undefined,
     metrics,
     logger,

@@ -16,7 +16,8 @@ export interface UpstreamStatusRow {
 
 /** The running edge's sipedge_upstream_up values by upstream uri, from its /metrics; undefined when not reachable. */
 async function upStates(config: Readonly<Config>): Promise<Map<string, number> | undefined> {
-  const listen = config.http.listen;
+  // /metrics lives on http.metricsListen when that is set, else on http.listen; with the token when one is set.
+  const listen = config.http.metricsListen === '' ? config.http.listen : config.http.metricsListen;
   if (listen === 'off') return undefined;
   const colon = listen.lastIndexOf(':');
   let host = listen.slice(0, colon);
@@ -24,7 +25,8 @@ async function upStates(config: Readonly<Config>): Promise<Map<string, number> |
   if (host === '[::]') host = '[::1]';
   let text: string;
   try {
-    const res = await fetch(`http://${host}:${listen.slice(colon + 1)}/metrics`, { signal: AbortSignal.timeout(2000) });
+    const headers: Record<string, string> = config.http.metricsToken === '' ? {} : { authorization: `Bearer ${config.http.metricsToken}` };
+    const res = await fetch(`http://${host}:${listen.slice(colon + 1)}/metrics`, { headers, signal: AbortSignal.timeout(2000) });
     if (!res.ok) return undefined;
     text = await res.text();
   } catch {
@@ -61,7 +63,7 @@ export function formatUpstreamStatus(rows: UpstreamStatusRow[]): string[] {
   if (rows.length === 0) return ['no upstreams configured (upstreams / SIPEDGE_UPSTREAMS): calls are routed between registered users'];
   const lines = [['uri', 'priority', 'weight', 'transport', 'state', 'extensions'].join('\t')];
   for (const r of rows) lines.push([r.uri, r.priority, r.weight, r.transport, r.state, r.extensions ?? '-'].join('\t'));
-  if (rows.some((r) => r.state === 'unknown')) lines.push('(state unknown: the running edge did not answer on http.listen /metrics)');
+  if (rows.some((r) => r.state === 'unknown')) lines.push('(state unknown: the running edge did not answer on /metrics: http.metricsListen, else http.listen)');
   if (rows.some((r) => r.extensions === undefined)) lines.push('(extensions per upstream: held by the running edge with the embedded store)');
   return lines;
 }

@@ -171,6 +171,10 @@ export const configSchema = z
         listen: listenAddress.default('0.0.0.0:8080'),
         /** HTTPS for the gateway and portal (certificate from the tls section); plain HTTP then redirects browsers. */
         https: listenAddress.default('0.0.0.0:8443'),
+        /** /metrics on a listener of its own (host:port, e.g. a private address), or "off"; empty: on http.listen. */
+        metricsListen: z.union([z.literal(''), listenAddress]).default(''),
+        /** When set, /metrics wants `Authorization: Bearer <token>` (Prometheus bearer_token); empty: open. */
+        metricsToken: z.string().default(''),
       })
       .strict()
       .prefault({}),

@@ -2,6 +2,7 @@
 // API (gateway.ts) mounts on the same fastify instance through `mount`, and both listeners serve that one instance.
 // Plain HTTP keeps the machine paths and sends browsers to HTTPS; the certificate comes from app.ts (transport/).
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -11,6 +12,10 @@ import type { Metrics } from '../observability/metrics.ts';
 
 export interface HttpServerDeps {
   listen: string;
+  /** /metrics on a listener of its own ('off': not served); '' or absent: on `listen` (config http.metricsListen). */
+  metricsListen?: string;
+  /** Bearer token /metrics wants; '' or absent: open (config http.metricsToken). */
+  metricsToken?: string;
   metrics: Metrics;
   logger: Logger;
   /** Refreshes gauges that are computed on scrape (e.g. active registrations). */
@@ -43,6 +48,13 @@ function staysPlain(method: string, url: string): boolean {
   return PLAIN_PATHS.has(path) || path.startsWith('/api/');
 }
 
+/** Constant-time equality of two strings of any length (their SHA-256 digests are compared). */
+function sameSecret(given: string, expected: string): boolean {
+  const a = createHash('sha256').update(given).digest();
+  const b = createHash('sha256').update(expected).digest();
+  return timingSafeEqual(a, b);
+}
+
 /** The host a client named in Host, without its port, when it looks like a host name or IP literal. */
 function requestHost(hostHeader: string | undefined): string | undefined {
   if (hostHeader === undefined) return undefined;
@@ -56,6 +68,8 @@ export class HttpServer {
   private secure: https.Server | undefined;
   private httpsPort = 0;
   private stopFollowing: (() => void) | undefined;
+  /** The /metrics listener of its own (http.metricsListen), when configured. */
+  private metricsServer: http.Server | undefined;
 
   constructor(private readonly d: HttpServerDeps) {
     // Bodies are validated as sent: no type coercion, no silently dropped fields (gateway/schemas.ts).
@@ -79,17 +93,53 @@ export class HttpServer {
       const ready = await d.isReady().catch(() => false);
       return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready' });
     });
-    this.app.get('/metrics', async (_req, reply) => {
-      if (d.beforeScrape) await d.beforeScrape().catch(() => undefined);
-      const body = await d.metrics.registry.metrics();
-      return reply.type(d.metrics.registry.contentType).send(body);
-    });
+    const metricsListen = d.metricsListen ?? '';
+    if (metricsListen === '') {
+      this.app.get('/metrics', async (req, reply) => {
+        const { status, headers, body } = await this.scrape(req.headers.authorization);
+        return reply.code(status).headers(headers).send(body);
+      });
+    } else if (metricsListen !== 'off') {
+      this.metricsServer = http.createServer((req, res) => {
+        const path = (req.url ?? '').split('?')[0];
+        if (req.method !== 'GET' || path !== '/metrics') {
+          res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: only GET /metrics here\n');
+          return;
+        }
+        void this.scrape(req.headers.authorization).then(({ status, headers, body }) => res.writeHead(status, headers).end(body));
+      });
+    }
     d.mount?.(this.app);
   }
 
-  /** Binds http.listen and http.https ("off" = not that one); returns the bound addresses. */
-  async listen(): Promise<{ http?: AddressInfo; https?: AddressInfo }> {
-    const out: { http?: AddressInfo; https?: AddressInfo } = {};
+  /**
+   * /metrics' answer: 401 with `WWW-Authenticate: Bearer` unless the request carries http.metricsToken (compared in
+   * constant time), else the exposition after the scrape-time gauges are refreshed.
+   */
+  private async scrape(authorization: string | undefined): Promise<{ status: number; headers: Record<string, string>; body: string }> {
+    const token = this.d.metricsToken ?? '';
+    if (token !== '' && !sameSecret(authorization ?? '', `Bearer ${token}`)) {
+      return { status: 401, headers: { 'www-authenticate': 'Bearer realm="metrics"', 'content-type': 'text/plain' }, body: 'metrics need a bearer token (http.metricsToken)\n' };
+    }
+    if (this.d.beforeScrape) await this.d.beforeScrape().catch(() => undefined);
+    return { status: 200, headers: { 'content-type': this.d.metrics.registry.contentType }, body: await this.d.metrics.registry.metrics() };
+  }
+
+  /** Binds http.listen, http.https and http.metricsListen ("off" = not that one); returns the bound addresses. */
+  async listen(): Promise<{ http?: AddressInfo; https?: AddressInfo; metrics?: AddressInfo }> {
+    const out: { http?: AddressInfo; https?: AddressInfo; metrics?: AddressInfo } = {};
+    const mp = this.metricsServer === undefined ? undefined : parseHostPort(this.d.metricsListen!);
+    if (mp && this.metricsServer) {
+      const server = this.metricsServer;
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(mp.port, mp.host, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+      out.metrics = server.address() as AddressInfo;
+    }
     const hp = this.d.listen === 'off' ? undefined : parseHostPort(this.d.listen);
     const sp = this.d.https === undefined || this.d.https.listen === 'off' ? undefined : parseHostPort(this.d.https.listen);
     await this.app.ready();
@@ -111,12 +161,18 @@ export class HttpServer {
       out.http = this.app.server.address() as AddressInfo;
     }
     const show = (a?: AddressInfo) => a && `${a.address}:${a.port}`;
-    this.d.logger.info({ event: 'http.listening', address: show(out.http), https: show(out.https) });
+    this.d.logger.info({ event: 'http.listening', address: show(out.http), https: show(out.https), metrics: show(out.metrics) });
     return out;
   }
 
   async close(): Promise<void> {
     this.stopFollowing?.();
+    const metrics = this.metricsServer;
+    if (metrics?.listening) {
+      const closed = new Promise((resolve) => metrics.close(resolve));
+      metrics.closeAllConnections();
+      await closed;
+    }
     const secure = this.secure;
     if (secure?.listening) {
       const closed = new Promise((resolve) => secure.close(resolve));
