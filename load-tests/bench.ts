@@ -12,8 +12,9 @@ const RUN_REGISTER = join(REPO_ROOT, 'load-tests', 'run-register.ts');
 const RUN_MOH = join(REPO_ROOT, 'load-tests', 'run-moh.ts');
 const RUN_INVITE = join(REPO_ROOT, 'load-tests', 'run-invite.ts');
 const RUN_TLS = join(REPO_ROOT, 'load-tests', 'run-tls.ts');
+const RUN_FLOOD = join(REPO_ROOT, 'load-tests', 'run-flood.ts');
 
-const USAGE = `usage: npm run bench -- [--micro] [--register] [--moh] [--invite] [--tls] [--full] [run-register options...]
+const USAGE = `usage: npm run bench -- [--micro] [--register] [--moh] [--invite] [--tls] [--flood] [--full] [run-register options...]
 
   --micro       only the micro benchmarks (load-tests/micro/*.bench.ts)
   --register    only the SIPp REGISTER load run (load-tests/run-register.ts)
@@ -21,6 +22,8 @@ const USAGE = `usage: npm run bench -- [--micro] [--register] [--moh] [--invite]
   --invite      only the SIPp call load run through the proxy (load-tests/run-invite.ts; see its --help)
   --tls         only SIP over TLS against TCP, A/B interleaved: REGISTER rate on one kept connection each, and full
                 TLS handshakes/s (load-tests/run-tls.ts; see its --help)
+  --flood       only legitimate REGISTERs during a flood at 5 x the edge's measured capacity from 200 addresses:
+                success share, p99, edge RSS before/during/60 s after (load-tests/run-flood.ts; see its --help)
   (none)        all of them
   --full        the full profiles (register: 20 000 users, 4k..24k tx/s, 10 s steps; invite; tls) instead of --quick
   Other options go to run-register.ts unchanged, e.g. --rates 4000,8000 --cpu-prof (see its --help).`;
@@ -66,13 +69,15 @@ async function main(argv: string[]): Promise<number> {
   const full = argv.includes('--full');
   const onlyMoh = argv.includes('--moh');
   const onlyTls = argv.includes('--tls');
-  const forwarded = argv.filter((a) => !['--micro', '--register', '--invite', '--moh', '--tls', '--full'].includes(a));
-  const none = !onlyMicro && !onlyRegister && !onlyInvite && !onlyMoh && !onlyTls;
+  const onlyFlood = argv.includes('--flood');
+  const forwarded = argv.filter((a) => !['--micro', '--register', '--invite', '--moh', '--tls', '--flood', '--full'].includes(a));
+  const none = !onlyMicro && !onlyRegister && !onlyInvite && !onlyMoh && !onlyTls && !onlyFlood;
   const doMicro = onlyMicro || none;
   const doRegister = onlyRegister || none;
   const doInvite = onlyInvite || none;
   const doMoh = onlyMoh || none;
   const doTls = onlyTls || none;
+  const doFlood = onlyFlood || none;
   if (forwarded.length > 0 && !doRegister) {
     console.error(`bench: ${forwarded.join(' ')} only apply to the register run, which the other options leave out\n${USAGE}`);
     return 2;
@@ -99,6 +104,11 @@ async function main(argv: string[]): Promise<number> {
     console.log(`\n== SIP over TLS against TCP (${full ? 'full' : 'quick'} profile)`);
     const code = await runTs(RUN_TLS, full ? [] : ['--quick']);
     if (code !== 0) failures.push(`run-tls.ts (exit ${code})`);
+  }
+  if (doFlood) {
+    console.log('\n== legitimate REGISTERs during a flood');
+    const code = await runTs(RUN_FLOOD, []);
+    if (code !== 0) failures.push(`run-flood.ts (exit ${code})`);
   }
   if (failures.length > 0) {
     console.error(`\nbench: ${failures.length} part(s) failed to run: ${failures.join(', ')}`);
