@@ -48,6 +48,18 @@ function staysPlain(method: string, url: string): boolean {
   return PLAIN_PATHS.has(path) || path.startsWith('/api/');
 }
 
+/** Binds a Node server; rejects with the bind error (EADDRINUSE & co.). */
+async function bindServer(server: http.Server | https.Server, at: { host: string; port: number }): Promise<AddressInfo> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(at.port, at.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return server.address() as AddressInfo;
+}
+
 /** Constant-time equality of two strings of any length (their SHA-256 digests are compared). */
 function sameSecret(given: string, expected: string): boolean {
   const a = createHash('sha256').update(given).digest();
@@ -129,31 +141,14 @@ export class HttpServer {
   async listen(): Promise<{ http?: AddressInfo; https?: AddressInfo; metrics?: AddressInfo }> {
     const out: { http?: AddressInfo; https?: AddressInfo; metrics?: AddressInfo } = {};
     const mp = this.metricsServer === undefined ? undefined : parseHostPort(this.d.metricsListen!);
-    if (mp && this.metricsServer) {
-      const server = this.metricsServer;
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(mp.port, mp.host, () => {
-          server.off('error', reject);
-          resolve();
-        });
-      });
-      out.metrics = server.address() as AddressInfo;
-    }
+    if (mp && this.metricsServer) out.metrics = await bindServer(this.metricsServer, mp);
     const hp = this.d.listen === 'off' ? undefined : parseHostPort(this.d.listen);
     const sp = this.d.https === undefined || this.d.https.listen === 'off' ? undefined : parseHostPort(this.d.https.listen);
     await this.app.ready();
     if (sp && this.secure) {
       const secure = this.secure;
-      await new Promise<void>((resolve, reject) => {
-        secure.once('error', reject);
-        secure.listen(sp.port, sp.host, () => {
-          secure.off('error', reject);
-          resolve();
-        });
-      });
+      out.https = await bindServer(secure, sp);
       secure.on('error', (err: NodeJS.ErrnoException) => this.d.logger.warn({ event: 'http.https.error', code: err.code }));
-      out.https = secure.address() as AddressInfo;
       this.httpsPort = out.https.port;
     }
     if (hp) {
