@@ -13,8 +13,9 @@ const RUN_MOH = join(REPO_ROOT, 'load-tests', 'run-moh.ts');
 const RUN_INVITE = join(REPO_ROOT, 'load-tests', 'run-invite.ts');
 const RUN_TLS = join(REPO_ROOT, 'load-tests', 'run-tls.ts');
 const RUN_AGAINST = join(REPO_ROOT, 'load-tests', 'run-against.ts');
+const RUN_FLOOD = join(REPO_ROOT, 'load-tests', 'run-flood.ts');
 
-const USAGE = `usage: npm run bench -- [--micro] [--register] [--moh] [--invite] [--anchor] [--tls] [--full] [run-register options...]
+const USAGE = `usage: npm run bench -- [--micro] [--register] [--moh] [--invite] [--anchor] [--tls] [--flood] [--full] [run-register options...]
 
   --micro       only the micro benchmarks (load-tests/micro/*.bench.ts)
   --register    only the SIPp REGISTER load run (load-tests/run-register.ts)
@@ -24,6 +25,8 @@ const USAGE = `usage: npm run bench -- [--micro] [--register] [--moh] [--invite]
                 by step in the same run: calls/s and edge CPU per call (run-invite.ts --anchor)
   --tls         only SIP over TLS against TCP, A/B interleaved: REGISTER rate on one kept connection each, and full
                 TLS handshakes/s (load-tests/run-tls.ts; see its --help)
+  --flood       only legitimate REGISTERs during a flood at 5 x the edge's measured capacity from 200 addresses:
+                success share, p99, edge RSS before/during/60 s after (load-tests/run-flood.ts; see its --help)
   (none)        all of them
   --against kamailio
                 the same SIPp REGISTER and call steps against Kamailio and the edge, interleaved, 3 rounds, with
@@ -84,14 +87,16 @@ async function main(argv: string[]): Promise<number> {
   const onlyMoh = argv.includes('--moh');
   const onlyTls = argv.includes('--tls');
   const onlyAnchor = argv.includes('--anchor');
-  const forwarded = argv.filter((a) => !['--micro', '--register', '--invite', '--moh', '--tls', '--anchor', '--full'].includes(a));
-  const none = !onlyMicro && !onlyRegister && !onlyInvite && !onlyMoh && !onlyTls && !onlyAnchor;
+  const onlyFlood = argv.includes('--flood');
+  const forwarded = argv.filter((a) => !['--micro', '--register', '--invite', '--moh', '--tls', '--anchor', '--flood', '--full'].includes(a));
+  const none = !onlyMicro && !onlyRegister && !onlyInvite && !onlyMoh && !onlyTls && !onlyAnchor && !onlyFlood;
   const doMicro = onlyMicro || none;
   const doRegister = onlyRegister || none;
   const doInvite = onlyInvite || none;
   const doMoh = onlyMoh || none;
   const doTls = onlyTls || none;
   const doAnchor = onlyAnchor || none;
+  const doFlood = onlyFlood || none;
   if (forwarded.length > 0 && !doRegister) {
     console.error(`bench: ${forwarded.join(' ')} only apply to the register run, which the other options leave out\n${USAGE}`);
     return 2;
@@ -123,6 +128,11 @@ async function main(argv: string[]): Promise<number> {
     console.log(`\n== SIP over TLS against TCP (${full ? 'full' : 'quick'} profile)`);
     const code = await runTs(RUN_TLS, full ? [] : ['--quick']);
     if (code !== 0) failures.push(`run-tls.ts (exit ${code})`);
+  }
+  if (doFlood) {
+    console.log('\n== legitimate REGISTERs during a flood');
+    const code = await runTs(RUN_FLOOD, []);
+    if (code !== 0) failures.push(`run-flood.ts (exit ${code})`);
   }
   if (failures.length > 0) {
     console.error(`\nbench: ${failures.length} part(s) failed to run: ${failures.join(', ')}`);

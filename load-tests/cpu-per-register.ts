@@ -37,6 +37,7 @@ function ticks(pid: number): { user: number; sys: number } {
 const work = mkdtempSync(join(tmpdir(), 'sipedge-cpr-'));
 const files = writeUserFiles({ count: Number(values.users), tenant: TENANT.code, domain: TENANT.domain, outDir: work });
 const edge = await startEdge({
+  floodGuard: false,
   tenants: [TENANT],
   importCsv: files.importCsv,
   env: values['md5-only'] ? { SIPEDGE_AUTH__ALGORITHMS: '["MD5"]' } : {},

@@ -391,6 +391,7 @@ async function main(argv: string[]): Promise<number> {
       opts.server === 'kamailio'
         ? await startKamailio({ users: files.users, domain: TENANT.domain, cpus })
         : await startEdge({
+            floodGuard: false,
             tenants: [TENANT],
             importCsv: files.importCsv,
             env,

@@ -125,7 +125,7 @@ async function main(argv: string[]): Promise<number> {
       ].join('\n'),
     );
     const files = writeUserFiles({ count: users, tenant: TENANT.code, domain: TENANT.domain, outDir: work });
-    edge = await startEdge({ tenants: [TENANT], importCsv: files.importCsv, tls: true, tcp: true, cpus: edgeCpus || undefined, startTimeoutMs: 60_000 });
+    edge = await startEdge({ floodGuard: false, tenants: [TENANT], importCsv: files.importCsv, tls: true, tcp: true, cpus: edgeCpus || undefined, startTimeoutMs: 60_000 });
     const ca = join(edge.dataDir, 'tls', 'self-signed-cert.pem');
     const tlsPort = await freeTcpPort();
     const tcpPort = await freeTcpPort();

@@ -44,6 +44,8 @@ if [ "${1:-}" = "--test" ]; then
   # promtool (Debian's prometheus package) checks ops/prometheus/ and the edge's /metrics text.
   command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
   command -v cc >/dev/null 2>&1 || command -v gcc >/dev/null 2>&1 || need_apt+=(gcc libc6-dev)
+  # baresip 1.0, registered by the suite with the default challenge policy.
+  command -v baresip >/dev/null 2>&1 || need_apt+=(baresip-core)
 fi
 if [ "${1:-}" = "--bench" ]; then
   command -v sipp >/dev/null 2>&1 || need_apt+=(sip-tester)

@@ -8,6 +8,7 @@ import { SipedgeError } from './errors.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
 import { Metrics } from './observability/metrics.ts';
 import { openStores } from './store/open.ts';
+import { securePrivateFiles } from './store/private-files.ts';
 import { chain, type MaybePromise } from './store/maybe-promise.ts';
 import type { Stores } from './store/types.ts';
 import { DigestAuthenticator, type Verdict } from './auth/authenticator.ts';
@@ -15,6 +16,7 @@ import { Identities } from './auth/identity.ts';
 import { resolveNonceSecret } from './auth/nonce.ts';
 import { Registrar } from './registrar/registrar.ts';
 import { TransportLayer } from './transport/transport-layer.ts';
+import { FloodGuard } from './transport/flood-guard.ts';
 import { errorResponse } from './transaction/error-response.ts';
 import { TransactionLayer } from './transaction/transaction-layer.ts';
 import type { LocalService, ServerTransaction, TransactionUser } from './transaction/types.ts';
@@ -59,6 +61,8 @@ export interface AppAddresses {
   wss?: AddressInfo;
   http?: AddressInfo;
   https?: AddressInfo;
+  /** /metrics on its own listener (http.metricsListen). */
+  metrics?: AddressInfo;
 }
 
 /** Methods this edge handles (REGISTER and OPTIONS to itself; the rest it proxies, DESIGN.md §7). */
@@ -75,6 +79,7 @@ class Dispatcher implements TransactionUser {
 
   constructor(
     private readonly auth: DigestAuthenticator,
+    private readonly flood: FloodGuard,
     private readonly registrar: Registrar,
     readonly logger: Logger,
     readonly metrics: Metrics,
@@ -112,6 +117,8 @@ class Dispatcher implements TransactionUser {
 
   private routeChecked(tx: ServerTransaction, verdict: Verdict): MaybePromise<void> {
     if (verdict !== 'ok') {
+      // From now on the source's messages are dropped before parsing (flood.banSeconds), not after.
+      this.flood.ban(tx.request.source!.address, verdict === 'scanner' ? 'scanner' : 'auth');
       tx.drop();
       return;
     }
@@ -211,6 +218,8 @@ export interface App {
   readonly rtpengines: RtpengineSet;
   /** The calls anchored through rtpengine. */
   readonly relay: MediaRelay;
+  /** Per-source budgets and bans before parsing (a test sweeps it to see its memory given back). */
+  readonly flood: FloodGuard;
   start(): Promise<AppAddresses>;
   /** Stops accepting, lets in-flight requests finish, closes the store. */
   stop(): Promise<void>;
@@ -241,12 +250,18 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
   const clock = opts.clock ?? systemClock;
   const metrics = opts.metrics ?? new Metrics({ defaultMetrics: true });
   const nodeId = opts.nodeId ?? randomUUID();
+  // The data dir holds HA1s, the nonce secret and the gateway key (README "Data directory"): private before anything.
+  const loosened = securePrivateFiles(config.dataDir);
+  if (loosened.length > 0) {
+    logger.warn({ event: 'data.modes.fixed', dataDir: config.dataDir, count: loosened.length, paths: loosened.slice(0, 20) });
+  }
   const node: NodeIdentity = { id: nodeId, address: '' };
   // Certificates first: a bad certificate file stops the start before the store is opened (and locked).
   const certificates = await openCertificates(config, logger, metrics);
   const upstreamCa = await loadUpstreamCa(config.tls.upstreamCaFile);
   const stores = await openStores(config, { role: 'edge', clock, logger, metrics });
   const nonceSecret = await resolveNonceSecret(config.auth.nonceSecret, stores.meta);
+  const flood = new FloodGuard({ config: config.flood, metrics, provenMs: config.auth.lockout.trustSeconds * 1000 });
   const auth = new DigestAuthenticator({
     config: config.auth,
     stores: { accounts: stores.accounts, lockouts: stores.lockouts, nonces: stores.nonces },
@@ -254,6 +269,7 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
     metrics,
     logger,
     nonceSecret,
+    onProven: (source) => flood.markProven(source.address),
   });
   const identities = new Identities(stores.accounts, config.auth.sharedDomain);
   const registrar = new Registrar({
@@ -285,7 +301,7 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
   });
   const media = new MediaLibrary({ config: config.media, media: stores.media, accounts: stores.accounts, clock, logger, metrics, transcoder: transcodeInWorker });
   const localServices: LocalService[] = [moh];
-  const dispatcher = new Dispatcher(auth, registrar, logger, metrics, localServices);
+  const dispatcher = new Dispatcher(auth, flood, registrar, logger, metrics, localServices);
   const transactions = new TransactionLayer({ tu: dispatcher, metrics, logger, clock, serverHeader: config.sip.serverName });
   const transport = new TransportLayer({
     sip: config.sip,
@@ -294,6 +310,7 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
     logger,
     certificates,
     tlsClient: { ca: upstreamCa, verify: config.tls.verifyUpstreams },
+    flood,
   });
   const upstreamFlows = new UpstreamFlows(transport, logger);
   const nodes = new NodeRegistry({
@@ -309,6 +326,8 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
     logger,
     metrics,
   });
+  // Upstreams have the larger budget from their first message on.
+  flood.isUpstream = (address) => upstreamFlows.from(address) !== undefined;
   const upstreamSet = new UpstreamSet({
     upstreams: config.upstreams,
     probe: config.proxy.probe,
@@ -374,6 +393,8 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
       app.register(portalRoutes, { logger });
     },
     listen: config.http.listen,
+    metricsListen: config.http.metricsListen,
+    metricsToken: config.http.metricsToken,
     https: certificates !== undefined && config.http.https !== 'off' ? { listen: config.http.https, certificate: certificates } : undefined,
     metrics,
     logger,
@@ -381,6 +402,7 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
       // Wall time, not the injected clock: peers judge the certificate by theirs.
       if (certificates !== undefined) metrics.tlsCertificateExpiry.labels(certificates.source).set(certificates.expirySeconds(Date.now()));
       metrics.registrationsActive.set(await stores.bindings.countActive(clock.now()));
+      metrics.floodSources.set(flood.size);
     },
     readiness: async () => {
       if (!listening) return { ok: false, reason: 'not listening yet' };
@@ -406,6 +428,7 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
     holdMusic: moh,
     rtpengines,
     relay,
+    flood,
     async start() {
       try {
         await holdCache.start();
@@ -423,6 +446,7 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
       }
       listening = true;
       certificates?.watch();
+      flood.start();
       upstreamSet.start();
       await rtpengines.start();
       relay.start();
@@ -444,6 +468,7 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
       listening = false;
       logger.info({ event: 'edge.stopping' });
       upstreamSet.stop();
+      flood.stop();
       await transport.close();
       await nodes.stop();
       await dispatcher.drain(DRAIN_MS);

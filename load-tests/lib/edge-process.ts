@@ -47,6 +47,11 @@ export interface EdgeOptions {
   startTimeoutMs?: number;
   /** How long each CLI provisioning command may take; default 120 s (an import of 20 000 users). */
   cliTimeoutMs?: number;
+  /**
+   * Keep the per-source flood guard on (config flood.enabled); default true. Load runs turn it off: one SIPp sending
+   * thousands of requests/s from one address is the flood it exists to stop.
+   */
+  floodGuard?: boolean;
 }
 
 export interface EdgeExit {
@@ -176,6 +181,7 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
     SIPEDGE_SIP_WSS: 'off',
     SIPEDGE_HTTPS: 'off',
     SIPEDGE_LOG_LEVEL: opts.logLevel ?? 'warn',
+    ...(opts.floodGuard === false ? { SIPEDGE_FLOOD__ENABLED: 'false' } : {}),
     ...opts.env,
   };
 

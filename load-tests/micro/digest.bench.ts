@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { DigestAuthenticator } from '../../src/auth/authenticator.ts';
 import { makeCredentialSet } from '../../src/auth/credentials.ts';
 import { ha1, verifyResponse, type ResponseInput } from '../../src/auth/digest.ts';
-import { NonceIssuer } from '../../src/auth/nonce.ts';
+import { NonceIssuer, sourceBinding } from '../../src/auth/nonce.ts';
 import { systemClock } from '../../src/clock.ts';
 import { configSchema } from '../../src/config/schema.ts';
 import { silentLogger } from '../../src/observability/logger.ts';
@@ -54,9 +54,11 @@ async function benchAsync(name: string, fn: (i: number) => Promise<unknown>, lim
 
 const issuer = new NonceIssuer('bench-secret-0123456789abcdef', 300);
 const now = Date.now();
-const nonce = issuer.mintNonce(now);
-bench('NonceIssuer.mintNonce', () => issuer.mintNonce(now));
-bench('NonceIssuer.checkNonce (ok)', () => issuer.checkNonce(nonce, now));
+const source = { transport: 'udp', address: '192.0.2.10', port: 5060 };
+const bound = sourceBinding(source);
+const nonce = issuer.mintNonce(now, bound);
+bench('NonceIssuer.mintNonce', () => issuer.mintNonce(now, bound));
+bench('NonceIssuer.checkNonce (ok)', () => issuer.checkNonce(nonce, now, bound));
 
 const realm = 'acme.example.com';
 for (const algorithm of ['MD5', 'SHA-256'] as const) {
@@ -86,9 +88,9 @@ try {
     logger: silentLogger(),
     nonceSecret: config.auth.nonceSecret,
   });
-  bench('DigestAuthenticator.challenge (2 values)', () => auth.challenge(realm, false));
+  bench('DigestAuthenticator.challenge (2 values)', () => auth.challenge(realm, false, { source }));
 
-  const challengeNonce = /nonce="([^"]+)"/.exec(auth.challenge(realm, false)[0])?.[1] ?? '';
+  const challengeNonce = /nonce="([^"]+)"/.exec(auth.challenge(realm, false, { source })[0])?.[1] ?? '';
   const h = (s: string) => createHash('sha256').update(s).digest('hex');
   const userHa1 = h(`1001:${realm}:${password}`);
   const uri = `sip:${realm}`;
@@ -108,7 +110,7 @@ try {
   await benchAsync(
     'DigestAuthenticator.authenticate (ok, memory)',
     async (i) => {
-      const outcome = await auth.authenticate({ method: 'REGISTER', credentials: signed[i], realm, tenant, sourceIp: '192.0.2.10' });
+      const outcome = await auth.authenticate({ method: 'REGISTER', credentials: signed[i], realm, tenant, source });
       if (!outcome.ok) failed++;
     },
     count,

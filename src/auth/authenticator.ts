@@ -11,7 +11,7 @@ import type { AccountStore, CredentialSet, Extension, LockoutStore, NonceCountSt
 import { ha2, parseDigestAlgorithm, verifyResponse, type DigestAlgorithm, type ResponseInput } from './digest.ts';
 import { resolveIdentity } from './identity.ts';
 import { createScannerMatcher, LockoutGuard, type FailureSubject, type LockState } from './lockout.ts';
-import { NonceIssuer, nonceSequence, type NonceCheck } from './nonce.ts';
+import { NonceIssuer, nonceSequence, sourceBinding, type AuthSource, type NonceCheck } from './nonce.ts';
 
 /** Why a request was not authenticated; each is a metric label source and a row in DIGEST_FAILURES. */
 export type DigestFailure =
@@ -47,9 +47,10 @@ export interface FailureRule {
 export const DIGEST_FAILURES = {
   // The normal first request of every dialog: challenge it.
   'no-credentials': { status: 401, countsTowardLockout: false, countsTowardBan: false, metric: null },
-  // Same answer as bad-password (no enumeration). It also counts toward lockout of the (non-existent) extension key,
-  // so "5 failures then 403" does not reveal which extensions exist; the ban bounds how many such keys one IP makes.
-  'unknown-user': { status: 401, countsTowardLockout: true, countsTowardBan: true, metric: 'unknown-user' },
+  // Same answer as bad-password. It creates no lock entry for the made-up name (a flood of invented names would each
+  // leave one, and an extension created later would inherit it); it counts toward the source's ban instead, which
+  // also bounds how many names one address can probe for the 401-then-403 difference a real extension shows.
+  'unknown-user': { status: 401, countsTowardLockout: false, countsTowardBan: true, metric: 'unknown-user' },
   'bad-password': { status: 401, countsTowardLockout: true, countsTowardBan: true, metric: 'bad-password' },
   // Expired or foreign nonce: the response was never evaluated, so nothing was guessed.
   'stale-nonce': { status: 401, stale: true, countsTowardLockout: false, countsTowardBan: false, metric: 'stale-nonce' },
@@ -83,6 +84,8 @@ export type Verdict = 'ok' | 'scanner' | 'banned';
 /** A syntactically complete credential for an identity some tenant owns: what authenticate() checks. */
 interface Claim {
   ip: string;
+  /** sourceBinding of the request's source: what its nonce must be bound to and what trust is recorded for. */
+  bound: string;
   tenant: Tenant;
   ext: string;
   isShared: boolean;
@@ -107,7 +110,19 @@ export interface AuthenticateInput {
   realm: string;
   /** The tenant owning the realm, or resolved from the `ext-tenant` username; undefined when none could be. */
   tenant: Tenant | undefined;
-  sourceIp: string;
+  /** Where the request came from (its nonce must have been issued there; bans go by its address). */
+  source: AuthSource;
+  /** The request's User-Agent: which algorithms its device is offered and has proved (config auth.challengePolicy). */
+  userAgent?: string;
+}
+
+/** Who a challenge is for: the source its nonce is bound to, and what picks the algorithms offered (challengePolicy). */
+export interface ChallengeTarget {
+  source: AuthSource;
+  userAgent?: string;
+  /** Tenant code and extension the request names, when known (tenant rules; the device's proven algorithm). */
+  tenant?: string;
+  ext?: string;
 }
 
 export interface AuthenticatorDeps {
@@ -118,6 +133,8 @@ export interface AuthenticatorDeps {
   logger: Logger;
   /** config.nonceSecret, or the generated one (resolveNonceSecret); must be non-empty. */
   nonceSecret: string;
+  /** Told of every source that proved a password (the flood guard gives it a larger budget). */
+  onProven?: (source: AuthSource) => void;
 }
 
 type Counter = { inc(): void };
@@ -125,6 +142,8 @@ type Counter = { inc(): void };
 /** What a failure is logged and counted against; `subject` absent = count nothing (metric and log only). */
 interface FailureContext {
   ip: string;
+  /** sourceBinding of the source: a trusted source's own lock key names it. */
+  bound: string;
   /** Username or extension, for the debug log only (never a secret). */
   user: string | undefined;
   tenant?: string;
@@ -145,12 +164,21 @@ export class DigestAuthenticator {
   private readonly nonceTtlMs: number;
   /** Offered algorithms, as configured (strongest first). */
   private readonly algorithms: readonly DigestAlgorithm[];
-  /** Per realm, per algorithm: [text before the nonce, text after it, text after it with stale=true]. */
+  /** auth.challengePolicy with lower-cased patterns, and auth.tenantChallengePolicy by tenant code. */
+  private readonly uaRules: readonly ChallengeRule[];
+  private readonly tenantUaRules: ReadonlyMap<string, readonly ChallengeRule[]>;
+  /**
+   * `<tenant>:<ext>\n<User-Agent>` of the devices that answered SHA-256: offered SHA-256 only from then on, and an MD5
+   * answer from them is challenged again (downgrade protection). This node's memory, bounded (MAX_PROVEN_DEVICES).
+   */
+  private readonly strongDevices = new Map<string, true>();
+  /** Per algorithm list and realm, per algorithm: [text before the nonce, text after it, text after it with stale=true]. */
   private readonly prefixes = new Map<string, Array<[string, string, string]>>();
   private readonly failureCounters: Record<AuthFailureReason, Counter>;
   private readonly successCounters: Record<DigestAlgorithm, { current: Counter; grace: Counter }>;
   private readonly lockoutCounter: Counter;
   private readonly banCounter: Counter;
+  private readonly onProven: ((source: AuthSource) => void) | undefined;
 
   constructor(deps: AuthenticatorDeps) {
     this.config = deps.config;
@@ -163,6 +191,8 @@ export class DigestAuthenticator {
     this.isScanner = createScannerMatcher(deps.config.scannerUserAgents);
     this.nonceTtlMs = deps.config.nonceTtlSeconds * 1000;
     this.algorithms = [...deps.config.algorithms];
+    this.uaRules = lowerRules(deps.config.challengePolicy);
+    this.tenantUaRules = new Map(Object.entries(deps.config.tenantChallengePolicy).map(([t, rules]) => [t, lowerRules(rules)]));
     // Label sets bound once (STYLE.md §5), not on every increment.
     const m = deps.metrics;
     const fail = (r: AuthFailureReason): Counter => m.authFailures.labels(r);
@@ -181,6 +211,7 @@ export class DigestAuthenticator {
     this.successCounters = { MD5: ok('MD5'), 'SHA-256': ok('SHA-256') };
     this.lockoutCounter = m.lockouts;
     this.banCounter = m.bans;
+    this.onProven = deps.onProven;
   }
 
   /** The LockoutGuard, for operator unlock/unban (CLI and API share the store's keys through it). */
@@ -209,12 +240,13 @@ export class DigestAuthenticator {
   }
 
   /**
-   * WWW-Authenticate (or Proxy-Authenticate) values for `realm`: one per configured algorithm in order, sharing one
-   * fresh nonce, each `Digest realm="…", nonce="…", algorithm=…, qop="auth"` plus `, stale=true` when `stale`.
+   * WWW-Authenticate (or Proxy-Authenticate) values for `realm`: one per algorithm offered to `to` (offerFor), sharing
+   * one fresh nonce bound to its source, each `Digest realm="…", nonce="…", algorithm=…, qop="auth"` plus
+   * `, stale=true` when `stale`.
    */
-  challenge(realm: string, stale: boolean): string[] {
-    const parts = this.prefixesFor(realm);
-    const nonce = this.issuer.mintNonce(this.clock.now());
+  challenge(realm: string, stale: boolean, to: ChallengeTarget): string[] {
+    const parts = this.prefixesFor(realm, this.offerFor(to));
+    const nonce = this.issuer.mintNonce(this.clock.now(), sourceBinding(to.source));
     const out = new Array<string>(parts.length);
     for (let i = 0; i < parts.length; i++) out[i] = parts[i][0] + nonce + (stale ? parts[i][2] : parts[i][1]);
     return out;
@@ -224,11 +256,11 @@ export class DigestAuthenticator {
    * The response to a failed digest, as DIGEST_FAILURES says: a fresh challenge for `realm` (stale=true where the row
    * says so), 403 while locked, 400 for malformed credentials; worded for `by` (AS_SEEN_BY).
    */
-  refusal(reason: DigestFailure, realm: string, by: Challenger): SipAnswer {
+  refusal(reason: DigestFailure, realm: string, by: Challenger, to: ChallengeTarget): SipAnswer {
     const rule: FailureRule = DIGEST_FAILURES[reason];
     const words = AS_SEEN_BY[by];
     if (rule.status === 401) {
-      const challenges = this.challenge(realm, rule.stale === true);
+      const challenges = this.challenge(realm, rule.stale === true, to);
       const headers = new Array<string>(challenges.length);
       for (let i = 0; i < challenges.length; i++) headers[i] = words.header + challenges[i];
       return { status: words.challenge, reason: words.challengeReason, headers };
@@ -247,23 +279,32 @@ export class DigestAuthenticator {
     const now = this.clock.now();
     const claim = this.claim(input, now);
     if (!('nonceState' in claim)) return claim;
-    const { tenant, ext, ip } = claim;
+    const { tenant, ext, bound } = claim;
+    const device = deviceKey(tenant.code, ext, input.userAgent);
+    if (claim.algorithm !== 'SHA-256' && this.strongDevices.has(device)) {
+      // This device answered SHA-256 before: a weaker answer is challenged again with SHA-256 only, nothing counted.
+      this.log.debug({ event: 'auth.downgrade_refused', tenant: tenant.code, ext, ip: claim.ip, algorithm: claim.algorithm });
+      return { ok: false, reason: 'no-credentials' };
+    }
     // The lock state and the account are read together (one Redis round trip); the account is ignored while locked.
-    return chain2(this.guard.check(tenant.code, ext, ip, now), this.accounts.getExtension(tenant.code, ext), (lock, account) => {
+    return chain2(this.guard.check(tenant.code, ext, bound, now), this.accounts.getExtension(tenant.code, ext), (lock, account) => {
       const checked = this.verify(claim, lock, account, now);
       if (!('account' in checked)) return checked;
       const fresh = this.nonceCounts.checkAndSet(claim.nonce, claim.nc, now, this.nonceTtlMs, nonceSequence(claim.nonce));
       return chain(fresh, (isFresh) => {
         if (!isFresh) return this.fail('replay', checked.ctx);
-        return chain(this.guard.recordSuccess(tenant.code, ext, ip, now), () => this.succeeded(claim, checked));
+        this.onProven?.(input.source);
+        if (claim.algorithm === 'SHA-256') this.rememberStrong(device);
+        return chain(this.guard.recordSuccess(tenant.code, ext, bound, now), () => this.succeeded(claim, checked));
       });
     });
   }
 
   /** The credential's syntax and whose it claims to be, before any store is read; or the outcome when that fails. */
   private claim(input: AuthenticateInput, now: number): Claim | MaybePromise<DigestOutcome> {
-    const ip = input.sourceIp;
-    const picked = this.pickCredential(input.credentials, input.realm);
+    const ip = input.source.address;
+    const bound = sourceBinding(input.source);
+    const picked = this.pickCredential(input.credentials, input.realm, this.offerFor({ source: input.source, userAgent: input.userAgent, tenant: input.tenant?.code }));
     if (picked === undefined) return { ok: false, reason: 'no-credentials' };
     const { algorithm, params } = picked;
     const username = params.get('username');
@@ -276,18 +317,21 @@ export class DigestAuthenticator {
     // RFC 2617 §3.2.2: qop MUST be sent when the challenge offered it, and ours always does; without qop there is no
     // nc, so accepting the RFC 2069 form would drop replay protection.
     if (!username || !nonce || !uri || !response || !cnonce || nc < 0 || params.get('qop')?.toLowerCase() !== 'auth') {
-      return this.fail('malformed', { ip, user: username });
+      return this.fail('malformed', { ip, bound, user: username });
     }
+    const nonceState = this.issuer.checkNonce(nonce, now, bound);
     const isShared = this.config.sharedDomain !== '' && input.realm === this.config.sharedDomain;
     const identity = resolveIdentity(username, input.realm, this.config.sharedDomain);
     const tenant = input.tenant;
     if (tenant === undefined || (isShared && identity.tenantCode !== tenant.code) || (!isShared && input.realm !== tenant.domain)) {
-      // No tenant owns this identity: nothing to lock, but the attempt counts toward the source's ban.
-      return this.fail('unknown-user', { ip, user: username, subject: { unowned: `${input.realm}:${username}` } });
+      // No tenant owns this identity: nothing to lock, but the attempt counts toward the source's ban, and only with a
+      // nonce issued to this source (a forged source address cannot ban the phone that really owns it).
+      if (nonceState !== 'ok') return this.fail('stale-nonce', { ip, bound, user: username, nonce: nonceState });
+      return this.fail('unknown-user', { ip, bound, user: username, subject: { unowned: `${input.realm}:${username}` } });
     }
     return {
-      ip, tenant, ext: identity.ext, isShared, algorithm, method: input.method, uri, nonce, nc, ncText: ncText!, cnonce, response,
-      nonceState: this.issuer.checkNonce(nonce, now),
+      ip, bound, tenant, ext: identity.ext, isShared, algorithm, method: input.method, uri, nonce, nc, ncText: ncText!, cnonce, response,
+      nonceState,
     };
   }
 
@@ -298,8 +342,8 @@ export class DigestAuthenticator {
     account: Extension | undefined,
     now: number,
   ): { account: Extension; viaGrace: boolean; ctx: FailureContext } | MaybePromise<DigestOutcome> {
-    const { tenant, ext, ip, algorithm, isShared } = claim;
-    const ctx: FailureContext = { ip, user: ext, tenant: tenant.code, subject: { tenant: tenant.code, ext, trusted: lock.trusted } };
+    const { tenant, ext, ip, bound, algorithm, isShared } = claim;
+    const ctx: FailureContext = { ip, bound, user: ext, tenant: tenant.code, subject: { tenant: tenant.code, ext, trusted: lock.trusted } };
     if (lock.lockedUntil > 0) {
       this.failureCounters.locked.inc();
       this.log.debug({ event: 'auth.failure', reason: 'locked', tenant: tenant.code, ext, ip, trusted: lock.trusted });
@@ -310,8 +354,10 @@ export class DigestAuthenticator {
       // a fresh challenge; the response was not evaluated. The log tells the two apart.
       return this.fail('stale-nonce', { ...ctx, nonce: claim.nonceState });
     }
-    const currentHa1 = account === undefined ? undefined : pickHa1(account.cred, algorithm, isShared);
-    if (account === undefined || currentHa1 === undefined) return this.fail('unknown-user', ctx);
+    // No lock entry for a name that is no extension (DIGEST_FAILURES 'unknown-user'): the ban counts it as unowned.
+    if (account === undefined) return this.fail('unknown-user', { ...ctx, subject: { unowned: `${tenant.code}:${ext}` } });
+    const currentHa1 = pickHa1(account.cred, algorithm, isShared);
+    if (currentHa1 === undefined) return this.fail('unknown-user', ctx);
 
     const digest: ResponseInput = {
       algorithm, ha1: currentHa1, method: claim.method, uri: claim.uri, nonce: claim.nonce, nc: claim.ncText, cnonce: claim.cnonce, qop: 'auth',
@@ -349,7 +395,7 @@ export class DigestAuthenticator {
     this.log.debug({ event: 'auth.failure', reason, tenant: ctx.tenant, user: ctx.user, ip: ctx.ip, nonce: ctx.nonce });
     const subject = ctx.subject;
     if (subject === undefined || !(rule.countsTowardLockout || rule.countsTowardBan)) return { ok: false, reason };
-    return chain(this.guard.recordFailure(ctx.ip, subject, this.clock.now(), rule), (effect) => {
+    return chain(this.guard.recordFailure(ctx.ip, ctx.bound, subject, this.clock.now(), rule), (effect) => {
       if (effect.lockStartedUntil > 0 && !('unowned' in subject)) {
         this.lockoutCounter.inc();
         this.log.warn({
@@ -369,10 +415,14 @@ export class DigestAuthenticator {
     });
   }
 
-  /** The credential for `realm` with an offered algorithm, the strongest by configured order; undefined if none. */
+  /**
+   * The credential for `realm` with an algorithm of auth.algorithms or of the client's challengePolicy offer
+   * (`offered`), preferring configured order, then offer order; undefined if none.
+   */
   private pickCredential(
     credentials: DigestCredentials[],
     realm: string,
+    offered: readonly DigestAlgorithm[],
   ): { algorithm: DigestAlgorithm; params: Map<string, string> } | undefined {
     let best: { algorithm: DigestAlgorithm; params: Map<string, string> } | undefined;
     let bestRank = Infinity;
@@ -381,7 +431,8 @@ export class DigestAuthenticator {
       if (c.params.get('realm') !== realm) continue;
       const algorithm = parseDigestAlgorithm(c.params.get('algorithm'));
       if (algorithm === undefined) continue;
-      const rank = this.algorithms.indexOf(algorithm);
+      const configured = this.algorithms.indexOf(algorithm);
+      const rank = configured >= 0 ? configured : offered.includes(algorithm) ? this.algorithms.length + offered.indexOf(algorithm) : -1;
       if (rank >= 0 && rank < bestRank) {
         best = { algorithm, params: c.params };
         bestRank = rank;
@@ -390,22 +441,72 @@ export class DigestAuthenticator {
     return best;
   }
 
-  private prefixesFor(realm: string): Array<[string, string, string]> {
-    let parts = this.prefixes.get(realm);
+  /**
+   * The algorithms offered to `to`, strongest first: the first challengePolicy rule of its tenant, then of the config,
+   * whose User-Agent substring its User-Agent contains; else auth.algorithms. A device that answered SHA-256 before
+   * is offered SHA-256 only.
+   */
+  offerFor(to: ChallengeTarget): readonly DigestAlgorithm[] {
+    let offer = this.algorithms;
+    const ua = to.userAgent;
+    if (ua !== undefined && ua !== '') {
+      const lowered = ua.toLowerCase();
+      const tenantRules = to.tenant === undefined ? undefined : this.tenantUaRules.get(to.tenant);
+      const rule = (tenantRules && matchRule(tenantRules, lowered)) ?? matchRule(this.uaRules, lowered);
+      if (rule !== undefined) offer = rule.algorithms;
+    }
+    if (to.tenant !== undefined && to.ext !== undefined && this.strongDevices.has(deviceKey(to.tenant, to.ext, ua))) return SHA256_ONLY;
+    return offer;
+  }
+
+  private rememberStrong(device: string): void {
+    const known = this.strongDevices;
+    if (known.has(device)) return;
+    if (known.size >= MAX_PROVEN_DEVICES) known.delete(known.keys().next().value as string);
+    known.set(device, true);
+  }
+
+  private prefixesFor(realm: string, algorithms: readonly DigestAlgorithm[]): Array<[string, string, string]> {
+    const key = algorithms.length === 2 ? realm : `${algorithms.join(',')}\n${realm}`;
+    let parts = this.prefixes.get(key);
     if (parts === undefined) {
       // Realms come from tenants and config, so the map stays small; the cap only guards against a caller bug.
       if (this.prefixes.size >= 10_000) this.prefixes.clear();
       const quoted = realm.replace(/["\\]/g, '\\$&');
-      const hint = this.config.md5OpaqueHint && this.algorithms.includes('MD5');
-      parts = this.algorithms.map((a): [string, string, string] => {
+      const hint = this.config.md5OpaqueHint && algorithms.includes('MD5');
+      parts = algorithms.map((a): [string, string, string] => {
         // The opaque hint: SIPp 3.6 reads the first "algorithm=" anywhere in the text; see config auth.md5OpaqueHint.
         const after = `"${hint && a !== 'MD5' ? ', opaque="algorithm=MD5"' : ''}, algorithm=${a}, qop="auth"`;
         return [`Digest realm="${quoted}", nonce="`, after, `${after}, stale=true`];
       });
-      this.prefixes.set(realm, parts);
+      this.prefixes.set(key, parts);
     }
     return parts;
   }
+}
+
+/** A challengePolicy rule with its User-Agent substring lower-cased. */
+interface ChallengeRule {
+  ua: string;
+  algorithms: readonly DigestAlgorithm[];
+}
+
+const SHA256_ONLY: readonly DigestAlgorithm[] = ['SHA-256'];
+/** Devices remembered as SHA-256 capable per node; the oldest is forgotten beyond (it is offered its policy again). */
+const MAX_PROVEN_DEVICES = 100_000;
+
+function lowerRules(rules: ReadonlyArray<{ userAgent: string; algorithms: readonly DigestAlgorithm[] }>): ChallengeRule[] {
+  return rules.map((r) => ({ ua: r.userAgent.toLowerCase(), algorithms: [...r.algorithms] }));
+}
+
+function matchRule(rules: readonly ChallengeRule[], loweredUa: string): ChallengeRule | undefined {
+  for (const r of rules) if (loweredUa.includes(r.ua)) return r;
+  return undefined;
+}
+
+/** The key a device is remembered by: its extension and its User-Agent. */
+function deviceKey(tenant: string, ext: string, userAgent: string | undefined): string {
+  return `${tenant}:${ext}\n${userAgent ?? ''}`;
 }
 
 /** The HA1 for an algorithm and identity (tenant realm or shared domain); undefined when not provisioned. */

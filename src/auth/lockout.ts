@@ -6,16 +6,18 @@ import type { BanPolicy, LockoutPolicy, LockoutStore } from '../store/types.ts';
 
 // The anti-weaponisation rule (DESIGN.md "Lockout"):
 //
-//   A source IP that proved the password of an extension within auth.lockout.trustSeconds is TRUSTED for that
-//   extension. Failures from untrusted sources count on, and are locked by, the extension-wide key
-//   `ext:<tenant>:<ext>`. A trusted source ignores that key: it counts on, and is locked by, its own key
-//   `ext:<tenant>:<ext>|src:<ip>`.
+//   A source that proved the password of an extension within auth.lockout.trustSeconds is TRUSTED for that
+//   extension. A source is a transport, address and port (nonce.ts sourceBinding): the phone's UDP socket or NAT
+//   mapping, or its TCP/TLS/WebSocket connection. Failures from untrusted sources count on, and are locked by, the
+//   extension-wide key `ext:<tenant>:<ext>`. A trusted source ignores that key: it counts on, and is locked by, its
+//   own key `ext:<tenant>:<ext>|src:<source>`.
 //
 // So a stranger hammering 1001 from 127.0.0.2 locks 1001 for every untrusted source, while the phone at 127.0.0.1
 // that registered before keeps registering; and that phone, if it starts failing itself (a changed password typed
 // wrong), locks only itself. A success resets only the succeeding source's own key: the phone's next refresh must not
-// hand a stranger a new set of guesses. Trust is per address, so a stranger behind the same NAT as the phone shares its
-// trust; that is the price of working without client certificates.
+// hand a stranger a new set of guesses. A stranger behind the same NAT as the phone has another port, so it shares
+// neither the phone's trust nor its lock; and since every nonce is bound to the source it was issued to, a digest sent
+// with the phone's address forged (from any port) is answered with a fresh challenge and counts against no one.
 //
 // Every counted failure is also recorded against the source IP (recordSourceFailure, one entry per distinct
 // extension key). A source that failed on auth.ban.maxExtensions distinct extensions within the window is banned.
@@ -25,9 +27,9 @@ export function extensionKey(tenant: string, ext: string): string {
   return `ext:${tenant}:${ext}`;
 }
 
-/** The per-(extension, source) lockout key used for trusted sources. */
-export function sourceKey(tenant: string, ext: string, ip: string): string {
-  return `ext:${tenant}:${ext}|src:${ip}`;
+/** The per-(extension, source) lockout key used for trusted sources; `source` is a sourceBinding. */
+export function sourceKey(tenant: string, ext: string, source: string): string {
+  return `ext:${tenant}:${ext}|src:${source}`;
 }
 
 /** How an extension's lock applies to one source right now. */
@@ -73,14 +75,14 @@ export class LockoutGuard {
   }
 
   /**
-   * Whether `ip` may attempt `tenant`/`ext` now. Three reads issued together (one Redis round trip when pipelined);
-   * a value on the embedded store, like every method here that the request path calls.
+   * Whether `source` (a sourceBinding) may attempt `tenant`/`ext` now. Three reads issued together (one Redis round
+   * trip when pipelined); a value on the embedded store, like every method here that the request path calls.
    */
-  check(tenant: string, ext: string, ip: string, now: number): MaybePromise<LockState> {
+  check(tenant: string, ext: string, source: string, now: number): MaybePromise<LockState> {
     const extKey = extensionKey(tenant, ext);
-    const trusted = this.store.isTrusted(extKey, ip, now);
+    const trusted = this.store.isTrusted(extKey, source, now);
     const extLock = this.store.lockedUntil(extKey, now);
-    const srcLock = this.store.lockedUntil(sourceKey(tenant, ext, ip), now);
+    const srcLock = this.store.lockedUntil(sourceKey(tenant, ext, source), now);
     return chain3(trusted, extLock, srcLock, (isTrusted, extUntil, srcUntil) => {
       const until = isTrusted ? srcUntil : extUntil;
       return { trusted: isTrusted, lockedUntil: until > now ? until : 0 };
@@ -88,13 +90,15 @@ export class LockoutGuard {
   }
 
   /**
-   * Records one failure of `ip`: for a tenant's extension, on the extension key (untrusted source) or the source key
-   * (trusted) when `countsTowardLockout`; and against the source for bans when `countsTowardBan`, keyed by the
-   * extension key (or `unowned:<identity>` for identities no tenant owns). Both writes are issued together.
-   * Assumes the caller saw the key unlocked just before (check()), so any lock reported now is one this failure started.
+   * Records one failure of `source` (a sourceBinding) at address `ip`: for a tenant's extension, on the extension key
+   * (untrusted source) or the source key (trusted) when `countsTowardLockout`; and against the address for bans when
+   * `countsTowardBan`, keyed by the extension key (or `unowned:<identity>` for identities no tenant owns). Both writes
+   * are issued together. Assumes the caller saw the key unlocked just before (check()), so any lock reported now is
+   * one this failure started.
    */
   recordFailure(
     ip: string,
+    source: string,
     subject: FailureSubject,
     now: number,
     counts: { countsTowardLockout: boolean; countsTowardBan: boolean },
@@ -105,7 +109,7 @@ export class LockoutGuard {
       banKey = `unowned:${subject.unowned}`;
     } else {
       banKey = extensionKey(subject.tenant, subject.ext);
-      lockKey = subject.trusted ? sourceKey(subject.tenant, subject.ext, ip) : banKey;
+      lockKey = subject.trusted ? sourceKey(subject.tenant, subject.ext, source) : banKey;
     }
     const lockWrite = counts.countsTowardLockout && lockKey !== undefined ? this.store.recordFailure(lockKey, now, this.lockout) : undefined;
     const banWrite = counts.countsTowardBan ? this.store.recordSourceFailure(ip, banKey, now, this.ban) : undefined;
@@ -115,10 +119,13 @@ export class LockoutGuard {
     }));
   }
 
-  /** `ip` proved the password: trust it for trustSeconds and clear its own counter and lock (not the extension's). */
-  recordSuccess(tenant: string, ext: string, ip: string, now: number): MaybePromise<void> {
-    const trust = this.store.trust(extensionKey(tenant, ext), ip, now, this.trustMs);
-    return chain2(trust, this.store.unlock(sourceKey(tenant, ext, ip)), () => undefined);
+  /**
+   * `source` (a sourceBinding) proved the password: trust it for trustSeconds and clear its own counter and lock (not
+   * the extension's).
+   */
+  recordSuccess(tenant: string, ext: string, source: string, now: number): MaybePromise<void> {
+    const trust = this.store.trust(extensionKey(tenant, ext), source, now, this.trustMs);
+    return chain2(trust, this.store.unlock(sourceKey(tenant, ext, source)), () => undefined);
   }
 
   /** ms epoch until which the extension-wide lock (the one strangers meet) holds; 0 when unlocked. */
@@ -132,12 +139,11 @@ export class LockoutGuard {
   }
 
   /**
-   * Operator unlock (CLI/API): clears the per-source lock of `ip` when given, else the extension-wide lock and every
-   * per-source lock of the extension (a trusted phone that locked itself is freed too).
+   * Operator unlock (CLI/API): clears the extension-wide lock and every per-source lock of the extension (a trusted
+   * phone that locked itself is freed too).
    */
-  async unlock(tenant: string, ext: string, ip?: string): Promise<void> {
-    if (ip !== undefined) await this.store.unlock(sourceKey(tenant, ext, ip));
-    else await this.store.unlockAll(extensionKey(tenant, ext));
+  async unlock(tenant: string, ext: string): Promise<void> {
+    await this.store.unlockAll(extensionKey(tenant, ext));
   }
 
   /** Operator unban (CLI/API). */

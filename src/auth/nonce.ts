@@ -1,5 +1,5 @@
-// Nonce issue and check: base64url(issuedAt | sequence | random) + a keyed SHA-256 MAC of that text, so any node verifies
-// without a lookup.
+// Nonce issue and check: base64url(issuedAt | sequence | random) + a keyed SHA-256 MAC of that text and of the source it
+// was issued to (transport, address, port), so any node verifies without a lookup and no other source can use it.
 // Replay (nonce-count) is the NonceCountStore's job via the authenticator; the secret's origin is the app's (resolveNonceSecret).
 import * as crypto from 'node:crypto';
 import { randomBytes, randomFillSync, timingSafeEqual } from 'node:crypto';
@@ -55,16 +55,17 @@ export class NonceIssuer {
    */
   constructor(secret: string, ttlSeconds: number, maxDriftMs = DEFAULT_MAX_DRIFT_MS) {
     if (secret.length === 0) throw new RangeError('NonceIssuer needs a non-empty secret');
-    this.macPrefix = `sipedge-nonce-v2\n${secret}\n`;
+    this.macPrefix = `sipedge-nonce-v3\n${secret}\n`;
     this.ttlMs = ttlSeconds * 1000;
     this.maxDriftMs = maxDriftMs;
   }
 
   /**
    * A fresh nonce (43 base64url characters: 22 of payload, 21 of MAC) stamped with `now` (ms epoch) and this process's
-   * next sequence number (nonceSequence reads it back).
+   * next sequence number (nonceSequence reads it back), bound to `source` (sourceBinding): checkNonce with any other
+   * source says 'invalid'.
    */
-  mintNonce(now: number): string {
+  mintNonce(now: number, source: string): string {
     const buf = this.payload;
     writeTime(buf, now);
     if (this.poolOffset + RANDOM_BYTES > this.pool.length) {
@@ -76,17 +77,18 @@ export class NonceIssuer {
     this.pool.copy(buf, TIME_BYTES + SEQUENCE_BYTES, this.poolOffset, this.poolOffset + RANDOM_BYTES);
     this.poolOffset += RANDOM_BYTES;
     const text = buf.toString('base64url');
-    return text + this.mac(text);
+    return text + this.mac(source, text);
   }
 
   /**
    * 'ok' when the MAC is ours and the nonce was issued within the ttl (and at most maxDriftMs ahead of `now`);
-   * 'stale' when the MAC is ours but the nonce is older than the ttl; 'invalid' for anything else.
+   * 'stale' when the MAC is ours but the nonce is older than the ttl; 'invalid' for anything else, including a nonce
+   * of ours that was issued to another source.
    */
-  checkNonce(nonce: string, now: number): NonceCheck {
+  checkNonce(nonce: string, now: number, source: string): NonceCheck {
     if (nonce.length !== NONCE_CHARS) return 'invalid';
     const text = nonce.slice(0, PAYLOAD_CHARS);
-    const expected = Buffer.from(this.mac(text), 'latin1');
+    const expected = Buffer.from(this.mac(source, text), 'latin1');
     if (!timingSafeEqual(expected, Buffer.from(nonce.slice(PAYLOAD_CHARS), 'latin1'))) return 'invalid';
     const buf = Buffer.from(text, 'base64url');
     if (buf.length !== SIGNED_BYTES) return 'invalid';
@@ -96,16 +98,35 @@ export class NonceIssuer {
   }
 
   /**
-   * First 21 base64url characters (126 bits) of SHA-256(prefix || payload text). A secret-prefix MAC is sound here
-   * because the payload has one fixed length (length extension cannot yield another valid payload); hashing one
-   * string costs ~0.7 µs against ~5 µs for HMAC over Buffers (load-tests/micro/digest.bench.ts). The MAC covers the
-   * payload's text, so a non-canonical base64url variant of the same bytes is refused too.
+   * First 21 base64url characters (126 bits) of SHA-256(prefix || source || LF || payload text). A secret-prefix MAC is
+   * sound here because the payload comes last and has one fixed length (length extension cannot yield another valid
+   * payload), and a source never holds a LF; hashing one string costs ~0.7 µs against ~5 µs for HMAC over Buffers
+   * (load-tests/micro/digest.bench.ts). The MAC covers the payload's text, so a non-canonical base64url variant of the
+   * same bytes is refused too.
    */
-  private mac(text: string): string {
-    const input = this.macPrefix + text;
+  private mac(source: string, text: string): string {
+    const input = this.macPrefix + source + '\n' + text;
     const digest = crypto.hash('sha256', input, 'base64url');
     return digest.slice(0, MAC_CHARS);
   }
+}
+
+/** Where a request came from, as the transport saw it (sip/types.ts MessageSource has these fields). */
+export interface AuthSource {
+  address: string;
+  port: number;
+  /** 'udp' | 'tcp' | 'tls' | 'ws' | 'wss' */
+  transport: string;
+}
+
+/**
+ * The text a nonce and a trust entry are bound to: transport, address and port. For UDP that is the phone's socket (or
+ * its NAT mapping); for TCP, TLS and WebSocket the connection's remote port names the flow, so a reconnect is a new
+ * source. A NAT that moves a phone to another port makes its nonce 'invalid' there: answered like a stale one (a fresh
+ * challenge with stale=true, RFC 7616 §3.3), which the phone answers without asking its user.
+ */
+export function sourceBinding(source: AuthSource): string {
+  return source.transport + ' ' + source.address + ' ' + source.port;
 }
 
 function writeTime(buf: Buffer, ms: number): void {

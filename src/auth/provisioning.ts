@@ -151,6 +151,7 @@ export class Provisioning {
       throw new SipedgeError('SIPEDGE_ERR_IMPORT_INVALID', `import: nothing was imported; fix these rows:\n${shown.join('\n')}`);
     }
     if (out.length > 0) await this.stores.accounts.putExtensions(out);
+    for (const e of out) if (existingOf.get(e.tenant)?.get(e.ext) === undefined) await this.guard.unlock(e.tenant, e.ext);
     return { created, updated };
   }
 
@@ -179,6 +180,8 @@ export class Provisioning {
         updatedAt: now,
       },
     ]);
+    // A new extension starts with a clean lock (DESIGN.md "Lockout"), whatever was recorded under its name before.
+    await this.guard.unlock(ref.tenant, ref.ext);
     return { password };
   }
 

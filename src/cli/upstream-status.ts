@@ -18,7 +18,8 @@ export interface UpstreamStatusRow {
 
 /** The running edge's sipedge_upstream_up values by upstream uri, from its /metrics; undefined when not reachable. */
 async function upStates(config: Readonly<Config>): Promise<Map<string, number> | undefined> {
-  const listen = config.http.listen;
+  // /metrics lives on http.metricsListen when that is set, else on http.listen; with the token when one is set.
+  const listen = config.http.metricsListen === '' ? config.http.listen : config.http.metricsListen;
   if (listen === 'off') return undefined;
   const colon = listen.lastIndexOf(':');
   let host = listen.slice(0, colon);
@@ -26,7 +27,8 @@ async function upStates(config: Readonly<Config>): Promise<Map<string, number> |
   if (host === '[::]') host = '[::1]';
   let text: string;
   try {
-    const res = await fetch(`http://${host}:${listen.slice(colon + 1)}/metrics`, { signal: AbortSignal.timeout(2000) });
+    const headers: Record<string, string> = config.http.metricsToken === '' ? {} : { authorization: `Bearer ${config.http.metricsToken}` };
+    const res = await fetch(`http://${host}:${listen.slice(colon + 1)}/metrics`, { headers, signal: AbortSignal.timeout(2000) });
     if (!res.ok) return undefined;
     text = await res.text();
   } catch {
@@ -73,7 +75,7 @@ export function formatUpstreamStatus(rows: UpstreamStatusRow[]): string[] {
     const nodes = r.nodes === undefined ? '-' : Object.entries(r.nodes).map(([id, s]) => `${id}=${s}`).join(',') || '-';
     lines.push([r.uri, r.priority, r.weight, r.transport, r.state, r.extensions ?? '-', nodes].join('\t'));
   }
-  if (rows.some((r) => r.state === 'unknown')) lines.push('(state unknown: the running edge did not answer on http.listen /metrics)');
+  if (rows.some((r) => r.state === 'unknown')) lines.push('(state unknown: the running edge did not answer on /metrics: http.metricsListen, else http.listen)');
   if (rows.some((r) => r.extensions === undefined)) lines.push('(extensions per upstream: held by the running edge with the embedded store)');
   return lines;
 }

@@ -1,5 +1,6 @@
 // The one config schema: every key with its default and unit. Loading and env overrides are in load.ts.
 // Services receive their frozen slice; nothing reads process.env after start.
+import { isIP } from 'node:net';
 import { z } from 'zod';
 
 /** "host:port" (IPv4, [IPv6] or name), or "off" to disable a listener. Port 0 = any free port. */
@@ -51,7 +52,41 @@ export function decodeKey(s: string): Buffer | undefined {
   return b !== undefined && b.length === 32 ? b : undefined;
 }
 
+/** An IPv4/IPv6 address, optionally with a /prefix (a CIDR), as gateway.trustProxy takes them. */
+function isAddressOrCidr(s: string): boolean {
+  const slash = s.indexOf('/');
+  const address = slash < 0 ? s : s.slice(0, slash);
+  const family = isIP(address);
+  if (family === 0) return false;
+  if (slash < 0) return true;
+  const prefix = s.slice(slash + 1);
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
+}
+
 const seconds = (def: number) => z.number().int().min(0).default(def);
+
+/** auth.challengePolicy rules: a User-Agent substring and the algorithms offered to it, strongest first. */
+const challengeRules = () =>
+  z.array(
+    z
+      .object({
+        userAgent: z.string().min(1),
+        algorithms: z.array(z.enum(['SHA-256', 'MD5'])).min(1),
+      })
+      .strict(),
+  );
+
+/** Requests per second and burst per source address on one transport (config flood.<transport>). */
+const floodBudget = () =>
+  z
+    .object({
+      /** Messages per second a source may send. */
+      rate: z.number().positive().default(50),
+      /** Messages a source may send at once (the bucket's size). */
+      burst: z.number().int().min(1).default(100),
+    })
+    .strict()
+    .prefault({});
 
 /**
  * The parts of an upstream `sip:`/`sips:` URI the edge needs: host, port and the transport. A `sips:` URI means TLS
@@ -219,6 +254,10 @@ export const configSchema = z
         listen: listenAddress.default('0.0.0.0:8080'),
         /** HTTPS for the gateway and portal (certificate from the tls section); plain HTTP then redirects browsers. */
         https: listenAddress.default('0.0.0.0:8443'),
+        /** /metrics on a listener of its own (host:port, e.g. a private address), or "off"; empty: on http.listen. */
+        metricsListen: z.union([z.literal(''), listenAddress]).default(''),
+        /** When set, /metrics wants `Authorization: Bearer <token>` (Prometheus bearer_token); empty: open. */
+        metricsToken: z.string().default(''),
       })
       .strict()
       .prefault({}),
@@ -293,10 +332,42 @@ export const configSchema = z
           })
           .strict()
           .prefault({}),
+        /**
+         * Which algorithms to challenge a client with, by User-Agent substring (case-insensitive; the first rule that
+         * matches wins): for clients that refuse a whole challenge set naming an algorithm they do not know (baresip
+         * 1.0 with SHA-256). A device that once answered SHA-256 is never offered less (downgrade protection).
+         */
+        challengePolicy: challengeRules().default([{ userAgent: 'baresip', algorithms: ['MD5'] }]),
+        /** Per tenant code: rules tried before challengePolicy's. */
+        tenantChallengePolicy: z.record(z.string(), challengeRules()).default({}),
         /** User-Agent substrings (case-insensitive) dropped silently. */
         scannerUserAgents: z
           .array(z.string().min(1))
           .default(['friendly-scanner', 'sipvicious', 'sipcli', 'VaxSIPUserAgent', 'pplsip']),
+      })
+      .strict()
+      .prefault({}),
+    /**
+     * Per-source flood control before parsing (transport/flood-guard.ts): a token bucket per source address and
+     * transport; sources that stay over it are banned for a while. Proven sources and upstreams get provenFactor x.
+     */
+    flood: z
+      .object({
+        enabled: z.boolean().default(true),
+        udp: floodBudget(),
+        tcp: floodBudget(),
+        tls: floodBudget(),
+        ws: floodBudget(),
+        wss: floodBudget(),
+        /** Budget multiplier for sources that proved a password (for auth.lockout.trustSeconds) and upstreams. */
+        provenFactor: z.number().int().min(1).default(20),
+        /** Over-budget drops within banWindowSeconds that ban a source. */
+        banDrops: z.number().int().min(1).default(200),
+        banWindowSeconds: z.number().int().min(1).default(10),
+        /** Ban length (flood, scanner User-Agent); seconds; 0 = never ban, only drop. */
+        banSeconds: seconds(600),
+        /** Entries per table (sources per transport, bans, proven sources); the oldest is forgotten beyond. */
+        maxSources: z.number().int().min(16).default(65_536),
       })
       .strict()
       .prefault({}),
@@ -360,8 +431,15 @@ export const configSchema = z
           .refine((s) => s === '' || decodeKey(s) !== undefined, { message: 'must be 32 bytes as 64 hex characters or base64 (44/43 characters), or empty' }),
         /** Base URL put in reset links and provisioning links, e.g. https://portal.example.com. */
         publicUrl: z.string().regex(/^https?:\/\/[^\s]+$/, 'must start with http:// or https://').default('http://localhost:8080'),
-        /** Trust X-Forwarded-For/-Proto from a reverse proxy (client IP for rate limits, Secure cookies behind TLS offload). */
-        trustProxy: z.boolean().default(false),
+        /**
+         * Addresses or CIDRs of the reverse proxies whose X-Forwarded-For/-Proto are believed (client IP for rate
+         * limits, Secure cookies behind TLS offload); empty: none. A list, never "everyone": anybody can send the header.
+         */
+        trustProxy: z
+          .array(z.string().refine(isAddressOrCidr, { message: 'is not an IP address or CIDR (e.g. 10.0.0.5 or 10.0.0.0/8)' }), {
+            error: 'must be a list of proxy addresses or CIDRs, e.g. ["10.0.0.5", "192.168.0.0/16"] (true would trust anybody)',
+          })
+          .default([]),
         /** Idle lifetime of a session; each authenticated request renews it; seconds. */
         sessionSeconds: z.number().int().min(60).default(14_400),
         /** How long the half-logged-in state (password proven, TOTP code due) lasts; seconds. */

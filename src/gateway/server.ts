@@ -2,6 +2,7 @@
 // API (gateway.ts) mounts on the same fastify instance through `mount`, and both listeners serve that one instance.
 // Plain HTTP keeps the machine paths and sends browsers to HTTPS; the certificate comes from app.ts (transport/).
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -12,14 +13,18 @@ import { listenError } from '../errors.ts';
 
 export interface HttpServerDeps {
   listen: string;
+  /** /metrics on a listener of its own ('off': not served); '' or absent: on `listen` (config http.metricsListen). */
+  metricsListen?: string;
+  /** Bearer token /metrics wants; '' or absent: open (config http.metricsToken). */
+  metricsToken?: string;
   metrics: Metrics;
   logger: Logger;
   /** Refreshes gauges that are computed on scrape (e.g. active registrations). */
   beforeScrape?: () => Promise<void>;
   /** Whether the edge is ready to take traffic (listeners bound, store serving), or why not. */
   readiness: () => Promise<{ ok: true } | { ok: false; reason: string }>;
-  /** Trust X-Forwarded-* from a reverse proxy (config gateway.trustProxy). */
-  trustProxy?: boolean;
+  /** Addresses/CIDRs of the reverse proxies whose X-Forwarded-* are believed (config gateway.trustProxy). */
+  trustProxy?: readonly string[];
   /** Mounts more routes (the auth gateway API, gateway.ts) on this server. */
   mount?: (app: FastifyInstance) => void;
   /** HTTPS on http.https with this certificate (app.ts passes transport/certificates.ts's source). */
@@ -44,6 +49,26 @@ function staysPlain(method: string, url: string): boolean {
   return PLAIN_PATHS.has(path) || path.startsWith('/api/');
 }
 
+/** Binds a Node server; rejects with SIPEDGE_ERR_LISTEN naming the config key and address (EADDRINUSE & co.). */
+async function bindServer(server: http.Server | https.Server, at: { host: string; port: number }, key: string, address: string): Promise<AddressInfo> {
+  await new Promise<void>((resolve, reject) => {
+    const refused = (e: unknown): void => reject(listenError(key, address, e));
+    server.once('error', refused);
+    server.listen(at.port, at.host, () => {
+      server.off('error', refused);
+      resolve();
+    });
+  });
+  return server.address() as AddressInfo;
+}
+
+/** Constant-time equality of two strings of any length (their SHA-256 digests are compared). */
+function sameSecret(given: string, expected: string): boolean {
+  const a = createHash('sha256').update(given).digest();
+  const b = createHash('sha256').update(expected).digest();
+  return timingSafeEqual(a, b);
+}
+
 /** The host a client named in Host, without its port, when it looks like a host name or IP literal. */
 function requestHost(hostHeader: string | undefined): string | undefined {
   if (hostHeader === undefined) return undefined;
@@ -57,12 +82,15 @@ export class HttpServer {
   private secure: https.Server | undefined;
   private httpsPort = 0;
   private stopFollowing: (() => void) | undefined;
+  /** The /metrics listener of its own (http.metricsListen), when configured. */
+  private metricsServer: http.Server | undefined;
 
   constructor(private readonly d: HttpServerDeps) {
     // Bodies are validated as sent: no type coercion, no silently dropped fields (gateway/schemas.ts).
     this.app = Fastify({
       logger: false,
-      trustProxy: d.trustProxy ?? false,
+      // fastify's list form (proxy-addr): only a hop from these addresses may name the client.
+      trustProxy: d.trustProxy !== undefined && d.trustProxy.length > 0 ? [...d.trustProxy] : false,
       ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false } },
       serverFactory: (handler) => {
         if (d.https !== undefined) {
@@ -85,32 +113,50 @@ export class HttpServer {
       const r = await d.readiness().catch((e: unknown) => ({ ok: false as const, reason: e instanceof Error ? e.message : String(e) }));
       return r.ok ? reply.code(200).send({ status: 'ready' }) : reply.code(503).send({ status: 'not ready', reason: r.reason });
     });
-    this.app.get('/metrics', async (_req, reply) => {
-      if (d.beforeScrape) await d.beforeScrape().catch(() => undefined);
-      const body = await d.metrics.registry.metrics();
-      return reply.type(d.metrics.registry.contentType).send(body);
-    });
+    const metricsListen = d.metricsListen ?? '';
+    if (metricsListen === '') {
+      this.app.get('/metrics', async (req, reply) => {
+        const { status, headers, body } = await this.scrape(req.headers.authorization);
+        return reply.code(status).headers(headers).send(body);
+      });
+    } else if (metricsListen !== 'off') {
+      this.metricsServer = http.createServer((req, res) => {
+        const path = (req.url ?? '').split('?')[0];
+        if (req.method !== 'GET' || path !== '/metrics') {
+          res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: only GET /metrics here\n');
+          return;
+        }
+        void this.scrape(req.headers.authorization).then(({ status, headers, body }) => res.writeHead(status, headers).end(body));
+      });
+    }
     d.mount?.(this.app);
   }
 
-  /** Binds http.listen and http.https ("off" = not that one); returns the bound addresses. */
-  async listen(): Promise<{ http?: AddressInfo; https?: AddressInfo }> {
-    const out: { http?: AddressInfo; https?: AddressInfo } = {};
+  /**
+   * /metrics' answer: 401 with `WWW-Authenticate: Bearer` unless the request carries http.metricsToken (compared in
+   * constant time), else the exposition after the scrape-time gauges are refreshed.
+   */
+  private async scrape(authorization: string | undefined): Promise<{ status: number; headers: Record<string, string>; body: string }> {
+    const token = this.d.metricsToken ?? '';
+    if (token !== '' && !sameSecret(authorization ?? '', `Bearer ${token}`)) {
+      return { status: 401, headers: { 'www-authenticate': 'Bearer realm="metrics"', 'content-type': 'text/plain' }, body: 'metrics need a bearer token (http.metricsToken)\n' };
+    }
+    if (this.d.beforeScrape) await this.d.beforeScrape().catch(() => undefined);
+    return { status: 200, headers: { 'content-type': this.d.metrics.registry.contentType }, body: await this.d.metrics.registry.metrics() };
+  }
+
+  /** Binds http.listen, http.https and http.metricsListen ("off" = not that one); returns the bound addresses. */
+  async listen(): Promise<{ http?: AddressInfo; https?: AddressInfo; metrics?: AddressInfo }> {
+    const out: { http?: AddressInfo; https?: AddressInfo; metrics?: AddressInfo } = {};
+    const mp = this.metricsServer === undefined ? undefined : parseHostPort(this.d.metricsListen!);
+    if (mp && this.metricsServer) out.metrics = await bindServer(this.metricsServer, mp, 'http.metricsListen', this.d.metricsListen!);
     const hp = this.d.listen === 'off' ? undefined : parseHostPort(this.d.listen);
     const sp = this.d.https === undefined || this.d.https.listen === 'off' ? undefined : parseHostPort(this.d.https.listen);
     await this.app.ready();
     if (sp && this.secure) {
       const secure = this.secure;
-      await new Promise<void>((resolve, reject) => {
-        const refused = (e: unknown) => reject(listenError('http.https', this.d.https!.listen, e));
-        secure.once('error', refused);
-        secure.listen(sp.port, sp.host, () => {
-          secure.off('error', refused);
-          resolve();
-        });
-      });
+      out.https = await bindServer(secure, sp, 'http.https', this.d.https!.listen);
       secure.on('error', (err: NodeJS.ErrnoException) => this.d.logger.warn({ event: 'http.https.error', code: err.code }));
-      out.https = secure.address() as AddressInfo;
       this.httpsPort = out.https.port;
     }
     if (hp) {
@@ -120,12 +166,18 @@ export class HttpServer {
       out.http = this.app.server.address() as AddressInfo;
     }
     const show = (a?: AddressInfo) => a && `${a.address}:${a.port}`;
-    this.d.logger.info({ event: 'http.listening', address: show(out.http), https: show(out.https) });
+    this.d.logger.info({ event: 'http.listening', address: show(out.http), https: show(out.https), metrics: show(out.metrics) });
     return out;
   }
 
   async close(): Promise<void> {
     this.stopFollowing?.();
+    const metrics = this.metricsServer;
+    if (metrics?.listening) {
+      const closed = new Promise((resolve) => metrics.close(resolve));
+      metrics.closeAllConnections();
+      await closed;
+    }
     const secure = this.secure;
     if (secure?.listening) {
       const closed = new Promise((resolve) => secure.close(resolve));

@@ -69,6 +69,23 @@ export class Metrics {
     help: 'Source addresses banned for failing on many extensions',
     registers: [this.registry],
   });
+  readonly floodDrops = new FastCounter({
+    name: 'sipedge_flood_dropped_total',
+    help: 'Messages dropped before parsing by the per-source flood guard, by transport and reason (over-budget, banned)',
+    labelNames: ['transport', 'reason'] as const,
+    registers: [this.registry],
+  });
+  readonly floodBans = new FastCounter({
+    name: 'sipedge_flood_bans_total',
+    help: 'Sources banned by the flood guard, by reason (flood, scanner, auth)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly floodSources = new Gauge({
+    name: 'sipedge_flood_sources',
+    help: 'Entries the flood guard holds (source buckets, bans, proven sources); bounded by flood.maxSources per table',
+    registers: [this.registry],
+  });
   readonly registrationsActive = new Gauge({
     name: 'sipedge_registrations_active',
     help: 'Unexpired registration bindings',

@@ -70,10 +70,11 @@ export class UserAdmission {
       credentials: req.credentials(true),
       realm,
       tenant,
-      sourceIp: req.source!.address,
+      source: req.source!,
+      userAgent: req.userAgent,
     });
     if (!outcome.ok) {
-      const a = this.d.auth.refusal(outcome.reason, realm, 'proxy');
+      const a = this.d.auth.refusal(outcome.reason, realm, 'proxy', { source: req.source!, userAgent: req.userAgent, tenant: tenant.code, ext });
       tx.respond(a.status, a.reason, { headers: a.headers });
       return undefined;
     }

@@ -146,7 +146,8 @@ export class Registrar {
       credentials: req.credentials(false),
       realm: id.realm,
       tenant: id.tenant,
-      sourceIp: req.source!.address,
+      source: req.source!,
+      userAgent: req.userAgent,
     });
     return chain(outcome, (o) => this.authenticated(tx, o, id));
   }
@@ -154,7 +155,12 @@ export class Registrar {
   private authenticated(tx: ServerTransaction, outcome: DigestOutcome, id: UriIdentity): MaybePromise<void> {
     const { tenant, ext } = id;
     if (!outcome.ok) {
-      this.answer(tx, this.d.auth.refusal(outcome.reason, id.realm, 'registrar'));
+      this.answer(tx, this.d.auth.refusal(outcome.reason, id.realm, 'registrar', {
+        source: tx.request.source!,
+        userAgent: tx.request.userAgent,
+        tenant: tenant?.code,
+        ext,
+      }));
       return;
     }
     if (!tenant || outcome.ext.ext !== ext || outcome.ext.tenant !== tenant.code) {

@@ -340,7 +340,7 @@ async function selfSigned(o: CertificatesOptions, nowMs: number): Promise<{ load
     const pems = await generateSelfSigned(o.names, nowMs);
     // Written aside and renamed: a crash never leaves half a key, and the key is never readable by others.
     await writeFile(`${keyFile}.tmp`, pems.key, { mode: 0o600 });
-    await writeFile(`${certFile}.tmp`, pems.cert, { mode: 0o644 });
+    await writeFile(`${certFile}.tmp`, pems.cert, { mode: 0o600 });
     await rename(`${keyFile}.tmp`, keyFile);
     await rename(`${certFile}.tmp`, certFile);
   } catch (e) {

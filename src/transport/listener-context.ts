@@ -31,6 +31,12 @@ export interface ListenerContext {
   readonly maxMessageBytes: number;
   /** 0 disables the idle timeout. */
   readonly idleTimeoutMs: number;
+  /**
+   * Whether one message from `address` may be read any further (the flood guard's budget and bans); false = drop it
+   * now, before copying or parsing it (counted by the guard). UDP asks before copying a datagram; deliver() asks for
+   * stream messages.
+   */
+  admit(address: string, transport: TransportKind): boolean;
   /** Hands one message to the handler; never throws. */
   deliver(data: Buffer, flow: Flow): void;
   /** Hands a mis-framed stream message to the handler (or counts a drop); never throws. */

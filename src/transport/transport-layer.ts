@@ -14,6 +14,7 @@ import { connectTls, tlsServer, type TlsClientOptions } from './tls.ts';
 import { UdpListener } from './udp.ts';
 import { nativeUdp, nativeUdpError } from './native-udp.ts';
 import { WsListener } from './ws.ts';
+import type { FloodGuard } from './flood-guard.ts';
 
 export type { FramingErrorHandler } from './listener-context.ts';
 
@@ -31,6 +32,8 @@ export interface TransportLayerOptions {
   certificates?: CredentialSource;
   /** How TLS peers the edge connects to are checked; default: Node's public roots, verified. */
   tlsClient?: TlsClientOptions;
+  /** Per-source budgets and bans checked before a message is parsed; without one every message is admitted. */
+  flood?: FloodGuard;
 }
 
 /** The bound addresses; a listener configured "off" is absent. */
@@ -61,6 +64,7 @@ export class TransportLayer implements ListenerContext {
   private readonly wss: WsListener | undefined;
   private readonly certificates: CredentialSource | undefined;
   private readonly tlsClient: TlsClientOptions;
+  private readonly flood: FloodGuard | undefined;
   private readonly conns = new Map<string, Connection>();
   private nextConnId = 0;
   private handlerErrorLogged = false;
@@ -84,6 +88,7 @@ export class TransportLayer implements ListenerContext {
     this.udpIoReason = opts.udpIo === 'dgram' ? 'the udpIo option asks for dgram' : nativeUdpError;
     this.certificates = opts.certificates;
     this.tlsClient = opts.tlsClient ?? { verify: true };
+    this.flood = opts.flood;
     const pingMs = opts.wsPingIntervalMs ?? 30_000;
     this.tcp = new TcpListener(this);
     this.ws = new WsListener(this, pingMs);
@@ -190,7 +195,13 @@ export class TransportLayer implements ListenerContext {
 
   // ListenerContext: called by the listeners.
 
+  admit(address: string, transport: TransportKind): boolean {
+    return this.flood === undefined || this.flood.admit(address, transport);
+  }
+
   deliver(data: Buffer, flow: Flow): void {
+    // UDP datagrams were admitted before they were copied (udp.ts); a stream message is admitted here, once framed.
+    if (flow.transport !== 'udp' && !this.admit(flow.remoteAddress, flow.transport)) return;
     try {
       this.handler.onMessage(data, flow);
     } catch (err) {

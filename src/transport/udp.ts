@@ -99,7 +99,9 @@ export class UdpListener {
       socket.bind(port, host, () => {
         socket.off('error', reject);
         socket.on('error', (err) => this.ctx.logger.warn({ event: 'transport.udp.error', code: (err as NodeJS.ErrnoException).code }));
-        socket.on('message', (msg, rinfo) => this.onDatagram(msg, rinfo.address, rinfo.port));
+        socket.on('message', (msg, rinfo) => {
+          if (this.ctx.admit(rinfo.address, 'udp')) this.onDatagram(msg, rinfo.address, rinfo.port);
+        });
         try {
           socket.setRecvBufferSize(RECV_BUFFER_BYTES);
         } catch {
@@ -231,9 +233,11 @@ export class UdpListener {
           this.ctx.drop('oversize');
           continue;
         }
+        const address = meta[m + 2] === 4 ? this.v4Name(meta[m + 4], rx.bytes, (m + 4) * 4) : ipv6Name(rx.bytes, (m + 4) * 4);
+        // The flood guard's budget before the datagram is copied out of its slot, let alone parsed.
+        if (!this.ctx.admit(address, 'udp')) continue;
         const msg = Buffer.allocUnsafe(length);
         buf.copy(msg, 0, i * STRIDE, i * STRIDE + length);
-        const address = meta[m + 2] === 4 ? this.v4Name(meta[m + 4], rx.bytes, (m + 4) * 4) : ipv6Name(rx.bytes, (m + 4) * 4);
         this.onDatagram(msg, address, meta[m + 1]);
         if (this.rx !== rx) return; // closed by a handler
       }

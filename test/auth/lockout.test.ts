@@ -3,6 +3,8 @@
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DIGEST_FAILURES } from '../../src/auth/authenticator.ts';
 import { createScannerMatcher, extensionKey, sourceKey } from '../../src/auth/lockout.ts';
+import { sourceBinding } from '../../src/auth/nonce.ts';
+import { Provisioning } from '../../src/auth/provisioning.ts';
 import { acme, failures, password, startEdge, type Edge } from './edge.ts';
 import { testRedis } from '../helpers/redis.ts';
 import { Phone } from './phone.ts';
@@ -19,14 +21,14 @@ const MIN = 60_000;
 /** A device at `ip` using `username`; `knowsPassword` decides whether it types the right one. */
 function device(ip: string, username: string, knowsPassword: boolean): Phone {
   const phone = new Phone({ ip, username, password: knowsPassword ? password(username) : 'letmein', realm });
-  phone.hear(edge.auth.challenge(realm, false));
+  phone.hear(edge.auth.challenge(realm, false, { source: phone.source }));
   return phone;
 }
 
 /** One REGISTER answering a fresh challenge, as a phone does after each 401. */
 function attempt(phone: Phone) {
-  phone.hear(edge.auth.challenge(realm, false));
-  return edge.auth.authenticate({ method: 'REGISTER', credentials: phone.credentials(), realm, tenant: acme, sourceIp: phone.ip });
+  phone.hear(edge.auth.challenge(realm, false, { source: phone.source }));
+  return edge.auth.authenticate({ method: 'REGISTER', credentials: phone.credentials(), realm, tenant: acme, source: phone.source });
 }
 
 // The same stories on both stores: the policy must not depend on which one a deployment runs.
@@ -117,7 +119,7 @@ describe.each([
       // The extension itself is not locked: Bob's desk phone at another address registers.
       expect((await attempt(device('127.0.0.4', '1001', true))).ok).toBe(true);
       expect(await edge.stores.lockouts.lockedUntil(extensionKey('acme', '1001'), edge.clock.now())).toBe(0);
-      expect(await edge.stores.lockouts.lockedUntil(sourceKey('acme', '1001', '127.0.0.1'), edge.clock.now())).toBeGreaterThan(0);
+      expect(await edge.stores.lockouts.lockedUntil(sourceKey('acme', '1001', sourceBinding(alice.source)), edge.clock.now())).toBeGreaterThan(0);
     });
 
     it("resets a trusted phone's own count when it succeeds, but not the strangers' count", async () => {
@@ -144,8 +146,9 @@ describe.each([
       const alice = device('127.0.0.1', '1001', true);
       expect((await attempt(alice)).ok).toBe(true);
       const captured = alice.replay();
-      expect(await edge.auth.authenticate({ method: 'REGISTER', credentials: captured, realm, tenant: acme, sourceIp: '127.0.0.2' })).toEqual({ ok: false, reason: 'replay' });
-      expect(await edge.stores.lockouts.isTrusted(extensionKey('acme', '1001'), '127.0.0.2', edge.clock.now())).toBe(false);
+      // The nonce was issued to Alice's source, so elsewhere it is no nonce of ours: a fresh challenge.
+      expect(await edge.auth.authenticate({ method: 'REGISTER', credentials: captured, realm, tenant: acme, source: { ...alice.source, address: '127.0.0.2' } })).toEqual({ ok: false, reason: 'stale-nonce' });
+      expect(await edge.stores.lockouts.isTrusted(extensionKey('acme', '1001'), sourceBinding({ ...alice.source, address: '127.0.0.2' }), edge.clock.now())).toBe(false);
     });
 
     it('forgets trust after trustSeconds', async () => {
@@ -155,6 +158,34 @@ describe.each([
       const mallory = device('127.0.0.2', '1001', false);
       for (let i = 0; i < 5; i++) await attempt(mallory);
       expect(await attempt(alice)).toMatchObject({ ok: false, reason: 'locked' });
+    });
+  });
+
+  describe('made-up names', () => {
+    it('keeps no lock for names that are no extension, and a new extension starts unlocked', async () => {
+      const names = ['-1', '=', '1'.repeat(40), '4040'];
+      for (const name of names) {
+        const prober = device('198.51.100.80', name, false);
+        for (let i = 0; i < 6; i++) expect(await attempt(prober)).toEqual({ ok: false, reason: 'unknown-user' });
+        expect(await edge.stores.lockouts.lockedUntil(extensionKey('acme', name), edge.clock.now())).toBe(0);
+      }
+      expect(edge.logs.filter((l) => l.event === 'auth.lockout.start')).toEqual([]);
+      // A lock recorded under a name before the extension existed does not outlive its creation.
+      await edge.auth.lockouts.recordFailure('198.51.100.81', 'udp 198.51.100.81 5060', { tenant: 'acme', ext: '4041', trusted: false }, edge.clock.now(), {
+        countsTowardLockout: true,
+        countsTowardBan: false,
+      });
+      for (let i = 1; i < edge.config.lockout.maxFailures; i++) {
+        await edge.auth.lockouts.recordFailure('198.51.100.81', 'udp 198.51.100.81 5060', { tenant: 'acme', ext: '4041', trusted: false }, edge.clock.now(), {
+          countsTowardLockout: true,
+          countsTowardBan: false,
+        });
+      }
+      expect(await edge.auth.lockouts.extensionLockedUntil('acme', '4041', edge.clock.now())).toBeGreaterThan(0);
+      const { password: created } = await new Provisioning(edge.stores, edge.config, edge.clock).addExtension({ tenant: 'acme', ext: '4041' });
+      expect(await edge.auth.lockouts.extensionLockedUntil('acme', '4041', edge.clock.now())).toBe(0);
+      const owner = new Phone({ ip: '192.0.2.90', username: '4041', password: created, realm });
+      expect((await attempt(owner)).ok).toBe(true);
     });
   });
 
@@ -189,11 +220,11 @@ describe.each([
     });
 
     it('counts shared-domain usernames that no tenant owns toward the ban', async () => {
-      const input = { method: 'REGISTER', realm: 'sip.example.net', tenant: undefined, sourceIp: '198.51.100.70' };
+      const input = { method: 'REGISTER', realm: 'sip.example.net', tenant: undefined };
       for (let n = 0; n < 10; n++) {
-        const p = new Phone({ ip: input.sourceIp, username: `${n}-nobody`, password: 'x', realm: input.realm });
-        p.hear(edge.auth.challenge(input.realm, false));
-        await edge.auth.authenticate({ ...input, credentials: p.credentials() });
+        const p = new Phone({ ip: '198.51.100.70', username: `${n}-nobody`, password: 'x', realm: input.realm });
+        p.hear(edge.auth.challenge(input.realm, false, { source: p.source }));
+        await edge.auth.authenticate({ ...input, source: p.source, credentials: p.credentials() });
       }
       expect(await edge.auth.precheck('198.51.100.70', undefined)).toBe('banned');
     });

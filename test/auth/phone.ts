@@ -18,6 +18,10 @@ export function challengeParam(challenge: string, name: string): string | undefi
 export interface PhoneOptions {
   /** Source address the requests come from. */
   ip: string;
+  /** Source port; default 5060. */
+  port?: number;
+  /** Transport; default udp. */
+  transport?: string;
   username: string;
   password: string;
   realm: string;
@@ -29,6 +33,8 @@ export interface PhoneOptions {
 /** A phone that keeps its nonce and increments nc as RFC 7616 §3.4 says. */
 export class Phone {
   readonly ip: string;
+  /** Where its requests come from (the edge binds nonces and trust to it). */
+  readonly source: { address: string; port: number; transport: string };
   readonly userAgent: string;
   password: string;
   private nonce = '';
@@ -37,6 +43,7 @@ export class Phone {
 
   constructor(private readonly opts: PhoneOptions) {
     this.ip = opts.ip;
+    this.source = { address: opts.ip, port: opts.port ?? 5060, transport: opts.transport ?? 'udp' };
     this.password = opts.password;
     this.algorithm = opts.algorithm ?? 'SHA-256';
     this.userAgent = opts.userAgent ?? 'Yealink SIP-T46U 108.86.0.45';

@@ -38,7 +38,9 @@ describe('RFC 4475 torture messages over UDP', () => {
   const arriving = new NextMatch<string>();
 
   beforeAll(async () => {
-    edge = await startEdge({ store: 'memory' });
+    // One socket sends ~200 messages here as fast as the answers come, without proving a password: over the flood
+    // guard's default per-address budget (README "Under attack"), which test/e2e/flood.test.ts covers.
+    edge = await startEdge({ store: 'memory', overrides: { flood: { udp: { rate: 10_000, burst: 10_000 } } } });
     await edge.cli(async (p) => {
       await p.addTenant('acme', 'acme.example.com');
       await p.addExtension({ ext: '1001', tenant: 'acme' }, { password: 'Correct-Horse-Battery-9' });

@@ -57,7 +57,7 @@ for (const store of ['memory', 'redis'] as const) {
     });
 
     it('marks the cookie Secure when the request came over TLS (X-Forwarded-Proto from a trusted proxy)', async () => {
-      gw = await startGatewayEdge(store, { gateway: { trustProxy: true } });
+      gw = await startGatewayEdge(store, { gateway: { trustProxy: ['127.0.0.1'] } });
       const c = gw.client();
       const r = await c.call('POST', '/api/login', { username: '1001-acme', password: PASSWORDS.alice }, { headers: { 'x-forwarded-proto': 'https' } });
       expect(r.status).toBe(200);
@@ -140,6 +140,23 @@ for (const store of ['memory', 'redis'] as const) {
       expect(r.status).toBe(429);
       expect((await attacker.post('/api/password/forgot', { username: '1001-acme' })).status).toBe(429);
       expect((await gw.client('127.0.0.1').login('1001-acme', PASSWORDS.alice)).status).toBe(200);
+    });
+
+    it('believes X-Forwarded-For only from the listed proxies: a client rotating it is still blocked by its own address', async () => {
+      gw = await startGatewayEdge(store, { gateway: { trustProxy: ['127.0.0.1/32'], loginLimit: { ipMaxFailures: 3 } } });
+      const attacker = gw.client('127.0.0.2');
+      for (let i = 0; i < 3; i++) {
+        const r = await attacker.call('POST', '/api/login', { username: `${i}-acme`, password: 'guess-guess' }, { headers: { 'x-forwarded-for': `198.51.100.${i}` } });
+        expect(r.status).toBe(401);
+      }
+      expect((await attacker.call('POST', '/api/login', { username: '1001-acme', password: PASSWORDS.alice }, { headers: { 'x-forwarded-for': '198.51.100.99' } })).status).toBe(429);
+      // Through the listed proxy the forwarded address is the client: one client behind it is blocked, another is not.
+      const proxy = gw.client('127.0.0.1');
+      for (let i = 0; i < 3; i++) {
+        await proxy.call('POST', '/api/login', { username: `${i}-acme`, password: 'guess-guess' }, { headers: { 'x-forwarded-for': '203.0.113.7' } });
+      }
+      expect((await proxy.call('POST', '/api/login', { username: '1001-acme', password: PASSWORDS.alice }, { headers: { 'x-forwarded-for': '203.0.113.7' } })).status).toBe(429);
+      expect((await proxy.call('POST', '/api/login', { username: '1001-acme', password: PASSWORDS.alice }, { headers: { 'x-forwarded-for': '203.0.113.8' } })).status).toBe(200);
     });
 
     it('changes the password: this session continues, the other sessions end, the old password stops working', async () => {

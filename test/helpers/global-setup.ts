@@ -19,7 +19,7 @@ function requireTool(name: string): void {
   try {
     execFileSync('sh', ['-c', `command -v ${name}`], { stdio: 'pipe' });
   } catch {
-    throw new Error(`${name} is not installed: run "bash scripts/test.sh" (it installs sip-tester, redis-server, redis-sentinel, chromium, linphone-cli, rtpengine-daemon and prometheus), or apt-get install it`);
+    throw new Error(`${name} is not installed: run "bash scripts/test.sh" (it installs sip-tester, redis-server, redis-sentinel, chromium, linphone-cli, rtpengine-daemon, prometheus and baresip-core), or apt-get install it`);
   }
 }
 
@@ -49,6 +49,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   // The ops kit's checks (ops/prometheus/, /metrics) run Prometheus's promtool.
   requireTool('promtool');
   execFileSync(process.execPath, [fileURLToPath(new URL('../../scripts/build-dist.mjs', import.meta.url)), '--if-stale'], { stdio: 'inherit' });
+  requireTool('baresip');
   dir = mkdtempSync(join(tmpdir(), 'sipedge-redis-'));
   pidFile = join(dir, 'redis.pid');
   const port = await freePort();

@@ -102,7 +102,8 @@ export class Phone {
   /** Answers a 401 with credentials. */
   async answer(challengeResponse: Msg, opts: { expires?: number; password?: string; contact?: string | null; extra?: string[] } = {}): Promise<Msg> {
     const challenges = challengeResponse.headers('www-authenticate');
-    const ch = this.o.algorithm === 'MD5' ? challenges.find((c) => /algorithm=MD5/i.test(c))! : challenges[0]!;
+    // By its algorithm parameter: the SHA-256 challenge's opaque="algorithm=MD5" hint (auth.md5OpaqueHint) names MD5 too.
+    const ch = this.o.algorithm === 'MD5' ? challenges.find((c) => param(c, 'algorithm')?.toUpperCase() === 'MD5')! : challenges[0]!;
     const auth = digestAuthorization(ch, {
       username: this.o.username ?? this.o.ext,
       password: opts.password ?? this.o.password ?? '',

@@ -22,7 +22,7 @@ describe('tenant admin pages (Chromium)', () => {
     const guard = new LockoutGuard(pe.edge.app.stores.lockouts, pe.edge.config.auth);
     // 1002 locked by five failed digests from a stranger; 1001 registered from its Phone tab and with 2FA on.
     for (let i = 0; i < pe.edge.config.auth.lockout.maxFailures; i++) {
-      await guard.recordFailure('192.0.2.66', { tenant: 'acme', ext: '1002', trusted: false }, Date.now(), { countsTowardLockout: true, countsTowardBan: false });
+      await guard.recordFailure('192.0.2.66', 'udp 192.0.2.66 5060', { tenant: 'acme', ext: '1002', trusted: false }, Date.now(), { countsTowardLockout: true, countsTowardBan: false });
     }
     const alice = new Client(pe.edge.httpPort);
     await alice.login('1001-acme', LOGIN.alice);

@@ -1,7 +1,7 @@
 // Attack stories over real sockets: lockout after repeated failures, the lockout that cannot be used as a weapon
 // against a registered phone, source bans, scanner drops, and the operator's unlock.
 import { afterEach, describe, expect, it } from 'vitest';
-import { Phone } from '../helpers/phone.ts';
+import { digestAuthorization, param, Phone } from '../helpers/phone.ts';
 import { SipPeer } from '../helpers/sip-peer.ts';
 import { eventually, startEdge, type TestEdge } from '../helpers/edge.ts';
 
@@ -83,6 +83,53 @@ for (const store of ['memory', 'redis'] as const) {
       expect((await other.register({ expires: 300 })).status).toBe(200);
       await edge.cli((p) => p.unlock({ ext: '1001', tenant: 'acme' }));
       expect(await eventually(async () => (await phone.register({ expires: 300 })).status === 200)).toBe(true);
+    });
+
+    it("cannot lock the proven phone out with nonces taken elsewhere and the phone's address as source", async () => {
+      await setup();
+      const phone = await phoneAt('127.0.0.1', '1001', PW);
+      expect((await phone.register({ expires: 300 })).status).toBe(200);
+      // Mallory takes a nonce at her own address, then sends wrong digests with the phone's address as source (a
+      // forged UDP source, or the same NAT): from another port of 127.0.0.1.
+      const mallory = await phoneAt('127.0.0.2', '1001', 'guess');
+      const first = mallory.buildRegister({ expires: 300 });
+      const challenge = (await mallory.client.sendRequest(first.text, mallory.callId, first.cseq)).headers('www-authenticate')[0]!;
+      const forger = await phoneAt('127.0.0.1', '1001', 'guess');
+      for (let i = 0; i < 8; i++) {
+        const authorization = digestAuthorization(challenge, { username: '1001', password: `guess-${i}`, method: 'REGISTER', uri: `sip:${DOMAIN}` });
+        const forged = forger.buildRegister({ expires: 300, authorization });
+        const res = await forger.client.sendRequest(forged.text, forger.callId, forged.cseq);
+        // Not the nonce this source was given: a fresh challenge, the response never evaluated.
+        expect(res.status).toBe(401);
+        expect(param(res.headers('www-authenticate')[0]!, 'stale')).toBe('true');
+      }
+      expect(await edge.metric('sipedge_auth_failures_total', { reason: 'bad-password' })).toBe(0);
+      expect(await edge.metric('sipedge_auth_lockouts_total')).toBe(0);
+      // The same NAT with nonces of its own: its port is not the phone's, so it locks the extension for strangers only.
+      for (let i = 0; i < 5; i++) expect((await forger.register({ expires: 300 })).status).toBe(401);
+      expect((await forger.register({ expires: 300 })).status).toBe(403);
+      expect(await edge.metric('sipedge_auth_lockouts_total')).toBe(1);
+      expect((await phone.register({ expires: 300 })).status).toBe(200);
+    });
+
+    it("re-challenges a phone whose NAT moved it to another port, without counting a failure", async () => {
+      await setup();
+      const before = await phoneAt('127.0.0.11', '1001', PW);
+      const first = before.buildRegister({ expires: 300 });
+      const challenge = (await before.client.sendRequest(first.text, before.callId, first.cseq)).headers('www-authenticate')[0]!;
+      const auth = (nc: number) => digestAuthorization(challenge, { username: '1001', password: PW, method: 'REGISTER', uri: `sip:${DOMAIN}`, nc });
+      const ok = before.buildRegister({ expires: 300, authorization: auth(1) });
+      expect((await before.client.sendRequest(ok.text, before.callId, ok.cseq)).status).toBe(200);
+      // The NAT mapping changes: the phone's next refresh, with its nonce and the next nc, comes from a new port.
+      const after = await phoneAt('127.0.0.11', '1001', PW);
+      const moved = after.buildRegister({ expires: 300, authorization: auth(2) });
+      const res = await after.client.sendRequest(moved.text, after.callId, moved.cseq);
+      expect(res.status).toBe(401);
+      expect(param(res.headers('www-authenticate')[0]!, 'stale')).toBe('true');
+      // Answering that challenge (a phone does so without asking its user) registers it again.
+      expect((await after.answer(res, { expires: 300 })).status).toBe(200);
+      expect(await edge.metric('sipedge_auth_failures_total', { reason: 'bad-password' })).toBe(0);
+      expect(await edge.metric('sipedge_auth_failures_total', { reason: 'stale-nonce' })).toBe(1);
     });
 
     it('bans (drops silently) a source that fails on 10 different extensions', async () => {

@@ -13,8 +13,8 @@ describe('memory nonce counts by sequence number', () => {
   it('accepts a growing nc per nonce and refuses a repeated or lower one, each nonce on its own', () => {
     const issuer = new NonceIssuer('secret', 300);
     const store = new MemoryNonceCountStore();
-    const a = issuer.mintNonce(now);
-    const b = issuer.mintNonce(now);
+    const a = issuer.mintNonce(now, 'udp 192.0.2.10 5060');
+    const b = issuer.mintNonce(now, 'udp 192.0.2.10 5060');
     expect(nonceSequence(b) - nonceSequence(a)).toBe(1);
     const check = (n: string, nc: number) => store.checkAndSet(n, nc, now, TTL, nonceSequence(n));
     expect(check(a, 1)).toBe(true);
@@ -50,7 +50,7 @@ describe('memory nonce counts by sequence number', () => {
 
   it('reads the sequence of a nonce as minted, and NaN from text that is not base64url', () => {
     const issuer = new NonceIssuer('secret', 300);
-    const n = issuer.mintNonce(now);
+    const n = issuer.mintNonce(now, 'udp 192.0.2.10 5060');
     expect(nonceSequence(n)).toBe(Buffer.from(n.slice(0, 22), 'base64url').readInt32BE(8));
     expect(nonceSequence('0123456789!!!!!!!!!!!!')).toBeNaN();
     // Without a usable sequence the store falls back to the nonce's text.

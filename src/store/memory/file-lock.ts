@@ -2,6 +2,7 @@
 // What happens while the lock is held (read tail, validate, append, fsync) is journal.ts's business.
 import fs from 'node:fs';
 import { SipedgeError } from '../../errors.ts';
+import { PRIVATE_FILE_MODE } from '../private-files.ts';
 
 /** How long a writer waits for the lock before giving up; ms. */
 const LOCK_WAIT_MS = 5_000;
@@ -53,7 +54,7 @@ export class FileLock {
   tryAcquire(): boolean {
     if (heldHere.has(this.path)) return false;
     try {
-      const fd = fs.openSync(this.path, 'wx');
+      const fd = fs.openSync(this.path, 'wx', PRIVATE_FILE_MODE);
       try {
         fs.writeSync(fd, `${process.pid}\n`);
       } finally {

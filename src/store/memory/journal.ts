@@ -6,6 +6,7 @@ import path from 'node:path';
 import { SipedgeError } from '../../errors.ts';
 import { FileLock, isCode } from './file-lock.ts';
 import { encodeRecords, scanLines, type JournalRecord, type SnapshotRecord } from './journal-record.ts';
+import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../private-files.ts';
 
 /** Where a record came from: history read at open, another process's append seen later, or our own append. */
 export type RecordSource = 'replay' | 'tail' | 'own';
@@ -65,7 +66,7 @@ export class Journal {
 
   /** Creates the directory and the first generation if needed, then replays history (commands are not acted on). */
   async open(): Promise<void> {
-    fs.mkdirSync(this.dir, { recursive: true });
+    fs.mkdirSync(this.dir, { recursive: true, mode: PRIVATE_DIR_MODE });
     for (;;) {
       const latest = this.latestGen();
       if (latest === 0) {
@@ -135,7 +136,7 @@ export class Journal {
     const snapshot: SnapshotRecord = { t: 'snapshot', gen, ...body };
     const buf = encodeRecords([snapshot]);
     const tmp = `${this.file(gen)}.${process.pid}.tmp`;
-    const fd = fs.openSync(tmp, 'w');
+    const fd = fs.openSync(tmp, 'w', PRIVATE_FILE_MODE);
     try {
       writeAll(fd, buf, 0);
       fs.fsyncSync(fd);

@@ -7,6 +7,7 @@ import { limitPerSlot, newestFirst, RETIRED_ARTIFACTS_KEPT, VERSIONS_KEPT } from
 import type { MediaStore, MediaVersion, MohClass } from '../types.ts';
 import type { JournalRecord } from './journal-record.ts';
 import { fsyncDir, type Journal } from './journal.ts';
+import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../private-files.ts';
 
 
 const ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
@@ -67,10 +68,10 @@ export class MemoryMediaStore implements MediaStore {
 
   async putPending(v: MediaVersion, artifact: Buffer): Promise<void> {
     checkId(v.id);
-    fs.mkdirSync(this.dir, { recursive: true });
+    fs.mkdirSync(this.dir, { recursive: true, mode: PRIVATE_DIR_MODE });
     const file = this.file(v.id);
     const tmp = `${file}.${process.pid}.tmp`;
-    const fd = fs.openSync(tmp, 'w');
+    const fd = fs.openSync(tmp, 'w', PRIVATE_FILE_MODE);
     try {
       let done = 0;
       while (done < artifact.length) done += fs.writeSync(fd, artifact, done, artifact.length - done, done);

@@ -1,0 +1,218 @@
+// Legitimate registrations during a flood (npm run bench -- --flood): measures the edge's answer rate for
+// unauthenticated INVITEs (capacity, flood guard off), then floods a second edge (flood guard on, the default config)
+// at a multiple of that from 200 source addresses while 50 phones on other addresses register once a second each.
+// Prints the phones' success share and p99 registration time, the edge's RSS before, at most during, and 60 s after.
+import { execFileSync, spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import dgram from 'node:dgram';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { REPO_ROOT, startEdge, type RunningEdge } from './lib/edge-process.ts';
+import { writeUserFiles, type TestUser } from './lib/users.ts';
+
+const USAGE = `usage: tsx load-tests/run-flood.ts [options]
+
+  --factor F        flood rate as a multiple of the measured capacity (default 5)
+  --rate R          flood rate in INVITE/s instead (e.g. 26500: 132/s from each of the 200 addresses)
+  --flood-seconds S how long the flood lasts (default 15)
+  --after-seconds S how long after the flood the RSS is read again (default 60)
+  --phones N        legitimate phones, each registering once a second from its own address (default 50)
+  -h, --help`;
+
+const TENANT = { code: 'bench', domain: 'bench.example.com' };
+const FLOOD_SOURCES = 200;
+
+/** Sums the samples of a metric in /metrics text (all label sets). */
+function metricSum(text: string, name: string): number {
+  let total = 0;
+  for (const line of text.split('\n')) if (line.startsWith(name) && (line[name.length] === '{' || line[name.length] === ' ')) total += Number(line.split(' ').pop());
+  return total;
+}
+
+function rssMb(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : Number.NaN;
+}
+
+function buildSender(dir: string): string {
+  const out = join(dir, 'flood-sender');
+  execFileSync('cc', ['-O2', '-o', out, join(REPO_ROOT, 'load-tests', 'native', 'flood-sender.c')]);
+  return out;
+}
+
+/** Runs the flood sender; resolves with the datagrams it sent. */
+function flood(sender: string, port: number, rate: number, seconds: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(sender, [String(port), '127.0.2.1', String(FLOOD_SOURCES), String(rate), String(seconds)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.once('error', reject);
+    child.once('exit', (code) => (code === 0 ? resolve(Number(out.trim())) : reject(new Error(`flood-sender exit ${code}`))));
+  });
+}
+
+const md5 = (s: string) => createHash('md5').update(s).digest('hex');
+
+/** A phone on its own address: REGISTER -> 401 -> REGISTER with an MD5 digest, retransmitted as RFC 3261 §17.1.2.2 says. */
+class BenchPhone {
+  private readonly socket = dgram.createSocket('udp4');
+  private readonly waiting = new Map<string, (text: string) => void>();
+  private cseq = 1;
+  private readonly callId = `${randomBytes(8).toString('hex')}@bench`;
+  constructor(
+    private readonly address: string,
+    private readonly port: number,
+    private readonly user: TestUser,
+  ) {
+    this.socket.on('message', (m) => {
+      const text = m.toString('latin1');
+      const cseq = /\r\nCSeq: (\d+)/i.exec(text)?.[1];
+      const status = Number(text.slice(8, 11));
+      if (cseq !== undefined && status >= 200) this.waiting.get(cseq)?.(text);
+    });
+  }
+  bind(): Promise<void> {
+    return new Promise((r) => this.socket.bind(0, this.address, () => r()));
+  }
+  close(): void {
+    this.socket.close();
+  }
+  private request(authorization?: string): { text: string; cseq: string } {
+    const cseq = String(this.cseq++);
+    const local = `${this.address}:${this.socket.address().port}`;
+    const text = [
+      `REGISTER sip:${TENANT.domain} SIP/2.0`,
+      `Via: SIP/2.0/UDP ${local};branch=z9hG4bK${randomBytes(6).toString('hex')};rport`,
+      'Max-Forwards: 70',
+      `From: <sip:${this.user.extension}@${TENANT.domain}>;tag=${randomBytes(4).toString('hex')}`,
+      `To: <sip:${this.user.extension}@${TENANT.domain}>`,
+      `Call-ID: ${this.callId}`,
+      `CSeq: ${cseq} REGISTER`,
+      `Contact: <sip:${this.user.extension}@${local}>`,
+      'Expires: 300',
+      'User-Agent: sipedge-bench-phone',
+      ...(authorization ? [`Authorization: ${authorization}`] : []),
+      'Content-Length: 0',
+      '',
+      '',
+    ].join('\r\n');
+    return { text, cseq };
+  }
+  /** One transaction, retransmitted after 0.5, 1, 2, 4, 4 ... s; undefined after 32 s (Timer F). */
+  private async transact(r: { text: string; cseq: string }): Promise<string | undefined> {
+    let answer: string | undefined;
+    const got = new Promise<void>((resolve) => this.waiting.set(r.cseq, (t) => ((answer = t), resolve())));
+    const started = Date.now();
+    for (let wait = 500; answer === undefined && Date.now() - started < 32_000; wait = Math.min(wait * 2, 4_000)) {
+      this.socket.send(r.text, this.port, '127.0.0.1');
+      await Promise.race([got, new Promise((res) => setTimeout(res, wait))]);
+    }
+    this.waiting.delete(r.cseq);
+    return answer;
+  }
+  /** One registration; resolves with its time in ms, or undefined when it did not end in 200. */
+  async register(): Promise<number | undefined> {
+    const started = performance.now();
+    const challenge = await this.transact(this.request());
+    if (challenge === undefined || !challenge.startsWith('SIP/2.0 401')) return undefined;
+    const md5Line = challenge.split('\r\n').find((l) => /^WWW-Authenticate:.*algorithm=MD5/i.test(l)) ?? '';
+    const nonce = /nonce="([^"]+)"/.exec(md5Line)?.[1] ?? '';
+    const uri = `sip:${TENANT.domain}`;
+    const cnonce = randomBytes(6).toString('hex');
+    const ha1 = md5(`${this.user.extension}:${TENANT.domain}:${this.user.password}`);
+    const response = md5(`${ha1}:${nonce}:00000001:${cnonce}:auth:${md5(`REGISTER:${uri}`)}`);
+    const authorization = `Digest username="${this.user.extension}", realm="${TENANT.domain}", nonce="${nonce}", uri="${uri}", response="${response}", algorithm=MD5, qop=auth, nc=00000001, cnonce="${cnonce}"`;
+    const ok = await this.transact(this.request(authorization));
+    return ok?.startsWith('SIP/2.0 200') ? performance.now() - started : undefined;
+  }
+}
+
+function summary(results: Array<number | undefined>): string {
+  const ok = results.filter((r): r is number => r !== undefined).sort((a, b) => a - b);
+  const p = (q: number) => (ok.length === 0 ? Number.NaN : ok[Math.min(ok.length - 1, Math.floor(q * ok.length))]!);
+  return `${ok.length}/${results.length} succeeded (${((100 * ok.length) / Math.max(1, results.length)).toFixed(2)} %), p50 ${p(0.5).toFixed(1)} ms, p99 ${p(0.99).toFixed(1)} ms, max ${(ok.at(-1) ?? Number.NaN).toFixed(1)} ms`;
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      factor: { type: 'string', default: '5' },
+      rate: { type: 'string' },
+      'flood-seconds': { type: 'string', default: '15' },
+      'after-seconds': { type: 'string', default: '60' },
+      phones: { type: 'string', default: '50' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const factor = Number(values.factor);
+  const floodSeconds = Number(values['flood-seconds']);
+  const afterSeconds = Number(values['after-seconds']);
+  const phoneCount = Number(values.phones);
+  const work = mkdtempSync(join(tmpdir(), 'sipedge-flood-'));
+  let edge: RunningEdge | undefined;
+  try {
+    const sender = buildSender(work);
+    const files = writeUserFiles({ count: phoneCount, tenant: TENANT.code, domain: TENANT.domain, outDir: work });
+
+    // 1. Capacity: how many of these INVITEs per second an edge without the guard answers (407), offered far more.
+    edge = await startEdge({ tenants: [TENANT], importCsv: files.importCsv, floodGuard: false, tcp: false });
+    const before = metricSum(await edge.metrics(), 'sipedge_sip_requests_total');
+    const probeSeconds = 5;
+    const offered = await flood(sender, edge.sipPort, 200_000, probeSeconds);
+    const answered = metricSum(await edge.metrics(), 'sipedge_sip_requests_total') - before;
+    const capacity = answered / probeSeconds;
+    await edge.stop();
+    edge = undefined;
+    console.log(`capacity (flood guard off): offered ${(offered / probeSeconds).toFixed(0)} INVITE/s from ${FLOOD_SOURCES} addresses, parsed and answered ${capacity.toFixed(0)}/s`);
+
+    // 2. The default edge: phones register; a flood at factor x capacity; RSS read throughout.
+    edge = await startEdge({ tenants: [TENANT], importCsv: files.importCsv, tcp: false });
+    const phones = files.users.map((u, i) => new BenchPhone(`127.0.1.${i + 1}`, edge!.sipPort, u));
+    for (const p of phones) await p.bind();
+    let phase: 'before' | 'flood' | 'after' | 'done' = 'before';
+    const byPhase: Record<string, Array<number | undefined>> = { before: [], flood: [], after: [] };
+    const loops = phones.map(async (p, i) => {
+      await new Promise((r) => setTimeout(r, (1000 * i) / phones.length));
+      while (phase !== 'done') {
+        const at = phase;
+        const next = Date.now() + 1000;
+        const r = await p.register();
+        byPhase[at]!.push(r);
+        await new Promise((res) => setTimeout(res, Math.max(0, next - Date.now())));
+      }
+    });
+    await new Promise((r) => setTimeout(r, 10_000));
+    const rssBefore = rssMb(edge.pid);
+    phase = 'flood';
+    const rate = values.rate !== undefined ? Number(values.rate) : Math.round(capacity * factor);
+    let rssMax = rssBefore;
+    const sampler = setInterval(() => (rssMax = Math.max(rssMax, rssMb(edge!.pid))), 250);
+    const sent = await flood(sender, edge.sipPort, rate, floodSeconds);
+    clearInterval(sampler);
+    phase = 'after';
+    const m = await edge.metrics();
+    await new Promise((r) => setTimeout(r, afterSeconds * 1000));
+    const rssAfter = rssMb(edge.pid);
+    phase = 'done';
+    await Promise.all(loops);
+    for (const p of phones) p.close();
+    console.log(`flood: asked ${rate} INVITE/s (${(rate / capacity).toFixed(1)} x capacity) for ${floodSeconds} s, sent ${(sent / floodSeconds).toFixed(0)}/s from ${FLOOD_SOURCES} addresses`);
+    console.log(`  flood guard: dropped ${metricSum(m, 'sipedge_flood_dropped_total')}, bans ${metricSum(m, 'sipedge_flood_bans_total')}, entries at the end ${metricSum(m, 'sipedge_flood_sources')}`);
+    console.log(`legit REGISTERs (${phoneCount} phones, 1/s each, retransmitting): before ${summary(byPhase.before!)}`);
+    console.log(`                                                  during ${summary(byPhase.flood!)}`);
+    console.log(`                                                   after ${summary(byPhase.after!)}`);
+    console.log(`edge RSS: before ${rssBefore.toFixed(0)} MB, max during ${rssMax.toFixed(0)} MB, ${afterSeconds} s after ${rssAfter.toFixed(0)} MB`);
+    return 0;
+  } finally {
+    await edge?.stop();
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+process.exitCode = await main();
