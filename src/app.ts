@@ -326,8 +326,8 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
     logger,
     metrics,
   });
-  // Upstreams have the larger budget from their first message on.
-  flood.isUpstream = (address) => upstreamFlows.from(address) !== undefined;
+  // Upstreams and the other live nodes (the internal hop) have the larger budget from their first message on.
+  flood.isUpstream = (address) => upstreamFlows.from(address) !== undefined || nodes.isNodeHost(address);
   const upstreamSet = new UpstreamSet({
     upstreams: config.upstreams,
     probe: config.proxy.probe,

@@ -39,6 +39,8 @@ export class NodeRegistry {
   private readonly startedAt: number;
   /** Live nodes other than this one, from the last heartbeat. */
   private live = new Map<string, NodeRecord>();
+  /** The hosts of the live nodes' internal addresses (the flood guard gives them an upstream's budget). */
+  private liveHosts = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
   private beating: Promise<void> | undefined;
 
@@ -65,6 +67,11 @@ export class NodeRegistry {
     return address === '' ? undefined : address;
   }
 
+  /** True when address (an IP) is the host of another live node's internal address. */
+  isNodeHost(address: string): boolean {
+    return this.liveHosts.has(address);
+  }
+
   /** One heartbeat (also the test's way to run one without waiting): write, read, detect and clean up dead nodes. */
   beat(): Promise<void> {
     this.beating ??= this.beatOnce().finally(() => (this.beating = undefined));
@@ -84,6 +91,7 @@ export class NodeRegistry {
         else if (await this.d.nodes.remove(rec.id)) await this.cleanUp(rec, now);
       }
       this.live = live;
+      this.liveHosts = new Set([...live.values()].map((r) => hostOf(r.address)).filter((h) => h !== ''));
       this.d.metrics.nodesLive.set(live.size + 1);
     } catch (e) {
       // The store is down: keep the last view (the store's outage is reported where requests fail).
@@ -108,4 +116,12 @@ export class NodeRegistry {
     }
     return 0;
   }
+}
+
+/** The host of a host:port address ([v6]:port too); '' for none. */
+function hostOf(address: string): string {
+  if (address === '') return '';
+  if (address.startsWith('[')) return address.slice(1, address.indexOf(']'));
+  const colon = address.lastIndexOf(':');
+  return colon < 0 ? address : address.slice(0, colon);
 }
