@@ -76,7 +76,7 @@ interface TotpSetup {
   qrPngDataUrl: string;
 }
 
-function TwoFactor(props: { me: Me; onChanged: () => void }): JSX.Element {
+function TwoFactor(props: { me: Me; onChanged: () => Promise<void> }): JSX.Element {
   const [setup, setSetup] = useState<TotpSetup | undefined>(undefined);
   const [code, setCode] = useState('');
   const [password, setPassword] = useState('');
@@ -117,8 +117,9 @@ function TwoFactor(props: { me: Me; onChanged: () => void }): JSX.Element {
               await api('POST', '/api/2fa/activate', { code: code.trim() });
               setSetup(undefined);
               setCode('');
+              // The status line flips first, then the message: never "2FA is on" beside "Status: Off".
+              await props.onChanged();
               setDone('Two-factor authentication is on. You will be asked for a code at every sign-in.');
-              props.onChanged();
             });
           }}
         >
@@ -144,8 +145,8 @@ function TwoFactor(props: { me: Me; onChanged: () => void }): JSX.Element {
               await api('POST', '/api/2fa/disable', { password, code: code.trim() });
               setPassword('');
               setCode('');
+              await props.onChanged();
               setDone('Two-factor authentication is off.');
-              props.onChanged();
             });
           }}
         >
@@ -269,11 +270,10 @@ function VoipCredentials(props: { phone: Softphone }): JSX.Element {
 }
 
 export function SettingsPage(props: { me: Me; onMeChanged: (m: Me) => void; phone: Softphone }): JSX.Element {
-  const refresh = (): void => {
+  const refresh = (): Promise<void> =>
     api<Me>('GET', '/api/me')
       .then(props.onMeChanged)
       .catch(() => undefined);
-  };
   return (
     <div class="page">
       <h1>Settings</h1>
