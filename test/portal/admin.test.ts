@@ -41,6 +41,8 @@ describe('tenant admin pages (Chromium)', () => {
 
     const admin = await page();
     await signIn(admin, '1003-acme', LOGIN.carol);
+    // Her Phone tab registers in the background: the list is read once it has (it raced the page switch before).
+    await registered(admin);
     await admin.getByRole('link', { name: 'Extensions' }).click();
     await row(admin, '1001').waitFor();
     // Extension | Email | Role | SIP lock | Registrations | 2FA | Actions
