@@ -1,7 +1,7 @@
 // A real `sipedge` process for e2e tests and load runs: free loopback ports, provisioning through the CLI,
 // `sipedge start` in the foreground (optionally pinned with taskset), readiness via /healthz, and SIGTERM to stop.
 // The edge itself (config, stores, listeners) is src/'s; this file only drives its command line.
-import { execFile, execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
 import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
@@ -241,20 +241,10 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
     output,
     stop: () => {
       stopped ??= (async () => {
-        let killed = false;
-        if (running) {
-          child.kill('SIGTERM');
-          const grace = setTimeout(() => {
-            killed = true;
-            child.kill('SIGKILL');
-          }, 10_000);
-          await exited;
-          clearTimeout(grace);
-        }
+        const exit = await terminate(child, exited, running);
         process.removeListener('exit', killOnExit);
-        const { exitCode, signal } = await exited;
         if (ownsDataDir) rmSync(dataDir, { recursive: true, force: true });
-        return { exitCode, signal, killed };
+        return exit;
       })();
       return stopped;
     },
@@ -284,6 +274,28 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
     return await failStart(`answers /healthz but does not accept SIP over TCP on ${HOST}:${sipPort}`);
   }
   return edge;
+}
+
+/**
+ * SIGTERM, and SIGKILL after a 10 s grace, unless the child has already exited; resolves its exit. Every process a load
+ * run starts (the edge, Kamailio) is stopped this way.
+ */
+export async function terminate(
+  child: ChildProcess,
+  exited: Promise<{ exitCode: number | null; signal: NodeJS.Signals | null }>,
+  running: boolean,
+): Promise<EdgeExit> {
+  let killed = false;
+  if (running) {
+    child.kill('SIGTERM');
+    const grace = setTimeout(() => {
+      killed = true;
+      child.kill('SIGKILL');
+    }, 10_000);
+    await exited;
+    clearTimeout(grace);
+  }
+  return { ...(await exited), killed };
 }
 
 async function isHealthy(base: string): Promise<boolean> {

@@ -7,7 +7,7 @@ import dgram from 'node:dgram';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REPO_ROOT, type EdgeExit } from './edge-process.ts';
+import { REPO_ROOT, terminate, type EdgeExit } from './edge-process.ts';
 import { treeCpuSeconds, treeMemoryBytes } from './proc-cpu.ts';
 import { freeUdpPortOn } from './sipp.ts';
 import type { TestUser } from './users.ts';
@@ -127,19 +127,10 @@ export async function startKamailio(opts: KamailioOptions): Promise<RunningKamai
     metrics: async () => '',
     stop: () => {
       stopped ??= (async () => {
-        let killed = false;
-        if (running) {
-          child.kill('SIGTERM');
-          const grace = setTimeout(() => {
-            killed = true;
-            child.kill('SIGKILL');
-          }, 10_000);
-          await exited;
-          clearTimeout(grace);
-        }
+        const exit = await terminate(child, exited, running);
         process.removeListener('exit', killOnExit);
         rmSync(work, { recursive: true, force: true });
-        return { ...(await exited), killed };
+        return exit;
       })();
       return stopped;
     },
