@@ -93,7 +93,12 @@ function parseKey(text: string, file: string): KeyObject {
  * to serve them. Throws a SipedgeError (SIPEDGE_ERR_TLS_CERT, _KEY or _MISMATCH) naming the file and the problem.
  */
 async function loadPair(certFile: string, keyFile: string): Promise<Loaded> {
-  const [certText, keyText] = await Promise.all([readPem(certFile, 'tls.certFile', 'SIPEDGE_ERR_TLS_CERT'), readPem(keyFile, 'tls.keyFile', 'SIPEDGE_ERR_TLS_KEY')]);
+  // Both reads run at once; when both fail, the certificate's error is the one reported (whichever read finished first).
+  const [certRead, keyRead] = await Promise.allSettled([readPem(certFile, 'tls.certFile', 'SIPEDGE_ERR_TLS_CERT'), readPem(keyFile, 'tls.keyFile', 'SIPEDGE_ERR_TLS_KEY')]);
+  if (certRead.status === 'rejected') throw certRead.reason;
+  if (keyRead.status === 'rejected') throw keyRead.reason;
+  const certText = certRead.value;
+  const keyText = keyRead.value;
   const chain = parseCertificates(certText, 'tls.certFile', certFile, 'SIPEDGE_ERR_TLS_CERT');
   const key = parseKey(keyText, keyFile);
   const leaf = chain[0]!;
