@@ -1,5 +1,6 @@
 // Wiring: config -> stores -> services -> listeners, and the request dispatch table (which service gets a request).
 // `sipedge start` and every integration test start the edge through createApp(); nothing else wires layers.
+import type { FastifyInstance } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { monotonicClock, systemClock, type Clock } from './clock.ts';
@@ -51,6 +52,8 @@ export interface AppOptions {
   clock?: Clock;
   metrics?: Metrics;
   nodeId?: string;
+  /** Sees the HTTP server's fastify instance before any route is added (tests watch its routes and replies). */
+  inspectHttp?: (app: FastifyInstance) => void;
 }
 
 export interface AppAddresses {
@@ -392,6 +395,7 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
       gateway.register(app, (scope) => mohRoutes(scope, { library: media, authorize: mohAuthorize }));
       app.register(portalRoutes, { logger });
     },
+    inspect: opts.inspectHttp,
     listen: config.http.listen,
     metricsListen: config.http.metricsListen,
     metricsToken: config.http.metricsToken,
