@@ -2,7 +2,6 @@
 // API (gateway.ts) mounts on the same fastify instance through `mount`, and both listeners serve that one instance.
 // @fastify/swagger watches every route added here and writes the OpenAPI document from their schemas (openapi.ts).
 // Plain HTTP keeps the machine paths and sends browsers to HTTPS; the certificate comes from app.ts (transport/).
-import swagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
@@ -107,8 +106,9 @@ export class HttpServer {
       },
     });
     d.inspect?.(this.app);
-    // First, so its onRoute hook sees every route below; the routes are added in plugins, which load after it.
-    this.app.register(swagger, swaggerOptions());
+    // First, so its onRoute hook sees every route below; the routes are added in plugins, which load after it. Imported
+    // when a server is made, not at the top: every CLI command imports app.ts, and only a started edge serves HTTP.
+    this.app.register(import('@fastify/swagger'), swaggerOptions());
     this.app.addSchema(API_ERROR_SCHEMA);
     if (d.https !== undefined) this.app.addHook('onRequest', async (req, reply) => this.toHttps(req, reply));
     // Route latency by the route's template (a closed set: the registered routes; "unmatched" for 404s), never a path.
