@@ -72,7 +72,7 @@ const reply = (description: string, properties: Record<string, JsonSchema>, requ
   required,
 });
 const text = (description: string): JsonSchema => ({ type: 'string', description });
-const time = (description: string): JsonSchema => ({ type: 'string', format: 'date-time', description });
+const time = (description?: string): JsonSchema => ({ type: 'string', format: 'date-time', ...(description ? { description } : {}) });
 const nullableText = (description: string): JsonSchema => ({ type: ['string', 'null'], description });
 
 const voipSettings = {
@@ -121,7 +121,7 @@ const voipDelivery = {
 
 const tenant = {
   type: 'object',
-  properties: { code: { type: 'string' }, domain: { type: 'string' }, createdAt: time('') },
+  properties: { code: { type: 'string' }, domain: { type: 'string' }, createdAt: time() },
   required: ['code', 'domain', 'createdAt'],
 } satisfies JsonSchema;
 
@@ -137,7 +137,7 @@ const extension = {
     email: { type: 'string' },
     credentialUpdatedAt: time('when the VoIP password last changed'),
     graceUntil: time('the previous VoIP password works until then'),
-    createdAt: time(''),
+    createdAt: time(),
     lockedUntil: time('SIP lockout (unlock with .../unlock)'),
     bindings: {
       type: 'array',
@@ -177,10 +177,10 @@ const mohVersion = {
     sourceBytes: { type: 'integer' },
     description: text('e.g. "MP3 44100 Hz stereo"'),
     durationMs: { type: 'number' },
-    createdAt: time(''),
-    activatedAt: time(''),
-    retiredAt: time(''),
-    failedAt: time(''),
+    createdAt: time(),
+    activatedAt: time(),
+    retiredAt: time(),
+    failedAt: time(),
   },
   required: ['id', 'tenant', 'class', 'status', 'sourceName', 'sourceBytes', 'createdAt'],
 } satisfies JsonSchema;
@@ -206,7 +206,7 @@ export const replies = {
       twoFactorEnabled: { type: 'boolean' },
       passwordPolicy: { type: 'string', enum: ['basic', 'strict'] },
       csrfToken: { type: 'string' },
-      sessionExpiresAt: time(''),
+      sessionExpiresAt: time(),
     },
     ['extension', 'tenant', 'username', 'email', 'role', 'twoFactorEnabled', 'passwordPolicy', 'csrfToken', 'sessionExpiresAt'],
   ),
