@@ -13,7 +13,7 @@ import { startEdge } from './lib/edge-process.ts';
 import { kamailioVersion, startKamailio, type ServerUnderTest } from './lib/kamailio.ts';
 import { formatSamples } from './lib/metrics-text.ts';
 import { coreBusyPct, parseCpuList, readCoreTimes } from './lib/proc-cpu.ts';
-import { LoadReport, REPORT_OPTION, REPORT_USAGE } from './lib/report.ts';
+import { LoadReport, REPORT_OPTION, reportUsage } from './lib/report.ts';
 import { writeUserFiles } from './lib/users.ts';
 
 const USAGE = `usage: tsx load-tests/run-register.ts [options]
@@ -38,7 +38,7 @@ const USAGE = `usage: tsx load-tests/run-register.ts [options]
   --prof-dir DIR        where --cpu-prof writes (default: a new temp dir, kept)
   --json FILE           also write the step results as JSON
   --quick               2000 users, rates 4000,8000,12000,16000, 5 s steps (npm run bench's default)
-${REPORT_USAGE}
+${reportUsage(24)}
   -h, --help
 
 A step is "held" when fewer than 0.5 % of its calls failed, every call was placed, SIPp was not killed, and the

@@ -13,10 +13,12 @@ const REPO_ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 /** Debian's Chromium; playwright-core never downloads a browser of its own here. */
 const CHROMIUM = '/usr/bin/chromium';
 
-/** The parseArgs option every runner takes, and its usage line. */
+/** The parseArgs option every runner takes, and its usage lines (the description starting at `column`). */
 export const REPORT_OPTION = { 'report-dir': { type: 'string' } } as const;
-export const REPORT_USAGE = `  --report-dir DIR    write the report (SIPp files, summary.json, index.html, PNG charts) into DIR
-                      (default: reports/<UTC stamp>-<runner>/ in the repository)`;
+export function reportUsage(column: number): string {
+  const pad = ' '.repeat(column);
+  return `${'  --report-dir DIR'.padEnd(column)}write the report (SIPp files, summary.json, index.html, PNG charts)\n${pad}into DIR (default: reports/<UTC stamp>-<runner>/ in the repository)`;
+}
 
 export interface Latency {
   samples: number;
