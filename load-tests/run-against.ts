@@ -189,7 +189,7 @@ function medianSteps(kind: Kind, outcomes: RunOutcome[], root: string): ReportSt
         offered: at[0]!.s.offered,
         achieved: med((s) => s.achieved),
         failedPct: med((s) => s.failedPct),
-        latencyMs: q('p50') === undefined ? undefined : { samples: med((s) => s.latencyMs?.samples)!, p50: q('p50')!, p90: q('p90')!, p99: q('p99')!, max: q('max')! },
+        latencyMs: q('p50') === undefined ? undefined : { samples: med((s) => s.latencyMs?.samples)!, p50: q('p50')!, p90: q('p90'), p99: q('p99')!, max: q('max')! },
         cpuUs: med((s) => s.cpuUs),
         memoryMb: med((s) => s.memoryMb),
         held: heldRounds * 2 > at.length,
@@ -218,14 +218,14 @@ async function main(argv: string[]): Promise<number> {
   const title = `sipedge against ${kamailioVersion()}`;
   const report = new LoadReport('against-kamailio', title, opts.reportDir)
     .describe('register', {
-      title: `${title}, REGISTER (medians of ${opts.rounds} rounds)`,
+      title: `${title}, REGISTER (median of ${opts.rounds === 1 ? 'one round' : `${opts.rounds} rounds`})`,
       xLabel: 'offered REGISTER transactions/s (2 per registration)',
       rateUnit: 'REGISTER tx/s',
       cpuLabel: 'server CPU µs per registration',
       latencyLabel: 'ms, first REGISTER to its 200',
     })
     .describe('invite', {
-      title: `${title}, calls (medians of ${opts.rounds} rounds)`,
+      title: `${title}, calls (median of ${opts.rounds === 1 ? 'one round' : `${opts.rounds} rounds`})`,
       xLabel: 'offered calls/s (INVITE/100/180/200/ACK/BYE/200)',
       rateUnit: 'calls/s',
       cpuLabel: 'server CPU µs per call',

@@ -7,14 +7,20 @@ export interface ChartSeries {
   name: string;
   /** One value per category; undefined leaves a gap (no marker, the line breaks). */
   values: Array<number | undefined>;
-  /** A reference line (the offered rate): dashed, no markers. */
+  /** A reference line (the offered rate): grey, dashed, no markers. */
+  reference?: boolean;
+  /** Dashed, with markers: the second figure of a series that shares its colour (p99 beside p50). */
   dashed?: boolean;
+  /** Index into the palette; default the series' position. */
+  colour?: number;
 }
 
 export interface ChartSpec {
   /** Used for the SVG's id and the PNG's file name. */
   id: string;
   title: string;
+  /** A second, smaller line under the title: what was measured (a PNG travels without its page). */
+  subtitle?: string;
   xLabel: string;
   yLabel: string;
   /** The x axis, one label per step, evenly spaced in this order. */
@@ -29,7 +35,7 @@ export interface ChartSpec {
 export const CHART_WIDTH = 760;
 export const CHART_HEIGHT = 400;
 /** The plot area inside the SVG: room for the title and legend above, tick labels left and below. */
-export const PLOT = { left: 78, right: CHART_WIDTH - 24, top: 64, bottom: CHART_HEIGHT - 62 } as const;
+export const PLOT = { left: 78, right: CHART_WIDTH - 24, top: 84, bottom: CHART_HEIGHT - 62 } as const;
 
 /** Okabe-Ito: tells apart for the common colour blindnesses, and prints legibly in grey. */
 const COLOURS = ['#0072B2', '#D55E00', '#009E73', '#CC79A7', '#E69F00', '#56B4E9', '#000000', '#F0E442'];
@@ -67,6 +73,10 @@ export function formatTick(v: number): string {
 
 function trim(v: number): string {
   return String(Number(v.toPrecision(4)));
+}
+
+function colourOf(s: ChartSeries, index: number): string {
+  return s.reference ? '#777777' : COLOURS[(s.colour ?? index) % COLOURS.length]!;
 }
 
 function escapeXml(s: string): string {
@@ -107,6 +117,7 @@ export function renderLineChart(spec: ChartSpec): string {
     `<rect width="${CHART_WIDTH}" height="${CHART_HEIGHT}" fill="#ffffff"/>`,
     `<text x="${PLOT.left}" y="22" font-size="16" font-weight="bold">${escapeXml(spec.title)}</text>`,
   );
+  if (spec.subtitle) out.push(`<text x="${PLOT.left}" y="42" font-size="12" fill="#555">${escapeXml(spec.subtitle)}</text>`);
   // Grid and y tick labels.
   for (const t of ticks) {
     const ty = y(t).toFixed(1);
@@ -135,12 +146,12 @@ export function renderLineChart(spec: ChartSpec): string {
   if (spec.note) out.push(`<text x="${CHART_WIDTH - 8}" y="${CHART_HEIGHT - 4}" text-anchor="end" font-size="10" fill="#888">${escapeXml(spec.note)}</text>`);
   // Series: a polyline per unbroken run of values, a marker per value with its exact figure as a tooltip.
   spec.series.forEach((s, si) => {
-    const colour = s.dashed ? '#777777' : COLOURS[si % COLOURS.length]!;
-    out.push(`<g class="series${s.dashed ? ' reference' : ''}" data-name="${escapeXml(s.name)}" stroke="${colour}" fill="${colour}">`);
+    const colour = colourOf(s, si);
+    out.push(`<g class="series${s.reference ? ' reference' : ''}" data-name="${escapeXml(s.name)}" stroke="${colour}" fill="${colour}">`);
     let run: string[] = [];
     const flush = () => {
       if (run.length > 1) {
-        out.push(`<polyline fill="none" stroke-width="2"${s.dashed ? ' stroke-dasharray="6 4"' : ''} points="${run.join(' ')}"/>`);
+        out.push(`<polyline fill="none" stroke-width="2"${s.reference || s.dashed ? ' stroke-dasharray="6 4"' : ''} points="${run.join(' ')}"/>`);
       }
       run = [];
     };
@@ -149,7 +160,7 @@ export function renderLineChart(spec: ChartSpec): string {
       const px = xOf(i, n).toFixed(1);
       const py = y(v).toFixed(1);
       run.push(`${px},${py}`);
-      if (!s.dashed) {
+      if (!s.reference) {
         out.push(
           `<circle class="point" cx="${px}" cy="${py}" r="4" data-value="${v}"><title>${escapeXml(`${s.name} at ${spec.categories[i]}: ${trim(v)}`)}</title></circle>`,
         );
@@ -161,10 +172,10 @@ export function renderLineChart(spec: ChartSpec): string {
   // Legend, one row above the plot.
   let lx = PLOT.left;
   spec.series.forEach((s, si) => {
-    const colour = s.dashed ? '#777777' : COLOURS[si % COLOURS.length]!;
+    const colour = colourOf(s, si);
     out.push(
-      `<line x1="${lx}" x2="${lx + 22}" y1="44" y2="44" stroke="${colour}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6 4"' : ''}/>`,
-      `<text x="${lx + 28}" y="44" dominant-baseline="middle">${escapeXml(s.name)}</text>`,
+      `<line x1="${lx}" x2="${lx + 22}" y1="64" y2="64" stroke="${colour}" stroke-width="2"${s.reference || s.dashed ? ' stroke-dasharray="6 4"' : ''}/>`,
+      `<text x="${lx + 28}" y="64" dominant-baseline="middle">${escapeXml(s.name)}</text>`,
     );
     lx += 40 + 7 * s.name.length;
   });

@@ -23,7 +23,8 @@ export function reportUsage(column: number): string {
 export interface Latency {
   samples: number;
   p50: number;
-  p90: number;
+  /** Absent where the measuring tool does not give it (the hold-music receiver: p50, p99, p99.9). */
+  p90?: number;
   p99: number;
   max: number;
 }
@@ -70,6 +71,8 @@ export interface ReportGroup {
   cpuLabel: string;
   /** What latencyMs measures: 'first REGISTER to 200, ms'. */
   latencyLabel: string;
+  /** What memoryMb is; default the runners' proportional set size. */
+  memoryLabel?: string;
 }
 
 export interface Machine {
@@ -171,21 +174,24 @@ export class LoadReport {
           const s = steps.find((x) => x.series === series && x.x === c);
           return s ? pick(s) : undefined;
         });
-      const prefix = `${words.title || this.title}: `;
+      const subtitle = words.title || this.title;
       const id = (what: string) => (group ? `${group}-${what}` : what);
       const named = (series: string, what: string) => (seriesNames.length > 1 ? `${series} ${what}` : what);
       const has = (pick: (s: ReportStep) => unknown) => steps.some((s) => pick(s) !== undefined);
       const m = this.machine;
       const note = `${this.started.toISOString().slice(0, 16).replace('T', ' ')} UTC, commit ${m.commit.slice(0, 10)}${m.dirty ? '+' : ''}, ${m.cores} cores, load ${m.loadAverageBefore[0]} before`;
-      const base = { categories, xLabel: words.xLabel, note };
+      const base = { categories, xLabel: words.xLabel, note, subtitle };
       if (has((s) => s.achieved)) {
         const offered = categories.map((c) => steps.find((s) => s.x === c && s.offered !== undefined)?.offered);
         charts.push({
           ...base,
           id: id('rate'),
-          title: `${prefix}achieved against offered rate`,
+          title: 'Achieved against offered rate',
           yLabel: words.rateUnit,
-          series: [{ name: 'offered', values: offered, dashed: true }, ...seriesNames.map((n) => ({ name: named(n, 'achieved'), values: valuesOf(n, (s) => s.achieved) }))],
+          series: [
+            { name: 'offered', values: offered, reference: true },
+            ...seriesNames.map((n, i) => ({ name: named(n, 'achieved'), values: valuesOf(n, (s) => s.achieved), colour: i })),
+          ],
         });
       }
       if (has((s) => s.latencyMs)) {
@@ -193,24 +199,26 @@ export class LoadReport {
         charts.push({
           ...base,
           id: id('latency'),
-          title: `${prefix}response time percentiles`,
+          title: 'Response time percentiles',
           yLabel: words.latencyLabel,
           yScale: 'log',
-          // Most charts a reader wants at a glance: p50 and p99 per series when several share the chart.
-          series: seriesNames.flatMap((n) =>
-            (seriesNames.length > 1 ? (['p50', 'p99'] as const) : quantiles).map((q) => ({
+          // With several series, p50 (solid) and p99 (dashed) in the series' colour; alone, p50, p90 and p99.
+          series: seriesNames.flatMap((n, i) =>
+            (seriesNames.length > 1 ? (['p50', 'p99'] as const) : quantiles).map((q, qi) => ({
               name: named(n, q),
+              colour: seriesNames.length > 1 ? i : qi,
+              dashed: seriesNames.length > 1 && q === 'p99',
               // SIPp's response times are whole ms: a 0 ms median is drawn at the axis floor of a log scale, 0.5 ms.
-              values: valuesOf(n, (s) => (s.latencyMs ? Math.max(0.5, s.latencyMs[q]) : undefined)),
+              values: valuesOf(n, (s) => (s.latencyMs?.[q] === undefined ? undefined : Math.max(0.5, s.latencyMs[q]))),
             })),
-          ),
+          ).filter((s) => s.values.some((v) => v !== undefined)),
         });
       }
       if (has((s) => s.cpuUs)) {
-        charts.push({ ...base, id: id('cpu'), title: `${prefix}server CPU per unit of work`, yLabel: words.cpuLabel, series: seriesNames.map((n) => ({ name: n, values: valuesOf(n, (s) => s.cpuUs) })) });
+        charts.push({ ...base, id: id('cpu'), title: words.cpuLabel.charAt(0).toUpperCase() + words.cpuLabel.slice(1), yLabel: words.cpuLabel, series: seriesNames.map((n) => ({ name: n, values: valuesOf(n, (s) => s.cpuUs) })) });
       }
       if (has((s) => s.memoryMb)) {
-        charts.push({ ...base, id: id('memory'), title: `${prefix}server memory at the end of each step`, yLabel: 'MB (PSS)', series: seriesNames.map((n) => ({ name: n, values: valuesOf(n, (s) => s.memoryMb) })) });
+        charts.push({ ...base, id: id('memory'), title: 'Server memory at the end of each step', yLabel: words.memoryLabel ?? 'MB (PSS: resident, shared pages once)', series: seriesNames.map((n) => ({ name: n, values: valuesOf(n, (s) => s.memoryMb) })) });
       }
     }
     return charts;
