@@ -67,7 +67,7 @@ function roundTo(v: number, step: number): number {
 /** 12000 -> "12k", 0.5 -> "0.5": tick labels stay short. */
 export function formatTick(v: number): string {
   if (Math.abs(v) >= 1e6) return `${trim(v / 1e6)}M`;
-  if (Math.abs(v) >= 1e4) return `${trim(v / 1e3)}k`;
+  if (Math.abs(v) >= 1e3) return `${trim(v / 1e3)}k`;
   return trim(v);
 }
 

@@ -113,7 +113,6 @@ function stamp(date: Date): string {
   return date.toISOString().replace(/\.\d+Z$/, 'Z').replace(/:/g, '-');
 }
 
-const fmt = (v: number | undefined, digits: number) => (v === undefined ? undefined : Number(v.toFixed(digits)));
 
 export class LoadReport {
   readonly dir: string;
@@ -151,6 +150,7 @@ export class LoadReport {
     process.stderr.write(`[${this.name}] step ${i}/${n}: ${offered} offered, ${elapsed} elapsed\n`);
   }
 
+  /** Kept unrounded: the printed tables round the same numbers, and the charts draw exactly what summary.json says. */
   addStep(step: ReportStep): void {
     this.steps.push(step);
   }
@@ -235,14 +235,7 @@ export class LoadReport {
       command: process.argv.slice(1).map((a) => (a.startsWith(REPO_ROOT) ? relative(REPO_ROOT, a) : a)),
       machine: this.machine,
       groups: Object.fromEntries(this.groups),
-      steps: this.steps.map((s) => ({
-        ...s,
-        offered: fmt(s.offered, 2),
-        achieved: fmt(s.achieved, 2),
-        failedPct: fmt(s.failedPct, 3),
-        cpuUs: fmt(s.cpuUs, 2),
-        memoryMb: fmt(s.memoryMb, 1),
-      })),
+      steps: this.steps,
       figures: this.figures,
       charts: charts.map((c) => ({ id: c.id, title: c.title, png: `${c.id}.png`, points: c.categories.length })),
     };
