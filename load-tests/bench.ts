@@ -34,7 +34,10 @@ const USAGE = `usage: npm run bench -- [--micro] [--register] [--moh] [--invite]
                 the medians and ratios (load-tests/run-against.ts; see its --help; Kamailio from
                 \`bash scripts/install-deps.sh --bench\`); other options go to it, e.g. --quick, --only register
   --full        the full profiles (register: 20 000 users, 4k..24k tx/s, 10 s steps; invite; tls) instead of --quick
-  Other options go to run-register.ts unchanged, e.g. --rates 4000,8000 --cpu-prof (see its --help).`;
+  Other options go to run-register.ts unchanged, e.g. --rates 4000,8000 --cpu-prof (see its --help).
+
+Each part writes a report, reports/<UTC stamp>-<name>/ (SIPp's files, summary.json, index.html with charts, a PNG
+per chart), and prints its path (README "Load tests and benchmarks").`;
 
 /**
  * Runs a TypeScript file with tsx in a child process, its output going to ours (and, with `seen`, its stdout to that

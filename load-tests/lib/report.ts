@@ -286,11 +286,15 @@ ${rows}
 /** Each SVG as a PNG at twice its size (legible when a ticket scales it down), by one headless Chromium. */
 async function renderPngs(dir: string, charts: Array<{ file: string; svg: string }>): Promise<void> {
   if (charts.length === 0) return;
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  const browser = await chromium
+    .launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    })
+    .catch((e: Error) => {
+      throw new Error(`the report's PNG charts need Debian's Chromium at ${CHROMIUM} (bash scripts/install-deps.sh --bench): ${e.message.split('\n')[0]}`);
+    });
   try {
     const page = await browser.newPage({ deviceScaleFactor: 2 });
     for (const c of charts) {
