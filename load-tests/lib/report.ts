@@ -253,7 +253,8 @@ export class LoadReport {
   private html(svgs: string[], steps: ReportStep[]): string {
     const m = this.machine;
     const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-    const cell = (v: unknown) => `<td>${v === undefined ? '-' : esc(String(v))}</td>`;
+    // The table rounds for reading; summary.json keeps the unrounded figures.
+    const cell = (v: unknown) => `<td>${v === undefined || v === '' ? '-' : esc(String(typeof v === 'number' ? Number(v.toFixed(2)) : v))}</td>`;
     const rows = steps
       .map((s) =>
         `<tr>${[s.group, s.series, s.x, s.offered, s.achieved, s.failedPct, s.latencyMs?.p50, s.latencyMs?.p99, s.cpuUs, s.memoryMb, s.held === undefined ? undefined : s.held ? 'yes' : 'no']

@@ -1,8 +1,7 @@
 // A real load runner writes its report: load-tests/run-register.ts, two short low-rate SIPp steps against a real edge,
 // must leave SIPp's raw files, a summary.json with the figures it printed, an index.html with one chart per figure
 // and a PNG of each (Debian's Chromium), and a progress line per step on stderr (load-tests/lib/report.ts).
-import { spawn } from 'node:child_process';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -48,7 +47,11 @@ describe('load-test report of a real run (run-register.ts)', () => {
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     code = await new Promise((r) => child.once('close', r));
-    summary = JSON.parse(readFileSync(join(dir, 'report', 'summary.json'), 'utf8')) as Summary;
+    try {
+      summary = JSON.parse(readFileSync(join(dir, 'report', 'summary.json'), 'utf8')) as Summary;
+    } catch (e) {
+      throw new Error(`run-register.ts (exit ${code}) left no summary.json (${(e as Error).message}):\n${out}\n${err}`);
+    }
   }, 180_000);
 
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
