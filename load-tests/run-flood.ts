@@ -164,7 +164,8 @@ async function main(): Promise<number> {
     xLabel: 'phase',
     rateUnit: 'registrations',
     cpuLabel: '',
-    latencyLabel: 'ms per registration (REGISTER, 401, REGISTER, 200)',
+    latencyLabel: 'ms, REGISTER to the 200 after the 401',
+    latencyTitle: 'Registration time percentiles',
     memoryLabel: 'edge RSS, MB',
   });
   report.figure('options', { factor, rate: values.rate, floodSeconds, afterSeconds, phoneCount });

@@ -89,7 +89,8 @@ const report = new LoadReport('moh', 'hold-music streams from one process on one
   xLabel: 'concurrent streams (a repeated count is a repeated run)',
   rateUnit: 'streams',
   cpuLabel: 'sender CPU µs per stream-second',
-  latencyLabel: 'ms between packets of a stream (20 ms sent)',
+  latencyLabel: "ms between a stream's packets (sent every 20)",
+  latencyTitle: 'Inter-packet gap percentiles',
 });
 report.figure('options', { seconds, streams: counts, senderCpus, receiverCpus, path, senderNodeFlags });
 let failed = 0;

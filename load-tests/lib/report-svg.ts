@@ -140,8 +140,9 @@ export function renderLineChart(spec: ChartSpec): string {
   });
   out.push(
     `<text x="${(PLOT.left + PLOT.right) / 2}" y="${CHART_HEIGHT - 24}" text-anchor="middle" fill="#333">${escapeXml(spec.xLabel)}</text>`,
-    `<text transform="translate(18 ${(PLOT.top + PLOT.bottom) / 2}) rotate(-90)" text-anchor="middle" fill="#333">` +
-      `${escapeXml(spec.yLabel)}${spec.yScale === 'log' ? ' (log scale)' : ''}</text>`,
+    // A long label gets a smaller font rather than running off the plot's height (~0.6 em per character).
+    `<text transform="translate(18 ${(PLOT.top + PLOT.bottom) / 2}) rotate(-90)" text-anchor="middle" fill="#333" ` +
+      `font-size="${Math.min(12, Math.floor((PLOT.bottom - PLOT.top + 60) / (0.6 * spec.yLabel.length)))}">${escapeXml(spec.yLabel)}</text>`,
   );
   if (spec.note) out.push(`<text x="${CHART_WIDTH - 8}" y="${CHART_HEIGHT - 4}" text-anchor="end" font-size="10" fill="#888">${escapeXml(spec.note)}</text>`);
   // Series: a polyline per unbroken run of values, a marker per value with its exact figure as a tooltip.

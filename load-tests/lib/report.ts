@@ -3,7 +3,7 @@
 // each chart rendered by Debian's Chromium; plus the progress line on stderr. Charts are drawn by report-svg.ts.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { availableParallelism, cpus, hostname, loadavg } from 'node:os';
+import { cpus, hostname, loadavg } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
@@ -73,6 +73,8 @@ export interface ReportGroup {
   latencyLabel: string;
   /** What memoryMb is; default the runners' proportional set size. */
   memoryLabel?: string;
+  /** The latency chart's title; default 'Response time percentiles'. */
+  latencyTitle?: string;
 }
 
 export interface Machine {
@@ -99,7 +101,8 @@ export function machineInfo(): Machine {
   const status = gitOutput(['status', '--porcelain', '--untracked-files=no']);
   return {
     hostname: hostname(),
-    cores: availableParallelism(),
+    // All the machine's CPUs: a runner may have pinned itself to fewer (run-moh.ts), which availableParallelism counts.
+    cores: cpus().length,
     cpuModel: cpus()[0]?.model ?? 'unknown',
     loadAverageBefore: loadavg().map((l) => Number(l.toFixed(2))),
     node: process.version,
@@ -199,7 +202,7 @@ export class LoadReport {
         charts.push({
           ...base,
           id: id('latency'),
-          title: 'Response time percentiles',
+          title: `${words.latencyTitle ?? 'Response time percentiles'} (log scale)`,
           yLabel: words.latencyLabel,
           yScale: 'log',
           // With several series, p50 (solid) and p99 (dashed) in the series' colour; alone, p50, p90 and p99.
