@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { LoadReport } from './lib/report.ts';
 
 const REPO_ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const MICRO_DIR = join(REPO_ROOT, 'load-tests', 'micro');
@@ -33,12 +34,22 @@ const USAGE = `usage: npm run bench -- [--micro] [--register] [--moh] [--invite]
                 the medians and ratios (load-tests/run-against.ts; see its --help; Kamailio from
                 \`bash scripts/install-deps.sh --bench\`); other options go to it, e.g. --quick, --only register
   --full        the full profiles (register: 20 000 users, 4k..24k tx/s, 10 s steps; invite; tls) instead of --quick
-  Other options go to run-register.ts unchanged, e.g. --rates 4000,8000 --cpu-prof (see its --help).`;
+  Other options go to run-register.ts unchanged, e.g. --rates 4000,8000 --cpu-prof (see its --help).
 
-/** Runs a TypeScript file with tsx in a child process, its output going straight to ours; resolves its exit code. */
-async function runTs(file: string, args: string[]): Promise<number> {
+Each part writes a report, reports/<UTC stamp>-<name>/ (SIPp's files, summary.json, index.html with charts, a PNG
+per chart), and prints its path (README "Load tests and benchmarks").`;
+
+/**
+ * Runs a TypeScript file with tsx in a child process, its output going to ours (and, with `seen`, its stdout to that
+ * too); resolves its exit code.
+ */
+async function runTs(file: string, args: string[], seen?: (text: string) => void): Promise<number> {
   return await new Promise((resolveCode) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', file, ...args], { cwd: REPO_ROOT, stdio: 'inherit' });
+    const child = spawn(process.execPath, ['--import', 'tsx', file, ...args], { cwd: REPO_ROOT, stdio: ['inherit', seen ? 'pipe' : 'inherit', 'inherit'] });
+    child.stdout?.on('data', (d: Buffer) => {
+      process.stdout.write(d);
+      seen?.(d.toString('utf8'));
+    });
     child.once('error', (e) => {
       console.error(`bench: cannot start ${file}: ${e.message}`);
       resolveCode(1);
@@ -54,14 +65,21 @@ async function runMicro(): Promise<string[]> {
         .sort()
     : [];
   console.log(`== micro benchmarks (${files.length} in ${relative(REPO_ROOT, MICRO_DIR)}/)`);
+  // No steps to chart: the report keeps each benchmark's printed figures (summary.json and the page's figures).
+  const report = new LoadReport('micro', 'micro benchmarks (load-tests/micro/*.bench.ts)');
   const crashed: string[] = [];
-  for (const f of files) {
+  for (const [i, f] of files.entries()) {
     console.log(`\n-- ${f}`);
+    report.progress(i + 1, files.length, f);
     const started = Date.now();
-    const code = await runTs(join(MICRO_DIR, f), []);
-    console.log(`-- ${f}: exit ${code} after ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    let output = '';
+    const code = await runTs(join(MICRO_DIR, f), [], (text) => (output += text));
+    const seconds = (Date.now() - started) / 1000;
+    console.log(`-- ${f}: exit ${code} after ${seconds.toFixed(1)} s`);
+    report.figure(f, { exit: code, seconds, output: output.split('\n').filter((l) => l.trim() !== '') });
     if (code !== 0) crashed.push(`${f} (exit ${code})`);
   }
+  await report.finish();
   return crashed;
 }
 

@@ -5,10 +5,11 @@
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { REPO_ROOT } from './lib/edge-process.ts';
 import { kamailioVersion, requireKamailio } from './lib/kamailio.ts';
+import { LoadReport, REPORT_OPTION, reportUsage, type Latency, type ReportStep } from './lib/report.ts';
 
 const USAGE = `usage: tsx load-tests/run-against.ts [options]     (npm run bench -- --against kamailio [options])
 
@@ -18,6 +19,8 @@ const USAGE = `usage: tsx load-tests/run-against.ts [options]     (npm run bench
   --invite-rates LIST     calls/s per step (default 1000,2000,3000,4000)
   --step-seconds S        seconds per step (default 10)
   --quick                 2 rounds, 5 s steps, register 8000,16000,24000, invite 500,1000,2000 (a smoke run)
+${reportUsage(26)}
+                          each run's own report goes into its runs/<kind>-<server>-<round>/
   -h, --help
 
 Both servers: pinned to cpu 0, SIPp to cpu 1, UDP, 20,000 users (register) / 2,000 registered phones (invite).
@@ -38,6 +41,10 @@ interface RunOutcome {
   /** Highest held step in calls/s (registrations/s or calls/s), 0 when none held. */
   heldCallsPerSecond: number;
   steps: StepRow[];
+  /** The run's own report steps (its summary.json): what the charts draw. */
+  reportSteps: ReportStep[];
+  /** That run's report directory. */
+  reportDir: string;
 }
 
 type Kind = 'register' | 'invite';
@@ -53,6 +60,7 @@ function parseOptions(argv: string[]) {
       'step-seconds': { type: 'string' },
       quick: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
+      ...REPORT_OPTION,
     },
   });
   if (values.help) return undefined;
@@ -69,16 +77,18 @@ function parseOptions(argv: string[]) {
     registerRates: values['register-rates'] ?? (quick ? '8000,16000,24000' : '12000,16000,20000,24000,28000,32000'),
     inviteRates: values['invite-rates'] ?? (quick ? '500,1000,2000' : '1000,2000,3000,4000'),
     stepSeconds: values['step-seconds'] ?? (quick ? '5' : '10'),
+    reportDir: values['report-dir'],
   };
 }
 
 /** Runs one runner in a child process (its output to ours, indented) and reads the JSON it wrote. */
-async function runOnce(kind: Kind, server: RunOutcome['server'], round: number, args: string[], work: string): Promise<RunOutcome> {
+async function runOnce(kind: Kind, server: RunOutcome['server'], round: number, args: string[], work: string, reportRoot: string): Promise<RunOutcome> {
   const json = join(work, `${kind}-${server}-${round}.json`);
+  const reportDir = join(reportRoot, 'runs', `${kind}-${server}-${round}`);
   const file = join(REPO_ROOT, 'load-tests', kind === 'register' ? 'run-register.ts' : 'run-invite.ts');
   const serverArgs = server === 'kamailio' ? ['--server', 'kamailio'] : kind === 'register' ? ['--md5-only'] : [];
   const code = await new Promise<number>((resolveCode) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', file, ...args, ...serverArgs, '--all-steps', '--json', json], {
+    const child = spawn(process.execPath, ['--import', 'tsx', file, ...args, ...serverArgs, '--all-steps', '--json', json, '--report-dir', reportDir], {
       cwd: REPO_ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -94,7 +104,7 @@ async function runOnce(kind: Kind, server: RunOutcome['server'], round: number, 
     // A run that could not even set up (e.g. the registration phase before the calls failed) held nothing; the
     // comparison goes on and the table counts it as 0.
     console.log(`  [${server} ${round}] ${kind} run wrote no results (exit ${code}): counted as nothing held`);
-    return { server, round, heldCallsPerSecond: 0, steps: [] };
+    return { server, round, heldCallsPerSecond: 0, steps: [], reportSteps: [], reportDir };
   }
   const steps: StepRow[] = parsed.results.map((r) => ({
     target: Number(kind === 'register' ? r.targetTx : r.target),
@@ -105,7 +115,13 @@ async function runOnce(kind: Kind, server: RunOutcome['server'], round: number, 
   }));
   const perCall = (target: number): number => (kind === 'register' ? target / 2 : target);
   const heldCallsPerSecond = Math.max(0, ...steps.filter((s) => s.held).map((s) => perCall(s.target)));
-  return { server, round, heldCallsPerSecond, steps };
+  let reportSteps: ReportStep[] = [];
+  try {
+    reportSteps = (JSON.parse(readFileSync(join(reportDir, 'summary.json'), 'utf8')) as { steps: ReportStep[] }).steps;
+  } catch {
+    console.log(`  [${server} ${round}] ${kind} run wrote no report: its steps are left out of the charts`);
+  }
+  return { server, round, heldCallsPerSecond, steps, reportSteps, reportDir };
 }
 
 function median(values: number[]): number | undefined {
@@ -152,6 +168,39 @@ function summarise(kind: Kind, outcomes: RunOutcome[]): string[] {
   return lines;
 }
 
+/**
+ * Per server and step, the median over the rounds of what each run's report measured: the charts' points. A step
+ * counts as held when more than half of the rounds held it; its SIPp files are those of every round.
+ */
+function medianSteps(kind: Kind, outcomes: RunOutcome[], root: string): ReportStep[] {
+  const steps: ReportStep[] = [];
+  for (const server of ['kamailio', 'sipedge'] as const) {
+    const runs = outcomes.filter((o) => o.server === server);
+    const xs = [...new Set(runs.flatMap((o) => o.reportSteps.map((s) => s.x)))];
+    for (const x of xs) {
+      const at = runs.flatMap((o) => o.reportSteps.filter((s) => s.x === x).map((s) => ({ s, dir: o.reportDir })));
+      const med = (pick: (s: ReportStep) => number | undefined) => median(at.map(({ s }) => pick(s)).filter((v): v is number => v !== undefined));
+      const q = (k: keyof Latency) => med((s) => s.latencyMs?.[k]);
+      const heldRounds = at.filter(({ s }) => s.held).length;
+      steps.push({
+        group: kind,
+        series: server,
+        x,
+        offered: at[0]!.s.offered,
+        achieved: med((s) => s.achieved),
+        failedPct: med((s) => s.failedPct),
+        latencyMs: q('p50') === undefined ? undefined : { samples: med((s) => s.latencyMs?.samples)!, p50: q('p50')!, p90: q('p90'), p99: q('p99')!, max: q('max')! },
+        cpuUs: med((s) => s.cpuUs),
+        memoryMb: med((s) => s.memoryMb),
+        held: heldRounds * 2 > at.length,
+        sipp: at.flatMap(({ s, dir }) => (s.sipp ?? []).map((f) => relative(root, join(dir, f)))),
+        row: { rounds: at.length, heldRounds },
+      });
+    }
+  }
+  return steps;
+}
+
 async function main(argv: string[]): Promise<number> {
   let opts: ReturnType<typeof parseOptions>;
   try {
@@ -166,8 +215,26 @@ async function main(argv: string[]): Promise<number> {
   }
   requireKamailio();
   const work = mkdtempSync(join(tmpdir(), 'sipedge-against-'));
+  const title = `sipedge against ${kamailioVersion()}`;
+  const report = new LoadReport('against-kamailio', title, opts.reportDir)
+    .describe('register', {
+      title: `${title}, REGISTER (median of ${opts.rounds === 1 ? 'one round' : `${opts.rounds} rounds`})`,
+      xLabel: 'offered REGISTER transactions/s (2 per registration)',
+      rateUnit: 'REGISTER tx/s',
+      cpuLabel: 'server CPU µs per registration',
+      latencyLabel: 'ms, first REGISTER to its 200',
+    })
+    .describe('invite', {
+      title: `${title}, calls (median of ${opts.rounds === 1 ? 'one round' : `${opts.rounds} rounds`})`,
+      xLabel: 'offered calls/s (INVITE/100/180/200/ACK/BYE/200)',
+      rateUnit: 'calls/s',
+      cpuLabel: 'server CPU µs per call',
+      latencyLabel: 'ms, INVITE to its 200',
+    });
+  report.figure('options', opts);
   try {
-    console.log(`sipedge against ${kamailioVersion()}: ${opts.rounds} rounds, interleaved, ${opts.stepSeconds} s steps`);
+    console.log(`${title}: ${opts.rounds} rounds, interleaved, ${opts.stepSeconds} s steps`);
+    const runCount = opts.kinds.length * opts.rounds * 2;
     const results = new Map<Kind, RunOutcome[]>();
     for (const kind of opts.kinds) {
       const args =
@@ -178,17 +245,30 @@ async function main(argv: string[]): Promise<number> {
       for (let round = 1; round <= opts.rounds; round++) {
         for (const server of ['kamailio', 'sipedge'] as const) {
           console.log(`\n-- ${kind}, round ${round}/${opts.rounds}: ${server}`);
-          outcomes.push(await runOnce(kind, server, round, args, work));
+          report.progress(results.size * opts.rounds * 2 + outcomes.length + 1, runCount, `${kind} run against ${server}, round ${round}`);
+          outcomes.push(await runOnce(kind, server, round, args, work, report.dir));
         }
       }
       results.set(kind, outcomes);
     }
-    for (const [kind, outcomes] of results) for (const line of summarise(kind, outcomes)) console.log(line);
+    for (const [kind, outcomes] of results) {
+      const lines = summarise(kind, outcomes);
+      for (const line of lines) console.log(line);
+      report.figure(`${kind}.table`, lines.filter((l) => l.trim() !== ''));
+      report.figure(
+        `${kind}.runs`,
+        outcomes.map((o) => ({ server: o.server, round: o.round, heldCallsPerSecond: o.heldCallsPerSecond, steps: o.steps, report: relative(report.dir, o.reportDir) })),
+      );
+      for (const step of medianSteps(kind, outcomes, report.dir)) report.addStep(step);
+    }
     console.log('\n(held = highest step with < 0.5 % failed calls and >= 95 % of the offered rate; CPU = user + system of all the');
     console.log(" server's processes per successful call; memory = proportional set size, Kamailio's shared memory counted once)");
+    await report.finish();
     return 0;
   } catch (e) {
     console.error(`run-against: ${(e as Error).message}`);
+    report.figure('error', (e as Error).message);
+    await report.finish().catch((f: Error) => console.error(`run-against: the report could not be written: ${f.message}`));
     return 1;
   } finally {
     rmSync(work, { recursive: true, force: true });

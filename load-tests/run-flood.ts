@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { REPO_ROOT, startEdge, type RunningEdge } from './lib/edge-process.ts';
+import { LoadReport, REPORT_OPTION, latencySummary, reportUsage } from './lib/report.ts';
 import { writeUserFiles, type TestUser } from './lib/users.ts';
 
 const USAGE = `usage: tsx load-tests/run-flood.ts [options]
@@ -19,6 +20,7 @@ const USAGE = `usage: tsx load-tests/run-flood.ts [options]
   --flood-seconds S how long the flood lasts (default 15)
   --after-seconds S how long after the flood the RSS is read again (default 60)
   --phones N        legitimate phones, each registering once a second from its own address (default 50)
+${reportUsage(20)}
   -h, --help`;
 
 const TENANT = { code: 'bench', domain: 'bench.example.com' };
@@ -144,6 +146,7 @@ async function main(): Promise<number> {
       'after-seconds': { type: 'string', default: '60' },
       phones: { type: 'string', default: '50' },
       help: { type: 'boolean', short: 'h' },
+      ...REPORT_OPTION,
     },
   });
   if (values.help) {
@@ -156,8 +159,19 @@ async function main(): Promise<number> {
   const phoneCount = Number(values.phones);
   const work = mkdtempSync(join(tmpdir(), 'sipedge-flood-'));
   let edge: RunningEdge | undefined;
+  const report = new LoadReport('flood', 'legitimate registrations during a flood', values['report-dir']).describe('', {
+    title: '',
+    xLabel: 'phase',
+    rateUnit: 'registrations',
+    cpuLabel: '',
+    latencyLabel: 'ms, REGISTER to the 200 after the 401',
+    latencyTitle: 'Registration time percentiles',
+    memoryLabel: 'edge RSS, MB',
+  });
+  report.figure('options', { factor, rate: values.rate, floodSeconds, afterSeconds, phoneCount });
   try {
     const sender = buildSender(work);
+    report.progress(1, 2, 'capacity probe (flood guard off)');
     const files = writeUserFiles({ count: phoneCount, tenant: TENANT.code, domain: TENANT.domain, outDir: work });
 
     // 1. Capacity: how many of these INVITEs per second an edge without the guard answers (407), offered far more.
@@ -169,6 +183,8 @@ async function main(): Promise<number> {
     const capacity = answered / probeSeconds;
     await edge.stop();
     edge = undefined;
+    report.figure('capacity', { offeredPerSecond: offered / probeSeconds, answeredPerSecond: capacity, sources: FLOOD_SOURCES });
+    report.progress(2, 2, `flood at ${values.rate ?? `${factor} x capacity`}`);
     console.log(`capacity (flood guard off): offered ${(offered / probeSeconds).toFixed(0)} INVITE/s from ${FLOOD_SOURCES} addresses, parsed and answered ${capacity.toFixed(0)}/s`);
 
     // 2. The default edge: phones register; a flood at factor x capacity; RSS read throughout.
@@ -208,6 +224,21 @@ async function main(): Promise<number> {
     console.log(`                                                  during ${summary(byPhase.flood!)}`);
     console.log(`                                                   after ${summary(byPhase.after!)}`);
     console.log(`edge RSS: before ${rssBefore.toFixed(0)} MB, max during ${rssMax.toFixed(0)} MB, ${afterSeconds} s after ${rssAfter.toFixed(0)} MB`);
+    report.figure('flood', { askedPerSecond: rate, timesCapacity: rate / capacity, seconds: floodSeconds, sentPerSecond: sent / floodSeconds, sources: FLOOD_SOURCES });
+    report.figure('floodGuard', { dropped: metricSum(m, 'sipedge_flood_dropped_total'), bans: metricSum(m, 'sipedge_flood_bans_total'), entriesAtEnd: metricSum(m, 'sipedge_flood_sources') });
+    for (const [phase, rss] of [['before', rssBefore], ['flood', rssMax], ['after', rssAfter]] as const) {
+      const results = byPhase[phase]!;
+      const ok = results.filter((r): r is number => r !== undefined);
+      report.addStep({
+        series: 'legitimate phones',
+        x: phase === 'flood' ? 'during (max RSS)' : phase === 'after' ? `${afterSeconds} s after` : phase,
+        failedPct: results.length === 0 ? undefined : (100 * (results.length - ok.length)) / results.length,
+        latencyMs: latencySummary(ok),
+        memoryMb: rss,
+        row: { registrations: results.length, succeeded: ok.length, summary: summary(results), rssMb: rss },
+      });
+    }
+    await report.finish();
     return 0;
   } finally {
     await edge?.stop();

@@ -6,7 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { describeSipp, formatErrorKinds, freeUdpPortOn, requireSipp, runSipp, type SippResult } from './lib/sipp.ts';
 import { summariseProfileFile } from './lib/cpu-profile-summary.ts';
@@ -16,6 +16,7 @@ import { formatSamples, metricValue } from './lib/metrics-text.ts';
 import { coreBusyPct, cpuSeconds, parseCpuList, readCoreTimes } from './lib/proc-cpu.ts';
 import { startTestRtpengine, type TestRtpengine } from './lib/rtpengine.ts';
 import { startSippUas, type SippUas } from './lib/sipp-uas.ts';
+import { LoadReport, REPORT_OPTION, reportUsage } from './lib/report.ts';
 import { writeUserFiles } from './lib/users.ts';
 
 const USAGE = `usage: tsx load-tests/run-invite.ts [options]
@@ -37,6 +38,7 @@ const USAGE = `usage: tsx load-tests/run-invite.ts [options]
                       a plain step and a bridged step (the same scenario with a browser's SDP: UDP/TLS/RTP/SAVPF, ICE,
                       DTLS fingerprint, Opus and PCMU); prints edge CPU ms per call for both and their ratio
                       (--quick with --anchor: rates 100,200,400)
+${reportUsage(22)}
   -h, --help
 
 One call = INVITE -> 100 -> 180 -> 200 -> ACK -> BYE -> 200 through the edge to the PBX (2 proxied transactions and a
@@ -87,6 +89,7 @@ interface Options {
   anchor: boolean;
   server: 'sipedge' | 'kamailio';
   json: string | undefined;
+  reportDir: string | undefined;
 }
 
 interface Step {
@@ -129,6 +132,7 @@ function parseOptions(argv: string[]): Options | undefined {
       json: { type: 'string' },
       quick: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
+      ...REPORT_OPTION,
     },
   });
   if (values.help) {
@@ -157,6 +161,7 @@ function parseOptions(argv: string[]): Options | undefined {
     anchor: values.anchor,
     server: values.server,
     json: values.json,
+    reportDir: values['report-dir'],
   };
 }
 
@@ -185,10 +190,19 @@ async function main(argv: string[]): Promise<number> {
   let edge: ServerUnderTest | undefined;
   let pbx: SippUas | undefined;
   let rtpengine: TestRtpengine | undefined;
+  const serverName = opts.server === 'kamailio' ? kamailioVersion() : 'sipedge';
+  const report = new LoadReport(`invite-${opts.server}${opts.anchor ? '-anchor' : ''}`, `${serverName} calls through the proxy${opts.anchor ? ', bridged and plain' : ''}`, opts.reportDir).describe('', {
+    title: '',
+    xLabel: 'offered calls/s (INVITE/100/180/200/ACK/BYE/200)',
+    rateUnit: 'calls/s',
+    cpuLabel: 'server CPU µs per call',
+    latencyLabel: 'ms, INVITE to its 200',
+  });
+  report.figure('options', opts);
   try {
     console.log(
       [
-        `${opts.server === 'kamailio' ? kamailioVersion() : 'sipedge'} call load run through the proxy`,
+        `${serverName} call load run through the proxy`,
         `  nproc ${availableParallelism()}, node ${process.version}`,
         `  edge on cpu ${opts.edgeCpus || '(any)'}, SIPp phones and SIPp PBX on cpu ${opts.sippCpus || '(any)'}, UDP`,
         `  ${opts.users} phones, ${opts.stepSeconds} s per step; unit: calls/s (INVITE/100/180/200/ACK/BYE/200)`,
@@ -198,6 +212,7 @@ async function main(argv: string[]): Promise<number> {
     const idle = readCoreTimes();
     await new Promise((r) => setTimeout(r, 1000));
     const busy = coreBusyPct(idle, readCoreTimes(), [...Array(availableParallelism()).keys()]);
+    report.figure('coresBusyPctBefore', busy);
     if (busy !== undefined && busy > 10) console.log(`  WARNING: the cores were ${busy.toFixed(0)} % busy before the run (shared machine): figures are understated`);
 
     const files = writeUserFiles({ count: opts.users, tenant: TENANT.code, domain: TENANT.domain, outDir: work });
@@ -250,7 +265,7 @@ async function main(argv: string[]): Promise<number> {
     if (reg.successful !== opts.users) throw new Error(`registration phase failed:\n${describeSipp(reg)}`);
     console.log(`  ${reg.successful} phones registered from 127.0.0.1:${phonePort}; PBX ${pbx.uri}`);
 
-    const place = async (rate: number, seconds: number, kind: Step['kind'] = 'plain'): Promise<Step> => {
+    const place = async (rate: number, seconds: number, kind: Step['kind'] = 'plain', traceTo?: string): Promise<Step> => {
       const calls = Math.max(1, Math.round(rate * seconds));
       const cpuBefore = edge!.cpuSeconds();
       const rtpengineBefore = rtpengine ? cpuSeconds(rtpengine.pid) : undefined;
@@ -266,6 +281,7 @@ async function main(argv: string[]): Promise<number> {
         recvTimeoutMs: 5000,
         timeoutMs: Math.ceil(seconds * 3 * 1000) + 20_000,
         cpus: sippCpus,
+        traceTo,
         extraArgs: ['-buff_size', String(4 * 1024 * 1024)],
       });
       const cpuAfter = edge!.cpuSeconds();
@@ -301,19 +317,36 @@ async function main(argv: string[]): Promise<number> {
     for (const kind of kinds) {
       const warm = await place(opts.rates[0]!, 2, kind);
       console.log(`\nwarm-up (${kind}): ${warm.target} calls/s for 2 s: ${warm.ok} ok, ${warm.failed} failed (not counted)`);
+      report.figure(`warmUp.${kind}`, { target: warm.target, seconds: 2, ok: warm.ok, failed: warm.failed });
       if (warm.ok === 0) throw new Error(`warm-up placed no successful ${kind} call:\n${describeSipp(warm.result)}\nedge output:\n${edge.output()}`);
     }
     const cols = ['calls', 'ok', 'failed', 'fail %', 'secs', 'got/s', 'mean ms', 'retrans', 'edge cpu%', 'ms/call', 'mem MB', 'core busy%', 'held'];
     console.log(`\n${['calls/s', 'kind'].map((c) => c.padStart(10)).join(' ')} ${cols.map((c) => c.padStart(10)).join(' ')}`);
     const steps: Step[] = [];
     let missed = 0;
+    const stepCount = opts.rates.length * kinds.length;
     for (const rate of opts.rates) {
       let held = true;
       for (const kind of kinds) {
         if (!edge.isRunning()) throw new Error(`the edge exited during the run:\n${edge.output()}`);
         await new Promise((r) => setTimeout(r, 1500));
-        const s = await place(rate, opts.stepSeconds, kind);
+        report.progress(steps.length + 1, stepCount, `${rate} ${kind} calls/s`);
+        const s = await place(rate, opts.stepSeconds, kind, report.sippTrace(`step${steps.length + 1}-${rate}cps-${kind}`));
         steps.push(s);
+        const { result, ...row } = s;
+        report.addStep({
+          series: opts.anchor ? kind : opts.server,
+          x: String(rate),
+          offered: rate,
+          achieved: s.achieved,
+          failedPct: s.failurePct,
+          latencyMs: result.latencyMs,
+          cpuUs: s.edgeCpuMsPerCall === undefined ? undefined : s.edgeCpuMsPerCall * 1000,
+          memoryMb: s.memoryMb,
+          held: s.held,
+          sipp: result.traced.map((f) => relative(report.dir, f)),
+          row: { ...row, latencyMs: result.latencyMs },
+        });
         held &&= s.held;
         const cells = [s.target, s.kind, s.calls, s.ok, s.failed, s.failurePct.toFixed(2), s.secs.toFixed(1), s.achieved.toFixed(0), s.meanMs?.toFixed(1) ?? '-', s.retrans, s.edgeCpuPct?.toFixed(0) ?? '-', s.edgeCpuMsPerCall?.toFixed(3) ?? '-', s.memoryMb?.toFixed(0) ?? '-', s.coreBusyPct?.toFixed(0) ?? '-', s.held ? 'yes' : 'no'];
         console.log(cells.map((c) => String(c).padStart(10)).join(' '));
@@ -328,26 +361,29 @@ async function main(argv: string[]): Promise<number> {
     const metrics = await edge.metrics().catch((e: Error) => `# metrics unavailable: ${e.message}`);
     const exit = await edge.stop();
     console.log('\nedge counters after the run:');
-    for (const line of formatSamples(metrics, [
+    const counters = formatSamples(metrics, [
       'sipedge_proxy_requests_total',
       'sipedge_proxy_rejected_total',
       'sipedge_sip_dropped_total',
       'sipedge_sip_retransmissions_absorbed_total',
       'sipedge_upstream_moves_total',
       ...(opts.anchor ? ['sipedge_anchor_decisions_total', 'sipedge_rtpengine_errors_total', 'sipedge_anchored_calls'] : []),
-    ])) {
-      console.log(`  ${line}`);
-    }
+    ]);
+    for (const line of counters) console.log(`  ${line}`);
     console.log(`PBX counts: ${JSON.stringify(pbx.counts())}`);
+    report.figure('edgeCounters', counters);
+    report.figure('pbxCounts', pbx.counts());
+    report.figure('edgeExit', exit);
     for (const kind of kinds) {
       const best = steps.filter((s) => s.kind === kind && s.held).reduce<Step | undefined>((a, s) => (!a || s.target > a.target ? s : a), undefined);
+      report.figure(`highestHeld.${kind}`, best ? { target: best.target, achieved: best.achieved, failurePct: best.failurePct, edgeCpuPct: best.edgeCpuPct } : null);
       console.log(
         best
           ? `\nhighest ${kind} rate held (< 0.5 % failures, >= 95 % of target): ${best.target} calls/s (achieved ${best.achieved.toFixed(0)}/s, ${best.failurePct.toFixed(2)} % failed, edge cpu ${best.edgeCpuPct?.toFixed(0) ?? '?'} %)`
           : `\nno ${kind} step was held`,
       );
     }
-    if (opts.anchor) printBridgedCost(steps);
+    if (opts.anchor) report.figure('bridgedCost', printBridgedCost(steps));
     console.log(`edge exit on SIGTERM: ${exit.exitCode ?? exit.signal}`);
     if (opts.json) {
       const rows = steps.map(({ result: _raw, ...step }) => step);
@@ -362,10 +398,13 @@ async function main(argv: string[]): Promise<number> {
       if (profiles.length > 0) console.log(`\nCPU profile ${profiles[0]}\n${summariseProfileFile(profiles[0]!, 25)}`);
       else console.log(`\nno .cpuprofile was written in ${profDir}`);
     }
+    await report.finish();
     return exit.exitCode === 0 ? 0 : 1;
   } catch (e) {
     console.error(`run-invite: ${(e as Error).message}`);
     if (edge) await edge.stop();
+    report.figure('error', (e as Error).message);
+    await report.finish().catch((f: Error) => console.error(`run-invite: the report could not be written: ${f.message}`));
     return 1;
   } finally {
     await pbx?.stop();
@@ -375,15 +414,18 @@ async function main(argv: string[]): Promise<number> {
 }
 
 /** Per rate: edge CPU per bridged call against per plain call (the target is < 1.5x), and rtpengine's per bridged call. */
-function printBridgedCost(steps: Step[]): void {
+function printBridgedCost(steps: Step[]): Array<Record<string, number | undefined>> {
   console.log('\nedge CPU per call, bridged (through rtpengine) against plain, same rate, same run:');
+  const rows: Array<Record<string, number | undefined>> = [];
   for (const b of steps.filter((s) => s.kind === 'bridged')) {
     const p = steps.find((s) => s.kind === 'plain' && s.target === b.target);
     const ratio = p?.edgeCpuMsPerCall !== undefined && b.edgeCpuMsPerCall !== undefined ? (b.edgeCpuMsPerCall / p.edgeCpuMsPerCall).toFixed(2) : '?';
+    rows.push({ rate: b.target, plainMs: p?.edgeCpuMsPerCall, bridgedMs: b.edgeCpuMsPerCall, ratio: ratio === '?' ? undefined : Number(ratio), rtpengineMs: b.rtpengineCpuMsPerCall });
     console.log(
       `  ${String(b.target).padStart(5)} calls/s: plain ${p?.edgeCpuMsPerCall?.toFixed(3) ?? '?'} ms, bridged ${b.edgeCpuMsPerCall?.toFixed(3) ?? '?'} ms = ${ratio}x; rtpengine ${b.rtpengineCpuMsPerCall?.toFixed(3) ?? '?'} ms per bridged call`,
     );
   }
+  return rows;
 }
 
 process.exitCode = await main(process.argv.slice(2));

@@ -1,7 +1,8 @@
 // Hold-music streaming load run: N concurrent streams sent by one process (one core: one event loop, one timer)
 // to a receiver process that measures the inter-packet gap per stream. Target: 2,000 streams, p99 gap < 25 ms.
 // Usage: tsx load-tests/run-moh.ts [--streams 2000[,4000]] [--seconds 10] [--sender-cpus 0] [--receiver-cpus 1]
-// [--path auto|wire|loopback] [--sender-node-flags "--trace-gc --cpu-prof"] (taskset CPU lists; "" = not pinned).
+// [--path auto|wire|loopback] [--sender-node-flags "--trace-gc --cpu-prof"] [--report-dir DIR] (taskset CPU lists;
+// "" = not pinned; the report as load-tests/lib/report.ts writes it, default reports/<stamp>-moh/).
 // Prints figures, asserts nothing. --path (see lib/rtp-receiver.py; auto = wire where possible): "wire" (root) sends through a TUN
 // device and timestamps each packet at the device, so the sender's core carries the sender's work only; "loopback"
 // sends to a UDP socket on 127.0.0.1, and the sender's core also runs the receiver's kernel stack.
@@ -10,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import os from 'node:os';
+import { LoadReport } from './lib/report.ts';
 
 const SENDER = fileURLToPath(new URL('./lib/moh-sender.ts', import.meta.url));
 const RECEIVER = fileURLToPath(new URL('./lib/rtp-receiver.py', import.meta.url));
@@ -82,8 +84,18 @@ function stealMs(cpus: string): number {
   }
 }
 
+const report = new LoadReport('moh', 'hold-music streams from one process on one core', process.argv.includes('--report-dir') ? arg('report-dir', '') : undefined).describe('', {
+  title: '',
+  xLabel: 'concurrent streams (a repeated count is a repeated run)',
+  rateUnit: 'streams',
+  cpuLabel: 'sender CPU µs per stream-second',
+  latencyLabel: "ms between a stream's packets (sent every 20)",
+  latencyTitle: 'Inter-packet gap percentiles',
+});
+report.figure('options', { seconds, streams: counts, senderCpus, receiverCpus, path, senderNodeFlags });
 let failed = 0;
-for (const streams of counts) {
+for (const [i, streams] of counts.entries()) {
+  report.progress(i + 1, counts.length, `${streams} streams`);
   let steal0 = 0;
   let steal = Number.NaN;
   let target: string[] = [];
@@ -134,5 +146,14 @@ for (const streams of counts) {
       `scheduler max lag ${send?.maxLagMs} ms, late ticks ${send?.lateTicks}` +
       (/^\d+$/.test(senderCpus) ? `; host steal on cpu ${senderCpus}: ${steal} ms in ${seconds} s` : ''),
   );
+  const repeat = counts.slice(0, i).filter((c) => c === streams).length;
+  report.addStep({
+    series: 'sender',
+    x: repeat === 0 ? String(streams) : `${streams} (${repeat + 1})`,
+    latencyMs: recv === undefined ? undefined : { samples: recv.gaps ?? 0, p50: recv.p50!, p99: recv.p99!, max: recv.max! },
+    cpuUs: send?.cpuPercent === undefined ? undefined : (send.cpuPercent / 100) * 1e6 / streams,
+    row: { streams, path: used, receiver: recv, sender: send, stealMs: steal },
+  });
 }
+await report.finish();
 process.exitCode = failed > 0 ? 1 : 0;

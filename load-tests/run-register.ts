@@ -5,7 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { describeSipp, formatErrorKinds, requireSipp, runSipp, type SippResult } from './lib/sipp.ts';
 import { summariseProfileFile } from './lib/cpu-profile-summary.ts';
@@ -13,6 +13,7 @@ import { startEdge } from './lib/edge-process.ts';
 import { kamailioVersion, startKamailio, type ServerUnderTest } from './lib/kamailio.ts';
 import { formatSamples } from './lib/metrics-text.ts';
 import { coreBusyPct, parseCpuList, readCoreTimes } from './lib/proc-cpu.ts';
+import { LoadReport, REPORT_OPTION, reportUsage } from './lib/report.ts';
 import { writeUserFiles } from './lib/users.ts';
 
 const USAGE = `usage: tsx load-tests/run-register.ts [options]
@@ -37,6 +38,7 @@ const USAGE = `usage: tsx load-tests/run-register.ts [options]
   --prof-dir DIR        where --cpu-prof writes (default: a new temp dir, kept)
   --json FILE           also write the step results as JSON
   --quick               2000 users, rates 4000,8000,12000,16000, 5 s steps (npm run bench's default)
+${reportUsage(24)}
   -h, --help
 
 A step is "held" when fewer than 0.5 % of its calls failed, every call was placed, SIPp was not killed, and the
@@ -62,6 +64,7 @@ interface Options {
   md5Only: boolean;
   profDir: string | undefined;
   json: string | undefined;
+  reportDir: string | undefined;
 }
 
 interface StepResult {
@@ -87,6 +90,8 @@ interface StepResult {
   edgeCoreBusyPct: number | undefined;
   timedOut: boolean;
   held: boolean;
+  /** SIPp's response times (first REGISTER to 200), ms. */
+  latencyMs: SippResult['latencyMs'];
 }
 
 function parseOptions(argv: string[]): Options | undefined {
@@ -108,6 +113,7 @@ function parseOptions(argv: string[]): Options | undefined {
       json: { type: 'string' },
       quick: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
+      ...REPORT_OPTION,
     },
   });
   if (values.help) {
@@ -141,6 +147,7 @@ function parseOptions(argv: string[]): Options | undefined {
     md5Only: values['md5-only'],
     profDir: values['prof-dir'],
     json: values.json,
+    reportDir: values['report-dir'],
   };
 }
 
@@ -190,6 +197,7 @@ function stepResult(
     edgeCoreBusyPct,
     timedOut: r.timedOut,
     held,
+    latencyMs: r.latencyMs,
   };
 }
 
@@ -240,13 +248,14 @@ function formatHeader(): string {
   return COLUMNS.map(([name, width]) => name.padStart(width)).join('  ');
 }
 
-async function runSteps(opts: Options, edge: ServerUnderTest, sippCsv: string): Promise<StepResult[]> {
+async function runSteps(opts: Options, edge: ServerUnderTest, sippCsv: string, report: LoadReport): Promise<StepResult[]> {
   const scenario = `load-tests/sipp/register-${opts.scenario}.xml`;
   const cpus = opts.sippCpus === '' ? undefined : opts.sippCpus;
   const edgeCores = opts.edgeCpus === '' ? [...Array(availableParallelism()).keys()] : parseCpuList(opts.edgeCpus);
   const place = async (
     targetTx: number,
     seconds: number,
+    traceTo?: string,
   ): Promise<{ calls: number; result: SippResult; edgeCpu: number | undefined; coreBusy: number | undefined; memory: number | undefined }> => {
     const rate = targetTx / 2;
     const calls = Math.max(1, Math.round(rate * seconds));
@@ -265,6 +274,7 @@ async function runSteps(opts: Options, edge: ServerUnderTest, sippCsv: string): 
       recvTimeoutMs: 5000,
       timeoutMs: Math.ceil(seconds * 3 * 1000) + 20_000,
       cpus,
+      traceTo,
       // Bigger socket buffers so SIPp's own receive queue is not what drops (net.core.rmem_max caps it).
       extraArgs: ['-buff_size', String(4 * 1024 * 1024)],
     });
@@ -279,6 +289,7 @@ async function runSteps(opts: Options, edge: ServerUnderTest, sippCsv: string): 
   console.log(`\nwarm-up: ${warmTx} tx/s for 3 s (not counted)`);
   const warm = await place(warmTx, 3);
   console.log(`  ${warm.result.successful} ok, ${warm.result.failed} failed`);
+  report.figure('warmUp', { targetTx: warmTx, seconds: 3, ok: warm.result.successful, failed: warm.result.failed });
   if (warm.result.successful === 0) {
     throw new Error(`warm-up placed no successful call; the edge or the scenario is broken:\n${describeSipp(warm.result)}\nedge output:\n${edge.output()}`);
   }
@@ -295,12 +306,26 @@ async function runSteps(opts: Options, edge: ServerUnderTest, sippCsv: string): 
   );
   const results: StepResult[] = [];
   let notHeldInARow = 0;
-  for (const targetTx of opts.ratesTx) {
+  for (const [i, targetTx] of opts.ratesTx.entries()) {
     if (!edge.isRunning()) throw new Error(`the edge exited during the run; its output:\n${edge.output()}`);
     await new Promise((r) => setTimeout(r, 1000)); // let the previous step drain
-    const { calls, result, edgeCpu, coreBusy, memory } = await place(targetTx, opts.stepSeconds);
+    report.progress(i + 1, opts.ratesTx.length, `${targetTx} tx/s`);
+    const { calls, result, edgeCpu, coreBusy, memory } = await place(targetTx, opts.stepSeconds, report.sippTrace(`step${i + 1}-${targetTx}tx`));
     const step = stepResult(targetTx, calls, result, edgeCpu, coreBusy, memory);
     results.push(step);
+    report.addStep({
+      series: opts.server,
+      x: String(targetTx),
+      offered: targetTx,
+      achieved: step.achievedTx,
+      failedPct: step.failurePct,
+      latencyMs: step.latencyMs,
+      cpuUs: step.cpuUsPerCall,
+      memoryMb: step.memoryMb,
+      held: step.held,
+      sipp: result.traced.map((f) => relative(report.dir, f)),
+      row: { ...step },
+    });
     console.log(formatRow(step));
     if (result.exitCode === 255 || (result.successful === 0 && result.failed === 0)) {
       console.log(`  SIPp did not run the step:\n${indent(describeSipp(result))}`);
@@ -354,11 +379,22 @@ async function main(argv: string[]): Promise<number> {
   const profDir = opts.cpuProf ? resolve(opts.profDir ?? mkdtempSync(join(tmpdir(), 'sipedge-prof-'))) : undefined;
   if (profDir) mkdirSync(profDir, { recursive: true });
   let edge: ServerUnderTest | undefined;
+  const serverName = opts.server === 'kamailio' ? kamailioVersion() : 'sipedge';
+  const report = new LoadReport(`register-${opts.server}`, `${serverName} REGISTER load run`, opts.reportDir).describe('', {
+    title: '',
+    xLabel: 'offered REGISTER transactions/s (2 per registration)',
+    rateUnit: 'REGISTER tx/s',
+    cpuLabel: 'server CPU µs per registration',
+    latencyLabel: 'ms, first REGISTER to its 200',
+  });
+  const sippVersion = toolVersion('sipp', ['-v'], /SIPp v[\w.-]+/);
+  report.figure('options', opts);
+  report.figure('sipp', sippVersion);
   try {
     console.log(
       [
-        `${opts.server === 'kamailio' ? kamailioVersion() : 'sipedge'} REGISTER load run`,
-        `  nproc ${availableParallelism()}, node ${process.version}, ${toolVersion('sipp', ['-v'], /SIPp v[\w.-]+/)}`,
+        `${serverName} REGISTER load run`,
+        `  nproc ${availableParallelism()}, node ${process.version}, ${sippVersion}`,
         `  edge on cpu ${opts.edgeCpus || '(any)'}, sipp on cpu ${opts.sippCpus || '(any)'}, transport ${opts.transport}, ` +
           `scenario register-${opts.scenario}.xml, challenge ${opts.md5Only ? 'MD5 only' : 'edge default (SHA-256, MD5)'}`,
         `  ${opts.users} users, ${opts.stepSeconds} s per step; unit: REGISTER transactions/s (tx/s), 2 per SIPp call`,
@@ -368,6 +404,7 @@ async function main(argv: string[]): Promise<number> {
     const idleBefore = readCoreTimes();
     await new Promise((r) => setTimeout(r, 1000));
     const busyBefore = coreBusyPct(idleBefore, readCoreTimes(), [...Array(availableParallelism()).keys()]);
+    report.figure('coresBusyPctBefore', busyBefore);
     if (busyBefore !== undefined && busyBefore > 10) {
       console.log(
         `  WARNING: the cores were ${busyBefore.toFixed(0)} % busy before the run: other processes share them, so the ` +
@@ -403,7 +440,7 @@ async function main(argv: string[]): Promise<number> {
           });
     console.log(`  provisioned and started in ${((Date.now() - t0) / 1000).toFixed(1)} s (pid ${edge.pid}, sip ${edge.sipTarget})`);
 
-    const results = await runSteps(opts, edge, files.sippCsv);
+    const results = await runSteps(opts, edge, files.sippCsv, report);
 
     const metrics = await edge.metrics().catch((e: Error) => `# metrics unavailable: ${e.message}`);
     const exit = await edge.stop();
@@ -411,20 +448,23 @@ async function main(argv: string[]): Promise<number> {
     const best = held.reduce<StepResult | undefined>((a, s) => (!a || s.targetTx > a.targetTx ? s : a), undefined);
 
     console.log('\nedge counters after the run:');
-    for (const line of formatSamples(metrics, [
+    const counters = formatSamples(metrics, [
       'sipedge_register_responses_total',
       'sipedge_auth_failures_total',
       'sipedge_sip_dropped_total',
       'sipedge_sip_parse_errors_total',
       'sipedge_sip_retransmissions_absorbed_total',
       'sipedge_registrations_active',
-    ])) {
-      console.log(`  ${line}`);
-    }
+    ]);
+    for (const line of counters) console.log(`  ${line}`);
+    report.figure('edgeCounters', counters);
     const edgeCoreCount = opts.edgeCpus === '' ? availableParallelism() : parseCpuList(opts.edgeCpus).length;
     const crowded = results.filter(
       (r) => r.edgeCoreBusyPct !== undefined && r.edgeCpuPct !== undefined && r.edgeCoreBusyPct - r.edgeCpuPct / edgeCoreCount > 15,
     );
+    report.figure('crowdedStepsTx', crowded.map((r) => r.targetTx));
+    report.figure('edgeExit', exit);
+    report.figure('highestHeld', best ?? null);
     if (crowded.length > 0) {
       console.log(
         `\nWARNING: in ${crowded.length} step(s) other processes used more than 15 % of the edge's core(s) ` +
@@ -452,10 +492,13 @@ async function main(argv: string[]): Promise<number> {
         console.log(`\n${summariseProfileFile(profiles[0]!, 25)}`);
       }
     }
+    await report.finish();
     return exit.exitCode === 0 ? 0 : 1;
   } catch (e) {
     console.error(`run-register: ${(e as Error).message}`);
     if (edge) await edge.stop();
+    report.figure('error', (e as Error).message);
+    await report.finish().catch((f: Error) => console.error(`run-register: the report could not be written: ${f.message}`));
     return 1;
   } finally {
     rmSync(work, { recursive: true, force: true });

@@ -7,11 +7,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { describeSipp, requireSipp, runSipp } from './lib/sipp.ts';
 import { canConnect, freeTcpPort, REPO_ROOT, startEdge, type RunningEdge } from './lib/edge-process.ts';
 import { coreBusyPct, cpuSeconds, readCoreTimes } from './lib/proc-cpu.ts';
+import { LoadReport, REPORT_OPTION, reportUsage, type Latency } from './lib/report.ts';
 import { writeUserFiles } from './lib/users.ts';
 
 const USAGE = `usage: tsx load-tests/run-tls.ts [options]
@@ -23,6 +24,7 @@ const USAGE = `usage: tsx load-tests/run-tls.ts [options]
   --handshake-seconds S  full-handshake load (default 5; 0 = none), --handshake-concurrency N (default 32)
   --edge-cpus LIST     taskset CPU list for the edge (default 0); SIPp, the socats and the handshake client get --sipp-cpus (default 1)
   --quick              rates 4000,8000, 2 rounds, 4 s steps, 4 s of handshakes (npm run bench's default)
+${reportUsage(23)}
   -h, --help
 
 Per step: achieved tx/s (successful calls x 2 / SIPp's elapsed time) and the edge's CPU per transaction (user +
@@ -35,8 +37,11 @@ interface Step {
   transport: 'tcp' | 'tls';
   targetTx: number;
   achievedTx: number;
+  calls: number;
   failed: number;
   usPerTx: number | undefined;
+  latencyMs: Latency | undefined;
+  sipp: string[];
 }
 
 function median(xs: number[]): number {
@@ -90,6 +95,7 @@ async function main(argv: string[]): Promise<number> {
       'sipp-cpus': { type: 'string', default: '1' },
       quick: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
+      ...REPORT_OPTION,
     },
   });
   if (values.help) {
@@ -112,6 +118,14 @@ async function main(argv: string[]): Promise<number> {
   const work = mkdtempSync(join(tmpdir(), 'sipedge-tls-load-'));
   let edge: RunningEdge | undefined;
   const bridges: ChildProcess[] = [];
+  const report = new LoadReport('tls', 'sipedge SIP over TLS against TCP (medians of the rounds)', values['report-dir']).describe('', {
+    title: '',
+    xLabel: 'offered REGISTER transactions/s on one kept connection',
+    rateUnit: 'REGISTER tx/s',
+    cpuLabel: 'edge CPU µs per REGISTER transaction',
+    latencyLabel: 'ms, first REGISTER to its 200',
+  });
+  report.figure('options', { users, rates, stepSeconds, rounds, hsSeconds, handshakeConcurrency: values['handshake-concurrency'], edgeCpus, sippCpus });
   try {
     const idle = readCoreTimes();
     await new Promise((r) => setTimeout(r, 1000));
@@ -134,7 +148,7 @@ async function main(argv: string[]): Promise<number> {
     bridges.push(await startBridge(tcpPort, `TCP:${edge.sipTarget},nodelay`, sippCpus));
     const target = { tcp: `127.0.0.1:${tcpPort}`, tls: `127.0.0.1:${tlsPort}` };
 
-    const place = async (transport: 'tcp' | 'tls', targetTx: number, seconds: number): Promise<Step> => {
+    const place = async (transport: 'tcp' | 'tls', targetTx: number, seconds: number, traceTo?: string): Promise<Step> => {
       const rate = targetTx / 2;
       const calls = Math.max(1, Math.round(rate * seconds));
       const before = cpuSeconds(edge!.pid);
@@ -149,12 +163,13 @@ async function main(argv: string[]): Promise<number> {
         maxConcurrent: Math.max(200, rate),
         timeoutMs: Math.ceil(seconds * 3 * 1000) + 20_000,
         cpus: sippCpus || undefined,
+        traceTo,
       });
       const after = cpuSeconds(edge!.pid);
       if (r.successful === 0) throw new Error(`no ${transport} registration succeeded:\n${describeSipp(r)}\nedge output:\n${edge!.output()}`);
       const achievedTx = r.elapsedSeconds > 0 ? (2 * r.successful) / r.elapsedSeconds : 0;
       const usPerTx = before === undefined || after === undefined ? undefined : ((after - before) * 1e6) / (2 * r.successful);
-      return { transport, targetTx, achievedTx, failed: calls - r.successful, usPerTx };
+      return { transport, targetTx, achievedTx, calls, failed: calls - r.successful, usPerTx, latencyMs: r.latencyMs, sipp: r.traced.map((f) => relative(report.dir, f)) };
     };
 
     console.log('\nwarm-up: 3 s each over TCP and TLS (not counted)');
@@ -168,7 +183,8 @@ async function main(argv: string[]): Promise<number> {
         const order: ('tcp' | 'tls')[] = round % 2 === 1 ? ['tcp', 'tls'] : ['tls', 'tcp'];
         for (const t of order) {
           await new Promise((r) => setTimeout(r, 1000));
-          const s = await place(t, targetTx, stepSeconds);
+          report.progress(steps.length + 1, rates.length * rounds * 2, `${targetTx} tx/s over ${t}, round ${round}`);
+          const s = await place(t, targetTx, stepSeconds, report.sippTrace(`step${steps.length + 1}-${targetTx}tx-${t}`));
           steps.push(s);
           console.log(
             `${String(targetTx).padStart(11)}  ${String(round).padStart(5)}  ${t.padStart(9)}  ${s.achievedTx.toFixed(0).padStart(8)}  ${String(s.failed).padStart(6)}  ${(s.usPerTx?.toFixed(1) ?? '-').padStart(10)}`,
@@ -185,6 +201,20 @@ async function main(argv: string[]): Promise<number> {
       const tlsTx = median(of('tls').map((s) => s.achievedTx));
       const tcpUs = median(of('tcp').flatMap((s) => (s.usPerTx === undefined ? [] : [s.usPerTx])));
       const tlsUs = median(of('tls').flatMap((s) => (s.usPerTx === undefined ? [] : [s.usPerTx])));
+      for (const t of ['tcp', 'tls'] as const) {
+        const q = (k: keyof Latency) => median(of(t).flatMap((s) => (s.latencyMs?.[k] === undefined ? [] : [s.latencyMs[k]])));
+        report.addStep({
+          series: t,
+          x: String(targetTx),
+          offered: targetTx,
+          achieved: t === 'tcp' ? tcpTx : tlsTx,
+          failedPct: median(of(t).map((s) => (100 * s.failed) / s.calls)),
+          latencyMs: of(t).some((s) => s.latencyMs) ? { samples: q('samples'), p50: q('p50'), p90: q('p90'), p99: q('p99'), max: q('max') } : undefined,
+          cpuUs: t === 'tcp' ? tcpUs : tlsUs,
+          sipp: of(t).flatMap((s) => s.sipp),
+          row: { rounds: of(t).map(({ sipp: _files, ...r }) => r), tlsOverTcp: tlsTx / tcpTx, capacity: tcpUs / tlsUs },
+        });
+      }
       console.log(
         `${String(targetTx).padStart(11)}  ${tcpTx.toFixed(0).padStart(8)}  ${tlsTx.toFixed(0).padStart(8)}  ${(tlsTx / tcpTx).toFixed(2).padStart(7)}  ` +
           `${tcpUs.toFixed(1).padStart(9)}  ${tlsUs.toFixed(1).padStart(9)}  ${(tcpUs / tlsUs).toFixed(2).padStart(8)}`,
@@ -193,11 +223,13 @@ async function main(argv: string[]): Promise<number> {
 
     if (hsSeconds > 0) {
       const hs = await handshakes(edge, ca, hsSeconds, Number(values['handshake-concurrency']), sippCpus);
+      report.figure('fullHandshakes', { perSecond: hs.rate, failed: hs.failed, edgeUsPerHandshake: hs.usPer, seconds: hsSeconds });
       console.log(
         `\nfull TLS handshakes (ECDHE, ECDSA P-256 certificate, no resumption, ${values['handshake-concurrency']} in flight, ${hsSeconds} s): ` +
           `${hs.rate.toFixed(0)}/s, ${hs.failed} failed, edge ${hs.usPer?.toFixed(0) ?? '-'} us CPU per handshake`,
       );
     }
+    await report.finish();
     return 0;
   } finally {
     for (const b of bridges) b.kill();

@@ -11,8 +11,8 @@
 # needs it (the WebRTC media tests run it) and fails without it; for `scripts/start.sh` it is what lets the portal's
 # browser phone talk to desk phones and hear hold music, but the edge runs without it, so an install that cannot
 # happen there (not root, no apt-get, no network) is reported and skipped.
-# --bench brings what `npm run bench` runs: SIPp, gcc for the native parts, and Kamailio for
-# `npm run bench -- --against kamailio`.
+# --bench brings what `npm run bench` runs: SIPp, gcc for the native parts, Chromium for the PNG charts of its reports,
+# and Kamailio for `npm run bench -- --against kamailio`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -50,6 +50,7 @@ fi
 if [ "${1:-}" = "--bench" ]; then
   command -v sipp >/dev/null 2>&1 || need_apt+=(sip-tester)
   command -v kamailio >/dev/null 2>&1 || need_apt+=(kamailio)
+  command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
   command -v cc >/dev/null 2>&1 || command -v gcc >/dev/null 2>&1 || need_apt+=(gcc libc6-dev)
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then

@@ -3,11 +3,12 @@
 // Scenarios and injection files are fixtures (load-tests/sipp/, load-tests/lib/users.ts); the edge is started elsewhere.
 import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
-import { accessSync, constants, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CpuSampler } from './proc-cpu.ts';
+import { latencySummary, type Latency } from './report.ts';
 
 const REPO_ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 /** Kept of stdout/stderr/error log, in characters (SIPp repaints its screen to a non-tty stdout). */
@@ -40,6 +41,11 @@ export interface SippOptions {
   localIp?: string;
   /** Local port (-p); default 0 (any). A phone that registered from a port can call from it again. */
   localPort?: number;
+  /**
+   * Keep SIPp's raw files for a report: its -trace_stat CSV and, for scenarios that time a response (rtd), its
+   * -trace_rtt CSV are copied to <traceTo>-stat.csv and <traceTo>-rtt.csv (see load-tests/lib/report.ts sippTrace).
+   */
+  traceTo?: string;
   /** Files written into SIPp's working directory before it starts (media a scenario names by a relative path). */
   files?: Record<string, Buffer>;
   extraArgs?: string[];
@@ -61,6 +67,10 @@ export interface SippResult {
   elapsedSeconds: number;
   /** Mean of response time 1 in ms (first REGISTER sent to final response), when the scenario measures it. */
   meanResponseMs: number | undefined;
+  /** Percentiles of SIPp's response times (rtd 1) from its -trace_rtt file; only with traceTo. */
+  latencyMs: Latency | undefined;
+  /** The files traceTo kept (absolute paths). */
+  traced: string[];
   /** CPU seconds SIPp used (sampled from /proc every 200 ms, so up to 0.2 s low); undefined off Linux. */
   cpuSeconds: number | undefined;
   /** Wall-clock seconds from spawn to exit. */
@@ -125,6 +135,9 @@ export function sippArgs(opts: SippOptions, workDir: string): string[] {
   if (opts.inf) args.push('-inf', opts.inf);
   if (opts.authUri) args.push('-auth_uri', opts.authUri);
   if (opts.maxConcurrent !== undefined) args.push('-l', String(opts.maxConcurrent));
+  // SIPp writes response times in batches of -rtt_freq and drops the last partial batch at exit: batches of at most
+  // 1/200 of the calls keep what is lost under 0.5 % (percentiles unchanged), and the file writes rare at high rates.
+  if (opts.traceTo) args.push('-trace_rtt', '-rtt_freq', String(Math.min(100, Math.max(1, Math.floor(opts.calls / 200)))));
   args.push(...(opts.extraArgs ?? []));
   return args;
 }
@@ -175,6 +188,7 @@ export async function runSipp(opts: SippOptions): Promise<SippResult> {
     );
 
     const stats = readFinalStats(join(workDir, 'stat.csv')) ?? statsFromScreen(out.stdout);
+    const { latencyMs, traced } = opts.traceTo ? keepTraces(workDir, opts.traceTo) : { latencyMs: undefined, traced: [] };
     const errorsPath = join(workDir, 'errors.log');
     const errorLog = existsSync(errorsPath) ? readFileSync(errorsPath, 'latin1') : '';
     const wallSeconds = (performance.now() - started) / 1000;
@@ -183,6 +197,8 @@ export async function runSipp(opts: SippOptions): Promise<SippResult> {
       signal,
       timedOut,
       ...stats,
+      latencyMs,
+      traced,
       cpuSeconds: cpu,
       wallSeconds,
       command,
@@ -194,6 +210,27 @@ export async function runSipp(opts: SippOptions): Promise<SippResult> {
   } finally {
     rmSync(workDir, { recursive: true, force: true });
   }
+}
+
+/** Copies stat.csv and SIPp's <scenario>_<pid>_rtt.csv out of workDir, and summarises the response times (rtd 1). */
+function keepTraces(workDir: string, prefix: string): { latencyMs: Latency | undefined; traced: string[] } {
+  const traced: string[] = [];
+  const stat = join(workDir, 'stat.csv');
+  if (existsSync(stat)) {
+    copyFileSync(stat, `${prefix}-stat.csv`);
+    traced.push(`${prefix}-stat.csv`);
+  }
+  const rtt = readdirSync(workDir).find((f) => f.endsWith('_rtt.csv'));
+  if (rtt === undefined) return { latencyMs: undefined, traced };
+  copyFileSync(join(workDir, rtt), `${prefix}-rtt.csv`);
+  traced.push(`${prefix}-rtt.csv`);
+  // "Date_ms;response_time_ms;rtd_no" then one line per timed call.
+  const times: number[] = [];
+  for (const line of readFileSync(join(workDir, rtt), 'latin1').split('\n').slice(1)) {
+    const [, ms, rtd] = line.split(';');
+    if (rtd?.trim() === '1' && ms !== undefined && ms !== '') times.push(Number(ms));
+  }
+  return { latencyMs: latencySummary(times), traced };
 }
 
 /** SIPp error-log entries start with "<date>\t<time>\t<epoch>: ". */
