@@ -40,8 +40,8 @@ export interface ServerTransactionTableOptions {
    */
   responseTimes: Map<string, HistogramCell[]>;
   otherResponseTimes: HistogramCell[];
-  /** Called after each coarse tick with the live count (metrics.transactions). */
-  onSize: (size: number) => void;
+  /** Called after each coarse tick with the live count and the kept responses (metrics.transactions, keptResponses). */
+  onSize: (size: number, kept: number, keptBytes: number) => void;
   /** Anything unexpected (a bug): the owner counts and logs it. */
   onError: (err: unknown) => void;
 }
@@ -77,7 +77,7 @@ export class ServerTransactionTable implements TxOwner {
       clock: opts.clock,
       resolutionMs: LONG_RESOLUTION_MS,
       onExpire: (entry, slot) => this.onLongTimer(entry, slot),
-      onTick: () => onSize(this.table.size),
+      onTick: () => onSize(this.table.size, this.kept.count, this.kept.bytes),
       onError: this.onError,
     });
     this.short = new TimerWheel<TxEntry>({

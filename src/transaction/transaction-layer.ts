@@ -77,7 +77,11 @@ export class TransactionLayer implements TransportHandler, FramingErrorHandler {
       retransmissions: m.retransmissions,
       responseTimes: new Map(METHODS.map((method) => [method, cellsByFinalClass(m.sipResponseSeconds, method)])),
       otherResponseTimes: cellsByFinalClass(m.sipResponseSeconds, 'other'),
-      onSize: (size) => this.liveGauge.set(size),
+      onSize: (size, kept, keptBytes) => {
+        this.liveGauge.set(size);
+        m.keptResponses.set(kept);
+        m.keptResponseBytes.set(keptBytes);
+      },
       onError: (err) => this.unexpected(err),
     });
     this.clients = new ClientTransactions({
@@ -85,6 +89,7 @@ export class TransactionLayer implements TransportHandler, FramingErrorHandler {
       logger: this.logger,
       retransmissions: m.retransmissions,
       onError: (err) => this.unexpected(err),
+      onSize: (size) => m.clientTransactions.set(size),
     });
   }
 
