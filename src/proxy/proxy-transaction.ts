@@ -134,7 +134,7 @@ export class Branch implements ClientTransactionHandlers {
  * One branch timer as the proxy's timer wheel holds it. Timer C is due minutes after the provisional that set it
  * (§16.6 step 11: > 3 min) and the wheel drops cancelled entries only when their bucket comes due, so it holds this
  * small object, not the Branch: a call answered in a second does not keep its request, branches and transactions alive
- * for Timer C's 185 s. At 3,000 calls/s that was ~555,000 proxied INVITEs live (the bulk of ~1 GB resident).
+ * for Timer C's 185 s (~6 KB a call in a heap snapshot, README "Calls through the proxy": at 3,000 calls/s ~3.3 GB).
  */
 export class BranchTimer {
   constructor(public branch: Branch | undefined) {}
