@@ -3,11 +3,11 @@
 import type { Clock } from '../clock.ts';
 import { finalClassIndex, type HistogramCell } from '../observability/fast-histogram.ts';
 import type { Logger } from '../observability/logger.ts';
+import { newTag } from '../sip/random.ts';
 import type { ResponseOptions, SipMessage } from '../sip/types.ts';
 import type { Flow } from '../transport/flow.ts';
 import { KeptResponses } from './kept-responses.ts';
 import type { ResponseBuilder } from './response-builder.ts';
-import { newTag } from '../sip/random.ts';
 import {
   INVITE_UNANSWERED_MS,
   NON_INVITE_UNANSWERED_MS,
