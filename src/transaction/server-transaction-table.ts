@@ -1,4 +1,5 @@
-// The live server transactions (RFC 3261 §17.2, RFC 6026): the keyed table, the two timer wheels, every state transition.
+// The live server transactions (RFC 3261 §17.2, RFC 6026): the keyed table, the two timer wheels, every state transition;
+// and the stateless UAS (§8.2.7) for requests that get no transaction.
 // Parsing and answering malformed messages happen before, in transaction-layer.ts; what a request means is the TU's.
 import type { Clock } from '../clock.ts';
 import { finalClassIndex, type HistogramCell } from '../observability/fast-histogram.ts';
