@@ -10,9 +10,10 @@ import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { describeSipp, formatErrorKinds, freeUdpPortOn, requireSipp, runSipp, type SippResult } from './lib/sipp.ts';
 import { summariseProfileFile } from './lib/cpu-profile-summary.ts';
+import { heapSnapshotNodeArgs, summariseHeapSnapshot, takeHeapSnapshot } from './lib/heap-snapshot-summary.ts';
 import { REPO_ROOT, startEdge } from './lib/edge-process.ts';
 import { kamailioVersion, startKamailio, type ServerUnderTest } from './lib/kamailio.ts';
-import { formatSamples, metricValue } from './lib/metrics-text.ts';
+import { formatSamples, gcTotals, loopHealth, memoryComposition, metricValue } from './lib/metrics-text.ts';
 import { coreBusyPct, cpuSeconds, parseCpuList, readCoreTimes } from './lib/proc-cpu.ts';
 import { startTestRtpengine, type TestRtpengine } from './lib/rtpengine.ts';
 import { startSippUas, type SippUas } from './lib/sipp-uas.ts';
@@ -32,6 +33,8 @@ const USAGE = `usage: tsx load-tests/run-invite.ts [options]
   --all-steps         run every step (default: stop after two steps in a row are not held)
   --cpu-prof          run the edge under node --cpu-prof and print the top functions at the end
   --prof-dir DIR      where --cpu-prof writes (default: a new temp dir, kept)
+  --heap-snapshot     after the last step, take a heap snapshot of the edge (kept in a new temp dir) and print its
+                      live objects by constructor (count, self size)
   --json FILE         also write the step results as JSON
   --quick             500 users, rates 1000,2000,3000, 5 s steps (npm run bench's default)
   --anchor            bridged calls too: a real rtpengine (media ports 40000-44999) as media.rtpengine, and at each rate
@@ -85,6 +88,7 @@ interface Options {
   sippCpus: string;
   allSteps: boolean;
   cpuProf: boolean;
+  heapSnapshot: boolean;
   profDir: string | undefined;
   anchor: boolean;
   server: 'sipedge' | 'kamailio';
@@ -126,6 +130,7 @@ function parseOptions(argv: string[]): Options | undefined {
       'sipp-cpus': { type: 'string', default: '1' },
       'all-steps': { type: 'boolean', default: false },
       'cpu-prof': { type: 'boolean', default: false },
+      'heap-snapshot': { type: 'boolean', default: false },
       'prof-dir': { type: 'string' },
       anchor: { type: 'boolean', default: false },
       server: { type: 'string', default: 'sipedge' },
@@ -148,7 +153,7 @@ function parseOptions(argv: string[]): Options | undefined {
   if (rates.some((r) => !Number.isInteger(r) || r < 1)) throw new Error(`--rates: each rate is a positive integer (calls/s)`);
   if (!(stepSeconds >= 1)) throw new Error(`--step-seconds ${values['step-seconds']} must be at least 1`);
   if (values.server !== 'sipedge' && values.server !== 'kamailio') throw new Error(`--server ${values.server} must be sipedge or kamailio`);
-  if (values.server === 'kamailio' && (values['cpu-prof'] || values.anchor)) throw new Error('--cpu-prof and --anchor apply to the edge only');
+  if (values.server === 'kamailio' && (values['cpu-prof'] || values['heap-snapshot'] || values.anchor)) throw new Error('--cpu-prof, --heap-snapshot and --anchor apply to the edge only');
   return {
     users,
     rates,
@@ -157,6 +162,7 @@ function parseOptions(argv: string[]): Options | undefined {
     sippCpus: values['sipp-cpus'],
     allSteps: values['all-steps'],
     cpuProf: values['cpu-prof'],
+    heapSnapshot: values['heap-snapshot'],
     profDir: values['prof-dir'],
     anchor: values.anchor,
     server: values.server,
@@ -186,6 +192,7 @@ async function main(argv: string[]): Promise<number> {
   const sippCpus = opts.sippCpus === '' ? undefined : opts.sippCpus;
   const work = mkdtempSync(join(tmpdir(), 'sipedge-load-invite-'));
   const profDir = opts.cpuProf ? resolve(opts.profDir ?? mkdtempSync(join(tmpdir(), 'sipedge-prof-'))) : undefined;
+  const heapDir = opts.heapSnapshot ? mkdtempSync(join(tmpdir(), 'sipedge-heap-')) : undefined;
   if (profDir) mkdirSync(profDir, { recursive: true });
   let edge: ServerUnderTest | undefined;
   let pbx: SippUas | undefined;
@@ -237,7 +244,7 @@ async function main(argv: string[]): Promise<number> {
             logLevel: 'warn',
             tcp: false,
             cpus,
-            nodeArgs: profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [],
+            nodeArgs: [...(profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []), ...(heapDir ? heapSnapshotNodeArgs(heapDir) : [])],
             startTimeoutMs: 60_000,
           });
     const deadline = Date.now() + 10_000;
@@ -331,6 +338,7 @@ async function main(argv: string[]): Promise<number> {
         if (!edge.isRunning()) throw new Error(`the edge exited during the run:\n${edge.output()}`);
         await new Promise((r) => setTimeout(r, 1500));
         report.progress(steps.length + 1, stepCount, `${rate} ${kind} calls/s`);
+        const gcBefore = gcTotals(await edge.metrics().catch(() => ''));
         const s = await place(rate, opts.stepSeconds, kind, report.sippTrace(`step${steps.length + 1}-${rate}cps-${kind}`));
         steps.push(s);
         const { result, ...row } = s;
@@ -350,6 +358,11 @@ async function main(argv: string[]): Promise<number> {
         held &&= s.held;
         const cells = [s.target, s.kind, s.calls, s.ok, s.failed, s.failurePct.toFixed(2), s.secs.toFixed(1), s.achieved.toFixed(0), s.meanMs?.toFixed(1) ?? '-', s.retrans, s.edgeCpuPct?.toFixed(0) ?? '-', s.edgeCpuMsPerCall?.toFixed(3) ?? '-', s.memoryMb?.toFixed(0) ?? '-', s.coreBusyPct?.toFixed(0) ?? '-', s.held ? 'yes' : 'no'];
         console.log(cells.map((c) => String(c).padStart(10)).join(' '));
+        const after = await edge.metrics().catch(() => '');
+        const composition = memoryComposition(after);
+        if (composition !== undefined) console.log(`    ${composition}`);
+        const health = loopHealth(gcBefore, after);
+        if (health !== undefined) console.log(`    ${health}`);
         if (s.result.errorKinds.size > 0) console.log(formatErrorKinds(s.result.errorKinds, 4).replace(/^/gm, '    '));
       }
       missed = held ? 0 : missed + 1;
@@ -359,6 +372,10 @@ async function main(argv: string[]): Promise<number> {
       }
     }
     const metrics = await edge.metrics().catch((e: Error) => `# metrics unavailable: ${e.message}`);
+    if (heapDir) {
+      const file = await takeHeapSnapshot(edge.pid, heapDir);
+      console.log(`\nheap snapshot ${file}\n${summariseHeapSnapshot(file)}`);
+    }
     const exit = await edge.stop();
     console.log('\nedge counters after the run:');
     const counters = formatSamples(metrics, [

@@ -11,7 +11,7 @@ import { describeSipp, formatErrorKinds, requireSipp, runSipp, type SippResult }
 import { summariseProfileFile } from './lib/cpu-profile-summary.ts';
 import { startEdge } from './lib/edge-process.ts';
 import { kamailioVersion, startKamailio, type ServerUnderTest } from './lib/kamailio.ts';
-import { formatSamples } from './lib/metrics-text.ts';
+import { formatSamples, memoryComposition } from './lib/metrics-text.ts';
 import { coreBusyPct, parseCpuList, readCoreTimes } from './lib/proc-cpu.ts';
 import { LoadReport, REPORT_OPTION, reportUsage } from './lib/report.ts';
 import { writeUserFiles } from './lib/users.ts';
@@ -327,6 +327,8 @@ async function runSteps(opts: Options, edge: ServerUnderTest, sippCsv: string, r
       row: { ...step },
     });
     console.log(formatRow(step));
+    const composition = memoryComposition(await edge.metrics().catch(() => ''));
+    if (composition !== undefined) console.log(`    ${composition}`);
     if (result.exitCode === 255 || (result.successful === 0 && result.failed === 0)) {
       console.log(`  SIPp did not run the step:\n${indent(describeSipp(result))}`);
       break;

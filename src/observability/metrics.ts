@@ -143,6 +143,21 @@ export class Metrics {
     help: 'Live server transactions',
     registers: [this.registry],
   });
+  readonly keptResponses = new Gauge({
+    name: 'sipedge_transaction_kept_responses',
+    help: 'Responses server transactions keep to answer retransmissions (RFC 3261 17.2)',
+    registers: [this.registry],
+  });
+  readonly keptResponseBytes = new Gauge({
+    name: 'sipedge_transaction_kept_response_bytes',
+    help: 'Bytes of the responses server transactions keep to answer retransmissions',
+    registers: [this.registry],
+  });
+  readonly clientTransactions = new Gauge({
+    name: 'sipedge_client_transactions',
+    help: 'Live client transactions (requests the edge sent and may retransmit)',
+    registers: [this.registry],
+  });
   readonly nodesLive = new Gauge({
     name: 'sipedge_nodes_live',
     help: 'Nodes of the deployment this node saw alive at its last heartbeat (itself included)',

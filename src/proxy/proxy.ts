@@ -22,7 +22,7 @@ import type { Flow } from '../transport/flow.ts';
 import { OwnAddresses } from './own-addresses.ts';
 import type { MediaAnchor } from './media-anchor.ts';
 import type { RelayRefusal } from '../relay/media-relay.ts';
-import { Branch, ProxyTx, type BranchTarget, type MediaSession, type ProxyHost, type ResponseEditor } from './proxy-transaction.ts';
+import { ProxyTx, type AcceptedInvite, type BranchTarget, type BranchTimer, type MediaSession, type ProxyHost, type ResponseEditor } from './proxy-transaction.ts';
 import { MergedRequests } from './merged-requests.ts';
 import { HOP_HEADER, type Hop, type NodeDirectory, type NodeHops } from './node-hop.ts';
 import type { RouteTarget, RouteTokens } from './route-token.ts';
@@ -76,11 +76,11 @@ type RejectReason = 'merged' | 'loop' | 'too-many-hops' | 'no-route' | 'no-upstr
 export class Proxy {
   private readonly d: ProxyDeps;
   private readonly merged: MergedRequests;
-  private readonly wheel: TimerWheel<Branch>;
+  private readonly wheel: TimerWheel<BranchTimer>;
   /** INVITE server transactions being proxied (null: still being admitted), for CANCEL (§16.10). */
   private readonly inviteTx = new WeakMap<ServerTransaction, ProxyTx | null>();
   /** Our branch -> proxied INVITE answered 2xx, in arrival order, for 2xx retransmissions (§16.7 step 9). */
-  private readonly accepted = new Map<string, { tx: ProxyTx; at: number }>();
+  private readonly accepted = new Map<string, { tx: AcceptedInvite; at: number }>();
   private readonly own: OwnAddresses;
   private readonly hiding: TopologyHiding;
   private readonly host: ProxyHost;
@@ -93,10 +93,10 @@ export class Proxy {
     this.merged = new MergedRequests(deps.clock);
     this.own = new OwnAddresses(deps.advertisedHost);
     this.hiding = new TopologyHiding(deps.tokens, this.own);
-    this.wheel = new TimerWheel<Branch>({
+    this.wheel = new TimerWheel<BranchTimer>({
       clock: deps.clock,
       resolutionMs: 100,
-      onExpire: (b, slot) => b.onTimer(slot),
+      onExpire: (t) => t.fire(),
       onError: (err) => this.unexpected(err),
     });
     const m = deps.metrics;
@@ -116,8 +116,8 @@ export class Proxy {
         const l = this.own.of(flow);
         return { value: l.viaPrefix + branch, sentBy: l.sentBy };
       },
-      schedule: (b, ms) => this.wheel.schedule(b, ms),
-      accepted: (b, tx) => this.remember(b.id, tx),
+      schedule: (t, ms) => void this.wheel.schedule(t, ms),
+      accepted: (b, a) => this.remember(b.id, a),
       failover: (tx, failed) => this.failover(tx, failed),
       failoverTimeoutMs: cfg.failoverTimeoutSeconds * 1000,
       timerCMs: cfg.timerCSeconds * 1000,
@@ -580,7 +580,7 @@ export class Proxy {
     );
   }
 
-  private remember(branch: string, tx: ProxyTx): void {
+  private remember(branch: string, tx: AcceptedInvite): void {
     const now = this.d.clock.now();
     for (const [k, e] of this.accepted) {
       if (now - e.at < ACCEPTED_MS) break;

@@ -86,7 +86,8 @@ class ClientTx implements ClientTransactionHandle {
     public request: Buffer | undefined,
     /** Top Via sent-by of the request, "host:port" (port 0 when absent), checked on each response. */
     readonly sentBy: string,
-    readonly handlers: ClientTransactionHandlers,
+    /** Dropped on terminate (see ClientTransactions.terminate). */
+    public handlers: ClientTransactionHandlers,
   ) {}
 
   get isCompleted(): boolean {
@@ -105,6 +106,8 @@ export interface ClientTransactionsOptions {
   retransmissions: { inc(): void };
   /** Anything unexpected (a handler that throws): the owner counts and logs it. */
   onError: (err: unknown) => void;
+  /** Called after each coarse tick with the live count (metrics.clientTransactions). */
+  onSize?: (size: number) => void;
 }
 
 /**
@@ -133,6 +136,7 @@ export class ClientTransactions {
       clock: opts.clock,
       resolutionMs: LONG_RESOLUTION_MS,
       onExpire: (tx, slot) => this.onLongTimer(tx, slot),
+      onTick: opts.onSize === undefined ? undefined : () => opts.onSize!(this.table.size),
       onError: this.onError,
     });
   }
@@ -174,8 +178,8 @@ export class ClientTransactions {
     if (older !== undefined) this.terminate(older);
     this.table.set(key, tx);
     if (!meta.flow.send(request)) {
-      this.terminate(tx);
-      queueMicrotask(() => this.transportError(tx));
+      const h = this.terminate(tx);
+      queueMicrotask(() => this.transportError(h));
       return tx;
     }
     // §17.1.1.2 Calling: Timer A = T1 on unreliable transports; Timer B = 64*T1 always.
@@ -226,15 +230,14 @@ export class ClientTransactions {
       // §17.1.2.2: a provisional in Trying -> Proceeding; Timer E keeps running, reset to T2 when it next fires.
       tx.state = State.Proceeding;
     }
-    this.deliver(tx, res);
+    this.deliver(tx.handlers, res);
   }
 
   private inviteFinal(tx: ClientTx, res: SipMessage): void {
     if (res.status < 300) {
       // §17.1.1.2: a 2xx in Calling or Proceeding goes to the TU and the transaction ends; the TU sends the ACK for
       // the 2xx and gets its retransmissions as stray responses (§13.2.2.4).
-      this.terminate(tx);
-      this.deliver(tx, res);
+      this.deliver(this.terminate(tx), res);
       return;
     }
     // §17.1.1.2: 300-699 -> Completed; the ACK is sent (§17.1.1.3) and Timer D = 32 s on unreliable, zero on reliable.
@@ -248,9 +251,10 @@ export class ClientTransactions {
     }
     tx.request = undefined;
     if (tx.ack !== undefined) tx.flow.send(tx.ack);
+    const handlers = tx.handlers;
     if (tx.flow.isReliable) this.terminate(tx);
     else tx.longSlot = this.long.schedule(tx, TIMER_D);
-    this.deliver(tx, res);
+    this.deliver(handlers, res);
   }
 
   private nonInviteFinal(tx: ClientTx, res: SipMessage): void {
@@ -258,9 +262,10 @@ export class ClientTransactions {
     tx.state = State.Completed;
     tx.shortSlot = -1;
     tx.request = undefined;
+    const handlers = tx.handlers;
     if (tx.flow.isReliable) this.terminate(tx);
     else tx.longSlot = this.long.schedule(tx, TIMER_K);
-    this.deliver(tx, res);
+    this.deliver(handlers, res);
   }
 
   /** Timer A (INVITE, Calling) or Timer E (non-INVITE, Trying/Proceeding) fired: retransmit. */
@@ -268,8 +273,7 @@ export class ClientTransactions {
     if (slot !== tx.shortSlot || tx.request === undefined) return;
     if (tx.isInvite ? tx.state !== State.Calling : tx.state > State.Proceeding) return;
     if (!tx.flow.send(tx.request)) {
-      this.terminate(tx);
-      this.transportError(tx);
+      this.transportError(this.terminate(tx));
       return;
     }
     if (tx.isInvite) {
@@ -289,44 +293,54 @@ export class ClientTransactions {
   private onLongTimer(tx: ClientTx, slot: number): void {
     if (slot !== tx.longSlot) return;
     const timedOut = tx.state < State.Completed;
-    this.terminate(tx);
+    const handlers = this.terminate(tx);
     if (!timedOut) return;
     // §17.1.1.2 Timer B in Calling / §17.1.2.2 Timer F in Trying or Proceeding: inform the TU of the timeout.
     this.logger.debug({ event: tx.isInvite ? 'transaction.timer-b' : 'transaction.timer-f', branch: tx.branch });
     try {
-      tx.handlers.onTimeout();
+      handlers.onTimeout();
     } catch (err) {
       this.onError(err);
     }
   }
 
-  private transportError(tx: ClientTx): void {
+  private transportError(handlers: ClientTransactionHandlers): void {
     try {
-      if (tx.handlers.onTransportError !== undefined) tx.handlers.onTransportError();
-      else tx.handlers.onTimeout();
+      if (handlers.onTransportError !== undefined) handlers.onTransportError();
+      else handlers.onTimeout();
     } catch (err) {
       this.onError(err);
     }
   }
 
-  private deliver(tx: ClientTx, res: SipMessage): void {
+  private deliver(handlers: ClientTransactionHandlers, res: SipMessage): void {
     try {
-      tx.handlers.onResponse(res);
+      handlers.onResponse(res);
     } catch (err) {
       this.onError(err);
     }
   }
 
-  /** Ends tx: out of the table, its wheel slots go stale, no handler runs again. */
-  terminate(tx: ClientTx): void {
+  /**
+   * Ends tx: out of the table, its wheel slots go stale, no handler runs again. Returns the handlers it had: they are
+   * dropped from tx, because the wheels keep a stale entry until its bucket is due (Timer B's 32 s after a 2xx) and
+   * the handlers hold the TU's whole request (proxy/'s branch and its request).
+   */
+  terminate(tx: ClientTx): ClientTransactionHandlers {
     if (this.table.get(tx.key) === tx) this.table.delete(tx.key);
+    const handlers = tx.handlers;
+    tx.handlers = DETACHED;
     tx.state = State.Terminated;
     tx.shortSlot = -1;
     tx.longSlot = -1;
     tx.request = undefined;
     tx.ack = undefined;
+    return handlers;
   }
 }
+
+/** What a terminated transaction holds instead of its handlers (none of them is called again). */
+const DETACHED: ClientTransactionHandlers = { onResponse: () => undefined, onTimeout: () => undefined };
 
 /** §17.1.3: branch and CSeq method identify the client transaction (sent-by is checked after the lookup). */
 function clientKey(branch: string, method: string): string {

@@ -40,6 +40,9 @@ export class KeptResponses {
   private current: Slab = newSlab(SLAB_BYTES);
   private used = 0;
   private readonly free: Slab[] = [];
+  /** Responses kept now, and their bytes (for the gauges; the slabs they sit in hold at least as much). */
+  count = 0;
+  bytes = 0;
 
   /** Copies data in and points ref at it; ref must hold nothing (release first). */
   keep(ref: KeptRef, data: Buffer): void {
@@ -57,6 +60,8 @@ export class KeptResponses {
     }
     slab.buf.set(data, offset);
     slab.live++;
+    this.count++;
+    this.bytes += n;
     ref.keptSlab = slab;
     ref.keptOffset = offset;
     ref.keptLength = n;
@@ -67,6 +72,8 @@ export class KeptResponses {
     const slab = ref.keptSlab;
     if (slab === undefined) return;
     ref.keptSlab = undefined;
+    this.count--;
+    this.bytes -= ref.keptLength;
     if (--slab.live > 0) return;
     if (slab === this.current) this.used = 0;
     else if (slab.buf.length === SLAB_BYTES && this.free.length < MAX_FREE_SLABS) this.free.push(slab);
@@ -86,6 +93,8 @@ export class KeptResponses {
     this.free.length = 0;
     this.current = newSlab(SLAB_BYTES);
     this.used = 0;
+    this.count = 0;
+    this.bytes = 0;
   }
 
   private next(): void {

@@ -1,8 +1,10 @@
-// The live server transactions (RFC 3261 §17.2, RFC 6026): the keyed table, the two timer wheels, every state transition.
+// The live server transactions (RFC 3261 §17.2, RFC 6026): the keyed table, the two timer wheels, every state transition;
+// and the stateless UAS (§8.2.7) for requests that get no transaction.
 // Parsing and answering malformed messages happen before, in transaction-layer.ts; what a request means is the TU's.
 import type { Clock } from '../clock.ts';
 import { finalClassIndex, type HistogramCell } from '../observability/fast-histogram.ts';
 import type { Logger } from '../observability/logger.ts';
+import { newTag } from '../sip/random.ts';
 import type { ResponseOptions, SipMessage } from '../sip/types.ts';
 import type { Flow } from '../transport/flow.ts';
 import { KeptResponses } from './kept-responses.ts';
@@ -11,6 +13,8 @@ import {
   INVITE_UNANSWERED_MS,
   NON_INVITE_UNANSWERED_MS,
   ServerTx,
+  StatelessTx,
+  type StatelessOwner,
   T1,
   T2,
   T4,
@@ -40,8 +44,8 @@ export interface ServerTransactionTableOptions {
    */
   responseTimes: Map<string, HistogramCell[]>;
   otherResponseTimes: HistogramCell[];
-  /** Called after each coarse tick with the live count (metrics.transactions). */
-  onSize: (size: number) => void;
+  /** Called after each coarse tick with the live count and the kept responses (metrics.transactions, keptResponses). */
+  onSize: (size: number, kept: number, keptBytes: number) => void;
   /** Anything unexpected (a bug): the owner counts and logs it. */
   onError: (err: unknown) => void;
 }
@@ -51,7 +55,7 @@ export interface ServerTransactionTableOptions {
  * kept response's bytes in a shared slab (kept-responses.ts): no closure, no Buffer and no setTimeout per transaction.
  * load-tests/micro/transaction.bench.ts measures it at ~800 k live entries.
  */
-export class ServerTransactionTable implements TxOwner {
+export class ServerTransactionTable implements TxOwner, StatelessOwner {
   private readonly tu: TransactionUser;
   private readonly logger: Logger;
   private readonly responses: ResponseBuilder;
@@ -63,6 +67,8 @@ export class ServerTransactionTable implements TxOwner {
   private readonly kept = new KeptResponses();
   private readonly long: TimerWheel<TxEntry>;
   private readonly short: TimerWheel<TxEntry>;
+  /** The fixed part of the To tags of stateless responses (statelessTag). */
+  private readonly tagPrefix = newTag();
 
   constructor(opts: ServerTransactionTableOptions) {
     this.tu = opts.tu;
@@ -77,7 +83,7 @@ export class ServerTransactionTable implements TxOwner {
       clock: opts.clock,
       resolutionMs: LONG_RESOLUTION_MS,
       onExpire: (entry, slot) => this.onLongTimer(entry, slot),
-      onTick: () => onSize(this.table.size),
+      onTick: () => onSize(this.table.size, this.kept.count, this.kept.bytes),
       onError: this.onError,
     });
     this.short = new TimerWheel<TxEntry>({
@@ -110,6 +116,20 @@ export class ServerTransactionTable implements TxOwner {
       return this.table.get(transactionKey(cancel, 'INVITE'))?.tx;
     } catch {
       return undefined;
+    }
+  }
+
+  /**
+   * A well-formed request the TU answers as a stateless UAS (RFC 3261 §8.2.7): no transaction is created or matched,
+   * and a retransmission reaches the TU again. For requests whose answer does not depend on having seen them before.
+   */
+  receiveStateless(msg: SipMessage, flow: Flow): void {
+    const tx = new StatelessTx(this, msg, flow);
+    try {
+      this.tu.onRequest(tx);
+    } catch (err) {
+      this.onError(err);
+      if (!tx.isCompleted) tx.respond(500, 'Server Internal Error');
     }
   }
 
@@ -246,6 +266,41 @@ export class ServerTransactionTable implements TxOwner {
         entry.flow = undefined;
       }
     }
+  }
+
+  // StatelessOwner: called by StatelessTx.
+
+  respondStateless(tx: StatelessTx, status: number, reason: string, opts: ResponseOptions | undefined): void {
+    let buf: Buffer;
+    try {
+      const tagged =
+        opts?.toTag !== undefined
+          ? opts
+          : { headers: opts?.headers, toTag: this.statelessTag(tx.request), body: opts?.body, contentType: opts?.contentType };
+      buf = this.responses.build(tx.request, status, reason, tagged);
+    } catch (err) {
+      this.onError(err);
+      return;
+    }
+    this.sendStateless(tx, status, buf);
+  }
+
+  sendStateless(tx: StatelessTx, status: number, buf: Buffer): void {
+    tx.flow.send(buf);
+    const times = this.responseTimes.get(tx.request.method) ?? this.otherResponseTimes;
+    times[finalClassIndex(status)]!.observe((performance.now() - tx.startedAt) / 1000);
+  }
+
+  /**
+   * RFC 3261 §8.2.7: a stateless UAS generates To tags "in a manner that will generate the same tag for the same
+   * request consistently": this node's fixed prefix and a 32-bit FNV-1a hash of the top Via branch, Call-ID, From tag
+   * and CSeq (what a retransmission repeats). Throws SipError when those headers are malformed (validated before).
+   */
+  private statelessTag(req: SipMessage): string {
+    const s = req.topVia.branch + '\n' + req.callId + '\n' + (req.from.tag ?? '') + '\n' + req.cseq.seq;
+    let h = 0x811c9dc5;
+    for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+    return this.tagPrefix + '.' + (h >>> 0).toString(16);
   }
 
   drop(entry: TxEntry): void {

@@ -76,6 +76,52 @@ export interface TxOwner {
   drop(entry: TxEntry): void;
 }
 
+/** What a StatelessTx needs from the layer that owns it. */
+export interface StatelessOwner {
+  /** Builds and sends a final response, keeping nothing. */
+  respondStateless(tx: StatelessTx, status: number, reason: string, opts: ResponseOptions | undefined): void;
+  /** Sends bytes already built as the final response, keeping nothing. */
+  sendStateless(tx: StatelessTx, status: number, buf: Buffer): void;
+}
+
+/**
+ * The TU's handle on a request answered by a stateless UAS (RFC 3261 §8.2.7): no table entry, no kept response, no
+ * timer. §8.2.7: a stateless UAS MUST NOT send provisional responses (ignored here) and MUST NOT retransmit; a
+ * retransmitted request is processed again and "regenerates the response ... as if it were replying to the first
+ * instance". Its To tag is given by the owner, the same for the same request (§8.2.7).
+ */
+export class StatelessTx implements ServerTransaction {
+  private completed = false;
+  /** When the request was taken (performance.now(), ms): sipedge_sip_response_seconds measures from here. */
+  readonly startedAt = performance.now();
+
+  constructor(
+    private readonly owner: StatelessOwner,
+    readonly request: SipMessage,
+    readonly flow: Flow,
+  ) {}
+
+  get isCompleted(): boolean {
+    return this.completed;
+  }
+
+  respond(status: number, reason: string, opts?: ResponseOptions): void {
+    if (this.completed || !(status >= 200 && status <= 699)) return;
+    this.completed = true;
+    this.owner.respondStateless(this, status, reason, opts);
+  }
+
+  relay(status: number, bytes: Buffer): void {
+    if (this.completed || !(status >= 200 && status <= 699)) return;
+    this.completed = true;
+    this.owner.sendStateless(this, status, bytes);
+  }
+
+  drop(): void {
+    this.completed = true;
+  }
+}
+
 /** The TU's handle on one server transaction; short-lived (the table keeps only the TxEntry). */
 export class ServerTx implements ServerTransaction {
   private completed = false;

@@ -33,6 +33,18 @@ const WARN_INTERVAL_MS = 60_000;
 type Inc = { inc(): void };
 
 /**
+ * A REGISTER without credentials is answered by a stateless UAS (RFC 3261 §8.2.7), as Kamailio's auth module does:
+ * §8.2.7 names this as the stateless role's main use ("to handle unauthenticated requests for which a challenge
+ * response is issued"), so that a flood of them creates no transaction state (§26.1.5). Its answer never depends on
+ * an earlier copy: the registrar refuses it (401 with a fresh nonce bound to the source, or 4xx) or drops it (a banned
+ * source), so a retransmission gets a new challenge instead of the first one's bytes, and the phone answers either.
+ * A REGISTER with credentials changes bindings and stays transactional (§8.2.7 rules out stateless registrars).
+ */
+function isStateless(msg: SipMessage): boolean {
+  return msg.method === 'REGISTER' && !msg.has('authorization');
+}
+
+/**
  * Construct it first and give it to TransportLayer as the handler: it needs no transport, since every response
  * goes back on the Flow its request came from.
  */
@@ -77,7 +89,11 @@ export class TransactionLayer implements TransportHandler, FramingErrorHandler {
       retransmissions: m.retransmissions,
       responseTimes: new Map(METHODS.map((method) => [method, cellsByFinalClass(m.sipResponseSeconds, method)])),
       otherResponseTimes: cellsByFinalClass(m.sipResponseSeconds, 'other'),
-      onSize: (size) => this.liveGauge.set(size),
+      onSize: (size, kept, keptBytes) => {
+        this.liveGauge.set(size);
+        m.keptResponses.set(kept);
+        m.keptResponseBytes.set(keptBytes);
+      },
       onError: (err) => this.unexpected(err),
     });
     this.clients = new ClientTransactions({
@@ -85,6 +101,7 @@ export class TransactionLayer implements TransportHandler, FramingErrorHandler {
       logger: this.logger,
       retransmissions: m.retransmissions,
       onError: (err) => this.unexpected(err),
+      onSize: (size) => m.clientTransactions.set(size),
     });
   }
 
@@ -173,6 +190,10 @@ export class TransactionLayer implements TransportHandler, FramingErrorHandler {
     let key: string;
     try {
       validateRequest(msg);
+      if (isStateless(msg)) {
+        this.transactions.receiveStateless(msg, flow);
+        return;
+      }
       // §17.2.3: an ACK belongs to the INVITE transaction it acknowledges.
       key = transactionKey(msg, isAck ? 'INVITE' : msg.method);
     } catch (err) {

@@ -30,6 +30,49 @@ async function settle(): Promise<void> {
   await new Promise((r) => setTimeout(r, 30));
 }
 
+describe('a REGISTER without credentials: stateless UAS (§8.2.7)', () => {
+  it('answers each copy afresh with the same To tag, and keeps no transaction', async () => {
+    stack = await startStack();
+    let n = 0;
+    stack.tu.answer = (tx) => {
+      tx.respond(100, 'Trying');
+      tx.respond(401, 'Unauthorized', { headers: [`WWW-Authenticate: Digest realm="example.com", nonce="n${++n}"`] });
+    };
+    const alice = await udpPhone();
+    const reg = request({ branch: 'z9hG4bKnocred', omit: ['authorization'] });
+    await alice.send(reg, stack.addrs.udp!.port);
+    await until(() => alice.received.length === 1);
+    await alice.send(reg, stack.addrs.udp!.port);
+    await until(() => alice.received.length === 2);
+    // §8.2.7: no provisional; a retransmission is processed again (a fresh challenge), with the same To tag.
+    expect(alice.received.map(statusLine)).toEqual(['SIP/2.0 401 Unauthorized', 'SIP/2.0 401 Unauthorized']);
+    expect(alice.received[0]).toContain('nonce="n1"');
+    expect(alice.received[1]).toContain('nonce="n2"');
+    const toLine = (raw: string) => raw.split('\r\n').find((l) => l.startsWith('To:'));
+    expect(toLine(alice.received[0])).toMatch(/;tag=[\w.-]+$/);
+    expect(toLine(alice.received[1])).toBe(toLine(alice.received[0]));
+    expect(stack.tu.requests).toHaveLength(2);
+    expect(stack.transactions.size).toBe(0);
+    expect(await metricValue(stack.metrics.retransmissions)).toBe(0);
+    // Another request gets another tag.
+    await alice.send(request({ branch: 'z9hG4bKnocred2', cseq: 2, omit: ['authorization'] }), stack.addrs.udp!.port);
+    await until(() => alice.received.length === 3);
+    expect(toLine(alice.received[2])).not.toBe(toLine(alice.received[0]));
+  });
+
+  it('keeps silent to a dropped one and its copies', async () => {
+    stack = await startStack();
+    stack.tu.answer = (tx) => tx.drop();
+    const scanner = await udpPhone();
+    const reg = request({ branch: 'z9hG4bKnocredscan', omit: ['authorization'] });
+    for (let i = 0; i < 3; i++) await scanner.send(reg, stack.addrs.udp!.port);
+    await until(() => stack!.tu.requests.length === 3);
+    await settle();
+    expect(scanner.received).toHaveLength(0);
+    expect(stack.transactions.size).toBe(0);
+  });
+});
+
 describe('non-INVITE server transactions (§17.2.2)', () => {
   it('answers a retransmitted REGISTER with the identical response bytes, and the registrar sees it once', async () => {
     stack = await startStack();

@@ -87,6 +87,8 @@ export interface RequestSpec {
   omit?: string[];
 }
 
+const CREDENTIALS = 'Authorization: Digest username="1001", realm="example.com", nonce="n1", uri="sip:example.com", response="00"';
+
 export function request(spec: RequestSpec = {}): string {
   const method = spec.method ?? 'REGISTER';
   const lines = [
@@ -98,6 +100,8 @@ export function request(spec: RequestSpec = {}): string {
     `Call-ID: ${spec.callId ?? 'call-1@192.0.2.10'}`,
     `CSeq: ${spec.cseq ?? 1} ${spec.cseqMethod ?? method}`,
     'Contact: <sip:1001@192.0.2.10:5062>',
+    // A REGISTER with credentials: one without is answered statelessly (transaction-layer.ts, RFC 3261 §8.2.7).
+    ...(method === 'REGISTER' ? [CREDENTIALS] : []),
     ...(spec.headers ?? []),
     'Content-Length: 0',
   ].filter((l) => !(spec.omit ?? []).some((name) => l.toLowerCase().startsWith(name.toLowerCase() + ':')));
