@@ -41,6 +41,7 @@ import { mohRoutes, tokenOrSessionAuthorize } from './gateway/moh-routes.ts';
 import { portalRoutes } from './gateway/portal-routes.ts';
 import { DEFAULT_MOH_FILE, HoldCache } from './media/hold-cache.ts';
 import { MohService } from './media/moh-service.ts';
+import { ConversionPool } from './media/conversion-pool.ts';
 import { MediaLibrary } from './media/library.ts';
 import { transcodeInWorker } from './media/transcode-worker.ts';
 import { isWildcard, localAddresses, splitHostPort } from './transport/local-address.ts';
@@ -51,6 +52,8 @@ export interface AppOptions {
   clock?: Clock;
   metrics?: Metrics;
   nodeId?: string;
+  /** Runs one hold-music conversion; default transcodeInWorker (a test may wrap it to hold conversions where it wants). */
+  transcoder?: typeof transcodeInWorker;
 }
 
 export interface AppAddresses {
@@ -299,7 +302,22 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
     metrics,
     relay,
   });
-  const media = new MediaLibrary({ config: config.media, media: stores.media, accounts: stores.accounts, clock, logger, metrics, transcoder: transcodeInWorker });
+  const showConversions = (running: number, queued: number): void => {
+    metrics.mohConversions.labels('running').set(running);
+    metrics.mohConversions.labels('queued').set(queued);
+  };
+  showConversions(0, 0);
+  const conversions = new ConversionPool(config.media.conversions, config.media.conversionQueue, showConversions);
+  const media = new MediaLibrary({
+    config: config.media,
+    media: stores.media,
+    accounts: stores.accounts,
+    clock,
+    logger,
+    metrics,
+    transcoder: opts.transcoder ?? transcodeInWorker,
+    pool: conversions,
+  });
   const localServices: LocalService[] = [moh];
   const dispatcher = new Dispatcher(auth, flood, registrar, logger, metrics, localServices);
   const transactions = new TransactionLayer({ tu: dispatcher, metrics, logger, clock, serverHeader: config.sip.serverName });

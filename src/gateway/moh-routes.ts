@@ -4,7 +4,7 @@ import { timingSafeEqual, createHash } from 'node:crypto';
 import multipart from '@fastify/multipart';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { SipedgeError } from '../errors.ts';
-import { MediaLibrary, UploadError, mb } from '../media/library.ts';
+import { MediaLibrary, UploadBusy, UploadError, mb } from '../media/library.ts';
 import type { LoginRole, MediaVersion } from '../store/types.ts';
 import { forbidden } from './api-error.ts';
 
@@ -172,6 +172,8 @@ export async function mohRoutes(app: FastifyInstance, o: MohRoutesOptions): Prom
       return reply.code(201).send({ version: view(v), message: `${name} is now the active ${cls} music of ${tenant} (limit ${mb(limit)})` });
     } catch (e) {
       if (e instanceof UploadError) return fail(reply, STATUS_BY_REASON[e.reason] ?? 422, e.code, e.message, e.reason);
+      // Every conversion slot and queue place is taken (media.conversions, media.conversionQueue): come back later.
+      if (e instanceof UploadBusy) return fail(reply.header('retry-after', String(e.retryAfterSeconds)), 503, e.code, e.message, 'busy');
       throw e;
     }
   });

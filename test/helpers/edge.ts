@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { inject } from 'vitest';
-import { createApp, type App } from '../../src/app.ts';
+import { createApp, type App, type AppOptions } from '../../src/app.ts';
 import { systemClock, type Clock } from '../../src/clock.ts';
 import { loadConfig, type DeepPartial } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/schema.ts';
@@ -44,7 +44,7 @@ export interface TestEdge {
 let prefixCounter = 0;
 
 export async function startEdge(
-  opts: { store?: 'memory' | 'redis'; overrides?: DeepPartial<Config>; dataDir?: string; clock?: Clock } = {},
+  opts: { store?: 'memory' | 'redis'; overrides?: DeepPartial<Config>; dataDir?: string; clock?: Clock; transcoder?: AppOptions['transcoder'] } = {},
 ): Promise<TestEdge> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'sipedge-edge-'));
   const store = opts.store ?? 'memory';
@@ -70,7 +70,7 @@ export async function startEdge(
     },
   });
   const logger = pino({ level: 'debug', redact: { paths: REDACT_PATHS, censor: '[REDACTED]' } }, sink);
-  const app = await createApp(config, { logger, metrics: new Metrics(), clock: opts.clock });
+  const app = await createApp(config, { logger, metrics: new Metrics(), clock: opts.clock, transcoder: opts.transcoder });
   const a = await app.start();
   const httpPort = a.http!.port;
   const httpHost = a.http!.address;
