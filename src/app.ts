@@ -2,6 +2,7 @@
 // `sipedge start` and every integration test start the edge through createApp(); nothing else wires layers.
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { monotonicClock, systemClock, type Clock } from './clock.ts';
 import type { Config } from './config/schema.ts';
 import { SipedgeError } from './errors.ts';
@@ -307,7 +308,7 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
     metrics.mohConversions.labels('queued').set(queued);
   };
   showConversions(0, 0);
-  const conversions = new ConversionPool(config.media.conversions, config.media.conversionQueue, showConversions);
+  const conversions = new ConversionPool(config.media.conversions || availableParallelism(), config.media.conversionQueue, showConversions);
   const media = new MediaLibrary({
     config: config.media,
     media: stores.media,
@@ -471,6 +472,8 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
       nodes.start();
       logger.info({
         event: 'edge.started',
+        // The runtime that runs the edge (README "Runtime": Node 24 LTS from scripts/start.sh).
+        node: process.version,
         nodeId,
         address: node.address,
         store: config.store,

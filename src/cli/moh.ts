@@ -10,6 +10,7 @@ import { createLogger } from '../observability/logger.ts';
 import { MediaLibrary, mb, mohClass } from '../media/library.ts';
 import { openStores } from '../store/open.ts';
 import type { MediaVersion, MohClass } from '../store/types.ts';
+import { edgeUrl } from './health.ts';
 
 type Out = (s: string) => void;
 
@@ -82,13 +83,8 @@ function activatedLine(name: string, v: Pick<MediaVersion, 'id' | 'cls' | 'tenan
  * conversion pool then bounds this upload too. Otherwise the CLI converts in its own process.
  */
 function edgeApi(config: Readonly<Config>): { url: string; token: string } | undefined {
-  const listen = config.http.listen;
-  if (config.media.apiToken === '' || listen === 'off') return undefined;
-  const colon = listen.lastIndexOf(':');
-  let host = listen.slice(0, colon);
-  if (host === '0.0.0.0' || host === '') host = '127.0.0.1';
-  if (host === '[::]') host = '[::1]';
-  return { url: `http://${host}:${listen.slice(colon + 1)}/api/moh`, token: config.media.apiToken };
+  const url = edgeUrl(config.http.listen, '/api/moh');
+  return config.media.apiToken === '' || url === undefined ? undefined : { url, token: config.media.apiToken };
 }
 
 /** Longest the CLI waits in all for a busy edge (503 + Retry-After) before it gives up; seconds. */

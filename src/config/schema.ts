@@ -1,7 +1,6 @@
 // The one config schema: every key with its default and unit. Loading and env overrides are in load.ts.
 // Services receive their frozen slice; nothing reads process.env after start.
 import { isIP } from 'node:net';
-import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 
 /** "host:port" (IPv4, [IPv6] or name), or "off" to disable a listener. Port 0 = any free port. */
@@ -526,8 +525,8 @@ export const configSchema = z
         rtpTimeoutSeconds: z.number().int().min(5).default(60),
         /** Frames one stream may send at once to catch up after a late tick; more are skipped (timestamps jump). */
         maxBurstFrames: z.number().int().min(1).max(50).default(3),
-        /** Uploads converted at once (each a worker thread holding the decoded audio); default: the host's cores. */
-        conversions: z.number().int().min(1).max(64).default(() => availableParallelism()),
+        /** Uploads converted at once (each a worker thread holding the decoded audio); 0: one per core of the host. */
+        conversions: z.number().int().min(0).max(64).default(0),
         /** Uploads waiting for a conversion slot; one more is refused with 503 + Retry-After. */
         conversionQueue: z.number().int().min(0).max(1000).default(8),
         /** Bearer token for POST/GET /api/moh (operator access until gateway sessions land); empty: API disabled. */

@@ -24,7 +24,7 @@ export class UploadError extends SipedgeError {
 }
 
 /** Seconds an upload turned away by a full conversion pool is asked to wait (Retry-After, RFC 9110 §10.2.3). */
-export const BUSY_RETRY_AFTER_SECONDS = 2;
+const BUSY_RETRY_AFTER_SECONDS = 2;
 
 /** An upload turned away because every conversion slot and queue place is taken; nothing is recorded. */
 export class UploadBusy extends SipedgeError {
