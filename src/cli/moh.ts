@@ -74,7 +74,10 @@ export async function mohUpload(config: Readonly<Config>, file: string, tenant: 
   });
 }
 
-function activatedLine(name: string, v: Pick<MediaVersion, 'id' | 'cls' | 'tenant' | 'description' | 'durationMs'>, size: number, started: number): string {
+/** What the CLI prints of an activated version, whoever converted it. */
+type Activated = Pick<MediaVersion, 'id' | 'cls' | 'tenant' | 'description' | 'durationMs'>;
+
+function activatedLine(name: string, v: Activated, size: number, started: number): string {
   return `${name}: active ${v.cls} music of ${v.tenant} (version ${v.id}, ${v.description}, ${((v.durationMs ?? 0) / 1000).toFixed(1)} s; ${mb(size)}; activated in ${Math.round(performance.now() - started)} ms)`;
 }
 
@@ -109,7 +112,7 @@ async function uploadThroughEdge(
   api: { url: string; token: string },
   u: { tenant: string; cls: MohClass; name: string; bytes: Buffer },
   err: Out,
-): Promise<(Pick<MediaVersion, 'id' | 'cls' | 'tenant' | 'description' | 'durationMs'>) | undefined> {
+): Promise<Activated | undefined> {
   let waited = 0;
   for (;;) {
     const form = new FormData();

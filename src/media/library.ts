@@ -101,12 +101,12 @@ export class MediaLibrary {
       peakDbfs: this.d.config.peakDbfs,
     };
     const convert = () => (this.d.transcoder ?? transcode)(u.bytes, opts);
-    const converting = this.d.pool === undefined ? convert() : this.d.pool.run(convert);
+    const pool = this.d.pool;
+    const converting = pool === undefined ? convert() : pool.run(convert);
     if (converting === undefined) {
-      const busy = new UploadBusy(this.d.pool!);
       this.d.metrics?.mohActivations.labels('busy').inc();
-      this.d.logger.info({ event: 'moh.busy', tenant: u.tenant, cls, running: this.d.pool!.running, queued: this.d.pool!.queued });
-      throw busy;
+      this.d.logger.info({ event: 'moh.busy', tenant: u.tenant, cls, running: pool?.running, queued: pool?.queued });
+      throw new UploadBusy(pool!);
     }
     let out;
     try {
