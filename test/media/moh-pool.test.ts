@@ -133,4 +133,17 @@ describe('hold-music conversion pool', () => {
     const versions = ((await list.json()) as { versions: { sourceName: string; status: string; class: string }[] }).versions;
     expect(versions.filter((v) => v.class === 'queue').map((v) => [v.sourceName, v.status])).toEqual([['queue.wav', 'active']]);
   });
+
+  it('sipedge moh upload through the edge reports the edge refusing a file over the limit (413) by its message', async () => {
+    const { edge: e } = await gatedEdge(4);
+    dir = mkdtempSync(join(tmpdir(), 'sipedge-moh-pool-'));
+    const config = join(dir, 'sipedge.json');
+    writeFileSync(config, JSON.stringify({ dataDir: dir, http: { listen: `127.0.0.1:${e.httpPort}` }, media: { apiToken: TOKEN } }));
+    writeFileSync(join(dir, 'big.wav'), Buffer.alloc(2_000_000));
+    const err: string[] = [];
+    const code = await main(['--config', config, 'moh', 'upload', join(dir, 'big.wav'), '--tenant', 'acme', '--class', 'hold'], { out: () => {}, err: (s) => err.push(s) });
+    expect({ code, err }).toEqual({ code: 1, err: ['sipedge: big.wav is over 1.50 MB; hold music may be at most 1.5 MB (media.holdMaxBytes) (SIPEDGE_ERR_UPLOAD_TOO_LARGE)'] });
+    // The edge recorded the refusal (the CLI converted nothing itself).
+    expect(await e.metric('sipedge_moh_activations_total', { result: 'too-large' })).toBe(1);
+  });
 });
