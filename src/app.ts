@@ -1,5 +1,6 @@
 // Wiring: config -> stores -> services -> listeners, and the request dispatch table (which service gets a request).
 // `sipedge start` and every integration test start the edge through createApp(); nothing else wires layers.
+import type { FastifyInstance } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { availableParallelism } from 'node:os';
@@ -55,6 +56,8 @@ export interface AppOptions {
   nodeId?: string;
   /** Runs one hold-music conversion; default transcodeInWorker (a test may wrap it to hold conversions where it wants). */
   transcoder?: typeof transcodeInWorker;
+  /** Sees the HTTP server's fastify instance before any route is added (tests watch its routes and replies). */
+  inspectHttp?: (app: FastifyInstance) => void;
 }
 
 export interface AppAddresses {
@@ -411,6 +414,7 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
       gateway.register(app, (scope) => mohRoutes(scope, { library: media, authorize: mohAuthorize }));
       app.register(portalRoutes, { logger });
     },
+    inspect: opts.inspectHttp,
     listen: config.http.listen,
     metricsListen: config.http.metricsListen,
     metricsToken: config.http.metricsToken,

@@ -9,7 +9,7 @@ import { ApiError, SipedgeError } from '../errors.ts';
 import { forbidden, notFound } from './api-error.ts';
 import type { Caller, GatewayServices, RouteSpec, SessionRoute } from './route-spec.ts';
 import { policyError } from './login-routes.ts';
-import { bodies, params } from './schemas.ts';
+import { bodies, params, replies } from './schemas.ts';
 import { deliverVoipPassword } from './voip-routes.ts';
 
 /** Operators administer every tenant; tenant admins only their own; users none. */
@@ -144,8 +144,9 @@ export function adminRoutes(g: GatewayServices): RouteSpec[] {
     adminRoute(g, anyAdmin, {
       method: 'GET',
       url: '/api/admin/tenants',
+      operationId: 'listTenants',
       summary: 'tenants you administer (operators: all)',
-      responses: { 200: '{ tenants: [{ code, domain, createdAt }] }', 403: 'role user' },
+      responses: { 200: replies.tenants, 403: 'role user (SIPEDGE_ERR_API_FORBIDDEN)' },
       async handler(_req, _reply, { caller }) {
         const all = await g.stores.accounts.listTenants();
         const mine = caller.login.role === 'operator' ? all : all.filter((t) => t.code === caller.ref.tenant);
@@ -155,9 +156,10 @@ export function adminRoutes(g: GatewayServices): RouteSpec[] {
     adminRoute(g, operator, {
       method: 'POST',
       url: '/api/admin/tenants',
+      operationId: 'createTenant',
       summary: 'create a tenant (operators)',
       body: bodies.createTenant,
-      responses: { 201: 'the tenant', 403: 'not an operator', 409: 'code or domain taken' },
+      responses: { 201: replies.tenant('the new tenant'), 403: 'not an operator (SIPEDGE_ERR_API_FORBIDDEN)', 409: 'the code or domain is taken (SIPEDGE_ERR_API_CONFLICT)' },
       async handler(req, reply, a) {
         const { code, domain } = req.body as { code: string; domain: string };
         const t = await g.provisioning.addTenant(code, domain).catch((e: unknown) => {
@@ -174,8 +176,9 @@ export function adminRoutes(g: GatewayServices): RouteSpec[] {
     adminRoute(g, tenantAdmin, {
       method: 'GET',
       url: '/api/admin/tenants/:tenant',
+      operationId: 'getTenant',
       summary: 'one tenant',
-      responses: { 200: 'the tenant', 403: 'not your tenant', 404: 'unknown' },
+      responses: { 200: replies.tenant('the tenant'), 403: 'not your tenant (SIPEDGE_ERR_API_FORBIDDEN)', 404: 'unknown tenant (SIPEDGE_ERR_API_NOT_FOUND)' },
       async handler(_req, _reply, { target: code }) {
         const t = await g.stores.accounts.getTenant(code);
         if (!t) throw notFound(`tenant ${code}`);
@@ -185,8 +188,9 @@ export function adminRoutes(g: GatewayServices): RouteSpec[] {
     adminRoute(g, operatorOfTenant, {
       method: 'DELETE',
       url: '/api/admin/tenants/:tenant',
+      operationId: 'deleteTenant',
       summary: 'delete a tenant without extensions (operators)',
-      responses: { 204: 'deleted', 403: 'not an operator', 404: 'unknown', 409: 'it still has extensions' },
+      responses: { 204: replies.noContent('deleted'), 403: 'not an operator (SIPEDGE_ERR_API_FORBIDDEN)', 404: 'unknown tenant (SIPEDGE_ERR_API_NOT_FOUND)', 409: 'it still has extensions (SIPEDGE_ERR_API_CONFLICT)' },
       async handler(_req, _reply, a) {
         if (!(await g.stores.accounts.removeTenant(a.target))) throw notFound(`tenant ${a.target}`);
         a.log('gateway.admin.tenant_removed', { tenant: a.target });
@@ -196,8 +200,9 @@ export function adminRoutes(g: GatewayServices): RouteSpec[] {
     adminRoute(g, tenantAdmin, {
       method: 'GET',
       url: '/api/admin/tenants/:tenant/extensions',
+      operationId: 'listExtensions',
       summary: 'the tenant\'s extensions',
-      responses: { 200: '{ extensions: [...] }', 403: 'not your tenant', 404: 'unknown tenant' },
+      responses: { 200: replies.extensions, 403: 'not your tenant (SIPEDGE_ERR_API_FORBIDDEN)', 404: 'unknown tenant (SIPEDGE_ERR_API_NOT_FOUND)' },
       async handler(_req, _reply, { target: code }) {
         if (!(await g.stores.accounts.getTenant(code))) throw notFound(`tenant ${code}`);
         const list = await g.stores.accounts.listExtensions(code);
@@ -207,9 +212,16 @@ export function adminRoutes(g: GatewayServices): RouteSpec[] {
     adminRoute(g, tenantAdmin, {
       method: 'POST',
       url: '/api/admin/tenants/:tenant/extensions',
+      operationId: 'createExtension',
       summary: 'create an extension; its VoIP password comes back once (with QR) or as a provisioning token',
       body: bodies.createExtension,
-      responses: { 201: '{ extension, voipPassword, provisioning } or { extension, provisioningToken }', 400: 'policy', 403: 'not your tenant', 409: 'exists' },
+      responses: {
+        201: replies.createdExtension,
+        400: 'the login password breaks the policy (SIPEDGE_ERR_API_PASSWORD_POLICY, violations)',
+        403: 'not your tenant, or granting operator without being one (SIPEDGE_ERR_API_FORBIDDEN)',
+        404: 'unknown tenant (SIPEDGE_ERR_API_NOT_FOUND)',
+        409: 'the extension exists (SIPEDGE_ERR_API_CONFLICT)',
+      },
       async handler(req, reply, a) {
         const tenant = a.target;
         const b = req.body as { ext: string; email?: string; loginPassword?: string; role?: LoginRole; delivery?: 'response' | 'token' };
@@ -230,16 +242,18 @@ export function adminRoutes(g: GatewayServices): RouteSpec[] {
     adminRoute(g, extensionAdmin, {
       method: 'GET',
       url: '/api/admin/tenants/:tenant/extensions/:ext',
+      operationId: 'getExtension',
       summary: 'one extension (never a password): email, role, 2FA, lock, registrations',
-      responses: { 200: 'the extension', 403: 'not your tenant', 404: 'unknown' },
+      responses: { 200: replies.extension('the extension'), 403: 'not your tenant (SIPEDGE_ERR_API_FORBIDDEN)', 404: 'unknown tenant or extension (SIPEDGE_ERR_API_NOT_FOUND)' },
       handler: async (_req, _reply, { target: ref }) => extensionView(g, ref),
     }),
     adminRoute(g, extensionManager, {
       method: 'PATCH',
       url: '/api/admin/tenants/:tenant/extensions/:ext',
+      operationId: 'updateExtension',
       summary: 'set the email (null removes it) and/or the role',
       body: bodies.patchExtension,
-      responses: { 200: 'the extension', 403: 'not your tenant / operator role', 404: 'unknown' },
+      responses: { 200: replies.extension('the extension as changed'), 403: 'not your tenant, or an operator\'s extension and you are not one (SIPEDGE_ERR_API_FORBIDDEN)', 404: 'unknown tenant or extension (SIPEDGE_ERR_API_NOT_FOUND)' },
       async handler(req, _reply, a) {
         const ref = a.target;
         const b = req.body as { email?: string | null; role?: LoginRole };
@@ -260,8 +274,9 @@ export function adminRoutes(g: GatewayServices): RouteSpec[] {
     adminRoute(g, extensionManager, {
       method: 'DELETE',
       url: '/api/admin/tenants/:tenant/extensions/:ext',
+      operationId: 'deleteExtension',
       summary: 'delete an extension, its login and its registrations',
-      responses: { 204: 'deleted', 403: 'not your tenant', 404: 'unknown' },
+      responses: { 204: replies.noContent('deleted, with its login and registrations'), 403: 'not your tenant, or an operator\'s extension and you are not one (SIPEDGE_ERR_API_FORBIDDEN)', 404: 'unknown tenant or extension (SIPEDGE_ERR_API_NOT_FOUND)' },
       async handler(_req, _reply, a) {
         const ref = a.target;
         if (!(await g.stores.accounts.removeExtension(ref.tenant, ref.ext))) throw notFound(`extension ${extensionName(ref)}`);
@@ -274,8 +289,9 @@ export function adminRoutes(g: GatewayServices): RouteSpec[] {
     adminRoute(g, extensionAdmin, {
       method: 'POST',
       url: '/api/admin/tenants/:tenant/extensions/:ext/unlock',
+      operationId: 'unlockExtension',
       summary: 'clear the SIP lockout of the extension (as `sipedge ext unlock`)',
-      responses: { 204: 'unlocked', 403: 'not your tenant', 404: 'unknown' },
+      responses: { 204: replies.noContent('unlocked'), 403: 'not your tenant (SIPEDGE_ERR_API_FORBIDDEN)', 404: 'unknown tenant or extension (SIPEDGE_ERR_API_NOT_FOUND)' },
       async handler(_req, _reply, a) {
         await g.provisioning.unlock(a.target);
         a.log('gateway.admin.unlocked', { extension: extensionName(a.target) });
@@ -285,9 +301,10 @@ export function adminRoutes(g: GatewayServices): RouteSpec[] {
     adminRoute(g, extensionManager, {
       method: 'POST',
       url: '/api/admin/tenants/:tenant/extensions/:ext/login-password',
+      operationId: 'setLoginPassword',
       summary: 'set (or, without a body, generate) the login password; ends the extension\'s sessions',
       body: bodies.adminLoginPassword,
-      responses: { 200: '{ password } when generated', 204: 'set', 400: 'policy', 403: 'not your tenant', 404: 'unknown' },
+      responses: { 200: replies.generatedPassword, 204: replies.noContent('set to the password sent'), 400: 'the password breaks the policy (SIPEDGE_ERR_API_PASSWORD_POLICY, violations)', 403: 'not your tenant, or an operator\'s extension and you are not one (SIPEDGE_ERR_API_FORBIDDEN)', 404: 'unknown tenant or extension (SIPEDGE_ERR_API_NOT_FOUND)' },
       async handler(req, _reply, a) {
         const out = await g.accounts.setPassword(a.target, (req.body as { password?: string }).password);
         if (!out.ok) throw policyError(out.violations, 'password');
@@ -298,8 +315,9 @@ export function adminRoutes(g: GatewayServices): RouteSpec[] {
     adminRoute(g, extensionManager, {
       method: 'POST',
       url: '/api/admin/tenants/:tenant/extensions/:ext/reset-2fa',
+      operationId: 'resetTwoFactor',
       summary: 'turn 2FA off for an extension that lost its authenticator',
-      responses: { 204: 'reset', 403: 'not your tenant', 404: 'unknown' },
+      responses: { 204: replies.noContent('2FA is off'), 403: 'not your tenant, or an operator\'s extension and you are not one (SIPEDGE_ERR_API_FORBIDDEN)', 404: 'unknown tenant or extension (SIPEDGE_ERR_API_NOT_FOUND)' },
       async handler(_req, _reply, a) {
         await g.accounts.resetTotp(a.target);
         a.log('gateway.admin.2fa_reset', { extension: extensionName(a.target) });
@@ -309,9 +327,14 @@ export function adminRoutes(g: GatewayServices): RouteSpec[] {
     adminRoute(g, extensionManager, {
       method: 'POST',
       url: '/api/admin/tenants/:tenant/extensions/:ext/sip-password',
+      operationId: 'rotateExtensionVoipPassword',
       summary: 'regenerate the VoIP password (grace, drop-bindings); returned once with QR, or as a provisioning token',
       body: bodies.adminSipPassword,
-      responses: { 200: '{ settings, voipPassword, provisioning } or { settings, provisioningToken }', 403: 'not your tenant', 404: 'unknown' },
+      responses: {
+        200: replies.voipPassword('the new VoIP password with its QR codes (delivery "response"), or a provisioning token (delivery "token")'),
+        403: 'not your tenant, or an operator\'s extension and you are not one (SIPEDGE_ERR_API_FORBIDDEN)',
+        404: 'unknown tenant or extension (SIPEDGE_ERR_API_NOT_FOUND)',
+      },
       async handler(req, _reply, a) {
         const { graceSeconds = 0, dropBindings = false, delivery = 'response' } = req.body as {
           graceSeconds?: number;

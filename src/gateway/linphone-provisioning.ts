@@ -2,6 +2,7 @@
 // provisioning-tokens.ts linphoneOffer, with its QR code) answers, once, the linphonerc XML of one account (proxy config + auth info, the edge as outbound proxy), as Linphone
 // apps read it from a scanned QR code or their "fetch remote configuration" setting ([misc] config-uri in linphonerc).
 // Tokens are provisioning-tokens.ts's; the sipedge JSON format is voip-settings.ts's.
+import { textReply } from './openapi.ts';
 import type { GatewayServices, RouteSpec } from './route-spec.ts';
 import { redeemProvisioningToken } from './provisioning-tokens.ts';
 import type { VoipSettings } from './voip-settings.ts';
@@ -61,6 +62,7 @@ export function linphoneRoutes(g: GatewayServices): RouteSpec[] {
     {
       method: 'GET',
       url: '/provision/:file',
+      operationId: 'getLinphoneProvisioning',
       summary: 'Linphone remote provisioning: <token>.xml answers the account as linphonerc XML, once (the token is then used)',
       tag: 'voip',
       auth: 'none',
@@ -70,7 +72,11 @@ export function linphoneRoutes(g: GatewayServices): RouteSpec[] {
         required: ['file'],
         additionalProperties: false,
       },
-      responses: { 200: 'linphonerc XML (text/xml)', 400: 'token invalid, expired, used, or the password was changed since', 429: 'rate limited (per IP)' },
+      responses: {
+        200: textReply('the account as linphonerc XML (Linphone\'s lpconfig.xsd); Cache-Control: no-store', 'text/xml'),
+        400: 'the token is invalid, expired or used, or the password was changed since (SIPEDGE_ERR_API_TOKEN_INVALID)',
+        429: 'too many failures from this IP (SIPEDGE_ERR_API_RATE_LIMITED, Retry-After)',
+      },
       async handler(req, reply) {
         const token = (req.params as { file: string }).file.slice(0, -'.xml'.length);
         const { ref, password } = await redeemProvisioningToken(g, req, token);

@@ -7,7 +7,7 @@ import type { LoginRecord } from '../store/types.ts';
 import { ApiError } from '../errors.ts';
 import { rateLimited } from './api-error.ts';
 import type { Caller, GatewayServices, RouteSpec } from './route-spec.ts';
-import { bodies } from './schemas.ts';
+import { bodies, replies } from './schemas.ts';
 import { qrCodes } from './voip-settings.ts';
 
 /** Reset mails per account and hour (further requests still answer 202 but send nothing). */
@@ -74,11 +74,12 @@ export function loginRoutes(g: GatewayServices): RouteSpec[] {
     {
       method: 'POST',
       url: '/api/login',
+      operationId: 'login',
       summary: 'log in with extension-tenant (or email) and the login password; with 2FA on, a TOTP step follows',
       tag: 'session',
       auth: 'none',
       body: bodies.login,
-      responses: { 200: '{ twoFactorRequired, csrfToken, user? } and the session cookie', 401: 'wrong username or password', 429: 'rate limited' },
+      responses: { 200: replies.login, 401: 'wrong username or password (SIPEDGE_ERR_API_LOGIN_FAILED)', 429: 'too many failures (SIPEDGE_ERR_API_RATE_LIMITED, Retry-After)' },
       async handler(req, reply) {
         const { username, password } = req.body as { username: string; password: string };
         const ref = await resolveUsername(g, username);
@@ -117,11 +118,16 @@ export function loginRoutes(g: GatewayServices): RouteSpec[] {
     {
       method: 'POST',
       url: '/api/login/totp',
+      operationId: 'loginTotp',
       summary: 'second login step: the TOTP code (needs the pending session of step one and its CSRF token)',
       tag: 'session',
       auth: 'pending',
       body: bodies.totpCode,
-      responses: { 200: '{ csrfToken } and the full session cookie', 401: 'wrong or reused code', 429: 'rate limited' },
+      responses: {
+        200: replies.login,
+        401: 'wrong or reused code (SIPEDGE_ERR_API_TOTP_INVALID)',
+        429: 'too many failures (SIPEDGE_ERR_API_RATE_LIMITED, Retry-After)',
+      },
       async handler(req, reply, caller) {
         const key = limitKey(caller.ref, '');
         await g.limiter.assertOpen(key, ip(req));
@@ -143,10 +149,11 @@ export function loginRoutes(g: GatewayServices): RouteSpec[] {
     {
       method: 'POST',
       url: '/api/logout',
+      operationId: 'logout',
       summary: 'end this session (server-side) and clear the cookie',
       tag: 'session',
       auth: 'session',
-      responses: { 204: 'logged out' },
+      responses: { 204: replies.noContent('logged out; the cookie is cleared') },
       async handler(_req, reply, c) {
         await g.endSession(reply, c.sessionId);
         g.log('gateway.logout', { user: `${c.ref.ext}@${c.ref.tenant}` });
@@ -156,20 +163,27 @@ export function loginRoutes(g: GatewayServices): RouteSpec[] {
     {
       method: 'GET',
       url: '/api/me',
+      operationId: 'getMe',
       summary: 'the logged-in extension, its role, 2FA state and the session\'s CSRF token',
       tag: 'session',
       auth: 'session',
-      responses: { 200: 'the user' },
+      responses: { 200: replies.me },
       handler: async (_req, _reply, c) => meView(g, c),
     },
     {
       method: 'POST',
       url: '/api/password',
+      operationId: 'changePassword',
       summary: 'change the login password (current + new); other sessions end, this one continues',
       tag: 'account',
       auth: 'session',
       body: bodies.changePassword,
-      responses: { 200: '{ csrfToken } of the renewed session', 400: 'policy violations', 403: 'current password wrong', 429: 'rate limited' },
+      responses: {
+        200: replies.csrf('changed; this session is renewed (new cookie), the others are ended'),
+        400: 'the new password breaks the policy (SIPEDGE_ERR_API_PASSWORD_POLICY, violations)',
+        403: 'the current password is wrong (SIPEDGE_ERR_API_LOGIN_FAILED)',
+        429: 'too many failures (SIPEDGE_ERR_API_RATE_LIMITED, Retry-After)',
+      },
       async handler(req, reply, caller) {
         const { currentPassword, newPassword } = req.body as { currentPassword: string; newPassword: string };
         const key = limitKey(caller.ref, '');
@@ -190,11 +204,12 @@ export function loginRoutes(g: GatewayServices): RouteSpec[] {
     {
       method: 'POST',
       url: '/api/password/forgot',
+      operationId: 'forgotPassword',
       summary: 'mail a single-use reset link (valid 1 h) to the extension\'s email; always the same answer',
       tag: 'account',
       auth: 'none',
       body: bodies.forgotPassword,
-      responses: { 202: 'accepted (whether or not the name exists)', 429: 'rate limited (per IP)' },
+      responses: { 202: replies.accepted, 429: 'too many failures from this IP (SIPEDGE_ERR_API_RATE_LIMITED, Retry-After)' },
       async handler(req, reply) {
         await g.limiter.assertOpen(undefined, ip(req));
         const { username } = req.body as { username: string };
@@ -207,11 +222,16 @@ export function loginRoutes(g: GatewayServices): RouteSpec[] {
     {
       method: 'POST',
       url: '/api/password/reset',
+      operationId: 'resetPassword',
       summary: 'set a new login password with the token from the reset link (single use); ends every session',
       tag: 'account',
       auth: 'none',
       body: bodies.resetPassword,
-      responses: { 204: 'password set', 400: 'token invalid/expired/used, or policy violations', 429: 'rate limited (per IP)' },
+      responses: {
+        204: replies.noContent('password set; every session of the extension ended'),
+        400: 'the token is invalid, expired or used (SIPEDGE_ERR_API_TOKEN_INVALID), or the password breaks the policy (SIPEDGE_ERR_API_PASSWORD_POLICY; the token is kept)',
+        429: 'too many failures from this IP (SIPEDGE_ERR_API_RATE_LIMITED, Retry-After)',
+      },
       async handler(req) {
         await g.limiter.assertOpen(undefined, ip(req));
         const { token, newPassword } = req.body as { token: string; newPassword: string };
@@ -240,10 +260,11 @@ export function loginRoutes(g: GatewayServices): RouteSpec[] {
     {
       method: 'POST',
       url: '/api/2fa/setup',
+      operationId: 'setupTotp',
       summary: 'start TOTP setup: a new secret as otpauth URI and QR code (SVG, PNG data URL); activate with a code',
       tag: '2fa',
       auth: 'session',
-      responses: { 200: '{ secret, otpauthUri, qrSvg, qrPngDataUrl }', 409: '2FA is already active' },
+      responses: { 200: replies.totpSetup, 409: '2FA is already active (SIPEDGE_ERR_API_CONFLICT)' },
       async handler(_req, _reply, caller) {
         if (caller.login.totpActive) throw new ApiError(409, 'SIPEDGE_ERR_API_CONFLICT', '2FA is already active; disable it first');
         const secret = g.totp.newSecret();
@@ -256,11 +277,16 @@ export function loginRoutes(g: GatewayServices): RouteSpec[] {
     {
       method: 'POST',
       url: '/api/2fa/activate',
+      operationId: 'activateTotp',
       summary: 'activate 2FA with a current code from the app; from then on login needs a code',
       tag: '2fa',
       auth: 'session',
       body: bodies.totpCode,
-      responses: { 204: 'active', 400: 'wrong code', 409: 'no setup pending or already active' },
+      responses: {
+        204: replies.noContent('2FA is on'),
+        400: 'wrong or already used code (SIPEDGE_ERR_API_TOTP_INVALID)',
+        409: 'no setup pending, or already active (SIPEDGE_ERR_API_CONFLICT)',
+      },
       async handler(req, _reply, caller) {
         if (caller.login.totpActive || caller.login.totpSecret === undefined) {
           throw new ApiError(409, 'SIPEDGE_ERR_API_CONFLICT', caller.login.totpActive ? '2FA is already active' : 'start with POST /api/2fa/setup');
@@ -277,11 +303,17 @@ export function loginRoutes(g: GatewayServices): RouteSpec[] {
     {
       method: 'POST',
       url: '/api/2fa/disable',
+      operationId: 'disableTotp',
       summary: 'turn 2FA off; needs the login password and a current code',
       tag: '2fa',
       auth: 'session',
       body: bodies.disableTotp,
-      responses: { 204: 'off', 403: 'wrong password or code', 409: '2FA is not active', 429: 'rate limited' },
+      responses: {
+        204: replies.noContent('2FA is off'),
+        403: 'wrong password (SIPEDGE_ERR_API_LOGIN_FAILED) or code (SIPEDGE_ERR_API_TOTP_INVALID)',
+        409: '2FA is not active (SIPEDGE_ERR_API_CONFLICT)',
+        429: 'too many failures (SIPEDGE_ERR_API_RATE_LIMITED, Retry-After)',
+      },
       async handler(req, _reply, caller) {
         const { password, code } = req.body as { password: string; code: string };
         if (!caller.login.totpActive) throw new ApiError(409, 'SIPEDGE_ERR_API_CONFLICT', '2FA is not active');

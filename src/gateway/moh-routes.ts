@@ -7,6 +7,8 @@ import { SipedgeError } from '../errors.ts';
 import { MediaLibrary, UploadBusy, UploadError, mb } from '../media/library.ts';
 import type { LoginRole, MediaVersion } from '../store/types.ts';
 import { forbidden } from './api-error.ts';
+import { errorReply, sessionSecurity } from './openapi.ts';
+import { moh, replies } from './schemas.ts';
 
 /** Who is calling: an operator (any tenant) or a tenant admin (their own tenant only). */
 export type MohPrincipal = { role: 'operator' } | { role: 'user'; tenant: string };
@@ -127,7 +129,26 @@ export async function mohRoutes(app: FastifyInstance, o: MohRoutesOptions): Prom
   const hardMax = Math.max(lib.maxBytes('hold'), lib.maxBytes('queue'));
   await app.register(multipart, { limits: { fileSize: hardMax + 1, files: 1, fields: 10, fieldSize: 1024, parts: 12 } });
 
-  app.get('/api/moh', async (req, reply) => {
+  const who = (method: string) => ({ security: [{ bearer: [] }, ...sessionSecurity(method)], tags: ['moh'] });
+  const shared = {
+    401: errorReply('no media.apiToken bearer and no session (SIPEDGE_ERR_UNAUTHORIZED, WWW-Authenticate: Bearer), or a session that is no longer valid (SIPEDGE_ERR_API_UNAUTHENTICATED)'),
+    '5xx': errorReply('the store is unavailable (503, Retry-After; SIPEDGE_ERR_API_UNAVAILABLE) or an internal error (500)'),
+  };
+
+  app.get('/api/moh', {
+    schema: {
+      operationId: 'getMohStatus',
+      summary: 'the recent hold-music versions of a tenant (as `sipedge moh status`)',
+      ...who('GET'),
+      querystring: moh.statusQuery,
+      response: {
+        200: replies.mohStatus,
+        ...shared,
+        403: errorReply('a plain user\'s session (SIPEDGE_ERR_API_FORBIDDEN)'),
+        404: errorReply('unknown tenant (SIPEDGE_ERR_TENANT_UNKNOWN)'),
+      },
+    },
+  }, async (req, reply) => {
     const who = await o.authorize(req, reply);
     if (who === undefined) return fail(reply.header('www-authenticate', 'Bearer'), 401, 'SIPEDGE_ERR_UNAUTHORIZED', 'authentication required');
     const q = req.query as Record<string, string | undefined>;
@@ -141,7 +162,31 @@ export async function mohRoutes(app: FastifyInstance, o: MohRoutesOptions): Prom
     }
   });
 
-  app.post('/api/moh', async (req, reply) => {
+  app.post('/api/moh', {
+    schema: {
+      operationId: 'uploadMoh',
+      summary: 'upload WAV or MP3 hold music (multipart/form-data, fields before the file); it plays once converted',
+      ...who('POST'),
+      querystring: moh.uploadQuery,
+      body: { content: { 'multipart/form-data': { schema: moh.uploadForm } } },
+      response: {
+        201: replies.mohUploaded,
+        ...shared,
+        400: errorReply('malformed form, no file, no tenant or a bad class (SIPEDGE_ERR_UPLOAD_REFUSED, reason bad-request)'),
+        403: errorReply('a plain user\'s session (SIPEDGE_ERR_API_FORBIDDEN) or no x-csrf-token with a session (SIPEDGE_ERR_API_CSRF)'),
+        404: errorReply('unknown tenant (SIPEDGE_ERR_TENANT_UNKNOWN)'),
+        413: errorReply('larger than the class allows (SIPEDGE_ERR_UPLOAD_TOO_LARGE, reason too-large); the connection closes when the body goes on more than 64 KiB past the limit'),
+        415: errorReply('not multipart/form-data (reason bad-request), or not WAV/MP3 (reason unsupported-format); SIPEDGE_ERR_UPLOAD_REFUSED'),
+        422: errorReply('the audio is corrupt, empty or too long (SIPEDGE_ERR_UPLOAD_REFUSED, reason corrupt, empty, too-long)'),
+        '5xx': errorReply(
+          'every conversion slot and queue place is taken (503, Retry-After; SIPEDGE_ERR_UPLOAD_BUSY, reason busy; media.conversions, media.conversionQueue), the store is unavailable (503, Retry-After; SIPEDGE_ERR_API_UNAVAILABLE) or an internal error (500)',
+        ),
+      },
+    },
+    // The handler reads the form itself: it streams the file, cutting it off at the class limit, and answers each
+    // problem with its own code; ajv would see no body (multipart parts are not parsed ahead). The schema documents it.
+    validatorCompiler: () => () => true,
+  }, async (req, reply) => {
     const who = await o.authorize(req, reply);
     if (who === undefined) return fail(reply.header('www-authenticate', 'Bearer'), 401, 'SIPEDGE_ERR_UNAUTHORIZED', 'authentication required');
     if (!req.isMultipart()) {

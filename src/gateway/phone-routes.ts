@@ -5,6 +5,7 @@
 import type { FastifyRequest } from 'fastify';
 import { notFound } from './api-error.ts';
 import type { GatewayServices, RouteSpec } from './route-spec.ts';
+import { replies } from './schemas.ts';
 import { settingsOf } from './voip-routes.ts';
 import type { VoipSettings } from './voip-settings.ts';
 
@@ -30,10 +31,11 @@ export function phoneRoutes(g: GatewayServices): RouteSpec[] {
     {
       method: 'GET',
       url: '/api/voip/webrtc',
+      operationId: 'getWebrtcCredentials',
       summary: 'credentials for the portal\'s browser phone: username, realm, AOR, ws/wss URL and the MD5 HA1 (not cached)',
       tag: 'voip',
       auth: 'session',
-      responses: { 200: '{ username, realm, aor, displayName, wsUrl, authorizationHa1 }' },
+      responses: { 200: replies.webrtc, 404: 'the extension is gone (SIPEDGE_ERR_API_NOT_FOUND)' },
       async handler(req, reply, c) {
         const ref = c.ref;
         const [e, settings] = await Promise.all([g.stores.accounts.getExtension(ref.tenant, ref.ext), settingsOf(g, ref)]);

@@ -65,7 +65,8 @@ export async function portalRoutes(app: FastifyInstance, o: PortalOptions): Prom
   if (built) {
     // Loaded here, not at the top: every CLI command imports app.ts, and only a started edge serves files.
     const { default: fastifyStatic } = await import('@fastify/static');
-    await app.register(fastifyStatic, { root: `${dir}/assets`, prefix: '/assets/', index: false, cacheControl: true, maxAge: 0 });
+    // schemaHide: files of the portal's bundle, not an API; left out of the OpenAPI document.
+    await app.register(fastifyStatic, { root: `${dir}/assets`, prefix: '/assets/', index: false, cacheControl: true, maxAge: 0, schemaHide: true });
   }
   const page = async (_req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
     if (index === undefined) {
@@ -73,5 +74,6 @@ export async function portalRoutes(app: FastifyInstance, o: PortalOptions): Prom
     }
     return reply.header('cache-control', 'no-cache').type('text/html; charset=utf-8').send(index);
   };
-  for (const p of PAGE_PATHS) app.get(p, page);
+  // Pages of the browser app (HTML for a person, the same index.html each), not an API: hidden from the OpenAPI document.
+  for (const p of PAGE_PATHS) app.get(p, { schema: { hide: true } }, page);
 }

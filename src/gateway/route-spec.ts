@@ -1,5 +1,5 @@
-// What a route file declares and what its handlers may use: the route spec (documentation, validation and
-// authentication in one place), the caller of a session route, and the gateway's services as handlers see them.
+// What a route file declares and what its handlers may use: the route spec (validation, serialization, documentation
+// and authentication in one place), the caller of a session route, and the gateway's services as handlers see them.
 // gateway.ts implements the services and mounts the routes; the *-routes.ts files only import this module.
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { LoginAccounts } from '../auth/login-accounts.ts';
@@ -26,12 +26,18 @@ export interface Caller {
 interface RouteBase {
   method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
   url: string;
+  /** Unique across the API (OpenAPI operationId). */
+  operationId: string;
   summary: string;
   tag: 'session' | 'account' | '2fa' | 'voip' | 'admin' | 'meta';
   body?: JsonSchema;
   params?: JsonSchema;
-  /** Status -> meaning, for the OpenAPI document (errors are documented once, in the README). */
-  responses: Record<number, string>;
+  /**
+   * Each status the handler answers: a success body's schema (schemas.ts replies; fastify sends only the fields it
+   * lists), or what an error status means here (body: openapi.ts's ApiError). openapi.ts adds the statuses every route
+   * shares (invalid body, no session, CSRF, store down).
+   */
+  responses: Record<number, JsonSchema | string>;
 }
 
 /** A route anyone may call (login, forgot/reset password, provisioning redeem). */

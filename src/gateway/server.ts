@@ -1,5 +1,6 @@
 // The HTTP server on http.listen, and HTTPS on http.https: /metrics (prom-client), /healthz, /readyz; the auth gateway
 // API (gateway.ts) mounts on the same fastify instance through `mount`, and both listeners serve that one instance.
+// @fastify/swagger watches every route added here and writes the OpenAPI document from their schemas (openapi.ts).
 // Plain HTTP keeps the machine paths and sends browsers to HTTPS; the certificate comes from app.ts (transport/).
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { createHash, timingSafeEqual } from 'node:crypto';
@@ -10,6 +11,7 @@ import { parseHostPort } from '../config/schema.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { listenError } from '../errors.ts';
+import { API_ERROR_SCHEMA, swaggerOptions, textReply } from './openapi.ts';
 
 export interface HttpServerDeps {
   listen: string;
@@ -27,6 +29,8 @@ export interface HttpServerDeps {
   trustProxy?: readonly string[];
   /** Mounts more routes (the auth gateway API, gateway.ts) on this server. */
   mount?: (app: FastifyInstance) => void;
+  /** Sees the fastify instance before any route or hook is added (tests watch the routes and the replies). */
+  inspect?: (app: FastifyInstance) => void;
   /** HTTPS on http.https with this certificate (app.ts passes transport/certificates.ts's source). */
   https?: { listen: string; certificate: HttpsCertificate };
 }
@@ -101,6 +105,11 @@ export class HttpServer {
         return http.createServer(handler);
       },
     });
+    d.inspect?.(this.app);
+    // First, so its onRoute hook sees every route below; the routes are added in plugins, which load after it. Imported
+    // when a server is made, not at the top: every CLI command imports app.ts, and only a started edge serves HTTP.
+    this.app.register(import('@fastify/swagger'), swaggerOptions());
+    this.app.addSchema(API_ERROR_SCHEMA);
     if (d.https !== undefined) this.app.addHook('onRequest', async (req, reply) => this.toHttps(req, reply));
     // Route latency by the route's template (a closed set: the registered routes; "unmatched" for 404s), never a path.
     const seconds = d.metrics.httpRequestSeconds;
@@ -108,18 +117,9 @@ export class HttpServer {
       const route = req.routeOptions.url ?? 'unmatched';
       seconds.labels(req.method, route, `${Math.floor(reply.statusCode / 100)}xx`).observe(reply.elapsedTime / 1000);
     });
-    this.app.get('/healthz', async () => ({ status: 'ok' }));
-    this.app.get('/readyz', async (_req, reply) => {
-      const r = await d.readiness().catch((e: unknown) => ({ ok: false as const, reason: e instanceof Error ? e.message : String(e) }));
-      return r.ok ? reply.code(200).send({ status: 'ready' }) : reply.code(503).send({ status: 'not ready', reason: r.reason });
-    });
     const metricsListen = d.metricsListen ?? '';
-    if (metricsListen === '') {
-      this.app.get('/metrics', async (req, reply) => {
-        const { status, headers, body } = await this.scrape(req.headers.authorization);
-        return reply.code(status).headers(headers).send(body);
-      });
-    } else if (metricsListen !== 'off') {
+    this.app.register(async (app) => this.opsRoutes(app, metricsListen === ''));
+    if (metricsListen !== '' && metricsListen !== 'off') {
       this.metricsServer = http.createServer((req, res) => {
         const path = (req.url ?? '').split('?')[0];
         if (req.method !== 'GET' || path !== '/metrics') {
@@ -132,11 +132,59 @@ export class HttpServer {
     d.mount?.(this.app);
   }
 
+  /** /healthz, /readyz and, when it shares http.listen, /metrics: what orchestrators and Prometheus call. */
+  private opsRoutes(app: FastifyInstance, withMetrics: boolean): void {
+    const status = (description: string, values: string[], extra: Record<string, unknown> = {}) => ({
+      description,
+      type: 'object',
+      properties: { status: { type: 'string', enum: values }, ...extra },
+      required: ['status'],
+    });
+    app.get('/healthz', {
+      schema: {
+        operationId: 'getHealth',
+        summary: 'liveness: the process answers HTTP',
+        tags: ['ops'],
+        response: { 200: status('alive', ['ok']) },
+      },
+    }, async () => ({ status: 'ok' }));
+    app.get('/readyz', {
+      schema: {
+        operationId: 'getReadiness',
+        summary: 'readiness: the listeners are bound and the store serves',
+        tags: ['ops'],
+        response: {
+          200: status('ready for traffic', ['ready']),
+          503: status('not ready, and why', ['not ready'], { reason: { type: 'string' } }),
+        },
+      },
+    }, async (_req, reply) => {
+      const r = await this.d.readiness().catch((e: unknown) => ({ ok: false as const, reason: e instanceof Error ? e.message : String(e) }));
+      return r.ok ? reply.code(200).send({ status: 'ready' }) : reply.code(503).send({ status: 'not ready', reason: r.reason });
+    });
+    if (!withMetrics) return;
+    app.get('/metrics', {
+      schema: {
+        operationId: 'getMetrics',
+        summary: 'Prometheus exposition of the sipedge_* metrics (README "Metrics")',
+        tags: ['ops'],
+        security: [{ bearer: [] }, {}],
+        response: {
+          200: textReply('the exposition', 'text/plain'),
+          401: textReply('http.metricsToken is set and the request does not carry it (WWW-Authenticate: Bearer)', 'text/plain'),
+        },
+      },
+    }, async (req, reply) => {
+      const { status: code, headers, body } = await this.scrape(req.headers.authorization);
+      return reply.code(code).headers(headers).send(body);
+    });
+  }
+
   /**
    * /metrics' answer: 401 with `WWW-Authenticate: Bearer` unless the request carries http.metricsToken (compared in
    * constant time), else the exposition after the scrape-time gauges are refreshed.
    */
-  private async scrape(authorization: string | undefined): Promise<{ status: number; headers: Record<string, string>; body: string }> {
+  private async scrape(authorization: string | undefined): Promise<{ status: 200 | 401; headers: Record<string, string>; body: string }> {
     const token = this.d.metricsToken ?? '';
     if (token !== '' && !sameSecret(authorization ?? '', `Bearer ${token}`)) {
       return { status: 401, headers: { 'www-authenticate': 'Bearer realm="metrics"', 'content-type': 'text/plain' }, body: 'metrics need a bearer token (http.metricsToken)\n' };

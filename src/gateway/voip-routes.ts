@@ -5,7 +5,7 @@ import type { ExtensionRef } from '../auth/provisioning.ts';
 import { notFound } from './api-error.ts';
 import { issueProvisioningToken, linphoneOffer, redeemProvisioningToken } from './provisioning-tokens.ts';
 import type { GatewayServices, RouteSpec } from './route-spec.ts';
-import { bodies } from './schemas.ts';
+import { bodies, replies } from './schemas.ts';
 import { provisioningContent, qrCodes, voipSettings, type VoipSettings } from './voip-settings.ts';
 
 /** The settings of one extension, as phones should use them (the edge as the one server). */
@@ -49,20 +49,22 @@ export function voipRoutes(g: GatewayServices): RouteSpec[] {
     {
       method: 'GET',
       url: '/api/voip',
+      operationId: 'getVoipSettings',
       summary: 'the VoIP settings of your extension: SIP username, domain/realm, the one server and its transports',
       tag: 'voip',
       auth: 'session',
-      responses: { 200: 'settings (never the password)' },
+      responses: { 200: replies.voipSettings, 404: 'the extension is gone (SIPEDGE_ERR_API_NOT_FOUND)' },
       handler: async (_req, _reply, c) => settingsOf(g, c.ref),
     },
     {
       method: 'POST',
       url: '/api/voip/sip-password',
+      operationId: 'rotateVoipPassword',
       summary: 'regenerate your VoIP password; returned once, with its provisioning QR code',
       tag: 'voip',
       auth: 'session',
       body: bodies.sipPassword,
-      responses: { 200: '{ settings, voipPassword, provisioning: { content, qrSvg, qrPngDataUrl }, linphone: { url, expiresAt, qrSvg, qrPngDataUrl } }' },
+      responses: { 200: replies.voipPassword('the new VoIP password, its provisioning QR and a Linphone provisioning URL'), 404: 'the extension is gone (SIPEDGE_ERR_API_NOT_FOUND)' },
       async handler(req, _reply, c) {
         const { graceSeconds = 0, dropBindings = false } = req.body as { graceSeconds?: number; dropBindings?: boolean };
         const { password } = await g.provisioning.rotate(c.ref, { graceMs: graceSeconds * 1000, dropBindings });
@@ -74,11 +76,16 @@ export function voipRoutes(g: GatewayServices): RouteSpec[] {
     {
       method: 'POST',
       url: '/api/provisioning/redeem',
+      operationId: 'redeemProvisioningToken',
       summary: 'redeem a one-time provisioning token: the settings with the VoIP password and its QR code, once',
       tag: 'voip',
       auth: 'none',
       body: bodies.redeem,
-      responses: { 200: '{ settings, voipPassword, provisioning, linphone }', 400: 'token invalid, expired, used, or the password was changed since', 429: 'rate limited (per IP)' },
+      responses: {
+        200: replies.voipPassword('the VoIP password, its provisioning QR and a Linphone provisioning URL'),
+        400: 'the token is invalid, expired or used, or the password was changed since (SIPEDGE_ERR_API_TOKEN_INVALID)',
+        429: 'too many failures from this IP (SIPEDGE_ERR_API_RATE_LIMITED, Retry-After)',
+      },
       async handler(req) {
         const { ref, password } = await redeemProvisioningToken(g, req, (req.body as { token: string }).token);
         g.metrics.event('provisioning_redeemed');

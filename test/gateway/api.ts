@@ -2,6 +2,7 @@
 // clock, a tenant with extensions and login passwords, and an HTTP client with a cookie jar and a chosen source IP.
 import http from 'node:http';
 import https from 'node:https';
+import type { AppOptions } from '../../src/app.ts';
 import { FakeClock } from '../../src/clock.ts';
 import type { DeepPartial } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/schema.ts';
@@ -84,11 +85,16 @@ export const PASSWORDS = { alice: 'Alice-login-pw1', bob: 'Bob-login-pw22', caro
  * Starts an edge with tenant acme (1001 alice with email alice@example.com, 1002 bob) and globex (2001 carol,
  * tenant admin of globex), and ops (9000 oscar, operator). Login passwords as in PASSWORDS.
  */
-export async function startGatewayEdge(store: 'memory' | 'redis', overrides: DeepPartial<Config> & { dataDir?: string } = {}): Promise<GatewayEdge> {
+export async function startGatewayEdge(
+  store: 'memory' | 'redis',
+  overrides: DeepPartial<Config> & { dataDir?: string } = {},
+  opts: { inspectHttp?: AppOptions['inspectHttp'] } = {},
+): Promise<GatewayEdge> {
   const clock = new FakeClock(Date.UTC(2026, 5, 1, 12, 0, 0));
   const edge = await startEdge({
     store,
     clock,
+    inspectHttp: opts.inspectHttp,
     dataDir: overrides.dataDir,
     overrides: { ...overrides, gateway: { ...(overrides.gateway ?? {}), argon2: TEST_ARGON2 } },
   });
