@@ -1,6 +1,6 @@
 # sipedge container: Node 24 LTS on Debian bookworm, run as the unprivileged `node` user, embedded store under /data
-# (owned by that user; mount a volume there); the portal is served on the HTTP port. The same code runs on the Node 20
-# of the README's two commands (package.json engines).
+# (owned by that user; mount a volume there); the portal is served on the HTTP port. Node 24 is also what the README's
+# two commands run on (scripts/node24.sh installs it; README "Runtime").
 # Stage 1 installs every dependency (npm ci's prepare script bundles the portal into build/portal/ and compiles the
 # edge into dist/ with tsc and the @types packages, development dependencies) and builds the optional native parts,
 # the RTP sender and the SIP UDP I/O (a C compiler, which the slim image does not have).

@@ -6,7 +6,7 @@
 // says so and exits 0, unless --require is given (the test suite builds with it, so the native paths are the ones
 // tested). Usage: node scripts/build-native.mjs [--require] [--force]
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, renameSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -28,9 +28,13 @@ function fail(message) {
   process.exit(0);
 }
 
-const stale = targets.filter((t) => force || !existsSync(t.out) || statSync(t.out).mtimeMs < statSync(t.source).mtimeMs);
+// Built against the headers of the Node that runs this script (README "Runtime"): a different Node rebuilds them all.
+const builtFor = join(outDir, 'node-version');
+const otherNode = !existsSync(builtFor) || readFileSync(builtFor, 'utf8').trim() !== process.version;
+const stale = targets.filter((t) => force || otherNode || !existsSync(t.out) || statSync(t.out).mtimeMs < statSync(t.source).mtimeMs);
 if (stale.length === 0) process.exit(0);
 
+// This Node's own headers first (scripts/node24.sh sets npm_config_nodedir to them), the machine's last.
 const candidates = [
   process.env.npm_config_nodedir && join(process.env.npm_config_nodedir, 'include/node'),
   join(dirname(process.execPath), '../include/node'),
@@ -59,5 +63,6 @@ for (const { source, out } of stale) {
     fail(`${compiler} failed on ${source}`);
   }
   renameSync(tmp, out);
-  console.error(`build-native: built ${out}`);
+  console.error(`build-native: built ${out} for Node ${process.version}`);
 }
+writeFileSync(builtFor, `${process.version}\n`);

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# The whole test suite: installs SIPp, redis-server, Chromium, linphone-cli, rtpengine (Debian) and npm packages when missing,
+# The whole test suite on Node 24 LTS (scripts/node24.sh): installs SIPp, redis-server, Chromium, linphone-cli, rtpengine (Debian) and npm packages when missing,
 # builds the portal when stale, typechecks the edge and the portal, runs vitest.
 # .ci/run calls exactly this. The last line is the plain "N passed, N failed" summary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Node 24 LTS first on PATH (installed into tools/node24 when missing): npm ci, the native parts and vitest run on it.
+source scripts/node24.sh
+echo "node $(node --version) ($(command -v node))" >&2
 bash scripts/install-deps.sh --test
 npx tsc --noEmit -p tsconfig.json
 npx tsc --noEmit -p src/portal/tsconfig.json

@@ -3,6 +3,7 @@
 import type { FastifyInstance } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { monotonicClock, systemClock, type Clock } from './clock.ts';
 import type { Config } from './config/schema.ts';
 import { SipedgeError } from './errors.ts';
@@ -42,6 +43,7 @@ import { mohRoutes, tokenOrSessionAuthorize } from './gateway/moh-routes.ts';
 import { portalRoutes } from './gateway/portal-routes.ts';
 import { DEFAULT_MOH_FILE, HoldCache } from './media/hold-cache.ts';
 import { MohService } from './media/moh-service.ts';
+import { ConversionPool } from './media/conversion-pool.ts';
 import { MediaLibrary } from './media/library.ts';
 import { transcodeInWorker } from './media/transcode-worker.ts';
 import { isWildcard, localAddresses, splitHostPort } from './transport/local-address.ts';
@@ -52,6 +54,8 @@ export interface AppOptions {
   clock?: Clock;
   metrics?: Metrics;
   nodeId?: string;
+  /** Runs one hold-music conversion; default transcodeInWorker (a test may wrap it to hold conversions where it wants). */
+  transcoder?: typeof transcodeInWorker;
   /** Sees the HTTP server's fastify instance before any route is added (tests watch its routes and replies). */
   inspectHttp?: (app: FastifyInstance) => void;
 }
@@ -302,7 +306,22 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
     metrics,
     relay,
   });
-  const media = new MediaLibrary({ config: config.media, media: stores.media, accounts: stores.accounts, clock, logger, metrics, transcoder: transcodeInWorker });
+  const showConversions = (running: number, queued: number): void => {
+    metrics.mohConversions.labels('running').set(running);
+    metrics.mohConversions.labels('queued').set(queued);
+  };
+  showConversions(0, 0);
+  const conversions = new ConversionPool(config.media.conversions || availableParallelism(), config.media.conversionQueue, showConversions);
+  const media = new MediaLibrary({
+    config: config.media,
+    media: stores.media,
+    accounts: stores.accounts,
+    clock,
+    logger,
+    metrics,
+    transcoder: opts.transcoder ?? transcodeInWorker,
+    pool: conversions,
+  });
   const localServices: LocalService[] = [moh];
   const dispatcher = new Dispatcher(auth, flood, registrar, logger, metrics, localServices);
   const transactions = new TransactionLayer({ tu: dispatcher, metrics, logger, clock, serverHeader: config.sip.serverName });
@@ -457,6 +476,8 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
       nodes.start();
       logger.info({
         event: 'edge.started',
+        // The runtime that runs the edge (README "Runtime": Node 24 LTS from scripts/start.sh).
+        node: process.version,
         nodeId,
         address: node.address,
         store: config.store,

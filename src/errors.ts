@@ -25,6 +25,7 @@ export type ErrorCode =
   | 'SIPEDGE_ERR_MEDIA_UNKNOWN'
   | 'SIPEDGE_ERR_UPLOAD_TOO_LARGE'
   | 'SIPEDGE_ERR_UPLOAD_REFUSED'
+  | 'SIPEDGE_ERR_UPLOAD_BUSY'
   | 'SIPEDGE_ERR_UNAUTHORIZED';
 
 /** An error an operator can act on: the message names the key, value or line and the rule. */

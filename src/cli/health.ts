@@ -3,16 +3,16 @@
 // /healthz answers is gateway/server.ts's.
 import { parseHostPort, type Config } from '../config/schema.ts';
 
-/** The URL of /healthz on http.listen (a wildcard address is asked on loopback); undefined when it is off. */
-function healthUrl(listen: string): string | undefined {
+/** The URL of `path` on a listen address (a wildcard address is asked on loopback); undefined when it is off. */
+export function edgeUrl(listen: string, path: string): string | undefined {
   const a = listen === 'off' ? undefined : parseHostPort(listen);
   if (a === undefined) return undefined;
   const host = a.host === '0.0.0.0' ? '127.0.0.1' : a.host === '::' ? '[::1]' : a.host.includes(':') ? `[${a.host}]` : a.host;
-  return `http://${host}:${a.port}/healthz`;
+  return `http://${host}:${a.port}${path}`;
 }
 
 export async function runHealth(config: Readonly<Config>, out: (s: string) => void, err: (s: string) => void): Promise<number> {
-  const url = healthUrl(config.http.listen);
+  const url = edgeUrl(config.http.listen, '/healthz');
   if (url === undefined) {
     err('sipedge: health: http.listen is off: nothing to ask');
     return 1;

@@ -194,7 +194,7 @@ const COMMANDS: Record<string, Command> = {
     positionals: 1,
     run: async (ctx, [file], o) => {
       if (typeof o.tenant !== 'string' || typeof o.class !== 'string') throw usage('moh upload needs --tenant T and --class hold|queue');
-      return (await import('./moh.ts')).mohUpload(ctx.config, file!, o.tenant, o.class, ctx.out);
+      return (await import('./moh.ts')).mohUpload(ctx.config, file!, o.tenant, o.class, ctx.out, ctx.err);
     },
   },
   'moh status': {

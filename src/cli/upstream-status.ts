@@ -1,6 +1,7 @@
 // `sipedge upstream status` and the chosen upstream of `sipedge ext show`: the configured set, each upstream's state as
 // the running edge sees it (its /metrics), and how many extensions each holds (the shared store). Probing is proxy/'s.
 import type { Config } from '../config/schema.ts';
+import { edgeUrl } from './health.ts';
 import type { NodeStore, UpstreamChoiceStore } from '../store/types.ts';
 
 export interface UpstreamStatusRow {
@@ -19,16 +20,12 @@ export interface UpstreamStatusRow {
 /** The running edge's sipedge_upstream_up values by upstream uri, from its /metrics; undefined when not reachable. */
 async function upStates(config: Readonly<Config>): Promise<Map<string, number> | undefined> {
   // /metrics lives on http.metricsListen when that is set, else on http.listen; with the token when one is set.
-  const listen = config.http.metricsListen === '' ? config.http.listen : config.http.metricsListen;
-  if (listen === 'off') return undefined;
-  const colon = listen.lastIndexOf(':');
-  let host = listen.slice(0, colon);
-  if (host === '0.0.0.0' || host === '') host = '127.0.0.1';
-  if (host === '[::]') host = '[::1]';
+  const url = edgeUrl(config.http.metricsListen === '' ? config.http.listen : config.http.metricsListen, '/metrics');
+  if (url === undefined) return undefined;
   let text: string;
   try {
     const headers: Record<string, string> = config.http.metricsToken === '' ? {} : { authorization: `Bearer ${config.http.metricsToken}` };
-    const res = await fetch(`http://${host}:${listen.slice(colon + 1)}/metrics`, { headers, signal: AbortSignal.timeout(2000) });
+    const res = await fetch(url, { headers, signal: AbortSignal.timeout(2000) });
     if (!res.ok) return undefined;
     text = await res.text();
   } catch {

@@ -525,6 +525,10 @@ export const configSchema = z
         rtpTimeoutSeconds: z.number().int().min(5).default(60),
         /** Frames one stream may send at once to catch up after a late tick; more are skipped (timestamps jump). */
         maxBurstFrames: z.number().int().min(1).max(50).default(3),
+        /** Uploads converted at once (each a worker thread holding the decoded audio); 0: one per core of the host. */
+        conversions: z.number().int().min(0).max(64).default(0),
+        /** Uploads waiting for a conversion slot; one more is refused with 503 + Retry-After. */
+        conversionQueue: z.number().int().min(0).max(1000).default(8),
         /** Bearer token for POST/GET /api/moh (operator access until gateway sessions land); empty: API disabled. */
         apiToken: z.string().default(''),
         /**

@@ -4,7 +4,7 @@ import { timingSafeEqual, createHash } from 'node:crypto';
 import multipart from '@fastify/multipart';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { SipedgeError } from '../errors.ts';
-import { MediaLibrary, UploadError, mb } from '../media/library.ts';
+import { MediaLibrary, UploadBusy, UploadError, mb } from '../media/library.ts';
 import type { LoginRole, MediaVersion } from '../store/types.ts';
 import { forbidden } from './api-error.ts';
 import { errorReply, sessionSecurity } from './openapi.ts';
@@ -98,6 +98,31 @@ function fieldValue(fields: Record<string, unknown> | undefined, name: string): 
   return f !== undefined && f.type === 'field' && typeof f.value === 'string' ? f.value : undefined;
 }
 
+/** Bytes past a class limit still read so that a file just over it (the CLI sends limit + 1) ends the request. */
+const OVER_LIMIT_SLACK = 64 * 1024;
+
+/**
+ * Before a refusal is answered: reads and drops the rest of the file, up to `max` bytes. When the file ends within them
+ * the reply can go out on a connection that stays usable (a client still sending, such as Node 24's fetch, fails with
+ * EPIPE when the server closes first); past them the file is cut off. Returns whether to close the connection.
+ * (Not the reply itself: a fastify reply is a thenable, so an async function cannot resolve to it.)
+ */
+async function dropRest(file: NodeJS.ReadableStream & { truncated?: boolean; destroy(): void }, max: number): Promise<boolean> {
+  let size = 0;
+  for await (const chunk of file) {
+    size += (chunk as Buffer).length;
+    if (size > max) break;
+  }
+  if (size <= max && file.truncated !== true) return false;
+  file.destroy();
+  return true;
+}
+
+/** The reply, closing the connection after it when `close`. */
+function closing(reply: FastifyReply, close: boolean): FastifyReply {
+  return close ? reply.header('connection', 'close') : reply;
+}
+
 /** Registers the two routes (a fastify plugin; multipart stays inside this plugin's context). */
 export async function mohRoutes(app: FastifyInstance, o: MohRoutesOptions): Promise<void> {
   const lib = o.library;
@@ -150,9 +175,12 @@ export async function mohRoutes(app: FastifyInstance, o: MohRoutesOptions): Prom
         400: errorReply('malformed form, no file, no tenant or a bad class (SIPEDGE_ERR_UPLOAD_REFUSED, reason bad-request)'),
         403: errorReply('a plain user\'s session (SIPEDGE_ERR_API_FORBIDDEN) or no x-csrf-token with a session (SIPEDGE_ERR_API_CSRF)'),
         404: errorReply('unknown tenant (SIPEDGE_ERR_TENANT_UNKNOWN)'),
-        413: errorReply('larger than the class allows (SIPEDGE_ERR_UPLOAD_TOO_LARGE, reason too-large); the connection closes'),
+        413: errorReply('larger than the class allows (SIPEDGE_ERR_UPLOAD_TOO_LARGE, reason too-large); the connection closes when the body goes on more than 64 KiB past the limit'),
         415: errorReply('not multipart/form-data (reason bad-request), or not WAV/MP3 (reason unsupported-format); SIPEDGE_ERR_UPLOAD_REFUSED'),
         422: errorReply('the audio is corrupt, empty or too long (SIPEDGE_ERR_UPLOAD_REFUSED, reason corrupt, empty, too-long)'),
+        '5xx': errorReply(
+          'every conversion slot and queue place is taken (503, Retry-After; SIPEDGE_ERR_UPLOAD_BUSY, reason busy; media.conversions, media.conversionQueue), the store is unavailable (503, Retry-After; SIPEDGE_ERR_API_UNAVAILABLE) or an internal error (500)',
+        ),
       },
     },
     // The handler reads the form itself: it streams the file, cutting it off at the class limit, and answers each
@@ -177,43 +205,46 @@ export async function mohRoutes(app: FastifyInstance, o: MohRoutesOptions): Prom
     const clsText = fieldValue(fields, 'class') ?? q.class ?? '';
     const name = (part.filename || 'upload').slice(0, 200);
     if (tenant === undefined || tenant === '') {
-      part.file.resume();
-      return fail(reply.header('connection', 'close'), 400, 'SIPEDGE_ERR_UPLOAD_REFUSED', 'field "tenant" is missing (send it before the file)', 'bad-request');
+      return fail(closing(reply, await dropRest(part.file, hardMax + 1)), 400, 'SIPEDGE_ERR_UPLOAD_REFUSED', 'field "tenant" is missing (send it before the file)', 'bad-request');
     }
     let cls;
     try {
       cls = await lib.checkTarget(tenant, clsText);
     } catch (e) {
-      part.file.destroy();
+      const close = await dropRest(part.file, hardMax + 1);
       if (e instanceof SipedgeError) {
         const status = e.code === 'SIPEDGE_ERR_TENANT_UNKNOWN' ? 404 : 400;
-        return fail(reply.header('connection', 'close'), status, e.code === 'SIPEDGE_ERR_CLI_USAGE' ? 'SIPEDGE_ERR_UPLOAD_REFUSED' : e.code, e.message, 'bad-request');
+        return fail(closing(reply, close), status, e.code === 'SIPEDGE_ERR_CLI_USAGE' ? 'SIPEDGE_ERR_UPLOAD_REFUSED' : e.code, e.message, 'bad-request');
       }
       throw e;
     }
-    // Stream in, counting: past the class limit we stop reading, answer 413 and close the connection.
+    // Stream in, counting: past the class limit nothing more is kept, and OVER_LIMIT_SLACK more bytes are still read
+    // (a file just over the limit then ends its request and the 413 goes out on a usable connection); past those the
+    // reading stops, the 413 is answered and the connection closed.
     const limit = lib.maxBytes(cls);
     const chunks: Buffer[] = [];
-    let size = 0;
-    let over = false;
+    let read = 0;
+    let overAt = 0;
     for await (const chunk of part.file) {
-      size += (chunk as Buffer).length;
-      if (size > limit) {
-        over = true;
-        break;
-      }
-      chunks.push(chunk as Buffer);
+      read += (chunk as Buffer).length;
+      if (read <= limit) chunks.push(chunk as Buffer);
+      else if (overAt === 0) overAt = read;
+      if (read > limit + OVER_LIMIT_SLACK) break;
     }
-    if (over || part.file.truncated) {
-      part.file.destroy();
-      const err = await lib.refuseTooLarge(tenant, cls, name, size, true);
-      return fail(reply.header('connection', 'close'), 413, err.code, err.message, err.reason);
+    if (overAt > 0 || part.file.truncated) {
+      const cut = read > limit + OVER_LIMIT_SLACK || part.file.truncated;
+      if (cut) part.file.destroy();
+      const err = await lib.refuseTooLarge(tenant, cls, name, overAt || read, true);
+      return fail(closing(reply, cut), 413, err.code, err.message, err.reason);
     }
+    const size = read;
     try {
       const v = await lib.upload({ tenant, cls, sourceName: name, bytes: Buffer.concat(chunks, size) });
       return reply.code(201).send({ version: view(v), message: `${name} is now the active ${cls} music of ${tenant} (limit ${mb(limit)})` });
     } catch (e) {
       if (e instanceof UploadError) return fail(reply, STATUS_BY_REASON[e.reason] ?? 422, e.code, e.message, e.reason);
+      // Every conversion slot and queue place is taken (media.conversions, media.conversionQueue): come back later.
+      if (e instanceof UploadBusy) return fail(reply.header('retry-after', String(e.retryAfterSeconds)), 503, e.code, e.message, 'busy');
       throw e;
     }
   });

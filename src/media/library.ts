@@ -7,6 +7,7 @@ import type { Config } from '../config/schema.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { AccountStore, MediaStore, MediaVersion, MohClass } from '../store/types.ts';
+import type { ConversionPool } from './conversion-pool.ts';
 import { UploadRefused, type RefusalReason } from './decoded-audio.ts';
 import { transcode, type TranscodeOptions, type Transcoded } from './transcode.ts';
 
@@ -19,6 +20,21 @@ export class UploadError extends SipedgeError {
   ) {
     super(code, message);
     this.name = 'UploadError';
+  }
+}
+
+/** Seconds an upload turned away by a full conversion pool is asked to wait (Retry-After, RFC 9110 §10.2.3). */
+const BUSY_RETRY_AFTER_SECONDS = 2;
+
+/** An upload turned away because every conversion slot and queue place is taken; nothing is recorded. */
+export class UploadBusy extends SipedgeError {
+  readonly retryAfterSeconds = BUSY_RETRY_AFTER_SECONDS;
+  constructor(pool: ConversionPool) {
+    super(
+      'SIPEDGE_ERR_UPLOAD_BUSY',
+      `${pool.running} conversion(s) are running and ${pool.queued} upload(s) wait (media.conversions, media.conversionQueue); try again in ${BUSY_RETRY_AFTER_SECONDS} s`,
+    );
+    this.name = 'UploadBusy';
   }
 }
 
@@ -39,6 +55,8 @@ export interface MediaLibraryDeps {
   metrics?: Metrics;
   /** Runs the pipeline; default in this thread (the CLI). The edge passes transcodeInWorker (never blocks RTP). */
   transcoder?: (bytes: Buffer, opts: TranscodeOptions) => Promise<Transcoded>;
+  /** Bounds the conversions running and waiting (the edge's); none: each upload converts at once (the CLI's one). */
+  pool?: ConversionPool;
 }
 
 /** Validates, converts, stores and activates uploads; reports status. */
@@ -52,11 +70,11 @@ export class MediaLibrary {
 
   /** Throws SIPEDGE_ERR_CLI_USAGE-style errors for a bad class or an unknown tenant (nothing is recorded). */
   async checkTarget(tenant: string, cls: string): Promise<MohClass> {
-    if (cls !== 'hold' && cls !== 'queue') throw new SipedgeError('SIPEDGE_ERR_CLI_USAGE', `class "${cls}" is not hold or queue`);
+    const c = mohClass(cls);
     if ((await this.d.accounts.getTenant(tenant)) === undefined) {
       throw new SipedgeError('SIPEDGE_ERR_TENANT_UNKNOWN', `tenant "${tenant}" does not exist`);
     }
-    return cls;
+    return c;
   }
 
   /** The refusal for an upload of `bytes` (or more) bytes over the class limit; records it as failed. */
@@ -70,20 +88,29 @@ export class MediaLibrary {
 
   /**
    * Converts and activates an upload. Resolves with the active version; rejects with UploadError (recorded as a
-   * failed version, the previous music still active) or a store error.
+   * failed version, the previous music still active), UploadBusy (the pool is full; nothing recorded) or a store error.
    */
   async upload(u: UploadInput): Promise<MediaVersion> {
     const cls = await this.checkTarget(u.tenant, u.cls);
     if (u.bytes.length > this.maxBytes(cls)) throw await this.refuseTooLarge(u.tenant, cls, u.sourceName, u.bytes.length, false);
     const started = performance.now();
+    const opts: TranscodeOptions = {
+      maxSeconds: this.d.config.maxDurationSeconds,
+      maxSecondsKey: 'media.maxDurationSeconds',
+      targetDbfs: this.d.config.loudnessDbfs,
+      peakDbfs: this.d.config.peakDbfs,
+    };
+    const convert = () => (this.d.transcoder ?? transcode)(u.bytes, opts);
+    const pool = this.d.pool;
+    const converting = pool === undefined ? convert() : pool.run(convert);
+    if (converting === undefined) {
+      this.d.metrics?.mohActivations.labels('busy').inc();
+      this.d.logger.info({ event: 'moh.busy', tenant: u.tenant, cls, running: pool?.running, queued: pool?.queued });
+      throw new UploadBusy(pool!);
+    }
     let out;
     try {
-      out = await (this.d.transcoder ?? transcode)(u.bytes, {
-        maxSeconds: this.d.config.maxDurationSeconds,
-        maxSecondsKey: 'media.maxDurationSeconds',
-        targetDbfs: this.d.config.loudnessDbfs,
-        peakDbfs: this.d.config.peakDbfs,
-      });
+      out = await converting;
     } catch (e) {
       if (!(e instanceof UploadRefused)) throw e;
       const err = new UploadError('SIPEDGE_ERR_UPLOAD_REFUSED', `${u.sourceName}: ${e.message}`, e.reason);
@@ -144,6 +171,12 @@ export class MediaLibrary {
       failedAt: now,
     });
   }
+}
+
+/** The class named, or SIPEDGE_ERR_CLI_USAGE for anything but hold and queue. */
+export function mohClass(cls: string): MohClass {
+  if (cls !== 'hold' && cls !== 'queue') throw new SipedgeError('SIPEDGE_ERR_CLI_USAGE', `class "${cls}" is not hold or queue`);
+  return cls;
 }
 
 /** Sortable and unique: base-36 time plus 48 random bits. */

@@ -212,6 +212,12 @@ export class Metrics {
     labelNames: ['result'] as const,
     registers: [this.registry],
   });
+  readonly mohConversions = new Gauge({
+    name: 'sipedge_moh_conversions',
+    help: 'Hold-music uploads converting now (state running) and waiting for a conversion slot (state queued)',
+    labelNames: ['state'] as const,
+    registers: [this.registry],
+  });
   readonly mohCalls = new FastCounter({
     name: 'sipedge_moh_calls_total',
     help: 'Hold-music INVITEs by outcome (answered, no-codec, unknown-tenant, no-port, ...)',

@@ -29,7 +29,7 @@ let dir: string;
 function sipedge(args: string[], env: Record<string, string> = {}): Promise<Result> {
   return new Promise((resolve) => {
     execFile(
-      'node',
+      process.execPath,
       ['bin/sipedge.js', ...args],
       { env: { ...process.env, SIPEDGE_DATA_DIR: dir, ...env }, timeout: 60_000 },
       (err, stdout, stderr) => {
@@ -247,7 +247,7 @@ describe('sipedge CLI', { timeout: 120_000 }, () => {
   ): Promise<{ line(re: RegExp): Promise<string>; stdout(): string; stop(): Promise<number | null> }> {
     const inherited: NodeJS.ProcessEnv = { ...process.env };
     delete inherited[IO_SWITCHES.nativeUdp];
-    const child = spawn('node', ['bin/sipedge.js', 'start', ...args], {
+    const child = spawn(process.execPath, ['bin/sipedge.js', 'start', ...args], {
       env: {
         ...inherited,
         SIPEDGE_DATA_DIR: dir,

@@ -132,7 +132,7 @@ for (const store of ['memory', 'redis'] as const) {
         SIPEDGE_REDIS_URL: cfg.redis.url,
         SIPEDGE_REDIS__KEY_PREFIX: cfg.redis.keyPrefix,
       };
-      const { stdout } = await run('node', ['bin/sipedge.js', 'ext', 'reset-2fa', '1001@acme'], { env });
+      const { stdout } = await run(process.execPath, ['bin/sipedge.js', 'ext', 'reset-2fa', '1001@acme'], { env });
       expect(stdout).toContain('2FA of 1001@acme reset');
       expect(
         await eventually(async () => (await gw!.client().login('1001-acme', PASSWORDS.alice)).body?.twoFactorRequired === false),

@@ -44,7 +44,7 @@ export interface TestEdge {
 let prefixCounter = 0;
 
 export async function startEdge(
-  opts: { store?: 'memory' | 'redis'; overrides?: DeepPartial<Config>; dataDir?: string; clock?: Clock; inspectHttp?: AppOptions['inspectHttp'] } = {},
+  opts: { store?: 'memory' | 'redis'; overrides?: DeepPartial<Config>; dataDir?: string; clock?: Clock; transcoder?: AppOptions['transcoder']; inspectHttp?: AppOptions['inspectHttp'] } = {},
 ): Promise<TestEdge> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'sipedge-edge-'));
   const store = opts.store ?? 'memory';
@@ -70,7 +70,7 @@ export async function startEdge(
     },
   });
   const logger = pino({ level: 'debug', redact: { paths: REDACT_PATHS, censor: '[REDACTED]' } }, sink);
-  const app = await createApp(config, { logger, metrics: new Metrics(), clock: opts.clock, inspectHttp: opts.inspectHttp });
+  const app = await createApp(config, { logger, metrics: new Metrics(), clock: opts.clock, transcoder: opts.transcoder, inspectHttp: opts.inspectHttp });
   const a = await app.start();
   const httpPort = a.http!.port;
   const httpHost = a.http!.address;

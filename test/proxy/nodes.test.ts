@@ -318,7 +318,7 @@ describe('many nodes on one Redis', () => {
       media: { anchoring: 'off' },
       log: { level: 'warn' },
     }));
-    const d = spawn('node', ['bin/sipedge.js', 'start'], { env: { ...process.env, SIPEDGE_CONFIG: config } });
+    const d = spawn(process.execPath, ['bin/sipedge.js', 'start'], { env: { ...process.env, SIPEDGE_CONFIG: config } });
     children.push(d);
     const listening = await new Promise<string>((resolve, reject) => {
       let out = '';

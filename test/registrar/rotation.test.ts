@@ -41,7 +41,7 @@ for (const store of ['memory', 'redis'] as const) {
         SIPEDGE_REDIS_URL: edge.config.redis.url,
         SIPEDGE_REDIS__KEY_PREFIX: edge.config.redis.keyPrefix,
       };
-      return run('node', ['bin/sipedge.js', ...args], { env });
+      return run(process.execPath, ['bin/sipedge.js', ...args], { env });
     }
 
     afterEach(async () => {
