@@ -31,7 +31,7 @@ export interface RedisStoreConfig {
  * unanswered is sent again after a reconnect (the request that issued it has been answered 503 by then). The main
  * connection never reconnects by itself: health.ts reopens it once the probe finds this store's marker again.
  * The main connection pipelines automatically: the commands issued in one event-loop turn leave in one write and are
- * answered together (one round trip), which is how the REGISTER path's reads cost one (README "Redis round trips").
+ * answered together (one round trip), which is how the REGISTER path's reads cost one (README "Stores").
  */
 function clientOptions(cfg: RedisStoreConfig, role: 'main' | 'probe'): RedisOptions {
   return {
