@@ -167,7 +167,7 @@ export class Registrar {
       this.refuse(tx, 'unsupported-uri-scheme');
       return;
     }
-    const identity = reads?.identity ?? this.d.identities.of(toUri.user, toUri.host);
+    const identity = reads !== undefined ? reads.identity : this.d.identities.of(toUri.user, toUri.host);
     return chain(identity, (id) => this.withIdentity(tx, id, reads?.guess));
   }
 
