@@ -23,6 +23,8 @@ const USAGE = `usage: tsx load-tests/run-redis.ts [options]   (npm run bench -- 
   --rounds R         rounds of the interleaved steps (default 2)
   --nodes N          also run N edges on the one Redis, SIPp split over them (default 1: no such arm)
   --edge-cpus LIST   taskset CPU list for the edges (default 0; "" = not pinned)
+  --node-cpus LIST   with --nodes: the CPU of each node in turn, e.g. 0,1 (default: --edge-cpus for every node; the
+                     first node, which the one-node arms use, is always on --edge-cpus)
   --sipp-cpus LIST   taskset CPU list for SIPp (default 1)
   --redis-cpus LIST  taskset CPU list for redis-server (default 1)
   -h, --help
@@ -40,6 +42,7 @@ interface Options {
   rounds: number;
   nodes: number;
   edgeCpus: string;
+  nodeCpus: string[];
   sippCpus: string;
   redisCpus: string;
 }
@@ -75,6 +78,7 @@ function parseOptions(argv: string[]): Options | undefined {
       rounds: { type: 'string', default: '2' },
       nodes: { type: 'string', default: '1' },
       'edge-cpus': { type: 'string', default: '0' },
+      'node-cpus': { type: 'string' },
       'sipp-cpus': { type: 'string', default: '1' },
       'redis-cpus': { type: 'string', default: '1' },
       help: { type: 'boolean', short: 'h', default: false },
@@ -96,6 +100,7 @@ function parseOptions(argv: string[]): Options | undefined {
     rounds: int('rounds', values.rounds, 1),
     nodes: int('nodes', values.nodes, 1),
     edgeCpus: values['edge-cpus'],
+    nodeCpus: values['node-cpus'] === undefined ? [] : values['node-cpus'].split(',').map((c) => c.trim()),
     sippCpus: values['sipp-cpus'],
     redisCpus: values['redis-cpus'],
   };
@@ -226,7 +231,8 @@ async function main(argv: string[]): Promise<number> {
     console.log(
       [
         'sipedge REGISTER load: memory store against Redis, same run',
-        `  nproc ${availableParallelism()}, node ${process.version}; edges on cpu ${o.edgeCpus || '(any)'}, SIPp on cpu ${o.sippCpus || '(any)'}, ` +
+        `  nproc ${availableParallelism()}, node ${process.version}; edges on cpu ${o.edgeCpus || '(any)'}` +
+          `${o.nodes > 1 ? ` (${o.nodes} nodes on cpu ${o.edgeCpus || '(any)'}${o.nodeCpus.length ? `, then ${o.nodeCpus.join(',')} in turn` : ''})` : ''}, SIPp on cpu ${o.sippCpus || '(any)'}, ` +
           `redis-server on cpu ${o.redisCpus || '(any)'}`,
         `  ${o.users} users, rates ${o.rates.join(',')} registrations/s, ${o.stepSeconds} s steps, ${o.rounds} round(s), arms interleaved per step`,
       ].join('\n'),
@@ -242,7 +248,10 @@ async function main(argv: string[]): Promise<number> {
     const redisEdges: RunningEdge[] = [];
     for (let i = 0; i < Math.max(1, o.nodes); i++) {
       // The first node provisions the shared store; the others find the users there.
-      const e = await startEdge({ ...common, tenants: i === 0 ? [TENANT] : [], importCsv: i === 0 ? files.importCsv : undefined, env: onRedis });
+      const pinned = i === 0 || o.nodeCpus.length === 0 ? cpus : o.nodeCpus[i % o.nodeCpus.length];
+      const e = await startEdge({
+        ...common, cpus: pinned, tenants: i === 0 ? [TENANT] : [], importCsv: i === 0 ? files.importCsv : undefined, env: onRedis,
+      });
       edges.push(e);
       redisEdges.push(e);
     }
