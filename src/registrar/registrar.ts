@@ -150,7 +150,13 @@ export class Registrar {
     if (!(identity instanceof Promise)) return { toUri, identity };
     identity.catch(() => {}); // Answered by process(), or dropped with the request when its source is banned.
     const guessed = this.d.identities.guess(toUri.user, toUri.host);
-    return { toUri, identity, guess: guessed === undefined ? undefined : this.readsFor(tx, guessed) };
+    let guess: IdentityReads | undefined;
+    try {
+      guess = guessed === undefined ? undefined : this.readsFor(tx, guessed);
+    } catch {
+      // A malformed Authorization: process() meets it again and answers 400, unless the ban check drops the request.
+    }
+    return { toUri, identity, guess };
   }
 
   private register(tx: ServerTransaction, reads: RegisterReads | undefined): MaybePromise<void> {
