@@ -65,3 +65,28 @@ it('answers each phone\'s challenge after one Redis round trip and its 200 after
   // Every phone's binding is where the 200 said: the writes really went to Redis.
   for (const ext of exts) expect((await stores.bindings.get(`${ext}@acme`, Date.now())).bindings).toHaveLength(1);
 });
+
+it('registers under the tenant that owns the domain when the 200 leg arrives, not the one the 401 leg found there', async () => {
+  edge = await startEdge({ store: 'redis' });
+  await edge.cli(async (p) => {
+    await p.addTenant('acme', DOMAIN);
+    await p.addExtension({ ext: '1001', tenant: 'acme' }, { password: PW });
+  });
+  const client = await SipPeer.open({ transport: 'udp', port: edge.udpPort });
+  peers.push(client);
+  const phone = new Phone(client, { ext: '1001', domain: DOMAIN, password: PW });
+  const first = phone.buildRegister({ expires: 600 });
+  const challenge = await client.sendRequest(first.text, phone.callId, first.cseq);
+  expect(challenge.status).toBe(401);
+  // Meanwhile an operator (on another node) gives the domain to another tenant with the same extension and password.
+  const accounts = edge.app.stores.accounts;
+  expect(await accounts.removeExtension('acme', '1001')).toBe(true);
+  expect(await accounts.removeTenant('acme')).toBe(true);
+  await edge.cli(async (p) => {
+    await p.addTenant('beta', DOMAIN);
+    await p.addExtension({ ext: '1001', tenant: 'beta' }, { password: PW });
+  });
+  expect((await phone.answer(challenge, { expires: 600 })).status).toBe(200);
+  expect((await edge.app.stores.bindings.get('1001@beta', Date.now())).bindings).toHaveLength(1);
+  expect((await edge.app.stores.bindings.get('1001@acme', Date.now())).bindings).toHaveLength(0);
+});
