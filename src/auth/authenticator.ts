@@ -319,8 +319,8 @@ export class DigestAuthenticator {
    * replay -> success (trust the source, reset its own counter). Fails with StoreUnavailable if a store is down.
    * A value when every store answered with one (the embedded store: no promise on the REGISTER path), else a promise.
    */
-  authenticate(input: AuthenticateInput, ahead?: AuthReads): MaybePromise<DigestOutcome> {
-    return chain(this.prove(input, ahead), (p) => (p instanceof Proof ? chain(this.confirm(p), (c) => c.outcome) : p));
+  authenticate(input: AuthenticateInput): MaybePromise<DigestOutcome> {
+    return chain(this.prove(input), (p) => (p instanceof Proof ? chain(this.confirm(p), (c) => c.outcome) : p));
   }
 
   /**
