@@ -1,5 +1,6 @@
 // `npm run bench`: runs every load-tests/micro/*.bench.ts in its own process, then quick load runs (REGISTER, hold
-// music, calls through the proxy, bridged calls through rtpengine against plain ones, SIP over TLS against TCP).
+// music, calls through the proxy, bridged calls through rtpengine against plain ones, SIP over TLS against TCP, the Redis
+// store against the embedded one).
 // It prints figures and asserts nothing about speed; it fails only when a benchmark or the load run crashes.
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
@@ -15,8 +16,9 @@ const RUN_INVITE = join(REPO_ROOT, 'load-tests', 'run-invite.ts');
 const RUN_TLS = join(REPO_ROOT, 'load-tests', 'run-tls.ts');
 const RUN_AGAINST = join(REPO_ROOT, 'load-tests', 'run-against.ts');
 const RUN_FLOOD = join(REPO_ROOT, 'load-tests', 'run-flood.ts');
+const RUN_REDIS = join(REPO_ROOT, 'load-tests', 'run-redis.ts');
 
-const USAGE = `usage: npm run bench -- [--micro] [--register] [--moh] [--invite] [--anchor] [--tls] [--flood] [--full] [run-register options...]
+const USAGE = `usage: npm run bench -- [--micro] [--register] [--moh] [--invite] [--anchor] [--tls] [--flood] [--redis] [--full] [run-register options...]
 
   --micro       only the micro benchmarks (load-tests/micro/*.bench.ts)
   --register    only the SIPp REGISTER load run (load-tests/run-register.ts)
@@ -28,6 +30,9 @@ const USAGE = `usage: npm run bench -- [--micro] [--register] [--moh] [--invite]
                 TLS handshakes/s (load-tests/run-tls.ts; see its --help)
   --flood       only legitimate REGISTERs during a flood at 5 x the edge's measured capacity from 200 addresses:
                 success share, p99, edge RSS before/during/60 s after (load-tests/run-flood.ts; see its --help)
+  --redis       only REGISTERs on the Redis store against the embedded store: the same SIPp steps against an edge
+                on each, interleaved, with the ratio, CPU and Redis commands per registration
+                (load-tests/run-redis.ts; options after --redis go to it, e.g. --redis --nodes 3 --rounds 3)
   (none)        all of them
   --against kamailio
                 the same SIPp REGISTER and call steps against Kamailio and the edge, interleaved, 3 rounds, with
@@ -98,6 +103,11 @@ async function main(argv: string[]): Promise<number> {
     const code = await runTs(RUN_AGAINST, rest);
     return code === 0 ? 0 : 1;
   }
+  const redis = argv.indexOf('--redis');
+  if (redis >= 0) {
+    const code = await runTs(RUN_REDIS, argv.filter((_, i) => i !== redis));
+    return code === 0 ? 0 : 1;
+  }
   const onlyMicro = argv.includes('--micro');
   const onlyRegister = argv.includes('--register');
   const onlyInvite = argv.includes('--invite');
@@ -151,6 +161,11 @@ async function main(argv: string[]): Promise<number> {
     console.log('\n== legitimate REGISTERs during a flood');
     const code = await runTs(RUN_FLOOD, []);
     if (code !== 0) failures.push(`run-flood.ts (exit ${code})`);
+  }
+  if (none) {
+    console.log('\n== REGISTER on the Redis store against the embedded store');
+    const code = await runTs(RUN_REDIS, []);
+    if (code !== 0) failures.push(`run-redis.ts (exit ${code})`);
   }
   if (failures.length > 0) {
     console.error(`\nbench: ${failures.length} part(s) failed to run: ${failures.join(', ')}`);

@@ -16,7 +16,7 @@ import type { Stores } from './store/types.ts';
 import { DigestAuthenticator, type Verdict } from './auth/authenticator.ts';
 import { Identities } from './auth/identity.ts';
 import { resolveNonceSecret } from './auth/nonce.ts';
-import { Registrar } from './registrar/registrar.ts';
+import { Registrar, type RegisterReads } from './registrar/registrar.ts';
 import { TransportLayer } from './transport/transport-layer.ts';
 import { FloodGuard } from './transport/flood-guard.ts';
 import { errorResponse } from './transaction/error-response.ts';
@@ -118,18 +118,20 @@ class Dispatcher implements TransactionUser {
 
   private route(tx: ServerTransaction): MaybePromise<void> {
     const req = tx.request;
+    // A REGISTER's store reads leave together with the ban check's (one Redis round trip; Registrar.readAhead).
+    const reads = req.method === 'REGISTER' ? this.registrar.readAhead(tx) : undefined;
     // Scanners and banned sources are dropped before any work (DESIGN.md §5).
-    return chain(this.auth.precheck(req.source!.address, req.userAgent), (verdict) => this.routeChecked(tx, verdict));
+    return chain(this.auth.precheck(req.source!.address, req.userAgent), (verdict) => this.routeChecked(tx, verdict, reads));
   }
 
-  private routeChecked(tx: ServerTransaction, verdict: Verdict): MaybePromise<void> {
+  private routeChecked(tx: ServerTransaction, verdict: Verdict, reads: RegisterReads | undefined): MaybePromise<void> {
     if (verdict !== 'ok') {
       // From now on the source's messages are dropped before parsing (flood.banSeconds), not after.
       this.flood.ban(tx.request.source!.address, verdict === 'scanner' ? 'scanner' : 'auth');
       tx.drop();
       return;
     }
-    if (tx.request.method === 'REGISTER') return this.registrar.process(tx);
+    if (tx.request.method === 'REGISTER') return this.registrar.process(tx, reads);
     return this.routeOther(tx);
   }
 
@@ -271,7 +273,7 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
   const flood = new FloodGuard({ config: config.flood, metrics, provenMs: config.auth.lockout.trustSeconds * 1000 });
   const auth = new DigestAuthenticator({
     config: config.auth,
-    stores: { accounts: stores.accounts, lockouts: stores.lockouts, nonces: stores.nonces },
+    stores: { accounts: stores.accounts, lockouts: stores.lockouts, nonces: stores.nonces, proven: stores.proven },
     clock,
     metrics,
     logger,

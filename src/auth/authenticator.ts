@@ -7,7 +7,10 @@ import type { Logger } from '../observability/logger.ts';
 import type { AuthFailureReason, Metrics } from '../observability/metrics.ts';
 import type { DigestCredentials, SipAnswer } from '../sip/types.ts';
 import { chain, chain2, type MaybePromise } from '../store/maybe-promise.ts';
-import type { AccountStore, CredentialSet, Extension, LockoutStore, NonceCountStore, Tenant } from '../store/types.ts';
+import { sequentialProven } from '../store/proven.ts';
+import type {
+  AccountStore, Binding, CredentialSet, Extension, LockoutStore, NonceCountStore, ProvenResult, ProvenStore, Tenant,
+} from '../store/types.ts';
 import { ha2, parseDigestAlgorithm, verifyResponse, type DigestAlgorithm, type ResponseInput } from './digest.ts';
 import { resolveIdentity } from './identity.ts';
 import { createScannerMatcher, LockoutGuard, type FailureSubject, type LockState } from './lockout.ts';
@@ -29,6 +32,9 @@ export type DigestOutcome =
   | { ok: true; ext: Extension; algorithm: DigestAlgorithm; viaGrace: boolean }
   | { ok: false; reason: Exclude<DigestFailure, 'locked'> }
   | { ok: false; reason: 'locked'; lockedUntil: number };
+
+/** A failed DigestOutcome. */
+export type DigestRefusal = Extract<DigestOutcome, { ok: false }>;
 
 /** What the caller answers and what is counted, per failure. status 401 means: send challenge(realm, stale). */
 export interface FailureRule {
@@ -82,7 +88,7 @@ type Challenger = keyof typeof AS_SEEN_BY;
 export type Verdict = 'ok' | 'scanner' | 'banned';
 
 /** A syntactically complete credential for an identity some tenant owns: what authenticate() checks. */
-interface Claim {
+export interface Claim {
   ip: string;
   /** sourceBinding of the request's source: what its nonce must be bound to and what trust is recorded for. */
   bound: string;
@@ -127,7 +133,8 @@ export interface ChallengeTarget {
 
 export interface AuthenticatorDeps {
   config: Config['auth'];
-  stores: { accounts: AccountStore; lockouts: LockoutStore; nonces: NonceCountStore };
+  /** proven: the success writes as one step (Stores.proven); absent = nonces then lockouts (no binding updates). */
+  stores: { accounts: AccountStore; lockouts: LockoutStore; nonces: NonceCountStore; proven?: ProvenStore };
   clock: Clock;
   metrics: Metrics;
   logger: Logger;
@@ -140,7 +147,7 @@ export interface AuthenticatorDeps {
 type Counter = { inc(): void };
 
 /** What a failure is logged and counted against; `subject` absent = count nothing (metric and log only). */
-interface FailureContext {
+export interface FailureContext {
   ip: string;
   /** sourceBinding of the source: a trusted source's own lock key names it. */
   bound: string;
@@ -151,11 +158,48 @@ interface FailureContext {
   nonce?: NonceCheck;
 }
 
+/**
+ * The store reads authenticate() makes for one request (lock state and account), issued once: by readAhead(), so they
+ * travel with the caller's own reads in one Redis round trip, and used by prove() when made for the same identity.
+ */
+export interface AuthReads {
+  readonly realm: string;
+  readonly tenant: Tenant;
+  readonly now: number;
+  readonly claim: Claim;
+  readonly lock: MaybePromise<LockState>;
+  readonly account: MaybePromise<Extension | undefined>;
+}
+
+/** A digest whose response matched: confirm() consumes its nc and records the success (or finds it replayed). */
+export class Proof {
+  constructor(
+    /** The account the digest proved. */
+    readonly account: Extension,
+    readonly claim: Claim,
+    readonly viaGrace: boolean,
+    readonly ctx: FailureContext,
+    readonly source: AuthSource,
+    readonly device: string,
+    readonly now: number,
+  ) {}
+}
+
+/** A binding update committed together with a proof (ProvenWrites.bindings). */
+export interface ProvenBindings {
+  aor: string;
+  list: Binding[];
+  expectedVersion: number;
+}
+
+/** What claim checking found before any store read: the claim, or the failure to record (no-credentials: none). */
+type ClaimCheck = Claim | { reason: 'no-credentials' } | { reason: Exclude<DigestFailure, 'locked' | 'no-credentials'>; ctx: FailureContext };
+
 /** Digest challenge and verification for SIP requests (RFC 3261 §22, RFC 7616, RFC 8760). */
 export class DigestAuthenticator {
   private readonly config: Config['auth'];
   private readonly accounts: AccountStore;
-  private readonly nonceCounts: NonceCountStore;
+  private readonly proven: ProvenStore;
   private readonly clock: Clock;
   private readonly log: Logger;
   private readonly issuer: NonceIssuer;
@@ -183,7 +227,7 @@ export class DigestAuthenticator {
   constructor(deps: AuthenticatorDeps) {
     this.config = deps.config;
     this.accounts = deps.stores.accounts;
-    this.nonceCounts = deps.stores.nonces;
+    this.proven = deps.stores.proven ?? sequentialProven(deps.stores.nonces, deps.stores.lockouts);
     this.clock = deps.clock;
     this.log = deps.logger;
     this.issuer = new NonceIssuer(deps.nonceSecret, deps.config.nonceTtlSeconds);
@@ -276,8 +320,31 @@ export class DigestAuthenticator {
    * A value when every store answered with one (the embedded store: no promise on the REGISTER path), else a promise.
    */
   authenticate(input: AuthenticateInput): MaybePromise<DigestOutcome> {
+    return chain(this.prove(input), (p) => (p instanceof Proof ? chain(this.confirm(p), (c) => c.outcome) : p));
+  }
+
+  /**
+   * Issues the reads authenticate() will need for `input` (lock state, account) without waiting for them, so that they
+   * leave with the caller's reads (one pipeline); undefined when the credentials alone decide (nothing to read). Writes
+   * nothing: a rejected read is left to the prove() that uses it.
+   */
+  readAhead(input: AuthenticateInput): AuthReads | undefined {
     const now = this.clock.now();
-    const claim = this.claim(input, now);
+    const claim = this.checkClaim(input, now);
+    if (!('nonceState' in claim)) return undefined;
+    const lock = quiet(this.guard.check(claim.tenant.code, claim.ext, claim.bound, now));
+    const account = quiet(this.accounts.getExtension(claim.tenant.code, claim.ext));
+    return { realm: input.realm, tenant: claim.tenant, now, claim, lock, account };
+  }
+
+  /**
+   * authenticate() up to the response check, with no write on success: a Proof for confirm(), or the failed outcome.
+   * `ahead` (readAhead()) is used when it was made for the same tenant and realm as `input`, else read again.
+   */
+  prove(input: AuthenticateInput, ahead?: AuthReads): MaybePromise<Proof | DigestRefusal> {
+    const usable = ahead !== undefined && ahead.realm === input.realm && sameTenant(ahead.tenant, input.tenant);
+    const now = usable ? ahead.now : this.clock.now();
+    const claim = usable ? ahead.claim : this.claim(input, now);
     if (!('nonceState' in claim)) return claim;
     const { tenant, ext, bound } = claim;
     const device = deviceKey(tenant.code, ext, input.userAgent);
@@ -287,25 +354,52 @@ export class DigestAuthenticator {
       return { ok: false, reason: 'no-credentials' };
     }
     // The lock state and the account are read together (one Redis round trip); the account is ignored while locked.
-    return chain2(this.guard.check(tenant.code, ext, bound, now), this.accounts.getExtension(tenant.code, ext), (lock, account) => {
-      const checked = this.verify(claim, lock, account, now);
+    const lock = usable ? ahead.lock : this.guard.check(tenant.code, ext, bound, now);
+    const account = usable ? ahead.account : this.accounts.getExtension(tenant.code, ext);
+    return chain2(lock, account, (l, a) => {
+      const checked = this.verify(claim, l, a, now);
       if (!('account' in checked)) return checked;
-      const fresh = this.nonceCounts.checkAndSet(claim.nonce, claim.nc, now, this.nonceTtlMs, nonceSequence(claim.nonce));
-      return chain(fresh, (isFresh) => {
-        if (!isFresh) return this.fail('replay', checked.ctx);
-        this.onProven?.(input.source);
-        if (claim.algorithm === 'SHA-256') this.rememberStrong(device);
-        return chain(this.guard.recordSuccess(tenant.code, ext, bound, now), () => this.succeeded(claim, checked));
-      });
+      return new Proof(checked.account, claim, checked.viaGrace, checked.ctx, input.source, device, now);
+    });
+  }
+
+  /**
+   * The proof's nc consumed and its success recorded (trust the source, clear its own counter and lock), with
+   * `bindings` written in the same step when given (Stores.proven: one Redis round trip for all of a REGISTER's
+   * writes). outcome: success, or the replay failure (nothing written); result: what the store did.
+   */
+  confirm(p: Proof, bindings?: ProvenBindings): MaybePromise<{ outcome: DigestOutcome; result: ProvenResult }> {
+    const { claim } = p;
+    const writes = {
+      nonce: claim.nonce,
+      nc: claim.nc,
+      ncTtlMs: this.nonceTtlMs,
+      sequence: nonceSequence(claim.nonce),
+      ...this.guard.successWrites(claim.tenant.code, claim.ext, claim.bound),
+      bindings,
+    };
+    return chain(this.proven.commit(writes, p.now), (result) => {
+      if (result === 'replay') return chain(this.fail('replay', p.ctx), (outcome) => ({ outcome, result }));
+      this.onProven?.(p.source);
+      if (claim.algorithm === 'SHA-256') this.rememberStrong(p.device);
+      return { outcome: this.succeeded(claim, p), result };
     });
   }
 
   /** The credential's syntax and whose it claims to be, before any store is read; or the outcome when that fails. */
-  private claim(input: AuthenticateInput, now: number): Claim | MaybePromise<DigestOutcome> {
+  private claim(input: AuthenticateInput, now: number): Claim | MaybePromise<DigestRefusal> {
+    const c = this.checkClaim(input, now);
+    if ('nonceState' in c) return c;
+    if (c.reason === 'no-credentials') return { ok: false, reason: 'no-credentials' };
+    return this.fail(c.reason, c.ctx);
+  }
+
+  /** claim() without its side effects: the claim, or the failure it must record. */
+  private checkClaim(input: AuthenticateInput, now: number): ClaimCheck {
     const ip = input.source.address;
     const bound = sourceBinding(input.source);
     const picked = this.pickCredential(input.credentials, input.realm, this.offerFor({ source: input.source, userAgent: input.userAgent, tenant: input.tenant?.code }));
-    if (picked === undefined) return { ok: false, reason: 'no-credentials' };
+    if (picked === undefined) return { reason: 'no-credentials' };
     const { algorithm, params } = picked;
     const username = params.get('username');
     const nonce = params.get('nonce');
@@ -317,7 +411,7 @@ export class DigestAuthenticator {
     // RFC 2617 §3.2.2: qop MUST be sent when the challenge offered it, and ours always does; without qop there is no
     // nc, so accepting the RFC 2069 form would drop replay protection.
     if (!username || !nonce || !uri || !response || !cnonce || nc < 0 || params.get('qop')?.toLowerCase() !== 'auth') {
-      return this.fail('malformed', { ip, bound, user: username });
+      return { reason: 'malformed', ctx: { ip, bound, user: username } };
     }
     const nonceState = this.issuer.checkNonce(nonce, now, bound);
     const isShared = this.config.sharedDomain !== '' && input.realm === this.config.sharedDomain;
@@ -326,8 +420,8 @@ export class DigestAuthenticator {
     if (tenant === undefined || (isShared && identity.tenantCode !== tenant.code) || (!isShared && input.realm !== tenant.domain)) {
       // No tenant owns this identity: nothing to lock, but the attempt counts toward the source's ban, and only with a
       // nonce issued to this source (a forged source address cannot ban the phone that really owns it).
-      if (nonceState !== 'ok') return this.fail('stale-nonce', { ip, bound, user: username, nonce: nonceState });
-      return this.fail('unknown-user', { ip, bound, user: username, subject: { unowned: `${input.realm}:${username}` } });
+      if (nonceState !== 'ok') return { reason: 'stale-nonce', ctx: { ip, bound, user: username, nonce: nonceState } };
+      return { reason: 'unknown-user', ctx: { ip, bound, user: username, subject: { unowned: `${input.realm}:${username}` } } };
     }
     return {
       ip, bound, tenant, ext: identity.ext, isShared, algorithm, method: input.method, uri, nonce, nc, ncText: ncText!, cnonce, response,
@@ -341,7 +435,7 @@ export class DigestAuthenticator {
     lock: LockState,
     account: Extension | undefined,
     now: number,
-  ): { account: Extension; viaGrace: boolean; ctx: FailureContext } | MaybePromise<DigestOutcome> {
+  ): { account: Extension; viaGrace: boolean; ctx: FailureContext } | MaybePromise<DigestRefusal> {
     const { tenant, ext, ip, bound, algorithm, isShared } = claim;
     const ctx: FailureContext = { ip, bound, user: ext, tenant: tenant.code, subject: { tenant: tenant.code, ext, trusted: lock.trusted } };
     if (lock.lockedUntil > 0) {
@@ -389,7 +483,7 @@ export class DigestAuthenticator {
   }
 
   /** Counts, logs and records one failure as DIGEST_FAILURES says. */
-  private fail(reason: Exclude<DigestFailure, 'locked' | 'no-credentials'>, ctx: FailureContext): MaybePromise<DigestOutcome> {
+  private fail(reason: Exclude<DigestFailure, 'locked' | 'no-credentials'>, ctx: FailureContext): MaybePromise<DigestRefusal> {
     const rule: FailureRule = DIGEST_FAILURES[reason];
     if (rule.metric !== null) this.failureCounters[rule.metric].inc();
     this.log.debug({ event: 'auth.failure', reason, tenant: ctx.tenant, user: ctx.user, ip: ctx.ip, nonce: ctx.nonce });
@@ -502,6 +596,16 @@ function lowerRules(rules: ReadonlyArray<{ userAgent: string; algorithms: readon
 function matchRule(rules: readonly ChallengeRule[], loweredUa: string): ChallengeRule | undefined {
   for (const r of rules) if (loweredUa.includes(r.ua)) return r;
   return undefined;
+}
+
+/** Marks a read issued ahead as handled: one that is never used (the guess was wrong) must not fail the process. */
+function quiet<T>(v: MaybePromise<T>): MaybePromise<T> {
+  if (v instanceof Promise) v.catch(() => {});
+  return v;
+}
+
+function sameTenant(a: Tenant, b: Tenant | undefined): boolean {
+  return b !== undefined && a.code === b.code && a.domain === b.domain;
 }
 
 /** The key a device is remembered by: its extension and its User-Agent. */

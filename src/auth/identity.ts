@@ -29,6 +29,8 @@ export function resolveIdentity(username: string, realm: string, sharedDomain: s
 /** The one owner of "which tenant and extension does this URI name" for every service on the SIP path. */
 export class Identities {
   private readonly shared: string;
+  /** of()'s last tenant per host, or per '\n' + tenant code in the shared domain (guess()). */
+  private readonly lastTenants = new Map<string, Tenant>();
 
   constructor(
     private readonly accounts: Pick<AccountStore, 'getTenant' | 'findTenantByDomain'>,
@@ -47,10 +49,42 @@ export class Identities {
       const id = resolveIdentity(user, this.sharedDomain, this.sharedDomain);
       const realm = this.sharedDomain;
       if (id.tenantCode === undefined) return { ext: id.ext, tenant: undefined, realm, isShared: true };
-      return chain(this.accounts.getTenant(id.tenantCode), (tenant) => ({ ext: id.ext, tenant, realm, isShared: true }));
+      const code = id.tenantCode;
+      return chain(this.remembered(`\n${code}`, this.accounts.getTenant(code)), (tenant) => ({ ext: id.ext, tenant, realm, isShared: true }));
     }
-    return chain(this.accounts.findTenantByDomain(host), (tenant) =>
+    return chain(this.remembered(host, this.accounts.findTenantByDomain(host)), (tenant) =>
       tenant === undefined ? undefined : { ext: user, tenant, realm: tenant.domain, isShared: false },
     );
   }
+
+  /**
+   * What of(user, host) answered last time for this host's (or shared-domain name's) tenant, without a store read;
+   * undefined when it was never asked or found nothing. For reads issued before of()'s answer is there, which the
+   * caller then checks against that answer (Registrar.readAhead). Only store reads answered by a promise are kept.
+   */
+  guess(user: string, host: string): UriIdentity | undefined {
+    if (this.shared !== '' && host === this.shared) {
+      const id = resolveIdentity(user, this.sharedDomain, this.sharedDomain);
+      const tenant = id.tenantCode === undefined ? undefined : this.lastTenants.get(`\n${id.tenantCode}`);
+      return tenant === undefined ? undefined : { ext: id.ext, tenant, realm: this.sharedDomain, isShared: true };
+    }
+    const tenant = this.lastTenants.get(host);
+    return tenant === undefined ? undefined : { ext: user, tenant, realm: tenant.domain, isShared: false };
+  }
+
+  /** Keeps a store's later answer for guess(), under the host or under '\n' + the tenant code. */
+  private remembered(key: string, answer: MaybePromise<Tenant | undefined>): MaybePromise<Tenant | undefined> {
+    if (!(answer instanceof Promise)) return answer;
+    return answer.then((tenant) => {
+      if (tenant === undefined) this.lastTenants.delete(key);
+      else {
+        // One entry per tenant (names that find none leave none); the cap only guards against a caller bug.
+        if (this.lastTenants.size >= MAX_REMEMBERED) this.lastTenants.clear();
+        this.lastTenants.set(key, tenant);
+      }
+      return tenant;
+    });
+  }
 }
+
+const MAX_REMEMBERED = 10_000;

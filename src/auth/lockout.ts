@@ -1,8 +1,8 @@
 // Lockout and ban policy over the LockoutStore: which key a failure counts on, who is locked, who is banned, scanners.
 // Counting, expiry and atomicity are the store's (memory or Redis); deciding what a failure is belongs to authenticator.ts.
 import type { Config } from '../config/schema.ts';
-import { chain, chain2, chain3, type MaybePromise } from '../store/maybe-promise.ts';
-import type { BanPolicy, LockoutPolicy, LockoutStore } from '../store/types.ts';
+import { chain, chain2, type MaybePromise } from '../store/maybe-promise.ts';
+import type { BanPolicy, LockoutPolicy, LockoutStore, ProvenWrites } from '../store/types.ts';
 
 // The anti-weaponisation rule (DESIGN.md "Lockout"):
 //
@@ -75,18 +75,11 @@ export class LockoutGuard {
   }
 
   /**
-   * Whether `source` (a sourceBinding) may attempt `tenant`/`ext` now. Three reads issued together (one Redis round
-   * trip when pipelined); a value on the embedded store, like every method here that the request path calls.
+   * Whether `source` (a sourceBinding) may attempt `tenant`/`ext` now: its trust and the lock that applies to it, in
+   * one store read (one Redis command); a value on the embedded store, like every method here that the request path calls.
    */
   check(tenant: string, ext: string, source: string, now: number): MaybePromise<LockState> {
-    const extKey = extensionKey(tenant, ext);
-    const trusted = this.store.isTrusted(extKey, source, now);
-    const extLock = this.store.lockedUntil(extKey, now);
-    const srcLock = this.store.lockedUntil(sourceKey(tenant, ext, source), now);
-    return chain3(trusted, extLock, srcLock, (isTrusted, extUntil, srcUntil) => {
-      const until = isTrusted ? srcUntil : extUntil;
-      return { trusted: isTrusted, lockedUntil: until > now ? until : 0 };
-    });
+    return this.store.lockState(extensionKey(tenant, ext), source, sourceKey(tenant, ext, source), now);
   }
 
   /**
@@ -120,12 +113,11 @@ export class LockoutGuard {
   }
 
   /**
-   * `source` (a sourceBinding) proved the password: trust it for trustSeconds and clear its own counter and lock (not
-   * the extension's).
+   * What `source` (a sourceBinding) proving the password writes (with the nonce count, ProvenWrites): trust it for
+   * trustSeconds and clear its own counter and lock (not the extension's).
    */
-  recordSuccess(tenant: string, ext: string, source: string, now: number): MaybePromise<void> {
-    const trust = this.store.trust(extensionKey(tenant, ext), source, now, this.trustMs);
-    return chain2(trust, this.store.unlock(sourceKey(tenant, ext, source)), () => undefined);
+  successWrites(tenant: string, ext: string, source: string): Pick<ProvenWrites, 'trustKey' | 'source' | 'trustMs' | 'ownKey'> {
+    return { trustKey: extensionKey(tenant, ext), source, trustMs: this.trustMs, ownKey: sourceKey(tenant, ext, source) };
   }
 
   /** ms epoch until which the extension-wide lock (the one strangers meet) holds; 0 when unlocked. */

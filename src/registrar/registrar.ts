@@ -5,15 +5,15 @@ import type { Clock } from '../clock.ts';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
-import type { DigestAuthenticator, DigestOutcome } from '../auth/authenticator.ts';
+import { Proof, type AuthReads, type AuthenticateInput, type DigestAuthenticator, type DigestRefusal } from '../auth/authenticator.ts';
 import type { Identities, UriIdentity } from '../auth/identity.ts';
 import { parseUri } from '../sip/uri.ts';
-import type { Contact, SipAnswer, SipMessage } from '../sip/types.ts';
+import type { Contact, SipAnswer, SipMessage, SipUri } from '../sip/types.ts';
 import { errorResponse } from '../transaction/error-response.ts';
 import type { ServerTransaction } from '../transaction/types.ts';
 import type { Flow } from '../transport/flow.ts';
 import { chain, type MaybePromise } from '../store/maybe-promise.ts';
-import type { Binding, BindingStore } from '../store/types.ts';
+import type { Binding, BindingSet, BindingStore } from '../store/types.ts';
 import { bindingKey, contactLine, instanceOf, regIdOf } from './contact-binding.ts';
 import type { NodeIdentity } from './node-registry.ts';
 
@@ -85,6 +85,24 @@ interface Applied {
   outbound: boolean;
 }
 
+/**
+ * The store reads of one REGISTER, issued before the source's ban check answers (app.ts) so that on Redis they leave
+ * in one pipeline with it: the To URI's identity, and the reads for the identity guessed from the last answer for
+ * its host (Identities.guess), used only when the identity read agrees.
+ */
+export interface RegisterReads {
+  toUri: SipUri;
+  identity: MaybePromise<UriIdentity | undefined>;
+  guess?: IdentityReads;
+}
+
+/** What the 200 leg reads for one identity, issued together: the digest's reads and the AOR's bindings. */
+interface IdentityReads {
+  id: UriIdentity;
+  auth: AuthReads;
+  bindings: MaybePromise<BindingSet>;
+}
+
 /** A §10.3 refusal found while applying the contacts, with the header lines its response carries. */
 interface Refused {
   refused: Refusal;
@@ -101,12 +119,12 @@ export class Registrar {
   /**
    * Handles one REGISTER server transaction; never rejects (errors become responses). When every store answers with a
    * value (the embedded store) the REGISTER is answered before this returns, with no promise made; otherwise the
-   * returned promise settles once it is answered.
+   * returned promise settles once it is answered. `reads`: readAhead()'s, when the caller issued them.
    */
-  process(tx: ServerTransaction): MaybePromise<void> {
+  process(tx: ServerTransaction, reads?: RegisterReads): MaybePromise<void> {
     let pending: MaybePromise<void>;
     try {
-      pending = this.register(tx);
+      pending = this.register(tx, reads);
     } catch (e) {
       this.fail(tx, e);
       return;
@@ -114,7 +132,34 @@ export class Registrar {
     if (pending instanceof Promise) return pending.catch((e: unknown) => this.fail(tx, e));
   }
 
-  private register(tx: ServerTransaction): MaybePromise<void> {
+  /**
+   * Issues the store reads process() will need, without waiting: the identity the To URI names and, on a store that
+   * answers with promises (Redis), the digest's and the bindings' reads for the identity guessed from the last answer
+   * for its host. So a REGISTER's reads (with the ban check issued next to them) cost one Redis round trip and its
+   * writes one more (DigestAuthenticator.confirm). Undefined when the To URI is unusable (process() answers that).
+   */
+  readAhead(tx: ServerTransaction): RegisterReads | undefined {
+    let toUri: SipUri;
+    try {
+      toUri = parseUri(tx.request.to.uri, 'To');
+    } catch {
+      return undefined;
+    }
+    if (toUri.scheme !== 'sip' && toUri.scheme !== 'sips') return undefined;
+    const identity = this.d.identities.of(toUri.user, toUri.host);
+    if (!(identity instanceof Promise)) return { toUri, identity };
+    identity.catch(() => {}); // Answered by process(), or dropped with the request when its source is banned.
+    const guessed = this.d.identities.guess(toUri.user, toUri.host);
+    let guess: IdentityReads | undefined;
+    try {
+      guess = guessed === undefined ? undefined : this.readsFor(tx, guessed);
+    } catch {
+      // A malformed Authorization: process() meets it again and answers 400, unless the ban check drops the request.
+    }
+    return { toUri, identity, guess };
+  }
+
+  private register(tx: ServerTransaction, reads: RegisterReads | undefined): MaybePromise<void> {
     const req = tx.request;
     const required = req.headerValues('require');
     const unsupported = required.length === 0 ? required : required.filter((t) => !SUPPORTED.has(t.toLowerCase()));
@@ -123,51 +168,95 @@ export class Registrar {
       return;
     }
     // §10.3 step 1-3: the To header names the address-of-record; its domain picks the tenant (and realm).
-    const toUri = parseUri(req.to.uri, 'To');
+    const toUri = reads?.toUri ?? parseUri(req.to.uri, 'To');
     if (toUri.scheme !== 'sip' && toUri.scheme !== 'sips') {
       this.refuse(tx, 'unsupported-uri-scheme');
       return;
     }
-    return chain(this.d.identities.of(toUri.user, toUri.host), (id) => this.withIdentity(tx, id));
+    const identity = reads !== undefined ? reads.identity : this.d.identities.of(toUri.user, toUri.host);
+    return chain(identity, (id) => this.withIdentity(tx, id, reads?.guess));
   }
 
   /**
    * §10.3 step 2 on: the tenant the AOR's domain (or the shared domain's username) names, then digest. A shared-domain
-   * name of no tenant is still challenged (no enumeration); the digest then fails as unknown-user.
+   * name of no tenant is still challenged (no enumeration); the digest then fails as unknown-user. The digest's and
+   * the bindings' reads are `guess`'s when made for this identity, else issued here together.
    */
-  private withIdentity(tx: ServerTransaction, id: UriIdentity | undefined): MaybePromise<void> {
+  private withIdentity(tx: ServerTransaction, id: UriIdentity | undefined, guess: IdentityReads | undefined): MaybePromise<void> {
     if (id === undefined) {
       this.refuse(tx, 'domain-not-served');
       return;
     }
+    const input = this.authInput(tx, id);
+    const reads = guess !== undefined && sameIdentity(guess.id, id) ? guess : this.readsFor(tx, id, input);
+    return chain(this.d.auth.prove(input, reads?.auth), (p) => this.proven(tx, id, p, reads));
+  }
+
+  private authInput(tx: ServerTransaction, id: UriIdentity): AuthenticateInput {
     const req = tx.request;
-    const outcome = this.d.auth.authenticate({
+    return {
       method: 'REGISTER',
       credentials: req.credentials(false),
       realm: id.realm,
       tenant: id.tenant,
       source: req.source!,
       userAgent: req.userAgent,
-    });
-    return chain(outcome, (o) => this.authenticated(tx, o, id));
+    };
   }
 
-  private authenticated(tx: ServerTransaction, outcome: DigestOutcome, id: UriIdentity): MaybePromise<void> {
+  /** The 200 leg's reads for `id`, issued together; undefined when the credentials alone decide (the 401 leg). */
+  private readsFor(tx: ServerTransaction, id: UriIdentity, input = this.authInput(tx, id)): IdentityReads | undefined {
+    if (id.tenant === undefined) return undefined;
+    const auth = this.d.auth.readAhead(input);
+    if (auth === undefined) return undefined;
+    const bindings = this.d.bindings.get(`${id.ext}@${id.tenant.code}`, auth.now);
+    if (bindings instanceof Promise) bindings.catch(() => {}); // Used by proven(), or not at all when the digest fails.
+    return { id, auth, bindings };
+  }
+
+  /**
+   * The digest was checked: a failure is answered; a proof is confirmed (nc consumed, success recorded) together with
+   * the binding update (one Redis round trip), or alone when the REGISTER is refused or changes no binding.
+   */
+  private proven(tx: ServerTransaction, id: UriIdentity, p: Proof | DigestRefusal, reads: IdentityReads | undefined): MaybePromise<void> {
+    if (!(p instanceof Proof)) {
+      this.authRefused(tx, id, p);
+      return;
+    }
     const { tenant, ext } = id;
-    if (!outcome.ok) {
-      this.answer(tx, this.d.auth.refusal(outcome.reason, id.realm, 'registrar', {
-        source: tx.request.source!,
-        userAgent: tx.request.userAgent,
-        tenant: tenant?.code,
-        ext,
-      }));
-      return;
+    if (!tenant || p.account.ext !== ext || p.account.tenant !== tenant.code) {
+      return this.confirmed(tx, id, p, () => this.refuse(tx, 'not-your-aor'));
     }
-    if (!tenant || outcome.ext.ext !== ext || outcome.ext.tenant !== tenant.code) {
-      this.refuse(tx, 'not-your-aor');
-      return;
-    }
-    return this.updateBindings(tx, `${ext}@${tenant.code}`);
+    const aor = `${ext}@${tenant.code}`;
+    const update = this.updateOf(tx);
+    const now = reads?.auth.now ?? this.d.clock.now();
+    const current = reads?.bindings ?? this.d.bindings.get(aor, now);
+    return chain(current, (set) => {
+      const result = this.apply(tx.request, tx.flow, update.contacts, update.headerExpires, update.supported.includes('outbound'), set.bindings, now);
+      if ('refused' in result) return this.confirmed(tx, id, p, () => this.refuse(tx, result.refused, result.headers));
+      if (!result.changed) return this.confirmed(tx, id, p, () => this.registered(tx, aor, update, result, now));
+      const write = { aor, list: result.bindings, expectedVersion: set.version };
+      return chain(this.d.auth.confirm(p, write), (c) => {
+        if (!c.outcome.ok) return this.authRefused(tx, id, c.outcome);
+        // Another writer moved the bindings since they were read: the usual compare-and-set rounds, on a fresh snapshot.
+        if (c.result === 'conflict') return this.updateBindings(tx, aor, update, 1);
+        this.registered(tx, aor, update, result, now);
+      });
+    });
+  }
+
+  /** Confirms the proof alone, then `then()`; a replayed nc is answered as the digest failure it is instead. */
+  private confirmed(tx: ServerTransaction, id: UriIdentity, p: Proof, then: () => void): MaybePromise<void> {
+    return chain(this.d.auth.confirm(p), (c) => (c.outcome.ok ? then() : this.authRefused(tx, id, c.outcome)));
+  }
+
+  private authRefused(tx: ServerTransaction, id: UriIdentity, outcome: DigestRefusal): void {
+    this.answer(tx, this.d.auth.refusal(outcome.reason, id.realm, 'registrar', {
+      source: tx.request.source!,
+      userAgent: tx.request.userAgent,
+      tenant: id.tenant?.code,
+      ext: id.ext,
+    }));
   }
 
   /**
@@ -175,7 +264,7 @@ export class Registrar {
    * writer (concurrent REGISTERs for one AOR on several nodes) starts again on a fresh snapshot, at most
    * MAX_CAS_ATTEMPTS times.
    */
-  private updateBindings(tx: ServerTransaction, aor: string, update = this.updateOf(tx), attempt = 0): MaybePromise<void> {
+  private updateBindings(tx: ServerTransaction, aor: string, update: BindingUpdate, attempt: number): MaybePromise<void> {
     if (attempt === MAX_CAS_ATTEMPTS) {
       this.refuse(tx, 'concurrent-update', ['Retry-After: 1']);
       return;
@@ -350,4 +439,9 @@ export class Registrar {
   private fail(tx: ServerTransaction, e: unknown): void {
     if (!tx.isCompleted) this.answer(tx, errorResponse(e, this.d, 'registrar').answer);
   }
+}
+
+/** Whether two identities name the same extension of the same tenant in the same realm. */
+function sameIdentity(a: UriIdentity, b: UriIdentity): boolean {
+  return a.ext === b.ext && a.realm === b.realm && a.tenant?.code === b.tenant?.code && a.tenant?.domain === b.tenant?.domain;
 }

@@ -165,6 +165,11 @@ export interface LockoutStore {
   /** Remembers that `source` proved the password of `key` (until now + ttlMs). */
   trust(key: string, source: string, now: number, ttlMs: number): MaybePromise<void>;
   isTrusted(key: string, source: string, now: number): MaybePromise<boolean>;
+  /**
+   * isTrusted(key, source) and the lock that applies to `source`: `ownKey`'s when trusted, else `key`'s; read together
+   * (one command on Redis). lockedUntil is 0 when not locked.
+   */
+  lockState(key: string, source: string, ownKey: string, now: number): MaybePromise<{ trusted: boolean; lockedUntil: number }>;
   /** Records that `source` failed on `key`; bans the source once it failed on maxExtensions distinct keys. */
   recordSourceFailure(source: string, key: string, now: number, policy: BanPolicy): MaybePromise<{ distinct: number; bannedUntil: number }>;
   /** ms epoch until which `source` is banned; 0 when not banned. */
@@ -179,6 +184,36 @@ export interface NonceCountStore {
    * within 2^32): a store may key by it instead of the nonce text (the memory store does; see nonce-counts.ts).
    */
   checkAndSet(nonce: string, nc: number, now: number, ttlMs: number, sequence?: number): MaybePromise<boolean>;
+}
+
+/**
+ * What a proven digest writes, applied only when its nonce count is fresh: the nc (NonceCountStore.checkAndSet), the
+ * source's trust and the clearing of its own lock key (auth/lockout.ts recordSuccess), and for a REGISTER its binding
+ * update (BindingStore.replace), so that the whole success is one step (one Lua script on Redis).
+ */
+export interface ProvenWrites {
+  nonce: string;
+  nc: number;
+  /** How long the nc is remembered; ms. */
+  ncTtlMs: number;
+  /** nonceSequence of the nonce (NonceCountStore.checkAndSet). */
+  sequence?: number;
+  /** LockoutStore.trust(trustKey, source, now, trustMs). */
+  trustKey: string;
+  source: string;
+  trustMs: number;
+  /** LockoutStore.unlock(ownKey): the source's own count and lock. */
+  ownKey: string;
+  /** BindingStore.replace(aor, bindings, expectedVersion, now). */
+  bindings?: { aor: string; list: Binding[]; expectedVersion: number };
+}
+
+/** replay: the nc was not fresh, nothing written; stored: all written; conflict: all but the bindings (their version moved). */
+export type ProvenResult = 'replay' | 'stored' | 'conflict';
+
+/** Applies ProvenWrites as one unit. */
+export interface ProvenStore {
+  commit(w: ProvenWrites, now: number): MaybePromise<ProvenResult>;
 }
 
 /** Small durable values: generated secrets, versions. */
@@ -279,6 +314,7 @@ export interface Stores {
   nodes: NodeStore;
   lockouts: LockoutStore;
   nonces: NonceCountStore;
+  proven: ProvenStore;
   meta: MetaStore;
   media: MediaStore;
   /** Whether the store serves requests now (/readyz); the embedded store always does. */

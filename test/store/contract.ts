@@ -319,6 +319,64 @@ export function storeContract(name: string, open: StoresFactory): void {
       });
     });
 
+    describe('lock state', () => {
+      const key = 'ext:acme:1001';
+      const own = `${key}|src:udp:192.0.2.10:5060`;
+      const policy = { maxFailures: 1, windowMs: MIN, lockMs: 10 * MIN };
+
+      it("answers the extension's lock to an untrusted source and the source's own lock to a trusted one", async () => {
+        await stores.lockouts.recordFailure(key, clock.now(), policy);
+        const until = clock.now() + policy.lockMs;
+        expect(await stores.lockouts.lockState(key, 'udp:192.0.2.10:5060', own, clock.now())).toEqual({ trusted: false, lockedUntil: until });
+        await stores.lockouts.trust(key, 'udp:192.0.2.10:5060', clock.now(), 5 * MIN);
+        expect(await stores.lockouts.lockState(key, 'udp:192.0.2.10:5060', own, clock.now())).toEqual({ trusted: true, lockedUntil: 0 });
+        await stores.lockouts.recordFailure(own, clock.now(), policy);
+        expect(await stores.lockouts.lockState(key, 'udp:192.0.2.10:5060', own, clock.now())).toEqual({ trusted: true, lockedUntil: until });
+      });
+    });
+
+    describe('proven writes', () => {
+      const aor = '1001@acme';
+      const key = 'ext:acme:1001';
+      const source = 'udp:192.0.2.10:5060';
+      const own = `${key}|src:${source}`;
+      const writes = (nc: number, bindings?: { list: Binding[]; expectedVersion: number }) => ({
+        nonce: 'n1', nc, ncTtlMs: 5 * MIN, trustKey: key, source, trustMs: 10 * MIN, ownKey: own,
+        bindings: bindings === undefined ? undefined : { aor, ...bindings },
+      });
+
+      it('consumes the nc, trusts the source, clears its own lock and stores the bindings in one step', async () => {
+        const now = clock.now();
+        await stores.lockouts.recordFailure(own, now, { maxFailures: 1, windowMs: MIN, lockMs: MIN });
+        const b = [binding('sip:1001@192.0.2.10:5060', now, 10 * MIN)];
+        expect(await stores.proven.commit(writes(1, { list: b, expectedVersion: 0 }), now)).toBe('stored');
+        expect(await stores.lockouts.isTrusted(key, source, now)).toBe(true);
+        expect(await stores.lockouts.lockedUntil(own, now)).toBe(0);
+        expect((await stores.bindings.get(aor, now)).bindings).toEqual(b);
+        expect(await stores.nonces.checkAndSet('n1', 1, now, 5 * MIN)).toBe(false);
+      });
+
+      it('writes nothing for a replayed nc', async () => {
+        const now = clock.now();
+        expect(await stores.nonces.checkAndSet('n1', 3, now, 5 * MIN)).toBe(true);
+        const b = [binding('sip:1001@192.0.2.10:5060', now, 10 * MIN)];
+        expect(await stores.proven.commit(writes(3, { list: b, expectedVersion: 0 }), now)).toBe('replay');
+        expect(await stores.lockouts.isTrusted(key, source, now)).toBe(false);
+        expect(await stores.bindings.get(aor, now)).toEqual({ bindings: [], version: 0 });
+      });
+
+      it('stores all but the bindings when their version moved, and works without bindings', async () => {
+        const now = clock.now();
+        await stores.bindings.replace(aor, [binding('sip:other@192.0.2.20', now, 10 * MIN)], 0, now);
+        const b = [binding('sip:1001@192.0.2.10:5060', now, 10 * MIN)];
+        expect(await stores.proven.commit(writes(1, { list: b, expectedVersion: 0 }), now)).toBe('conflict');
+        expect(await stores.lockouts.isTrusted(key, source, now)).toBe(true);
+        expect((await stores.bindings.get(aor, now)).bindings.map((x) => x.contact)).toEqual(['sip:other@192.0.2.20']);
+        expect(await stores.proven.commit(writes(2), now)).toBe('stored');
+        expect(await stores.proven.commit(writes(2), now)).toBe('replay');
+      });
+    });
+
     describe('source bans', () => {
       const policy = { maxExtensions: 3, windowMs: 10 * MIN, banMs: 60 * MIN };
       const scanner = '203.0.113.66';

@@ -14,6 +14,7 @@ import { MemoryNodeStore } from './nodes.ts';
 import { GatewayState } from './gateway-state.ts';
 import { MemoryLoginStore, MemorySessionStore, MemoryTokenStore } from './logins.ts';
 import { MemoryUpstreamChoiceStore } from './upstream-choices.ts';
+import { sequentialProven } from '../proven.ts';
 
 /** Timing knobs of the embedded store; defaults suit production, tests shorten them. */
 export interface MemoryStoreTuning extends JournalTuning {
@@ -147,6 +148,7 @@ export async function openMemoryStores(dir: string, opts: StoreOptions, tuning: 
     nodes: new MemoryNodeStore(),
     lockouts,
     nonces,
+    proven: sequentialProven(nonces, lockouts, bindings),
     upstreamChoices: new MemoryUpstreamChoiceStore(),
     meta: new MemoryMetaStore(state, journal),
     logins: new MemoryLoginStore(gateway, journal, freshen),

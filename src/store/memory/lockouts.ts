@@ -106,6 +106,11 @@ export class MemoryLockoutStore implements LockoutStore {
     return until !== undefined && until > now;
   }
 
+  lockState(key: string, source: string, ownKey: string, now: number): { trusted: boolean; lockedUntil: number } {
+    const trusted = this.isTrusted(key, source, now);
+    return { trusted, lockedUntil: this.lockedUntil(trusted ? ownKey : key, now) };
+  }
+
   recordSourceFailure(source: string, key: string, now: number, policy: BanPolicy): { distinct: number; bannedUntil: number } {
     let s = this.bySource.get(source);
     if (s === undefined) {

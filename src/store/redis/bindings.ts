@@ -10,6 +10,18 @@ const VERSION = 'bindings:version';
 const aorKey = (aor: string): string => `aor:${aor}`;
 
 /**
+ * The keys and arguments of a bindings compare-and-set (scripts.ts replaceBindings), appended to `keys` and `args`;
+ * the bindings passed on are the ones still live at `now`.
+ */
+export function replaceArgs(aor: string, bindings: Binding[], expectedVersion: number, now: number, keys: (string | number)[], args: (string | number)[]): Binding[] {
+  const live = bindings.filter((x) => x.expiresAt > now);
+  keys.push(aorKey(aor), INDEX, VERSION);
+  args.push(expectedVersion, now, aor, JSON.stringify(live), live.length);
+  for (const x of live) args.push(x.expiresAt);
+  return live;
+}
+
+/**
  * Shared location service. Versions come from one INCR counter, so they never repeat for an AOR even after its
  * key expired or was removed (no ABA). The hash expires (PEXPIRE) at its latest binding's expiry; reads also
  * filter by the caller's `now`. While Redis cannot be reached, get() answers what this node last read or wrote for
@@ -43,14 +55,17 @@ export class RedisBindingStore implements BindingStore {
   }
 
   async replace(aor: string, bindings: Binding[], expectedVersion: number, now: number): Promise<boolean> {
-    const live = bindings.filter((x) => x.expiresAt > now);
-    const args: (string | number)[] = [
-      aorKey(aor), INDEX, VERSION, expectedVersion, now, aor, JSON.stringify(live), live.length,
-    ];
-    for (const x of live) args.push(x.expiresAt);
-    const replaced = (await guarded(this.redis.sipedgeBindingsReplace(...args))) === 1;
-    if (replaced) this.known.remember(aor, live, now, latestExpiry(live));
+    const keys: (string | number)[] = [];
+    const args: (string | number)[] = [];
+    const live = replaceArgs(aor, bindings, expectedVersion, now, keys, args);
+    const replaced = (await guarded(this.redis.sipedgeBindingsReplace(...keys, ...args))) === 1;
+    if (replaced) this.stored(aor, live, now);
     return replaced;
+  }
+
+  /** `live` was just written for `aor` (here or by a ProvenStore commit): the outage cache's copy. */
+  stored(aor: string, live: Binding[], now: number): void {
+    this.known.remember(aor, live, now, latestExpiry(live));
   }
 
   async removeAll(aor: string): Promise<void> {

@@ -30,6 +30,8 @@ export interface RedisStoreConfig {
  * command issued while disconnected rejects at once; every command times out after commandTimeoutMs; nothing
  * unanswered is sent again after a reconnect (the request that issued it has been answered 503 by then). The main
  * connection never reconnects by itself: health.ts reopens it once the probe finds this store's marker again.
+ * The main connection pipelines automatically: the commands issued in one event-loop turn leave in one write and are
+ * answered together (one round trip), which is how the REGISTER path's reads cost one (README "Stores").
  */
 function clientOptions(cfg: RedisStoreConfig, role: 'main' | 'probe'): RedisOptions {
   return {
@@ -38,6 +40,7 @@ function clientOptions(cfg: RedisStoreConfig, role: 'main' | 'probe'): RedisOpti
     enableOfflineQueue: false,
     autoResendUnfulfilledCommands: false,
     maxRetriesPerRequest: 0,
+    enableAutoPipelining: role === 'main',
     commandTimeout: cfg.commandTimeoutMs ?? 1_000,
     connectTimeout: cfg.connectTimeoutMs ?? 3_000,
     retryStrategy: role === 'main' ? () => null : (times) => Math.min(times * 100, 1_000),

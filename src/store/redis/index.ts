@@ -14,6 +14,7 @@ import { LOST_KEY, MARKER_KEY, openMarker } from './marker.ts';
 import { RedisLoginStore, RedisSessionStore, RedisTokenStore } from './logins.ts';
 import { RedisMediaStore } from './media.ts';
 import { RedisNodeStore } from './nodes.ts';
+import { RedisProvenStore } from './proven.ts';
 import { RedisUpstreamChoiceStore } from './upstream-choices.ts';
 
 export type { RedisStoreConfig } from './connection.ts';
@@ -53,9 +54,11 @@ export async function openRedisStores(cfg: RedisStoreConfig, opts: StoreOptions)
   }
   const keepMs = (cfg.outageCacheSeconds ?? 300) * 1000;
   const cacheAnswers = opts.metrics?.storeCacheAnswers.labels();
+  const bindings = new RedisBindingStore(redis, { keepMs, answers: cacheAnswers });
   return {
     accounts: new RedisAccountStore(redis, { keepMs, answers: cacheAnswers, clock: opts.clock }, acks),
-    bindings: new RedisBindingStore(redis, { keepMs, answers: cacheAnswers }),
+    bindings,
+    proven: new RedisProvenStore(redis, bindings),
     nodes: new RedisNodeStore(redis),
     lockouts: new RedisLockoutStore(redis, cfg.keyPrefix, { keepMs, answers: cacheAnswers }),
     nonces: new RedisNonceCountStore(redis),

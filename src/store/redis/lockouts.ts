@@ -7,12 +7,12 @@ import type { BanPolicy, LockoutPolicy, LockoutStore } from '../types.ts';
 import { guarded } from './connection.ts';
 import { LastKnown, type LastKnownOptions } from './last-known.ts';
 
-const failKey = (key: string): string => `fail:${key}`;
-const lockKey = (key: string): string => `lock:${key}`;
+export const failKey = (key: string): string => `fail:${key}`;
+export const lockKey = (key: string): string => `lock:${key}`;
 const sourceKey = (source: string): string => `srcfail:${source}`;
 const banKey = (source: string): string => `ban:${source}`;
 /** Length-prefixed so no (key, source) pair can collide with another. */
-const trustKey = (key: string, source: string): string => `trust:${key.length}:${key}:${source}`;
+export const trustKey = (key: string, source: string): string => `trust:${key.length}:${key}:${source}`;
 
 /** Shared lockout state for all edge nodes. */
 export class RedisLockoutStore implements LockoutStore {
@@ -67,6 +67,12 @@ export class RedisLockoutStore implements LockoutStore {
 
   async isTrusted(key: string, source: string, now: number): Promise<boolean> {
     return untilOrZero(await guarded(this.redis.get(trustKey(key, source))), now) > 0;
+  }
+
+  async lockState(key: string, source: string, ownKey: string, now: number): Promise<{ trusted: boolean; lockedUntil: number }> {
+    const [trust, keyLock, ownLock] = await guarded(this.redis.mget(trustKey(key, source), lockKey(key), lockKey(ownKey)));
+    const trusted = untilOrZero(trust ?? null, now) > 0;
+    return { trusted, lockedUntil: untilOrZero((trusted ? ownLock : keyLock) ?? null, now) };
   }
 
   async recordSourceFailure(source: string, key: string, now: number, policy: BanPolicy): Promise<{ distinct: number; bannedUntil: number }> {

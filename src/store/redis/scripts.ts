@@ -20,6 +20,8 @@ declare module 'ioredis' {
     ): Result<[number, number], Context>;
     /** KEYS nc; ARGV nc, now, ttlMs, expiresAt. 1 = accepted. */
     sipedgeNonceCheck(ncKey: string, nc: number, now: number, ttlMs: number, expiresAt: number): Result<number, Context>;
+    /** PROVEN_COMMIT: KEYS nc, trust, own lock, own failures[, aor hash, index, version]; ARGV see there. 0/1/2. */
+    sipedgeProvenCommit(numberOfKeys: number, ...args: Arg[]): Result<number, Context>;
     /** KEYS tenants, domains; ARGV code, lower-cased domain, json. '' = added, 'code', or 'domain:<owner>'. */
     sipedgeAddTenant(tenantsKey: string, domainsKey: string, code: string, domain: string, json: string): Result<string, Context>;
     /** KEYS tenants, domains; ARGV lower-cased domain. -> tenant json or null. */
@@ -28,28 +30,39 @@ declare module 'ioredis' {
 }
 
 // Numbers go back to Redis through string.format('%d'): tostring() would switch to exponent form for big values.
-const BINDINGS_REPLACE = `
-local cur = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
-if cur ~= tonumber(ARGV[1]) then return 0 end
-local old = tonumber(redis.call('HGET', KEYS[1], 'n') or '0')
-for i = 1, old do redis.call('ZREM', KEYS[2], ARGV[3] .. '#' .. i) end
-local now = tonumber(ARGV[2])
-local n = tonumber(ARGV[5])
-local latest = 0
-for i = 1, n do
-  local e = tonumber(ARGV[5 + i])
-  if e > latest then latest = e end
+/**
+ * The bindings compare-and-set as a Lua function (also part of PROVEN_COMMIT): keys aor hash, index zset, version
+ * counter; `a` is ARGV from `i` on: expected, now, aor, json, n, expiresAt×n. 1 = replaced, 0 = the version moved.
+ */
+const REPLACE_BINDINGS_FN = `
+local function replaceBindings(aorKey, indexKey, versionKey, a, i)
+  local cur = tonumber(redis.call('HGET', aorKey, 'v') or '0')
+  if cur ~= tonumber(a[i]) then return 0 end
+  local old = tonumber(redis.call('HGET', aorKey, 'n') or '0')
+  local aor = a[i + 2]
+  for j = 1, old do redis.call('ZREM', indexKey, aor .. '#' .. j) end
+  local now = tonumber(a[i + 1])
+  local n = tonumber(a[i + 4])
+  local latest = 0
+  for j = 1, n do
+    local e = tonumber(a[i + 4 + j])
+    if e > latest then latest = e end
+  end
+  if n == 0 or latest <= now then
+    redis.call('DEL', aorKey)
+  else
+    local v = redis.call('INCR', versionKey)
+    redis.call('HSET', aorKey, 'v', v, 'n', n, 'b', a[i + 3])
+    redis.call('PEXPIRE', aorKey, string.format('%d', latest - now))
+    for j = 1, n do redis.call('ZADD', indexKey, a[i + 4 + j], aor .. '#' .. j) end
+  end
+  redis.call('ZREMRANGEBYSCORE', indexKey, '-inf', a[i + 1])
+  return 1
 end
-if n == 0 or latest <= now then
-  redis.call('DEL', KEYS[1])
-else
-  local v = redis.call('INCR', KEYS[3])
-  redis.call('HSET', KEYS[1], 'v', v, 'n', n, 'b', ARGV[4])
-  redis.call('PEXPIRE', KEYS[1], string.format('%d', latest - now))
-  for i = 1, n do redis.call('ZADD', KEYS[2], ARGV[5 + i], ARGV[3] .. '#' .. i) end
-end
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[2])
-return 1
+`;
+
+const BINDINGS_REPLACE = `${REPLACE_BINDINGS_FN}
+return replaceBindings(KEYS[1], KEYS[2], KEYS[3], ARGV, 1)
 `;
 
 const BINDINGS_REMOVE = `
@@ -86,16 +99,39 @@ return {n, untilMs}
  */
 const RECORD_SOURCE_FAILURE = RECORD_FAILURE;
 
-/** Value "nc:expiresAt": expiry is judged by the caller's clock, PX only frees the memory. */
-const NONCE_CHECK = `
-local cur = redis.call('GET', KEYS[1])
-if cur then
-  local sep = string.find(cur, ':', 1, true)
-  local seen = tonumber(string.sub(cur, 1, sep - 1))
-  local expiresAt = tonumber(string.sub(cur, sep + 1))
-  if expiresAt > tonumber(ARGV[2]) and tonumber(ARGV[1]) <= seen then return 0 end
+/**
+ * The nonce-count check as a Lua function (also part of PROVEN_COMMIT). Value "nc:expiresAt": expiry is judged by the
+ * caller's clock, PX only frees the memory. 1 = accepted (and stored).
+ */
+const NONCE_CHECK_FN = `
+local function checkNonce(key, nc, now, ttlMs, expiresAt)
+  local cur = redis.call('GET', key)
+  if cur then
+    local sep = string.find(cur, ':', 1, true)
+    local seen = tonumber(string.sub(cur, 1, sep - 1))
+    local expires = tonumber(string.sub(cur, sep + 1))
+    if expires > tonumber(now) and tonumber(nc) <= seen then return 0 end
+  end
+  redis.call('SET', key, nc .. ':' .. expiresAt, 'PX', ttlMs)
+  return 1
 end
-redis.call('SET', KEYS[1], ARGV[1] .. ':' .. ARGV[4], 'PX', ARGV[3])
+`;
+
+const NONCE_CHECK = `${NONCE_CHECK_FN}
+return checkNonce(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4])
+`;
+
+/**
+ * A proven digest's writes (types.ts ProvenWrites) in one step. KEYS nc, trust, own lock, own failures, then (with
+ * bindings) aor hash, index zset, version counter; ARGV nc, now, ncTtlMs, ncExpiresAt, trustUntil, trustMs, then the
+ * bindings' ARGV of BINDINGS_REPLACE. 0 = replay (nothing written), 1 = stored, 2 = stored but the bindings' version moved.
+ */
+const PROVEN_COMMIT = `${NONCE_CHECK_FN}${REPLACE_BINDINGS_FN}
+if checkNonce(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4]) == 0 then return 0 end
+redis.call('SET', KEYS[2], ARGV[5], 'PX', ARGV[6])
+redis.call('DEL', KEYS[3], KEYS[4])
+if #KEYS == 4 then return 1 end
+if replaceBindings(KEYS[5], KEYS[6], KEYS[7], ARGV, 7) == 0 then return 2 end
 return 1
 `;
 
@@ -121,6 +157,8 @@ export function defineScripts(redis: Redis): void {
   redis.defineCommand('sipedgeRecordFailure', { numberOfKeys: 2, lua: RECORD_FAILURE });
   redis.defineCommand('sipedgeRecordSourceFailure', { numberOfKeys: 2, lua: RECORD_SOURCE_FAILURE });
   redis.defineCommand('sipedgeNonceCheck', { numberOfKeys: 1, lua: NONCE_CHECK });
+  // Its key count varies (with or without bindings): given first, as EVALSHA takes it.
+  redis.defineCommand('sipedgeProvenCommit', { lua: PROVEN_COMMIT });
   redis.defineCommand('sipedgeAddTenant', { numberOfKeys: 2, lua: ADD_TENANT });
   redis.defineCommand('sipedgeTenantByDomain', { numberOfKeys: 2, lua: TENANT_BY_DOMAIN, readOnly: true });
 }

@@ -1,0 +1,333 @@
+// The REGISTER load on the Redis store against the embedded store, in the same run: one redis-server of its own, one
+// edge on the memory store, one edge on Redis and optionally N edges on that Redis (SIPp per edge, users split
+// between them), the same SIPp REGISTER steps against each in turn, round after round; the highest rate each held
+// (median over rounds), the ratios, edge and redis-server CPU per registration, and Redis commands and server reads
+// per registration (INFO commandstats / INFO stats total_reads_processed).
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Redis } from 'ioredis';
+import { freeTcpPort, startEdge, type RunningEdge } from './lib/edge-process.ts';
+import { cpuSeconds } from './lib/proc-cpu.ts';
+import { requireSipp, runSipp, type SippResult } from './lib/sipp.ts';
+import { writeUserFiles } from './lib/users.ts';
+
+const USAGE = `usage: tsx load-tests/run-redis.ts [options]   (npm run bench -- --redis [options])
+
+  --users N          users provisioned (default 3000)
+  --rates LIST       completed registrations/s per step (SIPp calls/s: REGISTER, 401, REGISTER, 200), comma-separated
+                     (default 1000,2000,3000,4000,5000,6000)
+  --step-seconds S   traffic per step (default 5)
+  --rounds R         rounds of the interleaved steps (default 2)
+  --nodes N          also run N edges on the one Redis, SIPp split over them (default 1: no such arm)
+  --edge-cpus LIST   taskset CPU list for the edges (default 0; "" = not pinned)
+  --node-cpus LIST   with --nodes: the CPU of each node in turn, e.g. 0,1 (default: --edge-cpus for every node; the
+                     first node, which the one-node arms use, is always on --edge-cpus)
+  --sipp-cpus LIST   taskset CPU list for SIPp (default 1)
+  --redis-cpus LIST  taskset CPU list for redis-server (default 1)
+  -h, --help
+
+A step is held when fewer than 0.5 % of its calls failed and the achieved rate reached 95 % of the target.`;
+
+const TENANT = { code: 'load', domain: 'load.sipedge.test' };
+const MAX_FAILURE_RATIO = 0.005;
+const MIN_ACHIEVED_RATIO = 0.95;
+
+interface Options {
+  users: number;
+  rates: number[];
+  stepSeconds: number;
+  rounds: number;
+  nodes: number;
+  edgeCpus: string;
+  nodeCpus: string[];
+  sippCpus: string;
+  redisCpus: string;
+}
+
+/** One way of serving the load: its edges (SIPp sends each its share of the users and of the rate). */
+interface Arm {
+  name: string;
+  edges: RunningEdge[];
+  onRedis: boolean;
+}
+
+interface Step {
+  arm: string;
+  round: number;
+  rate: number;
+  ok: number;
+  failed: number;
+  achieved: number;
+  held: boolean;
+  edgeUsPerReg: number | undefined;
+  redisUsPerReg: number | undefined;
+  commandsPerReg: number | undefined;
+  readsPerReg: number | undefined;
+}
+
+function parseOptions(argv: string[]): Options | undefined {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      users: { type: 'string', default: '3000' },
+      rates: { type: 'string', default: '1000,2000,3000,4000,5000,6000' },
+      'step-seconds': { type: 'string', default: '5' },
+      rounds: { type: 'string', default: '2' },
+      nodes: { type: 'string', default: '1' },
+      'edge-cpus': { type: 'string', default: '0' },
+      'node-cpus': { type: 'string' },
+      'sipp-cpus': { type: 'string', default: '1' },
+      'redis-cpus': { type: 'string', default: '1' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return undefined;
+  }
+  const int = (name: string, text: string, min: number): number => {
+    const n = Number(text);
+    if (!Number.isInteger(n) || n < min) throw new Error(`--${name} ${text} must be an integer >= ${min}`);
+    return n;
+  };
+  return {
+    users: int('users', values.users, 1),
+    rates: values.rates.split(',').map((r) => int('rates', r.trim(), 1)),
+    stepSeconds: int('step-seconds', values['step-seconds'], 1),
+    rounds: int('rounds', values.rounds, 1),
+    nodes: int('nodes', values.nodes, 1),
+    edgeCpus: values['edge-cpus'],
+    nodeCpus: values['node-cpus'] === undefined ? [] : values['node-cpus'].split(',').map((c) => c.trim()),
+    sippCpus: values['sipp-cpus'],
+    redisCpus: values['redis-cpus'],
+  };
+}
+
+/** redis-server on a free port, nothing saved, pinned with taskset when cpus is given; resolves once it answers PING. */
+async function startRedis(cpus: string, dir: string): Promise<{ url: string; pid: number; stop: () => Promise<void> }> {
+  const port = await freeTcpPort();
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir];
+  const child = cpus === '' ? spawn('redis-server', args, { stdio: 'ignore' }) : spawn('taskset', ['-c', cpus, 'redis-server', ...args], { stdio: 'ignore' });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const url = `redis://127.0.0.1:${port}`;
+  const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  probe.on('error', () => {});
+  for (let i = 0; ; i++) {
+    try {
+      await probe.connect();
+      await probe.ping();
+      break;
+    } catch {
+      if (i >= 50) throw new Error(`redis-server on port ${port} did not answer PING within 5 s`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  probe.disconnect();
+  return {
+    url,
+    pid: child.pid ?? -1,
+    stop: async () => {
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+/** Total commands executed (INFO commandstats, scripts' inner commands included) and socket reads (INFO stats). */
+async function redisCounters(admin: Redis): Promise<{ commands: number; reads: number }> {
+  const stats = await admin.info('commandstats');
+  let commands = 0;
+  for (const m of stats.matchAll(/^cmdstat_[^:]+:calls=(\d+)/gm)) commands += Number(m[1]);
+  const reads = Number(/total_reads_processed:(\d+)/.exec(await admin.info('stats'))?.[1] ?? NaN);
+  return { commands, reads };
+}
+
+/** The SIPp injection file split in `n` parts (every n-th user), so each edge of an arm gets users of its own. */
+function splitCsv(csv: string, n: number, dir: string): string[] {
+  const [header, ...users] = readFileSync(csv, 'utf8').trim().split('\n');
+  return Array.from({ length: n }, (_, i) => {
+    const file = join(dir, `sipp-users-${n}-${i}.csv`);
+    writeFileSync(file, [header, ...users.filter((_, j) => j % n === i)].join('\n') + '\n', { mode: 0o600 });
+    return file;
+  });
+}
+
+async function runStep(o: Options, arm: Arm, csvs: string[], rate: number, seconds: number, redis: { pid: number; admin: Redis }): Promise<Omit<Step, 'arm' | 'round'>> {
+  const n = arm.edges.length;
+  const calls = Math.max(1, Math.round((rate * seconds) / n));
+  const edgeBefore = arm.edges.map((e) => e.cpuSeconds() ?? NaN);
+  const redisCpuBefore = cpuSeconds(redis.pid);
+  const countersBefore = await redisCounters(redis.admin);
+  const results: SippResult[] = await Promise.all(
+    arm.edges.map((e, i) =>
+      runSipp({
+        scenario: 'load-tests/sipp/register-auth.xml',
+        target: e.sipTarget,
+        inf: csvs[i],
+        calls,
+        rate: rate / n,
+        transport: 'u1',
+        authUri: TENANT.domain,
+        maxConcurrent: Math.max(200, Math.ceil(rate / n)),
+        recvTimeoutMs: 5000,
+        timeoutMs: seconds * 3000 + 20_000,
+        cpus: o.sippCpus === '' ? undefined : o.sippCpus,
+        extraArgs: ['-buff_size', String(4 * 1024 * 1024)],
+      }),
+    ),
+  );
+  const countersAfter = await redisCounters(redis.admin);
+  const redisCpu = (cpuSeconds(redis.pid) ?? NaN) - (redisCpuBefore ?? NaN);
+  const edgeCpu = arm.edges.reduce((sum, e, i) => sum + (e.cpuSeconds() ?? NaN) - edgeBefore[i]!, 0);
+  const ok = results.reduce((s, r) => s + r.successful, 0);
+  const failed = results.reduce((s, r) => s + r.failed, 0);
+  const elapsed = Math.max(...results.map((r) => r.elapsedSeconds));
+  const achieved = elapsed > 0 ? ok / elapsed : 0;
+  const placed = calls * n;
+  const held =
+    results.every((r) => !r.timedOut && r.created >= calls) &&
+    (placed - ok) / placed < MAX_FAILURE_RATIO &&
+    achieved >= MIN_ACHIEVED_RATIO * rate;
+  const per = (x: number): number | undefined => (ok > 0 && Number.isFinite(x) ? x / ok : undefined);
+  return {
+    rate,
+    ok,
+    failed,
+    achieved,
+    held,
+    edgeUsPerReg: per(edgeCpu * 1e6),
+    redisUsPerReg: arm.onRedis ? per(redisCpu * 1e6) : undefined,
+    commandsPerReg: arm.onRedis ? per(countersAfter.commands - countersBefore.commands) : undefined,
+    readsPerReg: arm.onRedis ? per(countersAfter.reads - countersBefore.reads) : undefined,
+  };
+}
+
+const fmt = (x: number | undefined, digits = 1): string => (x === undefined ? '-' : x.toFixed(digits));
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+async function main(argv: string[]): Promise<number> {
+  let o: Options | undefined;
+  try {
+    o = parseOptions(argv);
+  } catch (e) {
+    console.error(`run-redis: ${(e as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (o === undefined) return 0;
+  requireSipp();
+  const work = mkdtempSync(join(tmpdir(), 'sipedge-redis-load-'));
+  const edges: RunningEdge[] = [];
+  let redis: Awaited<ReturnType<typeof startRedis>> | undefined;
+  let admin: Redis | undefined;
+  try {
+    console.log(
+      [
+        'sipedge REGISTER load: memory store against Redis, same run',
+        `  nproc ${availableParallelism()}, node ${process.version}; edges on cpu ${o.edgeCpus || '(any)'}` +
+          `${o.nodes > 1 ? ` (${o.nodes} nodes on cpu ${o.edgeCpus || '(any)'}${o.nodeCpus.length ? `, then ${o.nodeCpus.join(',')} in turn` : ''})` : ''}, SIPp on cpu ${o.sippCpus || '(any)'}, ` +
+          `redis-server on cpu ${o.redisCpus || '(any)'}`,
+        `  ${o.users} users, rates ${o.rates.join(',')} registrations/s, ${o.stepSeconds} s steps, ${o.rounds} round(s), arms interleaved per step`,
+      ].join('\n'),
+    );
+    redis = await startRedis(o.redisCpus, work);
+    admin = new Redis(redis.url);
+    const files = writeUserFiles({ count: o.users, tenant: TENANT.code, domain: TENANT.domain, outDir: work });
+    const cpus = o.edgeCpus === '' ? undefined : o.edgeCpus;
+    const common = { floodGuard: false, logLevel: 'warn', tcp: true, cpus, startTimeoutMs: 60_000 } as const;
+    const onRedis = { SIPEDGE_STORE: 'redis', SIPEDGE_REDIS__URL: redis.url };
+    const memory = await startEdge({ ...common, tenants: [TENANT], importCsv: files.importCsv });
+    edges.push(memory);
+    const redisEdges: RunningEdge[] = [];
+    for (let i = 0; i < Math.max(1, o.nodes); i++) {
+      // The first node provisions the shared store; the others find the users there.
+      const pinned = i === 0 || o.nodeCpus.length === 0 ? cpus : o.nodeCpus[i % o.nodeCpus.length];
+      const e = await startEdge({
+        ...common, cpus: pinned, tenants: i === 0 ? [TENANT] : [], importCsv: i === 0 ? files.importCsv : undefined, env: onRedis,
+      });
+      edges.push(e);
+      redisEdges.push(e);
+    }
+    const arms: Arm[] = [
+      { name: 'memory', edges: [memory], onRedis: false },
+      { name: 'redis', edges: [redisEdges[0]!], onRedis: true },
+    ];
+    if (o.nodes > 1) arms.push({ name: `redis x${o.nodes}`, edges: redisEdges, onRedis: true });
+    const csvs = new Map(arms.map((a) => [a.name, splitCsv(files.sippCsv, a.edges.length, work)]));
+    const ctx = { pid: redis.pid, admin };
+
+    console.log('\nwarm-up: 3 s per arm at the first rate (not counted)');
+    for (const arm of arms) {
+      const w = await runStep(o, arm, csvs.get(arm.name)!, o.rates[0]!, 3, ctx);
+      if (w.ok === 0) throw new Error(`warm-up of ${arm.name} placed no successful registration`);
+    }
+
+    const header = ['round', 'arm', 'rate/s', 'ok', 'failed', 'got/s', 'held', 'edge us/reg', 'redis us/reg', 'cmds/reg', 'reads/reg'];
+    const widths = [5, 10, 6, 7, 6, 7, 4, 11, 12, 8, 9];
+    const row = (cells: string[]): string => cells.map((c, i) => c.padStart(widths[i]!)).join('  ');
+    console.log(
+      '\nedge us/reg: CPU of the arm\'s edges per completed registration (401 + 200 legs); redis us/reg: redis-server CPU;\n' +
+        'cmds/reg: commands Redis executed (scripts\' inner ones included); reads/reg: socket reads Redis made (a pipeline\n' +
+        'that arrives in one write is one read; under load one read carries several registrations\' commands).\n',
+    );
+    console.log(row(header));
+    const steps: Step[] = [];
+    for (let round = 1; round <= o.rounds; round++) {
+      const stopped = new Set<string>();
+      for (const rate of o.rates) {
+        for (const arm of arms) {
+          if (stopped.has(arm.name)) continue;
+          if (edges.some((e) => !e.isRunning())) throw new Error('an edge exited during the run');
+          await new Promise((r) => setTimeout(r, 1000));
+          const s: Step = { arm: arm.name, round, ...(await runStep(o, arm, csvs.get(arm.name)!, rate, o.stepSeconds, ctx)) };
+          steps.push(s);
+          console.log(row([String(round), arm.name, String(rate), String(s.ok), String(s.failed), fmt(s.achieved, 0), s.held ? 'yes' : 'no',
+            fmt(s.edgeUsPerReg), fmt(s.redisUsPerReg), fmt(s.commandsPerReg), fmt(s.readsPerReg, 2)]));
+          // Two steps in a row not held: this arm is done for the round.
+          const mine = steps.filter((x) => x.arm === arm.name && x.round === round);
+          if (mine.length >= 2 && mine.slice(-2).every((x) => !x.held)) stopped.add(arm.name);
+        }
+      }
+    }
+
+    console.log('\nhighest rate held per arm (median over rounds), and CPU per registration (median over all its held steps):');
+    const best = new Map<string, number>();
+    for (const arm of arms) {
+      const perRound = Array.from({ length: o.rounds }, (_, i) =>
+        Math.max(0, ...steps.filter((s) => s.arm === arm.name && s.round === i + 1 && s.held).map((s) => s.rate)),
+      );
+      const held = steps.filter((s) => s.arm === arm.name && s.held);
+      const edgeUs = held.map((s) => s.edgeUsPerReg).filter((x): x is number => x !== undefined);
+      best.set(arm.name, median(perRound));
+      console.log(
+        `  ${arm.name.padEnd(10)} ${String(median(perRound)).padStart(6)} registrations/s (rounds: ${perRound.join(', ')}); ` +
+          `edge ${edgeUs.length ? median(edgeUs).toFixed(1) : '-'} us/reg`,
+      );
+    }
+    const m = best.get('memory')!;
+    const r = best.get('redis')!;
+    console.log(`\nredis / memory (one node): ${m > 0 ? (r / m).toFixed(2) : '-'}x`);
+    if (o.nodes > 1) {
+      const x = best.get(`redis x${o.nodes}`)!;
+      console.log(`redis x${o.nodes} / redis (one node): ${r > 0 ? (x / r).toFixed(2) : '-'}x`);
+    }
+    return 0;
+  } catch (e) {
+    console.error(`run-redis: ${(e as Error).message}`);
+    return 1;
+  } finally {
+    for (const e of edges) await e.stop();
+    admin?.disconnect();
+    await redis?.stop();
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));
