@@ -9,10 +9,21 @@ import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import type { Clock } from '../clock.ts';
-import { BencodeError, decode, encode, type BValue } from './bencode.ts';
+import { BencodeError, decode, encodeMerged, type BencodableDict, type BValue } from './bencode.ts';
 
-/** A command or reply dictionary. */
+/** A reply dictionary (or a decoded command). */
 export type NgDict = { [key: string]: BValue | undefined };
+
+/** A command dictionary, or a part of one (constant flags): an SDP may be given as the bytes it came in. */
+export type NgCommandDict = BencodableDict;
+
+/** The reply keys the client itself reads (whether it is ok, and why not). */
+const OUTCOME_KEYS = ['result', 'error-reason'];
+
+/** The reply keys to decode when only `keys` are read (plus the outcome's own): for command's `keep`. */
+export function replyKeys(...keys: string[]): ReadonlySet<string> {
+  return new Set([...OUTCOME_KEYS, ...keys]);
+}
 
 /** Why a command got no usable reply (metric label `reason`, closed set). */
 export type NgFailure = 'timeout' | 'refused' | 'error' | 'bad-reply' | 'closed';
@@ -32,6 +43,7 @@ export interface NgClientOptions {
 
 interface Pending {
   readonly bytes: Buffer;
+  readonly keep: ReadonlySet<string> | undefined;
   readonly deadline: number;
   nextSendAt: number;
   resolve(o: NgOutcome): void;
@@ -58,18 +70,22 @@ export class NgClient {
     this.socket.unref();
   }
 
-  /** Sends one command (a dictionary with `command`) and resolves with its reply or why there is none. Never rejects. */
-  async command(cmd: NgDict): Promise<NgOutcome> {
+  /**
+   * Sends one command and resolves with its reply or why there is none. Never rejects. The command is one dictionary
+   * with `command`, or the parts it is made of (see encodeMerged), encoded before this returns its promise: the caller
+   * may reuse an SDP buffer it gave. With `keep` (see replyKeys), only those keys of the reply are decoded.
+   */
+  async command(cmd: NgCommandDict | readonly NgCommandDict[], keep?: ReadonlySet<string>): Promise<NgOutcome> {
     if (this.closed) return { ok: false, reason: 'closed', detail: 'the NG client is closed' };
+    const cookie = this.prefix + (this.seq++).toString(36);
+    const bytes = encodeMerged(cookie + ' ', Array.isArray(cmd) ? cmd : [cmd as NgCommandDict]);
     this.connected ??= new Promise<void>((resolve) => this.socket.connect(this.o.port, this.o.host, resolve));
     await this.connected;
     // Closed while connecting (the edge stopping as a call ends).
     if (this.closed) return { ok: false, reason: 'closed', detail: 'the NG client is closed' };
-    const cookie = this.prefix + (this.seq++).toString(36);
-    const bytes = Buffer.concat([Buffer.from(cookie + ' ', 'latin1'), encode(cmd as BValue)]);
     const now = this.o.clock.now();
     return await new Promise<NgOutcome>((resolve) => {
-      this.pending.set(cookie, { bytes, deadline: now + this.o.timeoutMs, nextSendAt: now + this.o.retransmitMs, resolve });
+      this.pending.set(cookie, { bytes, keep, deadline: now + this.o.timeoutMs, nextSendAt: now + this.o.retransmitMs, resolve });
       this.send(bytes);
       if (this.timer === undefined) {
         this.timer = setInterval(() => this.sweep(), SWEEP_MS);
@@ -112,7 +128,7 @@ export class NgClient {
     const cookie = m.toString('latin1', 0, space);
     const p = this.pending.get(cookie);
     if (p === undefined) return; // a late or duplicate reply
-    this.settle(cookie, p, replyOutcome(m, space + 1));
+    this.settle(cookie, p, replyOutcome(m, space + 1, p.keep));
   }
 
   private sweep(): void {
@@ -141,10 +157,10 @@ export class NgClient {
 }
 
 /** The outcome a reply datagram carries: its dictionary when `result` is ok or pong, else rtpengine's error reason. */
-function replyOutcome(m: Buffer, from: number): NgOutcome {
+function replyOutcome(m: Buffer, from: number, keep: ReadonlySet<string> | undefined): NgOutcome {
   let v: BValue;
   try {
-    v = decode(m, from);
+    v = decode(m, from, m.length, keep);
   } catch (e) {
     return { ok: false, reason: 'bad-reply', detail: e instanceof BencodeError ? e.message : String(e) };
   }
