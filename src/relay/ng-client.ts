@@ -49,16 +49,18 @@ interface Pending {
   resolve(o: NgOutcome): void;
 }
 
-/** How often pending commands are checked for retransmission and timeout; ms. */
-const SWEEP_MS = 25;
-
 export class NgClient {
   private readonly socket: dgram.Socket;
   private readonly pending = new Map<string, Pending>();
   /** Random per client, so that a restarted edge never repeats a cookie rtpengine still has a cached reply for. */
   private readonly prefix = randomBytes(6).toString('base64url') + '.';
   private seq = 0;
+  /**
+   * Armed for the earliest retransmission or deadline of the pending commands, and only while there are any: a reply
+   * within retransmitMs (the usual case) never wakes the edge for a timer.
+   */
   private timer: NodeJS.Timeout | undefined;
+  private timerAt = Infinity;
   private connected: Promise<void> | undefined;
   private closed = false;
 
@@ -85,12 +87,10 @@ export class NgClient {
     if (this.closed) return { ok: false, reason: 'closed', detail: 'the NG client is closed' };
     const now = this.o.clock.now();
     return await new Promise<NgOutcome>((resolve) => {
-      this.pending.set(cookie, { bytes, keep, deadline: now + this.o.timeoutMs, nextSendAt: now + this.o.retransmitMs, resolve });
+      const p = { bytes, keep, deadline: now + this.o.timeoutMs, nextSendAt: now + this.o.retransmitMs, resolve };
+      this.pending.set(cookie, p);
       this.send(bytes);
-      if (this.timer === undefined) {
-        this.timer = setInterval(() => this.sweep(), SWEEP_MS);
-        this.timer.unref();
-      }
+      this.wakeAt(Math.min(p.nextSendAt, p.deadline));
     });
   }
 
@@ -131,22 +131,45 @@ export class NgClient {
     this.settle(cookie, p, replyOutcome(m, space + 1, p.keep));
   }
 
+  /** Arms the timer for `at` unless it already fires by then. */
+  private wakeAt(at: number): void {
+    if (this.timer !== undefined) {
+      if (this.timerAt <= at) return;
+      clearTimeout(this.timer);
+    }
+    this.timerAt = at;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.timerAt = Infinity;
+      this.sweep();
+    }, Math.max(0, at - this.o.clock.now()));
+    this.timer.unref();
+  }
+
+  /** Times out and retransmits what is due, then arms the timer for what is due next. */
   private sweep(): void {
     const now = this.o.clock.now();
+    let next = Infinity;
     for (const [cookie, p] of this.pending) {
-      if (now >= p.deadline) this.settle(cookie, p, { ok: false, reason: 'timeout', detail: `no reply within ${this.o.timeoutMs} ms` });
-      else if (now >= p.nextSendAt) {
+      if (now >= p.deadline) {
+        this.settle(cookie, p, { ok: false, reason: 'timeout', detail: `no reply within ${this.o.timeoutMs} ms` });
+        continue;
+      }
+      if (now >= p.nextSendAt) {
         p.nextSendAt = now + this.o.retransmitMs;
         this.send(p.bytes);
       }
+      next = Math.min(next, p.nextSendAt, p.deadline);
     }
+    if (next < Infinity && !this.closed) this.wakeAt(next);
   }
 
   private settle(cookie: string, p: Pending, o: NgOutcome): void {
     this.pending.delete(cookie);
     if (this.pending.size === 0 && this.timer !== undefined) {
-      clearInterval(this.timer);
+      clearTimeout(this.timer);
       this.timer = undefined;
+      this.timerAt = Infinity;
     }
     p.resolve(o);
   }
