@@ -216,17 +216,14 @@ function skip(buf: Buffer, r: { i: number }, end: number, depth: number): void {
   if (depth > MAX_DEPTH) throw new BencodeError('bencode: nested too deeply');
   const c = buf[r.i]!;
   if (c === 0x64 /* d */ || c === 0x6c /* l */) {
+    const isDict = c === 0x64;
     r.i++;
-    let key = c === 0x64;
-    while (r.i < end && buf[r.i] !== 0x65) {
-      if (key && c === 0x64) {
-        const k = buf[r.i]!;
-        if (k < 0x30 || k > 0x39) throw new BencodeError('bencode: a dictionary key is not a string');
-      }
+    // In a dictionary, every other value is a key, and a key is a string.
+    for (let isKey = isDict; r.i < end && buf[r.i] !== 0x65; isKey = isDict && !isKey) {
+      if (isKey && !(buf[r.i]! >= 0x30 && buf[r.i]! <= 0x39)) throw new BencodeError('bencode: a dictionary key is not a string');
       skip(buf, r, end, depth + 1);
-      if (c === 0x64) key = !key;
     }
-    if (r.i >= end) throw new BencodeError(c === 0x64 ? 'bencode: truncated dictionary' : 'bencode: truncated list');
+    if (r.i >= end) throw new BencodeError(isDict ? 'bencode: truncated dictionary' : 'bencode: truncated list');
     r.i++;
   } else if (c === 0x69 /* i */) integer(buf, r, end);
   else if (c >= 0x30 && c <= 0x39) stringStart(buf, r, end);
@@ -246,8 +243,8 @@ function integer(buf: Buffer, r: { i: number }, end: number): number {
     n = n * 10 + d;
   }
   if (i >= end) throw new BencodeError('bencode: truncated integer');
-  if (buf[i] !== 0x65 || i === first) throw new BencodeError(`bencode: bad integer "${buf.toString('latin1', r.i + 1, buf.indexOf(0x65, r.i))}"`);
-  if (!Number.isSafeInteger(n)) throw new BencodeError(`bencode: integer out of range "${buf.toString('latin1', r.i + 1, i)}"`);
+  if (buf[i] !== 0x65 || i === first) throw new BencodeError(`bencode: bad integer at byte ${r.i}`);
+  if (!Number.isSafeInteger(n)) throw new BencodeError(`bencode: integer out of range at byte ${r.i}`);
   r.i = i + 1;
   return negative ? -n : n;
 }
@@ -279,7 +276,7 @@ function stringStart(buf: Buffer, r: { i: number }, end: number): number {
     n = n * 10 + d;
   }
   if (i >= end) throw new BencodeError('bencode: truncated string length');
-  if (buf[i] !== 0x3a) throw new BencodeError(`bencode: bad string length "${buf.toString('latin1', r.i, i + 1)}"`);
+  if (buf[i] !== 0x3a || i === r.i) throw new BencodeError(`bencode: bad string length at byte ${r.i}`);
   const to = i + 1 + n;
   if (to > end) throw new BencodeError('bencode: truncated string');
   r.i = to;

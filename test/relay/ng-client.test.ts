@@ -18,7 +18,7 @@ describe('bencode', () => {
   it('decodes what it encodes, and refuses truncated, trailing or malformed bytes with BencodeError', () => {
     const v = { command: 'offer', sdp: PLAIN_OFFER, flags: ['trust-address'], n: 42, nested: { l: [[]] } };
     expect(decode(encode(v))).toEqual(v);
-    for (const bad of ['d3:abc', 'i12', '4:abc', 'i1ei2e', 'x', 'di1ei2ee', 'i1.5e', '-1:a']) {
+    for (const bad of ['d3:abc', 'i12', '4:abc', 'i1ei2e', 'x', 'di1ei2ee', 'i1.5e', '-1:a', 'ie', 'i-e', 'l:e']) {
       expect(() => decode(Buffer.from(bad)), bad).toThrow(BencodeError);
     }
     expect(() => decode(Buffer.from('l'.repeat(100) + 'e'.repeat(100)))).toThrow(/nested too deeply/);
