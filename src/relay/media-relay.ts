@@ -95,7 +95,10 @@ export interface MediaRelayOptions {
 const IDLE_MS = 10 * 60_000;
 const SWEEP_MS = 60_000;
 
-/** The reply keys read: of an offer or answer; of a delete for the call's log line (statsOf); of a query (whether rtpengine still knows the call) or a delete whose log line is below the log level. */
+/**
+ * The reply keys read: of an offer or answer; of a delete for the call's log line (statsOf); of a query (whether
+ * rtpengine still knows the call), or of a delete whose log line is below the log level (its outcome only).
+ */
 const SDP_REPLY = replyKeys('sdp');
 const STATS_REPLY = replyKeys('tags', 'totals', 'SSRC');
 const OUTCOME_ONLY = replyKeys();
