@@ -299,17 +299,20 @@ const STATIC_PT: Record<string, string> = { '0': 'PCMU/8000', '8': 'PCMA/8000', 
 
 /** The first format of the first audio m= line, by its rtpmap name (or static payload type); 'none' without one. */
 function firstCodec(sdp: Buffer): string {
-  const text = sdp.toString('latin1');
-  const m = text.indexOf('m=audio ');
+  // Read in the bytes: only the m= line and the rtpmap line become strings (two of these per anchored call).
+  const m = sdp.indexOf('m=audio ');
   if (m < 0) return 'none';
-  const eol = text.indexOf('\n', m);
-  const fields = text.slice(m, eol < 0 ? text.length : eol).trim().split(' ');
+  const fields = sdp.toString('latin1', m, lineEnd(sdp, m)).trim().split(' ');
   const pt = fields[3];
   if (pt === undefined || fields[1] === '0') return 'none';
-  const map = text.indexOf('a=rtpmap:' + pt + ' ', m);
-  if (map >= 0) {
-    const end = text.indexOf('\n', map);
-    return text.slice(map + 10 + pt.length, end < 0 ? text.length : end).trim();
-  }
+  const prefix = 'a=rtpmap:' + pt + ' ';
+  const map = sdp.indexOf(prefix, m);
+  if (map >= 0) return sdp.toString('latin1', map + prefix.length, lineEnd(sdp, map)).trim();
   return STATIC_PT[pt] ?? `pt ${pt}`;
+}
+
+/** Where the line that holds byte `from` ends (its LF, or the end of the SDP). */
+function lineEnd(sdp: Buffer, from: number): number {
+  const eol = sdp.indexOf(0x0a, from);
+  return eol < 0 ? sdp.length : eol;
 }
