@@ -38,6 +38,9 @@ const USAGE = `usage: tsx load-tests/run-invite.ts [options]
                       a plain step and a bridged step (the same scenario with a browser's SDP: UDP/TLS/RTP/SAVPF, ICE,
                       DTLS fingerprint, Opus and PCMU); prints edge CPU ms per call for both and their ratio
                       (--quick with --anchor: rates 100,200,400)
+  --rtpengine-cpus LIST
+                      taskset CPU list for rtpengine's threads with --anchor (default "": not pinned, so it may run on
+                      the edge's core); e.g. 1 to keep it off the edge's core, beside the SIPps
   --rounds N          run the rates N times (default 1); with --anchor, plain and bridged swap order each round and
                       the medians over the rounds are printed beside each round's figures
   -h, --help
@@ -88,6 +91,7 @@ interface Options {
   cpuProf: boolean;
   profDir: string | undefined;
   anchor: boolean;
+  rtpengineCpus: string;
   rounds: number;
   server: 'sipedge' | 'kamailio';
   json: string | undefined;
@@ -131,6 +135,7 @@ function parseOptions(argv: string[]): Options | undefined {
       'prof-dir': { type: 'string' },
       anchor: { type: 'boolean', default: false },
       rounds: { type: 'string', default: '1' },
+      'rtpengine-cpus': { type: 'string', default: '' },
       server: { type: 'string', default: 'sipedge' },
       json: { type: 'string' },
       quick: { type: 'boolean', default: false },
@@ -163,6 +168,7 @@ function parseOptions(argv: string[]): Options | undefined {
     cpuProf: values['cpu-prof'],
     profDir: values['prof-dir'],
     anchor: values.anchor,
+    rtpengineCpus: values['rtpengine-cpus'],
     rounds,
     server: values.server,
     json: values.json,
@@ -201,7 +207,7 @@ async function main(argv: string[]): Promise<number> {
         `  nproc ${availableParallelism()}, node ${process.version}`,
         `  edge on cpu ${opts.edgeCpus || '(any)'}, SIPp phones and SIPp PBX on cpu ${opts.sippCpus || '(any)'}, UDP`,
         `  ${opts.users} phones, ${opts.stepSeconds} s per step; unit: calls/s (INVITE/100/180/200/ACK/BYE/200)`,
-        ...(opts.anchor ? ['  --anchor: each rate runs a plain step, then a bridged step through rtpengine (not pinned)'] : []),
+        ...(opts.anchor ? [`  --anchor: each rate runs a plain step, then a bridged step through rtpengine (${opts.rtpengineCpus === '' ? 'not pinned' : `on cpu ${opts.rtpengineCpus}`})`] : []),
       ].join('\n'),
     );
     const idle = readCoreTimes();
@@ -213,6 +219,8 @@ async function main(argv: string[]): Promise<number> {
     pbx = await startSippUas({ ip: '127.0.0.2', cpus: sippCpus });
     const bridgedScenario = opts.anchor ? writeBridgedScenario(work) : undefined;
     if (opts.anchor) rtpengine = await startTestRtpengine({ ports: { min: 40_000, max: 44_999 }, logLevel: 4 });
+    // Every thread rtpengine has (-a); the ones it starts later inherit the mask.
+    if (rtpengine && opts.rtpengineCpus !== '') execFileSync('taskset', ['-a', '-cp', opts.rtpengineCpus, String(rtpengine.pid)], { stdio: 'ignore' });
     const cpus = opts.edgeCpus === '' ? undefined : opts.edgeCpus;
     edge =
       opts.server === 'kamailio'
