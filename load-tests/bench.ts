@@ -25,7 +25,8 @@ const USAGE = `usage: npm run bench -- [--micro] [--register] [--moh] [--invite]
   --moh         only the hold-music streaming run (load-tests/run-moh.ts: 1,000 streams once, 2,000 three times, 10 s each)
   --invite      only the SIPp call load run through the proxy (load-tests/run-invite.ts; see its --help)
   --anchor      only bridged calls (a browser's SDP, rewritten by a real rtpengine both ways) against plain calls, step
-                by step in the same run: calls/s and edge CPU per call (run-invite.ts --anchor)
+                by step in the same run: calls/s and edge CPU per call (run-invite.ts --anchor); alone, it takes
+                run-invite.ts's options, e.g. --anchor --rates 400 --rounds 3 --cpu-prof
   --tls         only SIP over TLS against TCP, A/B interleaved: REGISTER rate on one kept connection each, and full
                 TLS handshakes/s (load-tests/run-tls.ts; see its --help)
   --flood       only legitimate REGISTERs during a flood at 5 x the edge's measured capacity from 200 addresses:
@@ -125,8 +126,10 @@ async function main(argv: string[]): Promise<number> {
   const doTls = onlyTls || none;
   const doAnchor = onlyAnchor || none;
   const doFlood = onlyFlood || none;
-  if (forwarded.length > 0 && !doRegister) {
-    console.error(`bench: ${forwarded.join(' ')} only apply to the register run, which the other options leave out\n${USAGE}`);
+  // --anchor alone takes run-invite.ts's options (e.g. --rates 400 --cpu-prof); otherwise they are the register run's.
+  const anchorAlone = onlyAnchor && !onlyMicro && !onlyRegister && !onlyInvite && !onlyMoh && !onlyTls && !onlyFlood;
+  if (forwarded.length > 0 && !doRegister && !anchorAlone) {
+    console.error(`bench: ${forwarded.join(' ')} only apply to the register run (or to --anchor alone), which the other options leave out\n${USAGE}`);
     return 2;
   }
 
@@ -149,7 +152,8 @@ async function main(argv: string[]): Promise<number> {
   }
   if (doAnchor) {
     console.log(`\n== bridged calls through rtpengine against plain calls (${full ? 'full' : 'quick'} profile)`);
-    const code = await runTs(RUN_INVITE, full ? ['--anchor', '--rates', '100,200,400,800'] : ['--quick', '--anchor']);
+    const profile = full ? ['--anchor', '--rates', '100,200,400,800'] : ['--quick', '--anchor'];
+    const code = await runTs(RUN_INVITE, [...profile, ...(anchorAlone ? forwarded : [])]);
     if (code !== 0) failures.push(`run-invite.ts --anchor (exit ${code})`);
   }
   if (doTls) {

@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import { REPO_ROOT } from './lib/edge-process.ts';
 import { kamailioVersion, requireKamailio } from './lib/kamailio.ts';
 import { LoadReport, REPORT_OPTION, reportUsage, type Latency, type ReportStep } from './lib/report.ts';
+import { median } from './lib/stats.ts';
 
 const USAGE = `usage: tsx load-tests/run-against.ts [options]     (npm run bench -- --against kamailio [options])
 
@@ -124,12 +125,6 @@ async function runOnce(kind: Kind, server: RunOutcome['server'], round: number, 
   return { server, round, heldCallsPerSecond, steps, reportSteps, reportDir };
 }
 
-function median(values: number[]): number | undefined {
-  if (values.length === 0) return undefined;
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
 
 const fmt = (v: number | undefined, digits = 0): string => (v === undefined ? '-' : v.toFixed(digits));
 const spread = (vs: number[], digits = 0): string =>

@@ -19,6 +19,7 @@ import { startTestRtpengine, type TestRtpengine } from './lib/rtpengine.ts';
 import { startSippUas, type SippUas } from './lib/sipp-uas.ts';
 import { LoadReport, REPORT_OPTION, reportUsage } from './lib/report.ts';
 import { writeUserFiles } from './lib/users.ts';
+import { median } from './lib/stats.ts';
 
 const USAGE = `usage: tsx load-tests/run-invite.ts [options]
 
@@ -41,6 +42,11 @@ const USAGE = `usage: tsx load-tests/run-invite.ts [options]
                       a plain step and a bridged step (the same scenario with a browser's SDP: UDP/TLS/RTP/SAVPF, ICE,
                       DTLS fingerprint, Opus and PCMU); prints edge CPU ms per call for both and their ratio
                       (--quick with --anchor: rates 100,200,400)
+  --rtpengine-cpus LIST
+                      taskset CPU list for rtpengine's threads with --anchor (default "": not pinned, so it may run on
+                      the edge's core); e.g. 1 to keep it off the edge's core, beside the SIPps
+  --rounds N          run the rates N times (default 1); with --anchor, plain and bridged swap order each round and
+                      the medians over the rounds are printed beside each round's figures
 ${reportUsage(22)}
   -h, --help
 
@@ -91,6 +97,8 @@ interface Options {
   heapSnapshot: boolean;
   profDir: string | undefined;
   anchor: boolean;
+  rtpengineCpus: string;
+  rounds: number;
   server: 'sipedge' | 'kamailio';
   json: string | undefined;
   reportDir: string | undefined;
@@ -98,6 +106,7 @@ interface Options {
 
 interface Step {
   kind: 'plain' | 'bridged';
+  round: number;
   target: number;
   calls: number;
   ok: number;
@@ -133,6 +142,8 @@ function parseOptions(argv: string[]): Options | undefined {
       'heap-snapshot': { type: 'boolean', default: false },
       'prof-dir': { type: 'string' },
       anchor: { type: 'boolean', default: false },
+      rounds: { type: 'string', default: '1' },
+      'rtpengine-cpus': { type: 'string', default: '' },
       server: { type: 'string', default: 'sipedge' },
       json: { type: 'string' },
       quick: { type: 'boolean', default: false },
@@ -151,6 +162,8 @@ function parseOptions(argv: string[]): Options | undefined {
   const stepSeconds = Number(values['step-seconds'] ?? (quick ? 5 : 10));
   if (!Number.isInteger(users) || users < 1) throw new Error(`--users ${values.users} must be a positive integer`);
   if (rates.some((r) => !Number.isInteger(r) || r < 1)) throw new Error(`--rates: each rate is a positive integer (calls/s)`);
+  const rounds = Number(values.rounds);
+  if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds ${values.rounds} must be a positive integer`);
   if (!(stepSeconds >= 1)) throw new Error(`--step-seconds ${values['step-seconds']} must be at least 1`);
   if (values.server !== 'sipedge' && values.server !== 'kamailio') throw new Error(`--server ${values.server} must be sipedge or kamailio`);
   if (values.server === 'kamailio' && (values['cpu-prof'] || values['heap-snapshot'] || values.anchor)) throw new Error('--cpu-prof, --heap-snapshot and --anchor apply to the edge only');
@@ -165,6 +178,8 @@ function parseOptions(argv: string[]): Options | undefined {
     heapSnapshot: values['heap-snapshot'],
     profDir: values['prof-dir'],
     anchor: values.anchor,
+    rtpengineCpus: values['rtpengine-cpus'],
+    rounds,
     server: values.server,
     json: values.json,
     reportDir: values['report-dir'],
@@ -213,7 +228,7 @@ async function main(argv: string[]): Promise<number> {
         `  nproc ${availableParallelism()}, node ${process.version}`,
         `  edge on cpu ${opts.edgeCpus || '(any)'}, SIPp phones and SIPp PBX on cpu ${opts.sippCpus || '(any)'}, UDP`,
         `  ${opts.users} phones, ${opts.stepSeconds} s per step; unit: calls/s (INVITE/100/180/200/ACK/BYE/200)`,
-        ...(opts.anchor ? ['  --anchor: each rate runs a plain step, then a bridged step through rtpengine (not pinned)'] : []),
+        ...(opts.anchor ? [`  --anchor: each rate runs a plain step, then a bridged step through rtpengine (${opts.rtpengineCpus === '' ? 'not pinned' : `on cpu ${opts.rtpengineCpus}`})`] : []),
       ].join('\n'),
     );
     const idle = readCoreTimes();
@@ -226,6 +241,8 @@ async function main(argv: string[]): Promise<number> {
     pbx = await startSippUas({ ip: '127.0.0.2', cpus: sippCpus });
     const bridgedScenario = opts.anchor ? writeBridgedScenario(work) : undefined;
     if (opts.anchor) rtpengine = await startTestRtpengine({ ports: { min: 40_000, max: 44_999 }, logLevel: 4 });
+    // Every thread rtpengine has (-a); the ones it starts later inherit the mask.
+    if (rtpengine && opts.rtpengineCpus !== '') execFileSync('taskset', ['-a', '-cp', opts.rtpengineCpus, String(rtpengine.pid)], { stdio: 'ignore' });
     const cpus = opts.edgeCpus === '' ? undefined : opts.edgeCpus;
     edge =
       opts.server === 'kamailio'
@@ -272,7 +289,7 @@ async function main(argv: string[]): Promise<number> {
     if (reg.successful !== opts.users) throw new Error(`registration phase failed:\n${describeSipp(reg)}`);
     console.log(`  ${reg.successful} phones registered from 127.0.0.1:${phonePort}; PBX ${pbx.uri}`);
 
-    const place = async (rate: number, seconds: number, kind: Step['kind'] = 'plain', traceTo?: string): Promise<Step> => {
+    const place = async (rate: number, seconds: number, kind: Step['kind'] = 'plain', round = 0, traceTo?: string): Promise<Step> => {
       const calls = Math.max(1, Math.round(rate * seconds));
       const cpuBefore = edge!.cpuSeconds();
       const rtpengineBefore = rtpengine ? cpuSeconds(rtpengine.pid) : undefined;
@@ -301,6 +318,7 @@ async function main(argv: string[]): Promise<number> {
       const failurePct = (100 * (calls - result.successful)) / calls;
       return {
         kind,
+        round,
         target: rate,
         calls,
         ok: result.successful,
@@ -330,45 +348,51 @@ async function main(argv: string[]): Promise<number> {
     const cols = ['calls', 'ok', 'failed', 'fail %', 'secs', 'got/s', 'mean ms', 'retrans', 'edge cpu%', 'ms/call', 'mem MB', 'core busy%', 'held'];
     console.log(`\n${['calls/s', 'kind'].map((c) => c.padStart(10)).join(' ')} ${cols.map((c) => c.padStart(10)).join(' ')}`);
     const steps: Step[] = [];
-    let missed = 0;
-    const stepCount = opts.rates.length * kinds.length;
-    for (const rate of opts.rates) {
-      let held = true;
-      for (const kind of kinds) {
-        if (!edge.isRunning()) throw new Error(`the edge exited during the run:\n${edge.output()}`);
-        await new Promise((r) => setTimeout(r, 1500));
-        report.progress(steps.length + 1, stepCount, `${rate} ${kind} calls/s`);
-        const gcBefore = gcTotals(await edge.metrics().catch(() => ''));
-        const s = await place(rate, opts.stepSeconds, kind, report.sippTrace(`step${steps.length + 1}-${rate}cps-${kind}`));
-        steps.push(s);
-        const { result, ...row } = s;
-        report.addStep({
-          series: opts.anchor ? kind : opts.server,
-          x: String(rate),
-          offered: rate,
-          achieved: s.achieved,
-          failedPct: s.failurePct,
-          latencyMs: result.latencyMs,
-          cpuUs: s.edgeCpuMsPerCall === undefined ? undefined : s.edgeCpuMsPerCall * 1000,
-          memoryMb: s.memoryMb,
-          held: s.held,
-          sipp: result.traced.map((f) => relative(report.dir, f)),
-          row: { ...row, latencyMs: result.latencyMs },
-        });
-        held &&= s.held;
-        const cells = [s.target, s.kind, s.calls, s.ok, s.failed, s.failurePct.toFixed(2), s.secs.toFixed(1), s.achieved.toFixed(0), s.meanMs?.toFixed(1) ?? '-', s.retrans, s.edgeCpuPct?.toFixed(0) ?? '-', s.edgeCpuMsPerCall?.toFixed(3) ?? '-', s.memoryMb?.toFixed(0) ?? '-', s.coreBusyPct?.toFixed(0) ?? '-', s.held ? 'yes' : 'no'];
-        console.log(cells.map((c) => String(c).padStart(10)).join(' '));
-        const after = await edge.metrics().catch(() => '');
-        const composition = memoryComposition(after);
-        if (composition !== undefined) console.log(`    ${composition}`);
-        const health = loopHealth(gcBefore, after);
-        if (health !== undefined) console.log(`    ${health}`);
-        if (s.result.errorKinds.size > 0) console.log(formatErrorKinds(s.result.errorKinds, 4).replace(/^/gm, '    '));
-      }
-      missed = held ? 0 : missed + 1;
-      if (missed >= 2 && !opts.allSteps) {
-        console.log('  (two rates in a row not held: stopping; --all-steps runs them all)');
-        break;
+    const stepCount = opts.rounds * opts.rates.length * kinds.length;
+    for (let round = 1; round <= opts.rounds; round++) {
+      if (opts.rounds > 1) console.log(`round ${round} of ${opts.rounds}`);
+      // Odd rounds place the plain step first, even rounds the bridged one: a machine growing busier or quieter during
+      // the run does not favour one kind.
+      const order = round % 2 === 1 ? kinds : [...kinds].reverse();
+      let missed = 0;
+      for (const rate of opts.rates) {
+        let held = true;
+        for (const kind of order) {
+          if (!edge.isRunning()) throw new Error(`the edge exited during the run:\n${edge.output()}`);
+          await new Promise((r) => setTimeout(r, 1500));
+          report.progress(steps.length + 1, stepCount, `${rate} ${kind} calls/s${opts.rounds > 1 ? `, round ${round}` : ''}`);
+          const gcBefore = gcTotals(await edge.metrics().catch(() => ''));
+          const s = await place(rate, opts.stepSeconds, kind, round, report.sippTrace(`step${steps.length + 1}-${rate}cps-${kind}`));
+          steps.push(s);
+          const { result, ...row } = s;
+          report.addStep({
+            series: opts.anchor ? kind : opts.server,
+            x: opts.rounds > 1 ? `${rate} r${round}` : String(rate),
+            offered: rate,
+            achieved: s.achieved,
+            failedPct: s.failurePct,
+            latencyMs: result.latencyMs,
+            cpuUs: s.edgeCpuMsPerCall === undefined ? undefined : s.edgeCpuMsPerCall * 1000,
+            memoryMb: s.memoryMb,
+            held: s.held,
+            sipp: result.traced.map((f) => relative(report.dir, f)),
+            row: { ...row, latencyMs: result.latencyMs },
+          });
+          held &&= s.held;
+          const cells = [s.target, s.kind, s.calls, s.ok, s.failed, s.failurePct.toFixed(2), s.secs.toFixed(1), s.achieved.toFixed(0), s.meanMs?.toFixed(1) ?? '-', s.retrans, s.edgeCpuPct?.toFixed(0) ?? '-', s.edgeCpuMsPerCall?.toFixed(3) ?? '-', s.memoryMb?.toFixed(0) ?? '-', s.coreBusyPct?.toFixed(0) ?? '-', s.held ? 'yes' : 'no'];
+          console.log(cells.map((c) => String(c).padStart(10)).join(' '));
+          const after = await edge.metrics().catch(() => '');
+          const composition = memoryComposition(after);
+          if (composition !== undefined) console.log(`    ${composition}`);
+          const health = loopHealth(gcBefore, after);
+          if (health !== undefined) console.log(`    ${health}`);
+          if (s.result.errorKinds.size > 0) console.log(formatErrorKinds(s.result.errorKinds, 4).replace(/^/gm, '    '));
+        }
+        missed = held ? 0 : missed + 1;
+        if (missed >= 2 && !opts.allSteps) {
+          console.log('  (two rates in a row not held: stopping; --all-steps runs them all)');
+          break;
+        }
       }
     }
     const metrics = await edge.metrics().catch((e: Error) => `# metrics unavailable: ${e.message}`);
@@ -430,19 +454,40 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-/** Per rate: edge CPU per bridged call against per plain call (the target is < 1.5x), and rtpengine's per bridged call. */
+/**
+ * Per rate and round: edge CPU per bridged call against per plain call of the same round (the target is < 1.5x), and
+ * rtpengine's per bridged call; with several rounds, the medians per rate.
+ */
 function printBridgedCost(steps: Step[]): Array<Record<string, number | undefined>> {
   console.log('\nedge CPU per call, bridged (through rtpengine) against plain, same rate, same run:');
+  const ms = (v: number | undefined): string => v?.toFixed(3) ?? '?';
   const rows: Array<Record<string, number | undefined>> = [];
+  const byRate = new Map<number, { plain: number[]; bridged: number[]; ratio: number[]; rtpengine: number[] }>();
   for (const b of steps.filter((s) => s.kind === 'bridged')) {
-    const p = steps.find((s) => s.kind === 'plain' && s.target === b.target);
-    const ratio = p?.edgeCpuMsPerCall !== undefined && b.edgeCpuMsPerCall !== undefined ? (b.edgeCpuMsPerCall / p.edgeCpuMsPerCall).toFixed(2) : '?';
-    rows.push({ rate: b.target, plainMs: p?.edgeCpuMsPerCall, bridgedMs: b.edgeCpuMsPerCall, ratio: ratio === '?' ? undefined : Number(ratio), rtpengineMs: b.rtpengineCpuMsPerCall });
+    const p = steps.find((s) => s.kind === 'plain' && s.target === b.target && s.round === b.round);
+    const ratio = p?.edgeCpuMsPerCall !== undefined && b.edgeCpuMsPerCall !== undefined ? b.edgeCpuMsPerCall / p.edgeCpuMsPerCall : undefined;
+    const round = steps.some((s) => s.round > 1) ? ` (round ${b.round})` : '';
     console.log(
-      `  ${String(b.target).padStart(5)} calls/s: plain ${p?.edgeCpuMsPerCall?.toFixed(3) ?? '?'} ms, bridged ${b.edgeCpuMsPerCall?.toFixed(3) ?? '?'} ms = ${ratio}x; rtpengine ${b.rtpengineCpuMsPerCall?.toFixed(3) ?? '?'} ms per bridged call`,
+      `  ${String(b.target).padStart(5)} calls/s${round}: plain ${ms(p?.edgeCpuMsPerCall)} ms, bridged ${ms(b.edgeCpuMsPerCall)} ms = ${ratio?.toFixed(2) ?? '?'}x; rtpengine ${ms(b.rtpengineCpuMsPerCall)} ms per bridged call`,
+    );
+    rows.push({ rate: b.target, round: b.round, plainMs: p?.edgeCpuMsPerCall, bridgedMs: b.edgeCpuMsPerCall, ratio, rtpengineMs: b.rtpengineCpuMsPerCall });
+    if (ratio === undefined) continue;
+    const r = byRate.get(b.target) ?? { plain: [], bridged: [], ratio: [], rtpengine: [] };
+    r.plain.push(p!.edgeCpuMsPerCall!);
+    r.bridged.push(b.edgeCpuMsPerCall!);
+    r.ratio.push(ratio);
+    if (b.rtpengineCpuMsPerCall !== undefined) r.rtpengine.push(b.rtpengineCpuMsPerCall);
+    byRate.set(b.target, r);
+  }
+  if (![...byRate.values()].some((r) => r.ratio.length > 1)) return rows;
+  console.log('medians over the rounds:');
+  for (const [rate, r] of byRate) {
+    console.log(
+      `  ${String(rate).padStart(5)} calls/s (${r.ratio.length} rounds): plain ${ms(median(r.plain))} ms, bridged ${ms(median(r.bridged))} ms, ratio ${median(r.ratio)!.toFixed(2)}x (${Math.min(...r.ratio).toFixed(2)}-${Math.max(...r.ratio).toFixed(2)}); rtpengine ${ms(median(r.rtpengine))} ms`,
     );
   }
   return rows;
 }
+
 
 process.exitCode = await main(process.argv.slice(2));

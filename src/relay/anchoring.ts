@@ -1,7 +1,7 @@
 // The anchoring rule (README "WebRTC media"): which calls go through rtpengine, decided in this one place from the
 // media profile of each side, and the NG flags that turn one profile into the other. Asking rtpengine and the per-call
 // bookkeeping are media-relay.ts's; where the proxy and the hold music apply the rule is theirs.
-import type { NgDict } from './ng-client.ts';
+import type { NgCommandDict } from './ng-client.ts';
 
 /**
  * A side's media: 'webrtc' = DTLS-SRTP with ICE, rtcp-mux and Opus (RFC 8827, RFC 8829), as browsers speak it;
@@ -47,32 +47,28 @@ export function profileOfTransport(transport: string): MediaProfile {
 
 const COMMON = { SDES: ['off'], replace: ['origin', 'session-connection'] };
 
+/** Towards a browser (the answer's flags; an offer's add the codecs). */
+const TO_WEBRTC = { ...COMMON, 'transport-protocol': 'UDP/TLS/RTP/SAVPF', ICE: 'force', DTLS: 'passive', 'rtcp-mux': ['offer', 'require'] };
+/** Towards a desk phone or PBX (likewise). */
+const TO_RTP = { ...COMMON, 'transport-protocol': 'RTP/AVP', ICE: 'remove', DTLS: 'off', 'rtcp-mux': ['demux'] };
+
+/** Built once: every command of an anchored call sends one of these four. */
+const FLAGS: Record<MediaProfile, { offer: NgCommandDict; answer: NgCommandDict }> = {
+  webrtc: { offer: { ...TO_WEBRTC, codec: { transcode: ['opus'] } }, answer: TO_WEBRTC },
+  // The browser that offered gets rtpengine as the DTLS server too: ICE may complete before the answer, and an active
+  // rtpengine would then send its ClientHello early, reset to passive on the answer, and no handshake would finish.
+  rtp: { offer: { ...TO_RTP, 'DTLS-reverse': 'passive', codec: { transcode: ['PCMU', 'PCMA'] } }, answer: TO_RTP },
+};
+
 /**
  * NG flags for an SDP going to a side of `toward`'s profile (rtpengine docs/ng_protocol.md). Towards a browser:
  * UDP/TLS/RTP/SAVPF with ICE, DTLS-SRTP (rtpengine passive when it answers), rtcp-mux offered, and Opus added by
  * transcoding when the plain side lacks it. Towards a desk phone or PBX: RTP/AVP without ICE or DTLS, RTCP on its own
  * port, and PCMU and PCMA added by transcoding when the browser offered only Opus (rtpengine passive towards the
  * offering browser as well). SDES crypto is never offered; the origin and connection lines become rtpengine's.
+ * One of four constants: a part of the command (NgClient.command), never changed.
  */
-export function flagsToward(toward: MediaProfile, isOffer: boolean): NgDict {
-  if (toward === 'webrtc') {
-    return {
-      ...COMMON,
-      'transport-protocol': 'UDP/TLS/RTP/SAVPF',
-      ICE: 'force',
-      DTLS: 'passive',
-      'rtcp-mux': ['offer', 'require'],
-      ...(isOffer ? { codec: { transcode: ['opus'] } } : {}),
-    };
-  }
-  return {
-    ...COMMON,
-    'transport-protocol': 'RTP/AVP',
-    ICE: 'remove',
-    DTLS: 'off',
-    'rtcp-mux': ['demux'],
-    // The browser that offered gets rtpengine as the DTLS server too: ICE may complete before the answer, and an active
-    // rtpengine would then send its ClientHello early, reset to passive on the answer, and no handshake would finish.
-    ...(isOffer ? { 'DTLS-reverse': 'passive', codec: { transcode: ['PCMU', 'PCMA'] } } : {}),
-  };
+export function flagsToward(toward: MediaProfile, isOffer: boolean): NgCommandDict {
+  const f = FLAGS[toward];
+  return isOffer ? f.offer : f.answer;
 }

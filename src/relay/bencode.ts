@@ -3,49 +3,168 @@
 //
 // Own code rather than npm `bencode`: 4.0.1 (ESM, no types) cannot decode with a string encoding on Node 20 (its
 // `decode(buf, 'utf8')` throws ERR_INVALID_ARG_TYPE), and without one every value comes back as a Uint8Array to walk
-// again; encoding a 1 KB offer took 17 µs there against 3.6 µs here, decoding 8 µs (+ the walk) against 1.6 µs
-// (load-tests/micro/bencode.bench.ts), and an anchored call sends three of them.
+// again; it also builds each encoding from intermediate strings. Here an encoding is written straight into one buffer
+// (an SDP given as bytes is copied, never turned into a string), and a decode can keep only the keys its caller reads,
+// stepping over the rest without building them (load-tests/micro/bencode.bench.ts: an offer command and rtpengine's
+// real offer, answer and delete replies).
 
-/** A bencoded value as the edge uses it: strings are UTF-8 text (SDP, call ids, tags), integers are safe integers. */
+/** A decoded bencoded value as the edge uses it: strings are UTF-8 text (SDP, call ids, tags), integers are safe integers. */
 export type BValue = string | number | BValue[] | { [key: string]: BValue | undefined };
+
+/** What encode takes: a BValue, where a byte string may also be given as bytes (an SDP body as it came). */
+export type Bencodable = string | number | Uint8Array | Bencodable[] | { readonly [key: string]: Bencodable | undefined };
 
 /** Thrown by decode on bytes that are not one complete bencoded value. */
 export class BencodeError extends Error {
   override name = 'BencodeError';
 }
 
-/** The bencoding of v: dictionary keys sorted (by UTF-16 code unit, which equals byte order for ASCII keys), undefined entries left out. */
-export function encode(v: BValue): Buffer {
-  const parts: string[] = [];
-  put(v, parts);
-  return Buffer.from(parts.join(''), 'utf8');
+/** Grows as needed and is reused by every encode (each result is copied out of it). */
+let scratch = Buffer.allocUnsafe(16 * 1024);
+
+/** Thrown by put when scratch is too short: encode doubles it and starts again. */
+class ScratchFull extends Error {}
+
+/** A dictionary as encode takes it. */
+export type BencodableDict = { readonly [key: string]: Bencodable | undefined };
+
+/**
+ * The bencoding of v: dictionary keys sorted (by UTF-16 code unit, which equals byte order for ASCII keys), undefined
+ * entries left out.
+ */
+export function encode(v: Bencodable): Buffer {
+  return encodeWith('', (out) => put(v, 0, out));
 }
 
-function put(v: BValue, parts: string[]): void {
-  if (typeof v === 'string') parts.push(Buffer.byteLength(v, 'utf8') + ':', v);
-  else if (typeof v === 'number') {
-    if (!Number.isSafeInteger(v)) throw new BencodeError(`bencode integers must be safe integers, got ${v}`);
-    parts.push('i' + v + 'e');
-  } else if (Array.isArray(v)) {
-    parts.push('l');
-    for (const e of v) put(e, parts);
-    parts.push('e');
-  } else {
-    parts.push('d');
-    for (const k of Object.keys(v).sort()) {
-      const x = v[k];
+/**
+ * `prefix` (latin1, e.g. an NG cookie and its space), then the one dictionary holding the entries of all of parts (a
+ * command's own entries and constant flags, without building a merged object); a key in two parts is taken from the
+ * first.
+ */
+export function encodeMerged(prefix: string, parts: readonly BencodableDict[]): Buffer {
+  return encodeWith(prefix, (out, at) => {
+    const keys: string[] = [];
+    for (const d of parts) for (const k of Object.keys(d)) keys.push(k);
+    keys.sort();
+    at = putByte(0x64 /* d */, at, out);
+    let last: string | undefined;
+    for (const k of keys) {
+      if (k === last) continue;
+      last = k;
+      let x: Bencodable | undefined;
+      for (let i = 0; x === undefined && i < parts.length; i++) x = parts[i]![k];
       if (x === undefined) continue;
-      parts.push(Buffer.byteLength(k, 'utf8') + ':', k);
-      put(x, parts);
+      at = put(k, at, out);
+      at = put(x, at, out);
     }
-    parts.push('e');
+    return putByte(0x65 /* e */, at, out);
+  });
+}
+
+/** Runs write(scratch, after the prefix) until scratch is long enough; a copy of what it wrote. */
+function encodeWith(prefix: string, write: (out: Buffer, at: number) => number): Buffer {
+  for (;;) {
+    try {
+      if (prefix.length > scratch.length) throw new ScratchFull();
+      const end = write(scratch, scratch.write(prefix, 0, 'latin1'));
+      return Buffer.from(scratch.subarray(0, end));
+    } catch (e) {
+      if (!(e instanceof ScratchFull)) throw e;
+      scratch = Buffer.allocUnsafe(scratch.length * 2);
+    }
   }
 }
 
-/** The value bencoded in buf[start..end); throws BencodeError on anything else (truncated, trailing bytes, bad syntax). */
-export function decode(buf: Buffer, start = 0, end = buf.length): BValue {
+/** Writes v at `at` in out; returns where it ends. ScratchFull when out is too short. */
+function put(v: Bencodable, at: number, out: Buffer): number {
+  if (typeof v === 'string') {
+    if (v.length <= SHORT) {
+      // Keys and flags: ASCII written byte by byte (Buffer's write and byteLength cost more than the copy here).
+      const n = v.length;
+      const start = putLength(n, at, out);
+      if (start + n > out.length) throw new ScratchFull();
+      let i = 0;
+      for (; i < n; i++) {
+        const c = v.charCodeAt(i);
+        if (c >= 0x80) break;
+        out[start + i] = c;
+      }
+      if (i === n) return start + n;
+    }
+    const n = Buffer.byteLength(v, 'utf8');
+    at = putLength(n, at, out);
+    if (at + n > out.length) throw new ScratchFull();
+    return at + out.write(v, at, 'utf8');
+  }
+  if (typeof v === 'number') {
+    if (!Number.isSafeInteger(v)) throw new BencodeError(`bencode integers must be safe integers, got ${v}`);
+    at = putByte(0x69 /* i */, at, out);
+    if (v < 0) {
+      at = putByte(0x2d /* - */, at, out);
+      v = -v;
+    }
+    return putByte(0x65 /* e */, putDigits(v, at, out), out);
+  }
+  if (v instanceof Uint8Array) {
+    at = putLength(v.length, at, out);
+    if (at + v.length > out.length) throw new ScratchFull();
+    out.set(v, at);
+    return at + v.length;
+  }
+  if (Array.isArray(v)) {
+    at = putByte(0x6c /* l */, at, out);
+    for (const e of v) at = put(e, at, out);
+    return putByte(0x65 /* e */, at, out);
+  }
+  at = putByte(0x64 /* d */, at, out);
+  const dict = v as BencodableDict;
+  for (const k of Object.keys(dict).sort()) {
+    const x = dict[k];
+    if (x === undefined) continue;
+    at = put(k, at, out);
+    at = put(x, at, out);
+  }
+  return putByte(0x65 /* e */, at, out);
+}
+
+/** Strings up to this many UTF-16 units are tried as ASCII first; SDP and longer go through Buffer's UTF-8 write. */
+const SHORT = 64;
+
+function putLength(n: number, at: number, out: Buffer): number {
+  return putByte(0x3a /* : */, putDigits(n, at, out), out);
+}
+
+/** The decimal digits of a non-negative safe integer. */
+function putDigits(n: number, at: number, out: Buffer): number {
+  let digits = 1;
+  for (let x = n; x >= 10; x = Math.floor(x / 10)) digits++;
+  if (at + digits > out.length) throw new ScratchFull();
+  for (let i = at + digits - 1; i >= at; i--) {
+    out[i] = 0x30 + (n % 10);
+    n = Math.floor(n / 10);
+  }
+  return at + digits;
+}
+
+function putByte(b: number, at: number, out: Buffer): number {
+  if (at >= out.length) throw new ScratchFull();
+  out[at] = b;
+  return at + 1;
+}
+
+/**
+ * The value bencoded in buf[start..end); throws BencodeError on anything else (truncated, trailing bytes, bad syntax).
+ * With `keep`, the value must be a dictionary, and only its keys in keep are decoded: the others are checked and
+ * stepped over without building them (a `delete` reply's counters when nobody reads them).
+ */
+export function decode(buf: Buffer, start = 0, end = buf.length, keep?: ReadonlySet<string>): BValue {
   const r = { i: start };
-  const v = next(buf, r, end, 0);
+  let v: BValue;
+  if (keep === undefined) v = next(buf, r, end, 0);
+  else {
+    if (buf[start] !== 0x64 /* d */) throw new BencodeError('bencode: not a dictionary');
+    v = dictionary(buf, r, end, 0, keep);
+  }
   if (r.i !== end) throw new BencodeError(`bencode: ${end - r.i} bytes after the value`);
   return v;
 }
@@ -57,18 +176,7 @@ function next(buf: Buffer, r: { i: number }, end: number, depth: number): BValue
   if (r.i >= end) throw new BencodeError('bencode: truncated');
   if (depth > MAX_DEPTH) throw new BencodeError('bencode: nested too deeply');
   const c = buf[r.i]!;
-  if (c === 0x64 /* d */) {
-    r.i++;
-    const o: { [key: string]: BValue } = {};
-    while (r.i < end && buf[r.i] !== 0x65) {
-      const k = next(buf, r, end, depth + 1);
-      if (typeof k !== 'string') throw new BencodeError('bencode: a dictionary key is not a string');
-      o[k] = next(buf, r, end, depth + 1);
-    }
-    if (r.i >= end) throw new BencodeError('bencode: truncated dictionary');
-    r.i++;
-    return o;
-  }
+  if (c === 0x64 /* d */) return dictionary(buf, r, end, depth, undefined);
   if (c === 0x6c /* l */) {
     r.i++;
     const a: BValue[] = [];
@@ -77,24 +185,100 @@ function next(buf: Buffer, r: { i: number }, end: number, depth: number): BValue
     r.i++;
     return a;
   }
-  if (c === 0x69 /* i */) {
-    const e = buf.indexOf(0x65, r.i);
-    if (e < 0 || e >= end) throw new BencodeError('bencode: truncated integer');
-    const text = buf.toString('latin1', r.i + 1, e);
-    if (!/^-?\d+$/.test(text)) throw new BencodeError(`bencode: bad integer "${text}"`);
-    r.i = e + 1;
-    return Number(text);
-  }
+  if (c === 0x69 /* i */) return integer(buf, r, end);
   if (c >= 0x30 && c <= 0x39) {
-    const colon = buf.indexOf(0x3a, r.i);
-    if (colon < 0 || colon >= end) throw new BencodeError('bencode: truncated string length');
-    const lenText = buf.toString('latin1', r.i, colon);
-    if (!/^\d+$/.test(lenText)) throw new BencodeError(`bencode: bad string length "${lenText}"`);
-    const from = colon + 1;
-    const to = from + Number(lenText);
-    if (to > end) throw new BencodeError('bencode: truncated string');
-    r.i = to;
-    return buf.toString('utf8', from, to);
+    const from = stringStart(buf, r, end);
+    return text(buf, from, r.i);
   }
   throw new BencodeError(`bencode: unexpected byte 0x${c.toString(16)}`);
+}
+
+/** The dictionary at r.i (its 'd'), with only the keys in keep when keep is given. */
+function dictionary(buf: Buffer, r: { i: number }, end: number, depth: number, keep: ReadonlySet<string> | undefined): BValue {
+  r.i++;
+  const o: { [key: string]: BValue } = {};
+  while (r.i < end && buf[r.i] !== 0x65) {
+    const c = buf[r.i]!;
+    if (c < 0x30 || c > 0x39) throw new BencodeError('bencode: a dictionary key is not a string');
+    const from = stringStart(buf, r, end);
+    const k = text(buf, from, r.i);
+    if (keep === undefined || keep.has(k)) o[k] = next(buf, r, end, depth + 1);
+    else skip(buf, r, end, depth + 1);
+  }
+  if (r.i >= end) throw new BencodeError('bencode: truncated dictionary');
+  r.i++;
+  return o;
+}
+
+/** Steps over the value at r.i, checking it as next would, without building it. */
+function skip(buf: Buffer, r: { i: number }, end: number, depth: number): void {
+  if (r.i >= end) throw new BencodeError('bencode: truncated');
+  if (depth > MAX_DEPTH) throw new BencodeError('bencode: nested too deeply');
+  const c = buf[r.i]!;
+  if (c === 0x64 /* d */ || c === 0x6c /* l */) {
+    const isDict = c === 0x64;
+    r.i++;
+    // In a dictionary, every other value is a key, and a key is a string.
+    for (let isKey = isDict; r.i < end && buf[r.i] !== 0x65; isKey = isDict && !isKey) {
+      if (isKey && !(buf[r.i]! >= 0x30 && buf[r.i]! <= 0x39)) throw new BencodeError('bencode: a dictionary key is not a string');
+      skip(buf, r, end, depth + 1);
+    }
+    if (r.i >= end) throw new BencodeError(isDict ? 'bencode: truncated dictionary' : 'bencode: truncated list');
+    r.i++;
+  } else if (c === 0x69 /* i */) integer(buf, r, end);
+  else if (c >= 0x30 && c <= 0x39) stringStart(buf, r, end);
+  else throw new BencodeError(`bencode: unexpected byte 0x${c.toString(16)}`);
+}
+
+/** The integer at r.i ('i', optional '-', digits, 'e'), read without a string. */
+function integer(buf: Buffer, r: { i: number }, end: number): number {
+  let i = r.i + 1;
+  const negative = buf[i] === 0x2d; /* - */
+  if (negative) i++;
+  const first = i;
+  let n = 0;
+  for (; i < end; i++) {
+    const d = buf[i]! - 0x30;
+    if (d < 0 || d > 9) break;
+    n = n * 10 + d;
+  }
+  if (i >= end) throw new BencodeError('bencode: truncated integer');
+  if (buf[i] !== 0x65 || i === first) throw new BencodeError(`bencode: bad integer at byte ${r.i}`);
+  if (!Number.isSafeInteger(n)) throw new BencodeError(`bencode: integer out of range at byte ${r.i}`);
+  r.i = i + 1;
+  return negative ? -n : n;
+}
+
+/** buf[from..to) as UTF-8 text; short ASCII ones (keys, tags, flags) built here, which costs less than a Buffer call. */
+function text(buf: Buffer, from: number, to: number): string {
+  if (to - from <= SHORT_TEXT) {
+    let s = '';
+    for (let i = from; i < to; i++) {
+      const c = buf[i]!;
+      if (c >= 0x80) return buf.toString('utf8', from, to);
+      s += String.fromCharCode(c);
+    }
+    return s;
+  }
+  return buf.toString('utf8', from, to);
+}
+
+/** Decoded strings up to this many bytes are tried as ASCII in JavaScript. */
+const SHORT_TEXT = 24;
+
+/** Reads a string's length prefix at r.i; returns where its bytes start and leaves r.i after them. */
+function stringStart(buf: Buffer, r: { i: number }, end: number): number {
+  let i = r.i;
+  let n = 0;
+  for (; i < end; i++) {
+    const d = buf[i]! - 0x30;
+    if (d < 0 || d > 9) break;
+    n = n * 10 + d;
+  }
+  if (i >= end) throw new BencodeError('bencode: truncated string length');
+  if (buf[i] !== 0x3a || i === r.i) throw new BencodeError(`bencode: bad string length at byte ${r.i}`);
+  const to = i + 1 + n;
+  if (to > end) throw new BencodeError('bencode: truncated string');
+  r.i = to;
+  return i + 1;
 }

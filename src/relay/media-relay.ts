@@ -6,7 +6,7 @@ import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { flagsToward, type AnchoringMode, type MediaProfile } from './anchoring.ts';
 import type { BValue } from './bencode.ts';
-import type { NgDict, NgOutcome } from './ng-client.ts';
+import { replyKeys, type NgDict, type NgOutcome } from './ng-client.ts';
 import type { Rtpengine, RtpengineSet } from './rtpengine-set.ts';
 
 /** Why an SDP could not be rewritten (metric and log field). */
@@ -94,6 +94,14 @@ export interface MediaRelayOptions {
 /** Calls without signalling this long are asked about (`query`); ones rtpengine no longer knows are forgotten; ms. */
 const IDLE_MS = 10 * 60_000;
 const SWEEP_MS = 60_000;
+
+/**
+ * The reply keys read: of an offer or answer; of a delete for the call's log line (statsOf); of a query (whether
+ * rtpengine still knows the call), or of a delete whose log line is below the log level (its outcome only).
+ */
+const SDP_REPLY = replyKeys('sdp');
+const STATS_REPLY = replyKeys('tags', 'totals', 'SSRC');
+const OUTCOME_ONLY = replyKeys();
 
 export class MediaRelay {
   private readonly calls = new Map<string, AnchoredCall>();
@@ -192,8 +200,10 @@ export class MediaRelay {
     if (call === undefined || call.ended) return;
     call.ended = true;
     this.forget(call);
-    const out = await this.o.set.command(call.rtpengine, 'delete', { 'call-id': callId, 'from-tag': call.callerTag });
-    this.logEnd(call, reason, out);
+    // rtpengine's counters are decoded only for the log line that shows them.
+    const logged = this.o.logger.isLevelEnabled('info');
+    const out = await this.o.set.command(call.rtpengine, 'delete', [{ 'call-id': callId, 'from-tag': call.callerTag }], logged ? STATS_REPLY : OUTCOME_ONLY);
+    if (logged) this.logEnd(call, reason, out);
   }
 
   /** The calls idle for IDLE_MS that rtpengine no longer knows (it timed them out) are forgotten and logged. */
@@ -201,7 +211,7 @@ export class MediaRelay {
     const now = this.o.clock.now();
     for (const call of [...this.calls.values()]) {
       if (now - call.lastSignal < IDLE_MS) continue;
-      const out = await this.o.set.command(call.rtpengine, 'query', { 'call-id': call.callId });
+      const out = await this.o.set.command(call.rtpengine, 'query', [{ 'call-id': call.callId }], OUTCOME_ONLY);
       if (!out.ok && out.reason === 'error' && !call.ended) {
         call.ended = true;
         this.forget(call);
@@ -217,15 +227,9 @@ export class MediaRelay {
 
   private async ask(call: AnchoredCall, command: 'offer' | 'answer', hop: SdpHop, isOffer: boolean): Promise<RelayOutcome> {
     call.lastSignal = this.o.clock.now();
-    const cmd: NgDict = {
-      'call-id': hop.callId,
-      'from-tag': hop.fromTag,
-      ...(hop.toTag !== undefined ? { 'to-tag': hop.toTag } : {}),
-      ...(hop.viaBranch !== undefined ? { 'via-branch': hop.viaBranch } : {}),
-      sdp: hop.sdp.toString('utf8'),
-      ...flagsToward(hop.toward, isOffer),
-    };
-    const out = await this.o.set.command(call.rtpengine, command, cmd);
+    // The SDP goes as the bytes it came in (encoded before command returns), the flags as one of their constants.
+    const own = { 'call-id': hop.callId, 'from-tag': hop.fromTag, 'to-tag': hop.toTag, 'via-branch': hop.viaBranch, sdp: hop.sdp };
+    const out = await this.o.set.command(call.rtpengine, command, [own, flagsToward(hop.toward, isOffer)], SDP_REPLY);
     if (out.ok) {
       const sdp = out.reply.sdp;
       if (typeof sdp === 'string') return { ok: true, sdp: Buffer.from(sdp, 'utf8') };
@@ -295,17 +299,20 @@ const STATIC_PT: Record<string, string> = { '0': 'PCMU/8000', '8': 'PCMA/8000', 
 
 /** The first format of the first audio m= line, by its rtpmap name (or static payload type); 'none' without one. */
 function firstCodec(sdp: Buffer): string {
-  const text = sdp.toString('latin1');
-  const m = text.indexOf('m=audio ');
+  // Read in the bytes: only the m= line and the rtpmap line become strings (two of these per anchored call).
+  const m = sdp.indexOf('m=audio ');
   if (m < 0) return 'none';
-  const eol = text.indexOf('\n', m);
-  const fields = text.slice(m, eol < 0 ? text.length : eol).trim().split(' ');
+  const fields = sdp.toString('latin1', m, lineEnd(sdp, m)).trim().split(' ');
   const pt = fields[3];
   if (pt === undefined || fields[1] === '0') return 'none';
-  const map = text.indexOf('a=rtpmap:' + pt + ' ', m);
-  if (map >= 0) {
-    const end = text.indexOf('\n', map);
-    return text.slice(map + 10 + pt.length, end < 0 ? text.length : end).trim();
-  }
+  const prefix = 'a=rtpmap:' + pt + ' ';
+  const map = sdp.indexOf(prefix, m);
+  if (map >= 0) return sdp.toString('latin1', map + prefix.length, lineEnd(sdp, map)).trim();
   return STATIC_PT[pt] ?? `pt ${pt}`;
+}
+
+/** Where the line that holds byte `from` ends (its LF, or the end of the SDP). */
+function lineEnd(sdp: Buffer, from: number): number {
+  const eol = sdp.indexOf(0x0a, from);
+  return eol < 0 ? sdp.length : eol;
 }

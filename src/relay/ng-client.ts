@@ -9,10 +9,21 @@ import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import type { Clock } from '../clock.ts';
-import { BencodeError, decode, encode, type BValue } from './bencode.ts';
+import { BencodeError, decode, encodeMerged, type BencodableDict, type BValue } from './bencode.ts';
 
-/** A command or reply dictionary. */
+/** A reply dictionary (or a decoded command). */
 export type NgDict = { [key: string]: BValue | undefined };
+
+/** A command dictionary, or a part of one (constant flags): an SDP may be given as the bytes it came in. */
+export type NgCommandDict = BencodableDict;
+
+/** The reply keys the client itself reads (whether it is ok, and why not). */
+const OUTCOME_KEYS = ['result', 'error-reason'];
+
+/** The reply keys to decode when only `keys` are read (plus the outcome's own): for command's `keep`. */
+export function replyKeys(...keys: string[]): ReadonlySet<string> {
+  return new Set([...OUTCOME_KEYS, ...keys]);
+}
 
 /** Why a command got no usable reply (metric label `reason`, closed set). */
 export type NgFailure = 'timeout' | 'refused' | 'error' | 'bad-reply' | 'closed';
@@ -32,13 +43,11 @@ export interface NgClientOptions {
 
 interface Pending {
   readonly bytes: Buffer;
+  readonly keep: ReadonlySet<string> | undefined;
   readonly deadline: number;
   nextSendAt: number;
   resolve(o: NgOutcome): void;
 }
-
-/** How often pending commands are checked for retransmission and timeout; ms. */
-const SWEEP_MS = 25;
 
 export class NgClient {
   private readonly socket: dgram.Socket;
@@ -46,7 +55,12 @@ export class NgClient {
   /** Random per client, so that a restarted edge never repeats a cookie rtpengine still has a cached reply for. */
   private readonly prefix = randomBytes(6).toString('base64url') + '.';
   private seq = 0;
+  /**
+   * Armed for the earliest retransmission or deadline of the pending commands, and only while there are any: a reply
+   * within retransmitMs (the usual case) never wakes the edge for a timer.
+   */
   private timer: NodeJS.Timeout | undefined;
+  private timerAt = Infinity;
   private connected: Promise<void> | undefined;
   private closed = false;
 
@@ -58,23 +72,25 @@ export class NgClient {
     this.socket.unref();
   }
 
-  /** Sends one command (a dictionary with `command`) and resolves with its reply or why there is none. Never rejects. */
-  async command(cmd: NgDict): Promise<NgOutcome> {
+  /**
+   * Sends one command and resolves with its reply or why there is none. Never rejects. The command is one dictionary
+   * with `command`, or the parts it is made of (see encodeMerged), encoded before this returns its promise: the caller
+   * may reuse an SDP buffer it gave. With `keep` (see replyKeys), only those keys of the reply are decoded.
+   */
+  async command(cmd: NgCommandDict | readonly NgCommandDict[], keep?: ReadonlySet<string>): Promise<NgOutcome> {
     if (this.closed) return { ok: false, reason: 'closed', detail: 'the NG client is closed' };
+    const cookie = this.prefix + (this.seq++).toString(36);
+    const bytes = encodeMerged(cookie + ' ', Array.isArray(cmd) ? cmd : [cmd as NgCommandDict]);
     this.connected ??= new Promise<void>((resolve) => this.socket.connect(this.o.port, this.o.host, resolve));
     await this.connected;
     // Closed while connecting (the edge stopping as a call ends).
     if (this.closed) return { ok: false, reason: 'closed', detail: 'the NG client is closed' };
-    const cookie = this.prefix + (this.seq++).toString(36);
-    const bytes = Buffer.concat([Buffer.from(cookie + ' ', 'latin1'), encode(cmd as BValue)]);
     const now = this.o.clock.now();
     return await new Promise<NgOutcome>((resolve) => {
-      this.pending.set(cookie, { bytes, deadline: now + this.o.timeoutMs, nextSendAt: now + this.o.retransmitMs, resolve });
+      const p = { bytes, keep, deadline: now + this.o.timeoutMs, nextSendAt: now + this.o.retransmitMs, resolve };
+      this.pending.set(cookie, p);
       this.send(bytes);
-      if (this.timer === undefined) {
-        this.timer = setInterval(() => this.sweep(), SWEEP_MS);
-        this.timer.unref();
-      }
+      this.wakeAt(Math.min(p.nextSendAt, p.deadline));
     });
   }
 
@@ -112,25 +128,48 @@ export class NgClient {
     const cookie = m.toString('latin1', 0, space);
     const p = this.pending.get(cookie);
     if (p === undefined) return; // a late or duplicate reply
-    this.settle(cookie, p, replyOutcome(m, space + 1));
+    this.settle(cookie, p, replyOutcome(m, space + 1, p.keep));
   }
 
+  /** Arms the timer for `at` unless it already fires by then. */
+  private wakeAt(at: number): void {
+    if (this.timer !== undefined) {
+      if (this.timerAt <= at) return;
+      clearTimeout(this.timer);
+    }
+    this.timerAt = at;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.timerAt = Infinity;
+      this.sweep();
+    }, Math.max(0, at - this.o.clock.now()));
+    this.timer.unref();
+  }
+
+  /** Times out and retransmits what is due, then arms the timer for what is due next. */
   private sweep(): void {
     const now = this.o.clock.now();
+    let next = Infinity;
     for (const [cookie, p] of this.pending) {
-      if (now >= p.deadline) this.settle(cookie, p, { ok: false, reason: 'timeout', detail: `no reply within ${this.o.timeoutMs} ms` });
-      else if (now >= p.nextSendAt) {
+      if (now >= p.deadline) {
+        this.settle(cookie, p, { ok: false, reason: 'timeout', detail: `no reply within ${this.o.timeoutMs} ms` });
+        continue;
+      }
+      if (now >= p.nextSendAt) {
         p.nextSendAt = now + this.o.retransmitMs;
         this.send(p.bytes);
       }
+      next = Math.min(next, p.nextSendAt, p.deadline);
     }
+    if (next < Infinity && !this.closed) this.wakeAt(next);
   }
 
   private settle(cookie: string, p: Pending, o: NgOutcome): void {
     this.pending.delete(cookie);
     if (this.pending.size === 0 && this.timer !== undefined) {
-      clearInterval(this.timer);
+      clearTimeout(this.timer);
       this.timer = undefined;
+      this.timerAt = Infinity;
     }
     p.resolve(o);
   }
@@ -141,10 +180,10 @@ export class NgClient {
 }
 
 /** The outcome a reply datagram carries: its dictionary when `result` is ok or pong, else rtpengine's error reason. */
-function replyOutcome(m: Buffer, from: number): NgOutcome {
+function replyOutcome(m: Buffer, from: number, keep: ReadonlySet<string> | undefined): NgOutcome {
   let v: BValue;
   try {
-    v = decode(m, from);
+    v = decode(m, from, m.length, keep);
   } catch (e) {
     return { ok: false, reason: 'bad-reply', detail: e instanceof BencodeError ? e.message : String(e) };
   }

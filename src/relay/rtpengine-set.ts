@@ -7,13 +7,22 @@ import type { Clock } from '../clock.ts';
 import { parseNgAddress, type Config, type RtpengineConfig } from '../config/schema.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
-import { NgClient, type NgDict, type NgFailure, type NgOutcome } from './ng-client.ts';
+import { NgClient, replyKeys, type NgCommandDict, type NgFailure, type NgOutcome } from './ng-client.ts';
 
 /** 'unknown' until the first ping decides; new calls go to 'up' ones (or, before any answered, to 'unknown' ones). */
 export type RtpengineState = 'unknown' | 'up' | 'down';
 
 /** NG commands the edge sends (metric label `command`, closed set). */
 export type NgCommand = 'ping' | 'offer' | 'answer' | 'delete' | 'query';
+
+/** The `command` entry of each, built once (a command is sent as parts: this, its own entries, constant flags). */
+const COMMAND_ENTRY: Record<NgCommand, NgCommandDict> = {
+  ping: { command: 'ping' },
+  offer: { command: 'offer' },
+  answer: { command: 'answer' },
+  delete: { command: 'delete' },
+  query: { command: 'query' },
+};
 
 /** One configured rtpengine. */
 export class Rtpengine {
@@ -121,11 +130,14 @@ export class RtpengineSet {
     return pool[pool.length - 1];
   }
 
-  /** Sends one command to m: counts its latency or its failure, and lets a timeout or refusal count against m's health. */
-  async command(m: Rtpengine, name: NgCommand, cmd: NgDict): Promise<NgOutcome> {
+  /**
+   * Sends one command to m: counts its latency or its failure, and lets a timeout or refusal count against m's health.
+   * `parts` and `keep` as NgClient.command's.
+   */
+  async command(m: Rtpengine, name: NgCommand, parts: readonly NgCommandDict[], keep?: ReadonlySet<string>): Promise<NgOutcome> {
     if (m.client === undefined) return { ok: false, reason: 'closed', detail: `${m.address} is not resolved` };
     const sent = this.o.clock.now();
-    const out = await m.client.command({ command: name, ...cmd });
+    const out = await m.client.command([COMMAND_ENTRY[name], ...parts], keep);
     if (out.ok || out.reason === 'error') {
       let h = this.latency.get(name);
       if (h === undefined) this.latency.set(name, (h = this.o.metrics.rtpengineCommandSeconds.labels(name)));
@@ -149,7 +161,7 @@ export class RtpengineSet {
         }
         m.pinging = true;
         try {
-          const out = await this.command(m, 'ping', {});
+          const out = await this.command(m, 'ping', [], PING_REPLY);
           if (out.ok || out.reason === 'error') this.succeeded(m);
         } finally {
           m.pinging = false;
@@ -200,6 +212,9 @@ export class RtpengineSet {
     m.up.set(state === 'up' ? 1 : 0);
   }
 }
+
+/** A ping's reply is read for its outcome only. */
+const PING_REPLY = replyKeys();
 
 /** FNV-1a 32-bit of s (Call-IDs are ASCII). */
 function fnv1a(s: string): number {

@@ -4,7 +4,7 @@
 import dgram from 'node:dgram';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/clock.ts';
-import { BencodeError, decode, encode } from '../../src/relay/bencode.ts';
+import { BencodeError, decode, encode, encodeMerged } from '../../src/relay/bencode.ts';
 import { NgClient } from '../../src/relay/ng-client.ts';
 import { startTestRtpengine, type TestRtpengine } from '../../load-tests/lib/rtpengine.ts';
 
@@ -18,10 +18,28 @@ describe('bencode', () => {
   it('decodes what it encodes, and refuses truncated, trailing or malformed bytes with BencodeError', () => {
     const v = { command: 'offer', sdp: PLAIN_OFFER, flags: ['trust-address'], n: 42, nested: { l: [[]] } };
     expect(decode(encode(v))).toEqual(v);
-    for (const bad of ['d3:abc', 'i12', '4:abc', 'i1ei2e', 'x', 'di1ei2ee', 'i1.5e', '-1:a']) {
+    for (const bad of ['d3:abc', 'i12', '4:abc', 'i1ei2e', 'x', 'di1ei2ee', 'i1.5e', '-1:a', 'ie', 'i-e', 'l:e']) {
       expect(() => decode(Buffer.from(bad)), bad).toThrow(BencodeError);
     }
     expect(() => decode(Buffer.from('l'.repeat(100) + 'e'.repeat(100)))).toThrow(/nested too deeply/);
+    expect(() => decode(Buffer.from('i9007199254740993e'))).toThrow(BencodeError);
+  });
+
+  it('encodes bytes as byte strings, long UTF-8 text by its byte length, and several parts as one dictionary in key order', () => {
+    const sdp = Buffer.from(PLAIN_OFFER + 'a=tool:é\r\n', 'utf8');
+    const long = 'ü'.repeat(100);
+    expect(decode(encode({ sdp, long }))).toEqual({ sdp: sdp.toString('utf8'), long });
+    const merged = encodeMerged('c1 ', [{ command: 'offer' }, { 'to-tag': undefined, sdp: 'x', ICE: 'remove' }, { ICE: 'force', DTLS: 'off', 'to-tag': 't' }]);
+    expect(merged.toString('utf8')).toBe('c1 d4:DTLS3:off3:ICE6:remove7:command5:offer3:sdp1:x6:to-tag1:te');
+  });
+
+  it('decodes only the kept keys of a dictionary, still refusing malformed bytes in the ones it steps over', () => {
+    const reply = encode({ result: 'ok', sdp: 'v=0', tags: { a: { medias: [{ stats: { packets: 3 } }] } }, totals: { RTP: { bytes: 9 } } });
+    expect(decode(reply, 0, reply.length, new Set(['result', 'sdp']))).toEqual({ result: 'ok', sdp: 'v=0' });
+    expect(decode(reply, 0, reply.length, new Set(['result', 'totals']))).toEqual({ result: 'ok', totals: { RTP: { bytes: 9 } } });
+    for (const bad of ['d6:result2:ok4:tagsd1:ai1xee', 'd6:result2:ok4:tagsdi1ei2eee', 'd6:result2:ok4:tagsl4:abce', 'l6:resulte']) {
+      expect(() => decode(Buffer.from(bad), 0, bad.length, new Set(['result'])), bad).toThrow(BencodeError);
+    }
   });
 });
 

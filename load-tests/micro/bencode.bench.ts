@@ -1,0 +1,68 @@
+// Micro-benchmark of the NG protocol's bencode (src/relay/bencode.ts) as an anchored call uses it: the offer command
+// (the browser's SDP as bytes, the constant flags as a part), and rtpengine's real offer, answer and delete replies
+// (a real rtpengine is started to get them) decoded whole and with only the keys media-relay.ts reads.
+// Run with `npx tsx load-tests/micro/bencode.bench.ts`.
+import dgram from 'node:dgram';
+import { flagsToward } from '../../src/relay/anchoring.ts';
+import { decode, encodeMerged } from '../../src/relay/bencode.ts';
+import { replyKeys, type NgCommandDict } from '../../src/relay/ng-client.ts';
+import { benchCpu } from '../lib/cpu-bench.ts';
+import { startTestRtpengine } from '../lib/rtpengine.ts';
+
+const fingerprint = Array.from({ length: 32 }, (_, i) => (i * 7 + 16).toString(16).toUpperCase()).join(':');
+/** What run-invite.ts --anchor's phones offer: a browser's SDP (DTLS-SRTP, ICE, rtcp-mux, Opus and PCMU). */
+const browserOffer = Buffer.from(
+  [
+    'v=0', 'o=- 1 1 IN IP4 127.0.0.1', 's=-', 'c=IN IP4 127.0.0.1', 't=0 0', 'm=audio 6000 UDP/TLS/RTP/SAVPF 111 0',
+    'a=rtpmap:111 opus/48000/2', 'a=fmtp:111 minptime=10;useinbandfec=1', 'a=rtpmap:0 PCMU/8000', 'a=setup:actpass',
+    `a=fingerprint:sha-256 ${fingerprint}`, 'a=ice-ufrag:sipp1', 'a=ice-pwd:sipedgeloadrunicepassword',
+    'a=candidate:1 1 udp 2122260223 127.0.0.1 9 typ host', 'a=rtcp-mux', 'a=sendrecv', '',
+  ].join('\r\n'),
+);
+const pbxAnswer = Buffer.from(['v=0', 'o=- 2 2 IN IP4 127.0.0.2', 's=-', 'c=IN IP4 127.0.0.2', 't=0 0', 'm=audio 7000 RTP/AVP 0', 'a=rtpmap:0 PCMU/8000', ''].join('\r\n'));
+const call = { 'call-id': 'bench-1@127.0.0.1', 'from-tag': 'caller-tag' };
+
+const rtpengine = await startTestRtpengine({ logLevel: 4 });
+const socket = dgram.createSocket('udp4');
+let replies: { offer: Buffer; answer: Buffer; delete: Buffer };
+try {
+  await new Promise<void>((resolve) => socket.connect(rtpengine.ngPort, '127.0.0.1', () => resolve()));
+  let seq = 0;
+  const ask = (parts: NgCommandDict[]): Promise<Buffer> =>
+    new Promise((resolve) => {
+      socket.once('message', (m: Buffer) => resolve(m));
+      socket.send(encodeMerged(`b${seq++} `, parts));
+    });
+  replies = {
+    offer: await ask([{ command: 'offer', ...call, sdp: browserOffer }, flagsToward('rtp', true)]),
+    answer: await ask([{ command: 'answer', ...call, 'to-tag': 'callee-tag', sdp: pbxAnswer }, flagsToward('webrtc', false)]),
+    delete: await ask([{ command: 'delete', ...call }]),
+  };
+} finally {
+  socket.close();
+  await rtpengine.stop();
+}
+const body = (m: Buffer): number => m.indexOf(0x20) + 1;
+console.log(`offer command ${encodeMerged('cookie ', [{ command: 'offer', ...call, sdp: browserOffer }, flagsToward('rtp', true)]).length} bytes; replies: offer ${replies.offer.length}, answer ${replies.answer.length}, delete ${replies.delete.length} bytes`);
+
+let sink = 0;
+const bench = (name: string, fn: () => unknown): void => void benchCpu(name, fn);
+bench('(a) encode the offer command (SDP as bytes, flags constant)', () => {
+  // The parts as media-relay.ts and rtpengine-set.ts give them.
+  const own = { 'call-id': call['call-id'], 'from-tag': call['from-tag'], 'to-tag': undefined, 'via-branch': undefined, sdp: browserOffer };
+  sink += encodeMerged('abcdefgh.1 ', [{ command: 'offer' }, own, flagsToward('rtp', true)]).length;
+});
+const sdpOnly = replyKeys('sdp');
+const stats = replyKeys('tags', 'totals', 'SSRC');
+const outcome = replyKeys();
+for (const [name, m, keep] of [
+  ['(b) decode the offer reply, sdp only', replies.offer, sdpOnly],
+  ['(c) decode the delete reply whole', replies.delete, undefined],
+  ['(d) decode the delete reply, the keys of the log line', replies.delete, stats],
+  ['(e) decode the delete reply, its outcome only', replies.delete, outcome],
+] as const) {
+  bench(name, () => {
+    sink += Object.keys(decode(m, body(m), m.length, keep)).length;
+  });
+}
+if (sink === 0) console.log('unreachable');
