@@ -6,7 +6,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import { WebSocketServer, WebSocket, type RawData } from 'ws';
 import type { CredentialSource } from './certificates.ts';
-import { isKeepAlive, type Connection, type ListenerContext } from './listener-context.ts';
+import { isKeepAlive, LISTEN_BACKLOG, type Connection, type ListenerContext } from './listener-context.ts';
 import { followCertificate, secureServerOptions } from './tls.ts';
 
 /** WebSocket listeners: plain, or over TLS. */
@@ -19,6 +19,11 @@ const MAX_WRITE_BACKLOG_BYTES = 4 * 1024 * 1024;
 const SEND_TEXT = { binary: false } as const;
 const SEND_BINARY = { binary: true } as const;
 const PONG = '\r\n';
+/**
+ * The ping sweep visits a slice of the connections every tick, so that each is pinged about once per interval without
+ * one long pass: 100,000 pings in one pass held the event loop for most of a second (load-tests/run-ws-clients.ts).
+ */
+const SWEEP_TICK_MS = 100;
 
 function isPing(buf: Buffer): boolean {
   return buf.length === 4 && buf[0] === 13 && buf[1] === 10 && buf[2] === 13 && buf[3] === 10;
@@ -141,6 +146,8 @@ export class WsListener {
   private server: http.Server | undefined;
   private timer: NodeJS.Timeout | undefined;
   private readonly conns = new Set<WsConnection>();
+  /** Where the ping sweep's pass stands. */
+  private cursor: Iterator<WsConnection> | undefined;
 
   constructor(
     private readonly ctx: ListenerContext,
@@ -172,10 +179,11 @@ export class WsListener {
     wss.on('error', () => undefined); // the server's own errors are reported below
     return new Promise((resolve, reject) => {
       server.once('error', reject);
-      server.listen(port, host, () => {
+      server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => {
         server.off('error', reject);
         server.on('error', (err: NodeJS.ErrnoException) => this.ctx.logger.warn({ event: 'transport.ws.error', transport: this.kind, code: err.code }));
-        this.timer = setInterval(() => this.sweep(), this.pingIntervalMs);
+        const slices = Math.max(1, Math.floor(this.pingIntervalMs / SWEEP_TICK_MS));
+        this.timer = setInterval(() => this.sweep(slices), this.pingIntervalMs / slices);
         this.timer.unref();
         resolve(server.address() as AddressInfo);
       });
@@ -211,8 +219,18 @@ export class WsListener {
     this.ctx.opened(conn, true);
   }
 
-  private sweep(): void {
+  /** One tick: the next 1/slices of the connections (a pass ends early; the next tick starts the next pass). */
+  private sweep(slices: number): void {
     const now = Date.now();
-    for (const conn of this.conns) conn.sweep(now, this.ctx.idleTimeoutMs);
+    for (let n = Math.ceil(this.conns.size / slices); n > 0; n--) {
+      // A Set's iterator sees deletions and later additions, so the cursor stays valid across ticks.
+      this.cursor ??= this.conns.values();
+      const next = this.cursor.next();
+      if (next.done === true) {
+        this.cursor = undefined;
+        return;
+      }
+      next.value.sweep(now, this.ctx.idleTimeoutMs);
+    }
   }
 }
