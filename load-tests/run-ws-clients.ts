@@ -119,6 +119,8 @@ export interface WsLoadSummary {
   registered: number;
   failed: number;
   dropped: number;
+  /** Connections that failed before their phone's first registration and were made again (1-3 s later, at most 3). */
+  reconnects: number;
   refreshes: number;
   refreshP50Ms: number;
   refreshP99Ms: number;
@@ -253,7 +255,7 @@ async function main(): Promise<number> {
       };
       child.send(plan);
     }
-    const total = (k: 'started' | 'registered' | 'failed' | 'dropped' | 'refreshes') => reports.reduce((s, r) => s + (r?.[k] ?? 0), 0);
+    const total = (k: 'started' | 'registered' | 'failed' | 'dropped' | 'reconnects' | 'refreshes') => reports.reduce((s, r) => s + (r?.[k] ?? 0), 0);
 
     const rssBefore = rssBytes(target.pid);
     let rssMax = rssBefore;
@@ -323,6 +325,7 @@ async function main(): Promise<number> {
       registered: total('registered'),
       failed: total('failed'),
       dropped: total('dropped'),
+      reconnects: total('reconnects'),
       refreshes: total('refreshes'),
       refreshP50Ms: percentile(refreshMs, 0.5),
       refreshP99Ms: percentile(refreshMs, 0.99),
@@ -343,7 +346,7 @@ async function main(): Promise<number> {
     };
     const f = (v: number) => v.toFixed(1);
     console.log(
-      `phones: ${summary.asked} asked, ${summary.registered} registered at the end, ${summary.failed} never registered, ${summary.dropped} dropped after registering`,
+      `phones: ${summary.asked} asked, ${summary.registered} registered at the end, ${summary.failed} never registered, ${summary.dropped} dropped after registering; ${summary.reconnects} connections made again before a first registration`,
     );
     console.log(`refreshes: ${summary.refreshes}, p50 ${f(summary.refreshP50Ms)} ms, p99 ${f(summary.refreshP99Ms)} ms, max ${f(summary.refreshMaxMs)} ms`);
     console.log(`first registrations (REGISTER, 401, REGISTER, 200): p50 ${f(summary.initialP50Ms)} ms, p99 ${f(summary.initialP99Ms)} ms`);

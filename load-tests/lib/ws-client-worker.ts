@@ -26,16 +26,19 @@ export interface WorkerReport {
   registered: number;
   failed: number;
   dropped: number;
+  /** Connections that failed before their phone first registered, and were made again. */
+  reconnects: number;
   refreshes: number;
   initialMs: number[];
   refreshMs: number[];
-  /** Why clients failed or dropped, first few of each kind. */
+  /** Why phones failed or dropped, by reason. */
   reasons: Record<string, number>;
 }
 
 /** RFC 3261 §17.1.2.2 Timer F: a transaction with no final answer after 64 x T1 has failed. */
 const TIMER_F_MS = 32_000;
 const USER_AGENT = 'sipedge-ws-load';
+const RECONNECTS = 3;
 
 const md5 = (s: string): string => createHash('md5').update(s).digest('hex');
 const token = (bytes: number): string => randomBytes(bytes).toString('hex');
@@ -58,6 +61,8 @@ class WsPhone {
   private pending: { cseq: number; started: number; timer: NodeJS.Timeout; challenged: boolean } | undefined;
   private refreshTimer: NodeJS.Timeout | undefined;
   private isRefresh = false;
+  /** Reconnections so far (before the first registration). */
+  private attempts = 0;
 
   constructor(
     private readonly plan: WorkerPlan,
@@ -72,8 +77,8 @@ class WsPhone {
     this.ws = ws;
     ws.on('open', () => this.send(false));
     ws.on('message', (data: Buffer) => this.onMessage(data.toString('latin1')));
-    ws.on('error', (e: Error & { code?: string }) => this.lost(`ws error ${e.code ?? e.message}`));
-    ws.on('close', (code: number) => this.lost(`closed by the edge (${code})`));
+    ws.on('error', (e: Error & { code?: string }) => this.broken(`ws error ${e.code ?? e.message}`));
+    ws.on('close', (code: number) => this.broken(`closed by the edge (${code})`));
   }
 
   stop(): void {
@@ -154,6 +159,23 @@ class WsPhone {
     this.refreshTimer = setTimeout(() => this.send(false), refreshMs * (1 + jitter * (2 * Math.random() - 1)));
   }
 
+  /**
+   * The connection failed or closed. Before the phone first registered it reconnects after 1-3 s, at most
+   * RECONNECTS times, as a WebSocket phone recovers a failed flow (RFC 5626 §4.5; counted in the summary); after, it is
+   * dropped.
+   */
+  private broken(why: string): void {
+    if (this.state === 'connecting' && this.attempts < RECONNECTS) {
+      this.attempts++;
+      this.stats.reconnects++;
+      this.stop();
+      this.pending = undefined;
+      this.refreshTimer = setTimeout(() => this.start(), 1000 + 2000 * Math.random());
+      return;
+    }
+    this.lost(why);
+  }
+
   /** A REGISTER that failed: the phone stops (a registered one counts as dropped, as its binding is gone or stale). */
   private fail(why: string): void {
     if (this.state === 'failed' || this.state === 'dropped') return;
@@ -176,6 +198,7 @@ interface Stats {
   registered: number;
   failed: number;
   dropped: number;
+  reconnects: number;
   refreshes: number;
   initialMs: number[];
   refreshMs: number[];
@@ -183,7 +206,7 @@ interface Stats {
 }
 
 function run(plan: WorkerPlan): void {
-  const stats: Stats = { started: 0, registered: 0, failed: 0, dropped: 0, refreshes: 0, initialMs: [], refreshMs: [], reasons: {} };
+  const stats: Stats = { started: 0, registered: 0, failed: 0, dropped: 0, reconnects: 0, refreshes: 0, initialMs: [], refreshMs: [], reasons: {} };
   const phones = plan.phones.map((p) => new WsPhone(plan, p.extension, p.password, p.source, stats));
   const t0 = performance.now();
   // Bounded ramp: phone i starts at t0 + i / rate, checked every 10 ms.
