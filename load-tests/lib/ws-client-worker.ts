@@ -95,7 +95,7 @@ class WsPhone {
     const cseq = ++this.cseq;
     const started = this.pending?.started ?? performance.now();
     if (this.pending) clearTimeout(this.pending.timer);
-    const timer = setTimeout(() => this.fail('no final answer within Timer F'), TIMER_F_MS);
+    const timer = setTimeout(() => this.lost('no final answer within Timer F'), TIMER_F_MS);
     this.pending = { cseq, started, timer, challenged };
     const uri = `sip:${this.plan.domain}`;
     const aor = `sip:${this.extension}@${this.plan.domain}`;
@@ -136,7 +136,7 @@ class WsPhone {
       // The MD5 challenge of the set (the edge offers SHA-256 first, then MD5; RFC 8760 §2.4: pick one we support).
       const md5Challenge = text.split('\r\n').find((l) => /^WWW-Authenticate:/i.test(l) && /algorithm=MD5\b/i.test(l));
       const nonce = md5Challenge && /nonce="([^"]+)"/.exec(md5Challenge)?.[1];
-      if (!nonce) return this.fail('401 without an MD5 challenge');
+      if (!nonce) return this.lost('401 without an MD5 challenge');
       this.nonce = nonce;
       this.opaque = /opaque="([^"]*)"/.exec(md5Challenge)?.[1];
       this.nc = 0;
@@ -144,7 +144,7 @@ class WsPhone {
     }
     clearTimeout(p.timer);
     this.pending = undefined;
-    if (status !== 200) return this.fail(`answered ${status}`);
+    if (status !== 200) return this.lost(`answered ${status}`);
     const ms = performance.now() - p.started;
     if (this.isRefresh) {
       this.stats.refreshes++;
@@ -176,12 +176,7 @@ class WsPhone {
     this.lost(why);
   }
 
-  /** A REGISTER that failed: the phone stops (a registered one counts as dropped, as its binding is gone or stale). */
-  private fail(why: string): void {
-    if (this.state === 'failed' || this.state === 'dropped') return;
-    this.lost(why);
-  }
-
+  /** The phone stops: one that had registered counts as dropped (its binding is gone or stale), else as failed. */
   private lost(why: string): void {
     if (this.state === 'failed' || this.state === 'dropped') return;
     if (this.state === 'registered') this.stats.registered--;
@@ -193,17 +188,8 @@ class WsPhone {
   }
 }
 
-interface Stats {
-  started: number;
-  registered: number;
-  failed: number;
-  dropped: number;
-  reconnects: number;
-  refreshes: number;
-  initialMs: number[];
-  refreshMs: number[];
-  reasons: Record<string, number>;
-}
+/** A worker's running totals: the report without its type. */
+type Stats = Omit<WorkerReport, 'type'>;
 
 function run(plan: WorkerPlan): void {
   const stats: Stats = { started: 0, registered: 0, failed: 0, dropped: 0, reconnects: 0, refreshes: 0, initialMs: [], refreshMs: [], reasons: {} };
@@ -216,7 +202,7 @@ function run(plan: WorkerPlan): void {
     if (stats.started >= phones.length) clearInterval(ramp);
   }, 10);
   const report = () => {
-    const r: WorkerReport = { type: 'report', ...stats, initialMs: stats.initialMs, refreshMs: stats.refreshMs };
+    const r: WorkerReport = { type: 'report', ...stats };
     process.send!(r);
     stats.initialMs = [];
     stats.refreshMs = [];

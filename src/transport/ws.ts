@@ -21,7 +21,8 @@ const SEND_BINARY = { binary: true } as const;
 const PONG = '\r\n';
 /**
  * The ping sweep visits a slice of the connections every tick, so that each is pinged about once per interval without
- * one long pass: 100,000 pings in one pass held the event loop for most of a second (load-tests/run-ws-clients.ts).
+ * one turn of the event loop writing a ping to every connection (a pass is linear in the connections, and the edge is
+ * meant to hold 100,000 of them: README, "Many WebSocket phones").
  */
 const SWEEP_TICK_MS = 100;
 
@@ -38,7 +39,7 @@ function toBuffer(data: RawData): Buffer {
 /**
  * The WsConnection of a `ws` socket. Every connection shares the four listeners below (EventEmitter calls them with the
  * socket as `this`) instead of holding closures of its own: at 100,000 phones each closure, its context and a once()
- * wrapper are memory the edge holds for every idle peer (README, performance: WebSocket phones).
+ * wrapper are memory the edge holds for every idle peer (README, "Many WebSocket phones").
  */
 const CONNECTION = Symbol('sipedge.wsConnection');
 type TaggedWs = WebSocket & { [CONNECTION]: WsConnection };
