@@ -17,8 +17,9 @@ const RUN_TLS = join(REPO_ROOT, 'load-tests', 'run-tls.ts');
 const RUN_AGAINST = join(REPO_ROOT, 'load-tests', 'run-against.ts');
 const RUN_FLOOD = join(REPO_ROOT, 'load-tests', 'run-flood.ts');
 const RUN_REDIS = join(REPO_ROOT, 'load-tests', 'run-redis.ts');
+const RUN_WS_CLIENTS = join(REPO_ROOT, 'load-tests', 'run-ws-clients.ts');
 
-const USAGE = `usage: npm run bench -- [--micro] [--register] [--moh] [--invite] [--anchor] [--tls] [--flood] [--redis] [--full] [run-register options...]
+const USAGE = `usage: npm run bench -- [--micro] [--register] [--moh] [--invite] [--anchor] [--tls] [--flood] [--redis] [--ws-clients N] [--full] [run-register options...]
 
   --micro       only the micro benchmarks (load-tests/micro/*.bench.ts)
   --register    only the SIPp REGISTER load run (load-tests/run-register.ts)
@@ -39,6 +40,10 @@ const USAGE = `usage: npm run bench -- [--micro] [--register] [--moh] [--invite]
                 the same SIPp REGISTER and call steps against Kamailio and the edge, interleaved, 3 rounds, with
                 the medians and ratios (load-tests/run-against.ts; see its --help; Kamailio from
                 \`bash scripts/install-deps.sh --bench\`); other options go to it, e.g. --quick, --only register
+  --ws-clients N
+                N registered SIP-over-WebSocket phones refreshing every 300 s: the curve of phones against edge RSS and
+                event-loop lag, refresh p50/p99, phones dropped (load-tests/run-ws-clients.ts; see its --help); other
+                options go to it, e.g. --rate 500 --refresh-seconds 60
   --full        the full profiles (register: 20 000 users, 4k..24k tx/s, 10 s steps; invite; tls) instead of --quick
   Other options go to run-register.ts unchanged, e.g. --rates 4000,8000 --cpu-prof (see its --help).
 
@@ -107,6 +112,17 @@ async function main(argv: string[]): Promise<number> {
   const redis = argv.indexOf('--redis');
   if (redis >= 0) {
     const code = await runTs(RUN_REDIS, argv.filter((_, i) => i !== redis));
+    return code === 0 ? 0 : 1;
+  }
+  const wsClients = argv.indexOf('--ws-clients');
+  if (wsClients >= 0) {
+    const n = argv[wsClients + 1];
+    if (n === undefined || !/^[1-9]\d*$/.test(n)) {
+      console.error(`bench: --ws-clients takes a number of phones, e.g. --ws-clients 20000\n${USAGE}`);
+      return 2;
+    }
+    const rest = argv.filter((_, i) => i !== wsClients && i !== wsClients + 1);
+    const code = await runTs(RUN_WS_CLIENTS, ['--clients', n, ...rest]);
     return code === 0 ? 0 : 1;
   }
   const onlyMicro = argv.includes('--micro');

@@ -39,6 +39,8 @@ export interface EdgeOptions {
   tls?: boolean;
   /** Run `start` under `taskset -c <cpus>`. */
   cpus?: string;
+  /** A command that execs the rest, in front of it all, e.g. ['prlimit', '--nofile=120000'] (the pid stays node's). */
+  wrapper?: string[];
   /** Node flags before bin/sipedge.js, e.g. ['--cpu-prof', '--cpu-prof-dir=/tmp/p']. */
   nodeArgs?: string[];
   /** Use this data dir (kept); default: a fresh temp dir, removed by stop(). */
@@ -195,9 +197,9 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
 
   // As every launcher of the edge does (bin/sipedge.js explains the flag).
   const nodeArgv = ['--max-semi-space-size=64', ...(opts.nodeArgs ?? []), CLI, 'start'];
-  const [file, argv] =
-    opts.cpus !== undefined ? ['taskset', ['-c', opts.cpus, process.execPath, ...nodeArgv]] : [process.execPath, nodeArgv];
-  // taskset execs the command, so the child's pid is node's and SIGTERM reaches the edge directly.
+  const command = [...(opts.wrapper ?? []), ...(opts.cpus !== undefined ? ['taskset', '-c', opts.cpus] : []), process.execPath, ...nodeArgv];
+  const [file, argv] = [command[0]!, command.slice(1)];
+  // taskset and the wrapper exec the command, so the child's pid is node's and SIGTERM reaches the edge directly.
   const child = spawn(file, argv, { cwd: REPO_ROOT, env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
   const keep = (chunk: Buffer) => {

@@ -53,6 +53,14 @@ export interface ListenerContext {
   closed(conn: Connection): void;
 }
 
+/**
+ * Accept queue of the TCP, TLS, WS and WSS listeners (listen(2) backlog; Linux caps it at net.core.somaxconn, 4096 by
+ * default). Node's 511 overflowed while 300 WebSocket phones/s connected to a busy edge: the kernel then drops the
+ * handshake's last ACK and the phone sees ECONNRESET (load-tests/run-ws-clients.ts counted 566 of 5,000, and 0 with
+ * 4096; at 500/s on the loaded VM it still overflowed: README, "Many WebSocket phones").
+ */
+export const LISTEN_BACKLOG = 4096;
+
 const CR = 13;
 const LF = 10;
 const SP = 32;

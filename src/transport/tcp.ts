@@ -3,7 +3,7 @@
 // and metrics are the context's.
 import net, { type AddressInfo } from 'node:net';
 import type { SipError } from '../sip/types.ts';
-import type { Connection, ListenerContext } from './listener-context.ts';
+import { LISTEN_BACKLOG, type Connection, type ListenerContext } from './listener-context.ts';
 import { StreamFramer, type FrameSink } from './stream-framer.ts';
 
 /** A peer that reads slower than we write is cut off once this much is queued. */
@@ -149,7 +149,7 @@ export class TcpListener {
     this.server = server;
     return new Promise((resolve, reject) => {
       server.once('error', reject);
-      server.listen(port, host, () => {
+      server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => {
         server.off('error', reject);
         server.on('error', (err: NodeJS.ErrnoException) => this.ctx.logger.warn({ event: 'transport.tcp.error', transport: this.kind, code: err.code }));
         resolve(server.address() as AddressInfo);
