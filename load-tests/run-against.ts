@@ -9,7 +9,7 @@ import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { REPO_ROOT } from './lib/edge-process.ts';
 import { kamailioVersion, requireKamailio } from './lib/kamailio.ts';
-import { LoadReport, REPORT_OPTION, reportUsage, type Latency, type ReportStep } from './lib/report.ts';
+import { LoadReport, medianOverRounds, REPORT_OPTION, reportUsage, type ReportStep } from './lib/report.ts';
 import { median } from './lib/stats.ts';
 
 const USAGE = `usage: tsx load-tests/run-against.ts [options]     (npm run bench -- --against kamailio [options])
@@ -163,37 +163,13 @@ function summarise(kind: Kind, outcomes: RunOutcome[]): string[] {
   return lines;
 }
 
-/**
- * Per server and step, the median over the rounds of what each run's report measured: the charts' points. A step
- * counts as held when more than half of the rounds held it; its SIPp files are those of every round.
- */
+/** The charts' points: per server and step, the median over the rounds of what each run's report measured. */
 function medianSteps(kind: Kind, outcomes: RunOutcome[], root: string): ReportStep[] {
-  const steps: ReportStep[] = [];
-  for (const server of ['kamailio', 'sipedge'] as const) {
-    const runs = outcomes.filter((o) => o.server === server);
-    const xs = [...new Set(runs.flatMap((o) => o.reportSteps.map((s) => s.x)))];
-    for (const x of xs) {
-      const at = runs.flatMap((o) => o.reportSteps.filter((s) => s.x === x).map((s) => ({ s, dir: o.reportDir })));
-      const med = (pick: (s: ReportStep) => number | undefined) => median(at.map(({ s }) => pick(s)).filter((v): v is number => v !== undefined));
-      const q = (k: keyof Latency) => med((s) => s.latencyMs?.[k]);
-      const heldRounds = at.filter(({ s }) => s.held).length;
-      steps.push({
-        group: kind,
-        series: server,
-        x,
-        offered: at[0]!.s.offered,
-        achieved: med((s) => s.achieved),
-        failedPct: med((s) => s.failedPct),
-        latencyMs: q('p50') === undefined ? undefined : { samples: med((s) => s.latencyMs?.samples)!, p50: q('p50')!, p90: q('p90'), p99: q('p99')!, max: q('max')! },
-        cpuUs: med((s) => s.cpuUs),
-        memoryMb: med((s) => s.memoryMb),
-        held: heldRounds * 2 > at.length,
-        sipp: at.flatMap(({ s, dir }) => (s.sipp ?? []).map((f) => relative(root, join(dir, f)))),
-        row: { rounds: at.length, heldRounds },
-      });
-    }
-  }
-  return steps;
+  return medianOverRounds(
+    outcomes.flatMap((o) =>
+      o.reportSteps.map((s) => ({ ...s, group: kind, series: o.server, sipp: (s.sipp ?? []).map((f) => relative(root, join(o.reportDir, f))) })),
+    ),
+  );
 }
 
 async function main(argv: string[]): Promise<number> {

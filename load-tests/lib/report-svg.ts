@@ -1,5 +1,6 @@
 // Line charts as standalone SVG text for the load-test reports (load-tests/lib/report.ts): one category per step on the
-// x axis, one polyline with a marker per step for each series, linear or log10 y axis. Writing the report is report.ts's.
+// x axis (or, with xValues, each step at its number on a linear x axis: a curve against phones registered), one
+// polyline with a marker per step for each series, linear or log10 y axis. Writing the report is report.ts's.
 // Own code rather than a chart library: four chart kinds of one shape, and an SVG string is what both the HTML page
 // (inline, no network) and the PNG (Chromium screenshots the element) need, with no DOM or bundling step.
 
@@ -23,8 +24,13 @@ export interface ChartSpec {
   subtitle?: string;
   xLabel: string;
   yLabel: string;
-  /** The x axis, one label per step, evenly spaced in this order. */
+  /** The x axis, one label per step, evenly spaced in this order (with xValues: each step's name in its tooltips). */
   categories: string[];
+  /**
+   * Each category's place on a linear x axis from 0 (phones registered), instead of even spacing; the ticks are then
+   * round numbers, and a series' line joins its points across categories it has no value at.
+   */
+  xValues?: number[];
   series: ChartSeries[];
   /** A small grey line under the chart: when and where it was measured (a PNG travels without its page). */
   note?: string;
@@ -89,6 +95,16 @@ export function xOf(i: number, n: number): number {
   return PLOT.left + slot * (i + 0.5);
 }
 
+/** A function from category i to its x pixel, with the x axis' ticks (undefined: the categories' own labels). */
+export function xAxis(spec: ChartSpec): { ticks: number[] | undefined; x: (i: number) => number } {
+  const n = spec.categories.length;
+  if (spec.xValues === undefined) return { ticks: undefined, x: (i) => xOf(i, n) };
+  const values = spec.xValues;
+  const ticks = linearTicks(Math.max(0, ...values.filter((v) => Number.isFinite(v))));
+  const right = ticks.at(-1)!;
+  return { ticks, x: (i) => PLOT.left + (values[i]! / right) * (PLOT.right - PLOT.left) };
+}
+
 /** A function from a value to its y pixel, with the axis ticks; log axes drop values <= 0. */
 export function yAxis(spec: ChartSpec): { ticks: number[]; y: (v: number) => number } {
   const values = spec.series.flatMap((s) => s.values.filter((v): v is number => v !== undefined && Number.isFinite(v)));
@@ -107,8 +123,8 @@ export function yAxis(spec: ChartSpec): { ticks: number[]; y: (v: number) => num
 
 /** The chart as one <svg> element (white background, fonts the page and Chromium both have). */
 export function renderLineChart(spec: ChartSpec): string {
-  const n = spec.categories.length;
   const { ticks, y } = yAxis(spec);
+  const { ticks: xTicks, x } = xAxis(spec);
   const out: string[] = [];
   out.push(
     `<svg xmlns="http://www.w3.org/2000/svg" id="chart-${escapeXml(spec.id)}" class="chart" width="${CHART_WIDTH}" height="${CHART_HEIGHT}" ` +
@@ -131,13 +147,13 @@ export function renderLineChart(spec: ChartSpec): string {
     `<line x1="${PLOT.left}" x2="${PLOT.left}" y1="${PLOT.top}" y2="${PLOT.bottom}" stroke="#444"/>`,
     `<line x1="${PLOT.left}" x2="${PLOT.right}" y1="${PLOT.bottom}" y2="${PLOT.bottom}" stroke="#444"/>`,
   );
-  spec.categories.forEach((c, i) => {
-    const tx = xOf(i, n).toFixed(1);
+  const xTick = (px: number, label: string) =>
     out.push(
-      `<line x1="${tx}" x2="${tx}" y1="${PLOT.bottom}" y2="${PLOT.bottom + 5}" stroke="#444"/>`,
-      `<text class="xtick" x="${tx}" y="${PLOT.bottom + 19}" text-anchor="middle">${escapeXml(c)}</text>`,
+      `<line x1="${px.toFixed(1)}" x2="${px.toFixed(1)}" y1="${PLOT.bottom}" y2="${PLOT.bottom + 5}" stroke="#444"/>`,
+      `<text class="xtick" x="${px.toFixed(1)}" y="${PLOT.bottom + 19}" text-anchor="middle">${escapeXml(label)}</text>`,
     );
-  });
+  if (xTicks === undefined) spec.categories.forEach((c, i) => xTick(x(i), c));
+  else for (const t of xTicks) xTick(PLOT.left + (t / xTicks.at(-1)!) * (PLOT.right - PLOT.left), formatTick(t));
   out.push(
     `<text x="${(PLOT.left + PLOT.right) / 2}" y="${CHART_HEIGHT - 24}" text-anchor="middle" fill="#333">${escapeXml(spec.xLabel)}</text>`,
     // A long label gets a smaller font rather than running off the plot's height (~0.6 em per character).
@@ -157,8 +173,8 @@ export function renderLineChart(spec: ChartSpec): string {
       run = [];
     };
     s.values.forEach((v, i) => {
-      if (v === undefined || !Number.isFinite(v) || (spec.yScale === 'log' && v <= 0)) return flush();
-      const px = xOf(i, n).toFixed(1);
+      if (v === undefined || !Number.isFinite(v) || (spec.yScale === 'log' && v <= 0)) return spec.xValues === undefined ? flush() : undefined;
+      const px = x(i).toFixed(1);
       const py = y(v).toFixed(1);
       run.push(`${px},${py}`);
       if (!s.reference) {

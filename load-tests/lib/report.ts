@@ -8,6 +8,7 @@ import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { renderLineChart, type ChartSpec } from './report-svg.ts';
+import { median } from './stats.ts';
 
 const REPO_ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 /** Debian's Chromium; playwright-core never downloads a browser of its own here. */
@@ -43,8 +44,13 @@ export interface ReportStep {
   group?: string;
   /** One line per series in each chart ('sipedge', 'kamailio', 'plain', 'bridged', 'tcp', 'tls'). */
   series: string;
-  /** Its place on the x axis: the offered rate, a stream count, a phase. */
+  /** Its place on the x axis: the offered rate, a stream count, a phase; with xValue, its name in the tooltips. */
   x: string;
+  /**
+   * Its number on a linear x axis (phones registered when it was sampled): when every step of its group has one, the
+   * group's charts place each step at its number instead of spacing the steps evenly.
+   */
+  xValue?: number;
   offered?: number;
   achieved?: number;
   failedPct?: number;
@@ -54,6 +60,8 @@ export interface ReportStep {
   /** Server memory at the end of the step, MB (proportional set size: resident, shared pages counted once). */
   memoryMb?: number;
   held?: boolean;
+  /** Figures drawn by the group's extraCharts, by name ('lag p99'). */
+  extra?: Record<string, number>;
   /** SIPp's files of this step, relative to the report directory. */
   sipp?: string[];
   row?: Record<string, unknown>;
@@ -75,6 +83,10 @@ export interface ReportGroup {
   memoryLabel?: string;
   /** The latency chart's title; default 'Response time percentiles'. */
   latencyTitle?: string;
+  /** The memory chart's title; default 'Server memory at the end of each step'. */
+  memoryTitle?: string;
+  /** Charts of the steps' extra figures: one line per figure named in `figures` (per series when several). */
+  extraCharts?: Array<{ id: string; title: string; yLabel: string; figures: string[] }>;
 }
 
 export interface Machine {
@@ -116,6 +128,42 @@ function stamp(date: Date): string {
   return date.toISOString().replace(/\.\d+Z$/, 'Z').replace(/:/g, '-');
 }
 
+
+/**
+ * Per group, series and x, the median over the rounds of each figure of the steps given (one per round): the charts'
+ * point of a run of several rounds. It counts as held when more than half of its rounds held it; its SIPp files are
+ * those of every round; its row says how many rounds ran and held it.
+ */
+export function medianOverRounds(steps: ReportStep[]): ReportStep[] {
+  const byPoint = new Map<string, ReportStep[]>();
+  for (const s of steps) {
+    const key = JSON.stringify([s.group ?? '', s.series, s.x]);
+    byPoint.set(key, [...(byPoint.get(key) ?? []), s]);
+  }
+  return [...byPoint.values()].map((at) => {
+    const med = (pick: (s: ReportStep) => number | undefined) => median(at.map(pick).filter((v): v is number => v !== undefined));
+    const q = (k: keyof Latency) => med((s) => s.latencyMs?.[k]);
+    const extraNames = [...new Set(at.flatMap((s) => Object.keys(s.extra ?? {})))];
+    const heldRounds = at.filter((s) => s.held).length;
+    const first = at[0]!;
+    return {
+      ...(first.group === undefined ? {} : { group: first.group }),
+      series: first.series,
+      x: first.x,
+      ...(first.xValue === undefined ? {} : { xValue: first.xValue }),
+      offered: first.offered,
+      achieved: med((s) => s.achieved),
+      failedPct: med((s) => s.failedPct),
+      latencyMs: q('p50') === undefined ? undefined : { samples: med((s) => s.latencyMs?.samples)!, p50: q('p50')!, p90: q('p90'), p99: q('p99')!, max: q('max')! },
+      cpuUs: med((s) => s.cpuUs),
+      memoryMb: med((s) => s.memoryMb),
+      held: heldRounds * 2 > at.length,
+      ...(extraNames.length === 0 ? {} : { extra: Object.fromEntries(extraNames.map((n) => [n, med((s) => s.extra?.[n])!])) }),
+      sipp: at.flatMap((s) => s.sipp ?? []),
+      row: { rounds: at.length, heldRounds },
+    };
+  });
+}
 
 export class LoadReport {
   readonly dir: string;
@@ -171,6 +219,7 @@ export class LoadReport {
     for (const [group, steps] of byGroup) {
       const words = this.groups.get(group) ?? [...this.groups.values()][0] ?? { title: '', xLabel: 'step', rateUnit: '', cpuLabel: 'µs CPU', latencyLabel: 'ms' };
       const categories = [...new Set(steps.map((s) => s.x))];
+      const numeric = steps.every((s) => s.xValue !== undefined);
       const seriesNames = [...new Set(steps.map((s) => s.series))];
       const valuesOf = (series: string, pick: (s: ReportStep) => number | undefined) =>
         categories.map((c) => {
@@ -183,7 +232,7 @@ export class LoadReport {
       const has = (pick: (s: ReportStep) => unknown) => steps.some((s) => pick(s) !== undefined);
       const m = this.machine;
       const note = `${this.started.toISOString().slice(0, 16).replace('T', ' ')} UTC, commit ${m.commit.slice(0, 10)}${m.dirty ? '+' : ''}, ${m.cores} cores, load ${m.loadAverageBefore[0]} before`;
-      const base = { categories, xLabel: words.xLabel, note, subtitle };
+      const base = { categories, xLabel: words.xLabel, note, subtitle, ...(numeric ? { xValues: categories.map((c) => steps.find((s) => s.x === c)!.xValue!) } : {}) };
       if (has((s) => s.achieved)) {
         const offered = categories.map((c) => steps.find((s) => s.x === c && s.offered !== undefined)?.offered);
         charts.push({
@@ -221,7 +270,14 @@ export class LoadReport {
         charts.push({ ...base, id: id('cpu'), title: words.cpuLabel.charAt(0).toUpperCase() + words.cpuLabel.slice(1), yLabel: words.cpuLabel, series: seriesNames.map((n) => ({ name: n, values: valuesOf(n, (s) => s.cpuUs) })) });
       }
       if (has((s) => s.memoryMb)) {
-        charts.push({ ...base, id: id('memory'), title: 'Server memory at the end of each step', yLabel: words.memoryLabel ?? 'MB (PSS: resident, shared pages once)', series: seriesNames.map((n) => ({ name: n, values: valuesOf(n, (s) => s.memoryMb) })) });
+        charts.push({ ...base, id: id('memory'), title: words.memoryTitle ?? 'Server memory at the end of each step', yLabel: words.memoryLabel ?? 'MB (PSS: resident, shared pages once)', series: seriesNames.map((n) => ({ name: n, values: valuesOf(n, (s) => s.memoryMb) })) });
+      }
+      for (const c of words.extraCharts ?? []) {
+        if (!c.figures.some((f) => has((s) => s.extra?.[f]))) continue;
+        const series = seriesNames.flatMap((n, i) =>
+          c.figures.map((f, fi) => ({ name: named(n, f), colour: seriesNames.length > 1 ? i : fi, dashed: seriesNames.length > 1 && fi > 0, values: valuesOf(n, (s) => s.extra?.[f]) })),
+        ).filter((s) => s.values.some((v) => v !== undefined));
+        charts.push({ ...base, id: id(c.id), title: c.title, yLabel: c.yLabel, series });
       }
     }
     return charts;

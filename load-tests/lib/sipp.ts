@@ -224,13 +224,20 @@ function keepTraces(workDir: string, prefix: string): { latencyMs: Latency | und
   if (rtt === undefined) return { latencyMs: undefined, traced };
   copyFileSync(join(workDir, rtt), `${prefix}-rtt.csv`);
   traced.push(`${prefix}-rtt.csv`);
+  return { latencyMs: rttLatency([`${prefix}-rtt.csv`]), traced };
+}
+
+/** Percentiles of the response times (rtd 1) in SIPp -trace_rtt files together (several SIPp serving one step). */
+export function rttLatency(files: string[]): Latency | undefined {
   // "Date_ms;response_time_ms;rtd_no" then one line per timed call.
   const times: number[] = [];
-  for (const line of readFileSync(join(workDir, rtt), 'latin1').split('\n').slice(1)) {
-    const [, ms, rtd] = line.split(';');
-    if (rtd?.trim() === '1' && ms !== undefined && ms !== '') times.push(Number(ms));
+  for (const file of files) {
+    for (const line of readFileSync(file, 'latin1').split('\n').slice(1)) {
+      const [, ms, rtd] = line.split(';');
+      if (rtd?.trim() === '1' && ms !== undefined && ms !== '') times.push(Number(ms));
+    }
   }
-  return { latencyMs: latencySummary(times), traced };
+  return latencySummary(times);
 }
 
 /** SIPp error-log entries start with "<date>\t<time>\t<epoch>: ". */

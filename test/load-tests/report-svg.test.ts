@@ -1,8 +1,9 @@
-// The report's chart renderer on known data: tick labels, where each marker lands, gaps, the log axis, and the
-// nearest-rank percentiles the latency chart draws (load-tests/lib/report-svg.ts, load-tests/lib/report.ts).
+// The report's chart renderer on known data: tick labels, where each marker lands, gaps, the log axis, a numeric x axis,
+// the nearest-rank percentiles the latency chart draws and the median over rounds that run-against and run-redis chart
+// (load-tests/lib/report-svg.ts, load-tests/lib/report.ts).
 import { describe, expect, it } from 'vitest';
 import { formatTick, linearTicks, PLOT, renderLineChart, xOf, type ChartSpec } from '../../load-tests/lib/report-svg.ts';
-import { latencySummary } from '../../load-tests/lib/report.ts';
+import { latencySummary, medianOverRounds, type ReportStep } from '../../load-tests/lib/report.ts';
 
 /** Every marker of the series named `name`: its centre and the value it carries. */
 function points(svg: string, name: string): Array<{ cx: number; cy: number; value: number }> {
@@ -62,6 +63,43 @@ describe('report charts (SVG)', () => {
     expect(a!.cy).toBeCloseTo(PLOT.bottom, 1);
     expect(c!.cy).toBeCloseTo(PLOT.top, 1);
     expect(a!.cy - b!.cy).toBeCloseTo((PLOT.bottom - PLOT.top) / 3, 0);
+  });
+
+  it('places steps at their number on a numeric x axis and joins a series across steps it has no value at', () => {
+    const svg = renderLineChart({
+      ...rates,
+      categories: ['a', 'b', 'c', 'd'],
+      xValues: [1000, 4000, 10_000, 10_000],
+      series: [{ name: 'rss', values: [100, undefined, 300, 310] }],
+    });
+    // Round ticks from 0 over the phone counts, not the categories' labels.
+    expect(xTicks(svg)).toEqual(['0', '2k', '4k', '6k', '8k', '10k']);
+    const got = points(svg, 'rss');
+    const width = PLOT.right - PLOT.left;
+    expect(got.map((p) => p.cx)).toEqual([1000, 10_000, 10_000].map((v) => Number((PLOT.left + (v / 10_000) * width).toFixed(1))));
+    // One line through the three points: the missing value is not a gap on a numeric axis.
+    expect(svg.match(/<polyline/g)).toHaveLength(1);
+  });
+
+  it('takes per series and step the median over the rounds, held when most rounds held it', () => {
+    const step = (series: string, x: string, achieved: number, held: boolean, extra?: Record<string, number>): ReportStep => ({
+      series, x, offered: Number(x), achieved, held, cpuUs: achieved / 100, sipp: [`sipp/${series}-${x}-${achieved}-stat.csv`], ...(extra ? { extra } : {}),
+    });
+    const rounds = [
+      step('memory', '1000', 990, true), step('redis', '1000', 980, true, { commands: 4 }),
+      step('memory', '1000', 1000, true), step('redis', '1000', 600, false, { commands: 6 }),
+      step('memory', '1000', 995, true), step('redis', '1000', 970, true, { commands: 5 }),
+      step('memory', '2000', 1900, false),
+    ];
+    const got = medianOverRounds(rounds);
+    expect(got.map((s) => [s.series, s.x, s.achieved, s.held, s.row])).toEqual([
+      ['memory', '1000', 995, true, { rounds: 3, heldRounds: 3 }],
+      ['redis', '1000', 970, true, { rounds: 3, heldRounds: 2 }],
+      ['memory', '2000', 1900, false, { rounds: 1, heldRounds: 0 }],
+    ]);
+    expect(got[1]!.extra).toEqual({ commands: 5 });
+    expect(got[1]!.cpuUs).toBe(9.7);
+    expect(got[0]!.sipp).toHaveLength(3);
   });
 
   it('escapes text and keeps tick labels short', () => {
