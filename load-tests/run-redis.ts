@@ -2,16 +2,18 @@
 // edge on the memory store, one edge on Redis and optionally N edges on that Redis (SIPp per edge, users split
 // between them), the same SIPp REGISTER steps against each in turn, round after round; the highest rate each held
 // (median over rounds), the ratios, edge and redis-server CPU per registration, and Redis commands and server reads
-// per registration (INFO commandstats / INFO stats total_reads_processed).
+// per registration (INFO commandstats / INFO stats total_reads_processed). Its report (load-tests/lib/report.ts) draws
+// the arms as series of the same charts, each point the median of the rounds.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { freeTcpPort, startEdge, type RunningEdge } from './lib/edge-process.ts';
-import { cpuSeconds } from './lib/proc-cpu.ts';
-import { requireSipp, runSipp, type SippResult } from './lib/sipp.ts';
+import { cpuSeconds, treeMemoryBytes } from './lib/proc-cpu.ts';
+import { LoadReport, medianOverRounds, REPORT_OPTION, reportUsage, type Latency, type ReportStep } from './lib/report.ts';
+import { requireSipp, rttLatency, runSipp, type SippResult } from './lib/sipp.ts';
 import { writeUserFiles } from './lib/users.ts';
 
 const USAGE = `usage: tsx load-tests/run-redis.ts [options]   (npm run bench -- --redis [options])
@@ -27,6 +29,7 @@ const USAGE = `usage: tsx load-tests/run-redis.ts [options]   (npm run bench -- 
                      first node, which the one-node arms use, is always on --edge-cpus)
   --sipp-cpus LIST   taskset CPU list for SIPp (default 1)
   --redis-cpus LIST  taskset CPU list for redis-server (default 1)
+${reportUsage(21)}
   -h, --help
 
 A step is held when fewer than 0.5 % of its calls failed and the achieved rate reached 95 % of the target.`;
@@ -45,6 +48,7 @@ interface Options {
   nodeCpus: string[];
   sippCpus: string;
   redisCpus: string;
+  reportDir: string | undefined;
 }
 
 /** One way of serving the load: its edges (SIPp sends each its share of the users and of the rate). */
@@ -66,6 +70,11 @@ interface Step {
   redisUsPerReg: number | undefined;
   commandsPerReg: number | undefined;
   readsPerReg: number | undefined;
+  /** The arm's edges together (proportional set size) at the end of the step. */
+  edgeMb: number | undefined;
+  latencyMs: Latency | undefined;
+  /** SIPp's files of the step (absolute paths). */
+  traced: string[];
 }
 
 function parseOptions(argv: string[]): Options | undefined {
@@ -82,6 +91,7 @@ function parseOptions(argv: string[]): Options | undefined {
       'sipp-cpus': { type: 'string', default: '1' },
       'redis-cpus': { type: 'string', default: '1' },
       help: { type: 'boolean', short: 'h', default: false },
+      ...REPORT_OPTION,
     },
   });
   if (values.help) {
@@ -103,6 +113,7 @@ function parseOptions(argv: string[]): Options | undefined {
     nodeCpus: values['node-cpus'] === undefined ? [] : values['node-cpus'].split(',').map((c) => c.trim()),
     sippCpus: values['sipp-cpus'],
     redisCpus: values['redis-cpus'],
+    reportDir: values['report-dir'],
   };
 }
 
@@ -155,7 +166,16 @@ function splitCsv(csv: string, n: number, dir: string): string[] {
   });
 }
 
-async function runStep(o: Options, arm: Arm, csvs: string[], rate: number, seconds: number, redis: { pid: number; admin: Redis }): Promise<Omit<Step, 'arm' | 'round'>> {
+/** traceTo (report.sippTrace) keeps SIPp's files of the step, one pair per edge of the arm. */
+async function runStep(
+  o: Options,
+  arm: Arm,
+  csvs: string[],
+  rate: number,
+  seconds: number,
+  redis: { pid: number; admin: Redis },
+  traceTo?: string,
+): Promise<Omit<Step, 'arm' | 'round'>> {
   const n = arm.edges.length;
   const calls = Math.max(1, Math.round((rate * seconds) / n));
   const edgeBefore = arm.edges.map((e) => e.cpuSeconds() ?? NaN);
@@ -176,10 +196,12 @@ async function runStep(o: Options, arm: Arm, csvs: string[], rate: number, secon
         timeoutMs: seconds * 3000 + 20_000,
         cpus: o.sippCpus === '' ? undefined : o.sippCpus,
         extraArgs: ['-buff_size', String(4 * 1024 * 1024)],
+        traceTo: traceTo === undefined ? undefined : n === 1 ? traceTo : `${traceTo}-node${i + 1}`,
       }),
     ),
   );
   const countersAfter = await redisCounters(redis.admin);
+  const memory = arm.edges.map((e) => treeMemoryBytes(e.pid));
   const redisCpu = (cpuSeconds(redis.pid) ?? NaN) - (redisCpuBefore ?? NaN);
   const edgeCpu = arm.edges.reduce((sum, e, i) => sum + (e.cpuSeconds() ?? NaN) - edgeBefore[i]!, 0);
   const ok = results.reduce((s, r) => s + r.successful, 0);
@@ -202,6 +224,9 @@ async function runStep(o: Options, arm: Arm, csvs: string[], rate: number, secon
     redisUsPerReg: arm.onRedis ? per(redisCpu * 1e6) : undefined,
     commandsPerReg: arm.onRedis ? per(countersAfter.commands - countersBefore.commands) : undefined,
     readsPerReg: arm.onRedis ? per(countersAfter.reads - countersBefore.reads) : undefined,
+    edgeMb: memory.every((b) => b !== undefined) ? memory.reduce((sum, b) => sum + b!, 0) / 2 ** 20 : undefined,
+    latencyMs: rttLatency(results.flatMap((r) => r.traced.filter((f) => f.endsWith('-rtt.csv')))),
+    traced: results.flatMap((r) => r.traced),
   };
 }
 
@@ -223,6 +248,20 @@ async function main(argv: string[]): Promise<number> {
   }
   if (o === undefined) return 0;
   requireSipp();
+  const report = new LoadReport('redis', 'sipedge REGISTER load: memory store against Redis', o.reportDir).describe('', {
+    title: `memory store against Redis (median of ${o.rounds === 1 ? 'one round' : `${o.rounds} rounds`})`,
+    xLabel: 'offered registrations/s (REGISTER, 401, REGISTER, 200)',
+    rateUnit: 'registrations/s',
+    cpuLabel: "edge CPU µs per registration (the arm's edges)",
+    latencyLabel: 'ms, first REGISTER to its 200',
+    memoryLabel: "MB, the arm's edges (PSS: resident, shared pages once)",
+    memoryTitle: 'Edge memory at the end of each step',
+    extraCharts: [
+      { id: 'redis-cpu', title: 'redis-server CPU µs per registration', yLabel: 'µs redis-server CPU per registration', figures: ['redis-server'] },
+      { id: 'redis-commands', title: 'Redis commands and socket reads per registration', yLabel: 'per registration', figures: ['commands', 'reads'] },
+    ],
+  });
+  report.figure('options', o);
   const work = mkdtempSync(join(tmpdir(), 'sipedge-redis-load-'));
   const edges: RunningEdge[] = [];
   let redis: Awaited<ReturnType<typeof startRedis>> | undefined;
@@ -269,16 +308,20 @@ async function main(argv: string[]): Promise<number> {
       if (w.ok === 0) throw new Error(`warm-up of ${arm.name} placed no successful registration`);
     }
 
-    const header = ['round', 'arm', 'rate/s', 'ok', 'failed', 'got/s', 'held', 'edge us/reg', 'redis us/reg', 'cmds/reg', 'reads/reg'];
-    const widths = [5, 10, 6, 7, 6, 7, 4, 11, 12, 8, 9];
+    const header = ['round', 'arm', 'rate/s', 'ok', 'failed', 'got/s', 'held', 'edge us/reg', 'redis us/reg', 'cmds/reg', 'reads/reg', 'edge MB'];
+    const widths = [5, 10, 6, 7, 6, 7, 4, 11, 12, 8, 9, 7];
     const row = (cells: string[]): string => cells.map((c, i) => c.padStart(widths[i]!)).join('  ');
     console.log(
       '\nedge us/reg: CPU of the arm\'s edges per completed registration (401 + 200 legs); redis us/reg: redis-server CPU;\n' +
         'cmds/reg: commands Redis executed (scripts\' inner ones included); reads/reg: socket reads Redis made (a pipeline\n' +
-        'that arrives in one write is one read; under load one read carries several registrations\' commands).\n',
+        'that arrives in one write is one read; under load one read carries several registrations\' commands);\n' +
+        "edge MB: the arm's edges' proportional set size at the end of the step.\n",
     );
     console.log(row(header));
     const steps: Step[] = [];
+    const reportSteps: ReportStep[] = [];
+    // n counts every step; an arm that stops early in a round skips the rest of its steps.
+    const stepCount = o.rounds * o.rates.length * arms.length;
     for (let round = 1; round <= o.rounds; round++) {
       const stopped = new Set<string>();
       for (const rate of o.rates) {
@@ -286,10 +329,26 @@ async function main(argv: string[]): Promise<number> {
           if (stopped.has(arm.name)) continue;
           if (edges.some((e) => !e.isRunning())) throw new Error('an edge exited during the run');
           await new Promise((r) => setTimeout(r, 1000));
-          const s: Step = { arm: arm.name, round, ...(await runStep(o, arm, csvs.get(arm.name)!, rate, o.stepSeconds, ctx)) };
+          report.progress(steps.length + 1, stepCount, `${rate} registrations/s to ${arm.name}, round ${round}`);
+          const trace = report.sippTrace(`round${round}-${arm.name}-${rate}`);
+          const s: Step = { arm: arm.name, round, ...(await runStep(o, arm, csvs.get(arm.name)!, rate, o.stepSeconds, ctx, trace)) };
           steps.push(s);
+          const extra = { 'redis-server': s.redisUsPerReg, commands: s.commandsPerReg, reads: s.readsPerReg };
+          reportSteps.push({
+            series: arm.name,
+            x: String(rate),
+            offered: rate,
+            achieved: s.achieved,
+            failedPct: (100 * s.failed) / Math.max(1, s.ok + s.failed),
+            latencyMs: s.latencyMs,
+            cpuUs: s.edgeUsPerReg,
+            memoryMb: s.edgeMb,
+            held: s.held,
+            extra: Object.fromEntries(Object.entries(extra).filter((e): e is [string, number] => e[1] !== undefined)),
+            sipp: s.traced.map((f) => relative(report.dir, f)),
+          });
           console.log(row([String(round), arm.name, String(rate), String(s.ok), String(s.failed), fmt(s.achieved, 0), s.held ? 'yes' : 'no',
-            fmt(s.edgeUsPerReg), fmt(s.redisUsPerReg), fmt(s.commandsPerReg), fmt(s.readsPerReg, 2)]));
+            fmt(s.edgeUsPerReg), fmt(s.redisUsPerReg), fmt(s.commandsPerReg), fmt(s.readsPerReg, 2), fmt(s.edgeMb, 0)]));
           // Two steps in a row not held: this arm is done for the round.
           const mine = steps.filter((x) => x.arm === arm.name && x.round === round);
           if (mine.length >= 2 && mine.slice(-2).every((x) => !x.held)) stopped.add(arm.name);
@@ -318,9 +377,15 @@ async function main(argv: string[]): Promise<number> {
       const x = best.get(`redis x${o.nodes}`)!;
       console.log(`redis x${o.nodes} / redis (one node): ${r > 0 ? (x / r).toFixed(2) : '-'}x`);
     }
+    report.figure('steps', steps.map(({ traced: _, ...printed }) => printed));
+    report.figure('highestHeldMedian', Object.fromEntries(best));
+    for (const step of medianOverRounds(reportSteps)) report.addStep(step);
+    await report.finish();
     return 0;
   } catch (e) {
     console.error(`run-redis: ${(e as Error).message}`);
+    report.figure('error', (e as Error).message);
+    await report.finish().catch((f: Error) => console.error(`run-redis: the report could not be written: ${f.message}`));
     return 1;
   } finally {
     for (const e of edges) await e.stop();
