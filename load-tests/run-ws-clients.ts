@@ -2,7 +2,8 @@
 // each hold a slice of phones bound to sources spread over 127.0.0.0/8, started at a bounded rate, registering with an
 // MD5 digest and refreshing every --refresh-seconds with jitter. Prints the curve (phones registered against the edge's
 // RSS from /proc/<pid>/status and its event-loop lag from /metrics), refresh latency percentiles and phones dropped.
-// It starts its own edge, or attaches to one (--target); the edge itself is src/'s.
+// It starts its own edge, or attaches to one (--target); the edge itself is src/'s. Its report (load-tests/lib/report.ts)
+// draws the curve: each printed row is a step placed at its phones registered.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,6 +11,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { REPO_ROOT, startEdge, type RunningEdge } from './lib/edge-process.ts';
 import { metricValue } from './lib/metrics-text.ts';
+import { latencySummary, LoadReport, REPORT_OPTION, reportUsage } from './lib/report.ts';
 import { writeUserFiles } from './lib/users.ts';
 import type { WorkerPlan, WorkerReport } from './lib/ws-client-worker.ts';
 
@@ -25,6 +27,7 @@ const USAGE = `usage: tsx load-tests/run-ws-clients.ts [options]
   --workers W          worker processes (default: one per 15 000 phones, at least 2)
   --json               end with one JSON line of the summary
   --keep               after the summary, keep every phone registered until stdin ends (a test reads the edge meanwhile)
+${reportUsage(23)}
  To use an edge that is already running instead of starting one (its ws listener, users and /metrics):
   --target URL         ws://host:port of its WebSocket listener
   --users FILE         its users as a \`sipedge import\` CSV (tenant,extension,voip_password)
@@ -64,7 +67,7 @@ function withFiles(need: number): string[] {
     execFileSync('prlimit', [...args, 'true'], { stdio: 'pipe' });
   } catch (e) {
     throw new Error(
-      `run-ws-clients: a process here needs ${need} open files, above this machine's hard limit of ${hard}, and raising it ` +
+      `a process here needs ${need} open files, above this machine's hard limit of ${hard}, and raising it ` +
         `failed (${(e as { stderr?: Buffer }).stderr?.toString().trim() ?? String(e)}): it needs CAP_SYS_RESOURCE. ` +
         `Run as root outside a restricted container, raise the limit first (ulimit -Hn), or ask for fewer --clients.`,
     );
@@ -162,6 +165,7 @@ async function main(): Promise<number> {
       metrics: { type: 'string' },
       'edge-pid': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
+      ...REPORT_OPTION,
     },
   });
   if (values.help) {
@@ -190,6 +194,20 @@ async function main(): Promise<number> {
     return 2;
   }
 
+  const report = new LoadReport('ws-clients', `sipedge with ${clients} WebSocket phones`, values['report-dir']).describe('', {
+    title: `${clients} WebSocket phones from ${sources} sources, ${rate}/s, refresh every ${refreshSeconds} s`,
+    xLabel: 'phones registered',
+    rateUnit: 'phones',
+    cpuLabel: 'µs CPU',
+    latencyTitle: 'Refresh response time since the previous sample',
+    latencyLabel: 'ms, refresh REGISTER to its 200',
+    memoryTitle: 'Edge RSS against phones registered',
+    memoryLabel: 'MB, edge RSS (/proc/<pid>/status VmRSS)',
+    extraCharts: [
+      { id: 'lag', title: 'Edge event-loop lag against phones registered', yLabel: 'ms, highest of the /metrics windows since the previous sample', figures: ['lag p99', 'lag max'] },
+    ],
+  });
+  report.figure('options', { clients, sources, rate, refreshSeconds, jitter, holdSeconds, workers: workerCount, attached: values.target !== undefined });
   const work = mkdtempSync(join(tmpdir(), 'sipedge-ws-load-'));
   let edge: RunningEdge | undefined;
   const workers: ChildProcess[] = [];
@@ -197,7 +215,7 @@ async function main(): Promise<number> {
     let target: Target;
     if (values.target !== undefined) {
       const rows = readFileSync(values.users!, 'utf8').trim().split('\n').slice(1).map((l) => l.split(','));
-      if (rows.length < clients) throw new Error(`run-ws-clients: ${values.users} holds ${rows.length} users, fewer than --clients ${clients}`);
+      if (rows.length < clients) throw new Error(`${values.users} holds ${rows.length} users, fewer than --clients ${clients}`);
       target = {
         url: values.target,
         domain: values.domain!,
@@ -230,6 +248,8 @@ async function main(): Promise<number> {
     const perWorker = Math.ceil(clients / workerCount);
     const reports: Array<WorkerReport | undefined> = [];
     const refreshMs: number[] = [];
+    /** The refreshes since the previous row: the curve's refresh percentiles. */
+    let rowRefreshMs: number[] = [];
     const initialMs: number[] = [];
     const exits: Array<Promise<void>> = [];
     for (let w = 0; w < workerCount; w++) {
@@ -243,6 +263,7 @@ async function main(): Promise<number> {
       child.on('message', (m: WorkerReport) => {
         reports[w] = m;
         for (const v of m.refreshMs) refreshMs.push(v);
+        for (const v of m.refreshMs) rowRefreshMs.push(v);
         for (const v of m.initialMs) initialMs.push(v);
       });
       const plan: WorkerPlan = {
@@ -256,13 +277,16 @@ async function main(): Promise<number> {
       };
       child.send(plan);
     }
-    const total = (k: 'registered' | 'failed' | 'dropped' | 'reconnects' | 'refreshes') => reports.reduce((s, r) => s + (r?.[k] ?? 0), 0);
+    const total = (k: 'started' | 'registered' | 'failed' | 'dropped' | 'reconnects' | 'refreshes') => reports.reduce((s, r) => s + (r?.[k] ?? 0), 0);
 
     const rssBefore = rssBytes(target.pid);
     let rssMax = rssBefore;
     let lagP99Max = 0;
     let lagMax = 0;
-    let window = { p99: 0, max: 0 };
+    /** The highest lag of the /metrics scrapes since the previous row (none when no scrape answered). */
+    let window: { p99: number; max: number } | undefined;
+    const holdRows = Math.ceil(holdSeconds / 30);
+    let rows = 0;
     const t0 = Date.now();
     const mb = (b: number) => (b / 1024 / 1024).toFixed(0);
     console.log(
@@ -270,15 +294,37 @@ async function main(): Promise<number> {
     );
     console.log(`edge RSS before the first phone: ${mb(rssBefore)} MB`);
     console.log('     t  registered   edge RSS   KB/phone   loop lag p99 / max   refreshes  failed  dropped');
-    const row = () => {
+    const lagOf = (s: { lagP99: number; lagMax: number }) => {
+      window = { p99: Math.max(window?.p99 ?? 0, s.lagP99), max: Math.max(window?.max ?? 0, s.lagMax) };
+      lagP99Max = Math.max(lagP99Max, s.lagP99);
+      lagMax = Math.max(lagMax, s.lagMax);
+    };
+    /** One sample of the curve: printed, and a step of the report at its phones registered. */
+    const row = async (offered: string) => {
+      report.progress(++rows, 10 + holdRows, offered);
+      // A scrape of its own, so that every sample has the lag since the previous one.
+      const own = await scrape(target.metricsUrl);
+      if (own !== undefined) lagOf(own);
       const rss = rssBytes(target.pid);
       const registered = total('registered');
+      const seconds = Math.round((Date.now() - t0) / 1000);
       const perPhone = registered > 0 ? (rss - rssBefore) / 1024 / registered : Number.NaN;
+      const lag = (v: number | undefined) => (v === undefined ? '-' : v.toFixed(1));
       console.log(
-        `${String(Math.round((Date.now() - t0) / 1000)).padStart(5)} s ${String(registered).padStart(10)} ${mb(rss).padStart(7)} MB ${perPhone.toFixed(1).padStart(10)} ` +
-          `${window.p99.toFixed(1).padStart(9)} / ${window.max.toFixed(1).padEnd(7)} ms ${String(total('refreshes')).padStart(11)} ${String(total('failed')).padStart(7)} ${String(total('dropped')).padStart(8)}`,
+        `${String(seconds).padStart(5)} s ${String(registered).padStart(10)} ${mb(rss).padStart(7)} MB ${perPhone.toFixed(1).padStart(10)} ` +
+          `${lag(window?.p99).padStart(9)} / ${lag(window?.max).padEnd(7)} ms ${String(total('refreshes')).padStart(11)} ${String(total('failed')).padStart(7)} ${String(total('dropped')).padStart(8)}`,
       );
-      window = { p99: 0, max: 0 };
+      report.addStep({
+        series: 'edge',
+        x: `${registered} phones at ${seconds} s`,
+        xValue: registered,
+        latencyMs: latencySummary(rowRefreshMs),
+        ...(Number.isFinite(rss) ? { memoryMb: rss / 2 ** 20 } : {}),
+        ...(window === undefined ? {} : { extra: { 'lag p99': window.p99, 'lag max': window.max } }),
+        row: { seconds, registered, rssMb: rss / 2 ** 20, kbPerPhone: perPhone, lagP99Ms: window?.p99, lagMaxMs: window?.max, refreshes: total('refreshes'), failed: total('failed'), dropped: total('dropped') },
+      });
+      window = undefined;
+      rowRefreshMs = [];
     };
     let scraping = false;
     const sampler = setInterval(() => {
@@ -287,10 +333,7 @@ async function main(): Promise<number> {
       scraping = true;
       void scrape(target.metricsUrl).then((s) => {
         scraping = false;
-        if (s === undefined) return;
-        window = { p99: Math.max(window.p99, s.lagP99), max: Math.max(window.max, s.lagMax) };
-        lagP99Max = Math.max(lagP99Max, s.lagP99);
-        lagMax = Math.max(lagMax, s.lagMax);
+        if (s !== undefined) lagOf(s);
       });
     }, 2000);
 
@@ -301,15 +344,15 @@ async function main(): Promise<number> {
       await new Promise((r) => setTimeout(r, 500));
       if (nextTenth > 10 || total('registered') < (clients * nextTenth) / 10) continue;
       while (nextTenth <= 10 && total('registered') >= (clients * nextTenth) / 10) nextTenth++;
-      row();
+      await row(`${total('started')} phones`);
     }
-    if (nextTenth <= 10) row();
+    if (nextTenth <= 10) await row(`${total('started')} phones`);
     console.log(`ramp done after ${((Date.now() - t0) / 1000).toFixed(0)} s; holding ${holdSeconds} s`);
     // The hold: a row every 30 s (or at its end).
     const holdEnd = Date.now() + holdSeconds * 1000;
     while (Date.now() < holdEnd) {
       await new Promise((r) => setTimeout(r, Math.min(30_000, holdEnd - Date.now())));
-      row();
+      await row(`${clients} phones`);
     }
     await new Promise((r) => setTimeout(r, 1500)); // every worker's last report
     clearInterval(sampler);
@@ -359,13 +402,20 @@ async function main(): Promise<number> {
     console.log(`edge memory at the end: V8 heap used ${f(summary.heapUsedMb)} MB, external (Buffers, typed arrays) ${f(summary.externalMb)} MB`);
     for (const [why, n] of Object.entries(reasons)) console.log(`  ${n} x ${why}`);
     if (values.json) console.log(JSON.stringify(summary));
+    report.figure('summary', summary);
     if (values.keep) {
       process.stdin.resume();
       await new Promise((r) => process.stdin.once('end', r));
     }
     for (const w of workers) w.send({ type: 'stop' });
     await Promise.all(exits);
+    await report.finish();
     return 0;
+  } catch (e) {
+    console.error(`run-ws-clients: ${(e as Error).message}`);
+    report.figure('error', (e as Error).message);
+    await report.finish().catch((f: Error) => console.error(`run-ws-clients: the report could not be written: ${f.message}`));
+    return 1;
   } finally {
     for (const w of workers) if (w.exitCode === null) w.kill('SIGKILL');
     await edge?.stop();
