@@ -64,6 +64,8 @@ interface Step {
   rate: number;
   ok: number;
   failed: number;
+  /** Calls placed that did not complete, % (the held rule's failures). */
+  failedPct: number;
   achieved: number;
   held: boolean;
   edgeUsPerReg: number | undefined;
@@ -218,6 +220,7 @@ async function runStep(
     rate,
     ok,
     failed,
+    failedPct: (100 * (placed - ok)) / placed,
     achieved,
     held,
     edgeUsPerReg: per(edgeCpu * 1e6),
@@ -339,7 +342,7 @@ async function main(argv: string[]): Promise<number> {
             x: String(rate),
             offered: rate,
             achieved: s.achieved,
-            failedPct: (100 * s.failed) / Math.max(1, s.ok + s.failed),
+            failedPct: s.failedPct,
             latencyMs: s.latencyMs,
             cpuUs: s.edgeUsPerReg,
             memoryMb: s.edgeMb,
