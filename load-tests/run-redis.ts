@@ -332,7 +332,7 @@ async function main(argv: string[]): Promise<number> {
           if (stopped.has(arm.name)) continue;
           if (edges.some((e) => !e.isRunning())) throw new Error('an edge exited during the run');
           await new Promise((r) => setTimeout(r, 1000));
-          report.progress(steps.length + 1, stepCount, `${rate} registrations/s to ${arm.name}, round ${round}`);
+          report.progress(steps.length + 1, stepCount, `round ${round}, ${arm.name}: ${rate} registrations/s`);
           const trace = report.sippTrace(`round${round}-${arm.name}-${rate}`);
           const s: Step = { arm: arm.name, round, ...(await runStep(o, arm, csvs.get(arm.name)!, rate, o.stepSeconds, ctx, trace)) };
           steps.push(s);
