@@ -316,8 +316,7 @@ async function main(): Promise<number> {
       );
       report.addStep({
         series: 'edge',
-        // Row number first: two rows may fall on the same second with the same count (the report keeps one step per x).
-        x: `row ${rows}: ${registered} phones at ${seconds} s`,
+        x: `${registered} phones at ${seconds} s`,
         xValue: registered,
         latencyMs: latencySummary(rowRefreshMs),
         ...(Number.isFinite(rss) ? { memoryMb: rss / 2 ** 20 } : {}),

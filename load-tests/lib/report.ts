@@ -165,6 +165,22 @@ export function medianOverRounds(steps: ReportStep[]): ReportStep[] {
   });
 }
 
+/** The axes of a REGISTER run's charts (run-register.ts, run-against.ts); a runner adds its title. */
+export const REGISTER_CHARTS = {
+  xLabel: 'offered REGISTER transactions/s (2 per registration)',
+  rateUnit: 'REGISTER tx/s',
+  cpuLabel: 'server CPU µs per registration',
+  latencyLabel: 'ms, first REGISTER to its 200',
+} as const satisfies Omit<ReportGroup, 'title'>;
+
+/** The axes of a call run's charts (run-invite.ts, run-against.ts); a runner adds its title. */
+export const CALL_CHARTS = {
+  xLabel: 'offered calls/s (INVITE/100/180/200/ACK/BYE/200)',
+  rateUnit: 'calls/s',
+  cpuLabel: 'server CPU µs per call',
+  latencyLabel: 'ms, INVITE to its 200',
+} as const satisfies Omit<ReportGroup, 'title'>;
+
 export class LoadReport {
   readonly dir: string;
   private readonly started = new Date();
@@ -202,8 +218,15 @@ export class LoadReport {
   }
 
   /** Kept unrounded: the printed tables round the same numbers, and the charts draw exactly what summary.json says. */
+  /**
+   * Adds a step. The charts keep one point per group, series and x, so a step whose x that series already has (two
+   * samples on the same second, a rate asked twice) gets its ordinal appended to its x instead of replacing the first.
+   */
   addStep(step: ReportStep): void {
-    this.steps.push(step);
+    const same = (s: ReportStep, x: string) => (s.group ?? '') === (step.group ?? '') && s.series === step.series && s.x === x;
+    let x = step.x;
+    for (let n = 2; this.steps.some((s) => same(s, x)); n++) x = `${step.x} (${n})`;
+    this.steps.push(x === step.x ? step : { ...step, x });
   }
 
   /** A figure the run printed outside the step rows (highest rate held, counters, medians). */

@@ -1,9 +1,12 @@
 // The report's chart renderer on known data: tick labels, where each marker lands, gaps, the log axis, a numeric x axis,
 // the nearest-rank percentiles the latency chart draws and the median over rounds that run-against and run-redis chart
 // (load-tests/lib/report-svg.ts, load-tests/lib/report.ts).
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { formatTick, linearTicks, PLOT, renderLineChart, xOf, type ChartSpec } from '../../load-tests/lib/report-svg.ts';
-import { latencySummary, medianOverRounds, type ReportStep } from '../../load-tests/lib/report.ts';
+import { LoadReport, latencySummary, medianOverRounds, type ReportStep } from '../../load-tests/lib/report.ts';
 
 /** Every marker of the series named `name`: its centre and the value it carries. */
 function points(svg: string, name: string): Array<{ cx: number; cy: number; value: number }> {
@@ -114,5 +117,16 @@ describe('report charts (SVG)', () => {
     const ms = Array.from({ length: 100 }, (_, i) => 100 - i); // 100 .. 1, unsorted
     expect(latencySummary(ms)).toEqual({ samples: 100, p50: 50, p90: 90, p99: 99, max: 100 });
     expect(latencySummary([])).toBeUndefined();
+  });
+  it('keeps two samples of one series at the same x as two points (a curve sampled twice in one second)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sipedge-report-'));
+    try {
+      const report = new LoadReport('dup', 'two samples at one x', dir).describe('', { title: '', xLabel: 'phones', rateUnit: 'phones', cpuLabel: 'µs', latencyLabel: 'ms' });
+      for (const memoryMb of [100, 120, 130]) report.addStep({ series: 'edge', x: memoryMb === 100 ? '10 phones' : '300 phones', xValue: memoryMb === 100 ? 10 : 300, memoryMb });
+      const memory = report.charts().find((c) => c.id === 'memory')!;
+      expect(memory.series[0]!.values).toEqual([100, 120, 130]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
