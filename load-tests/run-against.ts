@@ -9,7 +9,7 @@ import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { REPO_ROOT } from './lib/edge-process.ts';
 import { kamailioVersion, requireKamailio } from './lib/kamailio.ts';
-import { LoadReport, medianOverRounds, REPORT_OPTION, reportUsage, type ReportStep } from './lib/report.ts';
+import { LoadReport, medianOverRounds, REPORT_OPTION, reportUsage, type ReportStep, REGISTER_CHARTS, CALL_CHARTS } from './lib/report.ts';
 import { median } from './lib/stats.ts';
 
 const USAGE = `usage: tsx load-tests/run-against.ts [options]     (npm run bench -- --against kamailio [options])
@@ -190,17 +190,11 @@ async function main(argv: string[]): Promise<number> {
   const report = new LoadReport('against-kamailio', title, opts.reportDir)
     .describe('register', {
       title: `${title}, REGISTER (median of ${opts.rounds === 1 ? 'one round' : `${opts.rounds} rounds`})`,
-      xLabel: 'offered REGISTER transactions/s (2 per registration)',
-      rateUnit: 'REGISTER tx/s',
-      cpuLabel: 'server CPU µs per registration',
-      latencyLabel: 'ms, first REGISTER to its 200',
+      ...REGISTER_CHARTS,
     })
     .describe('invite', {
       title: `${title}, calls (median of ${opts.rounds === 1 ? 'one round' : `${opts.rounds} rounds`})`,
-      xLabel: 'offered calls/s (INVITE/100/180/200/ACK/BYE/200)',
-      rateUnit: 'calls/s',
-      cpuLabel: 'server CPU µs per call',
-      latencyLabel: 'ms, INVITE to its 200',
+      ...CALL_CHARTS,
     });
   report.figure('options', opts);
   try {

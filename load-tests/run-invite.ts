@@ -17,7 +17,7 @@ import { formatSamples, gcTotals, loopHealth, memoryComposition, metricValue } f
 import { coreBusyPct, cpuSeconds, parseCpuList, readCoreTimes } from './lib/proc-cpu.ts';
 import { startTestRtpengine, type TestRtpengine } from './lib/rtpengine.ts';
 import { startSippUas, type SippUas } from './lib/sipp-uas.ts';
-import { LoadReport, REPORT_OPTION, reportUsage } from './lib/report.ts';
+import { LoadReport, REPORT_OPTION, reportUsage, CALL_CHARTS } from './lib/report.ts';
 import { writeUserFiles } from './lib/users.ts';
 import { median } from './lib/stats.ts';
 
@@ -213,13 +213,7 @@ async function main(argv: string[]): Promise<number> {
   let pbx: SippUas | undefined;
   let rtpengine: TestRtpengine | undefined;
   const serverName = opts.server === 'kamailio' ? kamailioVersion() : 'sipedge';
-  const report = new LoadReport(`invite-${opts.server}${opts.anchor ? '-anchor' : ''}`, `${serverName} calls through the proxy${opts.anchor ? ', bridged and plain' : ''}`, opts.reportDir).describe('', {
-    title: '',
-    xLabel: 'offered calls/s (INVITE/100/180/200/ACK/BYE/200)',
-    rateUnit: 'calls/s',
-    cpuLabel: 'server CPU µs per call',
-    latencyLabel: 'ms, INVITE to its 200',
-  });
+  const report = new LoadReport(`invite-${opts.server}${opts.anchor ? '-anchor' : ''}`, `${serverName} calls through the proxy${opts.anchor ? ', bridged and plain' : ''}`, opts.reportDir).describe('', { title: '', ...CALL_CHARTS });
   report.figure('options', opts);
   try {
     console.log(

@@ -13,7 +13,7 @@ import { startEdge } from './lib/edge-process.ts';
 import { kamailioVersion, startKamailio, type ServerUnderTest } from './lib/kamailio.ts';
 import { formatSamples, memoryComposition } from './lib/metrics-text.ts';
 import { coreBusyPct, parseCpuList, readCoreTimes } from './lib/proc-cpu.ts';
-import { LoadReport, REPORT_OPTION, reportUsage } from './lib/report.ts';
+import { LoadReport, REPORT_OPTION, reportUsage, REGISTER_CHARTS } from './lib/report.ts';
 import { writeUserFiles } from './lib/users.ts';
 
 const USAGE = `usage: tsx load-tests/run-register.ts [options]
@@ -382,13 +382,7 @@ async function main(argv: string[]): Promise<number> {
   if (profDir) mkdirSync(profDir, { recursive: true });
   let edge: ServerUnderTest | undefined;
   const serverName = opts.server === 'kamailio' ? kamailioVersion() : 'sipedge';
-  const report = new LoadReport(`register-${opts.server}`, `${serverName} REGISTER load run`, opts.reportDir).describe('', {
-    title: '',
-    xLabel: 'offered REGISTER transactions/s (2 per registration)',
-    rateUnit: 'REGISTER tx/s',
-    cpuLabel: 'server CPU µs per registration',
-    latencyLabel: 'ms, first REGISTER to its 200',
-  });
+  const report = new LoadReport(`register-${opts.server}`, `${serverName} REGISTER load run`, opts.reportDir).describe('', { title: '', ...REGISTER_CHARTS });
   const sippVersion = toolVersion('sipp', ['-v'], /SIPp v[\w.-]+/);
   report.figure('options', opts);
   report.figure('sipp', sippVersion);
