@@ -2,13 +2,13 @@
 // `sipedge start` in the foreground (optionally pinned with taskset), readiness via /healthz, and SIGTERM to stop.
 // The edge itself (config, stores, listeners) is src/'s; this file only drives its command line.
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import dgram from 'node:dgram';
 import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { IO_SWITCHES } from '../../src/config/io-switches.ts';
+import { freePort } from './ports.ts';
 import { cpuSeconds, treeMemoryBytes } from './proc-cpu.ts';
 
 export const REPO_ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
@@ -88,36 +88,14 @@ export interface RunningEdge {
   stop(): Promise<EdgeExit>;
 }
 
-/** A port number free for both TCP and UDP on 127.0.0.1 (the edge's SIP port), found by binding port 0 first. */
+/** A port number free for both TCP and UDP on 127.0.0.1 (the edge's SIP port); see lib/ports.ts. */
 export async function freeSipPort(): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const port = await freeTcpPort();
-    if (await isUdpPortFree(port)) return port;
-  }
-  throw new Error('freeSipPort: found no port free for both TCP and UDP on 127.0.0.1 in 50 attempts');
+  return await freePort(HOST, ['tcp', 'udp']);
 }
 
-/** A free TCP port on 127.0.0.1 (bind port 0, read it, close). */
+/** A free TCP port on 127.0.0.1; see lib/ports.ts. */
 export async function freeTcpPort(): Promise<number> {
-  return await new Promise((resolvePort, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, HOST, () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolvePort(port));
-    });
-  });
-}
-
-async function isUdpPortFree(port: number): Promise<boolean> {
-  return await new Promise((resolveFree) => {
-    const socket = dgram.createSocket('udp4');
-    socket.once('error', () => {
-      socket.close();
-      resolveFree(false);
-    });
-    socket.bind(port, HOST, () => socket.close(() => resolveFree(true)));
-  });
+  return await freePort(HOST, ['tcp']);
 }
 
 /** Inherited SIPEDGE_* variables that pass: they choose how the edge does its I/O (for A/B runs), not what it does. */

@@ -2,11 +2,11 @@
 // one home of running SIPp, for the load runners and the e2e tests alike (test/ imports load-tests/lib/, never back).
 // Scenarios and injection files are fixtures (load-tests/sipp/, load-tests/lib/users.ts); the edge is started elsewhere.
 import { spawn } from 'node:child_process';
-import dgram from 'node:dgram';
 import { accessSync, constants, copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from './ports.ts';
 import { CpuSampler } from './proc-cpu.ts';
 import { latencySummary, type Latency } from './report.ts';
 
@@ -337,14 +337,7 @@ function statsFromScreen(stdout: string): SippStats {
   };
 }
 
-/** A free UDP port on a loopback address, for SIPp phones that must call from the port they registered from. */
+/** A free UDP port on a loopback address, for SIPp phones that must call from the port they registered from (lib/ports.ts). */
 export async function freeUdpPortOn(ip: string): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const s = dgram.createSocket('udp4');
-    s.once('error', reject);
-    s.bind(0, ip, () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
+  return await freePort(ip, ['udp']);
 }

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import net from 'node:net';
 import type { TestProject } from 'vitest/node';
+import { freePort as freePortOn } from '../../load-tests/lib/ports.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -23,16 +24,8 @@ function requireTool(name: string): void {
   }
 }
 
-export async function freePort(): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+/** A port free for TCP and UDP on 127.0.0.1, outside the kernel's ephemeral range (load-tests/lib/ports.ts). */
+export const freePort = (): Promise<number> => freePortOn('127.0.0.1');
 
 let dir = '';
 let pidFile = '';
