@@ -87,7 +87,22 @@ export async function startLocalRtpengine(opts: LocalRtpengineOptions): Promise<
   const bin = findRtpengine();
   if (bin === undefined) throw new Error('rtpengine is not installed (Debian: apt-get install rtpengine-daemon)');
   const ngHost = opts.ngHost ?? '127.0.0.1';
-  const ngPort = opts.ngPort !== undefined && opts.ngPort !== 0 ? opts.ngPort : await freeUdpPort(ngHost);
+  if (opts.ngPort !== undefined && opts.ngPort !== 0) return await startOnce(bin, opts, ngHost, opts.ngPort);
+  // A port found free here can be taken by another socket before rtpengine binds it; rtpengine then exits at start
+  // ("Address already in use"), and another free port is tried.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(bin, opts, ngHost, await freeUdpPort(ngHost));
+    } catch (e) {
+      if (attempt >= 3 || !(e instanceof BindLost)) throw e;
+    }
+  }
+}
+
+/** rtpengine exited at start because its NG port was taken. */
+class BindLost extends Error {}
+
+async function startOnce(bin: string, opts: LocalRtpengineOptions, ngHost: string, ngPort: number): Promise<LocalRtpengine> {
   const ngListen = ngHost.includes(':') ? `[${ngHost}]:${ngPort}` : `${ngHost}:${ngPort}`;
   const args = [
     '--config-file=none',
@@ -147,7 +162,10 @@ export async function startLocalRtpengine(opts: LocalRtpengineOptions): Promise<
   try {
     const deadline = Date.now() + (opts.startTimeoutMs ?? 10_000);
     for (;;) {
-      if (exitedFlag) throw new Error(`rtpengine exited at start: ${tail.join(' | ')}`);
+      if (exitedFlag) {
+        const why = `rtpengine exited at start: ${tail.join(' | ')}`;
+        throw /address already in use/i.test(why) ? new BindLost(why) : new Error(why);
+      }
       const o = await client.command({ command: 'ping' });
       if (o.ok) break;
       if (Date.now() > deadline) throw new Error(`rtpengine did not answer ping on ${ngListen}: ${tail.join(' | ')}`);
