@@ -17,7 +17,7 @@ export class FairQueue<T> {
     return this.count;
   }
 
-  /** Queues `item` for `source`; false (not queued) when the source already holds its share or too many sources wait. */
+  /** Queues `item` for `source`; false (not queued) when the source has its share already or too many sources wait. */
   push(source: string, item: T): boolean {
     const q = this.bySource.get(source);
     if (q === undefined) {

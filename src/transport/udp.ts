@@ -16,7 +16,8 @@ const RECV_BUFFER_BYTES = 4 * 1024 * 1024;
 /**
  * Native path: the receive buffer, asked past net.core.rmem_max where the process may (sip_udp.c): ~1 s of a flood of
  * 40,000 datagrams/s, so a phone's datagram waits in it through a slow event-loop turn (300 ms while a flood's first
- * admitted INVITEs were handled) instead of being dropped with the flood's; it is read empty at every turn (DRAIN_ROUNDS).
+ * admitted INVITEs were handled) instead of being dropped with the flood's; it is read empty at every turn
+ * (DRAIN_ROUNDS).
  */
 const NATIVE_RECV_BUFFER_BYTES = 32 * 1024 * 1024;
 /** Native path: the send buffer for a loop turn's responses, sent in one sendmmsg (capped by net.core.wmem_max). */
@@ -141,9 +142,9 @@ export class UdpListener {
   /**
    * Sends one datagram; false when the socket is not open or the port is not one. The datagram is queued and sent
    * with the rest of this loop turn's after its I/O callbacks (setImmediate): the requests read in one wake-up (up to
-   * 32 by libuv's dgram) or handled in one turn (up to SLICE natively) get their responses back to back, natively in sendmmsg calls of
-   * up to 64, so a peer that sleeps between packets is woken about once per burst instead of once per datagram
-   * (REGISTER load, dgram: ~10 % less edge CPU per request). A host name is resolved first and the datagram queued
+   * 32 by libuv's dgram) or handled in one turn (up to SLICE natively) get their responses back to back, natively in
+   * sendmmsg calls of up to 64, so a peer that sleeps between packets is woken about once per burst instead of once
+   * per datagram (REGISTER load, dgram: ~10 % less edge CPU per request). A host name is resolved first and the datagram queued
    * then (a lookup error is logged at debug), so both I/O paths only ever see IP literals.
    *
    * What the kernel does not take, the two paths treat differently. Native: a datagram it has no room for (socket
@@ -277,16 +278,20 @@ export class UdpListener {
    * 'message' events come; onDatagram drops what is too long; the handler's errors are deliver's to contain). What is
    * left waits for the next turn of the event loop, after the socket has been read again.
    */
-  private readonly serve = (): void => {
-    this.serveScheduled = false;
+  private serve(): void {
     const rx = this.rx;
     this.waiting.serve(SLICE, (w) => {
       if (this.rx === rx) this.onDatagram(w.msg, w.address, w.port); // else closed by a handler
     });
     if (this.waiting.size > 0 && this.rx === rx && !this.serveScheduled) {
       this.serveScheduled = true;
-      setImmediate(this.serve);
+      setImmediate(this.serveLater);
     }
+  }
+
+  private readonly serveLater = (): void => {
+    this.serveScheduled = false;
+    this.serve();
   };
 
   private v4Name(key: number, bytes: Uint8Array, o: number): string {
