@@ -22,7 +22,7 @@ const USAGE = `usage: tsx load-tests/run-flood.ts [options]
   --phones N        legitimate phones, each registering once a second from its own address (default 50)
   --timeline        print one line per second: the phones' registrations started in it (count, failed, slowest),
                     the guard's drops and bans, datagrams the kernel dropped at the edge's socket, live transactions,
-                    the edge's RSS and V8 heap (young and old generation)
+                    the edge's RSS, V8 heap (young and old generation, used) and external memory
 ${reportUsage(20)}
   -h, --help`;
 
@@ -103,11 +103,13 @@ class Timeline {
     const overload = metricSum(m, 'sipedge_sip_dropped_total{reason="overload"}');
     const gc = metricSum(m, 'sipedge_nodejs_gc_duration_seconds_sum');
     const lag = metricSum(m, 'sipedge_nodejs_eventloop_lag_max_seconds');
+    const mb = (name: string) => (metricSum(m, name) / 2 ** 20).toFixed(0);
     const space = (name: string) => (metricSum(m, `sipedge_nodejs_heap_space_size_total_bytes{space="${name}"}`) / 2 ** 20).toFixed(0);
     this.rows.push(
       `${String(s).padStart(4)} s  guard dropped +${dropped - this.last.dropped} bans ${metricSum(m, 'sipedge_flood_bans_total')}  kernel dropped +${kernel - this.last.kernel} overload +${overload - this.last.overload}` +
         `  loop lag max ${(lag * 1000).toFixed(0)} ms, GC ${((gc - this.last.gc) * 1000).toFixed(0)} ms` +
-        `  transactions ${metricSum(m, 'sipedge_transactions')}  RSS ${rssMb(this.edge.pid).toFixed(0)} MB (new ${space('new')}, old ${space('old')})  @${s}`,
+        `  transactions ${metricSum(m, 'sipedge_transactions')}  RSS ${rssMb(this.edge.pid).toFixed(0)} MB (V8 new ${space('new')}, old ${space('old')},` +
+        ` used ${mb('sipedge_nodejs_heap_size_used_bytes')}; external ${mb('sipedge_nodejs_external_memory_bytes')})  @${s}`,
     );
     this.last = { dropped, kernel, overload, gc };
   }
