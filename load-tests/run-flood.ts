@@ -20,6 +20,9 @@ const USAGE = `usage: tsx load-tests/run-flood.ts [options]
   --flood-seconds S how long the flood lasts (default 15)
   --after-seconds S how long after the flood the RSS is read again (default 60)
   --phones N        legitimate phones, each registering once a second from its own address (default 50)
+  --timeline        print one line per second: the phones' registrations started in it (count, failed, slowest),
+                    the guard's drops and bans, datagrams the kernel dropped at the edge's socket, live transactions,
+                    the edge's RSS, V8 heap (young and old generation, used) and external memory
 ${reportUsage(20)}
   -h, --help`;
 
@@ -53,6 +56,75 @@ function flood(sender: string, port: number, rate: number, seconds: number): Pro
     child.once('error', reject);
     child.once('exit', (code) => (code === 0 ? resolve(Number(out.trim())) : reject(new Error(`flood-sender exit ${code}`))));
   });
+}
+
+/** Datagrams the kernel dropped at the UDP socket bound to 127.0.0.1:port (the drops column of /proc/net/udp). */
+function socketDrops(port: number): number {
+  const local = `0100007F:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  for (const line of readFileSync('/proc/net/udp', 'utf8').split('\n')) {
+    const f = line.trim().split(/\s+/);
+    if (f[1] === local) return Number(f.at(-1));
+  }
+  return Number.NaN;
+}
+
+/** --timeline: per second, the phones' registrations started in it against what the edge and the kernel did. */
+class Timeline {
+  private readonly regs = new Map<number, { n: number; failed: number; slowest: number }>();
+  private readonly rows: string[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private last = { dropped: 0, kernel: 0, overload: 0, gc: 0 };
+  constructor(
+    private readonly edge: RunningEdge,
+    private readonly t0: number,
+  ) {}
+  private second(t: number): number {
+    return Math.floor((t - this.t0) / 1000);
+  }
+  registration(at: number, ms: number | undefined): void {
+    const s = this.second(at);
+    const r = this.regs.get(s) ?? { n: 0, failed: 0, slowest: 0 };
+    r.n++;
+    if (ms === undefined) r.failed++;
+    else r.slowest = Math.max(r.slowest, ms);
+    this.regs.set(s, r);
+  }
+  mark(what: string): void {
+    this.rows.push(`${String(this.second(performance.now())).padStart(4)} s  --- ${what}`);
+  }
+  start(): void {
+    this.timer = setInterval(() => void this.sample(), 1000);
+  }
+  private async sample(): Promise<void> {
+    const s = this.second(performance.now());
+    const m = await this.edge.metrics().catch(() => '');
+    const dropped = metricSum(m, 'sipedge_flood_dropped_total');
+    const kernel = socketDrops(this.edge.sipPort);
+    const overload = metricSum(m, 'sipedge_sip_dropped_total{reason="overload"}');
+    const gc = metricSum(m, 'sipedge_nodejs_gc_duration_seconds_sum');
+    const lag = metricSum(m, 'sipedge_nodejs_eventloop_lag_max_seconds');
+    const mb = (name: string) => (metricSum(m, name) / 2 ** 20).toFixed(0);
+    const space = (name: string) => (metricSum(m, `sipedge_nodejs_heap_space_size_total_bytes{space="${name}"}`) / 2 ** 20).toFixed(0);
+    this.rows.push(
+      `${String(s).padStart(4)} s  guard dropped +${dropped - this.last.dropped} bans ${metricSum(m, 'sipedge_flood_bans_total')}  kernel dropped +${kernel - this.last.kernel} overload +${overload - this.last.overload}` +
+        `  loop lag max ${(lag * 1000).toFixed(0)} ms, GC ${((gc - this.last.gc) * 1000).toFixed(0)} ms` +
+        `  transactions ${metricSum(m, 'sipedge_transactions')}  RSS ${rssMb(this.edge.pid).toFixed(0)} MB (V8 new ${space('new')}, old ${space('old')},` +
+        ` used ${mb('sipedge_nodejs_heap_size_used_bytes')}; external ${mb('sipedge_nodejs_external_memory_bytes')})  @${s}`,
+    );
+    this.last = { dropped, kernel, overload, gc };
+  }
+  print(): void {
+    clearInterval(this.timer);
+    for (const row of this.rows) {
+      const at = /@(\d+)$/.exec(row);
+      if (at === null) {
+        console.log(row);
+        continue;
+      }
+      const r = this.regs.get(Number(at[1]) - 1);
+      console.log(row.replace(/  @\d+$/, '') + (r === undefined ? '' : `  | phones: ${r.n} started, ${r.failed} failed, slowest ${r.slowest.toFixed(0)} ms`));
+    }
+  }
 }
 
 const md5 = (s: string) => createHash('md5').update(s).digest('hex');
@@ -145,6 +217,7 @@ async function main(): Promise<number> {
       'flood-seconds': { type: 'string', default: '15' },
       'after-seconds': { type: 'string', default: '60' },
       phones: { type: 'string', default: '50' },
+      timeline: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h' },
       ...REPORT_OPTION,
     },
@@ -193,30 +266,38 @@ async function main(): Promise<number> {
     for (const p of phones) await p.bind();
     let phase: 'before' | 'flood' | 'after' | 'done' = 'before';
     const byPhase: Record<string, Array<number | undefined>> = { before: [], flood: [], after: [] };
+    const started = performance.now();
+    const timeline = values.timeline ? new Timeline(edge, started) : undefined;
     const loops = phones.map(async (p, i) => {
       await new Promise((r) => setTimeout(r, (1000 * i) / phones.length));
       while (phase !== 'done') {
         const at = phase;
         const next = Date.now() + 1000;
+        const t = performance.now();
         const r = await p.register();
         byPhase[at]!.push(r);
+        timeline?.registration(t, r);
         await new Promise((res) => setTimeout(res, Math.max(0, next - Date.now())));
       }
     });
+    timeline?.start();
     await new Promise((r) => setTimeout(r, 10_000));
     const rssBefore = rssMb(edge.pid);
     phase = 'flood';
+    timeline?.mark('flood starts');
     const rate = values.rate !== undefined ? Number(values.rate) : Math.round(capacity * factor);
     let rssMax = rssBefore;
     const sampler = setInterval(() => (rssMax = Math.max(rssMax, rssMb(edge!.pid))), 250);
     const sent = await flood(sender, edge.sipPort, rate, floodSeconds);
     clearInterval(sampler);
     phase = 'after';
+    timeline?.mark('flood ends');
     const m = await edge.metrics();
     await new Promise((r) => setTimeout(r, afterSeconds * 1000));
     const rssAfter = rssMb(edge.pid);
     phase = 'done';
     await Promise.all(loops);
+    timeline?.print();
     for (const p of phones) p.close();
     console.log(`flood: asked ${rate} INVITE/s (${(rate / capacity).toFixed(1)} x capacity) for ${floodSeconds} s, sent ${(sent / floodSeconds).toFixed(0)}/s from ${FLOOD_SOURCES} addresses`);
     console.log(`  flood guard: dropped ${metricSum(m, 'sipedge_flood_dropped_total')}, bans ${metricSum(m, 'sipedge_flood_bans_total')}, entries at the end ${metricSum(m, 'sipedge_flood_sources')}`);

@@ -22,8 +22,11 @@ export interface Connection extends Flow {
   destroy(): void;
 }
 
-/** Closed set of `reason` labels for metrics.drops that the transport layer uses. */
-export type TransportDropReason = 'oversize' | 'framing' | 'slow-sender' | 'slow-reader' | 'handler-error';
+/**
+ * Closed set of `reason` labels for metrics.drops that the transport layer uses ('overload': read from the UDP socket
+ * but over its source's share of the messages waiting to be handled, udp.ts).
+ */
+export type TransportDropReason = 'oversize' | 'framing' | 'slow-sender' | 'slow-reader' | 'handler-error' | 'overload';
 
 export interface ListenerContext {
   readonly logger: Logger;

@@ -179,6 +179,30 @@ describe('native UDP I/O: what is not sent is counted, never thrown', () => {
   });
 });
 
+describe('native UDP I/O: the socket is read ahead of handling, one source in turn', () => {
+  it("a phone's datagram is handled among the first while a busy address's backlog waits, and every datagram arrives", async () => {
+    edge = await startWith({ tcp: 'off', ws: 'off' }, undefined, 'native');
+    const port = edge.addrs.udp!.port;
+    const busy = await phone();
+    const quiet = dgram.createSocket('udp4');
+    await new Promise<void>((r) => quiet.bind(0, '127.0.0.2', () => r()));
+    try {
+      // All in the kernel's receive buffer before the edge's next read: 300 from one address, then one from another.
+      const sent = Array.from({ length: 300 }, (_, i) => busy.send(register(`z9hG4bKbusy${i}`), port));
+      sent.push(new Promise<void>((resolve, reject) => quiet.send(register('z9hG4bKquiet'), port, '127.0.0.1', (e) => (e ? reject(e) : resolve()))));
+      await Promise.all(sent);
+      await until(() => edge!.handler.messages.length === 301);
+      const texts = edge.handler.messages.map((m) => m.text);
+      // Read in arrival order (one queue), the phone's would have been the 301st.
+      expect(texts.findIndex((t) => t.includes('z9hG4bKquiet'))).toBeLessThan(20);
+      const busyOrder = texts.filter((t) => t.includes('z9hG4bKbusy')).map((t) => Number(/z9hG4bKbusy(\d+)/.exec(t)![1]));
+      expect(busyOrder).toEqual(Array.from({ length: 300 }, (_, i) => i));
+    } finally {
+      quiet.close();
+    }
+  });
+});
+
 describe('ipv6Name: a source address as text, as inet_ntop writes it', () => {
   const bytes = (hex: string) => Buffer.from(hex.replace(/[^0-9a-f]/g, ''), 'hex');
   it.each([

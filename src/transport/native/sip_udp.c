@@ -8,7 +8,8 @@
 // uses dgram, with the same behaviour.
 //
 // open(host: string, port: number, recvBufferBytes: number, sendBufferBytes: number): [fd, family, port, address]
-//   a non-blocking UDP socket bound to host:port (an IPv6 host gives a dual-stack socket, like dgram's 'udp6');
+//   a non-blocking UDP socket bound to host:port (an IPv6 host gives a dual-stack socket, like dgram's 'udp6'), its
+//   receive buffer recvBufferBytes even above net.core.rmem_max when the process may (CAP_NET_ADMIN), else capped;
 //   throws an Error whose code is the errno name (EADDRINUSE, EADDRNOTAVAIL, EACCES, ...).
 // watch(fd: number, onReadable: (status: number, stopped: boolean) => void): handle
 //   calls onReadable(0, false) from the event loop whenever fd is readable (level-triggered), as an async callback:
@@ -165,8 +166,10 @@ static napi_value udp_open(napi_env env, napi_callback_info info) {
     int off = 0;
     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
   }
-  // Not fatal when refused: the kernel's default (capped by net.core.rmem_max / wmem_max) applies.
-  if (rcv > 0) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
+  // Not fatal when refused: the kernel's default (capped by net.core.rmem_max / wmem_max) applies. The receive buffer
+  // is asked past net.core.rmem_max first (SO_RCVBUFFORCE, allowed with CAP_NET_ADMIN, e.g. as root): see udp.ts.
+  if (rcv > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof rcv) != 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
   if (snd > 0) setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &snd, sizeof snd);
   if (bind(fd, (struct sockaddr *)&sa, len) != 0) {
     int err = errno;
