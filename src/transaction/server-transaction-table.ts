@@ -218,6 +218,19 @@ export class ServerTransactionTable implements TxOwner, StatelessOwner {
       this.onError(err);
       return;
     }
+    if (isChallengeWithoutCredentials(entry, status, tx.request)) {
+      // The edge's own challenge to an INVITE that carried no credentials ends the transaction at once, as a stateless
+      // UAS's would (§8.2.7: "to handle unauthenticated requests for which a challenge response is issued"; Kamailio's
+      // auth_challenge answers so): no Timer G resending it, no entry held for Timer H. A flood of unauthenticated
+      // INVITEs from sources that never ACK otherwise kept a transaction each for 32 s and got eleven 407s back per
+      // INVITE (load-tests/run-flood.ts --timeline: ~14,000 live transactions after a flood's first second, their
+      // resent 407s 13.6 % of the edge's CPU). A lost 407 brings the INVITE again, which gets a fresh challenge; the
+      // ACK for a 407 then matches nothing and goes to the TU, which drops an ACK that names no route of ours.
+      tx.flow.send(buf);
+      this.observe(tx, status);
+      this.terminate(entry);
+      return;
+    }
     this.send(tx, entry, status, buf);
   }
 
@@ -235,9 +248,7 @@ export class ServerTransactionTable implements TxOwner, StatelessOwner {
       this.keep(entry, buf);
       return;
     }
-    // The first final response: how long the request waited for it (a map lookup, a bucket search, three adds).
-    const times = this.responseTimes.get(tx.request.method) ?? this.otherResponseTimes;
-    times[finalClassIndex(status)]!.observe((performance.now() - tx.startedAt) / 1000);
+    this.observe(tx, status);
     entry.tx = undefined;
     if (!entry.isInvite) {
       // §17.2.2: final -> Completed; Timer J = 64*T1 on unreliable transports, zero on reliable ones.
@@ -287,6 +298,11 @@ export class ServerTransactionTable implements TxOwner, StatelessOwner {
 
   sendStateless(tx: StatelessTx, status: number, buf: Buffer): void {
     tx.flow.send(buf);
+    this.observe(tx, status);
+  }
+
+  /** The first final response: how long the request waited for it (a map lookup, a bucket search, three adds). */
+  private observe(tx: ServerTx | StatelessTx, status: number): void {
     const times = this.responseTimes.get(tx.request.method) ?? this.otherResponseTimes;
     times[finalClassIndex(status)]!.observe((performance.now() - tx.startedAt) / 1000);
   }
@@ -352,4 +368,15 @@ export class ServerTransactionTable implements TxOwner, StatelessOwner {
     entry.longSlot = -1;
     entry.shortSlot = -1;
   }
+}
+
+/** A 401/407 the edge itself answers to an INVITE, still unanswered, that carried neither Authorization header. */
+function isChallengeWithoutCredentials(entry: TxEntry, status: number, req: SipMessage): boolean {
+  return (
+    entry.isInvite &&
+    (status === 407 || status === 401) &&
+    entry.state < TxState.Completed &&
+    !req.has('proxy-authorization') &&
+    !req.has('authorization')
+  );
 }

@@ -267,6 +267,42 @@ describe('INVITE server transactions (§17.2.1, RFC 6026)', () => {
     expect(alice.received).toHaveLength(11);
   });
 
+  it('ends at its own challenge to an INVITE without credentials: no 407 resent, a copy challenged afresh, the ACK to the TU', async () => {
+    stack = await startStack();
+    let n = 0;
+    stack.tu.answer = (tx) => tx.respond(407, 'Proxy Authentication Required', { headers: [`Proxy-Authenticate: Digest realm="example.com", nonce="n${++n}"`] });
+    const alice = await udpPhone();
+    const inv = request({ method: 'INVITE', branch: 'z9hG4bKflood' });
+    await alice.send(inv, stack.addrs.udp!.port);
+    await until(() => alice.received.length === 1);
+    expect(statusLine(alice.received[0])).toBe('SIP/2.0 407 Proxy Authentication Required');
+    // No transaction is held for Timer H, and Timer G resends nothing (one 407 per INVITE, not eleven).
+    expect(stack.transactions.size).toBe(0);
+    stack.advance(33_000);
+    await settle();
+    expect(alice.received).toHaveLength(1);
+    // A copy (the 407 was lost) is challenged again, with a fresh nonce.
+    await alice.send(inv, stack.addrs.udp!.port);
+    await until(() => alice.received.length === 2);
+    expect(alice.received[1]).toContain('nonce="n2"');
+    expect(stack.tu.requests).toHaveLength(2);
+    await alice.send(request({ method: 'ACK', branch: 'z9hG4bKflood', cseqMethod: 'ACK', toTag: 'x' }), stack.addrs.udp!.port);
+    await until(() => stack!.tu.strayAcks.length === 1);
+  });
+
+  it('keeps the transaction of a challenge to an INVITE that carried credentials (Timer G resends it until the ACK)', async () => {
+    stack = await startStack();
+    stack.tu.answer = (tx) => tx.respond(407, 'Proxy Authentication Required', { toTag: 'ch1' });
+    const alice = await udpPhone();
+    const headers = ['Proxy-Authorization: Digest username="1001", realm="example.com", nonce="old", uri="sip:example.com", response="00"'];
+    await alice.send(request({ method: 'INVITE', branch: 'z9hG4bKcred', headers }), stack.addrs.udp!.port);
+    await until(() => alice.received.length === 1);
+    expect(stack.transactions.size).toBe(1);
+    stack.advance(500); // Timer G = T1
+    await until(() => alice.received.length === 2);
+    expect(alice.received[1]).toBe(alice.received[0]);
+  });
+
   it('does not retransmit a non-2xx final response over TCP, and ends at the ACK', async () => {
     stack = await startStack();
     stack.tu.answer = (tx) => tx.respond(486, 'Busy Here', { toTag: 'b2' });
