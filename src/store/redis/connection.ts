@@ -30,9 +30,10 @@ export interface RedisStoreConfig {
  * command issued while disconnected rejects at once; every command times out after commandTimeoutMs; nothing
  * unanswered is sent again after a reconnect (the request that issued it has been answered 503 by then). The main
  * connection never reconnects by itself: health.ts reopens it once the probe finds this store's marker again.
- * The main connection pipelines automatically: the commands issued in one event-loop turn leave in one write and are
- * answered together (one round trip), which is how the REGISTER path's reads cost one (README "Stores"). Its command
- * timeout is watchCommands' (one timer per connection); the probe's is ioredis' own (one timer per command).
+ * The main connection writes once per event-loop turn (writePerTurn): the commands issued in one turn leave in one
+ * write and are answered together (one round trip), which is how the REGISTER path's reads cost one (README
+ * "Stores"). Its command timeout is watchCommands' (one timer per connection); the probe's is ioredis' own (one timer
+ * per command).
  */
 function clientOptions(cfg: RedisStoreConfig, role: 'main' | 'probe'): RedisOptions {
   return {
@@ -41,7 +42,6 @@ function clientOptions(cfg: RedisStoreConfig, role: 'main' | 'probe'): RedisOpti
     enableOfflineQueue: false,
     autoResendUnfulfilledCommands: false,
     maxRetriesPerRequest: 0,
-    enableAutoPipelining: role === 'main',
     commandTimeout: role === 'main' ? undefined : (cfg.commandTimeoutMs ?? 1_000),
     connectTimeout: cfg.connectTimeoutMs ?? 3_000,
     retryStrategy: role === 'main' ? () => null : (times) => Math.min(times * 100, 1_000),
@@ -79,7 +79,10 @@ export async function connectRedis(cfg: RedisStoreConfig, role: 'main' | 'probe'
   redis.on('error', () => {});
   defineScripts(redis);
   defineMarkerScripts(redis);
-  if (role === 'main') watchCommands(redis, cfg.commandTimeoutMs ?? 1_000);
+  if (role === 'main') {
+    writePerTurn(redis);
+    watchCommands(redis, cfg.commandTimeoutMs ?? 1_000);
+  }
   try {
     await redis.connect();
   } catch (err) {
@@ -90,6 +93,31 @@ export async function connectRedis(cfg: RedisStoreConfig, role: 'main' | 'probe'
     );
   }
   return redis;
+}
+
+/**
+ * The commands one event-loop turn issues leave in one write: the turn's first command corks the socket and a
+ * setImmediate uncorks it (Node writes what was corked in one writev). This is what ioredis' enableAutoPipelining
+ * does, without its cost per command (a Pipeline per turn, and a promise, a closure and a process.nextTick per
+ * command: 19.9 -> 10.2-11.6 µs of CPU per command in a micro bench) and without its wait: it sends a turn's commands
+ * only once the previous turn's are answered (one auto-pipeline in flight per connection), so a request's commands
+ * waited for the round trip of the requests before it as well as their own.
+ */
+function writePerTurn(redis: Redis): void {
+  const send = redis.sendCommand.bind(redis);
+  let corked: Redis['stream'] | undefined;
+  const uncork = (): void => {
+    corked?.uncork();
+    corked = undefined;
+  };
+  redis.sendCommand = (command, stream) => {
+    if (corked === undefined && redis.status === 'ready') {
+      corked = redis.stream;
+      corked.cork();
+      setImmediate(uncork);
+    }
+    return send(command, stream);
+  };
 }
 
 /** The event a main connection emits when a command got no reply within redis.commandTimeoutMs (watchCommands). */
