@@ -99,9 +99,10 @@ export async function connectRedis(cfg: RedisStoreConfig, role: 'main' | 'probe'
  * The commands one event-loop turn issues leave in one write: the turn's first command corks the socket and a
  * setImmediate uncorks it (Node writes what was corked in one writev). This is what ioredis' enableAutoPipelining
  * does, without its cost per command (a Pipeline per turn, and a promise, a closure and a process.nextTick per
- * command: 19.9 -> 10.2-11.6 µs of CPU per command in a micro bench) and without its wait: it sends a turn's commands
- * only once the previous turn's are answered (one auto-pipeline in flight per connection), so a request's commands
- * waited for the round trip of the requests before it as well as their own.
+ * command) and without its wait: it sends a turn's commands only once the previous turn's are answered (one
+ * auto-pipeline in flight per connection), so a request's commands waited for the round trip of the requests before
+ * it as well as their own. With watchCommands: 13.4-15.9 -> 5.1-5.8 µs of edge CPU per command
+ * (load-tests/micro/redis-client.bench.ts).
  */
 function writePerTurn(redis: Redis): void {
   const send = redis.sendCommand.bind(redis);
@@ -128,7 +129,7 @@ const watchdogs = new WeakMap<Redis, NodeJS.Timeout>();
 
 /**
  * The main connection's command timeout, one timer per connection instead of ioredis' commandTimeout, which sets and
- * clears a timer for every command (4 of the 15 µs of edge CPU one command cost in a micro bench). Redis answers in
+ * clears a timer for every command (about a quarter of a command's edge CPU before writePerTurn). Redis answers in
  * order, so the oldest unanswered command is the front of ioredis' commandQueue; when the same command has stayed at
  * the front for `timeoutMs`, the server is not answering: the connection emits STALLED (health.ts starts an outage)
  * and is dropped, which rejects every command on it at once (StoreUnavailable). Checked every quarter of `timeoutMs`,
