@@ -5,11 +5,12 @@
 // per registration (INFO commandstats / INFO stats total_reads_processed). Its report (load-tests/lib/report.ts) draws
 // the arms as series of the same charts, each point the median of the rounds.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
+import { summariseProfileFile } from './lib/cpu-profile-summary.ts';
 import { freeTcpPort, startEdge, type RunningEdge } from './lib/edge-process.ts';
 import { cpuSeconds, treeMemoryBytes } from './lib/proc-cpu.ts';
 import { LoadReport, medianOverRounds, REPORT_OPTION, reportUsage, type Latency, type ReportStep } from './lib/report.ts';
@@ -29,6 +30,9 @@ const USAGE = `usage: tsx load-tests/run-redis.ts [options]   (npm run bench -- 
                      first node, which the one-node arms use, is always on --edge-cpus)
   --sipp-cpus LIST   taskset CPU list for SIPp (default 1)
   --redis-cpus LIST  taskset CPU list for redis-server (default 1)
+  --cpu-prof         run the one-node arms' edges under node --cpu-prof (memory/ and redis/ under --prof-dir) and
+                     print each one's top functions at the end
+  --prof-dir DIR     where --cpu-prof writes (default: a new temp dir, kept)
 ${reportUsage(21)}
   -h, --help
 
@@ -48,6 +52,7 @@ interface Options {
   nodeCpus: string[];
   sippCpus: string;
   redisCpus: string;
+  profDir: string | undefined;
   reportDir: string | undefined;
 }
 
@@ -92,6 +97,8 @@ function parseOptions(argv: string[]): Options | undefined {
       'node-cpus': { type: 'string' },
       'sipp-cpus': { type: 'string', default: '1' },
       'redis-cpus': { type: 'string', default: '1' },
+      'cpu-prof': { type: 'boolean', default: false },
+      'prof-dir': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
       ...REPORT_OPTION,
     },
@@ -115,6 +122,7 @@ function parseOptions(argv: string[]): Options | undefined {
     nodeCpus: values['node-cpus'] === undefined ? [] : values['node-cpus'].split(',').map((c) => c.trim()),
     sippCpus: values['sipp-cpus'],
     redisCpus: values['redis-cpus'],
+    profDir: values['cpu-prof'] ? resolve(values['prof-dir'] ?? mkdtempSync(join(tmpdir(), 'sipedge-prof-'))) : undefined,
     reportDir: values['report-dir'],
   };
 }
@@ -285,14 +293,19 @@ async function main(argv: string[]): Promise<number> {
     const cpus = o.edgeCpus === '' ? undefined : o.edgeCpus;
     const common = { floodGuard: false, logLevel: 'warn', tcp: true, cpus, startTimeoutMs: 60_000 } as const;
     const onRedis = { SIPEDGE_STORE: 'redis', SIPEDGE_REDIS__URL: redis.url };
-    const memory = await startEdge({ ...common, tenants: [TENANT], importCsv: files.importCsv });
+    const profiled = (arm: string): { nodeArgs?: string[] } => {
+      if (o.profDir === undefined) return {};
+      mkdirSync(join(o.profDir, arm), { recursive: true });
+      return { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${join(o.profDir, arm)}`] };
+    };
+    const memory = await startEdge({ ...common, ...profiled('memory'), tenants: [TENANT], importCsv: files.importCsv });
     edges.push(memory);
     const redisEdges: RunningEdge[] = [];
     for (let i = 0; i < Math.max(1, o.nodes); i++) {
       // The first node provisions the shared store; the others find the users there.
       const pinned = i === 0 || o.nodeCpus.length === 0 ? cpus : o.nodeCpus[i % o.nodeCpus.length];
       const e = await startEdge({
-        ...common, cpus: pinned, tenants: i === 0 ? [TENANT] : [], importCsv: i === 0 ? files.importCsv : undefined, env: onRedis,
+        ...common, ...(i === 0 ? profiled('redis') : {}), cpus: pinned, tenants: i === 0 ? [TENANT] : [], importCsv: i === 0 ? files.importCsv : undefined, env: onRedis,
       });
       edges.push(e);
       redisEdges.push(e);
@@ -395,6 +408,16 @@ async function main(argv: string[]): Promise<number> {
     admin?.disconnect();
     await redis?.stop();
     rmSync(work, { recursive: true, force: true });
+    if (o.profDir !== undefined) printProfiles(o.profDir);
+  }
+}
+
+/** The top functions of each profiled arm's edge (written when it exits). */
+function printProfiles(dir: string): void {
+  for (const arm of ['memory', 'redis']) {
+    const files = readdirSync(join(dir, arm)).filter((f) => f.endsWith('.cpuprofile'));
+    if (files.length === 0) console.log(`\nno .cpuprofile was written in ${join(dir, arm)} (the edge must exit normally)`);
+    else console.log(`\n${arm} arm, ${join(dir, arm, files[0]!)}:\n${summariseProfileFile(join(dir, arm, files[0]!), 25)}`);
   }
 }
 

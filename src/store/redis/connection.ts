@@ -30,8 +30,10 @@ export interface RedisStoreConfig {
  * command issued while disconnected rejects at once; every command times out after commandTimeoutMs; nothing
  * unanswered is sent again after a reconnect (the request that issued it has been answered 503 by then). The main
  * connection never reconnects by itself: health.ts reopens it once the probe finds this store's marker again.
- * The main connection pipelines automatically: the commands issued in one event-loop turn leave in one write and are
- * answered together (one round trip), which is how the REGISTER path's reads cost one (README "Stores").
+ * The main connection writes once per event-loop turn (writePerTurn): the commands issued in one turn leave in one
+ * write and are answered together (one round trip), which is how the REGISTER path's reads cost one (README
+ * "Stores"). Its command timeout is watchCommands' (one timer per connection); the probe's is ioredis' own (one timer
+ * per command).
  */
 function clientOptions(cfg: RedisStoreConfig, role: 'main' | 'probe'): RedisOptions {
   return {
@@ -40,8 +42,7 @@ function clientOptions(cfg: RedisStoreConfig, role: 'main' | 'probe'): RedisOpti
     enableOfflineQueue: false,
     autoResendUnfulfilledCommands: false,
     maxRetriesPerRequest: 0,
-    enableAutoPipelining: role === 'main',
-    commandTimeout: cfg.commandTimeoutMs ?? 1_000,
+    commandTimeout: role === 'main' ? undefined : (cfg.commandTimeoutMs ?? 1_000),
     connectTimeout: cfg.connectTimeoutMs ?? 3_000,
     retryStrategy: role === 'main' ? () => null : (times) => Math.min(times * 100, 1_000),
     ...sentinelOptions(cfg),
@@ -78,6 +79,10 @@ export async function connectRedis(cfg: RedisStoreConfig, role: 'main' | 'probe'
   redis.on('error', () => {});
   defineScripts(redis);
   defineMarkerScripts(redis);
+  if (role === 'main') {
+    writePerTurn(redis);
+    watchCommands(redis, cfg.commandTimeoutMs ?? 1_000);
+  }
   try {
     await redis.connect();
   } catch (err) {
@@ -90,8 +95,68 @@ export async function connectRedis(cfg: RedisStoreConfig, role: 'main' | 'probe'
   return redis;
 }
 
+/**
+ * The commands one event-loop turn issues leave in one write: the turn's first command corks the socket and a
+ * setImmediate uncorks it (Node writes what was corked in one writev). This is what ioredis' enableAutoPipelining
+ * does, without its cost per command (a Pipeline per turn, and a promise, a closure and a process.nextTick per
+ * command) and without its wait: it sends a turn's commands only once the previous turn's are answered (one
+ * auto-pipeline in flight per connection), so a request's commands waited for the round trip of the requests before
+ * it as well as their own. With watchCommands: 13.4-15.9 -> 5.1-5.8 µs of edge CPU per command
+ * (load-tests/micro/redis-client.bench.ts).
+ */
+function writePerTurn(redis: Redis): void {
+  const send = redis.sendCommand.bind(redis);
+  let corked: Redis['stream'] | undefined;
+  const uncork = (): void => {
+    corked?.uncork();
+    corked = undefined;
+  };
+  redis.sendCommand = (command, stream) => {
+    if (corked === undefined && redis.status === 'ready') {
+      corked = redis.stream;
+      corked.cork();
+      setImmediate(uncork);
+    }
+    return send(command, stream);
+  };
+}
+
+/** The event a main connection emits when a command got no reply within redis.commandTimeoutMs (watchCommands). */
+export const STALLED = 'sipedge:stalled';
+
+/** The main connections' watchdog timers (watchCommands), stopped by closeRedis. */
+const watchdogs = new WeakMap<Redis, NodeJS.Timeout>();
+
+/**
+ * The main connection's command timeout, one timer per connection instead of ioredis' commandTimeout, which sets and
+ * clears a timer for every command (about a quarter of a command's edge CPU before writePerTurn). Redis answers in
+ * order, so the oldest unanswered command is the front of ioredis' commandQueue; when the same command has stayed at
+ * the front for `timeoutMs`, the server is not answering: the connection emits STALLED (health.ts starts an outage)
+ * and is dropped, which rejects every command on it at once (StoreUnavailable). Checked every quarter of `timeoutMs`,
+ * so a command fails between 1 and 1.25 times `timeoutMs` after it reached the front.
+ */
+function watchCommands(redis: Redis, timeoutMs: number): void {
+  let oldest: unknown;
+  let since = 0;
+  const timer = setInterval(() => {
+    const front = redis.commandQueue.peekFront();
+    const now = performance.now();
+    if (front !== oldest) {
+      oldest = front;
+      since = now;
+    } else if (front !== undefined && now - since >= timeoutMs) {
+      oldest = undefined;
+      redis.emit(STALLED);
+      dropConnection(redis);
+    }
+  }, Math.max(10, Math.floor(timeoutMs / 4)));
+  timer.unref();
+  watchdogs.set(redis, timer);
+}
+
 /** Closes politely, or drops the socket when Redis is not answering. */
 export async function closeRedis(redis: Redis): Promise<void> {
+  clearInterval(watchdogs.get(redis));
   if (redis.status === 'end') return;
   try {
     await Promise.race([

@@ -1,14 +1,15 @@
 // Whether the Redis store can serve: a probe connection reads the marker key every second (under
-// redis.commandTimeoutMs) and the main connection's close is watched. Outside an outage the main connection is open;
-// during one it is closed, so every command fails at once (StoreUnavailable -> 503) instead of waiting on a frozen
-// server, and it is opened again only once the probe finds this store's marker. One log line when an outage starts
-// (and a loud one when Redis lost its data), one when it ends with its length and the requests refused meanwhile.
+// redis.commandTimeoutMs), and the main connection's close and stalls (connection.ts watchCommands) are watched.
+// Outside an outage the main connection is open; during one it is closed, so every command fails at once
+// (StoreUnavailable -> 503) instead of waiting on a frozen server, and it is opened again only once the probe finds
+// this store's marker. One log line when an outage starts (and a loud one when Redis lost its data), one when it ends
+// with its length and the requests refused meanwhile.
 import type { Redis } from 'ioredis';
 import type { Clock } from '../../clock.ts';
 import type { Logger } from '../../observability/logger.ts';
 import type { Metrics } from '../../observability/metrics.ts';
 import type { StoreStatus } from '../types.ts';
-import { closeRedis, dropConnection } from './connection.ts';
+import { closeRedis, dropConnection, STALLED } from './connection.ts';
 import { MARKER_KEY, recordLoss } from './marker.ts';
 
 /** How often the probe reads the marker; ms. */
@@ -37,6 +38,10 @@ export class RedisHealth {
 
   constructor(private readonly d: RedisHealthDeps) {
     d.metrics?.storeUp.set(1);
+    d.main.on(STALLED, () => {
+      this.begin('unreachable', 'Redis does not answer (no reply within redis.commandTimeoutMs)');
+      void this.check();
+    });
     d.main.on('close', () => {
       if (this.closed || this.outage !== undefined) return;
       this.begin('unreachable', 'the connection to Redis closed');
