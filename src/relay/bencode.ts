@@ -163,8 +163,24 @@ export function decode(buf: Buffer, start = 0, end = buf.length, keep?: Readonly
   if (keep === undefined) v = next(buf, r, end, 0);
   else {
     if (buf[start] !== 0x64 /* d */) throw new BencodeError('bencode: not a dictionary');
-    v = dictionary(buf, r, end, 0, keep);
+    v = dictionary(buf, r, end, 0, keep, undefined) as BValue;
   }
+  if (r.i !== end) throw new BencodeError(`bencode: ${end - r.i} bytes after the value`);
+  return v;
+}
+
+/** A dictionary decoded by decodeDict: a key in its `bytes` holds its string as bytes. */
+export type BDictWithBytes = { [key: string]: BValue | Buffer | undefined };
+
+/**
+ * As decode, where the value must be a dictionary (of which only the keys in keep when given), and a key of it in
+ * `bytes` whose value is a string gets that string as bytes (a view of buf, never turned into text: an SDP on its way
+ * back into a SIP message).
+ */
+export function decodeDict(buf: Buffer, start: number, end: number, keep: ReadonlySet<string> | undefined, bytes: ReadonlySet<string>): BDictWithBytes {
+  if (buf[start] !== 0x64 /* d */) throw new BencodeError('bencode: not a dictionary');
+  const r = { i: start };
+  const v = dictionary(buf, r, end, 0, keep, bytes);
   if (r.i !== end) throw new BencodeError(`bencode: ${end - r.i} bytes after the value`);
   return v;
 }
@@ -176,7 +192,7 @@ function next(buf: Buffer, r: { i: number }, end: number, depth: number): BValue
   if (r.i >= end) throw new BencodeError('bencode: truncated');
   if (depth > MAX_DEPTH) throw new BencodeError('bencode: nested too deeply');
   const c = buf[r.i]!;
-  if (c === 0x64 /* d */) return dictionary(buf, r, end, depth, undefined);
+  if (c === 0x64 /* d */) return dictionary(buf, r, end, depth, undefined, undefined) as BValue;
   if (c === 0x6c /* l */) {
     r.i++;
     const a: BValue[] = [];
@@ -193,17 +209,30 @@ function next(buf: Buffer, r: { i: number }, end: number, depth: number): BValue
   throw new BencodeError(`bencode: unexpected byte 0x${c.toString(16)}`);
 }
 
-/** The dictionary at r.i (its 'd'), with only the keys in keep when keep is given. */
-function dictionary(buf: Buffer, r: { i: number }, end: number, depth: number, keep: ReadonlySet<string> | undefined): BValue {
+/**
+ * The dictionary at r.i (its 'd'), with only the keys in keep when keep is given; a string value of a key in bytes
+ * as a view of buf (only decodeDict passes bytes, so only its result holds Buffers).
+ */
+function dictionary(
+  buf: Buffer,
+  r: { i: number },
+  end: number,
+  depth: number,
+  keep: ReadonlySet<string> | undefined,
+  bytes: ReadonlySet<string> | undefined,
+): BDictWithBytes {
   r.i++;
-  const o: { [key: string]: BValue } = {};
+  const o: BDictWithBytes = {};
   while (r.i < end && buf[r.i] !== 0x65) {
     const c = buf[r.i]!;
     if (c < 0x30 || c > 0x39) throw new BencodeError('bencode: a dictionary key is not a string');
     const from = stringStart(buf, r, end);
     const k = text(buf, from, r.i);
-    if (keep === undefined || keep.has(k)) o[k] = next(buf, r, end, depth + 1);
-    else skip(buf, r, end, depth + 1);
+    if (keep !== undefined && !keep.has(k)) skip(buf, r, end, depth + 1);
+    else if (bytes !== undefined && bytes.has(k) && buf[r.i]! >= 0x30 && buf[r.i]! <= 0x39) {
+      const at = stringStart(buf, r, end);
+      o[k] = buf.subarray(at, r.i);
+    } else o[k] = next(buf, r, end, depth + 1);
   }
   if (r.i >= end) throw new BencodeError('bencode: truncated dictionary');
   r.i++;

@@ -4,7 +4,7 @@
 import dgram from 'node:dgram';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/clock.ts';
-import { BencodeError, decode, encode, encodeMerged } from '../../src/relay/bencode.ts';
+import { BencodeError, decode, decodeDict, encode, encodeMerged } from '../../src/relay/bencode.ts';
 import { NgClient } from '../../src/relay/ng-client.ts';
 import { startTestRtpengine, type TestRtpengine } from '../../load-tests/lib/rtpengine.ts';
 
@@ -41,6 +41,21 @@ describe('bencode', () => {
       expect(() => decode(Buffer.from(bad), 0, bad.length, new Set(['result'])), bad).toThrow(BencodeError);
     }
   });
+
+  it('gives the string of a key named as bytes as the bytes it came in (an SDP in UTF-8), other values as text', () => {
+    const sdp = Buffer.from(PLAIN_OFFER + 'a=tool:é\r\n', 'utf8');
+    const reply = encode({ result: 'ok', sdp, warning: 'x', nested: { sdp: 'inner' } });
+    const v = decodeDict(reply, 0, reply.length, undefined, new Set(['sdp']));
+    expect(Buffer.isBuffer(v.sdp) && v.sdp.equals(sdp)).toBe(true);
+    expect(v).toMatchObject({ result: 'ok', warning: 'x', nested: { sdp: 'inner' } });
+    expect(decodeDict(reply, 0, reply.length, new Set(['result']), new Set(['sdp']))).toEqual({ result: 'ok' });
+    // A key named as bytes whose value is not a string is decoded as usual.
+    const odd = encode({ sdp: 5 });
+    expect(decodeDict(odd, 0, odd.length, undefined, new Set(['sdp']))).toEqual({ sdp: 5 });
+    for (const bad of ['l6:resulte', 'd3:sdp9:ve', 'd3:sdp3:v=0']) {
+      expect(() => decodeDict(Buffer.from(bad), 0, bad.length, undefined, new Set(['sdp'])), bad).toThrow(BencodeError);
+    }
+  });
 });
 
 describe('NG client against a real rtpengine', () => {
@@ -60,7 +75,7 @@ describe('NG client against a real rtpengine', () => {
     try {
       expect(await ng.command({ command: 'ping' })).toEqual({ ok: true, reply: { result: 'pong' } });
       const offer = await ng.command({ command: 'offer', 'call-id': 'ng-1', 'from-tag': 'alice', sdp: PLAIN_OFFER, replace: ['origin', 'session-connection'] });
-      expect(offer.ok).toBe(true);
+      expect(offer.ok && Buffer.isBuffer(offer.reply.sdp)).toBe(true);
       const sdp = offer.ok ? String(offer.reply.sdp) : '';
       const port = Number(/m=audio (\d+) RTP\/AVP/.exec(sdp)?.[1]);
       expect(port).toBeGreaterThan(0);
