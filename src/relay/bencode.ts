@@ -8,7 +8,7 @@
 // stepping over the rest without building them (load-tests/micro/bencode.bench.ts: an offer command and rtpengine's
 // real offer, answer and delete replies).
 
-/** A decoded bencoded value as the edge uses it: strings are UTF-8 text (SDP, call ids, tags), integers are safe integers. */
+/** A decoded bencoded value as the edge uses it: strings are UTF-8 text (call ids, tags, flags), integers are safe integers. */
 export type BValue = string | number | BValue[] | { [key: string]: BValue | undefined };
 
 /** What encode takes: a BValue, where a byte string may also be given as bytes (an SDP body as it came). */
@@ -152,19 +152,10 @@ function putByte(b: number, at: number, out: Buffer): number {
   return at + 1;
 }
 
-/**
- * The value bencoded in buf[start..end); throws BencodeError on anything else (truncated, trailing bytes, bad syntax).
- * With `keep`, the value must be a dictionary, and only its keys in keep are decoded: the others are checked and
- * stepped over without building them (a `delete` reply's counters when nobody reads them).
- */
-export function decode(buf: Buffer, start = 0, end = buf.length, keep?: ReadonlySet<string>): BValue {
+/** The value bencoded in buf[start..end); throws BencodeError on anything else (truncated, trailing bytes, bad syntax). */
+export function decode(buf: Buffer, start = 0, end = buf.length): BValue {
   const r = { i: start };
-  let v: BValue;
-  if (keep === undefined) v = next(buf, r, end, 0);
-  else {
-    if (buf[start] !== 0x64 /* d */) throw new BencodeError('bencode: not a dictionary');
-    v = dictionary(buf, r, end, 0, keep, undefined) as BValue;
-  }
+  const v = next(buf, r, end, 0);
   if (r.i !== end) throw new BencodeError(`bencode: ${end - r.i} bytes after the value`);
   return v;
 }
@@ -173,9 +164,10 @@ export function decode(buf: Buffer, start = 0, end = buf.length, keep?: Readonly
 export type BDictWithBytes = { [key: string]: BValue | Buffer | undefined };
 
 /**
- * As decode, where the value must be a dictionary (of which only the keys in keep when given), and a key of it in
- * `bytes` whose value is a string gets that string as bytes (a view of buf, never turned into text: an SDP on its way
- * back into a SIP message).
+ * As decode, where the value must be a dictionary. With `keep`, only its keys in keep are decoded: the others are
+ * checked and stepped over without building them (a `delete` reply's counters when nobody reads them). A key in `bytes`
+ * whose value is a string gets that string as bytes (a view of buf, never turned into text: an SDP on its way back into
+ * a SIP message).
  */
 export function decodeDict(buf: Buffer, start: number, end: number, keep: ReadonlySet<string> | undefined, bytes: ReadonlySet<string>): BDictWithBytes {
   if (buf[start] !== 0x64 /* d */) throw new BencodeError('bencode: not a dictionary');
