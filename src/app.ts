@@ -294,7 +294,7 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
   const addresses: AppAddresses = {};
   // The media relays (rtpengine) and the anchored calls; the proxy and the hold music both anchor through them.
   const rtpengines = new RtpengineSet({ rtpengines: config.media.rtpengine, probe: config.media.rtpengineProbe, clock, logger, metrics });
-  const relay = new MediaRelay({ set: rtpengines, mode: config.media.anchoring, clock, logger, metrics });
+  const relay = new MediaRelay({ set: rtpengines, mode: config.media.anchoring, clock, logger });
   const holdCache = new HoldCache({ store: stores.media, logger, defaultFile: DEFAULT_MOH_FILE.pathname });
   // RTP is paced on a monotonic clock (a wall-clock step would stall or burst the streams), unless a test brings its own.
   const moh = new MohService({
@@ -428,6 +428,7 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
       if (certificates !== undefined) metrics.tlsCertificateExpiry.labels(certificates.source).set(certificates.expirySeconds(Date.now()));
       metrics.registrationsActive.set(await stores.bindings.countActive(clock.now()));
       metrics.floodSources.set(flood.size);
+      metrics.anchoredCalls.set(relay.size);
     },
     readiness: async () => {
       if (!listening) return { ok: false, reason: 'not listening yet' };

@@ -4,22 +4,12 @@
 // Run with `npx tsx load-tests/micro/bencode.bench.ts`.
 import dgram from 'node:dgram';
 import { flagsToward } from '../../src/relay/anchoring.ts';
-import { decode, encodeMerged } from '../../src/relay/bencode.ts';
+import { decode, decodeDict, encodeMerged } from '../../src/relay/bencode.ts';
 import { replyKeys, type NgCommandDict } from '../../src/relay/ng-client.ts';
 import { benchCpu } from '../lib/cpu-bench.ts';
 import { startTestRtpengine } from '../lib/rtpengine.ts';
+import { BROWSER_OFFER as browserOffer, PBX_ANSWER as pbxAnswer } from './relay-sdp.ts';
 
-const fingerprint = Array.from({ length: 32 }, (_, i) => (i * 7 + 16).toString(16).toUpperCase()).join(':');
-/** What run-invite.ts --anchor's phones offer: a browser's SDP (DTLS-SRTP, ICE, rtcp-mux, Opus and PCMU). */
-const browserOffer = Buffer.from(
-  [
-    'v=0', 'o=- 1 1 IN IP4 127.0.0.1', 's=-', 'c=IN IP4 127.0.0.1', 't=0 0', 'm=audio 6000 UDP/TLS/RTP/SAVPF 111 0',
-    'a=rtpmap:111 opus/48000/2', 'a=fmtp:111 minptime=10;useinbandfec=1', 'a=rtpmap:0 PCMU/8000', 'a=setup:actpass',
-    `a=fingerprint:sha-256 ${fingerprint}`, 'a=ice-ufrag:sipp1', 'a=ice-pwd:sipedgeloadrunicepassword',
-    'a=candidate:1 1 udp 2122260223 127.0.0.1 9 typ host', 'a=rtcp-mux', 'a=sendrecv', '',
-  ].join('\r\n'),
-);
-const pbxAnswer = Buffer.from(['v=0', 'o=- 2 2 IN IP4 127.0.0.2', 's=-', 'c=IN IP4 127.0.0.2', 't=0 0', 'm=audio 7000 RTP/AVP 0', 'a=rtpmap:0 PCMU/8000', ''].join('\r\n'));
 const call = { 'call-id': 'bench-1@127.0.0.1', 'from-tag': 'caller-tag' };
 
 const rtpengine = await startTestRtpengine({ logLevel: 4 });
@@ -55,14 +45,20 @@ bench('(a) encode the offer command (SDP as bytes, flags constant)', () => {
 const sdpOnly = replyKeys('sdp');
 const stats = replyKeys('tags', 'totals', 'SSRC');
 const outcome = replyKeys();
-for (const [name, m, keep] of [
-  ['(b) decode the offer reply, sdp only', replies.offer, sdpOnly],
-  ['(c) decode the delete reply whole', replies.delete, undefined],
-  ['(d) decode the delete reply, the keys of the log line', replies.delete, stats],
-  ['(e) decode the delete reply, its outcome only', replies.delete, outcome],
+// As ng-client.ts decodes a reply: the sdp as bytes.
+const sdpBytes = new Set(['sdp']);
+bench('(b) decode the offer reply, sdp only (as bytes)', () => {
+  sink += Object.keys(decodeDict(replies.offer, body(replies.offer), replies.offer.length, sdpOnly, sdpBytes)).length;
+});
+bench('(c) decode the delete reply whole', () => {
+  sink += Object.keys(decode(replies.delete, body(replies.delete), replies.delete.length)).length;
+});
+for (const [name, keep] of [
+  ['(d) decode the delete reply, the keys of the log line', stats],
+  ['(e) decode the delete reply, its outcome only', outcome],
 ] as const) {
   bench(name, () => {
-    sink += Object.keys(decode(m, body(m), m.length, keep)).length;
+    sink += Object.keys(decodeDict(replies.delete, body(replies.delete), replies.delete.length, keep, sdpBytes)).length;
   });
 }
 if (sink === 0) console.log('unreachable');

@@ -260,13 +260,14 @@ export class Metrics {
     labelNames: ['rtpengine', 'command', 'reason'] as const,
     registers: [this.registry],
   });
-  readonly rtpengineCommandSeconds = new Histogram({
+  readonly rtpengineCommandSeconds = new FastHistogram({
     name: 'sipedge_rtpengine_command_seconds',
     help: 'Round-trip time of answered NG commands, by command',
     labelNames: ['command'] as const,
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
     registers: [this.registry],
   });
+  /** Set when /metrics is scraped (app.ts beforeScrape), not per call. */
   readonly anchoredCalls = new Gauge({
     name: 'sipedge_anchored_calls',
     help: 'Calls whose media goes through rtpengine now',

@@ -65,7 +65,7 @@ export class MediaAnchor {
     const callId = req.callId;
     const fromTag = req.from.tag ?? '';
     const mixed = need.size > 1;
-    const failed = new Map<MediaProfile, RelayFailure>();
+    let failed: Map<MediaProfile, RelayFailure> | undefined;
     for (const [toward, n] of need) {
       // A late offer (no SDP): the callee's 2xx will carry the offer; only whether a relay can be had is known now.
       const out: { ok: true; sdp?: Buffer } | Extract<RelayOutcome, { ok: false }> = sdp
@@ -79,18 +79,21 @@ export class MediaAnchor {
         }
         continue;
       }
-      if (n.required) failed.set(toward, out.reason);
+      if (n.required) (failed ??= new Map()).set(toward, out.reason);
       else for (const t of targets) if (t.media?.profile === toward) t.media = { profile: toward, anchored: false };
       this.logger.info({ event: 'relay.call.refused', callId, rule: n.rule, required: n.required, why: out.reason, detail: out.detail });
     }
-    const kept = targets.filter((t) => t.media === undefined || !failed.has(t.media.profile));
-    if (kept.length === 0) {
-      this.decisions.refused.inc();
-      return refusalFor(failed.values().next().value!);
+    if (failed !== undefined) {
+      const f = failed;
+      const kept = targets.filter((t) => t.media === undefined || !f.has(t.media.profile));
+      if (kept.length === 0) {
+        this.decisions.refused.inc();
+        return refusalFor(f.values().next().value!);
+      }
+      targets.splice(0, targets.length, ...kept);
     }
-    targets.splice(0, targets.length, ...kept);
-    const anchored = kept.some((t) => t.media?.anchored === true);
-    this.decisions[anchored ? 'anchored' : failed.size > 0 ? 'refused' : 'unanchored'].inc();
+    const anchored = targets.some((t) => t.media?.anchored === true);
+    this.decisions[anchored ? 'anchored' : failed !== undefined ? 'refused' : 'unanchored'].inc();
     return new RequestMedia(this, callId, fromTag, caller, !sdp, true);
   }
 
@@ -142,8 +145,8 @@ export class MediaAnchor {
 
 /** The media of one proxied request: its responses' SDP through the relay; a failed new INVITE ends the call. */
 class RequestMedia implements MediaSession {
-  /** To-tag -> the rewritten body of its 2xx (for retransmissions). */
-  private readonly answered = new Map<string, Buffer>();
+  /** To-tag -> the rewritten body of its 2xx (for retransmissions); made by the first 2xx with SDP. */
+  private answered: Map<string, Buffer> | undefined = undefined;
 
   constructor(
     private readonly anchor: MediaAnchor,
@@ -183,14 +186,14 @@ class RequestMedia implements MediaSession {
         const call = relay.call(this.callId);
         if (call !== undefined) call.ackAnswer = { fromTag: toTag, toTag: this.fromTag, from: this.from, toward: media.profile };
       }
-      if (is2xx) this.answered.set(toTag, out.sdp);
+      if (is2xx) (this.answered ??= new Map()).set(toTag, out.sdp);
       return out.sdp;
     });
   }
 
   cachedBody(res: SipMessage): Buffer | undefined {
     const tag = res.to.tag;
-    return tag === undefined ? undefined : this.answered.get(tag);
+    return tag === undefined ? undefined : this.answered?.get(tag);
   }
 
   finished(status: number): void {

@@ -8,7 +8,7 @@
 // stepping over the rest without building them (load-tests/micro/bencode.bench.ts: an offer command and rtpengine's
 // real offer, answer and delete replies).
 
-/** A decoded bencoded value as the edge uses it: strings are UTF-8 text (SDP, call ids, tags), integers are safe integers. */
+/** A decoded bencoded value as the edge uses it: strings are UTF-8 text (call ids, tags, flags), integers are safe integers. */
 export type BValue = string | number | BValue[] | { [key: string]: BValue | undefined };
 
 /** What encode takes: a BValue, where a byte string may also be given as bytes (an SDP body as it came). */
@@ -152,19 +152,27 @@ function putByte(b: number, at: number, out: Buffer): number {
   return at + 1;
 }
 
-/**
- * The value bencoded in buf[start..end); throws BencodeError on anything else (truncated, trailing bytes, bad syntax).
- * With `keep`, the value must be a dictionary, and only its keys in keep are decoded: the others are checked and
- * stepped over without building them (a `delete` reply's counters when nobody reads them).
- */
-export function decode(buf: Buffer, start = 0, end = buf.length, keep?: ReadonlySet<string>): BValue {
+/** The value bencoded in buf[start..end); throws BencodeError on anything else (truncated, trailing bytes, bad syntax). */
+export function decode(buf: Buffer, start = 0, end = buf.length): BValue {
   const r = { i: start };
-  let v: BValue;
-  if (keep === undefined) v = next(buf, r, end, 0);
-  else {
-    if (buf[start] !== 0x64 /* d */) throw new BencodeError('bencode: not a dictionary');
-    v = dictionary(buf, r, end, 0, keep);
-  }
+  const v = next(buf, r, end, 0);
+  if (r.i !== end) throw new BencodeError(`bencode: ${end - r.i} bytes after the value`);
+  return v;
+}
+
+/** A dictionary decoded by decodeDict: a key in its `bytes` holds its string as bytes. */
+export type BDictWithBytes = { [key: string]: BValue | Buffer | undefined };
+
+/**
+ * As decode, where the value must be a dictionary. With `keep`, only its keys in keep are decoded: the others are
+ * checked and stepped over without building them (a `delete` reply's counters when nobody reads them). A key in `bytes`
+ * whose value is a string gets that string as bytes (a view of buf, never turned into text: an SDP on its way back into
+ * a SIP message).
+ */
+export function decodeDict(buf: Buffer, start: number, end: number, keep: ReadonlySet<string> | undefined, bytes: ReadonlySet<string>): BDictWithBytes {
+  if (buf[start] !== 0x64 /* d */) throw new BencodeError('bencode: not a dictionary');
+  const r = { i: start };
+  const v = dictionary(buf, r, end, 0, keep, bytes);
   if (r.i !== end) throw new BencodeError(`bencode: ${end - r.i} bytes after the value`);
   return v;
 }
@@ -176,7 +184,7 @@ function next(buf: Buffer, r: { i: number }, end: number, depth: number): BValue
   if (r.i >= end) throw new BencodeError('bencode: truncated');
   if (depth > MAX_DEPTH) throw new BencodeError('bencode: nested too deeply');
   const c = buf[r.i]!;
-  if (c === 0x64 /* d */) return dictionary(buf, r, end, depth, undefined);
+  if (c === 0x64 /* d */) return dictionary(buf, r, end, depth, undefined, undefined) as BValue;
   if (c === 0x6c /* l */) {
     r.i++;
     const a: BValue[] = [];
@@ -193,17 +201,30 @@ function next(buf: Buffer, r: { i: number }, end: number, depth: number): BValue
   throw new BencodeError(`bencode: unexpected byte 0x${c.toString(16)}`);
 }
 
-/** The dictionary at r.i (its 'd'), with only the keys in keep when keep is given. */
-function dictionary(buf: Buffer, r: { i: number }, end: number, depth: number, keep: ReadonlySet<string> | undefined): BValue {
+/**
+ * The dictionary at r.i (its 'd'), with only the keys in keep when keep is given; a string value of a key in bytes
+ * as a view of buf (only decodeDict passes bytes, so only its result holds Buffers).
+ */
+function dictionary(
+  buf: Buffer,
+  r: { i: number },
+  end: number,
+  depth: number,
+  keep: ReadonlySet<string> | undefined,
+  bytes: ReadonlySet<string> | undefined,
+): BDictWithBytes {
   r.i++;
-  const o: { [key: string]: BValue } = {};
+  const o: BDictWithBytes = {};
   while (r.i < end && buf[r.i] !== 0x65) {
     const c = buf[r.i]!;
     if (c < 0x30 || c > 0x39) throw new BencodeError('bencode: a dictionary key is not a string');
     const from = stringStart(buf, r, end);
     const k = text(buf, from, r.i);
-    if (keep === undefined || keep.has(k)) o[k] = next(buf, r, end, depth + 1);
-    else skip(buf, r, end, depth + 1);
+    if (keep !== undefined && !keep.has(k)) skip(buf, r, end, depth + 1);
+    else if (bytes !== undefined && bytes.has(k) && buf[r.i]! >= 0x30 && buf[r.i]! <= 0x39) {
+      const at = stringStart(buf, r, end);
+      o[k] = buf.subarray(at, r.i);
+    } else o[k] = next(buf, r, end, depth + 1);
   }
   if (r.i >= end) throw new BencodeError('bencode: truncated dictionary');
   r.i++;

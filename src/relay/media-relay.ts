@@ -3,7 +3,6 @@
 // (which calls) and the flags are anchoring.ts's; where SIP meets it is the proxy's and the hold music's.
 import type { Clock } from '../clock.ts';
 import type { Logger } from '../observability/logger.ts';
-import type { Metrics } from '../observability/metrics.ts';
 import { flagsToward, type AnchoringMode, type MediaProfile } from './anchoring.ts';
 import type { BValue } from './bencode.ts';
 import { replyKeys, type NgDict, type NgOutcome } from './ng-client.ts';
@@ -59,8 +58,11 @@ export interface SdpHop {
 class AnchoredCall {
   /** Tag -> that side's media profile (the caller's, and every tag that answered). */
   readonly profiles = new Map<string, MediaProfile>();
-  /** Tag -> the codec that side speaks (the first format of the answer it sent or was sent), for the log line. */
-  readonly codecs = new Map<string, string>();
+  /**
+   * Tag -> the codec that side speaks (the first format of the answer it sent or was sent), for the log line; made by
+   * the first answer when that line is at the log level.
+   */
+  codecs: Map<string, string> | undefined = undefined;
   lastSignal: number;
   ended = false;
   /** A 2xx carried an offer (late offer): the ACK's SDP answers it (fromTag the 2xx's sender, the offerer). */
@@ -88,7 +90,6 @@ export interface MediaRelayOptions {
   mode: AnchoringMode;
   clock: Clock;
   logger: Logger;
-  metrics: Metrics;
 }
 
 /** Calls without signalling this long are asked about (`query`); ones rtpengine no longer knows are forgotten; ms. */
@@ -154,12 +155,11 @@ export class MediaRelay {
     }
     const set = this.o.set;
     if (!set.configured) return { ok: false, reason: 'not-configured', detail: 'no rtpengine is configured (media.rtpengine)' };
-    const tried = new Set<Rtpengine>();
+    let tried: Set<Rtpengine> | undefined;
     let last: RelayOutcome = { ok: false, reason: 'unavailable', detail: 'no rtpengine is up' };
     for (let attempt = 0; attempt < 2; attempt++) {
       const r = set.pick(hop.callId, tried);
       if (r === undefined) break;
-      tried.add(r);
       const call = new AnchoredCall(hop.callId, r, hop.fromTag, rule, this.o.clock.now());
       call.profiles.set(hop.fromTag, hop.from);
       last = await this.ask(call, 'offer', hop, true);
@@ -168,11 +168,12 @@ export class MediaRelay {
         const raced = this.calls.get(hop.callId);
         if (raced !== undefined) return last;
         this.calls.set(hop.callId, call);
-        this.o.metrics.anchoredCalls.set(this.calls.size);
         this.o.logger.info({ event: 'relay.call.anchored', callId: hop.callId, rtpengine: r.address, rule });
         return last;
       }
       if (last.reason !== 'unavailable') break;
+      // The next attempt leaves this one out (the set is made only then: a call anchored at once needs none).
+      tried = new Set([...(tried ?? []), r]);
     }
     return last;
   }
@@ -183,10 +184,12 @@ export class MediaRelay {
     if (call === undefined) return { ok: false, reason: 'unavailable', detail: 'the call is not anchored (any more)' };
     call.profiles.set(hop.toTag, hop.from);
     const out = await this.ask(call, 'answer', hop, false);
-    if (out.ok) {
+    if (out.ok && this.o.logger.isLevelEnabled('info')) {
       // Both sides' codecs are settled by an answer: the answerer's in its SDP, the offerer's in rtpengine's rewrite.
-      call.codecs.set(hop.toTag, firstCodec(hop.sdp));
-      call.codecs.set(hop.fromTag, firstCodec(out.sdp));
+      // Read only for the call's end line (logEnd), so only when that line is at the log level.
+      const codecs = (call.codecs ??= new Map());
+      codecs.set(hop.toTag, firstCodec(hop.sdp));
+      codecs.set(hop.fromTag, firstCodec(out.sdp));
     }
     return out;
   }
@@ -222,7 +225,6 @@ export class MediaRelay {
 
   private forget(call: AnchoredCall): void {
     if (this.calls.get(call.callId) === call) this.calls.delete(call.callId);
-    this.o.metrics.anchoredCalls.set(this.calls.size);
   }
 
   private async ask(call: AnchoredCall, command: 'offer' | 'answer', hop: SdpHop, isOffer: boolean): Promise<RelayOutcome> {
@@ -232,7 +234,7 @@ export class MediaRelay {
     const out = await this.o.set.command(call.rtpengine, command, [own, flagsToward(hop.toward, isOffer)], SDP_REPLY);
     if (out.ok) {
       const sdp = out.reply.sdp;
-      if (typeof sdp === 'string') return { ok: true, sdp: Buffer.from(sdp, 'utf8') };
+      if (sdp instanceof Buffer) return { ok: true, sdp };
       return { ok: false, reason: 'refused', detail: `${call.rtpengine.address} answered ${command} without SDP` };
     }
     if (out.reason === 'error') return { ok: false, reason: 'refused', detail: `${call.rtpengine.address}: ${out.detail}` };
@@ -260,7 +262,7 @@ function statsOf(call: AnchoredCall, reply: NgDict): { legs: Record<string, unkn
     let packets = 0;
     let bytes = 0;
     let errors = 0;
-    let codec = call.codecs.get(tag);
+    let codec = call.codecs?.get(tag);
     for (const media of list(t.medias)) {
       const md = dict(media);
       if (typeof md.codec === 'string') codec = md.codec;
@@ -282,11 +284,12 @@ function statsOf(call: AnchoredCall, reply: NgDict): { legs: Record<string, unkn
   return { legs, totals: dict(reply.totals).RTP ?? {}, loss };
 }
 
-function dict(v: BValue | undefined): { [k: string]: BValue | undefined } {
-  return typeof v === 'object' && !Array.isArray(v) ? v : {};
+function dict(v: BValue | Buffer | undefined): { [k: string]: BValue | undefined } {
+  if (typeof v !== 'object' || Array.isArray(v) || Buffer.isBuffer(v)) return {};
+  return v;
 }
 
-function list(v: BValue | undefined): BValue[] {
+function list(v: BValue | Buffer | undefined): BValue[] {
   return Array.isArray(v) ? v : [];
 }
 

@@ -9,13 +9,16 @@ import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import type { Clock } from '../clock.ts';
-import { BencodeError, decode, encodeMerged, type BencodableDict, type BValue } from './bencode.ts';
+import { BencodeError, decodeDict, encodeMerged, type BDictWithBytes, type BencodableDict } from './bencode.ts';
 
-/** A reply dictionary (or a decoded command). */
-export type NgDict = { [key: string]: BValue | undefined };
+/** A reply dictionary: its `sdp` as the bytes it came in (a view of the datagram, never text), the rest decoded. */
+export type NgDict = BDictWithBytes;
 
 /** A command dictionary, or a part of one (constant flags): an SDP may be given as the bytes it came in. */
 export type NgCommandDict = BencodableDict;
+
+/** The reply key whose string is kept as bytes: the SDP goes back into a SIP message as it came. */
+const SDP_BYTES: ReadonlySet<string> = new Set(['sdp']);
 
 /** The reply keys the client itself reads (whether it is ok, and why not). */
 const OUTCOME_KEYS = ['result', 'error-reason'];
@@ -56,12 +59,13 @@ export class NgClient {
   private readonly prefix = randomBytes(6).toString('base64url') + '.';
   private seq = 0;
   /**
-   * Armed for the earliest retransmission or deadline of the pending commands, and only while there are any: a reply
-   * within retransmitMs (the usual case) never wakes the edge for a timer.
+   * Armed for the earliest retransmission or deadline of the pending commands. Left armed when the last reply comes:
+   * it then fires once with nothing to do, at most every retransmitMs, instead of a timer set and cleared per command.
    */
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Infinity;
   private connected: Promise<void> | undefined;
+  private isConnected = false;
   private closed = false;
 
   constructor(private readonly o: NgClientOptions) {
@@ -77,16 +81,25 @@ export class NgClient {
    * with `command`, or the parts it is made of (see encodeMerged), encoded before this returns its promise: the caller
    * may reuse an SDP buffer it gave. With `keep` (see replyKeys), only those keys of the reply are decoded.
    */
-  async command(cmd: NgCommandDict | readonly NgCommandDict[], keep?: ReadonlySet<string>): Promise<NgOutcome> {
-    if (this.closed) return { ok: false, reason: 'closed', detail: 'the NG client is closed' };
+  command(cmd: NgCommandDict | readonly NgCommandDict[], keep?: ReadonlySet<string>): Promise<NgOutcome> {
+    if (this.closed) return Promise.resolve(closedOutcome());
     const cookie = this.prefix + (this.seq++).toString(36);
     const bytes = encodeMerged(cookie + ' ', Array.isArray(cmd) ? cmd : [cmd as NgCommandDict]);
-    this.connected ??= new Promise<void>((resolve) => this.socket.connect(this.o.port, this.o.host, resolve));
-    await this.connected;
+    if (this.isConnected) return this.dispatch(cookie, bytes, keep);
+    this.connected ??= new Promise<void>((resolve) =>
+      this.socket.connect(this.o.port, this.o.host, () => {
+        this.isConnected = true;
+        resolve();
+      }),
+    );
     // Closed while connecting (the edge stopping as a call ends).
-    if (this.closed) return { ok: false, reason: 'closed', detail: 'the NG client is closed' };
+    return this.connected.then(() => (this.closed ? closedOutcome() : this.dispatch(cookie, bytes, keep)));
+  }
+
+  /** Sends a command on the connected socket; its reply, a timeout or close() settles it. */
+  private dispatch(cookie: string, bytes: Buffer, keep: ReadonlySet<string> | undefined): Promise<NgOutcome> {
     const now = this.o.clock.now();
-    return await new Promise<NgOutcome>((resolve) => {
+    return new Promise<NgOutcome>((resolve) => {
       const p = { bytes, keep, deadline: now + this.o.timeoutMs, nextSendAt: now + this.o.retransmitMs, resolve };
       this.pending.set(cookie, p);
       this.send(bytes);
@@ -104,6 +117,8 @@ export class NgClient {
     if (this.closed) return;
     this.closed = true;
     this.failAll('closed', 'the NG client is closed');
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
     try {
       this.socket.close();
     } catch {
@@ -166,11 +181,6 @@ export class NgClient {
 
   private settle(cookie: string, p: Pending, o: NgOutcome): void {
     this.pending.delete(cookie);
-    if (this.pending.size === 0 && this.timer !== undefined) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
-      this.timerAt = Infinity;
-    }
     p.resolve(o);
   }
 
@@ -179,15 +189,18 @@ export class NgClient {
   }
 }
 
+function closedOutcome(): NgOutcome {
+  return { ok: false, reason: 'closed', detail: 'the NG client is closed' };
+}
+
 /** The outcome a reply datagram carries: its dictionary when `result` is ok or pong, else rtpengine's error reason. */
 function replyOutcome(m: Buffer, from: number, keep: ReadonlySet<string> | undefined): NgOutcome {
-  let v: BValue;
+  let v: NgDict;
   try {
-    v = decode(m, from, m.length, keep);
+    v = decodeDict(m, from, m.length, keep, SDP_BYTES);
   } catch (e) {
     return { ok: false, reason: 'bad-reply', detail: e instanceof BencodeError ? e.message : String(e) };
   }
-  if (typeof v !== 'object' || Array.isArray(v)) return { ok: false, reason: 'bad-reply', detail: 'the reply is not a dictionary' };
   const result = v.result;
   if (result === 'ok' || result === 'pong') return { ok: true, reply: v };
   const why = v['error-reason'];

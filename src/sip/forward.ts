@@ -385,7 +385,11 @@ function isDropped(drop: DropSet, raw: string, h: number[], o: number): boolean 
   return false;
 }
 
+/** The message's bytes: the head (latin1: one byte per char) and the body written into one buffer, one copy each. */
 function withBody(head: string, body: Buffer): Buffer {
-  const bytes = Buffer.from(head, 'latin1');
-  return body.length === 0 ? bytes : Buffer.concat([bytes, body], bytes.length + body.length);
+  if (body.length === 0) return Buffer.from(head, 'latin1');
+  const out = Buffer.allocUnsafe(head.length + body.length);
+  out.write(head, 0, 'latin1');
+  out.set(body, head.length);
+  return out;
 }

@@ -4,7 +4,7 @@
 import dgram from 'node:dgram';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/clock.ts';
-import { BencodeError, decode, encode, encodeMerged } from '../../src/relay/bencode.ts';
+import { BencodeError, decode, decodeDict, encode, encodeMerged } from '../../src/relay/bencode.ts';
 import { NgClient } from '../../src/relay/ng-client.ts';
 import { startTestRtpengine, type TestRtpengine } from '../../load-tests/lib/rtpengine.ts';
 
@@ -35,10 +35,26 @@ describe('bencode', () => {
 
   it('decodes only the kept keys of a dictionary, still refusing malformed bytes in the ones it steps over', () => {
     const reply = encode({ result: 'ok', sdp: 'v=0', tags: { a: { medias: [{ stats: { packets: 3 } }] } }, totals: { RTP: { bytes: 9 } } });
-    expect(decode(reply, 0, reply.length, new Set(['result', 'sdp']))).toEqual({ result: 'ok', sdp: 'v=0' });
-    expect(decode(reply, 0, reply.length, new Set(['result', 'totals']))).toEqual({ result: 'ok', totals: { RTP: { bytes: 9 } } });
+    const none = new Set<string>();
+    expect(decodeDict(reply, 0, reply.length, new Set(['result', 'sdp']), none)).toEqual({ result: 'ok', sdp: 'v=0' });
+    expect(decodeDict(reply, 0, reply.length, new Set(['result', 'totals']), none)).toEqual({ result: 'ok', totals: { RTP: { bytes: 9 } } });
     for (const bad of ['d6:result2:ok4:tagsd1:ai1xee', 'd6:result2:ok4:tagsdi1ei2eee', 'd6:result2:ok4:tagsl4:abce', 'l6:resulte']) {
-      expect(() => decode(Buffer.from(bad), 0, bad.length, new Set(['result'])), bad).toThrow(BencodeError);
+      expect(() => decodeDict(Buffer.from(bad), 0, bad.length, new Set(['result']), none), bad).toThrow(BencodeError);
+    }
+  });
+
+  it('gives the string of a key named as bytes as the bytes it came in (an SDP in UTF-8), other values as text', () => {
+    const sdp = Buffer.from(PLAIN_OFFER + 'a=tool:é\r\n', 'utf8');
+    const reply = encode({ result: 'ok', sdp, warning: 'x', nested: { sdp: 'inner' } });
+    const v = decodeDict(reply, 0, reply.length, undefined, new Set(['sdp']));
+    expect(Buffer.isBuffer(v.sdp) && v.sdp.equals(sdp)).toBe(true);
+    expect(v).toMatchObject({ result: 'ok', warning: 'x', nested: { sdp: 'inner' } });
+    expect(decodeDict(reply, 0, reply.length, new Set(['result']), new Set(['sdp']))).toEqual({ result: 'ok' });
+    // A key named as bytes whose value is not a string is decoded as usual.
+    const odd = encode({ sdp: 5 });
+    expect(decodeDict(odd, 0, odd.length, undefined, new Set(['sdp']))).toEqual({ sdp: 5 });
+    for (const bad of ['l6:resulte', 'd3:sdp9:ve', 'd3:sdp3:v=0']) {
+      expect(() => decodeDict(Buffer.from(bad), 0, bad.length, undefined, new Set(['sdp'])), bad).toThrow(BencodeError);
     }
   });
 });
@@ -60,7 +76,7 @@ describe('NG client against a real rtpengine', () => {
     try {
       expect(await ng.command({ command: 'ping' })).toEqual({ ok: true, reply: { result: 'pong' } });
       const offer = await ng.command({ command: 'offer', 'call-id': 'ng-1', 'from-tag': 'alice', sdp: PLAIN_OFFER, replace: ['origin', 'session-connection'] });
-      expect(offer.ok).toBe(true);
+      expect(offer.ok && Buffer.isBuffer(offer.reply.sdp)).toBe(true);
       const sdp = offer.ok ? String(offer.reply.sdp) : '';
       const port = Number(/m=audio (\d+) RTP\/AVP/.exec(sdp)?.[1]);
       expect(port).toBeGreaterThan(0);
