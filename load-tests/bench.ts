@@ -31,7 +31,8 @@ const USAGE = `usage: npm run bench -- [--micro] [--register] [--moh] [--invite]
   --tls         only SIP over TLS against TCP, A/B interleaved: REGISTER rate on one kept connection each, and full
                 TLS handshakes/s (load-tests/run-tls.ts; see its --help)
   --flood       only legitimate REGISTERs during a flood at 5 x the edge's measured capacity from 200 addresses:
-                success share, p99, edge RSS before/during/60 s after (load-tests/run-flood.ts; see its --help)
+                success share, p99, edge RSS before/during/60 s after (load-tests/run-flood.ts; alone, it takes its
+                options, e.g. --flood --timeline)
   --redis       only REGISTERs on the Redis store against the embedded store: the same SIPp steps against an edge
                 on each, interleaved, with the ratio, CPU and Redis commands per registration
                 (load-tests/run-redis.ts; options after --redis go to it, e.g. --redis --nodes 3 --rounds 3)
@@ -142,10 +143,12 @@ async function main(argv: string[]): Promise<number> {
   const doTls = onlyTls || none;
   const doAnchor = onlyAnchor || none;
   const doFlood = onlyFlood || none;
-  // --anchor alone takes run-invite.ts's options (e.g. --rates 400 --cpu-prof); otherwise they are the register run's.
+  // --anchor alone takes run-invite.ts's options (e.g. --rates 400 --cpu-prof), --flood alone run-flood.ts's (e.g.
+  // --timeline); otherwise they are the register run's.
   const anchorAlone = onlyAnchor && !onlyMicro && !onlyRegister && !onlyInvite && !onlyMoh && !onlyTls && !onlyFlood;
-  if (forwarded.length > 0 && !doRegister && !anchorAlone) {
-    console.error(`bench: ${forwarded.join(' ')} only apply to the register run (or to --anchor alone), which the other options leave out\n${USAGE}`);
+  const floodAlone = onlyFlood && !onlyMicro && !onlyRegister && !onlyInvite && !onlyMoh && !onlyTls && !onlyAnchor;
+  if (forwarded.length > 0 && !doRegister && !anchorAlone && !floodAlone) {
+    console.error(`bench: ${forwarded.join(' ')} only apply to the register run (or to --anchor or --flood alone), which the other options leave out\n${USAGE}`);
     return 2;
   }
 
@@ -179,7 +182,7 @@ async function main(argv: string[]): Promise<number> {
   }
   if (doFlood) {
     console.log('\n== legitimate REGISTERs during a flood');
-    const code = await runTs(RUN_FLOOD, []);
+    const code = await runTs(RUN_FLOOD, floodAlone ? forwarded : []);
     if (code !== 0) failures.push(`run-flood.ts (exit ${code})`);
   }
   if (none) {

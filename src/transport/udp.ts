@@ -260,9 +260,14 @@ export class UdpListener {
         const address = meta[m + 2] === 4 ? this.v4Name(meta[m + 4], rx.bytes, (m + 4) * 4) : ipv6Name(rx.bytes, (m + 4) * 4);
         // The flood guard's budget before the datagram is copied out of its slot, let alone parsed.
         if (!this.ctx.admit(address, 'udp')) continue;
+        // Nor is one copied that the fair queue would refuse (a flood's first second: ~13,000 of them).
+        if (!this.waiting.accepts(address)) {
+          this.ctx.drop('overload');
+          continue;
+        }
         const msg = Buffer.allocUnsafe(length);
         buf.copy(msg, 0, i * STRIDE, i * STRIDE + length);
-        if (!this.waiting.push(address, { msg, address, port: meta[m + 1] })) this.ctx.drop('overload');
+        this.waiting.push(address, { msg, address, port: meta[m + 1] });
       }
       if (count < BATCH) break;
     }

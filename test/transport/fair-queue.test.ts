@@ -27,7 +27,9 @@ describe('fair queue', () => {
     let queued = 0;
     for (let i = 0; i < 20; i++) if (q.push('flood', i)) queued++;
     expect(queued).toBe(8); // alone, a source may fill it
+    expect(q.accepts('phone')).toBe(true);
     expect(q.push('phone', -1)).toBe(true);
+    expect(q.accepts('flood')).toBe(false); // asked before a datagram is copied: what push would answer
     expect(q.push('flood', 99)).toBe(false); // now over its share (8 / 2)
     expect(take(q, 2)).toEqual([0, -1]);
   });
