@@ -4,10 +4,15 @@
 // (/proc/sys/net/ipv4/ip_local_port_range, 32768-60999 on Debian); a full test run lost that race (EADDRINUSE). So
 // the port is drawn at random from the band below that range, which only an explicit bind can take, and checked
 // free there. Below the band sit the media ranges the tests and the edge hand out (load-tests/lib/rtpengine.ts:
-// 12000-15999; 16000-19999; hold music 20000-29999).
+// 12000-15999; 16000-19999; hold music 20000-29999). Two processes (parallel test files) that drew the same port
+// before either bound it would still collide, so a port handed out is also claimed machine-wide by a lock file naming
+// this process (as load-tests/lib/rtpengine.ts does for its port blocks): another process skips it while this one
+// lives, and takes it over after (a test worker ended by a signal leaves its claims behind; a normal exit removes them).
 import dgram from 'node:dgram';
-import { readFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const BAND_LOW = 30_000;
 const TRIES = 200;
@@ -26,6 +31,7 @@ export async function freePort(host = '127.0.0.1', kinds: ReadonlyArray<'tcp' | 
   const high = ephemeralLow();
   for (let i = 0; i < TRIES; i++) {
     const port = BAND_LOW + Math.floor(Math.random() * (high - BAND_LOW));
+    if (!claim(port)) continue;
     let free = true;
     for (const kind of kinds) if (free) free = await bindable(kind, host, port);
     if (free) return port;
@@ -48,4 +54,46 @@ function bindable(kind: 'tcp' | 'udp', host: string, port: number): Promise<bool
     });
     s.bind(port, host, () => s.close(() => resolve(true)));
   });
+}
+
+const LOCK_DIR = join(tmpdir(), 'sipedge-test-ports');
+const claimed: string[] = [];
+
+/** Claims `port` for this process by a lock file; false when a live process holds it. Stale claims are taken over. */
+function claim(port: number): boolean {
+  mkdirSync(LOCK_DIR, { recursive: true });
+  const file = join(LOCK_DIR, String(port));
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(file, 'wx');
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      if (claimed.length === 0) process.once('exit', () => claimed.forEach((f) => rmSync(f, { force: true })));
+      claimed.push(file);
+      return true;
+    } catch {
+      const owner = Number(readText(file));
+      if (attempt > 0 || owner === process.pid || isAlive(owner)) return false;
+      rmSync(file, { force: true });
+    }
+  }
+  return false;
+}
+
+function readText(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+function isAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
