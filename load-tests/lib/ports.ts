@@ -9,10 +9,11 @@
 // this process (as load-tests/lib/rtpengine.ts does for its port blocks): another process skips it while this one
 // lives, and takes it over after (a test worker ended by a signal leaves its claims behind; a normal exit removes them).
 import dgram from 'node:dgram';
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { claimLock } from './lock-file.ts';
 
 const BAND_LOW = 30_000;
 const TRIES = 200;
@@ -59,41 +60,11 @@ function bindable(kind: 'tcp' | 'udp', host: string, port: number): Promise<bool
 const LOCK_DIR = join(tmpdir(), 'sipedge-test-ports');
 const claimed: string[] = [];
 
-/** Claims `port` for this process by a lock file; false when a live process holds it. Stale claims are taken over. */
+/** Claims `port` for this process (lock-file.ts); false when a live process, this one included, holds it. */
 function claim(port: number): boolean {
-  mkdirSync(LOCK_DIR, { recursive: true });
-  const file = join(LOCK_DIR, String(port));
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fd = openSync(file, 'wx');
-      writeSync(fd, String(process.pid));
-      closeSync(fd);
-      if (claimed.length === 0) process.once('exit', () => claimed.forEach((f) => rmSync(f, { force: true })));
-      claimed.push(file);
-      return true;
-    } catch {
-      const owner = Number(readText(file));
-      if (attempt > 0 || owner === process.pid || isAlive(owner)) return false;
-      rmSync(file, { force: true });
-    }
-  }
-  return false;
-}
-
-function readText(file: string): string {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch {
-    return '';
-  }
-}
-
-function isAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
+  const file = claimLock(LOCK_DIR, String(port));
+  if (file === undefined) return false;
+  if (claimed.length === 0) process.once('exit', () => claimed.forEach((f) => rmSync(f, { force: true })));
+  claimed.push(file);
+  return true;
 }

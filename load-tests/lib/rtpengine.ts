@@ -2,10 +2,11 @@
 // own. rtpengine binds its media ports with SO_REUSEADDR, so two of them given one range would share ports silently
 // (found by trying: both answered offers on the same ports); blocks are handed out machine-wide through lock files, so
 // parallel test files and suites in other checkouts never overlap.
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startLocalRtpengine, type LocalRtpengine } from '../../src/relay/local-rtpengine.ts';
+import { claimLock } from './lock-file.ts';
 
 /**
  * Blocks of BLOCK ports from FIRST: below the kernel's ephemeral range (32768 on Linux), below the hold music's default
@@ -26,41 +27,12 @@ export interface TestRtpengine extends LocalRtpengine {
 
 /** Takes a free port block (a lock file naming this process); stale locks of dead processes are taken over. */
 function takeBlock(): { min: number; release(): void } {
-  mkdirSync(LOCK_DIR, { recursive: true });
   for (let i = 0; i < BLOCKS; i++) {
     const min = FIRST + i * BLOCK;
-    const file = join(LOCK_DIR, String(min));
-    for (let attempt = 0; attempt < 2; attempt++) {
-      try {
-        const fd = openSync(file, 'wx');
-        writeSync(fd, String(process.pid));
-        closeSync(fd);
-        return { min, release: () => rmSync(file, { force: true }) };
-      } catch {
-        if (attempt > 0 || isAlive(Number(readText(file)))) break;
-        rmSync(file, { force: true });
-      }
-    }
+    const file = claimLock(LOCK_DIR, String(min));
+    if (file !== undefined) return { min, release: () => rmSync(file, { force: true }) };
   }
   throw new Error(`no free rtpengine port block under ${LOCK_DIR} (${BLOCKS} in use)`);
-}
-
-function readText(file: string): string {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch {
-    return '';
-  }
-}
-
-function isAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /**

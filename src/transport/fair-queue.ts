@@ -17,7 +17,10 @@ export class FairQueue<T> {
     return this.count;
   }
 
-  /** Whether push would queue an item for `source` now (its share is not used up, not too many sources wait). */
+  /**
+   * Whether push would queue an item for `source` now (its share is not used up, not too many sources wait): asked
+   * before a datagram is copied; push checks the same itself, in one Map read.
+   */
   accepts(source: string): boolean {
     const q = this.bySource.get(source);
     return q === undefined ? this.bySource.size < this.capacity : q.length < Math.max(1, this.capacity / this.bySource.size);
@@ -25,10 +28,14 @@ export class FairQueue<T> {
 
   /** Queues `item` for `source`; false (not queued) when the source has its share already or too many sources wait. */
   push(source: string, item: T): boolean {
-    if (!this.accepts(source)) return false;
     const q = this.bySource.get(source);
-    if (q === undefined) this.bySource.set(source, [item]);
-    else q.push(item);
+    if (q === undefined) {
+      if (this.bySource.size >= this.capacity) return false;
+      this.bySource.set(source, [item]);
+    } else {
+      if (q.length >= Math.max(1, this.capacity / this.bySource.size)) return false;
+      q.push(item);
+    }
     this.count++;
     return true;
   }

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import net from 'node:net';
 import type { TestProject } from 'vitest/node';
-import { freePort as freePortOn } from '../../load-tests/lib/ports.ts';
+import { freePort } from '../../load-tests/lib/ports.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -24,8 +24,8 @@ function requireTool(name: string): void {
   }
 }
 
-/** A port free for TCP and UDP on 127.0.0.1, outside the kernel's ephemeral range (load-tests/lib/ports.ts). */
-export const freePort = (): Promise<number> => freePortOn('127.0.0.1');
+/** A port free for TCP and UDP on 127.0.0.1 (by default), outside the kernel's ephemeral range, claimed for this process. */
+export { freePort };
 
 let dir = '';
 let pidFile = '';
