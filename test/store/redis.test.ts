@@ -57,6 +57,57 @@ describe('redis store', () => {
     }
   });
 
+  it('answers each read and commit of one event-loop turn on its own: one that Redis refuses fails alone', async () => {
+    const clock = new FakeClock();
+    const stores = await openRedisStores({ url: redis.url, keyPrefix: redis.keyPrefix }, { role: 'edge', clock });
+    const { Redis } = await import('ioredis');
+    const admin = new Redis(redis.url, { keyPrefix: redis.keyPrefix });
+    try {
+      await stores.accounts.addTenant(tenant('acme'));
+      await stores.accounts.putExtensions([extension('acme', '1001')]);
+      // Keys of the wrong type: HMGET on a string and GET on a hash are refused (WRONGTYPE).
+      await admin.set('aor:broken@acme', 'x');
+      await admin.hset('nc:broken', 'a', 'b');
+      const now = clock.now();
+      const writes = (nonce: string) => ({ nonce, nc: 1, ncTtlMs: 60_000, trustKey: '1001@acme', source: '192.0.2.1', trustMs: 60_000, ownKey: '1001@acme|192.0.2.1' });
+      // All issued in one turn, so they leave in one read call and one commit call.
+      const broken = stores.bindings.get('broken@acme', now);
+      const ext = stores.accounts.getExtension('acme', '1001');
+      const byDomain = stores.accounts.findTenantByDomain('ACME.example.com');
+      const none = stores.bindings.get('2002@acme', now);
+      const badCommit = stores.proven.commit(writes('broken'), now);
+      const goodCommit = stores.proven.commit(writes('fresh'), now);
+      await expect(broken).rejects.toThrow(/WRONGTYPE/);
+      expect((await ext)?.ext).toBe('1001');
+      expect((await byDomain)?.code).toBe('acme');
+      expect((await none).bindings).toEqual([]);
+      await expect(badCommit).rejects.toThrow(/WRONGTYPE/);
+      expect(await goodCommit).toBe('stored');
+      expect(await stores.proven.commit(writes('fresh'), now)).toBe('replay');
+    } finally {
+      admin.disconnect();
+      await stores.close();
+    }
+  });
+
+  it('answers a turn of more reads than one script call carries, each with its own answer', async () => {
+    const clock = new FakeClock();
+    const stores = await openRedisStores({ url: redis.url, keyPrefix: redis.keyPrefix }, { role: 'edge', clock });
+    try {
+      await stores.accounts.addTenant(tenant('acme'));
+      const exts = Array.from({ length: 3000 }, (_, i) => extension('acme', String(10_000 + i)));
+      await stores.accounts.putExtensions(exts);
+      // 45,000 reads in one turn (135,000 keys and arguments, past what one JavaScript call can take); every other one
+      // names an extension that does not exist.
+      const name = (i: number): string => String(i % 2 === 0 ? 10_000 + ((i / 2) % 3000) : 20_000 + i);
+      const reads = Array.from({ length: 45_000 }, (_, i) => stores.accounts.getExtension('acme', name(i)));
+      const answers = await Promise.all(reads);
+      expect(answers.filter((e, i) => e?.ext !== (i % 2 === 0 ? name(i) : undefined))).toEqual([]);
+    } finally {
+      await stores.close();
+    }
+  });
+
   it('refuses to open with SIPEDGE_ERR_STORE_UNAVAILABLE when nothing listens at redis.url', async () => {
     const port = await freePort();
     const err = await openRedisStores({ url: `redis://127.0.0.1:${port}`, keyPrefix: 'x:' }, { role: 'edge', clock: new FakeClock() }).then(

@@ -7,22 +7,28 @@ import type { Clock } from '../../clock.ts';
 import { guarded, NO_ACKS, toStoreError } from './connection.ts';
 import { LastKnown, type LastKnownOptions } from './last-known.ts';
 import { MARKER_KEY, META_KEY } from './marker.ts';
+import type { TurnBatch } from './turn-batch.ts';
 
 const TENANTS = 'tenants';
 const DOMAINS = 'tenant-domains';
 const extKey = (tenant: string): string => `ext:${tenant}`;
 /** Set of "tenant/ext" per lower-cased email; checked against the extension on read (stale members are removed). */
 const emailKey = (email: string): string => `ext-email:${email.toLowerCase()}`;
+const MAX_PARSED_TENANTS = 10_000;
 
 /** Accounts as JSON values in hashes; tenant uniqueness in one script, batch upserts in one MULTI. */
 export class RedisAccountStore implements AccountStore {
-  /** Tenants as last read here (by code and by domain), for calls to registered phones during an outage. */
-  private readonly byCode: LastKnown<Tenant | undefined>;
-  private readonly byDomain: LastKnown<Tenant | undefined>;
+  /** Tenants (their JSON) as last read here by code and by domain, for calls to registered phones during an outage. */
+  private readonly byCode: LastKnown<string | null>;
+  private readonly byDomain: LastKnown<string | null>;
+  /** Each tenant JSON read, parsed once: a tenant is read with every request, and changes rarely if ever. */
+  private readonly tenants = new Map<string, Tenant>();
   private readonly clock: Clock | undefined;
 
   constructor(
     private readonly redis: Redis,
+    /** Tenants and extensions are read with the turn's other reads. */
+    private readonly batch: TurnBatch,
     outageCache?: LastKnownOptions & { clock: Clock },
     private readonly acks = NO_ACKS,
   ) {
@@ -44,18 +50,26 @@ export class RedisAccountStore implements AccountStore {
   }
 
   async getTenant(code: string): Promise<Tenant | undefined> {
-    return await this.byCode.read(code, this.clock?.now() ?? 0, async () => {
-      const json = await guarded(this.redis.hget(TENANTS, code));
-      return json === null ? undefined : (JSON.parse(json) as Tenant);
-    });
+    const json = await this.byCode.read(code, this.clock?.now() ?? 0, () => guarded(this.batch.hget(TENANTS, code)));
+    return this.tenantOf(json);
   }
 
   async findTenantByDomain(domain: string): Promise<Tenant | undefined> {
     const lower = domain.toLowerCase();
-    return await this.byDomain.read(lower, this.clock?.now() ?? 0, async () => {
-      const json = await guarded(this.redis.sipedgeTenantByDomain(TENANTS, DOMAINS, lower));
-      return json === null ? undefined : (JSON.parse(json) as Tenant);
-    });
+    const json = await this.byDomain.read(lower, this.clock?.now() ?? 0, () => guarded(this.batch.hgetVia(TENANTS, DOMAINS, lower)));
+    return this.tenantOf(json);
+  }
+
+  private tenantOf(json: string | null): Tenant | undefined {
+    if (json === null) return undefined;
+    let tenant = this.tenants.get(json);
+    if (tenant === undefined) {
+      // One entry per tenant version seen; the cap only bounds what renamed or removed tenants leave behind.
+      if (this.tenants.size >= MAX_PARSED_TENANTS) this.tenants.clear();
+      tenant = Object.freeze(JSON.parse(json) as Tenant);
+      this.tenants.set(json, tenant);
+    }
+    return tenant;
   }
 
   async listTenants(): Promise<Tenant[]> {
@@ -64,7 +78,7 @@ export class RedisAccountStore implements AccountStore {
   }
 
   async getExtension(tenant: string, ext: string): Promise<Extension | undefined> {
-    const json = await guarded(this.redis.hget(extKey(tenant), ext));
+    const json = await guarded(this.batch.hget(extKey(tenant), ext));
     return json === null ? undefined : (JSON.parse(json) as Extension);
   }
 

@@ -4,6 +4,7 @@ import { Redis, type RedisOptions } from 'ioredis';
 import { SipedgeError, StoreUnavailable } from '../../errors.ts';
 import { defineMarkerScripts } from './marker.ts';
 import { defineScripts } from './scripts.ts';
+import { TurnBatch } from './turn-batch.ts';
 
 /** Where the Redis store lives. */
 export interface RedisStoreConfig {
@@ -80,7 +81,7 @@ export async function connectRedis(cfg: RedisStoreConfig, role: 'main' | 'probe'
   defineScripts(redis);
   defineMarkerScripts(redis);
   if (role === 'main') {
-    writePerTurn(redis);
+    turnBatches.set(redis, writePerTurn(redis));
     watchCommands(redis, cfg.commandTimeoutMs ?? 1_000);
   }
   try {
@@ -102,23 +103,44 @@ export async function connectRedis(cfg: RedisStoreConfig, role: 'main' | 'probe'
  * command) and without its wait: it sends a turn's commands only once the previous turn's are answered (one
  * auto-pipeline in flight per connection), so a request's commands waited for the round trip of the requests before
  * it as well as their own. With watchCommands: 13.4-15.9 -> 5.1-5.8 µs of edge CPU per command
- * (load-tests/micro/redis-client.bench.ts).
+ * (load-tests/micro/redis-client.bench.ts). The commands issued through the connection's TurnBatch join the write as
+ * two script calls, sent just before the uncork.
  */
-function writePerTurn(redis: Redis): void {
+function writePerTurn(redis: Redis): TurnBatch {
   const send = redis.sendCommand.bind(redis);
   let corked: Redis['stream'] | undefined;
-  const uncork = (): void => {
+  let scheduled = false;
+  const endTurn = (): void => {
+    batch.flush();
     corked?.uncork();
     corked = undefined;
+    scheduled = false;
   };
+  const schedule = (): void => {
+    if (scheduled) return;
+    scheduled = true;
+    setImmediate(endTurn);
+  };
+  const batch = new TurnBatch(redis, schedule);
   redis.sendCommand = (command, stream) => {
     if (corked === undefined && redis.status === 'ready') {
       corked = redis.stream;
       corked.cork();
-      setImmediate(uncork);
+      schedule();
     }
     return send(command, stream);
   };
+  return batch;
+}
+
+/** The main connections' TurnBatch (writePerTurn). */
+const turnBatches = new WeakMap<Redis, TurnBatch>();
+
+/** The turn batch of a main connection opened by connectRedis. */
+export function batchOf(redis: Redis): TurnBatch {
+  const batch = turnBatches.get(redis);
+  if (batch === undefined) throw new Error('store: batchOf() on a connection connectRedis did not open as main');
+  return batch;
 }
 
 /** The event a main connection emits when a command got no reply within redis.commandTimeoutMs (watchCommands). */

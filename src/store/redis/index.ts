@@ -5,7 +5,7 @@ import { SipedgeError } from '../../errors.ts';
 import type { StoreOptions, Stores } from '../types.ts';
 import { RedisAccountStore, RedisMetaStore } from './accounts.ts';
 import { RedisBindingStore } from './bindings.ts';
-import { closeRedis, connectRedis, WriteAcks, type RedisStoreConfig } from './connection.ts';
+import { batchOf, closeRedis, connectRedis, WriteAcks, type RedisStoreConfig } from './connection.ts';
 import { RedisHealth } from './health.ts';
 import { RedisLockoutStore } from './lockouts.ts';
 import { RedisNonceCountStore } from './nonce-counts.ts';
@@ -54,13 +54,14 @@ export async function openRedisStores(cfg: RedisStoreConfig, opts: StoreOptions)
   }
   const keepMs = (cfg.outageCacheSeconds ?? 300) * 1000;
   const cacheAnswers = opts.metrics?.storeCacheAnswers.labels();
-  const bindings = new RedisBindingStore(redis, { keepMs, answers: cacheAnswers });
+  const batch = batchOf(redis);
+  const bindings = new RedisBindingStore(redis, batch, { keepMs, answers: cacheAnswers });
   return {
-    accounts: new RedisAccountStore(redis, { keepMs, answers: cacheAnswers, clock: opts.clock }, acks),
+    accounts: new RedisAccountStore(redis, batch, { keepMs, answers: cacheAnswers, clock: opts.clock }, acks),
     bindings,
-    proven: new RedisProvenStore(redis, bindings),
+    proven: new RedisProvenStore(batch, bindings),
     nodes: new RedisNodeStore(redis),
-    lockouts: new RedisLockoutStore(redis, cfg.keyPrefix, { keepMs, answers: cacheAnswers }),
+    lockouts: new RedisLockoutStore(redis, batch, cfg.keyPrefix, { keepMs, answers: cacheAnswers }),
     nonces: new RedisNonceCountStore(redis),
     upstreamChoices: new RedisUpstreamChoiceStore(redis),
     meta,

@@ -1,6 +1,10 @@
 // What Redis last answered to a read, kept so that the read can still be answered while Redis cannot be reached
 // (registered phones keep receiving calls during an outage). Never consulted while Redis answers. Which reads keep
 // one is the store files' choice; how long is redis.outageCacheSeconds.
+// Every read under load replaces its entry, and what an entry holds lives until the key's next read, long enough to
+// be moved to V8's old generation: the store files keep Redis's answer as it came (the JSON string, not the objects
+// parsed from it) and an entry is updated in place, so what the collector has to move and mark stays one string
+// per key (README "On Redis").
 import { StoreUnavailable } from '../../errors.ts';
 import type { CounterCell } from '../../observability/fast-counter.ts';
 
@@ -33,7 +37,12 @@ export class LastKnown<V> {
       this.entries.delete(key);
       return;
     }
-    this.entries.set(key, { value, until });
+    const entry = this.entries.get(key);
+    if (entry === undefined) this.entries.set(key, { value, until });
+    else {
+      entry.value = value;
+      entry.until = until;
+    }
     if (++this.writes % SWEEP_EVERY === 0) {
       for (const [k, e] of this.entries) if (e.until <= now) this.entries.delete(k);
     }

@@ -6,6 +6,7 @@ import { StoreUnavailable } from '../../errors.ts';
 import type { BanPolicy, LockoutPolicy, LockoutStore } from '../types.ts';
 import { guarded } from './connection.ts';
 import { LastKnown, type LastKnownOptions } from './last-known.ts';
+import type { TurnBatch } from './turn-batch.ts';
 
 export const failKey = (key: string): string => `fail:${key}`;
 export const lockKey = (key: string): string => `lock:${key}`;
@@ -26,6 +27,8 @@ export class RedisLockoutStore implements LockoutStore {
   /** keyPrefix: the connection's key prefix (SCAN patterns and results carry it; commands add it themselves). */
   constructor(
     private readonly redis: Redis,
+    /** The lock state and the ban, read with the turn's other reads. */
+    private readonly batch: TurnBatch,
     private readonly keyPrefix = '',
     outageCache?: LastKnownOptions,
   ) {
@@ -70,7 +73,7 @@ export class RedisLockoutStore implements LockoutStore {
   }
 
   async lockState(key: string, source: string, ownKey: string, now: number): Promise<{ trusted: boolean; lockedUntil: number }> {
-    const [trust, keyLock, ownLock] = await guarded(this.redis.mget(trustKey(key, source), lockKey(key), lockKey(ownKey)));
+    const [trust, keyLock, ownLock] = await guarded(this.batch.mget(trustKey(key, source), lockKey(key), lockKey(ownKey)));
     const trusted = untilOrZero(trust ?? null, now) > 0;
     return { trusted, lockedUntil: untilOrZero((trusted ? ownLock : keyLock) ?? null, now) };
   }
@@ -90,7 +93,7 @@ export class RedisLockoutStore implements LockoutStore {
   async bannedUntil(source: string, now: number): Promise<number> {
     let until: number;
     try {
-      until = await this.knownBans.read(source, now, async () => untilOrZero(await guarded(this.redis.get(banKey(source))), now));
+      until = await this.knownBans.read(source, now, async () => untilOrZero(await guarded(this.batch.get(banKey(source))), now));
     } catch (e) {
       if (e instanceof StoreUnavailable) return 0;
       throw e;

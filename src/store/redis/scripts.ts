@@ -20,12 +20,12 @@ declare module 'ioredis' {
     ): Result<[number, number], Context>;
     /** KEYS nc; ARGV nc, now, ttlMs, expiresAt. 1 = accepted. */
     sipedgeNonceCheck(ncKey: string, nc: number, now: number, ttlMs: number, expiresAt: number): Result<number, Context>;
-    /** PROVEN_COMMIT: KEYS nc, trust, own lock, own failures[, aor hash, index, version]; ARGV see there. 0/1/2. */
-    sipedgeProvenCommit(numberOfKeys: number, ...args: Arg[]): Result<number, Context>;
+    /** PROVEN_COMMITS: numkeys, KEYS, then each commit's key count, argument count and arguments. -> 0/1/2 each. */
+    sipedgeProvenCommits(...args: Arg[]): Result<(number | Error)[], Context>;
     /** KEYS tenants, domains; ARGV code, lower-cased domain, json. '' = added, 'code', or 'domain:<owner>'. */
     sipedgeAddTenant(tenantsKey: string, domainsKey: string, code: string, domain: string, json: string): Result<string, Context>;
-    /** KEYS tenants, domains; ARGV lower-cased domain. -> tenant json or null. */
-    sipedgeTenantByDomain(tenantsKey: string, domainsKey: string, domain: string): Result<string | null, Context>;
+    /** TURN_READS: numkeys, KEYS, then each read's code and arguments. -> one answer (or error) per read. */
+    sipedgeTurnReads(...args: Arg[]): Result<(string | null | (string | null)[] | Error)[], Context>;
   }
 }
 
@@ -122,17 +122,38 @@ return checkNonce(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4])
 `;
 
 /**
- * A proven digest's writes (types.ts ProvenWrites) in one step. KEYS nc, trust, own lock, own failures, then (with
- * bindings) aor hash, index zset, version counter; ARGV nc, now, ncTtlMs, ncExpiresAt, trustUntil, trustMs, then the
- * bindings' ARGV of BINDINGS_REPLACE. 0 = replay (nothing written), 1 = stored, 2 = stored but the bindings' version moved.
+ * A proven digest's writes (types.ts ProvenWrites) in one step, as a Lua function of its keys K and arguments A:
+ * K nc, trust, own lock, own failures, then (with bindings) aor hash, index zset, version counter; A nc, now, ncTtlMs,
+ * ncExpiresAt, trustUntil, trustMs, then the bindings' ARGV of BINDINGS_REPLACE. 0 = replay (nothing written),
+ * 1 = stored, 2 = stored but the bindings' version moved.
  */
-const PROVEN_COMMIT = `${NONCE_CHECK_FN}${REPLACE_BINDINGS_FN}
-if checkNonce(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4]) == 0 then return 0 end
-redis.call('SET', KEYS[2], ARGV[5], 'PX', ARGV[6])
-redis.call('DEL', KEYS[3], KEYS[4])
-if #KEYS == 4 then return 1 end
-if replaceBindings(KEYS[5], KEYS[6], KEYS[7], ARGV, 7) == 0 then return 2 end
-return 1
+const PROVEN_COMMIT_FN = `${NONCE_CHECK_FN}${REPLACE_BINDINGS_FN}
+local function provenCommit(K, A)
+  if checkNonce(K[1], A[1], A[2], A[3], A[4]) == 0 then return 0 end
+  redis.call('SET', K[2], A[5], 'PX', A[6])
+  redis.call('DEL', K[3], K[4])
+  if #K == 4 then return 1 end
+  if replaceBindings(K[5], K[6], K[7], A, 7) == 0 then return 2 end
+  return 1
+end
+`;
+
+/**
+ * A turn's proven commits (turn-batch.ts) one after the other in one call, answered in order. Each commit in ARGV is
+ * its key count, its argument count and its arguments, taking its keys from KEYS in turn. A commit that Redis refuses
+ * (wrong type) answers its error in its place, with what it wrote before the error kept, as a script of its own would.
+ */
+const PROVEN_COMMITS = `${PROVEN_COMMIT_FN}
+local out = {}
+local k, a, i = 1, 1, 0
+while a <= #ARGV do
+  local nk, na = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
+  i = i + 1
+  local ok, r = pcall(provenCommit, {unpack(KEYS, k, k + nk - 1)}, {unpack(ARGV, a + 2, a + 1 + na)})
+  if ok then out[i] = r else out[i] = redis.error_reply(type(r) == 'table' and r.err or tostring(r)) end
+  k, a = k + nk, a + 2 + na
+end
+return out
 `;
 
 const ADD_TENANT = `
@@ -144,10 +165,41 @@ redis.call('HSET', KEYS[2], ARGV[2], ARGV[1])
 return ''
 `;
 
-const TENANT_BY_DOMAIN = `
-local code = redis.call('HGET', KEYS[2], ARGV[1])
-if not code then return false end
-return redis.call('HGET', KEYS[1], code)
+/**
+ * A turn's reads (turn-batch.ts) in one call, answered in order. Each read is a code in ARGV with its arguments,
+ * taking its keys from KEYS in turn: g GET key; h HGET key field; H HMGET key (n, field×n); m MGET (n, key×n);
+ * v HGET outer (HGET inner field), false when the inner field is missing. pcall: a refused read (wrong type) answers
+ * its error in its place and the others their values. no-writes: Redis refuses a write in it.
+ */
+const TURN_READS = `#!lua flags=no-writes
+local out = {}
+local k, a, i = 1, 1, 0
+while a <= #ARGV do
+  local op = ARGV[a]
+  i = i + 1
+  if op == 'g' then
+    out[i] = redis.pcall('GET', KEYS[k])
+    k, a = k + 1, a + 1
+  elseif op == 'h' then
+    out[i] = redis.pcall('HGET', KEYS[k], ARGV[a + 1])
+    k, a = k + 1, a + 2
+  elseif op == 'H' then
+    local n = tonumber(ARGV[a + 1])
+    out[i] = redis.pcall('HMGET', KEYS[k], unpack(ARGV, a + 2, a + 1 + n))
+    k, a = k + 1, a + 2 + n
+  elseif op == 'm' then
+    local n = tonumber(ARGV[a + 1])
+    out[i] = redis.pcall('MGET', unpack(KEYS, k, k + n - 1))
+    k, a = k + n, a + 2
+  elseif op == 'v' then
+    local inner = redis.pcall('HGET', KEYS[k + 1], ARGV[a + 1])
+    if type(inner) == 'string' then out[i] = redis.pcall('HGET', KEYS[k], inner) else out[i] = inner end
+    k, a = k + 2, a + 2
+  else
+    return redis.error_reply('TURN_READS: unknown read ' .. tostring(op))
+  end
+end
+return out
 `;
 
 /** Registers every script on `redis` (ioredis sends EVALSHA and falls back to EVAL on NOSCRIPT). */
@@ -157,8 +209,8 @@ export function defineScripts(redis: Redis): void {
   redis.defineCommand('sipedgeRecordFailure', { numberOfKeys: 2, lua: RECORD_FAILURE });
   redis.defineCommand('sipedgeRecordSourceFailure', { numberOfKeys: 2, lua: RECORD_SOURCE_FAILURE });
   redis.defineCommand('sipedgeNonceCheck', { numberOfKeys: 1, lua: NONCE_CHECK });
-  // Its key count varies (with or without bindings): given first, as EVALSHA takes it.
-  redis.defineCommand('sipedgeProvenCommit', { lua: PROVEN_COMMIT });
+  // Their key counts vary: given first, as EVALSHA takes it.
+  redis.defineCommand('sipedgeProvenCommits', { lua: PROVEN_COMMITS });
   redis.defineCommand('sipedgeAddTenant', { numberOfKeys: 2, lua: ADD_TENANT });
-  redis.defineCommand('sipedgeTenantByDomain', { numberOfKeys: 2, lua: TENANT_BY_DOMAIN, readOnly: true });
+  redis.defineCommand('sipedgeTurnReads', { lua: TURN_READS, readOnly: true });
 }
