@@ -16,6 +16,7 @@ import type { FastHistogram, HistogramCell } from '../../src/observability/fast-
 import { Provisioning } from '../../src/auth/provisioning.ts';
 import { systemClock } from '../../src/clock.ts';
 import type { Flow, TransportHandler } from '../../src/transport/flow.ts';
+import { registerRequest } from './register-request.ts';
 
 const USERS = 2000;
 const NOOP_CELL: HistogramCell = { observe() {} };
@@ -52,13 +53,6 @@ const flow: Flow = {
   send(d) { last = typeof d === 'string' ? d : d.toString('latin1'); return true; },
 };
 const md5 = (s: string) => createHash('md5').update(s).digest('hex');
-function reg(ext: number, cseq: number, callId: string, auth?: string): Buffer {
-  return Buffer.from(
-    `REGISTER sip:acme.example.com SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:40000;branch=z9hG4bK${randomBytes(6).toString('hex')};rport\r\n` +
-      `Max-Forwards: 70\r\nFrom: <sip:${ext}@acme.example.com>;tag=abc${cseq}\r\nTo: <sip:${ext}@acme.example.com>\r\nCall-ID: ${callId}\r\n` +
-      `CSeq: ${cseq} REGISTER\r\nContact: <sip:${ext}@127.0.0.1:40000;transport=udp>\r\nExpires: 3600\r\nUser-Agent: bench\r\n` +
-      (auth ? `Authorization: ${auth}\r\n` : '') + 'Content-Length: 0\r\n\r\n', 'latin1');
-}
 /**
  * Under `valgrind --tool=callgrind --callgrind-out-file=DIR/cg.%p` with BENCH_CALLGRIND=DIR: dumps the counters at the
  * start and end of the measured loop, so DIR's "dump end" file holds the instructions of the loop alone (plus ~20 M
@@ -79,7 +73,7 @@ let serverUs = 0;
 async function one(handler: TransportHandler, i: number): Promise<boolean> {
   const ext = 1000 + (i % USERS);
   const callId = `${i}-${randomBytes(4).toString('hex')}@bench`;
-  const first = reg(ext, 1, callId);
+  const first = registerRequest(ext, 1, callId);
   let c = process.cpuUsage();
   handler.onMessage(first, flow);
   for (let k = 0; k < 20 && !last.includes(callId); k++) await tick();
@@ -90,7 +84,7 @@ async function one(handler: TransportHandler, i: number): Promise<boolean> {
   const ha2 = md5('REGISTER:sip:acme.example.com');
   const resp = md5(`${ha1}:${nonce}:00000001:c0ffee:auth:${ha2}`);
   last = '';
-  const second = reg(ext, 2, callId, `Digest username="${ext}", realm="acme.example.com", nonce="${nonce}", uri="sip:acme.example.com", response="${resp}", algorithm=MD5, qop=auth, nc=00000001, cnonce="c0ffee"`);
+  const second = registerRequest(ext, 2, callId, `Digest username="${ext}", realm="acme.example.com", nonce="${nonce}", uri="sip:acme.example.com", response="${resp}", algorithm=MD5, qop=auth, nc=00000001, cnonce="c0ffee"`);
   c = process.cpuUsage();
   handler.onMessage(second, flow);
   for (let k = 0; k < 20 && !last.startsWith('SIP/2.0 200'); k++) await tick();

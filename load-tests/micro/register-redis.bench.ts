@@ -19,6 +19,7 @@ import { Metrics } from '../../src/observability/metrics.ts';
 import { Provisioning } from '../../src/auth/provisioning.ts';
 import { systemClock } from '../../src/clock.ts';
 import type { Flow, TransportHandler } from '../../src/transport/flow.ts';
+import { registerRequest } from './register-request.ts';
 import { freeTcpPort } from '../lib/edge-process.ts';
 
 const USERS = 4000;
@@ -80,17 +81,10 @@ async function makeEdge(store: 'memory' | 'redis') {
 const md5 = (s: string) => createHash('md5').update(s).digest('hex');
 const HA2 = md5('REGISTER:sip:acme.example.com');
 const HA1 = Array.from({ length: USERS }, (_, i) => md5(`${1000 + i}:acme.example.com:pw-${i}-abcdefghijkl`));
-function reg(ext: number, cseq: number, callId: string, auth?: string): Buffer {
-  return Buffer.from(
-    `REGISTER sip:acme.example.com SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:40000;branch=z9hG4bK${randomBytes(6).toString('hex')};rport\r\n` +
-      `Max-Forwards: 70\r\nFrom: <sip:${ext}@acme.example.com>;tag=abc${cseq}\r\nTo: <sip:${ext}@acme.example.com>\r\nCall-ID: ${callId}\r\n` +
-      `CSeq: ${cseq} REGISTER\r\nContact: <sip:${ext}@127.0.0.1:40000;transport=udp>\r\nExpires: 3600\r\nUser-Agent: bench\r\n` +
-      (auth ? `Authorization: ${auth}\r\n` : '') + 'Content-Length: 0\r\n\r\n', 'latin1');
-}
 function second(ext: number, callId: string, challenge: string): Buffer {
   const nonce = /nonce="([^"]+)", algorithm=MD5/.exec(challenge)?.[1] ?? /nonce="([^"]+)"/.exec(challenge)![1]!;
   const resp = md5(`${HA1[ext - 1000]}:${nonce}:00000001:c0ffee:auth:${HA2}`);
-  return reg(ext, 2, callId, `Digest username="${ext}", realm="acme.example.com", nonce="${nonce}", uri="sip:acme.example.com", response="${resp}", algorithm=MD5, qop=auth, nc=00000001, cnonce="c0ffee"`);
+  return registerRequest(ext, 2, callId, `Digest username="${ext}", realm="acme.example.com", nonce="${nonce}", uri="sip:acme.example.com", response="${resp}", algorithm=MD5, qop=auth, nc=00000001, cnonce="c0ffee"`);
 }
 const answer = (callId: string) => new Promise<string>((resolve) => waiting.set(callId, resolve));
 
@@ -99,7 +93,7 @@ async function wave(handler: TransportHandler | undefined, start: number): Promi
   let client = 0;
   let c = process.cpuUsage();
   const calls = Array.from({ length: WAVE }, (_, j) => ({ ext: 1000 + ((start + j) % USERS), callId: `${start + j}-${randomBytes(4).toString('hex')}@bench` }));
-  const firsts = calls.map((x) => reg(x.ext, 1, x.callId));
+  const firsts = calls.map((x) => registerRequest(x.ext, 1, x.callId));
   let d = process.cpuUsage(c);
   client += d.user + d.system;
   if (handler === undefined) {
