@@ -19,6 +19,10 @@ const USAGE = `usage: tsx load-tests/run-against.ts [options]     (npm run bench
   --register-rates LIST   REGISTER tx/s per step (default 12000,16000,20000,24000,28000,32000)
   --invite-rates LIST     calls/s per step (default 1000,2000,3000,4000)
   --step-seconds S        seconds per step (default 10)
+  --invite-warmup-seconds S
+                          calls at the first rate before the INVITE steps, not counted, for both servers (default 35:
+                          the edge keeps a completed transaction 32 s, so before that its first step is not yet in the
+                          steady state; see run-invite.ts --warmup-seconds)
   --quick                 2 rounds, 5 s steps, register 8000,16000,24000, invite 500,1000,2000 (a smoke run)
 ${reportUsage(26)}
                           each run's own report goes into its runs/<kind>-<server>-<round>/
@@ -59,6 +63,7 @@ function parseOptions(argv: string[]) {
       'register-rates': { type: 'string' },
       'invite-rates': { type: 'string' },
       'step-seconds': { type: 'string' },
+      'invite-warmup-seconds': { type: 'string' },
       quick: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
       ...REPORT_OPTION,
@@ -78,6 +83,7 @@ function parseOptions(argv: string[]) {
     registerRates: values['register-rates'] ?? (quick ? '8000,16000,24000' : '12000,16000,20000,24000,28000,32000'),
     inviteRates: values['invite-rates'] ?? (quick ? '500,1000,2000' : '1000,2000,3000,4000'),
     stepSeconds: values['step-seconds'] ?? (quick ? '5' : '10'),
+    inviteWarmupSeconds: values['invite-warmup-seconds'] ?? (quick ? '2' : '35'),
     reportDir: values['report-dir'],
   };
 }
@@ -205,7 +211,7 @@ async function main(argv: string[]): Promise<number> {
       const args =
         kind === 'register'
           ? ['--rates', opts.registerRates, '--step-seconds', opts.stepSeconds]
-          : ['--rates', opts.inviteRates, '--step-seconds', opts.stepSeconds];
+          : ['--rates', opts.inviteRates, '--step-seconds', opts.stepSeconds, '--warmup-seconds', opts.inviteWarmupSeconds];
       const outcomes: RunOutcome[] = [];
       for (let round = 1; round <= opts.rounds; round++) {
         for (const server of ['kamailio', 'sipedge'] as const) {

@@ -9,6 +9,7 @@ import type { Config } from './config/schema.ts';
 import { SipedgeError } from './errors.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
 import { Metrics } from './observability/metrics.ts';
+import { releaseMemory, toMb } from './observability/heap.ts';
 import { openStores } from './store/open.ts';
 import { securePrivateFiles } from './store/private-files.ts';
 import { chain, type MaybePromise } from './store/maybe-promise.ts';
@@ -352,6 +353,17 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
   });
   // Upstreams and the other live nodes (the internal hop) have the larger budget from their first message on.
   flood.isUpstream = (address) => upstreamFlows.from(address) !== undefined || nodes.isNodeHost(address);
+  // An operator's unban (sipedge unban, on any node) lifts this node's flood-guard ban too.
+  stores.lockouts.onUnban((source) => {
+    flood.unban(source);
+    logger.info({ event: 'source.unbanned', source });
+  });
+  // Once a flood is over, the heap it grew is given back (one collection; the memory reducer is off, see heap.ts).
+  flood.afterAttack = () => {
+    const rss = process.memoryUsage.rss();
+    const heap = releaseMemory();
+    logger.info({ event: 'flood.ended', gcMs: heap.ms, heapMbBefore: toMb(heap.before), heapMbAfter: toMb(heap.after), rssMbBefore: toMb(rss), rssMbAfter: toMb(process.memoryUsage.rss()) });
+  };
   const upstreamSet = new UpstreamSet({
     upstreams: config.upstreams,
     probe: config.proxy.probe,

@@ -12,6 +12,7 @@ import type {
   AccountStore, Binding, CredentialSet, Extension, LockoutStore, NonceCountStore, ProvenResult, ProvenStore, Tenant,
 } from '../store/types.ts';
 import { ha2, parseDigestAlgorithm, verifyResponse, type DigestAlgorithm, type ResponseInput } from './digest.ts';
+import { ChallengePolicy, deviceKey, type OfferTarget } from './challenge-policy.ts';
 import { resolveIdentity } from './identity.ts';
 import { createScannerMatcher, LockoutGuard, type FailureSubject, type LockState } from './lockout.ts';
 import { NonceIssuer, nonceSequence, sourceBinding, type AuthSource, type NonceCheck } from './nonce.ts';
@@ -123,12 +124,8 @@ export interface AuthenticateInput {
 }
 
 /** Who a challenge is for: the source its nonce is bound to, and what picks the algorithms offered (challengePolicy). */
-export interface ChallengeTarget {
+export interface ChallengeTarget extends OfferTarget {
   source: AuthSource;
-  userAgent?: string;
-  /** Tenant code and extension the request names, when known (tenant rules; the device's proven algorithm). */
-  tenant?: string;
-  ext?: string;
 }
 
 export interface AuthenticatorDeps {
@@ -206,16 +203,8 @@ export class DigestAuthenticator {
   private readonly guard: LockoutGuard;
   private readonly isScanner: (userAgent: string | undefined) => boolean;
   private readonly nonceTtlMs: number;
-  /** Offered algorithms, as configured (strongest first). */
-  private readonly algorithms: readonly DigestAlgorithm[];
-  /** auth.challengePolicy with lower-cased patterns, and auth.tenantChallengePolicy by tenant code. */
-  private readonly uaRules: readonly ChallengeRule[];
-  private readonly tenantUaRules: ReadonlyMap<string, readonly ChallengeRule[]>;
-  /**
-   * `<tenant>:<ext>\n<User-Agent>` of the devices that answered SHA-256: offered SHA-256 only from then on, and an MD5
-   * answer from them is challenged again (downgrade protection). This node's memory, bounded (MAX_PROVEN_DEVICES).
-   */
-  private readonly strongDevices = new Map<string, true>();
+  /** Which algorithms each client is offered (auth.algorithms, challengePolicy, downgrade protection). */
+  private readonly policy: ChallengePolicy;
   /** Per algorithm list and realm, per algorithm: [text before the nonce, text after it, text after it with stale=true]. */
   private readonly prefixes = new Map<string, Array<[string, string, string]>>();
   private readonly failureCounters: Record<AuthFailureReason, Counter>;
@@ -234,9 +223,7 @@ export class DigestAuthenticator {
     this.guard = new LockoutGuard(deps.stores.lockouts, deps.config);
     this.isScanner = createScannerMatcher(deps.config.scannerUserAgents);
     this.nonceTtlMs = deps.config.nonceTtlSeconds * 1000;
-    this.algorithms = [...deps.config.algorithms];
-    this.uaRules = lowerRules(deps.config.challengePolicy);
-    this.tenantUaRules = new Map(Object.entries(deps.config.tenantChallengePolicy).map(([t, rules]) => [t, lowerRules(rules)]));
+    this.policy = new ChallengePolicy(deps.config);
     // Label sets bound once (STYLE.md §5), not on every increment.
     const m = deps.metrics;
     const fail = (r: AuthFailureReason): Counter => m.authFailures.labels(r);
@@ -289,7 +276,7 @@ export class DigestAuthenticator {
    * `, stale=true` when `stale`.
    */
   challenge(realm: string, stale: boolean, to: ChallengeTarget): string[] {
-    const parts = this.prefixesFor(realm, this.offerFor(to));
+    const parts = this.prefixesFor(realm, this.policy.offerFor(to));
     const nonce = this.issuer.mintNonce(this.clock.now(), sourceBinding(to.source));
     const out = new Array<string>(parts.length);
     for (let i = 0; i < parts.length; i++) out[i] = parts[i][0] + nonce + (stale ? parts[i][2] : parts[i][1]);
@@ -348,7 +335,7 @@ export class DigestAuthenticator {
     if (!('nonceState' in claim)) return claim;
     const { tenant, ext, bound } = claim;
     const device = deviceKey(tenant.code, ext, input.userAgent);
-    if (claim.algorithm !== 'SHA-256' && this.strongDevices.has(device)) {
+    if (claim.algorithm !== 'SHA-256' && this.policy.isStrong(device)) {
       // This device answered SHA-256 before: a weaker answer is challenged again with SHA-256 only, nothing counted.
       this.log.debug({ event: 'auth.downgrade_refused', tenant: tenant.code, ext, ip: claim.ip, algorithm: claim.algorithm });
       return { ok: false, reason: 'no-credentials' };
@@ -381,7 +368,7 @@ export class DigestAuthenticator {
     return chain(this.proven.commit(writes, p.now), (result) => {
       if (result === 'replay') return chain(this.fail('replay', p.ctx), (outcome) => ({ outcome, result }));
       this.onProven?.(p.source);
-      if (claim.algorithm === 'SHA-256') this.rememberStrong(p.device);
+      if (claim.algorithm === 'SHA-256') this.policy.rememberStrong(p.device);
       return { outcome: this.succeeded(claim, p), result };
     });
   }
@@ -398,7 +385,7 @@ export class DigestAuthenticator {
   private checkClaim(input: AuthenticateInput, now: number): ClaimCheck {
     const ip = input.source.address;
     const bound = sourceBinding(input.source);
-    const picked = this.pickCredential(input.credentials, input.realm, this.offerFor({ source: input.source, userAgent: input.userAgent, tenant: input.tenant?.code }));
+    const picked = this.pickCredential(input.credentials, input.realm, this.policy.offerFor({ userAgent: input.userAgent, tenant: input.tenant?.code }));
     if (picked === undefined) return { reason: 'no-credentials' };
     const { algorithm, params } = picked;
     const username = params.get('username');
@@ -525,39 +512,14 @@ export class DigestAuthenticator {
       if (c.params.get('realm') !== realm) continue;
       const algorithm = parseDigestAlgorithm(c.params.get('algorithm'));
       if (algorithm === undefined) continue;
-      const configured = this.algorithms.indexOf(algorithm);
-      const rank = configured >= 0 ? configured : offered.includes(algorithm) ? this.algorithms.length + offered.indexOf(algorithm) : -1;
+      const configured = this.policy.algorithms.indexOf(algorithm);
+      const rank = configured >= 0 ? configured : offered.includes(algorithm) ? this.policy.algorithms.length + offered.indexOf(algorithm) : -1;
       if (rank >= 0 && rank < bestRank) {
         best = { algorithm, params: c.params };
         bestRank = rank;
       }
     }
     return best;
-  }
-
-  /**
-   * The algorithms offered to `to`, strongest first: the first challengePolicy rule of its tenant, then of the config,
-   * whose User-Agent substring its User-Agent contains; else auth.algorithms. A device that answered SHA-256 before
-   * is offered SHA-256 only.
-   */
-  offerFor(to: ChallengeTarget): readonly DigestAlgorithm[] {
-    let offer = this.algorithms;
-    const ua = to.userAgent;
-    if (ua !== undefined && ua !== '') {
-      const lowered = ua.toLowerCase();
-      const tenantRules = to.tenant === undefined ? undefined : this.tenantUaRules.get(to.tenant);
-      const rule = (tenantRules && matchRule(tenantRules, lowered)) ?? matchRule(this.uaRules, lowered);
-      if (rule !== undefined) offer = rule.algorithms;
-    }
-    if (to.tenant !== undefined && to.ext !== undefined && this.strongDevices.has(deviceKey(to.tenant, to.ext, ua))) return SHA256_ONLY;
-    return offer;
-  }
-
-  private rememberStrong(device: string): void {
-    const known = this.strongDevices;
-    if (known.has(device)) return;
-    if (known.size >= MAX_PROVEN_DEVICES) known.delete(known.keys().next().value as string);
-    known.set(device, true);
   }
 
   private prefixesFor(realm: string, algorithms: readonly DigestAlgorithm[]): Array<[string, string, string]> {
@@ -579,26 +541,6 @@ export class DigestAuthenticator {
   }
 }
 
-/** A challengePolicy rule with its User-Agent substring lower-cased. */
-interface ChallengeRule {
-  ua: string;
-  algorithms: readonly DigestAlgorithm[];
-}
-
-const SHA256_ONLY: readonly DigestAlgorithm[] = ['SHA-256'];
-/** Devices remembered as SHA-256 capable per node; the oldest is forgotten beyond (it is offered its policy again). */
-const MAX_PROVEN_DEVICES = 100_000;
-
-function lowerRules(rules: ReadonlyArray<{ userAgent: string; algorithms: readonly DigestAlgorithm[] }>): ChallengeRule[] {
-  return rules.map((r) => ({ ua: r.userAgent.toLowerCase(), algorithms: [...r.algorithms] }));
-}
-
-function matchRule(rules: readonly ChallengeRule[], loweredUa: string): ChallengeRule | undefined {
-  for (const r of rules) if (loweredUa.includes(r.ua)) return r;
-  return undefined;
-}
-
-/** Marks a read issued ahead as handled: one that is never used (the guess was wrong) must not fail the process. */
 function quiet<T>(v: MaybePromise<T>): MaybePromise<T> {
   if (v instanceof Promise) v.catch(() => {});
   return v;
@@ -606,11 +548,6 @@ function quiet<T>(v: MaybePromise<T>): MaybePromise<T> {
 
 function sameTenant(a: Tenant, b: Tenant | undefined): boolean {
   return b !== undefined && a.code === b.code && a.domain === b.domain;
-}
-
-/** The key a device is remembered by: its extension and its User-Agent. */
-function deviceKey(tenant: string, ext: string, userAgent: string | undefined): string {
-  return `${tenant}:${ext}\n${userAgent ?? ''}`;
 }
 
 /** The HA1 for an algorithm and identity (tenant realm or shared domain); undefined when not provisioned. */

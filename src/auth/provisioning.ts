@@ -201,6 +201,14 @@ export class Provisioning {
     await this.guard.unlock(ref.tenant, ref.ext);
   }
 
+  /**
+   * Lifts the ban of a source address: the auth layer's (failures on many extensions) in the store and, through the
+   * store's unban announcement, every running node's flood-guard ban (flood, scanner User-Agent).
+   */
+  async unban(address: string): Promise<void> {
+    await this.guard.unban(address);
+  }
+
   async show(ref: ExtensionRef, live: boolean): Promise<ExtensionView> {
     const tenant = await this.tenant(ref.tenant);
     const e = await this.extension(ref);

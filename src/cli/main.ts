@@ -1,6 +1,7 @@
 // The `sipedge` command: parses arguments, calls provisioning or starts the edge, prints, returns an exit code.
 // What each command does lives in auth/provisioning.ts (accounts) and app.ts (the running edge).
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { systemClock } from '../clock.ts';
 import { SipedgeError } from '../errors.ts';
@@ -138,6 +139,20 @@ const COMMANDS: Record<string, Command> = {
         ctx.out(`extension ${r.ext}@${r.tenant} unlocked`);
         return 0;
       }),
+  },
+  unban: {
+    usage: 'sipedge unban ADDRESS',
+    summary: "lift a source address's ban on every running node (flood, scanner User-Agent, failures on many extensions)",
+    options: {},
+    positionals: 1,
+    run: (ctx, [address]) => {
+      if (isIP(address!) === 0) throw usage(`unban: "${address}" is not an IPv4 or IPv6 address`);
+      return withProvisioning(ctx, async (p) => {
+        await p.unban(address!);
+        ctx.out(`${address} unbanned`);
+        return 0;
+      });
+    },
   },
   'ext login-password': {
     usage: 'sipedge ext login-password EXT@TENANT [--password PASSWORD]',

@@ -174,7 +174,13 @@ export interface LockoutStore {
   recordSourceFailure(source: string, key: string, now: number, policy: BanPolicy): MaybePromise<{ distinct: number; bannedUntil: number }>;
   /** ms epoch until which `source` is banned; 0 when not banned. */
   bannedUntil(source: string, now: number): MaybePromise<number>;
+  /** Lifts the ban of `source`. In a CLI process this reaches the running edge (every node, on Redis). */
   unban(source: string): Promise<void>;
+  /**
+   * In the edge: `listener` hears every unban, this process's own, a CLI's (through the journal) and, on Redis, any
+   * node's (a Pub/Sub channel), so that copies of the ban outside the store (the flood guard's) are lifted too.
+   */
+  onUnban(listener: (source: string) => void): void;
 }
 
 export interface NonceCountStore {

@@ -31,6 +31,11 @@ export interface FloodGuardOptions {
 const KINDS: readonly TransportKind[] = ['udp', 'tcp', 'tls', 'ws', 'wss'];
 /** How often idle buckets, ended bans and old proven marks are given back; ms. */
 const SWEEP_MS = 10_000;
+/**
+ * Messages dropped (by the guard, or by the transports: overload, oversize, ...) within one sweep period that make it
+ * an attack: 100/s on average. A phone's occasional dropped message is not one.
+ */
+export const ATTACK_DROPS = 1_000;
 
 /**
  * The flood guard of one edge (each node keeps its own, like pike). admit() is called once per received message before
@@ -49,6 +54,14 @@ export class FloodGuard {
   private proven = new Map<string, number>();
   /** Addresses that always get the larger budget (configured upstreams); asked when a bucket is made. */
   isUpstream: (address: string) => boolean = () => false;
+  /**
+   * Called by the sweep once an attack is over: a sweep period with ATTACK_DROPS or more drops, then one with none.
+   * app.ts gives the memory the attack made the process grow back here (observability/heap.ts).
+   */
+  afterAttack: () => void = () => {};
+  /** Drops counted at the last sweep (sipedge_flood_dropped_total + sipedge_sip_dropped_total). */
+  private dropsAtSweep = 0;
+  private underAttack = false;
   private readonly rate: Record<TransportKind, number>;
   private readonly burst: Record<TransportKind, number>;
   private readonly overBudget: Record<TransportKind, { inc(): void }>;
@@ -184,6 +197,14 @@ export class FloodGuard {
     this.banned = keepLive(this.banned, now);
     this.proven = keepLive(this.proven, now);
     this.metrics.floodSources.set(this.size);
+    const drops = this.metrics.floodDrops.total() + this.metrics.drops.total();
+    const fresh = drops - this.dropsAtSweep;
+    this.dropsAtSweep = drops;
+    if (fresh >= ATTACK_DROPS) this.underAttack = true;
+    else if (fresh === 0 && this.underAttack) {
+      this.underAttack = false;
+      this.afterAttack();
+    }
   }
 
   private isProven(address: string, now: number): boolean {

@@ -10,6 +10,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { execFile, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import dgram from 'node:dgram';
 import net from 'node:net';
 import { join } from 'node:path';
 import { main } from '../../src/cli/main.ts';
@@ -57,7 +58,7 @@ describe('sipedge CLI', { timeout: 120_000 }, () => {
   it('prints help for every command', async () => {
     const top = await sipedge(['--help']);
     expect(top.code).toBe(0);
-    const commands = ['start', 'tenant add', 'import', 'ext add', 'ext rotate', 'ext unlock', 'ext show', 'ext login-password', 'ext role', 'ext reset-2fa', 'demo', 'moh upload', 'moh status', 'upstream status', 'health', 'nodes'];
+    const commands = ['start', 'tenant add', 'import', 'ext add', 'ext rotate', 'ext unlock', 'unban', 'ext show', 'ext login-password', 'ext role', 'ext reset-2fa', 'demo', 'moh upload', 'moh status', 'upstream status', 'health', 'nodes'];
     for (const c of commands) expect(top.stdout).toContain(`sipedge ${c}`);
     for (const c of commands) {
       const r = await inProcess([...c.split(' '), '--help']);
@@ -132,6 +133,9 @@ describe('sipedge CLI', { timeout: 120_000 }, () => {
     const badRef = await sipedge(['ext', 'show', '1001']);
     expect(badRef.code).toBe(2);
     expect(badRef.stderr).toContain('EXTENSION@TENANT');
+    const badAddress = await inProcess(['unban', '10.0.0.300']);
+    expect(badAddress.code).toBe(2);
+    expect(badAddress.stderr).toContain('"10.0.0.300" is not an IPv4 or IPv6 address');
   });
 
   it('adds a tenant once and refuses the same code again', async () => {
@@ -355,6 +359,65 @@ describe('sipedge CLI', { timeout: 120_000 }, () => {
     expect(line.udpIo).toBe(io);
     expect(line.udpIoReason).toBe(io === 'dgram' ? 'disabled by SIPEDGE_NATIVE_UDP=0' : undefined);
     expect(await edge.stop()).toBe(0);
+  });
+
+  it("lifts a running edge's flood ban with `sipedge unban ADDRESS`", async () => {
+    const config = join(dir, 'flood.json');
+    writeFileSync(config, JSON.stringify({ flood: { udp: { rate: 1, burst: 2 }, banDrops: 5, banSeconds: 600 } }));
+    const edge = await startForeground({ SIPEDGE_CONFIG: config, SIPEDGE_SIP_TCP: 'off', SIPEDGE_SIP_WS: 'off', SIPEDGE_LOG_LEVEL: 'info' });
+    const listening = await edge.line(/sipedge listening/);
+    const udp = Number(/udp 127\.0\.0\.1:(\d+)/.exec(listening)![1]);
+    const http = /http 127\.0\.0\.1:(\d+)/.exec(listening)![1];
+    const metric = async (name: string): Promise<number> =>
+      (await (await fetch(`http://127.0.0.1:${http}/metrics`)).text())
+        .split('\n')
+        .filter((l) => l.startsWith(name))
+        .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
+    // A source of its own on loopback, answered (or not) by the edge.
+    const socket = dgram.createSocket('udp4');
+    await new Promise<void>((resolve) => socket.bind(0, '127.0.0.77', resolve));
+    const answers = new NextMatch<string>();
+    socket.on('message', (m) => answers.feed(String(m)));
+    let n = 0;
+    const options = (): void => {
+      n++;
+      const msg = [
+        `OPTIONS sip:127.0.0.1:${udp} SIP/2.0`,
+        `Via: SIP/2.0/UDP 127.0.0.77:${socket.address().port};branch=z9hG4bK-unban-${n}`,
+        'Max-Forwards: 70',
+        'From: <sip:probe@example.com>;tag=u1',
+        'To: <sip:127.0.0.1>',
+        'Call-ID: unban-test',
+        `CSeq: ${n} OPTIONS`,
+        'Content-Length: 0',
+        '',
+        '',
+      ].join('\r\n');
+      socket.send(msg, udp, '127.0.0.1');
+    };
+    try {
+      for (let i = 0; i < 30; i++) options();
+      expect(await eventually(async () => (await metric('sipedge_flood_bans_total')) === 1, 10_000)).toBe(true);
+      // Banned: what it sends now is dropped before parsing.
+      const bannedDrops = await metric('sipedge_flood_dropped_total{transport="udp",reason="banned"}');
+      options();
+      expect(await eventually(async () => (await metric('sipedge_flood_dropped_total{transport="udp",reason="banned"}')) > bannedDrops, 10_000)).toBe(true);
+
+      const r = await sipedge(['unban', '127.0.0.77'], { SIPEDGE_CONFIG: config });
+      expect(r).toMatchObject({ code: 0, stdout: '127.0.0.77 unbanned\n' });
+      expect(JSON.parse(await edge.line(/"source\.unbanned"/))).toMatchObject({ source: '127.0.0.77' });
+      // Answered again once its bucket has a token (1/s).
+      const answered = answers.next((m) => m.startsWith('SIP/2.0 ') && m.includes('unban-test'), 30_000, 'an answer to OPTIONS');
+      const poke = setInterval(options, 500);
+      try {
+        await answered;
+      } finally {
+        clearInterval(poke);
+      }
+    } finally {
+      socket.close();
+      expect(await edge.stop()).toBe(0);
+    }
   });
 
   it('writes only JSON lines to stdout (jq reads every line); the listening and certificate lines go to stderr', async () => {

@@ -409,8 +409,11 @@ export function storeContract(name: string, open: StoresFactory): void {
       it('lifts a ban on unban', async () => {
         for (const k of ['1001@acme', '1002@acme', '1003@acme']) await stores.lockouts.recordSourceFailure(scanner, k, clock.now(), policy);
         expect(await stores.lockouts.bannedUntil(scanner, clock.now())).toBeGreaterThan(0);
+        const heard = new Promise<string>((resolve) => stores.lockouts.onUnban(resolve));
         await stores.lockouts.unban(scanner);
         expect(await stores.lockouts.bannedUntil(scanner, clock.now())).toBe(0);
+        // The edge's listener (its flood guard) hears the unban too.
+        expect(await heard).toBe(scanner);
       });
     });
 

@@ -246,6 +246,8 @@ describe('memory store journal', { timeout: 120_000 }, () => {
     await stores.bindings.replace('1001@acme', [binding('sip:1001@192.0.2.10', clock.now(), 3_600_000)], 0, clock.now());
     expect(await stores.lockouts.lockedUntil('1001@acme', clock.now())).toBeGreaterThan(0);
     expect(await stores.lockouts.bannedUntil('203.0.113.66', clock.now())).toBeGreaterThan(0);
+    const unbanned: string[] = [];
+    stores.lockouts.onUnban((source) => unbanned.push(source));
 
     const child = startChild(['cli-commands', dir, '1001@acme', '1001@acme']);
     children.push(child);
@@ -261,6 +263,7 @@ describe('memory store journal', { timeout: 120_000 }, () => {
       );
     }, 2_000);
     expect(arrived).toBe(true);
+    expect(unbanned).toEqual(['203.0.113.66']); // the edge's flood guard is told
     expect(stores.tailError()).toBeUndefined();
   });
 

@@ -44,6 +44,36 @@ describe('redis store', () => {
     }
   });
 
+  it("announces a CLI's unban to every edge on the deployment's channel, and to no other deployment", async () => {
+    const clock = new FakeClock();
+    const [a, b, other, cli] = await Promise.all([
+      openRedisStores({ url: redis.url, keyPrefix: redis.keyPrefix }, { role: 'edge', clock }),
+      openRedisStores({ url: redis.url, keyPrefix: redis.keyPrefix }, { role: 'edge', clock }),
+      openRedisStores({ url: redis.url, keyPrefix: `${redis.keyPrefix}other:` }, { role: 'edge', clock }),
+      openRedisStores({ url: redis.url, keyPrefix: redis.keyPrefix }, { role: 'cli', clock }),
+    ]);
+    try {
+      const heard = (s: typeof a) => new Promise<string>((resolve) => s.lockouts.onUnban(resolve));
+      const atA = heard(a);
+      const atB = heard(b);
+      const elsewhere: string[] = [];
+      other.lockouts.onUnban((source) => elsewhere.push(source));
+      await cli.lockouts.unban('198.51.100.7');
+      expect(await atA).toBe('198.51.100.7');
+      expect(await atB).toBe('198.51.100.7');
+      // A message for the other prefix, sent after ours, arrives after it: once it is heard, ours would have been too.
+      const otherHeard = heard(other);
+      await openRedisStores({ url: redis.url, keyPrefix: `${redis.keyPrefix}other:` }, { role: 'cli', clock }).then(async (s) => {
+        await s.lockouts.unban('198.51.100.8');
+        await s.close();
+      });
+      expect(await otherHeard).toBe('198.51.100.8');
+      expect(elsewhere).toEqual(['198.51.100.8']);
+    } finally {
+      await Promise.all([a, b, other, cli].map((s) => s.close()));
+    }
+  });
+
   it('keeps working after Redis forgot its scripts (EVALSHA falls back to EVAL)', async () => {
     const clock = new FakeClock();
     const stores = await openRedisStores({ url: redis.url, keyPrefix: redis.keyPrefix }, { role: 'edge', clock });

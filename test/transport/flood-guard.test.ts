@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { configSchema } from '../../src/config/schema.ts';
 import { Metrics } from '../../src/observability/metrics.ts';
-import { FloodGuard } from '../../src/transport/flood-guard.ts';
+import { ATTACK_DROPS, FloodGuard } from '../../src/transport/flood-guard.ts';
 
 function guard(flood: Record<string, unknown> = {}) {
   let t = 1_000;
@@ -19,7 +19,7 @@ function guard(flood: Record<string, unknown> = {}) {
     const m = (await metrics.registry.getSingleMetric(name)!.get()).values.find((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x));
     return m?.value ?? 0;
   };
-  return { g, count, metric, advance: (ms: number) => (t += ms) };
+  return { g, count, metric, metrics, advance: (ms: number) => (t += ms) };
 }
 
 describe('flood guard', () => {
@@ -77,6 +77,33 @@ describe('flood guard', () => {
     advance(11_000);
     g.sweep();
     expect(g.size).toBe(0);
+  });
+
+  it('calls afterAttack once, at the first quiet sweep after an attack, and not for a few stray drops', () => {
+    const { g, count, metrics, advance } = guard({ banDrops: 1_000_000 });
+    let calls = 0;
+    g.afterAttack = () => calls++;
+    // A few drops (a phone over its budget for a moment) are no attack.
+    count('192.0.2.1', 20 + 50);
+    g.sweep();
+    advance(10_000);
+    g.sweep();
+    expect(calls).toBe(0);
+    // An attack: ATTACK_DROPS over-budget drops in one period (part of them at the guard, part at the transport).
+    count('192.0.2.2', 20 + ATTACK_DROPS / 2);
+    metrics.drops.labels('overload').inc(ATTACK_DROPS / 2);
+    g.sweep();
+    expect(calls).toBe(0); // still under attack
+    count('192.0.2.3', 20 + 10); // it goes on, weaker
+    advance(10_000);
+    g.sweep();
+    expect(calls).toBe(0);
+    advance(10_000);
+    g.sweep(); // a period without a drop: over
+    expect(calls).toBe(1);
+    advance(10_000);
+    g.sweep();
+    expect(calls).toBe(1);
   });
 
   it('does nothing when disabled', () => {

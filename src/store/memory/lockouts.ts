@@ -38,6 +38,7 @@ export class MemoryLockoutStore implements LockoutStore {
   private readonly keyExpiries = new ExpiryBuckets();
   private readonly sourceExpiries = new ExpiryBuckets();
   private readonly trustExpiries = new ExpiryBuckets();
+  private readonly unbanListeners: ((source: string) => void)[] = [];
 
   constructor(private readonly forward?: LockoutForwarder) {}
 
@@ -146,6 +147,11 @@ export class MemoryLockoutStore implements LockoutStore {
   /** Lifts a source's ban in this process (the edge applying a CLI's unban). */
   unbanNow(source: string): void {
     this.bySource.delete(source);
+    for (const l of this.unbanListeners) l(source);
+  }
+
+  onUnban(listener: (source: string) => void): void {
+    this.unbanListeners.push(listener);
   }
 
   /** Frees entries whose window, lock, ban or trust has passed; called by the store's one sweep interval. */

@@ -7,7 +7,7 @@ import { RedisAccountStore, RedisMetaStore } from './accounts.ts';
 import { RedisBindingStore } from './bindings.ts';
 import { batchOf, closeRedis, connectRedis, WriteAcks, type RedisStoreConfig } from './connection.ts';
 import { RedisHealth } from './health.ts';
-import { RedisLockoutStore } from './lockouts.ts';
+import { RedisLockoutStore, unbanChannel } from './lockouts.ts';
 import { RedisNonceCountStore } from './nonce-counts.ts';
 import { defineGatewayScripts } from './gateway-scripts.ts';
 import { LOST_KEY, MARKER_KEY, openMarker } from './marker.ts';
@@ -56,12 +56,26 @@ export async function openRedisStores(cfg: RedisStoreConfig, opts: StoreOptions)
   const cacheAnswers = opts.metrics?.storeCacheAnswers.labels();
   const batch = batchOf(redis);
   const bindings = new RedisBindingStore(redis, batch, { keepMs, answers: cacheAnswers });
+  const lockouts = new RedisLockoutStore(redis, batch, cfg.keyPrefix, { keepMs, answers: cacheAnswers });
+  // The edge hears every node's and CLI's unbans on a connection of its own (a subscribed connection takes no other
+  // commands); it reconnects and subscribes again by itself after an outage.
+  let unbans: Awaited<ReturnType<typeof connectRedis>> | undefined;
+  if (opts.role === 'edge') {
+    try {
+      unbans = await connectRedis(cfg, 'probe');
+      unbans.on('message', (_channel: string, source: string) => lockouts.unbanned(source));
+      await unbans.subscribe(unbanChannel(cfg.keyPrefix));
+    } catch (e) {
+      await Promise.all([health?.close(), closeRedis(redis), unbans && closeRedis(unbans)]);
+      throw e;
+    }
+  }
   return {
     accounts: new RedisAccountStore(redis, batch, { keepMs, answers: cacheAnswers, clock: opts.clock }, acks),
     bindings,
     proven: new RedisProvenStore(batch, bindings),
     nodes: new RedisNodeStore(redis),
-    lockouts: new RedisLockoutStore(redis, batch, cfg.keyPrefix, { keepMs, answers: cacheAnswers }),
+    lockouts,
     nonces: new RedisNonceCountStore(redis),
     upstreamChoices: new RedisUpstreamChoiceStore(redis),
     meta,
@@ -71,7 +85,7 @@ export async function openRedisStores(cfg: RedisStoreConfig, opts: StoreOptions)
     media: new RedisMediaStore(redis, acks),
     status: () => health?.status() ?? { ok: true },
     close: async () => {
-      await Promise.all([health?.close(), closeRedis(redis)]);
+      await Promise.all([health?.close(), closeRedis(redis), unbans && closeRedis(unbans)]);
     },
   };
 }

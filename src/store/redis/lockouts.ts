@@ -23,6 +23,7 @@ export class RedisLockoutStore implements LockoutStore {
 
   /** Each source's ban as last read here: the ban check still answers during an outage for the sources it saw. */
   private readonly knownBans: LastKnown<number>;
+  private readonly unbanListeners: ((source: string) => void)[] = [];
 
   /** keyPrefix: the connection's key prefix (SCAN patterns and results carry it; commands add it themselves). */
   constructor(
@@ -103,6 +104,17 @@ export class RedisLockoutStore implements LockoutStore {
 
   async unban(source: string): Promise<void> {
     await guarded(this.redis.del(banKey(source), sourceKey(source)));
+    await guarded(this.redis.publish(unbanChannel(this.keyPrefix), source));
+  }
+
+  onUnban(listener: (source: string) => void): void {
+    this.unbanListeners.push(listener);
+  }
+
+  /** A source named on the unban channel (index.ts subscribes in the edge role); every node hears each unban. */
+  unbanned(source: string): void {
+    this.knownBans.forget(source);
+    for (const l of this.unbanListeners) l(source);
   }
 }
 
@@ -111,3 +123,12 @@ function untilOrZero(value: string | null, now: number): number {
   const until = Number(value);
   return until > now ? until : 0;
 }
+
+/**
+ * The Pub/Sub channel on which unbans are announced (channels are not keys: ioredis does not prefix them, so the
+ * deployment's key prefix is added here).
+ */
+export function unbanChannel(keyPrefix: string): string {
+  return `${keyPrefix}unban`;
+}
+
