@@ -21,8 +21,12 @@ const WARM = 2000;
 const PER_ROUND = 5000;
 const ROUNDS = 3;
 
-/** Answers every datagram with its cookie and `d6:result4:ponge` (an NG pong), from another process. */
+/**
+ * Answers every datagram with its cookie and `d6:result4:ponge` (an NG pong), from another process; exits when this
+ * one does (its stdin ends).
+ */
 const RESPONDER = `
+process.stdin.on('end', () => process.exit(0)).resume();
 const s = require('node:dgram').createSocket('udp4');
 s.on('message', (m, r) => { const sp = m.indexOf(32); s.send(Buffer.concat([m.subarray(0, sp + 1), Buffer.from('d6:result4:ponge')]), r.port, r.address); });
 s.bind(0, '127.0.0.1', () => process.stdout.write(String(s.address().port) + '\\n'));`;
@@ -104,7 +108,7 @@ async function bareNative(port: number): Promise<number | undefined> {
   }
 }
 
-const responder = spawn(process.execPath, ['-e', RESPONDER], { stdio: ['ignore', 'pipe', 'inherit'] });
+const responder = spawn(process.execPath, ['-e', RESPONDER], { stdio: ['pipe', 'pipe', 'inherit'] });
 const rtpengine = await startTestRtpengine({ logLevel: 4 });
 try {
   const [line] = (await once(responder.stdout!, 'data')) as [Buffer];
