@@ -2,6 +2,7 @@
 // range (rtpengine port blocks, server ports): a file named for the thing, holding the claiming process's pid.
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { isAlive } from '../../src/store/memory/file-lock.ts';
 
 /**
  * Claims `name` under `dir` for this process: the path of its lock file, or undefined when a live process (this one
@@ -29,15 +30,5 @@ function readText(file: string): string {
     return readFileSync(file, 'utf8');
   } catch {
     return '';
-  }
-}
-
-function isAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

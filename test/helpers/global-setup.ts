@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import net from 'node:net';
 import type { TestProject } from 'vitest/node';
 import { freePort } from '../../load-tests/lib/ports.ts';
+import { isAlive } from '../../src/store/memory/file-lock.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -76,11 +77,3 @@ export default async function setup(project: TestProject): Promise<() => Promise
   };
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
