@@ -26,8 +26,12 @@ export interface RedisStoreConfig {
   waitReplicas?: number;
 }
 
+/** What a connection is for (clientOptions). */
+export type ConnectionRole = 'main' | 'probe' | 'subscriber';
+
 /**
- * The main connection (every store's commands) or the probe (health.ts). Both fail fast: no offline queue, so a
+ * The main connection (every store's commands), the probe (health.ts) or the unban subscriber (index.ts; it reconnects
+ * by itself as the probe does, and ioredis subscribes it again). All fail fast: no offline queue, so a
  * command issued while disconnected rejects at once; every command times out after commandTimeoutMs; nothing
  * unanswered is sent again after a reconnect (the request that issued it has been answered 503 by then). The main
  * connection never reconnects by itself: health.ts reopens it once the probe finds this store's marker again.
@@ -36,7 +40,7 @@ export interface RedisStoreConfig {
  * "Stores"). Its command timeout is watchCommands' (one timer per connection); the probe's is ioredis' own (one timer
  * per command).
  */
-function clientOptions(cfg: RedisStoreConfig, role: 'main' | 'probe'): RedisOptions {
+function clientOptions(cfg: RedisStoreConfig, role: ConnectionRole): RedisOptions {
   return {
     keyPrefix: cfg.keyPrefix,
     lazyConnect: true,
@@ -74,7 +78,7 @@ function sentinelOptions(cfg: RedisStoreConfig): Partial<RedisOptions> {
  * (StoreUnavailable) so services answer 503 instead of piling up work. Rejects with SIPEDGE_ERR_STORE_UNAVAILABLE
  * when the first connection fails.
  */
-export async function connectRedis(cfg: RedisStoreConfig, role: 'main' | 'probe' = 'main'): Promise<Redis> {
+export async function connectRedis(cfg: RedisStoreConfig, role: ConnectionRole = 'main'): Promise<Redis> {
   const redis = new Redis(cfg.url, clientOptions(cfg, role));
   // Without a listener an 'error' event would crash the process; the failures reach callers as rejections.
   redis.on('error', () => {});

@@ -62,7 +62,7 @@ export async function openRedisStores(cfg: RedisStoreConfig, opts: StoreOptions)
   let unbans: Awaited<ReturnType<typeof connectRedis>> | undefined;
   if (opts.role === 'edge') {
     try {
-      unbans = await connectRedis(cfg, 'probe');
+      unbans = await connectRedis(cfg, 'subscriber');
       unbans.on('message', (_channel: string, source: string) => lockouts.unbanned(source));
       await unbans.subscribe(unbanChannel(cfg.keyPrefix));
     } catch (e) {
