@@ -153,9 +153,13 @@ export class FloodGuard {
     this.bans[reason].inc();
   }
 
-  /** Lifts a ban (the operator's unban). */
+  /**
+   * Lifts a ban (the operator's unban) and forgets the source's buckets: it starts again as a new source. Kept, their
+   * over-budget drops of the ban window would ban it again at its next message over budget.
+   */
   unban(address: string): void {
     this.banned.delete(address);
+    for (const k of KINDS) this.buckets[k].delete(address);
   }
 
   /** `address` proved a password: the larger budget (config.provenFactor) on every transport for provenMs. */
