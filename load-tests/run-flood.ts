@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { REPO_ROOT, startEdge, type RunningEdge } from './lib/edge-process.ts';
+import { metricValue } from './lib/metrics-text.ts';
 import { LoadReport, REPORT_OPTION, latencySummary, reportUsage } from './lib/report.ts';
 import { writeUserFiles, type TestUser } from './lib/users.ts';
 
@@ -28,13 +29,6 @@ ${reportUsage(20)}
 
 const TENANT = { code: 'bench', domain: 'bench.example.com' };
 const FLOOD_SOURCES = 200;
-
-/** Sums the samples of a metric in /metrics text (all label sets). */
-function metricSum(text: string, name: string): number {
-  let total = 0;
-  for (const line of text.split('\n')) if (line.startsWith(name) && (line[name.length] === '{' || line[name.length] === ' ')) total += Number(line.split(' ').pop());
-  return total;
-}
 
 function rssMb(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -98,17 +92,17 @@ class Timeline {
   private async sample(): Promise<void> {
     const s = this.second(performance.now());
     const m = await this.edge.metrics().catch(() => '');
-    const dropped = metricSum(m, 'sipedge_flood_dropped_total');
+    const dropped = metricValue(m, 'sipedge_flood_dropped_total');
     const kernel = socketDrops(this.edge.sipPort);
-    const overload = metricSum(m, 'sipedge_sip_dropped_total{reason="overload"}');
-    const gc = metricSum(m, 'sipedge_nodejs_gc_duration_seconds_sum');
-    const lag = metricSum(m, 'sipedge_nodejs_eventloop_lag_max_seconds');
-    const mb = (name: string) => (metricSum(m, name) / 2 ** 20).toFixed(0);
-    const space = (name: string) => (metricSum(m, `sipedge_nodejs_heap_space_size_total_bytes{space="${name}"}`) / 2 ** 20).toFixed(0);
+    const overload = metricValue(m, 'sipedge_sip_dropped_total', { reason: 'overload' });
+    const gc = metricValue(m, 'sipedge_nodejs_gc_duration_seconds_sum');
+    const lag = metricValue(m, 'sipedge_nodejs_eventloop_lag_max_seconds');
+    const mb = (name: string) => (metricValue(m, name) / 2 ** 20).toFixed(0);
+    const space = (name: string) => (metricValue(m, 'sipedge_nodejs_heap_space_size_total_bytes', { space: name }) / 2 ** 20).toFixed(0);
     this.rows.push(
-      `${String(s).padStart(4)} s  guard dropped +${dropped - this.last.dropped} bans ${metricSum(m, 'sipedge_flood_bans_total')}  kernel dropped +${kernel - this.last.kernel} overload +${overload - this.last.overload}` +
+      `${String(s).padStart(4)} s  guard dropped +${dropped - this.last.dropped} bans ${metricValue(m, 'sipedge_flood_bans_total')}  kernel dropped +${kernel - this.last.kernel} overload +${overload - this.last.overload}` +
         `  loop lag max ${(lag * 1000).toFixed(0)} ms, GC ${((gc - this.last.gc) * 1000).toFixed(0)} ms` +
-        `  transactions ${metricSum(m, 'sipedge_transactions')}  RSS ${rssMb(this.edge.pid).toFixed(0)} MB (V8 new ${space('new')}, old ${space('old')},` +
+        `  transactions ${metricValue(m, 'sipedge_transactions')}  RSS ${rssMb(this.edge.pid).toFixed(0)} MB (V8 new ${space('new')}, old ${space('old')},` +
         ` used ${mb('sipedge_nodejs_heap_size_used_bytes')}; external ${mb('sipedge_nodejs_external_memory_bytes')})  @${s}`,
     );
     this.last = { dropped, kernel, overload, gc };
@@ -249,10 +243,10 @@ async function main(): Promise<number> {
 
     // 1. Capacity: how many of these INVITEs per second an edge without the guard answers (407), offered far more.
     edge = await startEdge({ tenants: [TENANT], importCsv: files.importCsv, floodGuard: false, tcp: false });
-    const before = metricSum(await edge.metrics(), 'sipedge_sip_requests_total');
+    const before = metricValue(await edge.metrics(), 'sipedge_sip_requests_total');
     const probeSeconds = 5;
     const offered = await flood(sender, edge.sipPort, 200_000, probeSeconds);
-    const answered = metricSum(await edge.metrics(), 'sipedge_sip_requests_total') - before;
+    const answered = metricValue(await edge.metrics(), 'sipedge_sip_requests_total') - before;
     const capacity = answered / probeSeconds;
     await edge.stop();
     edge = undefined;
@@ -300,13 +294,13 @@ async function main(): Promise<number> {
     timeline?.print();
     for (const p of phones) p.close();
     console.log(`flood: asked ${rate} INVITE/s (${(rate / capacity).toFixed(1)} x capacity) for ${floodSeconds} s, sent ${(sent / floodSeconds).toFixed(0)}/s from ${FLOOD_SOURCES} addresses`);
-    console.log(`  flood guard: dropped ${metricSum(m, 'sipedge_flood_dropped_total')}, bans ${metricSum(m, 'sipedge_flood_bans_total')}, entries at the end ${metricSum(m, 'sipedge_flood_sources')}`);
+    console.log(`  flood guard: dropped ${metricValue(m, 'sipedge_flood_dropped_total')}, bans ${metricValue(m, 'sipedge_flood_bans_total')}, entries at the end ${metricValue(m, 'sipedge_flood_sources')}`);
     console.log(`legit REGISTERs (${phoneCount} phones, 1/s each, retransmitting): before ${summary(byPhase.before!)}`);
     console.log(`                                                  during ${summary(byPhase.flood!)}`);
     console.log(`                                                   after ${summary(byPhase.after!)}`);
     console.log(`edge RSS: before ${rssBefore.toFixed(0)} MB, max during ${rssMax.toFixed(0)} MB, ${afterSeconds} s after ${rssAfter.toFixed(0)} MB`);
     report.figure('flood', { askedPerSecond: rate, timesCapacity: rate / capacity, seconds: floodSeconds, sentPerSecond: sent / floodSeconds, sources: FLOOD_SOURCES });
-    report.figure('floodGuard', { dropped: metricSum(m, 'sipedge_flood_dropped_total'), bans: metricSum(m, 'sipedge_flood_bans_total'), entriesAtEnd: metricSum(m, 'sipedge_flood_sources') });
+    report.figure('floodGuard', { dropped: metricValue(m, 'sipedge_flood_dropped_total'), bans: metricValue(m, 'sipedge_flood_bans_total'), entriesAtEnd: metricValue(m, 'sipedge_flood_sources') });
     for (const [phase, rss] of [['before', rssBefore], ['flood', rssMax], ['after', rssAfter]] as const) {
       const results = byPhase[phase]!;
       const ok = results.filter((r): r is number => r !== undefined);
