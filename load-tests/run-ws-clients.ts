@@ -117,12 +117,26 @@ interface Target {
   redisPid: number | undefined;
 }
 
-/** The summed RSS of these processes (NaN when none could be read). */
-function rssSum(pids: Array<number | undefined>): number {
+/**
+ * A process's PSS (/proc/<pid>/smaps_rollup): its RSS with each page shared with other processes (the node binary's
+ * and libraries' file pages, mapped by every edge) counted as a share, so the sum over processes is the memory they hold.
+ */
+function pssBytes(pid: number | undefined): number {
+  if (pid === undefined) return Number.NaN;
+  try {
+    const m = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : Number.NaN;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** The summed RSS (or PSS) of these processes (NaN when none could be read). */
+function rssSum(pids: Array<number | undefined>, of: (pid: number | undefined) => number = rssBytes): number {
   let sum = 0;
   let read = false;
   for (const pid of pids) {
-    const r = rssBytes(pid);
+    const r = of(pid);
     if (Number.isFinite(r)) {
       sum += r;
       read = true;
@@ -182,6 +196,8 @@ export interface WsLoadSummary {
   /** redis-server's RSS (included in the rss figures above), 0 without --nodes > 1. */
   redisRssBeforeMb: number;
   redisRssEndMb: number;
+  /** PSS summed over the same processes at the end (shared pages counted once): what they hold together. */
+  pssEndMb: number;
   /** The edges' V8 heap in use and their memory outside the heap (Buffers, typed arrays) at the end, summed over the nodes. */
   heapUsedMb: number;
   externalMb: number;
@@ -490,6 +506,7 @@ async function main(): Promise<number> {
       rssMaxMb: Math.max(rssMax, rssEnd) / 1024 / 1024,
       redisRssBeforeMb: redisRssBefore / 1024 / 1024,
       redisRssEndMb: redisRssEnd / 1024 / 1024,
+      pssEndMb: rssSum(pids, pssBytes) / 1024 / 1024,
       heapUsedMb: sumOf('heapMb'),
       externalMb: sumOf('externalMb'),
       kbPerPhone: (rssEnd - rssBefore) / 1024 / Math.max(1, total('registered')),
@@ -511,7 +528,7 @@ async function main(): Promise<number> {
     }
     console.log(
       `${multi ? `RSS of the ${summary.nodes} edges + redis-server (${f(summary.redisRssBeforeMb)} MB before, ${f(summary.redisRssEndMb)} MB at the end)` : 'edge RSS'}: ` +
-        `${f(summary.rssBeforeMb)} MB before, ${f(summary.rssEndMb)} MB at the end (${f(summary.kbPerPhone)} KB per phone), max ${f(summary.rssMaxMb)} MB; ` +
+        `${f(summary.rssBeforeMb)} MB before, ${f(summary.rssEndMb)} MB at the end (${f(summary.kbPerPhone)} KB per phone; PSS ${f(summary.pssEndMb)} MB), max ${f(summary.rssMaxMb)} MB; ` +
         `event-loop lag${multi ? ' (worst node)' : ''}: highest p99 of a 2 s window ${f(summary.lagP99MaxMs)} ms, max ${f(summary.lagMaxMs)} ms`,
     );
     console.log(`edge memory at the end${multi ? ' (summed over the nodes)' : ''}: V8 heap used ${f(summary.heapUsedMb)} MB, external (Buffers, typed arrays) ${f(summary.externalMb)} MB`);
