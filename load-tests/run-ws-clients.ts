@@ -31,6 +31,9 @@ const USAGE = `usage: tsx load-tests/run-ws-clients.ts [options]
                        17 000 phones). With N > 1: a redis-server of its own, the users provisioned in it once, N edges
                        on it (store redis) sharing one WebSocket port (sip.reusePort), each with its own internal hop
                        listener (cluster.listen); the curve's RSS is the edges' sum, redis-server's beside it
+  --semi-space MB      the edges' V8 young generation (node --max-semi-space-size; default 64 as every launcher of the
+                       edge with one node, 16 with several: each carries 1/N of the load, and a busy 64 MB one holds
+                       up to 128 MB of RSS per process)
   --json               end with one JSON line of the summary
   --keep               after the summary, keep every phone registered until stdin ends (a test reads the edge meanwhile)
 ${reportUsage(23)}
@@ -219,6 +222,7 @@ async function main(): Promise<number> {
       'hold-seconds': { type: 'string' },
       workers: { type: 'string' },
       nodes: { type: 'string' },
+      'semi-space': { type: 'string' },
       json: { type: 'boolean', default: false },
       keep: { type: 'boolean', default: false },
       target: { type: 'string' },
@@ -253,6 +257,8 @@ async function main(): Promise<number> {
   if (!Number.isInteger(nodeCount) || nodeCount < 1) problems.push(`--nodes ${values.nodes} must be a positive integer`);
   const attach = [values.target, values.users, values.domain, values.metrics];
   if (values.target !== undefined && values.nodes !== undefined) problems.push('--nodes starts its own edges: not with --target');
+  const semiSpaceMb = values['semi-space'] === undefined ? (nodeCount > 1 ? 16 : 64) : Number(values['semi-space']);
+  if (!Number.isInteger(semiSpaceMb) || semiSpaceMb < 1) problems.push(`--semi-space ${values['semi-space']} must be a positive integer (MB)`);
   if (attach.some((v) => v !== undefined) && attach.some((v) => v === undefined)) problems.push('--target, --users, --domain and --metrics go together');
   if (problems.length > 0) {
     console.error(`run-ws-clients: ${problems.join('; ')}\n${USAGE}`);
@@ -275,7 +281,9 @@ async function main(): Promise<number> {
       { id: 'lag', title: 'Edge event-loop lag against phones registered', yLabel: 'ms, highest of the /metrics windows since the previous sample', figures: ['lag p99', 'lag max'] },
     ],
   });
-  report.figure('options', { clients, sources, rate, refreshSeconds, jitter, holdSeconds, workers: workerCount, nodes, attached });
+  report.figure('options', { clients, sources, rate, refreshSeconds, jitter, holdSeconds, workers: workerCount, nodes, semiSpaceMb, attached });
+  // After edge-process.ts's --max-semi-space-size=64: V8 takes the last one.
+  const nodeArgs = semiSpaceMb === 64 ? [] : [`--max-semi-space-size=${semiSpaceMb}`];
   const work = mkdtempSync(join(tmpdir(), 'sipedge-ws-load-'));
   const edges: RunningEdge[] = [];
   let redis: RunningRedis | undefined;
@@ -301,6 +309,7 @@ async function main(): Promise<number> {
         ws: true,
         tcp: false,
         cliTimeoutMs: 600_000,
+        nodeArgs,
         ...(wrapper.length > 0 ? { wrapper } : {}),
       });
       edges.push(edge);
@@ -335,6 +344,7 @@ async function main(): Promise<number> {
             SIPEDGE_SIP__REUSE_PORT: 'true',
             SIPEDGE_CLUSTER__LISTEN: `127.0.0.1:${hopPort}`,
           },
+          nodeArgs,
           ...(wrapper.length > 0 ? { wrapper } : {}),
         });
         edges.push(edge);
@@ -403,7 +413,9 @@ async function main(): Promise<number> {
     );
     const multi = target.redisPid !== undefined;
     if (multi) {
-      console.log(`${target.edges.length} edge nodes on one redis-server, sharing ${target.url} (sip.reusePort); RSS = the edges' sum + redis-server's, lag = the worst node's`);
+      console.log(
+        `${target.edges.length} edge nodes on one redis-server, sharing ${target.url} (sip.reusePort), --max-semi-space-size=${semiSpaceMb}; RSS = the edges' sum + redis-server's, lag = the worst node's`,
+      );
       console.log(`RSS before the first phone: ${mb(rssBefore)} MB (redis-server ${mb(redisRssBefore)} MB)`);
     } else console.log(`edge RSS before the first phone: ${mb(rssBefore)} MB`);
     console.log(`     t  registered   ${multi ? 'RSS total' : ' edge RSS'}   KB/phone   loop lag p99 / max   refreshes  failed  dropped${multi ? '  redis RSS' : ''}`);
