@@ -44,7 +44,8 @@ const USAGE = `usage: npm run bench -- [--micro] [--register] [--moh] [--invite]
   --ws-clients N
                 N registered SIP-over-WebSocket phones refreshing every 300 s: the curve of phones against edge RSS and
                 event-loop lag, refresh p50/p99, phones dropped (load-tests/run-ws-clients.ts; see its --help); other
-                options go to it, e.g. --rate 500 --refresh-seconds 60
+                options go to it, e.g. --rate 500 --refresh-seconds 60; --nodes M spreads them over M edges on one
+                Redis sharing the port (default: one per 17 000 phones once one process cannot hold them all)
   --full        the full profiles (register: 20 000 users, 4k..24k tx/s, 10 s steps; invite; tls) instead of --quick
   Other options go to run-register.ts unchanged, e.g. --rates 4000,8000 --cpu-prof (see its --help).
 

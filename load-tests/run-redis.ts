@@ -4,14 +4,14 @@
 // (median over rounds), the ratios, edge and redis-server CPU per registration, and Redis commands and server reads
 // per registration (INFO commandstats / INFO stats total_reads_processed). Its report (load-tests/lib/report.ts) draws
 // the arms as series of the same charts, each point the median of the rounds.
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { summariseProfileFile } from './lib/cpu-profile-summary.ts';
-import { freeTcpPort, startEdge, type RunningEdge } from './lib/edge-process.ts';
+import { startEdge, type RunningEdge } from './lib/edge-process.ts';
+import { startRedis } from './lib/redis-server.ts';
 import { cpuSeconds, treeMemoryBytes } from './lib/proc-cpu.ts';
 import { LoadReport, medianOverRounds, REPORT_OPTION, reportUsage, type Latency, type ReportStep } from './lib/report.ts';
 import { requireSipp, rttLatency, runSipp, type SippResult } from './lib/sipp.ts';
@@ -124,36 +124,6 @@ function parseOptions(argv: string[]): Options | undefined {
     redisCpus: values['redis-cpus'],
     profDir: values['cpu-prof'] ? resolve(values['prof-dir'] ?? mkdtempSync(join(tmpdir(), 'sipedge-prof-'))) : undefined,
     reportDir: values['report-dir'],
-  };
-}
-
-/** redis-server on a free port, nothing saved, pinned with taskset when cpus is given; resolves once it answers PING. */
-async function startRedis(cpus: string, dir: string): Promise<{ url: string; pid: number; stop: () => Promise<void> }> {
-  const port = await freeTcpPort();
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir];
-  const child = cpus === '' ? spawn('redis-server', args, { stdio: 'ignore' }) : spawn('taskset', ['-c', cpus, 'redis-server', ...args], { stdio: 'ignore' });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const url = `redis://127.0.0.1:${port}`;
-  const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  probe.on('error', () => {});
-  for (let i = 0; ; i++) {
-    try {
-      await probe.connect();
-      await probe.ping();
-      break;
-    } catch {
-      if (i >= 50) throw new Error(`redis-server on port ${port} did not answer PING within 5 s`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  probe.disconnect();
-  return {
-    url,
-    pid: child.pid ?? -1,
-    stop: async () => {
-      child.kill('SIGTERM');
-      await exited;
-    },
   };
 }
 

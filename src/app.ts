@@ -71,6 +71,8 @@ export interface AppAddresses {
   https?: AddressInfo;
   /** /metrics on its own listener (http.metricsListen). */
   metrics?: AddressInfo;
+  /** The internal hop's own listener (cluster.listen). */
+  hop?: AddressInfo;
 }
 
 /** Methods this edge handles (REGISTER and OPTIONS to itself; the rest it proxies, DESIGN.md §7). */
@@ -193,7 +195,7 @@ function isForEdge(req: SipMessage): boolean {
   }
 }
 
-/** Where other nodes reach this one's internal hop by default: its SIP TCP listener ('' when TCP is off). */
+/** Where other nodes reach this one's internal hop by default: cluster.listen's listener, else its SIP TCP listener ('' when neither). */
 function hopAddress(tcp: AddressInfo | undefined): string {
   if (tcp === undefined) return '';
   const host = isWildcard(tcp.address) ? localAddresses.for(undefined, tcp.address) : tcp.address;
@@ -336,6 +338,7 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
     certificates,
     tlsClient: { ca: upstreamCa, verify: config.tls.verifyUpstreams },
     flood,
+    hopListen: config.cluster.listen,
   });
   const upstreamFlows = new UpstreamFlows(transport, logger);
   const nodes = new NodeRegistry({
@@ -472,7 +475,7 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
         await holdCache.start();
         Object.assign(addresses, await transport.listen());
         await proxy.start(addresses);
-        node.address = config.cluster.address || hopAddress(addresses.tcp);
+        node.address = config.cluster.address || hopAddress(addresses.hop ?? addresses.tcp);
         Object.assign(addresses, await http.listen());
       } catch (e) {
         await transport.close().catch(() => undefined);

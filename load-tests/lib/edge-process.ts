@@ -35,6 +35,8 @@ export interface EdgeOptions {
   tcp?: boolean;
   /** Listen on WebSocket (a free port); default false. */
   ws?: boolean;
+  /** With ws: listen on this port instead of a free one (several nodes sharing it with sip.reusePort). */
+  wsPort?: number;
   /** Listen on SIP over TLS (a free port; self-signed certificate in the data dir); default false. */
   tls?: boolean;
   /** Run `start` under `taskset -c <cpus>`. */
@@ -142,7 +144,8 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
   let httpPort = await freeTcpPort();
   while (httpPort === sipPort) httpPort = await freeTcpPort();
   let wsPort: number | undefined;
-  if (opts.ws) {
+  if (opts.ws && opts.wsPort !== undefined) wsPort = opts.wsPort;
+  else if (opts.ws) {
     wsPort = await freeTcpPort();
     while (wsPort === sipPort || wsPort === httpPort) wsPort = await freeTcpPort();
   }

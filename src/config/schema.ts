@@ -21,6 +21,7 @@ const TCP_LISTENERS = [
   ['sip', 'wss'],
   ['http', 'listen'],
   ['http', 'https'],
+  ['cluster', 'listen'],
 ] as const;
 const WILDCARD_HOSTS = new Set(['0.0.0.0', '::']);
 
@@ -246,6 +247,13 @@ export const configSchema = z
         idleTimeoutSeconds: seconds(600),
         /** Value of the Server/User-Agent header. */
         serverName: z.string().default('sipedge'),
+        /**
+         * SO_REUSEPORT on the stream listeners (tcp, tls, ws, wss): several nodes on one host listen on the same ports
+         * and the kernel spreads the connections over them (README "Many nodes", several nodes on one host). Needs
+         * store "redis" and cluster.listen. UDP is never shared (a response to a node's own request would reach
+         * whichever node the kernel picks for the peer's address).
+         */
+        reusePort: z.boolean().default(false),
       })
       .strict()
       .prefault({}),
@@ -575,6 +583,11 @@ export const configSchema = z
       .object({
         /** host:port other nodes reach this node's internal hop at (SIP over TCP); empty: the bound sip.tcp address. */
         address: z.string().refine((s) => s === '' || parseHostPort(s) !== undefined, { message: 'is not host:port (e.g. 10.0.0.2:5060) or empty' }).default(''),
+        /**
+         * A SIP-over-TCP listener of this node's own for the internal hop (never shared), e.g. 127.0.0.1:5070; "off":
+         * the hop arrives on sip.tcp. Needed with sip.reusePort, where sip.tcp is shared by the nodes of the host.
+         */
+        listen: listenAddress.default('off'),
         /** How often a node writes its record to the registry; seconds (fractions allowed). */
         heartbeatSeconds: z.number().min(0.1).default(2),
         /** A node whose record is older than this is dead: the others remove its connection bindings; seconds. */
@@ -604,6 +617,17 @@ export const configSchema = z
       const other = bound.find((b) => b.port === a.port && (b.host === a.host || WILDCARD_HOSTS.has(b.host) || WILDCARD_HOSTS.has(a.host)));
       if (other !== undefined) ctx.addIssue({ code: 'custom', path: [section, name], message: `uses the TCP port of ${other.key} (one listener per port)` });
       bound.push({ key, ...a });
+    }
+    if (c.sip.reusePort && c.store !== 'redis') {
+      // Each process keeps its own embedded store: a phone registered at one node would be unknown to the others.
+      ctx.addIssue({ code: 'custom', path: ['sip', 'reusePort'], message: 'needs store "redis": nodes sharing a port must share registrations, and the embedded store is private to one process' });
+    }
+    if (c.sip.reusePort && c.cluster.listen === 'off') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['cluster', 'listen'],
+        message: 'must be this node\'s own host:port when sip.reusePort is on: the internal hop to a shared sip.tcp would reach whichever node the kernel picks',
+      });
     }
     c.upstreams.forEach((u, i) => {
       if (u.transport === 'tls' && c.sip.tls === 'off') {

@@ -144,12 +144,13 @@ export class TcpListener {
     private readonly createServer: StreamServerFactory = plainServer,
   ) {}
 
-  listen(host: string, port: number): Promise<AddressInfo> {
+  /** With reusePort (sip.reusePort), other processes of this user may listen on the same port (SO_REUSEPORT). */
+  listen(host: string, port: number, reusePort = false): Promise<AddressInfo> {
     const server = this.createServer((socket) => this.accept(socket));
     this.server = server;
     return new Promise((resolve, reject) => {
       server.once('error', reject);
-      server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => {
+      server.listen({ port, host, backlog: LISTEN_BACKLOG, reusePort }, () => {
         server.off('error', reject);
         server.on('error', (err: NodeJS.ErrnoException) => this.ctx.logger.warn({ event: 'transport.tcp.error', transport: this.kind, code: err.code }));
         resolve(server.address() as AddressInfo);

@@ -34,6 +34,8 @@ export interface TransportLayerOptions {
   tlsClient?: TlsClientOptions;
   /** Per-source budgets and bans checked before a message is parsed; without one every message is admitted. */
   flood?: FloodGuard;
+  /** cluster.listen: a SIP-over-TCP listener of this node's own for the internal hop (never shared); default "off". */
+  hopListen?: string;
 }
 
 /** The bound addresses; a listener configured "off" is absent. */
@@ -43,6 +45,8 @@ export interface ListenAddresses {
   tls?: AddressInfo;
   ws?: AddressInfo;
   wss?: AddressInfo;
+  /** The internal hop's own TCP listener (cluster.listen). */
+  hop?: AddressInfo;
 }
 
 type Gauge = ReturnType<Metrics['connections']['labels']>;
@@ -59,6 +63,9 @@ export class TransportLayer implements ListenerContext {
   /** Why the UDP listener uses dgram (logged at start); undefined when it uses the native I/O. */
   private readonly udpIoReason: string | undefined;
   private readonly tcp: TcpListener;
+  /** cluster.listen's listener; its connections are plain SIP-over-TCP flows like sip.tcp's. */
+  private readonly hop: TcpListener;
+  private readonly hopListen: string;
   private readonly tls: TcpListener | undefined;
   private readonly ws: WsListener;
   private readonly wss: WsListener | undefined;
@@ -91,6 +98,8 @@ export class TransportLayer implements ListenerContext {
     this.flood = opts.flood;
     const pingMs = opts.wsPingIntervalMs ?? 30_000;
     this.tcp = new TcpListener(this);
+    this.hop = new TcpListener(this);
+    this.hopListen = opts.hopListen ?? 'off';
     this.ws = new WsListener(this, pingMs);
     if (opts.certificates !== undefined) {
       this.tls = new TcpListener(this, 'tls', tlsServer(opts.certificates, this));
@@ -111,21 +120,24 @@ export class TransportLayer implements ListenerContext {
   async listen(): Promise<ListenAddresses> {
     const out: ListenAddresses = {};
     // A bind failure names its key and address (SIPEDGE_ERR_LISTEN), e.g. "sip.tcp 0.0.0.0:5060: address in use".
-    const bind = async <A>(kind: TransportKind, listen: (host: string, port: number) => Promise<A>): Promise<A | undefined> => {
-      const a = bindAddress(this.sip[kind]);
+    const bind = async <A>(key: string, value: string, listen: (host: string, port: number) => Promise<A>): Promise<A | undefined> => {
+      const a = bindAddress(value);
       if (!a) return undefined;
       try {
         return await listen(a.host, a.port);
       } catch (e) {
-        throw listenError(`sip.${kind}`, this.sip[kind], e);
+        throw listenError(key, value, e);
       }
     };
+    // sip.reusePort shares the stream listeners with the other nodes of this host; UDP never (config/schema.ts).
+    const shared = this.sip.reusePort;
     try {
-      out.udp = await bind('udp', (h, p) => this.udp.listen(h, p));
-      out.tcp = await bind('tcp', (h, p) => this.tcp.listen(h, p));
-      out.ws = await bind('ws', (h, p) => this.ws.listen(h, p));
-      out.tls = await bind('tls', (h, p) => this.tls!.listen(h, p));
-      out.wss = await bind('wss', (h, p) => this.wss!.listen(h, p));
+      out.udp = await bind('sip.udp', this.sip.udp, (h, p) => this.udp.listen(h, p));
+      out.tcp = await bind('sip.tcp', this.sip.tcp, (h, p) => this.tcp.listen(h, p, shared));
+      out.ws = await bind('sip.ws', this.sip.ws, (h, p) => this.ws.listen(h, p, shared));
+      out.tls = await bind('sip.tls', this.sip.tls, (h, p) => this.tls!.listen(h, p, shared));
+      out.wss = await bind('sip.wss', this.sip.wss, (h, p) => this.wss!.listen(h, p, shared));
+      out.hop = await bind('cluster.listen', this.hopListen, (h, p) => this.hop.listen(h, p));
     } catch (err) {
       await this.close();
       throw err;
@@ -137,6 +149,8 @@ export class TransportLayer implements ListenerContext {
       ws: out.ws && `${out.ws.address}:${out.ws.port}`,
       tls: out.tls && `${out.tls.address}:${out.tls.port}`,
       wss: out.wss && `${out.wss.address}:${out.wss.port}`,
+      hop: out.hop && `${out.hop.address}:${out.hop.port}`,
+      reusePort: shared || undefined,
       udpIo: out.udp && this.udp.io,
       // Why not native (not built, no compiler, SIPEDGE_NATIVE_UDP=0, ...): an operator reading the start log sees it.
       udpIoReason: out.udp && this.udp.io === 'dgram' ? this.udpIoReason : undefined,
@@ -146,7 +160,7 @@ export class TransportLayer implements ListenerContext {
 
   /** Stops accepting, destroys every connection (each one's onFlowClosed runs) and closes the UDP socket. */
   async close(): Promise<void> {
-    const closing = [this.tcp.close(), this.ws.close(), this.udp.close()];
+    const closing = [this.tcp.close(), this.hop.close(), this.ws.close(), this.udp.close()];
     if (this.tls !== undefined) closing.push(this.tls.close());
     if (this.wss !== undefined) closing.push(this.wss.close());
     if (this.conns.size > 0) {

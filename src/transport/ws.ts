@@ -183,7 +183,8 @@ export class WsListener {
     private readonly certs?: CredentialSource,
   ) {}
 
-  listen(host: string, port: number): Promise<AddressInfo> {
+  /** With reusePort (sip.reusePort), other processes of this user may listen on the same port (SO_REUSEPORT). */
+  listen(host: string, port: number, reusePort = false): Promise<AddressInfo> {
     let server: http.Server;
     if (this.kind === 'wss') {
       if (this.certs === undefined) throw new Error('a wss listener needs a certificate');
@@ -205,7 +206,7 @@ export class WsListener {
     wss.on('error', () => undefined); // the server's own errors are reported below
     return new Promise((resolve, reject) => {
       server.once('error', reject);
-      server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => {
+      server.listen({ port, host, backlog: LISTEN_BACKLOG, reusePort }, () => {
         server.off('error', reject);
         server.on('error', (err: NodeJS.ErrnoException) => this.ctx.logger.warn({ event: 'transport.ws.error', transport: this.kind, code: err.code }));
         const slices = Math.max(1, Math.floor(this.pingIntervalMs / SWEEP_TICK_MS));

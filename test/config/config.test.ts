@@ -180,12 +180,27 @@ describe('config', () => {
   });
 
   it('refuses a node registry timing where one late heartbeat would kill a node, and a cluster address that is not host:port', () => {
-    expect(loadConfig({ env: {} }).cluster).toEqual({ address: '', heartbeatSeconds: 2, deadAfterSeconds: 10 });
+    expect(loadConfig({ env: {} }).cluster).toEqual({ address: '', listen: 'off', heartbeatSeconds: 2, deadAfterSeconds: 10 });
     expect(errorOf(() => loadConfig({ env: { SIPEDGE_CLUSTER__DEAD_AFTER_SECONDS: '3' } })).message).toBe(
       'config: cluster.deadAfterSeconds 3 (from SIPEDGE_CLUSTER__DEAD_AFTER_SECONDS): must be at least twice cluster.heartbeatSeconds (one late heartbeat must not kill a node)',
     );
     expect(errorOf(() => loadConfig({ env: { SIPEDGE_CLUSTER__ADDRESS: '10.0.0.2' } })).message).toBe(
       'config: cluster.address "10.0.0.2" (from SIPEDGE_CLUSTER__ADDRESS): is not host:port (e.g. 10.0.0.2:5060) or empty',
+    );
+  });
+
+  it('refuses sip.reusePort on the embedded store and without a hop listener of the node\'s own, naming the problem', () => {
+    expect(loadConfig({ env: {} }).sip.reusePort).toBe(false);
+    const lines = errorOf(() => loadConfig({ env: { SIPEDGE_SIP__REUSE_PORT: 'true' } })).message.split('\n').sort();
+    expect(lines).toEqual([
+      'config: cluster.listen: must be this node\'s own host:port when sip.reusePort is on: the internal hop to a shared sip.tcp would reach whichever node the kernel picks',
+      'config: sip.reusePort true (from SIPEDGE_SIP__REUSE_PORT): needs store "redis": nodes sharing a port must share registrations, and the embedded store is private to one process',
+    ]);
+    const ok = loadConfig({ env: { SIPEDGE_SIP__REUSE_PORT: 'true', SIPEDGE_STORE: 'redis', SIPEDGE_CLUSTER__LISTEN: '127.0.0.1:5070' } });
+    expect([ok.sip.reusePort, ok.cluster.listen]).toEqual([true, '127.0.0.1:5070']);
+    // The hop listener is one more TCP listener of the node: not on the port of another.
+    expect(errorOf(() => loadConfig({ env: { SIPEDGE_CLUSTER__LISTEN: '127.0.0.1:5060' } })).message).toBe(
+      'config: cluster.listen "127.0.0.1:5060" (from SIPEDGE_CLUSTER__LISTEN): uses the TCP port of sip.tcp (one listener per port)',
     );
   });
 

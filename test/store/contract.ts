@@ -145,6 +145,13 @@ export function storeContract(name: string, open: StoresFactory): void {
         expect(await stores.accounts.listExtensions('acme')).toHaveLength(2_000);
         expect((await stores.accounts.getExtension('acme', '11999'))?.ext).toBe('11999');
       });
+
+      it('imports 100,000 extensions of one tenant in one call (sipedge import of a large CSV)', async () => {
+        const batch = Array.from({ length: 100_000 }, (_, i) => extension('acme', String(100_000 + i)));
+        await stores.accounts.putExtensions(batch);
+        expect(await stores.accounts.listExtensions('acme')).toHaveLength(100_000);
+        expect((await stores.accounts.getExtension('acme', '199999'))?.ext).toBe('199999');
+      }, 60_000);
     });
 
     describe('bindings', () => {

@@ -15,6 +15,8 @@ const extKey = (tenant: string): string => `ext:${tenant}`;
 /** Set of "tenant/ext" per lower-cased email; checked against the extension on read (stale members are removed). */
 const emailKey = (email: string): string => `ext-email:${email.toLowerCase()}`;
 const MAX_PARSED_TENANTS = 10_000;
+/** Field-value arguments of one HSET in putExtensions (an even number: pairs). */
+const HSET_SLICE = 2_000;
 
 /** Accounts as JSON values in hashes; tenant uniqueness in one script, batch upserts in one MULTI. */
 export class RedisAccountStore implements AccountStore {
@@ -110,7 +112,10 @@ export class RedisAccountStore implements AccountStore {
       throw new SipedgeError('SIPEDGE_ERR_TENANT_UNKNOWN', `extensions: tenant "${missing}" does not exist; nothing was written`);
     }
     const multi = this.redis.multi();
-    for (const [tenant, fields] of byTenant) multi.hset(extKey(tenant), ...fields);
+    // HSET in slices: one call's arguments are spread onto the stack (100,000 extensions overflowed it); one MULTI still.
+    for (const [tenant, fields] of byTenant) {
+      for (let i = 0; i < fields.length; i += HSET_SLICE) multi.hset(extKey(tenant), ...fields.slice(i, i + HSET_SLICE));
+    }
     for (const e of exts) if (e.email) multi.sadd(emailKey(e.email), `${e.tenant}/${e.ext}`);
     const results = await guarded(multi.exec());
     if (results === null) throw new Error('extensions: MULTI was aborted');
