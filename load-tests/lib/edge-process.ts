@@ -177,7 +177,9 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
   }
 
   // As every launcher of the edge does (bin/sipedge.js explains the flag).
-  const nodeArgv = ['--max-semi-space-size=64', ...(opts.nodeArgs ?? []), CLI, 'start'];
+  // SIPEDGE_EDGE_NODE_ARGS adds node flags to every load test's edge, e.g. `--perf-basic-prof` for `perf record`.
+  const extra = (process.env.SIPEDGE_EDGE_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+  const nodeArgv = ['--max-semi-space-size=64', ...extra, ...(opts.nodeArgs ?? []), CLI, 'start'];
   const command = [...(opts.wrapper ?? []), ...(opts.cpus !== undefined ? ['taskset', '-c', opts.cpus] : []), process.execPath, ...nodeArgv];
   const [file, argv] = [command[0]!, command.slice(1)];
   // taskset and the wrapper exec the command, so the child's pid is node's and SIGTERM reaches the edge directly.
