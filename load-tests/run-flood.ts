@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { REPO_ROOT, startEdge, type RunningEdge } from './lib/edge-process.ts';
 import { metricValue } from './lib/metrics-text.ts';
+import { rssBytes } from './lib/proc-cpu.ts';
 import { LoadReport, REPORT_OPTION, latencySummary, reportUsage } from './lib/report.ts';
 import { writeUserFiles, type TestUser } from './lib/users.ts';
 
@@ -31,8 +32,7 @@ const TENANT = { code: 'bench', domain: 'bench.example.com' };
 const FLOOD_SOURCES = 200;
 
 function rssMb(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : Number.NaN;
+  return rssBytes(pid) / 1024 / 1024;
 }
 
 function buildSender(dir: string): string {

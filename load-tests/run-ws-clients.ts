@@ -13,6 +13,7 @@ import { parseArgs } from 'node:util';
 import { freeTcpPort, REPO_ROOT, startEdge, type RunningEdge } from './lib/edge-process.ts';
 import { startRedis, type RunningRedis } from './lib/redis-server.ts';
 import { metricValue } from './lib/metrics-text.ts';
+import { pssBytes, rssBytes } from './lib/proc-cpu.ts';
 import { latencySummary, LoadReport, REPORT_OPTION, reportUsage } from './lib/report.ts';
 import { writeUserFiles } from './lib/users.ts';
 import type { WorkerPlan, WorkerReport } from './lib/ws-client-worker.ts';
@@ -91,16 +92,6 @@ function defaultNodes(clients: number): number {
   return clients + SPARE_FDS <= fileLimit().hard ? 1 : Math.ceil(clients / PHONES_PER_NODE);
 }
 
-function rssBytes(pid: number | undefined): number {
-  if (pid === undefined) return Number.NaN;
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) * 1024 : Number.NaN;
-  } catch {
-    return Number.NaN;
-  }
-}
-
 function percentile(sorted: number[], q: number): number {
   return sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 }
@@ -118,20 +109,6 @@ interface Target {
   edges: EdgeView[];
   /** The redis-server of a --nodes run. */
   redisPid: number | undefined;
-}
-
-/**
- * A process's PSS (/proc/<pid>/smaps_rollup): its RSS with each page shared with other processes (the node binary's
- * and libraries' file pages, mapped by every edge) counted as a share, so the sum over processes is the memory they hold.
- */
-function pssBytes(pid: number | undefined): number {
-  if (pid === undefined) return Number.NaN;
-  try {
-    const m = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
-    return m ? Number(m[1]) * 1024 : Number.NaN;
-  } catch {
-    return Number.NaN;
-  }
 }
 
 /** The summed RSS (or PSS) of these processes (NaN when none could be read). */

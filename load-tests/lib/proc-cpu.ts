@@ -109,23 +109,44 @@ export function treeCpuSeconds(pid: number): number | undefined {
   return total;
 }
 
+/** A process's resident set in bytes (VmRSS in /proc/<pid>/status); NaN when it cannot be read (gone, no pid). */
+export function rssBytes(pid: number | undefined): number {
+  return procKb(pid, 'status', /^VmRSS:\s+(\d+) kB/m);
+}
+
 /**
- * Memory of pid plus its direct children in bytes: the sum of their proportional set sizes (Pss in
- * /proc/<pid>/smaps_rollup), so pages the processes share (Kamailio's shared memory) count once, not once per process.
- * For a single process it equals its resident set.
+ * A process's proportional set size in bytes (Pss in /proc/<pid>/smaps_rollup): its resident set with each page shared
+ * with other processes (a forking server's shared memory, the node binary mapped by several edges) counted as its
+ * share, so a sum over processes is the memory they hold together. NaN when it cannot be read.
+ */
+export function pssBytes(pid: number | undefined): number {
+  return procKb(pid, 'smaps_rollup', /^Pss:\s+(\d+) kB/m);
+}
+
+function procKb(pid: number | undefined, file: string, field: RegExp): number {
+  if (pid === undefined) return Number.NaN;
+  try {
+    const m = field.exec(readFileSync(`/proc/${pid}/${file}`, 'latin1'));
+    return m ? Number(m[1]) * 1024 : Number.NaN;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/**
+ * Memory of pid plus its direct children in bytes: the sum of their proportional set sizes (pssBytes), so pages the
+ * processes share (Kamailio's shared memory) count once, not once per process. For a single process it equals its
+ * resident set.
  */
 export function treeMemoryBytes(pid: number): number | undefined {
-  const rss = (p: number): number | undefined => {
-    try {
-      const m = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${p}/smaps_rollup`, 'latin1'));
-      return m ? Number(m[1]) * 1024 : undefined;
-    } catch {
-      return undefined;
-    }
-  };
-  const own = rss(pid);
-  if (own === undefined) return undefined;
-  return childPids(pid).reduce((sum, c) => sum + (rss(c) ?? 0), own);
+  const own = pssBytes(pid);
+  if (Number.isNaN(own)) return undefined;
+  let total = own;
+  for (const c of childPids(pid)) {
+    const child = pssBytes(c);
+    if (!Number.isNaN(child)) total += child;
+  }
+  return total;
 }
 
 function childPids(pid: number): number[] {
