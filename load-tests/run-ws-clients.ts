@@ -259,8 +259,6 @@ async function main(): Promise<number> {
     ],
   });
   report.figure('options', { clients, sources, rate, refreshSeconds, jitter, holdSeconds, workers: workerCount, nodes, semiSpaceMb, attached });
-  // After edge-process.ts's --max-semi-space-size=64: V8 takes the last one.
-  const nodeArgs = semiSpaceMb === 64 ? [] : [`--max-semi-space-size=${semiSpaceMb}`];
   const work = mkdtempSync(join(tmpdir(), 'sipedge-ws-load-'));
   const edges: RunningEdge[] = [];
   let redis: RunningRedis | undefined;
@@ -286,7 +284,7 @@ async function main(): Promise<number> {
         ws: true,
         tcp: false,
         cliTimeoutMs: 600_000,
-        nodeArgs,
+        semiSpaceMb,
         ...(wrapper.length > 0 ? { wrapper } : {}),
       });
       edges.push(edge);
@@ -321,7 +319,7 @@ async function main(): Promise<number> {
             SIPEDGE_SIP__REUSE_PORT: 'true',
             SIPEDGE_CLUSTER__LISTEN: `127.0.0.1:${hopPort}`,
           },
-          nodeArgs,
+          semiSpaceMb,
           ...(wrapper.length > 0 ? { wrapper } : {}),
         });
         edges.push(edge);

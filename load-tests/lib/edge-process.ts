@@ -45,6 +45,8 @@ export interface EdgeOptions {
   wrapper?: string[];
   /** Node flags before bin/sipedge.js, e.g. ['--cpu-prof', '--cpu-prof-dir=/tmp/p']. */
   nodeArgs?: string[];
+  /** V8's young generation, MB (node --max-semi-space-size); default 64, as every launcher of the edge. */
+  semiSpaceMb?: number;
   /** Use this data dir (kept); default: a fresh temp dir, removed by stop(). */
   dataDir?: string;
   /** How long `start` may take to answer /healthz; default 60 s (a safety net: a loaded 2-core machine took > 20 s). */
@@ -179,7 +181,7 @@ export async function startEdge(opts: EdgeOptions): Promise<RunningEdge> {
   // As every launcher of the edge does (bin/sipedge.js explains the flag).
   // SIPEDGE_EDGE_NODE_ARGS adds node flags to every load test's edge, e.g. `--perf-basic-prof` for `perf record`.
   const extra = (process.env.SIPEDGE_EDGE_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
-  const nodeArgv = ['--max-semi-space-size=64', ...extra, ...(opts.nodeArgs ?? []), CLI, 'start'];
+  const nodeArgv = [`--max-semi-space-size=${opts.semiSpaceMb ?? 64}`, ...extra, ...(opts.nodeArgs ?? []), CLI, 'start'];
   const command = [...(opts.wrapper ?? []), ...(opts.cpus !== undefined ? ['taskset', '-c', opts.cpus] : []), process.execPath, ...nodeArgv];
   const [file, argv] = [command[0]!, command.slice(1)];
   // taskset and the wrapper exec the command, so the child's pid is node's and SIGTERM reaches the edge directly.
