@@ -196,10 +196,11 @@ function isForEdge(req: SipMessage): boolean {
 }
 
 /** Where other nodes reach this one's internal hop by default: cluster.listen's listener, else its SIP TCP listener ('' when neither). */
-function hopAddress(tcp: AddressInfo | undefined): string {
-  if (tcp === undefined) return '';
-  const host = isWildcard(tcp.address) ? localAddresses.for(undefined, tcp.address) : tcp.address;
-  return (host.includes(':') ? `[${host}]` : host) + ':' + tcp.port;
+function hopAddress(bound: AppAddresses): string {
+  const hop = bound.hop ?? bound.tcp;
+  if (hop === undefined) return '';
+  const host = isWildcard(hop.address) ? localAddresses.for(undefined, hop.address) : hop.address;
+  return (host.includes(':') ? `[${host}]` : host) + ':' + hop.port;
 }
 
 export interface App {
@@ -475,7 +476,7 @@ export async function createApp(config: Readonly<Config>, opts: AppOptions = {})
         await holdCache.start();
         Object.assign(addresses, await transport.listen());
         await proxy.start(addresses);
-        node.address = config.cluster.address || hopAddress(addresses.hop ?? addresses.tcp);
+        node.address = config.cluster.address || hopAddress(addresses);
         Object.assign(addresses, await http.listen());
       } catch (e) {
         await transport.close().catch(() => undefined);
